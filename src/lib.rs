@@ -1,0 +1,11 @@
+//! kith — a decentralized social network node, in the spirit of Secure Scuttlebutt.
+//!
+//! The library holds everything that is not a supervision tree: identity, the feed format, the
+//! store, the rolodex, the presence CRDT, the supervision engine and the worker actors. The trees
+//! that wire them together, and the `kith` binary, live in the `kith-supervisors` crate.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+pub mod limits;
+pub mod presence;
+pub mod supervisor;

@@ -1,0 +1,1 @@
+//! Presence: a Phoenix.Tracker-style delta-state CRDT (see `presence::state`).

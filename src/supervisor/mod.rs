@@ -1,0 +1,1 @@
+//! The supervision engine: OTP strategies, restart intensity and restart types over ractor.

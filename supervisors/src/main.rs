@@ -1,0 +1,2 @@
+//! The `kith` binary.
+fn main() {}
