@@ -9,3 +9,11 @@
 pub mod limits;
 pub mod presence;
 pub mod supervisor;
+pub mod feed;
+pub mod identity;
+pub mod rolodex;
+pub mod store;
+pub mod ingest;
+pub mod actors;
+pub mod node;
+pub mod control;

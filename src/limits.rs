@@ -3,3 +3,62 @@
 //! Frames, queues, tables, retries and backoff all take their limits from here, so that a
 //! reviewer can see at a glance what the node will hold on to, and so that related limits can be
 //! checked against each other at compile time.
+
+use std::time::Duration;
+
+// --- feeds ---
+
+/// Largest payload an entry may reference. SSB caps messages at 8 KiB of JSON; kith's payloads
+/// are compact postcard, so 8 KiB of text is generous and bounds what a peer can make us hold.
+pub const PAYLOAD_BYTES_MAX: usize = 8 * 1024;
+/// Largest encoded header. A header holds two hashes, a key and a few integers: ~150 bytes.
+pub const HEADER_BYTES_MAX: usize = 256;
+/// Largest post text, in bytes, leaving room in the payload for the reply-to id and framing.
+pub const POST_TEXT_BYTES_MAX: usize = PAYLOAD_BYTES_MAX - 128;
+/// Largest petname / about name, in bytes.
+pub const NAME_BYTES_MAX: usize = 128;
+/// Largest about description, in bytes.
+pub const DESCRIPTION_BYTES_MAX: usize = 2 * 1024;
+/// How far in the future an entry's timestamp may be before it is refused (clock skew).
+pub const TIMESTAMP_SKEW_MAX: Duration = Duration::from_secs(10 * 60);
+/// Earliest acceptable timestamp (2020-01-01T00:00:00Z, in ms): older is a broken clock or a forgery.
+pub const TIMESTAMP_MIN_MS: u64 = 1_577_836_800_000;
+
+const _: () = assert!(POST_TEXT_BYTES_MAX < PAYLOAD_BYTES_MAX);
+const _: () = assert!(DESCRIPTION_BYTES_MAX < PAYLOAD_BYTES_MAX);
+
+// --- store and ingest ---
+
+/// LMDB map size: a virtual reservation, not an allocation. 64 GiB leaves room for years of feeds.
+pub const STORE_MAP_BYTES: usize = 64 * 1024 * 1024 * 1024;
+/// LMDB reader slots: concurrent read transactions across the daemon's threads.
+pub const STORE_READERS_MAX: u32 = 256;
+/// Most entries written in one LMDB commit. Group commit amortises the fsync; the cap keeps one
+/// transaction (and the latency of the replies waiting on it) bounded.
+pub const INGEST_BATCH_MAX: usize = 4096;
+/// Most entries waiting in the ingest queue before producers are told to back off.
+pub const INGEST_QUEUE_MAX: usize = 4 * INGEST_BATCH_MAX;
+/// Most entries verified in one ed25519 batch call (the batch rate plateaus past ~512).
+pub const VERIFY_CHUNK_MAX: usize = 512;
+/// Largest `--limit` a feed or timeline query may ask for.
+pub const QUERY_LIMIT_MAX: usize = 10_000;
+/// Default number of rows a feed or timeline query returns.
+pub const QUERY_LIMIT_DEFAULT: usize = 50;
+
+const _: () = assert!(INGEST_QUEUE_MAX >= INGEST_BATCH_MAX);
+
+// --- rolodex ---
+
+/// Most rolodex entries kept; beyond it `follow` of a new id is refused.
+pub const ROLODEX_ENTRIES_MAX: usize = 1_000_000;
+/// Most address hints remembered per rolodex entry.
+pub const ADDRESS_HINTS_MAX: usize = 8;
+
+// --- control socket ---
+
+/// Largest request or response line on the control socket.
+pub const CONTROL_LINE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Most client connections served at once on the control socket.
+pub const CONTROL_CONNECTIONS_MAX: usize = 64;
+/// How long a client command waits for the daemon's answer.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,11 @@
+//! The worker actors: thin drivers, one per file with its messages beside it. Decisions live in
+//! the pure modules (`feed`, `rolodex::apply`, `ingest`); these only move messages and own I/O.
+//! No worker knows who supervises it.
+
+
+pub mod control;
+pub mod rolodex;
+mod slot;
+pub mod store_writer;
+
+pub use slot::Slot;

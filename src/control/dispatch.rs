@@ -1,0 +1,88 @@
+//! Map a control request onto the node and shape the answer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::control::protocol::{Request, Response};
+use crate::control::view::{ContactView, EntryView};
+use crate::feed::MsgId;
+use crate::identity::FeedId;
+use crate::limits::{QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX};
+use crate::node::{Node, NodeError};
+use crate::rolodex::RolodexChange;
+
+/// Something that reports the live supervision tree as JSON (provided by whoever built the tree,
+/// so that this worker does not need to know its supervisors).
+pub type TreeReporter = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
+
+/// Answer one request.
+pub async fn dispatch(node: &Node, tree: &TreeReporter, request: Request) -> Response {
+    match answer(node, tree, request).await {
+        Ok(data) => Response::ok(data),
+        Err(e) => Response::err(e),
+    }
+}
+
+async fn answer(node: &Node, tree: &TreeReporter, request: Request) -> Result<serde_json::Value, NodeError> {
+    match request {
+        Request::Whoami => Ok(json!({ "id": node.identity.id().to_string() })),
+        Request::Post { text, reply_to } => {
+            let reply_to = reply_to.map(|r| r.parse::<MsgId>()).transpose()?;
+            let (id, seq) = node.post(text, reply_to).await?;
+            Ok(json!({ "id": id.to_string(), "seq": seq }))
+        }
+        Request::Feed { id, limit } => {
+            let id = match id {
+                Some(text) => parse_id(&text)?,
+                None => node.identity.id(),
+            };
+            entries(node.feed(&id, clamp(limit))?)
+        }
+        Request::Timeline { limit } => entries(node.timeline(clamp(limit))?),
+        Request::Follow { id, addr } => change(node, &id, RolodexChange::Follow { addr }).await,
+        Request::Unfollow { id } => change(node, &id, RolodexChange::Unfollow).await,
+        Request::Block { id } => change(node, &id, RolodexChange::Block).await,
+        Request::Unblock { id } => change(node, &id, RolodexChange::Unblock).await,
+        Request::Contacts => {
+            let contacts: Vec<ContactView> = node.rolodex.list().iter().map(ContactView::from).collect();
+            Ok(json!({ "contacts": contacts }))
+        }
+        Request::Status => status(node, tree).await,
+    }
+}
+
+fn clamp(limit: Option<usize>) -> usize {
+    limit.unwrap_or(QUERY_LIMIT_DEFAULT).clamp(1, QUERY_LIMIT_MAX)
+}
+
+fn parse_id(text: &str) -> Result<FeedId, NodeError> {
+    text.parse().map_err(|e: crate::identity::IdentityError| NodeError::NotFound(e.to_string()))
+}
+
+fn entries(list: Vec<crate::store::StoredEntry>) -> Result<serde_json::Value, NodeError> {
+    let views: Vec<EntryView> = list.iter().map(EntryView::from).collect();
+    Ok(json!({ "entries": views }))
+}
+
+async fn change(node: &Node, id: &str, change: RolodexChange) -> Result<serde_json::Value, NodeError> {
+    let entry = node.change(parse_id(id)?, change).await?;
+    Ok(json!({ "contact": ContactView::from(&entry) }))
+}
+
+async fn status(node: &Node, tree: &TreeReporter) -> Result<serde_json::Value, NodeError> {
+    let me = node.identity.id();
+    let heads = node.store.read()?.heads()?;
+    let feeds: Vec<_> = heads
+        .iter()
+        .map(|(id, head)| json!({ "id": id.to_string(), "seq": head.seq, "own": *id == me }))
+        .collect();
+    Ok(json!({
+        "id": me.to_string(),
+        "supervision": tree().await,
+        "feeds": feeds,
+        "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
+    }))
+}

@@ -1,0 +1,25 @@
+//! The feed format: signed, append-only logs, one per author. Sans-IO: no store, no network.
+//!
+//! An entry is a postcard-encoded [`Header`] signed by its author; the payload travels beside it
+//! and is referenced by hash and length, so it can be deleted later without breaking the chain.
+//! The exact signed bytes are what is stored and forwarded: nothing is ever re-serialized to be
+//! verified (SSB's JSON signing is its worst interop bug). [`check`] holds the validation rules;
+//! each failure has its own [`FeedError`] variant.
+
+mod check;
+mod content;
+mod entry;
+mod error;
+
+pub use check::{check_entry, check_sequence, next_entry, Checked, FeedHead, Placement};
+pub use content::{Content, ContentType};
+pub use entry::{hash_payload, Entry, Header, MsgId, PayloadHash, FORMAT_VERSION};
+pub use error::FeedError;
+
+/// Milliseconds since the Unix epoch, from the system clock (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

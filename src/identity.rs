@@ -1,0 +1,225 @@
+//! Node identity: an ed25519 key pair, and the printable ids derived from it.
+//!
+//! A [`FeedId`] is a public key. It prints as `@<base64>.ed25519` (the form SSB users know) and
+//! parses back from that form, so ids can be copied between terminals and round-trip exactly.
+//! The secret key lives in one file in the data directory, readable only by its owner.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// File name of the secret key inside the data directory.
+pub const SECRET_FILE: &str = "secret.key";
+const SECRET_MAGIC: &str = "kith-ed25519-secret-v1";
+
+/// A feed's id: the author's ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FeedId(pub [u8; 32]);
+
+/// Why an id or identity could not be read or made.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The text is not `@<base64 of 32 bytes>.ed25519`.
+    #[error("`{0}` is not a kith id: expected @<base64>.ed25519 (as printed by `kith whoami`)")]
+    BadId(String),
+    /// The bytes are not a valid ed25519 public key.
+    #[error("`{0}` is not a valid ed25519 public key")]
+    BadKey(String),
+    /// `kith init` found an identity already there.
+    #[error("an identity already exists at {0}; refusing to overwrite it")]
+    Exists(String),
+    /// There is no identity yet.
+    #[error("no identity at {0}; run `kith init` first")]
+    Missing(String),
+    /// The secret file is not ours or is damaged.
+    #[error("the secret key file {0} is damaged or not a kith key")]
+    Corrupt(String),
+    /// The secret file can be read by others.
+    #[error("the secret key file {path} has mode {mode:o}; it must be readable only by its owner (chmod 600)")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// Reading or writing the file failed.
+    #[error("identity file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl FeedId {
+    /// The verifying key, if the bytes are a valid point.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, IdentityError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::BadKey(self.to_string()))
+    }
+
+    /// A short form for logs: the first 8 base64 characters.
+    pub fn short(&self) -> String {
+        let full = STANDARD.encode(self.0);
+        format!("@{}", &full[..8])
+    }
+}
+
+impl From<VerifyingKey> for FeedId {
+    fn from(key: VerifyingKey) -> Self {
+        FeedId(key.to_bytes())
+    }
+}
+
+impl fmt::Display for FeedId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}.ed25519", STANDARD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for FeedId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FeedId({})", self.short())
+    }
+}
+
+impl FromStr for FeedId {
+    type Err = IdentityError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || IdentityError::BadId(text.to_string());
+        let body = text
+            .trim()
+            .strip_prefix('@')
+            .and_then(|t| t.strip_suffix(".ed25519"))
+            .ok_or_else(bad)?;
+        let bytes = STANDARD.decode(body).map_err(|_| bad())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
+        let id = FeedId(key);
+        id.verifying_key()?;
+        Ok(id)
+    }
+}
+
+/// This node's key pair.
+pub struct Identity {
+    signing: SigningKey,
+}
+
+impl Identity {
+    /// A fresh random identity.
+    pub fn generate() -> Self {
+        Identity { signing: SigningKey::generate(&mut rand::rngs::OsRng) }
+    }
+
+    /// An identity from a 32-byte seed (tests and benchmarks).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Identity { signing: SigningKey::from_bytes(&seed) }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> FeedId {
+        FeedId(self.signing.verifying_key().to_bytes())
+    }
+
+    /// The signing key, for signing entries and for the transport's TLS identity.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// Create the identity file in `dir`, refusing to overwrite one that exists.
+    pub fn create(dir: &Path) -> Result<Self, IdentityError> {
+        let path = dir.join(SECRET_FILE);
+        let shown = path.display().to_string();
+        let io = |source| IdentityError::Io { path: shown.clone(), source };
+        let identity = Identity::generate();
+        let mut file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(IdentityError::Exists(shown))
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let text = format!("{SECRET_MAGIC}\n{}\n", STANDARD.encode(identity.signing.to_bytes()));
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(identity)
+    }
+
+    /// Load the identity from `dir`; the file must be owner-only.
+    pub fn load(dir: &Path) -> Result<Self, IdentityError> {
+        let path = dir.join(SECRET_FILE);
+        let shown = path.display().to_string();
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(IdentityError::Missing(shown))
+            }
+            Err(source) => return Err(IdentityError::Io { path: shown, source }),
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(IdentityError::Permissions { path: shown, mode });
+        }
+        let text = fs::read_to_string(&path)
+            .map_err(|source| IdentityError::Io { path: shown.clone(), source })?;
+        let mut lines = text.lines();
+        if lines.next() != Some(SECRET_MAGIC) {
+            return Err(IdentityError::Corrupt(shown));
+        }
+        let seed = lines
+            .next()
+            .and_then(|l| STANDARD.decode(l.trim()).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| IdentityError::Corrupt(shown.clone()))?;
+        Ok(Identity::from_seed(seed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_round_trips_through_text() {
+        let id = Identity::from_seed([7; 32]).id();
+        let text = id.to_string();
+        assert!(text.starts_with('@') && text.ends_with(".ed25519"));
+        assert_eq!(text.parse::<FeedId>().unwrap(), id);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in ["", "@.ed25519", "abc", "@AAAA.ed25519", "@%%%.ed25519"] {
+            assert!(matches!(bad.parse::<FeedId>(), Err(IdentityError::BadId(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn create_refuses_to_overwrite_and_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = Identity::create(dir.path()).unwrap();
+        let mode = fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(matches!(Identity::create(dir.path()), Err(IdentityError::Exists(_))));
+        assert_eq!(Identity::load(dir.path()).unwrap().id(), made.id());
+    }
+
+    #[test]
+    fn a_world_readable_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        Identity::create(dir.path()).unwrap();
+        let path = dir.path().join(SECRET_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(Identity::load(dir.path()), Err(IdentityError::Permissions { .. })));
+    }
+}

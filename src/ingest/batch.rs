@@ -1,0 +1,165 @@
+//! One batch: check, verify, then apply every op in a single write transaction.
+
+use crate::feed::{check_entry, check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement};
+use crate::identity::{FeedId, Identity};
+use crate::ingest::{verify_signatures, IngestError};
+use crate::rolodex::RolodexEntry;
+use crate::store::{Store, Writer};
+
+/// One thing to write.
+#[derive(Debug)]
+pub enum Op {
+    /// Sign `content` as the next entry of this node's own feed.
+    Publish(Content),
+    /// An entry from another node (or a replayed one of ours).
+    Remote {
+        /// The exact entry bytes.
+        entry: Entry,
+        /// Its payload, if it travelled along.
+        payload: Option<Vec<u8>>,
+        /// The feed it was delivered as part of, if any.
+        feed: Option<FeedId>,
+    },
+    /// Save a rolodex entry.
+    Rolodex(RolodexEntry),
+}
+
+/// What happened to one op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// The entry is now durable.
+    Appended {
+        /// Its id.
+        id: MsgId,
+        /// Its author.
+        author: FeedId,
+        /// Its sequence.
+        seq: u64,
+        /// Its content, if the payload came along (for rolodex side effects).
+        content: Option<Content>,
+    },
+    /// The store already held exactly this entry.
+    Duplicate(MsgId),
+    /// The rolodex entry is durable.
+    RolodexSaved(FeedId),
+}
+
+enum Prepared {
+    Publish(Content),
+    Remote(Result<Checked, FeedError>),
+    Rolodex(RolodexEntry),
+}
+
+/// Run one batch against `store`. The outer error means nothing was written; otherwise each op
+/// has its own outcome and all successful ones were committed together.
+pub fn run_batch(
+    store: &Store,
+    identity: &Identity,
+    ops: Vec<Op>,
+    now_ms: u64,
+) -> Result<Vec<Result<OpOutcome, FeedError>>, IngestError> {
+    let prepared = verify_prepared(prepare(ops, now_ms));
+    store.write(|writer| {
+        let mut out = Vec::with_capacity(prepared.len());
+        for op in prepared {
+            out.push(apply(writer, identity, op, now_ms)?);
+        }
+        Ok(out)
+    })
+}
+
+fn prepare(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
+    ops.into_iter()
+        .map(|op| match op {
+            Op::Publish(content) => Prepared::Publish(content),
+            Op::Remote { entry, payload, feed } => {
+                Prepared::Remote(check_entry(entry, payload, feed, now_ms))
+            }
+            Op::Rolodex(entry) => Prepared::Rolodex(entry),
+        })
+        .collect()
+}
+
+fn verify_prepared(prepared: Vec<Prepared>) -> Vec<Prepared> {
+    let checked: Vec<&Checked> = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Remote(Ok(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let mut verdicts = verify_signatures(&checked).into_iter();
+    prepared
+        .into_iter()
+        .map(|p| match p {
+            Prepared::Remote(Ok(c)) => {
+                // One verdict per checked entry, in order; a missing one is never taken as valid.
+                let verdict = verdicts.next().unwrap_or_else(|| c.verify_signature());
+                Prepared::Remote(verdict.map(|()| c))
+            }
+            other => other,
+        })
+        .collect()
+}
+
+fn apply(
+    writer: &mut Writer<'_>,
+    identity: &Identity,
+    op: Prepared,
+    now_ms: u64,
+) -> Result<Result<OpOutcome, FeedError>, IngestError> {
+    Ok(match op {
+        Prepared::Publish(content) => publish(writer, identity, content, now_ms)?,
+        Prepared::Remote(Ok(checked)) => append_remote(writer, checked)?,
+        Prepared::Remote(Err(e)) => Err(e),
+        Prepared::Rolodex(entry) => {
+            writer.put_rolodex(&entry)?;
+            Ok(OpOutcome::RolodexSaved(entry.id))
+        }
+    })
+}
+
+fn publish(
+    writer: &mut Writer<'_>,
+    identity: &Identity,
+    content: Content,
+    now_ms: u64,
+) -> Result<Result<OpOutcome, FeedError>, IngestError> {
+    let head = writer.head(&identity.id())?;
+    let (entry, payload, header) = match next_entry(identity, head.as_ref(), &content, now_ms) {
+        Ok(made) => made,
+        Err(e) => return Ok(Err(e)),
+    };
+    let id = entry.id();
+    let key = identity.signing_key().verifying_key();
+    let (signature, _) = match entry.parts() {
+        Ok(parts) => parts,
+        Err(e) => return Ok(Err(e)),
+    };
+    let checked = Checked { entry, header, id, key, signature, payload: Some(payload) };
+    writer.append(&checked)?;
+    let (author, seq) = (checked.header.author, checked.header.seq);
+    Ok(Ok(OpOutcome::Appended { id, author, seq, content: Some(content) }))
+}
+
+fn append_remote(writer: &mut Writer<'_>, checked: Checked) -> Result<Result<OpOutcome, FeedError>, IngestError> {
+    let author = checked.header.author;
+    let seq = checked.header.seq;
+    let head = writer.head(&author)?;
+    match check_sequence(head.as_ref(), &checked) {
+        Err(e) => Ok(Err(e)),
+        Ok(Placement::Held) => {
+            let held = writer.entry(&author, seq)?.map(|e| e.id());
+            if held == Some(checked.id) {
+                Ok(Ok(OpOutcome::Duplicate(checked.id)))
+            } else {
+                Ok(Err(FeedError::Fork { author, seq }))
+            }
+        }
+        Ok(Placement::Next) => {
+            writer.append(&checked)?;
+            let content = checked.content().and_then(Result::ok);
+            Ok(Ok(OpOutcome::Appended { id: checked.id, author, seq, content }))
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The ingest pipeline: the one path every entry takes into the store.
+//!
+//! Own posts and (later) replicated entries alike arrive as [`Op`]s. A batch of ops is checked
+//! structurally, its signatures are verified in ed25519 batches on all cores (falling back to
+//! strict per-entry verification to find a bad one), and then everything is written in **one**
+//! LMDB transaction. Each op gets its own outcome: one forged entry does not sink its batch.
+
+mod batch;
+mod verify;
+
+pub use batch::{run_batch, Op, OpOutcome};
+pub use verify::verify_signatures;
+
+/// Why a whole batch failed (as opposed to one entry in it).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The store failed; nothing in the batch was written.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Too much is already queued; try again shortly.
+    #[error("the ingest queue is full ({0} entries waiting); try again shortly")]
+    Busy(usize),
+    /// The store writer is not running.
+    #[error("the store writer is not running: {0}")]
+    WriterDown(String),
+}

@@ -1,0 +1,173 @@
+//! Read transactions: point lookups and the scans behind `feed`, `timeline` and `contacts`.
+
+use heed::{RoTxn, WithoutTls};
+
+use crate::feed::{check_entry, check_sequence, Content, Entry, FeedError, FeedHead, Header, MsgId, Placement};
+use crate::identity::FeedId;
+use crate::rolodex::RolodexEntry;
+use crate::store::keys::{entry_key, split_entry_key, timeline_entry};
+use crate::store::{StoreError, Tables};
+
+/// An entry as read back from the store, with its header and (if still held) its content.
+#[derive(Clone, Debug)]
+pub struct StoredEntry {
+    /// Its id.
+    pub id: MsgId,
+    /// Its header.
+    pub header: Header,
+    /// Its content, unless the payload was deleted.
+    pub content: Option<Content>,
+}
+
+/// A read transaction over the store.
+pub struct Reader<'e> {
+    txn: RoTxn<'e, WithoutTls>,
+    tables: Tables,
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { table, reason: e.to_string() })
+}
+
+pub(crate) fn head_in(txn: &RoTxn<'_>, tables: &Tables, author: &FeedId) -> Result<Option<FeedHead>, StoreError> {
+    match tables.heads.get(txn, &author.0)? {
+        Some(bytes) => Ok(Some(decode("heads", bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn entry_in(txn: &RoTxn<'_>, tables: &Tables, author: &FeedId, seq: u64) -> Result<Option<Entry>, StoreError> {
+    Ok(tables.entries.get(txn, &entry_key(author, seq))?.map(|b| Entry(b.to_vec())))
+}
+
+impl<'e> Reader<'e> {
+    pub(crate) fn new(txn: RoTxn<'e, WithoutTls>, tables: Tables) -> Self {
+        Reader { txn, tables }
+    }
+
+    /// The latest entry of `author`'s feed held here.
+    pub fn head(&self, author: &FeedId) -> Result<Option<FeedHead>, StoreError> {
+        head_in(&self.txn, &self.tables, author)
+    }
+
+    /// Every feed held, with its head.
+    pub fn heads(&self) -> Result<Vec<(FeedId, FeedHead)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tables.heads.iter(&self.txn)? {
+            let (key, value) = item?;
+            let id: [u8; 32] = key.try_into().map_err(|_| StoreError::Corrupt { table: "heads", reason: "key length".into() })?;
+            out.push((FeedId(id), decode("heads", value)?));
+        }
+        Ok(out)
+    }
+
+    /// The encoded entry at `author`/`seq`.
+    pub fn entry(&self, author: &FeedId, seq: u64) -> Result<Option<Entry>, StoreError> {
+        entry_in(&self.txn, &self.tables, author, seq)
+    }
+
+    /// The payload of a message, unless deleted.
+    pub fn payload(&self, id: &MsgId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables.payloads.get(&self.txn, &id.0)?.map(<[u8]>::to_vec))
+    }
+
+    /// Where a message id sits: its author and sequence.
+    pub fn locate(&self, id: &MsgId) -> Result<Option<(FeedId, u64)>, StoreError> {
+        Ok(self.tables.msgs.get(&self.txn, &id.0)?.and_then(split_entry_key))
+    }
+
+    /// The entry at `author`/`seq`, decoded with its content.
+    pub fn stored(&self, author: &FeedId, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
+        let Some(entry) = self.entry(author, seq)? else { return Ok(None) };
+        let header = entry.header().map_err(|e| StoreError::Corrupt { table: "entries", reason: e.to_string() })?;
+        let id = entry.id();
+        let content = match self.payload(&id)? {
+            Some(bytes) => Some(Content::decode(&bytes).map_err(|e| StoreError::Corrupt { table: "payloads", reason: e.to_string() })?),
+            None => None,
+        };
+        Ok(Some(StoredEntry { id, header, content }))
+    }
+
+    /// `author`'s feed, newest first, at most `limit` entries.
+    pub fn feed(&self, author: &FeedId, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tables.entries.rev_prefix_iter(&self.txn, &author.0)?.take(limit) {
+            let (key, _) = item?;
+            if let Some((a, seq)) = split_entry_key(key) {
+                out.extend(self.stored(&a, seq)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Posts of the feeds `include` accepts, newest first, at most `limit`.
+    pub fn timeline(&self, limit: usize, include: impl Fn(&FeedId) -> bool) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tables.timeline.rev_iter(&self.txn)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            let Some((author, seq)) = timeline_entry(key) else { continue };
+            if include(&author) {
+                out.extend(self.stored(&author, seq)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every rolodex entry.
+    pub fn rolodex(&self) -> Result<Vec<RolodexEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tables.rolodex.iter(&self.txn)? {
+            let (_, value) = item?;
+            out.push(decode("rolodex", value)?);
+        }
+        Ok(out)
+    }
+
+    /// Re-validate `author`'s whole feed from seq 1: structure, strict signatures, sequence,
+    /// backlinks and payload hashes. Returns the number of entries checked.
+    pub fn verify_feed(&self, author: &FeedId, now_ms: u64) -> Result<u64, VerifyError> {
+        let mut head: Option<FeedHead> = None;
+        for item in self.tables.entries.prefix_iter(&self.txn, &author.0)? {
+            let (_, bytes) = item?;
+            let entry = Entry(bytes.to_vec());
+            let payload = self.payload(&entry.id())?;
+            let checked = check_entry(entry, payload, Some(*author), now_ms)?;
+            checked.verify_signature()?;
+            if check_sequence(head.as_ref(), &checked)? != Placement::Next {
+                return Err(FeedError::WrongSequence { author: *author, expected: head.map_or(1, |h| h.seq + 1), got: checked.header.seq }.into());
+            }
+            head = Some(FeedHead { seq: checked.header.seq, id: checked.id, timestamp_ms: checked.header.timestamp_ms });
+        }
+        let stored = self.head(author)?;
+        if stored != head {
+            return Err(VerifyError::HeadMismatch { author: *author });
+        }
+        Ok(head.map_or(0, |h| h.seq))
+    }
+}
+
+/// Why a stored feed failed re-verification.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// An entry is invalid.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The head record disagrees with the entries.
+    #[error("the head record of {author} does not match its last entry")]
+    HeadMismatch {
+        /// The feed.
+        author: FeedId,
+    },
+}
+
+impl From<heed::Error> for VerifyError {
+    fn from(e: heed::Error) -> Self {
+        VerifyError::Store(StoreError::Lmdb(e))
+    }
+}
