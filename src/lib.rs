@@ -17,3 +17,4 @@ pub mod ingest;
 pub mod actors;
 pub mod node;
 pub mod control;
+pub mod bench;

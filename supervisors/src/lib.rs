@@ -1,1 +1,13 @@
-//! kith-supervisors: the supervision trees of kith, read the way an OTP application reads.
+//! kith-supervisors: the supervision trees of kith, read the way an OTP application reads, and
+//! the pieces of the `kith` binary (command line, settings, control-socket client, output).
+//!
+//! The daemon's tree is drawn in [`daemon`]. Workers live in the `kith` library and never know
+//! who supervises them; this crate decides strategy, intensity and restart type for each.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod client;
+pub mod config;
+
+pub mod output;

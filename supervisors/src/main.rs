@@ -1,2 +1,145 @@
-//! The `kith` binary.
-fn main() {}
+//! The `kith` binary: parses the command line, then either runs a tree (daemon) or acts as a
+//! client of the running daemon's control socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use kith::control::protocol::Request;
+use kith::identity::Identity;
+use kith::store::Store;
+use kith::supervisor::RootExit;
+use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs};
+use kith_supervisors::{client, config, daemon, output};
+use serde_json::json;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("kith: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let dir = config::data_dir(cli.data_dir.clone())?;
+    let file = config::load(&dir).unwrap_or_default();
+    init_tracing(cli.log.clone().or(file.log.clone()));
+    match cli.command {
+        Command::Init(f) => init(&dir, f.json),
+        Command::Whoami(f) => {
+            let id = Identity::load(&dir)?.id().to_string();
+            output::print(f.json, &json!({ "id": id }), |_| id.clone());
+            Ok(())
+        }
+        Command::Daemon(args) => run_daemon(&dir, args, config::load(&dir)?),
+        Command::Post { text, reply_to, json } => ask(&dir, json.json, Request::Post { text, reply_to }, |d| {
+            d["id"].as_str().unwrap_or("").to_string()
+        }),
+        Command::Follow { id, addr, json } => ask(&dir, json.json, Request::Follow { id, addr }, contact),
+        Command::Unfollow(a) => ask(&dir, a.json.json, Request::Unfollow { id: a.id }, contact),
+        Command::Block(a) => ask(&dir, a.json.json, Request::Block { id: a.id }, contact),
+        Command::Unblock(a) => ask(&dir, a.json.json, Request::Unblock { id: a.id }, contact),
+        Command::Feed { id, limit, json } => ask(&dir, json.json, Request::Feed { id, limit }, output::entries),
+        Command::Timeline { limit, json } => ask(&dir, json.json, Request::Timeline { limit }, output::entries),
+        Command::Contacts(f) => ask(&dir, f.json, Request::Contacts, output::contacts),
+        Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
+        Command::Bench { which } => bench(which),
+    }
+}
+
+fn contact(data: &serde_json::Value) -> String {
+    let c = &data["contact"];
+    format!(
+        "{}: following={} blocked={}",
+        c["id"].as_str().unwrap_or(""),
+        c["following"].as_bool().unwrap_or(false),
+        c["blocked"].as_bool().unwrap_or(false)
+    )
+}
+
+fn ask(dir: &Path, json: bool, request: Request, text: impl FnOnce(&serde_json::Value) -> String) -> Result<()> {
+    let data = client::call(dir, &request)?;
+    output::print(json, &data, text);
+    Ok(())
+}
+
+fn init_tracing(filter: Option<String>) {
+    let filter = filter
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn init(dir: &Path, json: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let identity = Identity::create(dir)?;
+    drop(Store::open(dir)?);
+    let id = identity.id().to_string();
+    output::print(json, &json!({ "id": id, "data_dir": dir.display().to_string() }), |_| {
+        format!("created {id}\nin {}\nstart the node with `kith daemon --data-dir {}`", dir.display(), dir.display())
+    });
+    Ok(())
+}
+
+fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<()> {
+    let identity = Arc::new(Identity::load(dir)?);
+    let store = Store::open(dir)?;
+    let listen = args.listen.or(file.listen);
+    let switchboards = if args.switchboards.is_empty() { file.switchboards } else { args.switchboards };
+    if listen.is_some() || !switchboards.is_empty() {
+        tracing::warn!("peer listening and switchboards are not available in this build yet; running locally");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store };
+        let mut running = daemon::start(parts).await?;
+        tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), "kith daemon running");
+        let exit = tokio::select! {
+            exit = running.root.wait() => exit,
+            signal = shutdown_signal() => {
+                tracing::info!(signal = signal?, "stopping");
+                running.root.shutdown().await?
+            }
+        };
+        match exit {
+            RootExit::Stopped => Ok(()),
+            RootExit::Escalated(why) => bail!("the supervision tree gave up: {why}"),
+        }
+    })
+}
+
+async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+fn bench(which: BenchCommand) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match which {
+        BenchCommand::Ingest { entries, json } => {
+            let report = runtime.block_on(kith::bench::ingest::run(entries))?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| {
+                format!(
+                    "ingest: {:.0} entries/s ({} entries in {:.2} s, {} cores)\n\
+                     raw ed25519 on one core: verify_strict {:.0}/s, verify_batch {:.0}/s\n\
+                     ingest / verify_batch: {:.0}%   (SSB on this machine: ssb-validate 9,800/s, ssb-db2 4,300/s)",
+                    report.ingest_per_s, report.entries, report.seconds, report.cores,
+                    report.verify_single_per_s, report.verify_batch_per_s, report.ingest_vs_verify_batch * 100.0
+                )
+            });
+            Ok(())
+        }
+    }
+}

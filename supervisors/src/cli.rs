@@ -1,0 +1,127 @@
+//! The command line: every `kith` command and its flags (the contract in DESIGN.md).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kith: a decentralized social network node. You keep your feed and the feeds of the people you
+/// follow; switchboards connect you to them.
+#[derive(Debug, Parser)]
+#[command(name = "kith", version, propagate_version = true)]
+pub struct Cli {
+    /// Data directory (identity, store, control socket). Default: the platform's data directory.
+    #[arg(long, global = true, env = "KITH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log filter, RUST_LOG style (e.g. `info`, `kith=debug`). Also KITH_LOG or RUST_LOG.
+    #[arg(long, global = true, env = "KITH_LOG")]
+    pub log: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--json` for commands that print data.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this node's identity and store (refuses to overwrite an existing identity).
+    Init(JsonFlag),
+    /// Print this node's id.
+    Whoami(JsonFlag),
+    /// Run the node in the foreground; SIGINT or SIGTERM stops it gracefully.
+    Daemon(DaemonArgs),
+    /// Append a post to your feed and print its message id.
+    Post {
+        /// The text.
+        text: String,
+        /// The message id this post replies to.
+        #[arg(long)]
+        reply_to: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Follow someone: replicate their feed.
+    Follow {
+        /// Their id (@….ed25519).
+        id: String,
+        /// Where to dial them directly (HOST:PORT).
+        #[arg(long)]
+        addr: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Stop following someone.
+    Unfollow(IdArg),
+    /// Block someone: never connect to, serve or replicate them. Local only, never published.
+    Block(IdArg),
+    /// Lift a block.
+    Unblock(IdArg),
+    /// Show one feed, newest first (default: yours).
+    Feed {
+        /// Whose feed.
+        id: Option<String>,
+        /// How many entries.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Posts of the people you follow and your own, newest first.
+    Timeline {
+        /// How many posts.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// The rolodex: everyone this node knows.
+    Contacts(JsonFlag),
+    /// Supervision tree, feeds held and rolodex size of the running daemon.
+    Status(JsonFlag),
+    /// Built-in benchmarks: figures beside the machine's raw limits measured in the same run.
+    Bench {
+        /// Which benchmark.
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+/// An id argument and `--json`.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Their id (@….ed25519).
+    pub id: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// `kith daemon` flags.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Address to accept peer connections on (also KITH_LISTEN or `listen` in config.toml).
+    #[arg(long, env = "KITH_LISTEN")]
+    pub listen: Option<String>,
+    /// A switchboard to keep a connection to (repeatable; also `switchboards` in config.toml).
+    #[arg(long = "switchboard")]
+    pub switchboards: Vec<String>,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Entries verified and stored per second through the real ingest pipeline.
+    Ingest {
+        /// How many entries.
+        #[arg(long, default_value_t = 100_000)]
+        entries: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}

@@ -1,0 +1,45 @@
+//! Settings: flags, then environment, then `config.toml` in the data directory, then defaults.
+//!
+//! clap already merges flags and environment variables; this module adds the file underneath and
+//! resolves the data directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// Name of the optional settings file inside the data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// What `config.toml` may hold. Unknown keys are an error, so a typo does not go unnoticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Peer listen address.
+    pub listen: Option<String>,
+    /// Switchboards to use.
+    #[serde(default)]
+    pub switchboards: Vec<String>,
+    /// Log filter.
+    pub log: Option<String>,
+}
+
+/// The data directory: the flag or KITH_DATA_DIR, else the platform's data directory.
+pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    let dirs = directories::ProjectDirs::from("org", "kith", "kith")
+        .context("cannot find a home directory for the default data directory; pass --data-dir DIR")?;
+    Ok(dirs.data_dir().to_path_buf())
+}
+
+/// Read `config.toml` from `dir`, or defaults if there is none.
+pub fn load(dir: &Path) -> Result<FileConfig> {
+    let path = dir.join(CONFIG_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("{} is not valid; fix or remove it", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}

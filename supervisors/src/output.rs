@@ -1,0 +1,99 @@
+//! Printing answers: one JSON document with `--json`, readable text otherwise.
+
+use serde_json::Value;
+
+/// Print `data` as JSON, or as text through `text`.
+pub fn print(json: bool, data: &Value, text: impl FnOnce(&Value) -> String) {
+    if json {
+        println!("{data}");
+    } else {
+        let out = text(data);
+        if !out.is_empty() {
+            println!("{out}");
+        }
+    }
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Entries of a feed or timeline, one per line.
+pub fn entries(data: &Value) -> String {
+    let Some(list) = data.get("entries").and_then(Value::as_array) else { return String::new() };
+    if list.is_empty() {
+        return "(nothing yet)".into();
+    }
+    list.iter()
+        .map(|e| {
+            let author: String = s(e, "author").chars().take(9).collect();
+            let seq = e.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            let body = match s(e, "type") {
+                "post" => s(e, "text").to_string(),
+                kind => format!("[{kind}] {}", s(e, "contact")),
+            };
+            format!("{author}… #{seq:<5} {body}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The rolodex as a table.
+pub fn contacts(data: &Value) -> String {
+    let Some(list) = data.get("contacts").and_then(Value::as_array) else { return String::new() };
+    if list.is_empty() {
+        return "(no contacts; add one with `kith follow ID`)".into();
+    }
+    list.iter()
+        .map(|c| {
+            let flag = |k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
+            let state = match (flag("following"), flag("blocked")) {
+                (_, true) => "blocked",
+                (true, _) => "following",
+                _ => "known",
+            };
+            let seq = c.get("latest_seq").and_then(Value::as_u64).unwrap_or(0);
+            format!("{}  {state:<9}  seq {seq}", s(c, "id"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The supervision tree drawn as text, then the feeds held.
+pub fn status(data: &Value) -> String {
+    let mut out = format!("node {}\n", s(data, "id"));
+    if let Some(tree) = data.get("supervision") {
+        draw(tree, "", &mut out);
+    }
+    if let Some(feeds) = data.get("feeds").and_then(Value::as_array) {
+        out.push_str(&format!("feeds held: {}\n", feeds.len()));
+        for f in feeds {
+            let seq = f.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            out.push_str(&format!("  {} seq {seq}\n", s(f, "id")));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn draw(sup: &Value, indent: &str, out: &mut String) {
+    out.push_str(&format!(
+        "{indent}{} ({}, restarts {})\n",
+        s(sup, "name"),
+        sup.get("strategy").and_then(Value::as_str).unwrap_or("dynamic"),
+        sup.get("restarts").and_then(Value::as_u64).unwrap_or(0)
+    ));
+    let Some(children) = sup.get("children").and_then(Value::as_array) else { return };
+    for child in children {
+        if let Some(nested) = child.get("supervisor").filter(|v| !v.is_null()) {
+            draw(nested, &format!("{indent}  "), out);
+        } else {
+            out.push_str(&format!(
+                "{indent}  {} [{}] {} restarts {}\n",
+                s(child, "id"),
+                s(child, "restart"),
+                s(child, "state"),
+                child.get("restarts").and_then(Value::as_u64).unwrap_or(0)
+            ));
+        }
+    }
+}
