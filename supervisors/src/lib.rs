@@ -6,8 +6,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+#[allow(missing_docs)] // clap turns doc comments into help text; flattened flags document themselves.
 pub mod cli;
 pub mod client;
 pub mod config;
 
 pub mod output;
+pub mod daemon;
