@@ -80,7 +80,7 @@ fn draw(sup: &Value, indent: &str, out: &mut String) {
         "{indent}{} ({}, restarts {})\n",
         s(sup, "name"),
         sup.get("strategy").and_then(Value::as_str).unwrap_or("dynamic"),
-        sup.get("restarts").and_then(Value::as_u64).unwrap_or(0)
+        sup.get("total_restarts").and_then(Value::as_u64).unwrap_or(0)
     ));
     let Some(children) = sup.get("children").and_then(Value::as_array) else { return };
     for child in children {
@@ -92,7 +92,7 @@ fn draw(sup: &Value, indent: &str, out: &mut String) {
                 s(child, "id"),
                 s(child, "restart"),
                 s(child, "state"),
-                child.get("restarts").and_then(Value::as_u64).unwrap_or(0)
+                child.get("restart_count").and_then(Value::as_u64).unwrap_or(0)
             ));
         }
     }
