@@ -18,3 +18,4 @@ pub mod actors;
 pub mod node;
 pub mod control;
 pub mod bench;
+pub mod replicate;

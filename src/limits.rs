@@ -98,3 +98,13 @@ const _: () = assert!(
     SUPERVISOR_CALL_TIMEOUT.as_millis()
         > SUPERVISOR_WORKER_SHUTDOWN.as_millis() + SUPERVISOR_KILL_WAIT.as_millis()
 );
+
+// --- replication ---
+
+/// Most entries in one `Entries` frame. With 8 KiB payloads the frame bound cuts in first; for
+/// typical posts this is what bounds one ingest submission per frame.
+pub const REPLICATION_BATCH_MAX: usize = 1_000;
+/// Most notes in one clock message: the most feeds one node may want.
+pub const CLOCK_NOTES_MAX: usize = 100_000;
+/// How often a peer may ask for the full clock in one session before it is cut off.
+pub const RESEND_FULL_MAX: u32 = 3;
