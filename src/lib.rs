@@ -7,5 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod limits;
+pub mod net;
 pub mod presence;
 pub mod supervisor;
