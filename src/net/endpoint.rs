@@ -44,9 +44,15 @@ pub fn server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> 
 }
 
 /// The quinn client config for one dial from `key` to the node that must prove `expected`.
-pub fn client_config(key: &SigningKey, expected: VerifyingKey) -> Result<quinn::ClientConfig, NetError> {
-    let (config, _probe) =
-        client_config_for(&TlsIdentity::new(key)?, expected, Arc::new(transport_config()?))?;
+pub fn client_config(
+    key: &SigningKey,
+    expected: VerifyingKey,
+) -> Result<quinn::ClientConfig, NetError> {
+    let (config, _probe) = client_config_for(
+        &TlsIdentity::new(key)?,
+        expected,
+        Arc::new(transport_config()?),
+    )?;
     Ok(config)
 }
 
@@ -56,7 +62,9 @@ fn server_config_for(
 ) -> Result<quinn::ServerConfig, NetError> {
     let crypto = QuicServerConfig::try_from(tls::server_config(identity)?)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport).max_incoming(limits::INCOMING_HANDSHAKES_MAX);
+    config
+        .transport_config(transport)
+        .max_incoming(limits::INCOMING_HANDSHAKES_MAX);
     Ok(config)
 }
 
@@ -85,12 +93,20 @@ impl PeerEndpoint {
         let socket = std::net::UdpSocket::bind(addr)?;
         let runtime = Arc::new(quinn::TokioRuntime);
         let (identity, transport, server) = Self::configs(key)?;
-        let endpoint = quinn::Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)?;
-        Ok(Self { endpoint, identity, transport })
+        let endpoint =
+            quinn::Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)?;
+        Ok(Self {
+            endpoint,
+            identity,
+            transport,
+        })
     }
 
     /// Serves as `key` over a custom socket (for instance a relay's virtual socket).
-    pub fn with_socket(socket: Arc<dyn AsyncUdpSocket>, key: &SigningKey) -> Result<Self, NetError> {
+    pub fn with_socket(
+        socket: Arc<dyn AsyncUdpSocket>,
+        key: &SigningKey,
+    ) -> Result<Self, NetError> {
         let runtime = Arc::new(quinn::TokioRuntime);
         let (identity, transport, server) = Self::configs(key)?;
         let endpoint = quinn::Endpoint::new_with_abstract_socket(
@@ -99,10 +115,16 @@ impl PeerEndpoint {
             socket,
             runtime,
         )?;
-        Ok(Self { endpoint, identity, transport })
+        Ok(Self {
+            endpoint,
+            identity,
+            transport,
+        })
     }
 
-    fn configs(key: &SigningKey) -> Result<(TlsIdentity, Arc<TransportConfig>, quinn::ServerConfig), NetError> {
+    fn configs(
+        key: &SigningKey,
+    ) -> Result<(TlsIdentity, Arc<TransportConfig>, quinn::ServerConfig), NetError> {
         let identity = TlsIdentity::new(key)?;
         let transport = Arc::new(transport_config()?);
         let server = server_config_for(&identity, transport.clone())?;
@@ -134,7 +156,9 @@ impl PeerEndpoint {
         expected: VerifyingKey,
     ) -> Result<(Connection, VerifyingKey), NetError> {
         let (config, probe) = client_config_for(&self.identity, expected, self.transport.clone())?;
-        let connecting = self.endpoint.connect_with(config, addr, &tls::server_name(&expected))?;
+        let connecting = self
+            .endpoint
+            .connect_with(config, addr, &tls::server_name(&expected))?;
         let conn = match tokio::time::timeout(limits::HANDSHAKE_TIMEOUT, connecting).await {
             Err(_) => return Err(NetError::HandshakeTimeout(limits::HANDSHAKE_TIMEOUT)),
             Ok(Err(err)) => return Err(mismatch_or(&probe, expected, err)),
@@ -145,7 +169,10 @@ impl PeerEndpoint {
             // The verifier already refuses this; checked again so a verifier bug cannot leak a
             // connection to the wrong peer.
             close(&conn, CloseCode::Normal);
-            return Err(NetError::PeerKeyMismatch(Box::new(KeyMismatch { expected, presented })));
+            return Err(NetError::PeerKeyMismatch(Box::new(KeyMismatch {
+                expected,
+                presented,
+            })));
         }
         Ok((conn, presented))
     }
@@ -165,7 +192,10 @@ impl PeerEndpoint {
 
 fn mismatch_or(probe: &KeyProbe, expected: VerifyingKey, err: quinn::ConnectionError) -> NetError {
     match probe.mismatch() {
-        Some(presented) => NetError::PeerKeyMismatch(Box::new(KeyMismatch { expected, presented })),
+        Some(presented) => NetError::PeerKeyMismatch(Box::new(KeyMismatch {
+            expected,
+            presented,
+        })),
         None => NetError::Handshake(err),
     }
 }

@@ -109,7 +109,10 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 #[derive(Debug)]
 enum State {
     /// Reading the length prefix; `filled` bytes of it have arrived.
-    Header { prefix: [u8; LENGTH_PREFIX_BYTES], filled: usize },
+    Header {
+        prefix: [u8; LENGTH_PREFIX_BYTES],
+        filled: usize,
+    },
     /// Reading a body of `len` bytes (already checked against the bound).
     Body { len: usize, body: Vec<u8> },
     /// A previous error ended the decoder.
@@ -130,11 +133,17 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder that refuses bodies longer than `max` bytes.
     pub fn new(max: u32) -> Self {
-        Self { max, state: Self::fresh() }
+        Self {
+            max,
+            state: Self::fresh(),
+        }
     }
 
     const fn fresh() -> State {
-        State::Header { prefix: [0; LENGTH_PREFIX_BYTES], filled: 0 }
+        State::Header {
+            prefix: [0; LENGTH_PREFIX_BYTES],
+            filled: 0,
+        }
     }
 
     /// Bytes that would complete the current step (the prefix, or the rest of the body).
@@ -180,9 +189,16 @@ impl FrameDecoder {
     }
 
     /// Like [`FrameDecoder::decode_raw`], then decodes the body strictly as a `T`.
-    pub fn decode<T: DeserializeOwned>(&mut self, input: &mut &[u8]) -> Result<Option<T>, FrameError> {
-        let Some(body) = self.decode_raw(input)? else { return Ok(None) };
-        decode_body(&body).inspect_err(|_| self.state = State::Failed).map(Some)
+    pub fn decode<T: DeserializeOwned>(
+        &mut self,
+        input: &mut &[u8],
+    ) -> Result<Option<T>, FrameError> {
+        let Some(body) = self.decode_raw(input)? else {
+            return Ok(None);
+        };
+        decode_body(&body)
+            .inspect_err(|_| self.state = State::Failed)
+            .map(Some)
     }
 
     fn step(&mut self, input: &mut &[u8]) -> Result<Option<Vec<u8>>, FrameError> {
@@ -202,7 +218,10 @@ impl FrameDecoder {
                         return Err(FrameError::TooLarge { len, max: self.max });
                     }
                     // Lossless: a u32 fits in usize on every target quinn supports.
-                    self.state = State::Body { len: len as usize, body: Vec::new() };
+                    self.state = State::Body {
+                        len: len as usize,
+                        body: Vec::new(),
+                    };
                 }
                 State::Body { len, body } => {
                     let take = (*len - body.len()).min(input.len());

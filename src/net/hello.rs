@@ -96,7 +96,11 @@ pub struct Hello {
 impl Hello {
     /// A hello for this build's [`PROTOCOL_VERSION`].
     pub fn new(role: NodeRole, capabilities: Capabilities) -> Self {
-        Self { version: PROTOCOL_VERSION, capabilities, role }
+        Self {
+            version: PROTOCOL_VERSION,
+            capabilities,
+            role,
+        }
     }
 }
 
@@ -114,8 +118,13 @@ pub enum GoodbyeReason {
 /// The hello frame body after the version.
 #[derive(Serialize, Deserialize)]
 enum Message {
-    Hello { capabilities: Capabilities, role: NodeRole },
-    Goodbye { reason: GoodbyeReason },
+    Hello {
+        capabilities: Capabilities,
+        role: NodeRole,
+    },
+    Goodbye {
+        reason: GoodbyeReason,
+    },
 }
 
 /// The whole hello frame body: the version first, so it decodes whatever follows.
@@ -231,8 +240,17 @@ impl HelloError {
 
 /// `hello` as a frame (prefix and body).
 pub fn hello_frame(hello: &Hello) -> Result<Vec<u8>, FrameError> {
-    let message = Message::Hello { capabilities: hello.capabilities, role: hello.role };
-    frame::encode(&Wire { version: hello.version, message }, limits::HELLO_FRAME_BYTES_MAX)
+    let message = Message::Hello {
+        capabilities: hello.capabilities,
+        role: hello.role,
+    };
+    frame::encode(
+        &Wire {
+            version: hello.version,
+            message,
+        },
+        limits::HELLO_FRAME_BYTES_MAX,
+    )
 }
 
 /// A goodbye for `reason` as a frame, stamped with `version`.
@@ -250,9 +268,11 @@ pub fn parse(ours: u16, body: &[u8]) -> Result<Received, HelloError> {
     }
     let wire: Wire = frame::decode_body(body)?;
     Ok(match wire.message {
-        Message::Hello { capabilities, role } => {
-            Received::Hello(Hello { version: wire.version, capabilities, role })
-        }
+        Message::Hello { capabilities, role } => Received::Hello(Hello {
+            version: wire.version,
+            capabilities,
+            role,
+        }),
         Message::Goodbye { reason } => Received::Goodbye(reason),
     })
 }
@@ -278,13 +298,15 @@ pub fn respond(
         (Ok(Received::Hello(theirs)), Admission::Welcome) => {
             (Some(Reply::Hello(*ours)), Ok(agree(ours, &theirs)))
         }
-        (Ok(Received::Hello(_)), Admission::Refuse(reason)) => {
-            (Some(Reply::Goodbye(reason)), Err(HelloError::Refused(reason)))
-        }
+        (Ok(Received::Hello(_)), Admission::Refuse(reason)) => (
+            Some(Reply::Goodbye(reason)),
+            Err(HelloError::Refused(reason)),
+        ),
         (Ok(Received::Goodbye(reason)), _) => (None, Err(HelloError::PeerSaidGoodbye(reason))),
-        (Err(err @ HelloError::VersionMismatch { .. }), _) => {
-            (Some(Reply::Goodbye(GoodbyeReason::VersionMismatch)), Err(err))
-        }
+        (Err(err @ HelloError::VersionMismatch { .. }), _) => (
+            Some(Reply::Goodbye(GoodbyeReason::VersionMismatch)),
+            Err(err),
+        ),
         (Err(err), _) => (None, Err(err)),
     }
 }

@@ -43,7 +43,10 @@ pub async fn read_frame_raw(
     let mut decoder = FrameDecoder::new(max);
     loop {
         let wanted = decoder.wanted();
-        let chunk = recv.read_chunk(wanted, true).await.map_err(std::io::Error::from)?;
+        let chunk = recv
+            .read_chunk(wanted, true)
+            .await
+            .map_err(std::io::Error::from)?;
         let Some(chunk) = chunk else {
             decoder.finish()?;
             return Ok(None);

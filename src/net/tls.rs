@@ -19,7 +19,9 @@ use std::sync::{Arc, OnceLock};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
+};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -42,7 +44,9 @@ const SPKI_ED25519_PREFIX: [u8; 12] = [
 /// The ring provider, shared by every config so that no config depends on a process default.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 /// A node's TLS identity: its ed25519 key in the form rustls signs with, built once per endpoint.
@@ -74,9 +78,12 @@ impl TlsIdentity {
 
 /// The rustls server config: mutual raw-public-key auth, any well-formed ed25519 client key.
 pub fn server_config(identity: &TlsIdentity) -> Result<rustls::ServerConfig, NetError> {
-    let verifier = Arc::new(AnyClientKey { provider: provider() });
-    let resolver =
-        Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(identity.certified.clone()));
+    let verifier = Arc::new(AnyClientKey {
+        provider: provider(),
+    });
+    let resolver = Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(
+        identity.certified.clone(),
+    ));
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -96,9 +103,14 @@ pub fn client_config(
     expected: VerifyingKey,
 ) -> Result<(rustls::ClientConfig, KeyProbe), NetError> {
     let probe = KeyProbe::default();
-    let verifier = Arc::new(ExpectedServerKey { expected, probe: probe.clone(), provider: provider() });
-    let resolver =
-        Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(identity.certified.clone()));
+    let verifier = Arc::new(ExpectedServerKey {
+        expected,
+        probe: probe.clone(),
+        provider: provider(),
+    });
+    let resolver = Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(
+        identity.certified.clone(),
+    ));
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -148,7 +160,10 @@ pub struct KeyHex<'a>(pub &'a VerifyingKey);
 
 impl fmt::Display for KeyHex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.as_bytes().iter().try_for_each(|b| write!(f, "{b:02x}"))
+        self.0
+            .as_bytes()
+            .iter()
+            .try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
 
