@@ -33,7 +33,8 @@ pub enum FrameError {
     /// The body did not decode, or decoded with bytes left over.
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
-    /// The body carried an enum tag (message kind) this node does not know.
+    /// The body names a message kind this node does not know: an enum tag out of range (a newer
+    /// peer), or a value its type refuses (postcard cannot tell the two apart).
     #[error("unknown message kind")]
     UnknownMessage,
     /// The stream ended in the middle of a frame.
@@ -97,7 +98,11 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     match postcard::take_from_bytes::<T>(body) {
         Ok((value, [])) => Ok(value),
         Ok(_) => Err(FrameError::Malformed("trailing bytes after the message")),
-        Err(postcard::Error::DeserializeBadEnum) => Err(FrameError::UnknownMessage),
+        // serde-derived enums report an out-of-range tag through `de::Error::invalid_value`,
+        // which postcard turns into `SerdeDeCustom` (its own `DeserializeBadEnum` is rarer).
+        Err(postcard::Error::DeserializeBadEnum | postcard::Error::SerdeDeCustom) => {
+            Err(FrameError::UnknownMessage)
+        }
         Err(postcard::Error::DeserializeUnexpectedEnd) => {
             Err(FrameError::Malformed("body shorter than its message"))
         }
