@@ -125,22 +125,31 @@ fn body_buffer_grows_only_with_received_bytes() {
     assert_eq!(decoder.buffered_capacity(), 0);
     assert_eq!(decoder.wanted(), MAX as usize);
     let mut input = &[1u8; 10][..];
-    assert!(decoder.decode_raw(&mut input).expect("partial ok").is_none());
+    assert!(decoder
+        .decode_raw(&mut input)
+        .expect("partial ok")
+        .is_none());
     assert!(decoder.buffered_capacity() < MAX as usize / 2);
 }
 
 #[test]
 fn unknown_tag_is_unknown_message_and_trailing_bytes_are_malformed() {
     let unknown = [0, 0, 0, 1, 9];
-    let err = FrameDecoder::new(MAX).decode::<Msg>(&mut &unknown[..]).expect_err("unknown");
+    let err = FrameDecoder::new(MAX)
+        .decode::<Msg>(&mut &unknown[..])
+        .expect_err("unknown");
     assert!(matches!(err, FrameError::UnknownMessage), "{err:?}");
 
     let trailing = [0, 0, 0, 2, 3, 0];
-    let err = FrameDecoder::new(MAX).decode::<Msg>(&mut &trailing[..]).expect_err("trailing");
+    let err = FrameDecoder::new(MAX)
+        .decode::<Msg>(&mut &trailing[..])
+        .expect_err("trailing");
     assert!(matches!(err, FrameError::Malformed(_)), "{err:?}");
 
     let bad_varint = [0, 0, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
-    let err = FrameDecoder::new(MAX).decode::<Msg>(&mut &bad_varint[..]).expect_err("varint");
+    let err = FrameDecoder::new(MAX)
+        .decode::<Msg>(&mut &bad_varint[..])
+        .expect_err("varint");
     assert!(matches!(err, FrameError::Malformed(_)), "{err:?}");
 }
 
