@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod limits;
+pub mod net;
 pub mod presence;
 pub mod supervisor;
 pub mod feed;

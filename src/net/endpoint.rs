@@ -1,0 +1,211 @@
+//! A quinn endpoint bound to a node identity: one UDP socket that both listens and dials.
+//!
+//! Dialing and accepting on the same socket is what hole punching needs later (the NAT mapping
+//! the peer sees for our outbound packets is the one it must reach us on). Every connection gets
+//! the same [`transport_config`], built only from named bounds in [`crate::limits`].
+//!
+//! The configs are reusable on their own ([`server_config`], [`client_config`]) so an endpoint
+//! over a custom [`quinn::AsyncUdpSocket`] (the relay's virtual socket) is built the same way:
+//! see [`PeerEndpoint::with_socket`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{AsyncUdpSocket, Connection, EndpointConfig, IdleTimeout, TransportConfig, VarInt};
+
+use super::close::{close, CloseCode};
+use super::tls::{self, KeyProbe, TlsIdentity};
+use super::{KeyMismatch, NetError};
+use crate::limits;
+
+/// The transport every kith connection uses, from the named bounds in [`crate::limits`].
+pub fn transport_config() -> Result<TransportConfig, NetError> {
+    let idle = IdleTimeout::try_from(limits::CONNECTION_IDLE_TIMEOUT)
+        .map_err(|_| NetError::Config("idle timeout out of QUIC range"))?;
+    let mut transport = TransportConfig::default();
+    transport
+        .max_idle_timeout(Some(idle))
+        .keep_alive_interval(Some(limits::KEEP_ALIVE_INTERVAL))
+        .max_concurrent_bidi_streams(VarInt::from_u32(limits::STREAMS_BIDI_MAX))
+        .max_concurrent_uni_streams(VarInt::from_u32(limits::STREAMS_UNI_MAX))
+        .stream_receive_window(VarInt::from_u32(limits::STREAM_RECEIVE_WINDOW_BYTES))
+        .receive_window(VarInt::from_u32(limits::CONNECTION_RECEIVE_WINDOW_BYTES))
+        .send_window(limits::CONNECTION_SEND_WINDOW_BYTES)
+        .datagram_receive_buffer_size(Some(limits::DATAGRAM_RECEIVE_BUFFER_BYTES))
+        .datagram_send_buffer_size(limits::DATAGRAM_SEND_BUFFER_BYTES);
+    Ok(transport)
+}
+
+/// The quinn server config for `key`: mutual raw-public-key TLS and the kith transport.
+pub fn server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> {
+    server_config_for(&TlsIdentity::new(key)?, Arc::new(transport_config()?))
+}
+
+/// The quinn client config for one dial from `key` to the node that must prove `expected`.
+pub fn client_config(
+    key: &SigningKey,
+    expected: VerifyingKey,
+) -> Result<quinn::ClientConfig, NetError> {
+    let (config, _probe) = client_config_for(
+        &TlsIdentity::new(key)?,
+        expected,
+        Arc::new(transport_config()?),
+    )?;
+    Ok(config)
+}
+
+fn server_config_for(
+    identity: &TlsIdentity,
+    transport: Arc<TransportConfig>,
+) -> Result<quinn::ServerConfig, NetError> {
+    let crypto = QuicServerConfig::try_from(tls::server_config(identity)?)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config
+        .transport_config(transport)
+        .max_incoming(limits::INCOMING_HANDSHAKES_MAX);
+    Ok(config)
+}
+
+fn client_config_for(
+    identity: &TlsIdentity,
+    expected: VerifyingKey,
+    transport: Arc<TransportConfig>,
+) -> Result<(quinn::ClientConfig, KeyProbe), NetError> {
+    let (rustls_config, probe) = tls::client_config(identity, expected)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(rustls_config)?));
+    config.transport_config(transport);
+    Ok((config, probe))
+}
+
+/// A quinn endpoint that accepts and dials as one ed25519 identity.
+#[derive(Debug)]
+pub struct PeerEndpoint {
+    endpoint: quinn::Endpoint,
+    identity: TlsIdentity,
+    transport: Arc<TransportConfig>,
+}
+
+impl PeerEndpoint {
+    /// Binds a UDP socket on `addr` (port 0 for any) and serves as `key`.
+    pub fn bind(addr: SocketAddr, key: &SigningKey) -> Result<Self, NetError> {
+        let socket = std::net::UdpSocket::bind(addr)?;
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let (identity, transport, server) = Self::configs(key)?;
+        let endpoint =
+            quinn::Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)?;
+        Ok(Self {
+            endpoint,
+            identity,
+            transport,
+        })
+    }
+
+    /// Serves as `key` over a custom socket (for instance a relay's virtual socket).
+    pub fn with_socket(
+        socket: Arc<dyn AsyncUdpSocket>,
+        key: &SigningKey,
+    ) -> Result<Self, NetError> {
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let (identity, transport, server) = Self::configs(key)?;
+        let endpoint = quinn::Endpoint::new_with_abstract_socket(
+            EndpointConfig::default(),
+            Some(server),
+            socket,
+            runtime,
+        )?;
+        Ok(Self {
+            endpoint,
+            identity,
+            transport,
+        })
+    }
+
+    fn configs(
+        key: &SigningKey,
+    ) -> Result<(TlsIdentity, Arc<TransportConfig>, quinn::ServerConfig), NetError> {
+        let identity = TlsIdentity::new(key)?;
+        let transport = Arc::new(transport_config()?);
+        let server = server_config_for(&identity, transport.clone())?;
+        Ok((identity, transport, server))
+    }
+
+    /// The local address of the socket.
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        Ok(self.endpoint.local_addr()?)
+    }
+
+    /// The key this endpoint proves.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.identity.public()
+    }
+
+    /// The underlying quinn endpoint (stats, rebinding, ...).
+    pub fn quinn(&self) -> &quinn::Endpoint {
+        &self.endpoint
+    }
+
+    /// Dials `addr`, which must prove `expected`; returns the connection and the proven key.
+    ///
+    /// Fails with [`NetError::PeerKeyMismatch`] when another key answers, and
+    /// [`NetError::HandshakeTimeout`] after [`limits::HANDSHAKE_TIMEOUT`].
+    pub async fn dial(
+        &self,
+        addr: SocketAddr,
+        expected: VerifyingKey,
+    ) -> Result<(Connection, VerifyingKey), NetError> {
+        let (config, probe) = client_config_for(&self.identity, expected, self.transport.clone())?;
+        let connecting = self
+            .endpoint
+            .connect_with(config, addr, &tls::server_name(&expected))?;
+        let conn = match tokio::time::timeout(limits::HANDSHAKE_TIMEOUT, connecting).await {
+            Err(_) => return Err(NetError::HandshakeTimeout(limits::HANDSHAKE_TIMEOUT)),
+            Ok(Err(err)) => return Err(mismatch_or(&probe, expected, err)),
+            Ok(Ok(conn)) => conn,
+        };
+        let presented = tls::peer_key(&conn)?;
+        if presented != expected {
+            // The verifier already refuses this; checked again so a verifier bug cannot leak a
+            // connection to the wrong peer.
+            close(&conn, CloseCode::Normal);
+            return Err(NetError::PeerKeyMismatch(Box::new(KeyMismatch {
+                expected,
+                presented,
+            })));
+        }
+        Ok((conn, presented))
+    }
+
+    /// The next incoming connection attempt; `None` once the endpoint is closed.
+    ///
+    /// Finish it with [`accept`] in its own task so that a slow handshake never blocks the loop.
+    pub async fn incoming(&self) -> Option<quinn::Incoming> {
+        self.endpoint.accept().await
+    }
+
+    /// Closes every connection with `code` and stops accepting.
+    pub fn close(&self, code: CloseCode) {
+        self.endpoint.close(code.varint(), code.reason().as_bytes());
+    }
+}
+
+fn mismatch_or(probe: &KeyProbe, expected: VerifyingKey, err: quinn::ConnectionError) -> NetError {
+    match probe.mismatch() {
+        Some(presented) => NetError::PeerKeyMismatch(Box::new(KeyMismatch {
+            expected,
+            presented,
+        })),
+        None => NetError::Handshake(err),
+    }
+}
+
+/// Completes an incoming connection; returns it with the key the client proved.
+pub async fn accept(incoming: quinn::Incoming) -> Result<(Connection, VerifyingKey), NetError> {
+    let conn = match tokio::time::timeout(limits::HANDSHAKE_TIMEOUT, incoming).await {
+        Err(_) => return Err(NetError::HandshakeTimeout(limits::HANDSHAKE_TIMEOUT)),
+        Ok(result) => result.map_err(NetError::Handshake)?,
+    };
+    let key = tls::peer_key(&conn)?;
+    Ok((conn, key))
+}
