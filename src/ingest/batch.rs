@@ -22,6 +22,8 @@ pub enum Op {
     },
     /// Save a rolodex entry.
     Rolodex(RolodexEntry),
+    /// Save what this node remembers of its exchange with a peer.
+    PeerMemory(FeedId, crate::replicate::PeerMemory),
 }
 
 /// What happened to one op.
@@ -42,12 +44,15 @@ pub enum OpOutcome {
     Duplicate(MsgId),
     /// The rolodex entry is durable.
     RolodexSaved(FeedId),
+    /// The peer memory is durable.
+    PeerMemorySaved(FeedId),
 }
 
 enum Prepared {
     Publish(Content),
     Remote(Result<Checked, FeedError>),
     Rolodex(RolodexEntry),
+    PeerMemory(FeedId, crate::replicate::PeerMemory),
 }
 
 /// Run one batch against `store`. The outer error means nothing was written; otherwise each op
@@ -76,6 +81,7 @@ fn prepare(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
                 Prepared::Remote(check_entry(entry, payload, feed, now_ms))
             }
             Op::Rolodex(entry) => Prepared::Rolodex(entry),
+            Op::PeerMemory(peer, memory) => Prepared::PeerMemory(peer, memory),
         })
         .collect()
 }
@@ -115,6 +121,10 @@ fn apply(
         Prepared::Rolodex(entry) => {
             writer.put_rolodex(&entry)?;
             Ok(OpOutcome::RolodexSaved(entry.id))
+        }
+        Prepared::PeerMemory(peer, memory) => {
+            writer.put_peer_memory(&peer, &memory)?;
+            Ok(OpOutcome::PeerMemorySaved(peer))
         }
     })
 }

@@ -71,6 +71,8 @@ pub(crate) struct Tables {
     timeline: Table,
     /// feed id → postcard `RolodexEntry`.
     rolodex: Table,
+    /// peer id → postcard `PeerMemory`: the clocks last exchanged with that peer.
+    peers: Table,
 }
 
 /// A handle to the node's store. Cheap to clone; all clones share one environment and one lock.
@@ -99,22 +101,22 @@ impl Store {
     }
 
     fn create_tables(env: &Env<WithoutTls>) -> Result<Tables, StoreError> {
-        const NAMES: [&str; 6] = ["entries", "payloads", "msgs", "heads", "timeline", "rolodex"];
+        const NAMES: [&str; 7] = ["entries", "payloads", "msgs", "heads", "timeline", "rolodex", "peers"];
         let wtxn = env.write_txn()?;
         let made = env.create_databases_and_commit(wtxn, |opener, wtxn| {
             let mut tables = Vec::with_capacity(NAMES.len());
             for name in NAMES {
                 tables.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
             }
-            let tables: [Database<'_, Bytes, Bytes>; 6] = tables
+            let tables: [Database<'_, Bytes, Bytes>; 7] = tables
                 .try_into()
                 .map_err(|_| heed::Error::Mdb(heed::MdbError::Incompatible))?;
             Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(tables))
         })?;
-        let CommitOrAbort::Commit([entries, payloads, msgs, heads, timeline, rolodex]) = made else {
+        let CommitOrAbort::Commit([entries, payloads, msgs, heads, timeline, rolodex, peers]) = made else {
             return Err(StoreError::Corrupt { table: "*", reason: "table creation aborted".into() });
         };
-        Ok(Tables { entries, payloads, msgs, heads, timeline, rolodex })
+        Ok(Tables { entries, payloads, msgs, heads, timeline, rolodex, peers })
     }
 
     /// The LMDB directory.

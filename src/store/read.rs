@@ -4,6 +4,7 @@ use heed::{RoTxn, WithoutTls};
 
 use crate::feed::{check_entry, check_sequence, Content, Entry, FeedError, FeedHead, Header, MsgId, Placement};
 use crate::identity::FeedId;
+use crate::replicate::PeerMemory;
 use crate::rolodex::RolodexEntry;
 use crate::store::keys::{entry_key, split_entry_key, timeline_entry};
 use crate::store::{StoreError, Tables};
@@ -114,6 +115,35 @@ impl<'e> Reader<'e> {
             }
         }
         Ok(out)
+    }
+
+    /// Entries of `author` from `from` on, in order: at most `count` entries and about
+    /// `bytes_max` bytes (always at least one entry if any is held). With payloads.
+    pub fn range(&self, author: &FeedId, from: u64, count: usize, bytes_max: usize) -> Result<Vec<(Entry, Option<Vec<u8>>)>, StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let start = entry_key(author, from);
+        let end = entry_key(author, u64::MAX);
+        let bounds = (std::ops::Bound::Included(&start[..]), std::ops::Bound::Included(&end[..]));
+        for item in self.tables.entries.range(&self.txn, &bounds)? {
+            let (_, value) = item?;
+            let entry = Entry(value.to_vec());
+            let payload = self.payload(&entry.id())?;
+            bytes += entry.0.len() + payload.as_ref().map_or(0, Vec::len) + 16;
+            if !out.is_empty() && (out.len() >= count || bytes > bytes_max) {
+                break;
+            }
+            out.push((entry, payload));
+        }
+        Ok(out)
+    }
+
+    /// What this node remembers of its last exchange with `peer`.
+    pub fn peer_memory(&self, peer: &FeedId) -> Result<PeerMemory, StoreError> {
+        match self.tables.peers.get(&self.txn, &peer.0)? {
+            Some(bytes) => decode("peers", bytes),
+            None => Ok(PeerMemory::default()),
+        }
     }
 
     /// Every rolodex entry.

@@ -4,6 +4,7 @@ use heed::RwTxn;
 
 use crate::feed::{Checked, ContentType, Entry, FeedHead};
 use crate::identity::FeedId;
+use crate::replicate::PeerMemory;
 use crate::rolodex::RolodexEntry;
 use crate::store::keys::{entry_key, timeline_key};
 use crate::store::read::{entry_in, head_in};
@@ -52,6 +53,12 @@ impl<'e> Writer<'e> {
         let bytes = postcard::to_stdvec(&head).map_err(|e| StoreError::Corrupt { table: "heads", reason: e.to_string() })?;
         self.tables.heads.put(&mut self.txn, &header.author.0, &bytes)?;
         Ok(head)
+    }
+
+    /// Remember the clocks last exchanged with `peer`.
+    pub fn put_peer_memory(&mut self, peer: &FeedId, memory: &PeerMemory) -> Result<(), StoreError> {
+        let bytes = postcard::to_stdvec(memory).map_err(|e| StoreError::Corrupt { table: "peers", reason: e.to_string() })?;
+        Ok(self.tables.peers.put(&mut self.txn, &peer.0, &bytes)?)
     }
 
     /// Insert or replace a rolodex entry.
