@@ -16,7 +16,10 @@ fn lines(v: &[&str]) -> Vec<String> {
 }
 
 fn stops(env: &Env) -> Vec<String> {
-    env.log().into_iter().filter(|l| l.starts_with("stop:")).collect()
+    env.log()
+        .into_iter()
+        .filter(|l| l.starts_with("stop:"))
+        .collect()
 }
 
 #[tokio::test]
@@ -26,7 +29,10 @@ async fn shutdown_stops_children_in_reverse_start_order_depth_first() {
         "inner",
         Strategy::OneForOne,
         1,
-        vec![env.worker("x", Restart::Permanent), env.worker("y", Restart::Permanent)],
+        vec![
+            env.worker("x", Restart::Permanent),
+            env.worker("y", Restart::Permanent),
+        ],
     );
     let children = vec![
         env.worker("a", Restart::Permanent),
@@ -38,11 +44,15 @@ async fn shutdown_stops_children_in_reverse_start_order_depth_first() {
     let (root, join) = Supervisor::start(spec("root", Strategy::OneForAll, 1, children))
         .await
         .unwrap();
-    let starts = ["start:a", "start:b", "start:c", "start:x", "start:y", "start:d"];
+    let starts = [
+        "start:a", "start:b", "start:c", "start:x", "start:y", "start:d",
+    ];
     assert_eq!(env.log(), lines(&starts));
     let x = env.probe("x");
 
-    bounded("shutdown", Supervisor::shutdown(&root)).await.unwrap();
+    bounded("shutdown", Supervisor::shutdown(&root))
+        .await
+        .unwrap();
 
     let expected = ["stop:d", "stop:y", "stop:x", "stop:c", "stop:b", "stop:a"];
     assert_eq!(stops(&env), lines(&expected));
@@ -58,7 +68,8 @@ async fn a_child_that_ignores_stop_is_killed_after_its_deadline_on_shutdown() {
     let env = Env::default();
     let children = vec![
         env.worker("a", Restart::Permanent),
-        env.worker("stuck", Restart::Permanent).with_shutdown(DEADLINE),
+        env.worker("stuck", Restart::Permanent)
+            .with_shutdown(DEADLINE),
         env.worker("c", Restart::Permanent),
     ];
     let (root, _join) = Supervisor::start(spec("root", Strategy::OneForOne, 1, children))
@@ -68,7 +79,9 @@ async fn a_child_that_ignores_stop_is_killed_after_its_deadline_on_shutdown() {
     stuck.cast(ProbeMsg::Block).unwrap();
     eventually("stuck blocking", || env.count("blocking:stuck") == 1).await;
 
-    bounded("shutdown", Supervisor::shutdown(&root)).await.unwrap();
+    bounded("shutdown", Supervisor::shutdown(&root))
+        .await
+        .unwrap();
 
     // Killed, so its post_stop never ran; its siblings stopped gracefully, in order.
     assert_eq!(stops(&env), lines(&["stop:c", "stop:a"]));
@@ -80,7 +93,8 @@ async fn a_child_that_ignores_stop_is_killed_after_its_deadline_on_shutdown() {
 async fn a_sibling_that_ignores_stop_during_a_restart_is_killed_and_restarted() {
     let env = Env::default();
     let children = vec![
-        env.worker("stuck", Restart::Permanent).with_shutdown(DEADLINE),
+        env.worker("stuck", Restart::Permanent)
+            .with_shutdown(DEADLINE),
         env.worker("b", Restart::Permanent),
     ];
     let (root, _join) = Supervisor::start(spec("root", Strategy::OneForAll, 1, children))
@@ -104,7 +118,12 @@ async fn a_sibling_that_ignores_stop_during_a_restart_is_killed_and_restarted() 
 #[tokio::test]
 async fn shutting_down_a_stopped_supervisor_is_an_error() {
     let env = Env::default();
-    let sup_spec = spec("root", Strategy::OneForOne, 1, vec![env.worker("a", Restart::Permanent)]);
+    let sup_spec = spec(
+        "root",
+        Strategy::OneForOne,
+        1,
+        vec![env.worker("a", Restart::Permanent)],
+    );
     let (root, _join) = Supervisor::start(sup_spec).await.unwrap();
     Supervisor::shutdown(&root).await.unwrap();
     assert!(Supervisor::shutdown(&root).await.is_err());

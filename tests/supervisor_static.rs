@@ -10,7 +10,9 @@ use ractor::ActorStatus;
 use supervisor_util::{bounded, eventually, ping, spec, Env, ProbeMsg};
 
 fn perm(env: &Env, ids: &[&str]) -> Vec<ChildSpec> {
-    ids.iter().map(|id| env.worker(id, Restart::Permanent)).collect()
+    ids.iter()
+        .map(|id| env.worker(id, Restart::Permanent))
+        .collect()
 }
 
 fn lines(v: &[&str]) -> Vec<String> {
@@ -39,7 +41,12 @@ async fn one_for_one_restarts_only_the_crashed_child() {
 #[tokio::test]
 async fn rest_for_one_restarts_the_child_and_those_started_after_it() {
     let env = Env::default();
-    let sup_spec = spec("s", Strategy::RestForOne, 1, perm(&env, &["a", "b", "c", "d"]));
+    let sup_spec = spec(
+        "s",
+        Strategy::RestForOne,
+        1,
+        perm(&env, &["a", "b", "c", "d"]),
+    );
     let (sup, _join) = Supervisor::start(sup_spec).await.unwrap();
     let a = env.probe("a").get_id();
     let mark = env.log().len();
@@ -101,7 +108,11 @@ async fn transient_child_is_restarted_only_after_an_abnormal_exit() {
 
 #[tokio::test]
 async fn temporary_children_are_never_restarted_under_any_strategy() {
-    for strategy in [Strategy::OneForOne, Strategy::RestForOne, Strategy::OneForAll] {
+    for strategy in [
+        Strategy::OneForOne,
+        Strategy::RestForOne,
+        Strategy::OneForAll,
+    ] {
         let env = Env::default();
         let children = vec![
             env.worker("a", Restart::Permanent),
@@ -109,7 +120,9 @@ async fn temporary_children_are_never_restarted_under_any_strategy() {
             env.worker("tmp2", Restart::Temporary),
             env.worker("c", Restart::Permanent),
         ];
-        let (sup, _join) = Supervisor::start(spec("s", strategy, 5, children)).await.unwrap();
+        let (sup, _join) = Supervisor::start(spec("s", strategy, 5, children))
+            .await
+            .unwrap();
 
         // A temporary child that crashes is removed, not restarted.
         env.probe("tmp1").cast(ProbeMsg::Fail).unwrap();
@@ -236,7 +249,10 @@ async fn a_root_stopped_on_purpose_reports_a_clean_exit() {
     let env = Env::default();
     let sup_spec = spec("root", Strategy::OneForOne, 1, perm(&env, &["a"]));
     let mut root = RootSupervisor::start(sup_spec).await.unwrap();
-    assert_eq!(bounded("shutdown", root.shutdown()).await.unwrap(), RootExit::Stopped);
+    assert_eq!(
+        bounded("shutdown", root.shutdown()).await.unwrap(),
+        RootExit::Stopped
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ractor::{ActorCell, ActorId, SupervisionEvent};
 
-use super::core::{ChildState, Core, Decision, ExitReason, RestartPlan};
+use super::decision::{ChildState, Core, Decision, ExitReason, RestartPlan};
 use super::error::SupervisorError;
 use super::report::{ChildReport, ReportSnapshot};
 use super::spec::{ChildKind, ChildSpec};
@@ -56,7 +56,8 @@ impl ChildTable {
         self.core
             .add_child(&spec.id, spec.restart)
             .map_err(|_| SupervisorError::DuplicateId(spec.id.clone()))?;
-        self.slots.insert(spec.id.clone(), Slot { spec, cell: None });
+        self.slots
+            .insert(spec.id.clone(), Slot { spec, cell: None });
         Ok(())
     }
 
@@ -69,12 +70,13 @@ impl ChildTable {
         let Some(slot) = self.slots.get_mut(id) else {
             return Err(SupervisorError::UnknownChild(id.to_owned()));
         };
-        let cell = (slot.spec.start)(sup.clone())
-            .await
-            .map_err(|source| SupervisorError::Start {
-                id: id.to_owned(),
-                source,
-            })?;
+        let cell =
+            (slot.spec.start)(sup.clone())
+                .await
+                .map_err(|source| SupervisorError::Start {
+                    id: id.to_owned(),
+                    source,
+                })?;
         slot.cell = Some(cell.clone());
         self.by_actor.insert(cell.get_id(), id.to_owned());
         self.core.child_started(id);

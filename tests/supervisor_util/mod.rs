@@ -64,7 +64,10 @@ impl Env {
 
     /// The most recently started instance of probe `id`.
     pub fn probe(&self, id: &str) -> ActorRef<ProbeMsg> {
-        self.live.get(id).map(|r| r.clone()).expect("probe never started")
+        self.live
+            .get(id)
+            .map(|r| r.clone())
+            .expect("probe never started")
     }
 
     pub fn worker(&self, id: &str, restart: Restart) -> ChildSpec {
@@ -139,7 +142,11 @@ pub enum ProbeMsg {
     /// Reply `()`.
     Ping(RpcReplyPort<()>),
     /// Start a child through a dynamic supervisor handle and reply with the result.
-    Spawn(DynamicSupervisorHandle, ChildSpec, RpcReplyPort<Result<ActorCell, String>>),
+    Spawn(
+        DynamicSupervisorHandle,
+        ChildSpec,
+        RpcReplyPort<Result<ActorCell, String>>,
+    ),
 }
 
 impl Actor for Probe {
