@@ -84,6 +84,33 @@ async fn one_for_all_restarts_every_child() {
 }
 
 #[tokio::test]
+async fn a_sibling_failing_to_restart_counts_as_another_restart_of_the_group() {
+    let env = Env::default();
+    let sup_spec = spec("s", Strategy::OneForAll, 2, perm(&env, &["a", "b", "c"]));
+    let (sup, _join) = Supervisor::start(sup_spec).await.unwrap();
+    env.fail_next_start("a");
+    let mark = env.log().len();
+
+    env.crash_and_wait("b", ProbeMsg::Fail, 2).await;
+    eventually("c restarted", || env.starts("c") == 2).await;
+
+    // a's failed start is a second failure: the whole group is restarted again.
+    let expected = [
+        "stop:c",
+        "stop:a",
+        "failstart:a",
+        "start:a",
+        "start:b",
+        "start:c",
+    ];
+    assert_eq!(env.log_since(mark), lines(&expected));
+    let r = report(&sup).await.unwrap();
+    assert_eq!(r.total_restarts, 2);
+    assert!(r.children.iter().all(|c| c.state == ChildState::Running));
+    Supervisor::shutdown(&sup).await.unwrap();
+}
+
+#[tokio::test]
 async fn transient_child_is_restarted_only_after_an_abnormal_exit() {
     let env = Env::default();
     let children = vec![

@@ -97,6 +97,13 @@ impl ChildTable {
 
     /// Stops one child within its deadline, leaving it in the list as stopped.
     pub(crate) async fn stop(&mut self, id: &str) {
+        self.core.child_stopped(id);
+        self.halt(id).await;
+    }
+
+    /// Stops one child within its deadline without changing its state in the core (during a
+    /// restart it stays `Restarting`). Its `ActorId` is forgotten first, so its exit is ignored.
+    async fn halt(&mut self, id: &str) {
         let Some(slot) = self.slots.get_mut(id) else {
             return;
         };
@@ -104,7 +111,6 @@ impl ChildTable {
             return;
         };
         self.by_actor.remove(&cell.get_id());
-        self.core.child_stopped(id);
         stop_within(&cell, slot.spec.shutdown).await;
     }
 
@@ -179,7 +185,7 @@ impl ChildTable {
     /// Carries out a restart plan: stop, drop temporaries, start in order.
     async fn apply(&mut self, plan: RestartPlan, sup: &ActorCell) -> Result<(), (String, String)> {
         for id in &plan.stop {
-            self.stop(id).await;
+            self.halt(id).await;
         }
         for id in &plan.remove {
             self.slots.remove(id);

@@ -38,6 +38,7 @@ pub async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
 pub struct Env {
     log: Arc<Mutex<Vec<String>>>,
     live: Arc<DashMap<String, ActorRef<ProbeMsg>>>,
+    fail_next_start: Arc<DashMap<String, ()>>,
 }
 
 impl Env {
@@ -68,6 +69,11 @@ impl Env {
             .get(id)
             .map(|r| r.clone())
             .expect("probe never started")
+    }
+
+    /// Makes the next start of probe `id` fail (once).
+    pub fn fail_next_start(&self, id: &str) {
+        self.fail_next_start.insert(id.to_owned(), ());
     }
 
     pub fn worker(&self, id: &str, restart: Restart) -> ChildSpec {
@@ -159,7 +165,7 @@ impl Actor for Probe {
         myself: ActorRef<ProbeMsg>,
         args: ProbeArgs,
     ) -> Result<ProbeState, ActorProcessingErr> {
-        if args.fail_start {
+        if args.fail_start || args.env.fail_next_start.remove(&args.id).is_some() {
             args.env.push(format!("failstart:{}", args.id));
             return Err("told to fail at start".into());
         }
