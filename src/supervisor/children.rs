@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ractor::{ActorCell, ActorId, SupervisionEvent};
 
-use super::core::{ChildState, Core, Decision, ExitReason, RestartPlan};
+use super::decision::{ChildState, Core, Decision, ExitReason, RestartPlan};
 use super::error::SupervisorError;
 use super::report::{ChildReport, ReportSnapshot};
 use super::spec::{ChildKind, ChildSpec};
@@ -56,7 +56,8 @@ impl ChildTable {
         self.core
             .add_child(&spec.id, spec.restart)
             .map_err(|_| SupervisorError::DuplicateId(spec.id.clone()))?;
-        self.slots.insert(spec.id.clone(), Slot { spec, cell: None });
+        self.slots
+            .insert(spec.id.clone(), Slot { spec, cell: None });
         Ok(())
     }
 
@@ -69,12 +70,13 @@ impl ChildTable {
         let Some(slot) = self.slots.get_mut(id) else {
             return Err(SupervisorError::UnknownChild(id.to_owned()));
         };
-        let cell = (slot.spec.start)(sup.clone())
-            .await
-            .map_err(|source| SupervisorError::Start {
-                id: id.to_owned(),
-                source,
-            })?;
+        let cell =
+            (slot.spec.start)(sup.clone())
+                .await
+                .map_err(|source| SupervisorError::Start {
+                    id: id.to_owned(),
+                    source,
+                })?;
         slot.cell = Some(cell.clone());
         self.by_actor.insert(cell.get_id(), id.to_owned());
         self.core.child_started(id);
@@ -95,6 +97,13 @@ impl ChildTable {
 
     /// Stops one child within its deadline, leaving it in the list as stopped.
     pub(crate) async fn stop(&mut self, id: &str) {
+        self.core.child_stopped(id);
+        self.halt(id).await;
+    }
+
+    /// Stops one child within its deadline without changing its state in the core (during a
+    /// restart it stays `Restarting`). Its `ActorId` is forgotten first, so its exit is ignored.
+    async fn halt(&mut self, id: &str) {
         let Some(slot) = self.slots.get_mut(id) else {
             return;
         };
@@ -102,7 +111,6 @@ impl ChildTable {
             return;
         };
         self.by_actor.remove(&cell.get_id());
-        self.core.child_stopped(id);
         stop_within(&cell, slot.spec.shutdown).await;
     }
 
@@ -177,7 +185,7 @@ impl ChildTable {
     /// Carries out a restart plan: stop, drop temporaries, start in order.
     async fn apply(&mut self, plan: RestartPlan, sup: &ActorCell) -> Result<(), (String, String)> {
         for id in &plan.stop {
-            self.stop(id).await;
+            self.halt(id).await;
         }
         for id in &plan.remove {
             self.slots.remove(id);

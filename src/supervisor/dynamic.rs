@@ -9,7 +9,7 @@
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use super::children::ChildTable;
-use super::core::Core;
+use super::decision::Core;
 use super::error::SupervisorError;
 use super::handle::DynamicSupervisorHandle;
 use super::report::SupervisorReport;

@@ -62,7 +62,10 @@ impl DynamicSupervisorHandle {
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, SupervisorError> {
         let sup = self.actor().ok_or(SupervisorError::NotRunning)?;
         let timeout = Some(limits::SUPERVISOR_CALL_TIMEOUT);
-        call(sup.call(|r| DynamicSupervisorMsg::StartChild(spec, r), timeout).await)?
+        call(
+            sup.call(|r| DynamicSupervisorMsg::StartChild(spec, r), timeout)
+                .await,
+        )?
     }
 
     /// Stops the child `id` within its deadline and removes it.
@@ -70,13 +73,22 @@ impl DynamicSupervisorHandle {
         let sup = self.actor().ok_or(SupervisorError::NotRunning)?;
         let id = id.to_owned();
         let timeout = Some(limits::SUPERVISOR_CALL_TIMEOUT);
-        call(sup.call(|r| DynamicSupervisorMsg::TerminateChild(id, r), timeout).await)?
+        call(
+            sup.call(|r| DynamicSupervisorMsg::TerminateChild(id, r), timeout)
+                .await,
+        )?
     }
 
     /// How many children the dynamic supervisor holds.
     pub async fn count(&self) -> Result<usize, SupervisorError> {
         let sup = self.actor().ok_or(SupervisorError::NotRunning)?;
-        call(sup.call(DynamicSupervisorMsg::Count, Some(limits::SUPERVISOR_CALL_TIMEOUT)).await)
+        call(
+            sup.call(
+                DynamicSupervisorMsg::Count,
+                Some(limits::SUPERVISOR_CALL_TIMEOUT),
+            )
+            .await,
+        )
     }
 
     /// The ids of its children, in start order.

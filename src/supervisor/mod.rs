@@ -1,7 +1,7 @@
 //! The supervision engine: OTP strategies, restart intensity and restart types over ractor.
 //!
 //! Layout:
-//! - [`core`]: the pure restart-decision state machine (no runtime; time passed in).
+//! - [`decision`]: the pure restart-decision state machine (no runtime; time passed in).
 //! - `spec`: [`ChildSpec`], [`SupervisorSpec`], [`DynamicSpec`] — what to start and how.
 //! - `children`: the live child table shared by both supervisors; carries out decisions,
 //!   stops children with a deadline then a kill.
@@ -13,7 +13,7 @@
 //!
 //! No actor here registers a ractor name, so many trees can run in one process.
 
-pub mod core;
+pub mod decision;
 
 mod children;
 mod dynamic;
@@ -25,11 +25,11 @@ mod spec;
 #[allow(clippy::module_inception)]
 mod supervisor;
 
-pub use self::core::{ChildState, ExitReason, Intensity, Restart, Strategy};
+pub use self::decision::{ChildState, ExitReason, Intensity, Restart, Strategy};
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorMsg, DynamicSupervisorState};
 pub use error::SupervisorError;
 pub use handle::DynamicSupervisorHandle;
 pub use report::{report, report_cell, ChildReport, SupervisorReport};
-pub use root::{RootExit, RootSupervisor, RootWatcher};
+pub use root::{RootExit, RootSupervisor};
 pub use spec::{BoxFuture, ChildKind, ChildSpec, DynamicSpec, StartFn, SupervisorSpec};
 pub use supervisor::{Supervisor, SupervisorMsg, SupervisorState};

@@ -10,7 +10,7 @@ use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
-use super::core::{ChildState, Intensity, Restart, Strategy};
+use super::decision::{ChildState, Intensity, Restart, Strategy};
 use super::dynamic::DynamicSupervisorMsg;
 use super::error::SupervisorError;
 use super::spec::{BoxFuture, ChildKind};
@@ -102,12 +102,17 @@ pub async fn report(sup: &ActorRef<SupervisorMsg>) -> Result<SupervisorReport, S
 }
 
 /// The full report of any kith supervisor (static or dynamic) given its cell.
-pub fn report_cell(cell: &ActorCell) -> BoxFuture<'static, Result<SupervisorReport, SupervisorError>> {
+pub fn report_cell(
+    cell: &ActorCell,
+) -> BoxFuture<'static, Result<SupervisorReport, SupervisorError>> {
     let cell = cell.clone();
     Box::pin(async move {
         if cell.is_message_type_of::<SupervisorMsg>() == Some(true) {
             let sup: ActorRef<SupervisorMsg> = cell.into();
-            call(sup.call(SupervisorMsg::Report, Some(limits::SUPERVISOR_CALL_TIMEOUT)).await)
+            call(
+                sup.call(SupervisorMsg::Report, Some(limits::SUPERVISOR_CALL_TIMEOUT))
+                    .await,
+            )
         } else if cell.is_message_type_of::<DynamicSupervisorMsg>() == Some(true) {
             let sup: ActorRef<DynamicSupervisorMsg> = cell.into();
             let timeout = Some(limits::SUPERVISOR_CALL_TIMEOUT);

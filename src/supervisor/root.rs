@@ -71,7 +71,7 @@ impl RootSupervisor {
 
 /// Parent of a root supervisor; records its exit. `Arguments` = where to record it.
 #[derive(Debug, Clone, Copy)]
-pub struct RootWatcher;
+pub(crate) struct RootWatcher;
 
 impl Actor for RootWatcher {
     type Msg = ();

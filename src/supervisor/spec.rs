@@ -10,7 +10,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, SpawnErr};
 use serde::Serialize;
 
-use super::core::{Intensity, Restart, Strategy};
+use super::decision::{Intensity, Restart, Strategy};
 use super::dynamic::DynamicSupervisor;
 use super::handle::DynamicSupervisorHandle;
 use super::supervisor::Supervisor;

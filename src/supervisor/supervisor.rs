@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, Superv
 use tokio::task::JoinHandle;
 
 use super::children::ChildTable;
-use super::core::Core;
+use super::decision::Core;
 use super::error::SupervisorError;
 use super::report::SupervisorReport;
 use super::spec::SupervisorSpec;

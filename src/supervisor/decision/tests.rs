@@ -108,7 +108,10 @@ fn permanent_child_is_restarted_after_normal_and_shutdown_exits() {
 fn transient_child_normal_exit_is_kept_stopped() {
     for reason in [ExitReason::Normal, ExitReason::Shutdown] {
         let mut core = core(Strategy::OneForAll, &[("t", Restart::Transient)]);
-        assert_eq!(core.child_exited("t", &reason, Instant::now()), Decision::Keep);
+        assert_eq!(
+            core.child_exited("t", &reason, Instant::now()),
+            Decision::Keep
+        );
         assert_eq!(state(&core, "t"), ChildState::Stopped);
         assert_eq!(core.total_restarts(), 0);
     }
@@ -124,7 +127,11 @@ fn transient_child_abnormal_exit_is_restarted() {
 
 #[test]
 fn temporary_child_is_removed_under_every_strategy() {
-    for strategy in [Strategy::OneForOne, Strategy::RestForOne, Strategy::OneForAll] {
+    for strategy in [
+        Strategy::OneForOne,
+        Strategy::RestForOne,
+        Strategy::OneForAll,
+    ] {
         for reason in [ExitReason::Normal, ExitReason::Shutdown, ABNORMAL()] {
             let mut core = core(
                 strategy,
@@ -152,7 +159,10 @@ fn temporary_siblings_stopped_by_a_restart_are_removed_not_restarted() {
     ];
     let mut all = core(Strategy::OneForAll, &children);
     let d = all.child_exited("b", &ABNORMAL(), Instant::now());
-    assert_eq!(d, plan(&["tmp2", "tmp1", "a"], &["tmp1", "tmp2"], &["a", "b"]));
+    assert_eq!(
+        d,
+        plan(&["tmp2", "tmp1", "a"], &["tmp1", "tmp2"], &["a", "b"])
+    );
     assert_eq!(ids(&all), ["a", "b"]);
 
     let mut rest = core(Strategy::RestForOne, &children);
@@ -179,9 +189,15 @@ fn stopped_transient_sibling_is_started_again_by_one_for_all_as_in_otp() {
         &[("t", Restart::Transient), ("p", Restart::Permanent)],
     );
     let now = Instant::now();
-    assert_eq!(core.child_exited("t", &ExitReason::Normal, now), Decision::Keep);
+    assert_eq!(
+        core.child_exited("t", &ExitReason::Normal, now),
+        Decision::Keep
+    );
     // t is not running, so there is nothing to stop, but OTP's start_children starts it.
-    assert_eq!(core.child_exited("p", &ABNORMAL(), now), plan(&[], &[], &["t", "p"]));
+    assert_eq!(
+        core.child_exited("p", &ABNORMAL(), now),
+        plan(&[], &[], &["t", "p"])
+    );
 }
 
 #[test]
@@ -206,11 +222,17 @@ fn restarts_older_than_the_period_no_longer_count() {
     core.add_child("a", Restart::Permanent).unwrap();
     core.child_started("a");
     let t0 = Instant::now();
-    assert!(matches!(core.child_exited("a", &ABNORMAL(), t0), Decision::Restart(_)));
+    assert!(matches!(
+        core.child_exited("a", &ABNORMAL(), t0),
+        Decision::Restart(_)
+    ));
     core.child_started("a");
     // Exactly one period later the first restart has left the window.
     let t1 = t0 + Duration::from_secs(5);
-    assert!(matches!(core.child_exited("a", &ABNORMAL(), t1), Decision::Restart(_)));
+    assert!(matches!(
+        core.child_exited("a", &ABNORMAL(), t1),
+        Decision::Restart(_)
+    ));
     core.child_started("a");
     let t2 = t1 + Duration::from_secs(4);
     let d = core.child_exited("a", &ABNORMAL(), t2);
@@ -255,7 +277,10 @@ fn non_restarts_do_not_consume_intensity() {
     core.child_started("t");
     core.child_started("tmp");
     let now = Instant::now();
-    assert_eq!(core.child_exited("t", &ExitReason::Normal, now), Decision::Keep);
+    assert_eq!(
+        core.child_exited("t", &ExitReason::Normal, now),
+        Decision::Keep
+    );
     assert_eq!(core.child_exited("tmp", &ABNORMAL(), now), Decision::Remove);
 }
 
@@ -273,7 +298,10 @@ fn unknown_or_stopped_children_are_ignored() {
 fn a_child_failing_to_restart_is_planned_again() {
     let mut core = abc(Strategy::OneForAll);
     let now = Instant::now();
-    assert!(matches!(core.child_exited("b", &ABNORMAL(), now), Decision::Restart(_)));
+    assert!(matches!(
+        core.child_exited("b", &ABNORMAL(), now),
+        Decision::Restart(_)
+    ));
     // a restarted, then b failed to start: a is running again and must be stopped.
     core.child_started("a");
     let d = core.child_exited("b", &ABNORMAL(), now);
@@ -300,8 +328,14 @@ fn dynamic_core_removes_children_it_does_not_restart() {
         core.child_started(id);
     }
     let now = Instant::now();
-    assert_eq!(core.child_exited("t", &ExitReason::Normal, now), Decision::Remove);
-    assert_eq!(core.child_exited("p", &ABNORMAL(), now), plan(&[], &[], &["p"]));
+    assert_eq!(
+        core.child_exited("t", &ExitReason::Normal, now),
+        Decision::Remove
+    );
+    assert_eq!(
+        core.child_exited("p", &ABNORMAL(), now),
+        plan(&[], &[], &["p"])
+    );
     assert_eq!(ids(&core), ["p"]);
 }
 
