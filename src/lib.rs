@@ -20,3 +20,5 @@ pub mod node;
 pub mod control;
 pub mod bench;
 pub mod replicate;
+pub mod events;
+pub mod peer;

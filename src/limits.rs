@@ -184,3 +184,24 @@ const _: () = assert!(HELLO_TIMEOUT.as_millis() <= CONNECTION_IDLE_TIMEOUT.as_mi
 /// After refusing a peer in the hello, how long we wait for it to read our goodbye and close
 /// before we close ourselves (closing at once could discard the goodbye in flight).
 pub const GOODBYE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+/// Capacity of the node event broadcast (appended entries, wants changes, connections).
+pub const EVENTS_CAPACITY: usize = 4_096;
+/// Largest `Entries` frame body the server side builds, under [`FRAME_BYTES_MAX`].
+pub const ENTRIES_FRAME_BYTES: usize = 768 * 1024;
+/// Jobs (messages to send, ranges to serve) queued for one peer's sender task.
+pub const PEER_SEND_QUEUE_MAX: usize = 256;
+/// Most peer connections at once.
+pub const PEERS_MAX: usize = 1_024;
+/// Handshakes in progress at once on the listener.
+pub const HANDSHAKES_MAX: usize = 64;
+/// First redial delay after a failed dial or a lost connection.
+pub const REDIAL_BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// Longest redial delay.
+pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Redial delays are spread by up to this fraction either way, so that peers do not redial in step.
+pub const REDIAL_JITTER: f64 = 0.25;
+/// Most rolodex entry actors (active entries) at once.
+pub const ACTIVE_ENTRIES_MAX: usize = 10_000;
+
+const _: () = assert!(ENTRIES_FRAME_BYTES < FRAME_BYTES_MAX as usize);
+const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());

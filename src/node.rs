@@ -12,6 +12,7 @@ use ractor::rpc::CallResult;
 use crate::actors::rolodex::RolodexMsg;
 use crate::actors::store_writer::StoreWriterMsg;
 use crate::actors::Slot;
+use crate::events::Events;
 use crate::feed::{Content, FeedError, MsgId};
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{IngestError, Op, OpOutcome};
@@ -43,6 +44,9 @@ pub enum NodeError {
     /// The request names something unknown.
     #[error("{0}")]
     NotFound(String),
+    /// Dialling a peer failed.
+    #[error("{0}")]
+    Connect(String),
 }
 
 /// Submit ops to the store writer and wait until they are durable.
@@ -68,6 +72,8 @@ pub struct Node {
     pub writer: Slot<StoreWriterMsg>,
     /// The rolodex actor.
     pub rolodex_actor: Slot<RolodexMsg>,
+    /// The node's event broadcast.
+    pub events: Events,
 }
 
 impl Node {

@@ -20,6 +20,7 @@ use crate::control::protocol::{Request, Response};
 use crate::control::SOCKET_FILE;
 use crate::limits::{CONTROL_CONNECTIONS_MAX, CONTROL_LINE_BYTES_MAX};
 use crate::node::Node;
+use crate::peer::PeerContext;
 
 /// Messages to the control server.
 pub enum ControlMsg {
@@ -40,6 +41,8 @@ pub struct ControlArgs {
     pub node: Node,
     /// Reports the supervision tree.
     pub tree: TreeReporter,
+    /// The network, if this node has one.
+    pub peers: Option<PeerContext>,
 }
 
 /// Aborts the accept loop when the actor's state is dropped, including after a panic or a kill
@@ -97,9 +100,9 @@ async fn accept_loop(listener: UnixListener, args: ControlArgs, myself: ActorRef
         // Waiting for a slot here is the backpressure: past the bound, clients queue in the
         // kernel's listen backlog instead of in our memory.
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { return };
-        let (node, tree) = (args.node.clone(), Arc::clone(&args.tree));
+        let (node, tree, peers) = (args.node.clone(), Arc::clone(&args.tree), args.peers.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, &node, &tree).await {
+            if let Err(e) = serve(stream, &node, &tree, peers.as_ref()).await {
                 tracing::debug!(error = %e, "control client failed");
             }
             drop(permit);
@@ -107,7 +110,7 @@ async fn accept_loop(listener: UnixListener, args: ControlArgs, myself: ActorRef
     }
 }
 
-async fn serve(stream: UnixStream, node: &Node, tree: &TreeReporter) -> std::io::Result<()> {
+async fn serve(stream: UnixStream, node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(CONTROL_LINE_BYTES_MAX as u64 + 1));
     let mut line = String::new();
@@ -116,7 +119,7 @@ async fn serve(stream: UnixStream, node: &Node, tree: &TreeReporter) -> std::io:
             Response::err(format!("request longer than {CONTROL_LINE_BYTES_MAX} bytes"))
         } else {
             match serde_json::from_str::<Request>(&line) {
-                Ok(request) => dispatch(node, tree, request).await,
+                Ok(request) => dispatch(node, tree, peers, request).await,
                 Err(e) => Response::err(format!("malformed request: {e}")),
             }
         };

@@ -4,6 +4,9 @@
 
 
 pub mod control;
+pub mod dialer;
+pub mod listener;
+pub mod peer;
 pub mod rolodex;
 mod slot;
 pub mod store_writer;

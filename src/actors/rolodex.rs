@@ -11,6 +11,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::actors::store_writer::StoreWriterMsg;
 use crate::actors::Slot;
+use crate::events::{Events, NodeEvent};
 use crate::feed::Content;
 use crate::identity::{FeedId, Identity};
 use crate::ingest::Op;
@@ -39,7 +40,15 @@ pub struct RolodexArgs {
     pub writer: Slot<StoreWriterMsg>,
     /// Where to publish this actor's reference.
     pub slot: Slot<RolodexMsg>,
+    /// The node's event broadcast.
+    pub events: Events,
+    /// Starts the dialer (rolodex entry actor) for a followed id with addresses, if this node
+    /// has a network. Given by the tree, so this actor does not know who supervises dialers.
+    pub dial: Option<DialFn>,
 }
+
+/// Starts dialling an id.
+pub type DialFn = Arc<dyn Fn(FeedId) + Send + Sync>;
 
 impl Actor for RolodexActor {
     type Msg = RolodexMsg;
@@ -49,6 +58,18 @@ impl Actor for RolodexActor {
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         args.slot.set(myself);
         Ok(args)
+    }
+
+    async fn post_start(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        // Every followed entry with an address gets a dialer: the daemon reconnects by itself.
+        if let Some(dial) = &state.dial {
+            for entry in state.rolodex.list() {
+                if entry.following && !entry.blocked && !entry.addrs.is_empty() {
+                    dial(entry.id);
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
@@ -81,5 +102,16 @@ async fn change_entry(state: &RolodexArgs, id: FeedId, change: RolodexChange) ->
         outcome?;
     }
     state.rolodex.cache(new.clone());
+    if change == RolodexChange::Block {
+        let _ = state.events.send(NodeEvent::Blocked(id));
+    }
+    if was_following != new.following || change == RolodexChange::Unblock {
+        let _ = state.events.send(NodeEvent::WantsChanged);
+    }
+    if new.following && !new.addrs.is_empty() {
+        if let Some(dial) = &state.dial {
+            dial(id);
+        }
+    }
     Ok(new)
 }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::actors::Slot;
+use crate::events::{Events, NodeEvent};
 use crate::feed::{now_ms, FeedError};
-use crate::identity::Identity;
+use crate::identity::{FeedId, Identity};
 use crate::ingest::{run_batch, IngestError, Op, OpOutcome};
 use crate::limits::{INGEST_BATCH_MAX, INGEST_QUEUE_MAX};
 use crate::rolodex::Rolodex;
@@ -45,6 +46,8 @@ pub struct StoreWriterArgs {
     pub rolodex: Rolodex,
     /// Where to publish this actor's reference.
     pub slot: Slot<StoreWriterMsg>,
+    /// Where to announce appended entries.
+    pub events: Events,
 }
 
 /// The writer's state: the batch being collected.
@@ -127,7 +130,7 @@ async fn flush_batch(args: &StoreWriterArgs, batch: Vec<(Vec<Op>, RpcReplyPort<I
     let joined = tokio::task::spawn_blocking(move || run_batch(&store, &identity, ops, now_ms())).await;
     match joined {
         Ok(Ok(outcomes)) => {
-            note_progress(&args.rolodex, &outcomes);
+            note_progress(args, &outcomes);
             reply_each(ports, outcomes);
             Ok(())
         }
@@ -147,11 +150,19 @@ async fn flush_batch(args: &StoreWriterArgs, batch: Vec<(Vec<Op>, RpcReplyPort<I
     }
 }
 
-fn note_progress(rolodex: &Rolodex, outcomes: &[Result<OpOutcome, FeedError>]) {
+fn note_progress(args: &StoreWriterArgs, outcomes: &[Result<OpOutcome, FeedError>]) {
+    // Only the last append of each feed in the batch is announced: receivers read ranges.
+    let mut latest: std::collections::BTreeMap<FeedId, u64> = std::collections::BTreeMap::new();
     for outcome in outcomes {
         if let Ok(OpOutcome::Appended { author, seq, .. }) = outcome {
-            rolodex.note_seq(author, *seq);
+            args.rolodex.note_seq(author, *seq);
+            let held = latest.entry(*author).or_insert(0);
+            *held = (*held).max(*seq);
         }
+    }
+    for (feed, seq) in latest {
+        // No receiver is fine: nobody is connected.
+        let _ = args.events.send(NodeEvent::Appended { feed, seq });
     }
 }
 

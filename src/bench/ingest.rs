@@ -66,7 +66,7 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     let dir = TempDir::new("kith-bench-ingest").map_err(|e| setup(&e))?;
     let store = Store::open(dir.path()).map_err(|e| setup(&e))?;
     let slot = Slot::new();
-    let args = StoreWriterArgs { store, identity: Arc::new(Identity::generate()), rolodex: Rolodex::default(), slot: slot.clone() };
+    let args = StoreWriterArgs { store, identity: Arc::new(Identity::generate()), rolodex: Rolodex::default(), slot: slot.clone(), events: crate::events::channel() };
     let (writer, handle) = Actor::spawn(None, StoreWriter, args).await.map_err(|e| setup(&e))?;
     let started = Instant::now();
     let result = pump(&writer, ops).await;

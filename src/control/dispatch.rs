@@ -12,21 +12,22 @@ use crate::feed::MsgId;
 use crate::identity::FeedId;
 use crate::limits::{QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX};
 use crate::node::{Node, NodeError};
+use crate::peer::{connect, PeerContext};
 use crate::rolodex::RolodexChange;
 
 /// Something that reports the live supervision tree as JSON (provided by whoever built the tree,
 /// so that this worker does not need to know its supervisors).
 pub type TreeReporter = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
 
-/// Answer one request.
-pub async fn dispatch(node: &Node, tree: &TreeReporter, request: Request) -> Response {
-    match answer(node, tree, request).await {
+/// Answer one request. `peers` is the network context, absent on a node without one.
+pub async fn dispatch(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, request: Request) -> Response {
+    match answer(node, tree, peers, request).await {
         Ok(data) => Response::ok(data),
         Err(e) => Response::err(e),
     }
 }
 
-async fn answer(node: &Node, tree: &TreeReporter, request: Request) -> Result<serde_json::Value, NodeError> {
+async fn answer(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, request: Request) -> Result<serde_json::Value, NodeError> {
     match request {
         Request::Whoami => Ok(json!({ "id": node.identity.id().to_string() })),
         Request::Post { text, reply_to } => {
@@ -50,7 +51,12 @@ async fn answer(node: &Node, tree: &TreeReporter, request: Request) -> Result<se
             let contacts: Vec<ContactView> = node.rolodex.list().iter().map(ContactView::from).collect();
             Ok(json!({ "contacts": contacts }))
         }
-        Request::Status => status(node, tree).await,
+        Request::Status => status(node, tree, peers).await,
+        Request::Connect { target } => {
+            let peers = peers.ok_or(NodeError::Unavailable("the network"))?;
+            let peer = connect(peers, &target).await.map_err(NodeError::Connect)?;
+            Ok(json!({ "peer": peer.to_string() }))
+        }
     }
 }
 
@@ -72,17 +78,31 @@ async fn change(node: &Node, id: &str, change: RolodexChange) -> Result<serde_js
     Ok(json!({ "contact": ContactView::from(&entry) }))
 }
 
-async fn status(node: &Node, tree: &TreeReporter) -> Result<serde_json::Value, NodeError> {
+async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -> Result<serde_json::Value, NodeError> {
     let me = node.identity.id();
     let heads = node.store.read()?.heads()?;
     let feeds: Vec<_> = heads
         .iter()
-        .map(|(id, head)| json!({ "id": id.to_string(), "seq": head.seq, "own": *id == me }))
+        .map(|(id, head)| {
+            json!({
+                "id": id.to_string(),
+                "seq": head.seq,
+                "own": *id == me,
+                "following": node.rolodex.is_following(id),
+                "updated_ms": head.timestamp_ms,
+            })
+        })
         .collect();
+    let (listen, connections) = match peers {
+        Some(p) => (p.endpoint.local_addr().ok().map(|a| a.to_string()), p.connections.views()),
+        None => (None, Vec::new()),
+    };
     Ok(json!({
         "id": me.to_string(),
+        "listen": listen,
         "supervision": tree().await,
         "feeds": feeds,
+        "connections": connections,
         "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
     }))
 }

@@ -51,8 +51,13 @@ pub enum Request {
     },
     /// The rolodex.
     Contacts,
-    /// Supervision tree, feeds held, rolodex size.
+    /// Supervision tree, connections, feeds held, rolodex size.
     Status,
+    /// Dial a peer now: `HOST:PORT`, or `ID@HOST:PORT` to pin its key.
+    Connect {
+        /// Where.
+        target: String,
+    },
 }
 
 /// The daemon's answer: `{"ok":true,"data":…}` or `{"ok":false,"error":"…"}`.

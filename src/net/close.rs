@@ -28,10 +28,14 @@ pub enum CloseCode {
     HelloTimeout = 0x22,
     /// The hello stream closed or broke before the hello completed.
     HelloAborted = 0x23,
+    /// The peer broke the replication protocol (unsolicited feed, oversized clock, ...).
+    ProtocolViolation = 0x30,
+    /// The peer sent an entry that failed validation (forged signature, fork, ...).
+    InvalidEntry = 0x31,
 }
 
 impl CloseCode {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 11] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::FrameMalformed,
@@ -41,6 +45,8 @@ impl CloseCode {
         Self::Goodbye,
         Self::HelloTimeout,
         Self::HelloAborted,
+        Self::ProtocolViolation,
+        Self::InvalidEntry,
     ];
 
     /// The code as a QUIC variable-length integer.
@@ -65,6 +71,8 @@ impl CloseCode {
             Self::Goodbye => "goodbye",
             Self::HelloTimeout => "hello timed out",
             Self::HelloAborted => "hello aborted",
+            Self::ProtocolViolation => "replication protocol violation",
+            Self::InvalidEntry => "invalid entry",
         }
     }
 }

@@ -83,8 +83,15 @@ pub enum Command {
     },
     /// The rolodex: everyone this node knows.
     Contacts(JsonFlag),
-    /// Supervision tree, feeds held and rolodex size of the running daemon.
+    /// Supervision tree, connections, feeds held and rolodex size of the running daemon.
     Status(JsonFlag),
+    /// Dial a peer now: HOST:PORT (its key is learned on first use) or @ID…ed25519@HOST:PORT.
+    Connect {
+        /// Where.
+        target: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Built-in benchmarks: figures beside the machine's raw limits measured in the same run.
     Bench {
         /// Which benchmark.
@@ -111,6 +118,9 @@ pub struct DaemonArgs {
     /// A switchboard to keep a connection to (repeatable; also `switchboards` in config.toml).
     #[arg(long = "switchboard")]
     pub switchboards: Vec<String>,
+    /// Whom to serve feeds to: `everyone` (not blocked) or `follows` (also `serve` in config.toml).
+    #[arg(long, env = "KITH_SERVE")]
+    pub serve: Option<String>,
 }
 
 /// The benchmarks.

@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub switchboards: Vec<String>,
     /// Log filter.
     pub log: Option<String>,
+    /// Serve policy: `everyone` or `follows`.
+    pub serve: Option<String>,
 }
 
 /// The data directory: the flag or KITH_DATA_DIR, else the platform's data directory.

@@ -2,29 +2,36 @@
 //!
 //! ```text
 //! daemon (rest_for_one, at most 5 restarts in 10 s)
-//! ├── store_writer   permanent worker   the one LMDB writer; group commits
-//! ├── rolodex        permanent worker   serialises rolodex changes (follow, block, …)
-//! ├── replicators    dynamic supervisor one feed replicator per followed feed (issue 4)
-//! ├── peers          dynamic supervisor one temporary actor per peer connection (issue 4)
-//! └── control        permanent worker   the control socket that client commands talk to
+//! ├── store_writer   permanent worker    the one LMDB writer; group commits
+//! ├── peers          dynamic supervisor  one temporary actor per peer connection
+//! ├── entries        dynamic supervisor  one transient dialer per active rolodex entry
+//! ├── rolodex        permanent worker    serialises rolodex changes; starts dialers
+//! ├── listener       permanent worker    accepts peer connections
+//! └── control        permanent worker    the control socket that client commands talk to
 //! ```
 //!
 //! rest_for_one because each child depends on those started before it: if the store writer
 //! restarts, everything after it (which holds its slot and may have requests in flight)
-//! restarts too, while a crash of the control server touches nothing else. The store and its
-//! directory lock are opened before the tree and outlive it, so a restart never reopens LMDB.
+//! restarts too, while a crash of the control server touches nothing else. The store (with its
+//! directory lock) and the QUIC endpoint are opened before the tree and outlive it, so a restart
+//! never reopens LMDB or rebinds the port.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kith::actors::control::{ControlArgs, ControlServer};
-use kith::actors::rolodex::{RolodexActor, RolodexArgs};
+use kith::actors::dialer::{Dialer, DialerArgs};
+use kith::actors::listener::Listener;
+use kith::actors::rolodex::{DialFn, RolodexActor, RolodexArgs};
 use kith::actors::store_writer::{StoreWriter, StoreWriterArgs};
 use kith::actors::Slot;
 use kith::control::dispatch::TreeReporter;
 use kith::identity::Identity;
+use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX};
+use kith::net::PeerEndpoint;
 use kith::node::Node;
+use kith::peer::{Connections, PeerContext, ServePolicy};
 use kith::rolodex::Rolodex;
 use kith::store::Store;
 use kith::supervisor::{
@@ -35,6 +42,11 @@ use ractor::ActorRef;
 
 /// Restart intensity of the daemon's root: past it, the daemon exits non-zero.
 pub const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Duration::from_secs(10) };
+/// Peer connections are temporary (never restarted), so this bounds only the supervisor itself.
+const PEERS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+/// A dialer that keeps crashing is restarted a few times, then the entries supervisor gives up
+/// and the root restarts the rolodex side of the tree.
+const ENTRIES_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
 
 /// What the tree is built from.
 pub struct DaemonParts {
@@ -44,6 +56,10 @@ pub struct DaemonParts {
     pub identity: Arc<Identity>,
     /// The opened store (holding the directory lock).
     pub store: Store,
+    /// The bound QUIC endpoint.
+    pub endpoint: Arc<PeerEndpoint>,
+    /// Whom to serve.
+    pub serve: ServePolicy,
 }
 
 /// The running daemon's handles.
@@ -52,51 +68,86 @@ pub struct Daemon {
     pub root: RootSupervisor,
     /// The node handle.
     pub node: Node,
+    /// The network context.
+    pub peers: PeerContext,
 }
 
 /// Build and start the tree.
 pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
-    let rolodex = Rolodex::load(&parts.store)?;
     let node = Node {
         identity: Arc::clone(&parts.identity),
         store: parts.store.clone(),
-        rolodex,
+        rolodex: Rolodex::load(&parts.store)?,
         writer: Slot::new(),
         rolodex_actor: Slot::new(),
+        events: kith::events::channel(),
+    };
+    let peers = PeerContext {
+        node: node.clone(),
+        endpoint: Arc::clone(&parts.endpoint),
+        connections: Connections::default(),
+        peers: DynamicSupervisorHandle::new("peers"),
+        serve: parts.serve,
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
-    let spec = tree(&parts, &node, reporter(root_slot.clone()));
+    let spec = tree(&parts, &node, &peers, reporter(root_slot.clone()));
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
-    Ok(Daemon { root, node })
+    Ok(Daemon { root, node, peers })
 }
 
-fn tree(parts: &DaemonParts, node: &Node, tree: TreeReporter) -> SupervisorSpec {
+fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporter) -> SupervisorSpec {
+    let entries = DynamicSupervisorHandle::new("entries");
     let writer_args = StoreWriterArgs {
         store: parts.store.clone(),
         identity: Arc::clone(&parts.identity),
         rolodex: node.rolodex.clone(),
         slot: node.writer.clone(),
+        events: node.events.clone(),
     };
     let rolodex_args = RolodexArgs {
         identity: Arc::clone(&parts.identity),
         rolodex: node.rolodex.clone(),
         writer: node.writer.clone(),
         slot: node.rolodex_actor.clone(),
+        events: node.events.clone(),
+        dial: Some(dial_fn(peers.clone(), entries.clone())),
     };
-    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), node: node.clone(), tree };
+    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), node: node.clone(), tree, peers: Some(peers.clone()) };
+    let listener_args = peers.clone();
     SupervisorSpec {
         name: "daemon".into(),
         strategy: Strategy::RestForOne,
         intensity: ROOT_INTENSITY,
         children: vec![
             ChildSpec::worker("store_writer", Restart::Permanent, StoreWriter, move || writer_args.clone()),
+            ChildSpec::dynamic(
+                DynamicSpec { name: "peers".into(), intensity: PEERS_INTENSITY, max_children: PEERS_MAX },
+                peers.peers.clone(),
+            ),
+            ChildSpec::dynamic(
+                DynamicSpec { name: "entries".into(), intensity: ENTRIES_INTENSITY, max_children: ACTIVE_ENTRIES_MAX },
+                entries,
+            ),
             ChildSpec::worker("rolodex", Restart::Permanent, RolodexActor, move || rolodex_args.clone()),
-            ChildSpec::dynamic(DynamicSpec::new("replicators"), DynamicSupervisorHandle::new("replicators")),
-            ChildSpec::dynamic(DynamicSpec::new("peers"), DynamicSupervisorHandle::new("peers")),
+            ChildSpec::worker("listener", Restart::Permanent, Listener, move || listener_args.clone()),
             ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
         ],
     }
+}
+
+/// Start a dialer for an id unless one is running (the child id is the entry's id).
+fn dial_fn(ctx: PeerContext, entries: DynamicSupervisorHandle) -> DialFn {
+    Arc::new(move |id| {
+        let (ctx, entries) = (ctx.clone(), entries.clone());
+        tokio::spawn(async move {
+            let args = DialerArgs { ctx, id };
+            let spec = ChildSpec::worker(format!("entry:{id}"), Restart::Transient, Dialer, move || args.clone());
+            if let Err(e) = entries.start_child(spec).await {
+                tracing::debug!(peer = %id.short(), error = %e, "dialer not started");
+            }
+        });
+    })
 }
 
 /// Reports the live tree from the root, for `kith status`.

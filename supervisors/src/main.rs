@@ -10,11 +10,16 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use kith::control::protocol::Request;
 use kith::identity::Identity;
+use kith::net::PeerEndpoint;
+use kith::peer::ServePolicy;
 use kith::store::Store;
 use kith::supervisor::RootExit;
 use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs};
 use kith_supervisors::{client, config, daemon, output};
 use serde_json::json;
+
+/// Where the daemon listens for peers unless told otherwise: any interface, any free port.
+const DEFAULT_LISTEN: &str = "0.0.0.0:0";
 
 fn main() {
     let cli = Cli::parse();
@@ -47,6 +52,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Timeline { limit, json } => ask(&dir, json.json, Request::Timeline { limit }, output::entries),
         Command::Contacts(f) => ask(&dir, f.json, Request::Contacts, output::contacts),
         Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
+        Command::Connect { target, json } => ask(&dir, json.json, Request::Connect { target }, |d| {
+            format!("connected to {}", d["peer"].as_str().unwrap_or(""))
+        }),
         Command::Bench { which } => bench(which),
     }
 }
@@ -95,16 +103,26 @@ fn init(dir: &Path, json: bool) -> Result<()> {
 fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<()> {
     let identity = Arc::new(Identity::load(dir)?);
     let store = Store::open(dir)?;
-    let listen = args.listen.or(file.listen);
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: std::net::SocketAddr =
+        listen.parse().with_context(|| format!("`{listen}` is not a listen address: expected IP:PORT, e.g. 0.0.0.0:8008"))?;
+    let serve: ServePolicy = match args.serve.or(file.serve) {
+        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+        None => ServePolicy::default(),
+    };
     let switchboards = if args.switchboards.is_empty() { file.switchboards } else { args.switchboards };
-    if listen.is_some() || !switchboards.is_empty() {
-        tracing::warn!("peer listening and switchboards are not available in this build yet; running locally");
+    if !switchboards.is_empty() {
+        tracing::warn!("switchboards are not available in this build yet; ignoring {switchboards:?}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store };
+        let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
+            .with_context(|| format!("binding the peer endpoint on {listen}"))?;
+        let endpoint = Arc::new(endpoint);
+        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve };
         let mut running = daemon::start(parts).await?;
-        tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), "kith daemon running");
+        let addr = running.peers.endpoint.local_addr()?;
+        tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
         let exit = tokio::select! {
             exit = running.root.wait() => exit,
             signal = shutdown_signal() => {

@@ -61,7 +61,13 @@ pub fn contacts(data: &Value) -> String {
 
 /// The supervision tree drawn as text, then the feeds held.
 pub fn status(data: &Value) -> String {
-    let mut out = format!("node {}\n", s(data, "id"));
+    let mut out = format!("node {}\nlistening on {}\n", s(data, "id"), s(data, "listen"));
+    if let Some(conns) = data.get("connections").and_then(Value::as_array) {
+        out.push_str(&format!("connections: {}\n", conns.len()));
+        for c in conns {
+            out.push_str(&format!("  {} {} ({})\n", s(c, "peer"), s(c, "addr"), s(c, "direction")));
+        }
+    }
     if let Some(tree) = data.get("supervision") {
         draw(tree, "", &mut out);
     }

@@ -1,0 +1,93 @@
+//! The listener: accepts peer connections on the node's QUIC endpoint.
+//!
+//! An accept loop, owned by the actor, takes each incoming connection; a short task per
+//! connection finishes the TLS handshake (the peer proves its key) and starts a peer connection
+//! actor for it through the peers dynamic-supervisor handle. At most [`HANDSHAKES_MAX`] handshakes
+//! run at once; the rest wait in quinn's queue. Blocked ids are refused in the hello, by the peer
+//! connection itself, so the refusal has a reason the other side can read.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::actors::peer::{PeerConn, PeerConnArgs};
+use crate::identity::FeedId;
+use crate::limits::HANDSHAKES_MAX;
+use crate::net::endpoint::accept;
+use crate::peer::{Direction, PeerContext};
+use crate::supervisor::{ChildSpec, Restart};
+
+/// Messages to the listener.
+pub enum ListenerMsg {
+    /// The endpoint closed; the listener fails so that it is restarted.
+    EndpointClosed,
+}
+
+/// The listener actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Listener;
+
+/// Aborts the accept loop when dropped.
+pub struct ListenerState {
+    accept: JoinHandle<()>,
+}
+
+impl Drop for ListenerState {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl Actor for Listener {
+    type Msg = ListenerMsg;
+    type State = ListenerState;
+    type Arguments = PeerContext;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "listening for peers");
+        Ok(ListenerState { accept: tokio::spawn(accept_loop(ctx, myself)) })
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ListenerMsg::EndpointClosed => Err("the peer endpoint closed".into()),
+        }
+    }
+}
+
+async fn accept_loop(ctx: PeerContext, myself: ActorRef<ListenerMsg>) {
+    let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    while let Some(incoming) = ctx.endpoint.incoming().await {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            match accept(incoming).await {
+                Ok((conn, key)) => {
+                    let peer = FeedId::from(key);
+                    if let Err(e) = start_peer(&ctx, conn, peer, Direction::Inbound).await {
+                        tracing::debug!(peer = %peer.short(), error = %e, "inbound connection not started");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "inbound handshake failed"),
+            }
+            drop(permit);
+        });
+    }
+    let _ = myself.cast(ListenerMsg::EndpointClosed);
+}
+
+/// Start a peer connection actor for an authenticated connection (temporary child).
+pub async fn start_peer(ctx: &PeerContext, conn: quinn::Connection, peer: FeedId, direction: Direction) -> Result<(), String> {
+    let args = PeerConnArgs { ctx: ctx.clone(), conn: conn.clone(), peer, direction };
+    let id = format!("peer:{}:{}", peer.short(), conn.stable_id());
+    let spec = ChildSpec::worker(id, Restart::Temporary, PeerConn, move || args.clone());
+    match ctx.peers.start_child(spec).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            crate::net::close::close(&conn, crate::net::CloseCode::Normal);
+            Err(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! One peer connection: the hello, then a replication session, driven by two small tasks.
+//!
+//! States: greeting (in `pre_start`: hello exchange, consent check), replicating. The actor owns
+//! the QUIC connection. A reader task reads one frame at a time and *calls* the actor with it, so
+//! the stream is not read while the actor ingests (backpressure reaches QUIC flow control). An
+//! events task forwards node events (new entries to push, changed wants, blocks). A sender task
+//! writes what the session decides, reading served ranges from the store in bounded frames.
+//! Started by the listener (inbound) or a dialer (outbound) as a **temporary** child of the peers
+//! dynamic supervisor: a dead connection is redialled by its dialer, never restarted in place.
+//! Dropping the state (stop, crash or kill) closes the connection, forgets it in the table and
+//! announces the disconnection, so a crash is always noticed by the dialer.
+
+use std::net::SocketAddr;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::events::NodeEvent;
+use crate::feed::{now_ms, FeedError};
+use crate::identity::FeedId;
+use crate::ingest::{Op, OpOutcome};
+use crate::limits::{ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, PEER_SEND_QUEUE_MAX, REPLICATION_BATCH_MAX};
+use crate::net::close::close;
+use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
+use crate::net::{stream, CloseCode};
+use crate::node::submit;
+use crate::peer::{wants, ConnInfo, Direction, LocalView, PeerContext};
+use crate::replicate::{Action, Msg, Session, WireEntry};
+use crate::store::Store;
+
+/// Messages to a peer connection.
+pub enum PeerMsg {
+    /// A frame from the peer; the reply says whether to keep reading.
+    Frame(Msg, RpcReplyPort<bool>),
+    /// A node event.
+    Event(NodeEvent, RpcReplyPort<()>),
+    /// The events broadcast lagged: re-read the store.
+    Resync(RpcReplyPort<()>),
+    /// The connection ended.
+    Closed(String),
+}
+
+/// The peer connection actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerConn;
+
+/// What a peer connection starts with.
+#[derive(Clone)]
+pub struct PeerConnArgs {
+    /// Shared peer context.
+    pub ctx: PeerContext,
+    /// The established, authenticated connection.
+    pub conn: quinn::Connection,
+    /// The proven peer id.
+    pub peer: FeedId,
+    /// Who dialled.
+    pub direction: Direction,
+}
+
+enum Job {
+    Send(Msg),
+    Serve { feed: FeedId, after: u64, upto: u64 },
+}
+
+/// A live connection's state. Its drop tears the connection down.
+pub struct PeerState {
+    ctx: PeerContext,
+    peer: FeedId,
+    session: Session,
+    jobs: mpsc::Sender<Job>,
+    guard: ConnGuard,
+}
+
+struct ConnGuard {
+    ctx: PeerContext,
+    peer: FeedId,
+    conn: quinn::Connection,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        close(&self.conn, CloseCode::Normal);
+        self.ctx.connections.remove(&self.peer, self.conn.stable_id());
+        let _ = self.ctx.node.events.send(NodeEvent::Disconnected(self.peer));
+    }
+}
+
+impl Actor for PeerConn {
+    type Msg = PeerMsg;
+    type State = PeerState;
+    type Arguments = PeerConnArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        start(myself, args).await
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PeerMsg::Frame(frame, reply) => {
+                let keep = on_frame(state, frame).await;
+                let _ = reply.send(keep);
+                if !keep {
+                    myself.stop(Some("protocol violation".into()));
+                }
+            }
+            PeerMsg::Event(event, reply) => {
+                let keep = on_event(state, event).await;
+                let _ = reply.send(());
+                if !keep {
+                    myself.stop(Some("blocked".into()));
+                }
+            }
+            PeerMsg::Resync(reply) => {
+                let actions = state.session.set_wants(wants(&state.ctx.node));
+                perform(state, actions).await;
+                let _ = reply.send(());
+            }
+            PeerMsg::Closed(reason) => {
+                tracing::debug!(peer = %state.peer.short(), %reason, "connection closed");
+                myself.stop(Some(reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerState, ActorProcessingErr> {
+    let PeerConnArgs { ctx, conn, peer, direction } = args;
+    let blocked = ctx.node.rolodex.is_blocked(&peer);
+    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate]));
+    let greeted = match direction {
+        Direction::Outbound if blocked => return Err(format!("refusing to talk to blocked {}", peer.short()).into()),
+        Direction::Outbound => dial_hello(&conn, &ours).await?,
+        Direction::Inbound => {
+            let admission = if blocked { Admission::Refuse(GoodbyeReason::NotWelcome) } else { Admission::Welcome };
+            accept_hello(&conn, &ours, admission).await?
+        }
+    };
+    let info = ConnInfo { addr: conn.remote_address(), since_ms: now_ms(), direction, conn: conn.clone() };
+    if !ctx.connections.insert(peer, info) {
+        close(&conn, CloseCode::Normal);
+        return Err(format!("already connected to {}", peer.short()).into());
+    }
+    let _ = ctx.node.events.send(NodeEvent::Connected(peer));
+    let mut guard = ConnGuard { ctx: ctx.clone(), peer, conn: conn.clone(), tasks: Vec::new() };
+    let memory = ctx.node.store.read()?.peer_memory(&peer)?;
+    let mut session = Session::new(wants(&ctx.node), memory);
+    let (jobs, jobs_rx) = mpsc::channel(PEER_SEND_QUEUE_MAX);
+    guard.tasks.push(tokio::spawn(send_loop(greeted.send, jobs_rx, ctx.node.store.clone(), myself.clone())));
+    guard.tasks.push(tokio::spawn(read_loop(greeted.recv, conn, myself.clone())));
+    guard.tasks.push(tokio::spawn(event_loop(ctx.node.events.subscribe(), myself)));
+    let actions = session.start();
+    let mut state = PeerState { ctx, peer, session, jobs, guard };
+    perform(&mut state, actions).await;
+    tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
+    Ok(state)
+}
+
+fn remote(state: &PeerState) -> SocketAddr {
+    state.guard.conn.remote_address()
+}
+
+async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
+    let local = LocalView { node: &state.ctx.node, peer: state.peer, serve: state.ctx.serve };
+    match state.session.handle(frame, &local) {
+        Ok(actions) => perform(state, actions).await,
+        Err(e) => {
+            tracing::warn!(peer = %state.peer.short(), error = %e, "closing connection");
+            close(&state.guard.conn, CloseCode::ProtocolViolation);
+            false
+        }
+    }
+}
+
+async fn on_event(state: &mut PeerState, event: NodeEvent) -> bool {
+    let actions = match event {
+        NodeEvent::Appended { feed, seq } => {
+            let local = LocalView { node: &state.ctx.node, peer: state.peer, serve: state.ctx.serve };
+            state.session.local_append(feed, seq, &local)
+        }
+        NodeEvent::WantsChanged => state.session.set_wants(wants(&state.ctx.node)),
+        NodeEvent::Blocked(id) if id == state.peer => {
+            close(&state.guard.conn, CloseCode::Goodbye);
+            return false;
+        }
+        _ => return true,
+    };
+    perform(state, actions).await
+}
+
+/// Carry out the session's actions; false if the connection must end.
+async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
+    for action in actions {
+        let ok = match action {
+            Action::Send(msg) => state.jobs.send(Job::Send(msg)).await.is_ok(),
+            Action::Serve { feed, after, upto } => state.jobs.send(Job::Serve { feed, after, upto }).await.is_ok(),
+            Action::Remember(memory) => {
+                let op = Op::PeerMemory(state.peer, memory);
+                if let Err(e) = submit(&state.ctx.node.writer, vec![op]).await {
+                    tracing::warn!(peer = %state.peer.short(), error = %e, "could not save the peer's clock");
+                }
+                true
+            }
+            Action::Ingest { feed, entries } => ingest(state, feed, entries).await,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Verify and store entries of `feed` from this peer. A forged or invalid entry closes the
+/// connection (the entries before it in the batch are kept; nothing after it is).
+async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) -> bool {
+    let ops = entries
+        .into_iter()
+        .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
+        .collect();
+    match submit(&state.ctx.node.writer, ops).await {
+        Ok(outcomes) => match outcomes.into_iter().find_map(refused) {
+            None => true,
+            Some(e) => {
+                tracing::warn!(peer = %state.peer.short(), feed = %feed.short(), error = %e, "peer sent an invalid entry; closing");
+                close(&state.guard.conn, CloseCode::InvalidEntry);
+                false
+            }
+        },
+        Err(e) => {
+            tracing::warn!(peer = %state.peer.short(), error = %e, "ingest failed; closing");
+            close(&state.guard.conn, CloseCode::Normal);
+            false
+        }
+    }
+}
+
+fn refused(outcome: Result<OpOutcome, FeedError>) -> Option<FeedError> {
+    outcome.err()
+}
+
+async fn read_loop(mut recv: quinn::RecvStream, conn: quinn::Connection, myself: ActorRef<PeerMsg>) {
+    let reason = loop {
+        match stream::read_frame::<Msg>(&mut recv, FRAME_BYTES_MAX).await {
+            Ok(Some(msg)) => match myself.call(|reply| PeerMsg::Frame(msg, reply), None).await {
+                Ok(ractor::rpc::CallResult::Success(true)) => continue,
+                _ => return,
+            },
+            Ok(None) => break "peer finished".to_string(),
+            Err(e) => {
+                if let Some(code) = e.close_code() {
+                    close(&conn, code);
+                }
+                break e.to_string();
+            }
+        }
+    };
+    let _ = myself.cast(PeerMsg::Closed(reason));
+}
+
+async fn event_loop(mut events: broadcast::Receiver<NodeEvent>, myself: ActorRef<PeerMsg>) {
+    loop {
+        let call = match events.recv().await {
+            Ok(event) => myself.call(|reply| PeerMsg::Event(event, reply), None).await,
+            Err(broadcast::error::RecvError::Lagged(_)) => myself.call(PeerMsg::Resync, None).await,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !matches!(call, Ok(ractor::rpc::CallResult::Success(()))) {
+            return;
+        }
+    }
+}
+
+async fn send_loop(mut send: quinn::SendStream, mut jobs: mpsc::Receiver<Job>, store: Store, myself: ActorRef<PeerMsg>) {
+    while let Some(job) = jobs.recv().await {
+        let sent = match job {
+            Job::Send(msg) => stream::write_frame(&mut send, &msg).await.map_err(|e| e.to_string()),
+            Job::Serve { feed, after, upto } => serve(&mut send, &store, feed, after, upto).await,
+        };
+        if let Err(reason) = sent {
+            let _ = myself.cast(PeerMsg::Closed(reason));
+            return;
+        }
+    }
+}
+
+/// Send entries `after + 1 ..= upto` of `feed` in frames of bounded size.
+async fn serve(send: &mut quinn::SendStream, store: &Store, feed: FeedId, after: u64, upto: u64) -> Result<(), String> {
+    let mut next = after + 1;
+    while next <= upto {
+        let count = ((upto - next + 1) as usize).min(REPLICATION_BATCH_MAX);
+        let batch = store
+            .read()
+            .and_then(|r| r.range(&feed, next, count, ENTRIES_FRAME_BYTES))
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            // The store holds less than announced (a payload-less feed or a bug): stop here.
+            return Ok(());
+        }
+        next += batch.len() as u64;
+        let entries = batch.into_iter().map(|(entry, payload)| WireEntry { entry, payload }).collect();
+        stream::write_frame(send, &Msg::Entries { feed, entries }).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! Node events: what one part of the node tells every interested actor, on a bounded broadcast.
+//!
+//! The store writer announces appended entries (so that peer connections push them live), the
+//! rolodex announces changed wants and blocks, connections announce themselves. Receivers that
+//! fall behind get `Lagged` and resynchronise from the store, which is the truth.
+
+use crate::identity::FeedId;
+
+/// Capacity of the event broadcast; a receiver further behind than this resynchronises.
+pub use crate::limits::EVENTS_CAPACITY;
+
+/// Something happened in the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// The store now holds `feed` up to `seq`.
+    Appended {
+        /// The feed.
+        feed: FeedId,
+        /// Its new latest sequence.
+        seq: u64,
+    },
+    /// The set of wanted feeds changed (follow, unfollow, block, unblock).
+    WantsChanged,
+    /// This id was just blocked: drop any connection with it.
+    Blocked(FeedId),
+    /// A connection with this peer is up.
+    Connected(FeedId),
+    /// The connection with this peer ended.
+    Disconnected(FeedId),
+}
+
+/// The sending side of the node's event broadcast.
+pub type Events = tokio::sync::broadcast::Sender<NodeEvent>;
+
+/// A fresh broadcast.
+pub fn channel() -> Events {
+    tokio::sync::broadcast::channel(EVENTS_CAPACITY).0
+}

@@ -1,0 +1,33 @@
+//! Peer-to-peer plumbing shared by the listener, the connection actors and the dialers: the
+//! context they run in, the consent policy, and the table of live connections.
+
+mod backoff;
+mod connect;
+mod policy;
+mod table;
+
+use std::sync::Arc;
+
+pub use backoff::redial_delay;
+pub use connect::connect;
+pub use policy::{wants, LocalView, ServePolicy};
+pub use table::{ConnInfo, Connections, Direction};
+
+use crate::net::PeerEndpoint;
+use crate::node::Node;
+use crate::supervisor::DynamicSupervisorHandle;
+
+/// What every peer actor needs, cheap to clone.
+#[derive(Clone)]
+pub struct PeerContext {
+    /// The node: identity, store, rolodex, writer, events.
+    pub node: Node,
+    /// The QUIC endpoint (one UDP socket that listens and dials).
+    pub endpoint: Arc<PeerEndpoint>,
+    /// Live connections.
+    pub connections: Connections,
+    /// Where connection actors are started (temporary children).
+    pub peers: DynamicSupervisorHandle,
+    /// Whom this node serves.
+    pub serve: ServePolicy,
+}
