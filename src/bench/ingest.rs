@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ed25519_dalek::{Signer, SigningKey};
-use ractor::rpc::CallResult;
 use ractor::Actor;
 use serde::Serialize;
 
-use crate::actors::store_writer::{StoreWriter, StoreWriterArgs, StoreWriterMsg};
+use crate::actors::store_writer::{IngestReply, StoreWriter, StoreWriterArgs, StoreWriterMsg};
 use crate::actors::Slot;
 use crate::bench::TempDir;
 use crate::feed::{next_entry, now_ms, Content, Entry, FeedHead};
@@ -87,44 +86,42 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     })
 }
 
+/// Submit the chunks in order (casts keep the mailbox order), at most [`IN_FLIGHT`] waiting.
 async fn pump(writer: &ractor::ActorRef<StoreWriterMsg>, ops: Vec<Op>) -> Result<(), BenchError> {
-    let mut chunks = Vec::new();
     let mut ops = ops.into_iter().peekable();
+    let mut waiting = std::collections::VecDeque::new();
     while ops.peek().is_some() {
-        chunks.push(ops.by_ref().take(SUBMIT_CHUNK).collect::<Vec<_>>());
-    }
-    let mut in_flight = tokio::task::JoinSet::new();
-    for chunk in chunks {
-        if in_flight.len() >= IN_FLIGHT {
-            settle(in_flight.join_next().await)?;
+        if waiting.len() >= IN_FLIGHT {
+            settle(waiting.pop_front()).await?;
         }
-        let writer = writer.clone();
-        in_flight.spawn(async move { writer.call(|reply| StoreWriterMsg::Submit(chunk, reply), Some(CONTROL_TIMEOUT)).await });
+        let chunk: Vec<Op> = ops.by_ref().take(SUBMIT_CHUNK).collect();
+        let (tx, rx) = ractor::concurrency::oneshot();
+        writer
+            .cast(StoreWriterMsg::Submit(chunk, tx.into()))
+            .map_err(|e| BenchError::Refused(e.to_string()))?;
+        waiting.push_back(rx);
     }
-    while let Some(done) = in_flight.join_next().await {
-        settle(Some(done))?;
+    while let Some(rx) = waiting.pop_front() {
+        settle(Some(rx)).await?;
     }
     Ok(())
 }
 
-type Joined = Result<Result<CallResult<crate::actors::store_writer::IngestReply>, ractor::MessagingErr<StoreWriterMsg>>, tokio::task::JoinError>;
-
-fn settle(done: Option<Joined>) -> Result<(), BenchError> {
+async fn settle(rx: Option<ractor::concurrency::OneshotReceiver<IngestReply>>) -> Result<(), BenchError> {
     let refused = |e: &dyn std::fmt::Display| BenchError::Refused(e.to_string());
-    match done {
-        Some(Ok(Ok(CallResult::Success(Ok(outcomes))))) => {
-            for outcome in outcomes {
-                match outcome {
-                    Ok(OpOutcome::Appended { .. }) => {}
-                    Ok(other) => return Err(refused(&format!("{other:?}"))),
-                    Err(e) => return Err(refused(&e)),
-                }
-            }
-            Ok(())
+    let Some(rx) = rx else { return Ok(()) };
+    let reply = tokio::time::timeout(CONTROL_TIMEOUT, rx)
+        .await
+        .map_err(|_| refused(&"the store writer did not answer"))?
+        .map_err(|_| refused(&"the store writer dropped the request"))?;
+    for outcome in reply.map_err(|e| refused(&e))? {
+        match outcome {
+            Ok(OpOutcome::Appended { .. }) => {}
+            Ok(other) => return Err(refused(&format!("{other:?}"))),
+            Err(e) => return Err(refused(&e)),
         }
-        Some(Ok(Ok(CallResult::Success(Err(e))))) => Err(refused(&e)),
-        other => Err(refused(&format!("{other:?}"))),
     }
+    Ok(())
 }
 
 /// Chained, signed entries from [`AUTHORS`] authors, interleaved as replication would deliver

@@ -57,6 +57,29 @@ pub fn check_entry(
     expected_author: Option<FeedId>,
     now_ms: u64,
 ) -> Result<Checked, FeedError> {
+    check_entry_with(entry, payload, expected_author, now_ms, &mut KeyCache::default())
+}
+
+/// Decompressed author keys, so that a batch decompresses each author's point once.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::collections::HashMap<FeedId, Result<VerifyingKey, FeedError>>,
+}
+
+impl KeyCache {
+    fn get(&mut self, author: &FeedId) -> Result<VerifyingKey, FeedError> {
+        self.keys.entry(*author).or_insert_with(|| author_key(author)).clone()
+    }
+}
+
+/// [`check_entry`] with a cache of author keys shared across a batch.
+pub fn check_entry_with(
+    entry: Entry,
+    payload: Option<Vec<u8>>,
+    expected_author: Option<FeedId>,
+    now_ms: u64,
+    keys: &mut KeyCache,
+) -> Result<Checked, FeedError> {
     let (signature, _) = entry.parts()?;
     let header = entry.header()?;
     if let Some(expected) = expected_author {
@@ -64,7 +87,7 @@ pub fn check_entry(
             return Err(FeedError::WrongAuthor { expected, got: header.author });
         }
     }
-    let key = author_key(&header.author)?;
+    let key = keys.get(&header.author)?;
     check_payload(&header, payload.as_deref())?;
     check_timestamp(header.timestamp_ms, now_ms)?;
     if header.seq == 0 || (header.seq == 1) != header.prev.is_none() {

@@ -1,8 +1,8 @@
 //! One batch: check, verify, then apply every op in a single write transaction.
 
-use crate::feed::{check_entry, check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement};
+use crate::feed::{check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement};
 use crate::identity::{FeedId, Identity};
-use crate::ingest::{verify_signatures, IngestError};
+use crate::ingest::{check_and_verify, IngestError};
 use crate::rolodex::RolodexEntry;
 use crate::store::{Store, Writer};
 
@@ -63,7 +63,7 @@ pub fn run_batch(
     ops: Vec<Op>,
     now_ms: u64,
 ) -> Result<Vec<Result<OpOutcome, FeedError>>, IngestError> {
-    let prepared = verify_prepared(prepare(ops, now_ms));
+    let prepared = prepare(ops, now_ms);
     store.write(|writer| {
         let mut out = Vec::with_capacity(prepared.len());
         for op in prepared {
@@ -73,37 +73,29 @@ pub fn run_batch(
     })
 }
 
+/// Check and verify all remote entries (on all cores), keeping every op in its place.
 fn prepare(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
-    ops.into_iter()
-        .map(|op| match op {
-            Op::Publish(content) => Prepared::Publish(content),
+    let mut remote = Vec::new();
+    let mut slots = Vec::with_capacity(ops.len());
+    for op in ops {
+        slots.push(match op {
+            Op::Publish(content) => Some(Prepared::Publish(content)),
             Op::Remote { entry, payload, feed } => {
-                Prepared::Remote(check_entry(entry, payload, feed, now_ms))
+                remote.push((entry, payload, feed));
+                None
             }
-            Op::Rolodex(entry) => Prepared::Rolodex(entry),
-            Op::PeerMemory(peer, memory) => Prepared::PeerMemory(peer, memory),
-        })
-        .collect()
-}
-
-fn verify_prepared(prepared: Vec<Prepared>) -> Vec<Prepared> {
-    let checked: Vec<&Checked> = prepared
-        .iter()
-        .filter_map(|p| match p {
-            Prepared::Remote(Ok(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    let mut verdicts = verify_signatures(&checked).into_iter();
-    prepared
+            Op::Rolodex(entry) => Some(Prepared::Rolodex(entry)),
+            Op::PeerMemory(peer, memory) => Some(Prepared::PeerMemory(peer, memory)),
+        });
+    }
+    let mut verified = check_and_verify(remote, now_ms).into_iter();
+    slots
         .into_iter()
-        .map(|p| match p {
-            Prepared::Remote(Ok(c)) => {
-                // One verdict per checked entry, in order; a missing one is never taken as valid.
-                let verdict = verdicts.next().unwrap_or_else(|| c.verify_signature());
-                Prepared::Remote(verdict.map(|()| c))
-            }
-            other => other,
+        .map(|slot| match slot {
+            Some(prepared) => prepared,
+            None => Prepared::Remote(
+                verified.next().unwrap_or_else(|| Err(FeedError::HeaderMalformed("lost in checking".into()))),
+            ),
         })
         .collect()
 }

@@ -9,7 +9,7 @@ mod batch;
 mod verify;
 
 pub use batch::{run_batch, Op, OpOutcome};
-pub use verify::verify_signatures;
+pub use verify::{check_and_verify, verify_signatures, Unchecked};
 
 /// Why a whole batch failed (as opposed to one entry in it).
 #[derive(Debug, thiserror::Error)]
