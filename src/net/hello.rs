@@ -359,9 +359,15 @@ pub async fn accept_hello(
     ours: &Hello,
     admission: Admission,
 ) -> Result<Greeted, HelloError> {
-    let result = tokio::time::timeout(limits::HELLO_TIMEOUT, accept_steps(conn, ours, admission))
+    let mut said_goodbye = false;
+    let steps = accept_steps(conn, ours, admission, &mut said_goodbye);
+    let result = tokio::time::timeout(limits::HELLO_TIMEOUT, steps)
         .await
         .unwrap_or(Err(HelloError::Timeout(limits::HELLO_TIMEOUT)));
+    if said_goodbye {
+        // Closing at once could discard the goodbye in flight: let the peer read it and close.
+        let _ = tokio::time::timeout(limits::GOODBYE_LINGER, conn.closed()).await;
+    }
     close_on_error(conn, result)
 }
 
@@ -369,6 +375,7 @@ async fn accept_steps(
     conn: &Connection,
     ours: &Hello,
     admission: Admission,
+    said_goodbye: &mut bool,
 ) -> Result<Greeted, HelloError> {
     let (mut send, mut recv) = conn.accept_bi().await?;
     let body = stream::read_frame_raw(&mut recv, limits::HELLO_FRAME_BYTES_MAX)
@@ -381,11 +388,8 @@ async fn accept_steps(
     match outcome {
         Ok(agreed) => Ok(Greeted { agreed, send, recv }),
         Err(err) => {
-            if reply.is_some() {
-                // We said goodbye: let the peer read it and close first.
-                let _ = send.finish();
-                let _ = tokio::time::timeout(limits::GOODBYE_LINGER, conn.closed()).await;
-            }
+            *said_goodbye = reply.is_some();
+            let _ = send.finish();
             Err(err)
         }
     }

@@ -317,3 +317,49 @@ impl ClientCertVerifier for AnyClientKey {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spki_round_trips_and_matches_rustls() {
+        let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let spki = spki_of(&key);
+        let alg = rustls::pki_types::alg_id::ED25519;
+        assert_eq!(
+            spki,
+            rustls::sign::public_key_to_spki(&alg, key.as_bytes()).as_ref()
+        );
+        assert_eq!(key_of_spki(&spki), Some(key));
+    }
+
+    #[test]
+    fn refuses_weak_truncated_and_foreign_keys() {
+        // The identity point (y = 1) decodes but has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(VerifyingKey::from_bytes(&identity).expect("decodes").is_weak());
+        let mut weak = SPKI_ED25519_PREFIX.to_vec();
+        weak.extend(identity);
+        assert_eq!(key_of_spki(&weak), None);
+        let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        assert_eq!(key_of_spki(&spki_of(&key)[..43]), None);
+        let mut foreign = spki_of(&key);
+        foreign[8] ^= 1; // another algorithm OID
+        assert_eq!(key_of_spki(&foreign), None);
+    }
+
+    #[test]
+    fn server_name_is_two_hex_labels_and_valid_dns() {
+        let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let name = server_name(&key);
+        let labels: Vec<&str> = name.split('.').collect();
+        assert_eq!(labels.len(), 3);
+        assert_eq!(
+            (labels[0].len(), labels[1].len(), labels[2]),
+            (32, 32, "peer")
+        );
+        assert!(ServerName::try_from(name).is_ok());
+    }
+}
