@@ -61,7 +61,7 @@ type Table = Database<'static, Bytes, Bytes>;
 pub(crate) struct Tables {
     /// author ‖ seq (big-endian) → encoded entry.
     entries: Table,
-    /// message id → payload bytes (deletable without breaking the chain).
+    /// author ‖ seq → payload bytes (deletable without breaking the chain; the header signs its hash).
     payloads: Table,
     /// message id → author ‖ seq.
     msgs: Table,

@@ -67,9 +67,9 @@ impl<'e> Reader<'e> {
         entry_in(&self.txn, &self.tables, author, seq)
     }
 
-    /// The payload of a message, unless deleted.
-    pub fn payload(&self, id: &MsgId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tables.payloads.get(&self.txn, &id.0)?.map(<[u8]>::to_vec))
+    /// The payload of the entry at `author`/`seq`, unless deleted.
+    pub fn payload(&self, author: &FeedId, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables.payloads.get(&self.txn, &entry_key(author, seq))?.map(<[u8]>::to_vec))
     }
 
     /// Where a message id sits: its author and sequence.
@@ -82,7 +82,7 @@ impl<'e> Reader<'e> {
         let Some(entry) = self.entry(author, seq)? else { return Ok(None) };
         let header = entry.header().map_err(|e| StoreError::Corrupt { table: "entries", reason: e.to_string() })?;
         let id = entry.id();
-        let content = match self.payload(&id)? {
+        let content = match self.payload(author, seq)? {
             Some(bytes) => Some(Content::decode(&bytes).map_err(|e| StoreError::Corrupt { table: "payloads", reason: e.to_string() })?),
             None => None,
         };
@@ -126,9 +126,9 @@ impl<'e> Reader<'e> {
         let end = entry_key(author, u64::MAX);
         let bounds = (std::ops::Bound::Included(&start[..]), std::ops::Bound::Included(&end[..]));
         for item in self.tables.entries.range(&self.txn, &bounds)? {
-            let (_, value) = item?;
+            let (key, value) = item?;
             let entry = Entry(value.to_vec());
-            let payload = self.payload(&entry.id())?;
+            let payload = self.tables.payloads.get(&self.txn, key)?.map(<[u8]>::to_vec);
             bytes += entry.0.len() + payload.as_ref().map_or(0, Vec::len) + 16;
             if !out.is_empty() && (out.len() >= count || bytes > bytes_max) {
                 break;
@@ -161,9 +161,9 @@ impl<'e> Reader<'e> {
     pub fn verify_feed(&self, author: &FeedId, now_ms: u64) -> Result<u64, VerifyError> {
         let mut head: Option<FeedHead> = None;
         for item in self.tables.entries.prefix_iter(&self.txn, &author.0)? {
-            let (_, bytes) = item?;
+            let (key, bytes) = item?;
             let entry = Entry(bytes.to_vec());
-            let payload = self.payload(&entry.id())?;
+            let payload = self.tables.payloads.get(&self.txn, key)?.map(<[u8]>::to_vec);
             let checked = check_entry(entry, payload, Some(*author), now_ms)?;
             checked.verify_signature()?;
             if check_sequence(head.as_ref(), &checked)? != Placement::Next {

@@ -43,7 +43,7 @@ impl<'e> Writer<'e> {
         self.tables.entries.put(&mut self.txn, &key, &checked.entry.0)?;
         self.tables.msgs.put(&mut self.txn, &checked.id.0, &key)?;
         if let Some(payload) = &checked.payload {
-            self.tables.payloads.put(&mut self.txn, &checked.id.0, payload)?;
+            self.tables.payloads.put(&mut self.txn, &key, payload)?;
         }
         if header.content_type == ContentType::Post {
             let tkey = timeline_key(header.timestamp_ms, &header.author, header.seq);
