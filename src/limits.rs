@@ -205,3 +205,5 @@ pub const ACTIVE_ENTRIES_MAX: usize = 10_000;
 
 const _: () = assert!(ENTRIES_FRAME_BYTES < FRAME_BYTES_MAX as usize);
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
+/// Most feeds followed at once (one feed replicator each, plus the own feed).
+pub const ROLODEX_FOLLOWS_MAX: usize = 10_000;

@@ -7,6 +7,7 @@ pub mod control;
 pub mod dialer;
 pub mod listener;
 pub mod peer;
+pub mod replicator;
 pub mod rolodex;
 mod slot;
 pub mod store_writer;

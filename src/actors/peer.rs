@@ -20,11 +20,13 @@ use crate::events::NodeEvent;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
-use crate::limits::{ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, PEER_SEND_QUEUE_MAX, REPLICATION_BATCH_MAX};
+use crate::limits::{CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, PEER_SEND_QUEUE_MAX, REPLICATION_BATCH_MAX};
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
-use crate::node::submit;
+use crate::actors::replicator::ReplicatorMsg;
+use crate::node::{submit, NodeError};
+use ractor::rpc::CallResult;
 use crate::peer::{wants, ConnInfo, Direction, LocalView, PeerContext};
 use crate::replicate::{Action, Msg, Session, WireEntry};
 use crate::store::Store;
@@ -215,22 +217,33 @@ async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
     true
 }
 
-/// Verify and store entries of `feed` from this peer. A forged or invalid entry closes the
-/// connection (the entries before it in the batch are kept; nothing after it is).
+/// Verify and store entries of `feed` from this peer, through the feed's replicator (or the
+/// store writer directly if the feed has none, e.g. while it is restarting). A forged or invalid
+/// entry closes the connection; the entries before it in the batch are kept.
 async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) -> bool {
-    let ops = entries
-        .into_iter()
-        .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
-        .collect();
-    match submit(&state.ctx.node.writer, ops).await {
-        Ok(outcomes) => match outcomes.into_iter().find_map(refused) {
-            None => true,
-            Some(e) => {
-                tracing::warn!(peer = %state.peer.short(), feed = %feed.short(), error = %e, "peer sent an invalid entry; closing");
-                close(&state.guard.conn, CloseCode::InvalidEntry);
-                false
+    let verdict = match state.ctx.replicators.get(&feed) {
+        Some(replicator) => {
+            let from = state.peer;
+            match replicator.call(|reply| ReplicatorMsg::Ingest { from, entries, reply }, Some(CONTROL_TIMEOUT)).await {
+                Ok(CallResult::Success(result)) => result,
+                _ => Err(NodeError::Unavailable("the feed replicator")),
             }
-        },
+        }
+        None => {
+            let ops = entries
+                .into_iter()
+                .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
+                .collect();
+            submit(&state.ctx.node.writer, ops).await.map(|outcomes| outcomes.into_iter().find_map(refused))
+        }
+    };
+    match verdict {
+        Ok(None) => true,
+        Ok(Some(e)) => {
+            tracing::warn!(peer = %state.peer.short(), feed = %feed.short(), error = %e, "peer sent an invalid entry; closing");
+            close(&state.guard.conn, CloseCode::InvalidEntry);
+            false
+        }
         Err(e) => {
             tracing::warn!(peer = %state.peer.short(), error = %e, "ingest failed; closing");
             close(&state.guard.conn, CloseCode::Normal);

@@ -15,7 +15,7 @@ use crate::events::{Events, NodeEvent};
 use crate::feed::Content;
 use crate::identity::{FeedId, Identity};
 use crate::ingest::Op;
-use crate::limits::ROLODEX_ENTRIES_MAX;
+use crate::limits::{ROLODEX_ENTRIES_MAX, ROLODEX_FOLLOWS_MAX};
 use crate::node::{submit, NodeError};
 use crate::rolodex::{apply, Rolodex, RolodexChange, RolodexEntry, RolodexError};
 
@@ -45,7 +45,13 @@ pub struct RolodexArgs {
     /// Starts the dialer (rolodex entry actor) for a followed id with addresses, if this node
     /// has a network. Given by the tree, so this actor does not know who supervises dialers.
     pub dial: Option<DialFn>,
+    /// Starts (`true`) or stops (`false`) the feed replicator of a feed, if this node replicates.
+    /// Given by the tree, like `dial`.
+    pub replicate: Option<ReplicateFn>,
 }
+
+/// Starts or stops a feed's replicator.
+pub type ReplicateFn = Arc<dyn Fn(FeedId, bool) + Send + Sync>;
 
 /// Starts dialling an id.
 pub type DialFn = Arc<dyn Fn(FeedId) + Send + Sync>;
@@ -61,6 +67,13 @@ impl Actor for RolodexActor {
     }
 
     async fn post_start(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        // The own feed and every followed feed get a replicator.
+        if let Some(replicate) = &state.replicate {
+            replicate(state.identity.id(), true);
+            for id in state.rolodex.following() {
+                replicate(id, true);
+            }
+        }
         // Every followed entry with an address gets a dialer: the daemon reconnects by itself.
         if let Some(dial) = &state.dial {
             for entry in state.rolodex.list() {
@@ -89,6 +102,10 @@ async fn change_entry(state: &RolodexArgs, id: FeedId, change: RolodexChange) ->
         return Err(RolodexError::Full(ROLODEX_ENTRIES_MAX).into());
     }
     let was_following = old.as_ref().is_some_and(|e| e.following);
+    let follows = matches!(change, RolodexChange::Follow { .. });
+    if follows && !was_following && state.rolodex.following().len() >= ROLODEX_FOLLOWS_MAX {
+        return Err(RolodexError::TooManyFollows(ROLODEX_FOLLOWS_MAX).into());
+    }
     let new = apply(&me, &id, old, &change)?;
     let mut ops = Vec::with_capacity(2);
     // Follows are public (they say whom this node replicates); blocks never are.
@@ -104,6 +121,12 @@ async fn change_entry(state: &RolodexArgs, id: FeedId, change: RolodexChange) ->
     state.rolodex.cache(new.clone());
     if change == RolodexChange::Block {
         let _ = state.events.send(NodeEvent::Blocked(id));
+    }
+    let wanted = new.following && !new.blocked;
+    if was_following != wanted {
+        if let Some(replicate) = &state.replicate {
+            replicate(id, wanted);
+        }
     }
     if was_following != new.following || change == RolodexChange::Unblock {
         let _ = state.events.send(NodeEvent::WantsChanged);

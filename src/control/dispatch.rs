@@ -93,9 +93,21 @@ async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -
             })
         })
         .collect();
-    let (listen, connections) = match peers {
-        Some(p) => (p.endpoint.local_addr().ok().map(|a| a.to_string()), p.connections.views()),
-        None => (None, Vec::new()),
+    let (listen, connections, replication) = match peers {
+        Some(p) => {
+            let progress: Vec<_> = p
+                .replicators
+                .progress()
+                .into_iter()
+                .map(|(feed, mut progress)| {
+                    // The store is the truth for how far a feed is held (own posts bypass replicators).
+                    progress.seq = heads.iter().find(|(f, _)| *f == feed).map_or(0, |(_, h)| h.seq);
+                    json!({ "feed": feed.to_string(), "progress": progress })
+                })
+                .collect();
+            (p.endpoint.local_addr().ok().map(|a| a.to_string()), p.connections.views(), progress)
+        }
+        None => (None, Vec::new(), Vec::new()),
     };
     Ok(json!({
         "id": me.to_string(),
@@ -103,6 +115,7 @@ async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -
         "supervision": tree().await,
         "feeds": feeds,
         "connections": connections,
+        "replication": replication,
         "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
     }))
 }

@@ -4,6 +4,7 @@
 mod backoff;
 mod connect;
 mod policy;
+mod replicators;
 mod table;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 pub use backoff::redial_delay;
 pub use connect::connect;
 pub use policy::{wants, LocalView, ServePolicy};
+pub use replicators::{FeedProgress, Replicators};
 pub use table::{ConnInfo, Connections, Direction};
 
 use crate::net::PeerEndpoint;
@@ -30,4 +32,6 @@ pub struct PeerContext {
     pub peers: DynamicSupervisorHandle,
     /// Whom this node serves.
     pub serve: ServePolicy,
+    /// Feed replicators, by feed.
+    pub replicators: Replicators,
 }

@@ -39,6 +39,9 @@ pub enum RolodexError {
     /// A petname is too long.
     #[error("a petname may be at most {NAME_BYTES_MAX} bytes")]
     PetnameTooLong,
+    /// Too many feeds are followed.
+    #[error("this node already follows {0} feeds, the most it replicates; unfollow someone first")]
+    TooManyFollows(usize),
     /// The table is full.
     #[error("the rolodex holds its maximum of {0} entries; unfollow someone first")]
     Full(usize),

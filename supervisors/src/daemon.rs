@@ -3,9 +3,10 @@
 //! ```text
 //! daemon (rest_for_one, at most 5 restarts in 10 s)
 //! ├── store_writer   permanent worker    the one LMDB writer; group commits
+//! ├── replicators    dynamic supervisor  one permanent feed replicator per wanted feed
 //! ├── peers          dynamic supervisor  one temporary actor per peer connection
 //! ├── entries        dynamic supervisor  one transient dialer per active rolodex entry
-//! ├── rolodex        permanent worker    serialises rolodex changes; starts dialers
+//! ├── rolodex        permanent worker    serialises rolodex changes; starts replicators, dialers
 //! ├── listener       permanent worker    accepts peer connections
 //! └── control        permanent worker    the control socket that client commands talk to
 //! ```
@@ -23,15 +24,16 @@ use std::time::Duration;
 use kith::actors::control::{ControlArgs, ControlServer};
 use kith::actors::dialer::{Dialer, DialerArgs};
 use kith::actors::listener::Listener;
-use kith::actors::rolodex::{DialFn, RolodexActor, RolodexArgs};
+use kith::actors::replicator::{FeedReplicator, ReplicatorArgs};
+use kith::actors::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
 use kith::actors::store_writer::{StoreWriter, StoreWriterArgs};
 use kith::actors::Slot;
 use kith::control::dispatch::TreeReporter;
 use kith::identity::Identity;
-use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX};
+use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
 use kith::net::PeerEndpoint;
 use kith::node::Node;
-use kith::peer::{Connections, PeerContext, ServePolicy};
+use kith::peer::{Connections, PeerContext, Replicators, ServePolicy};
 use kith::rolodex::Rolodex;
 use kith::store::Store;
 use kith::supervisor::{
@@ -44,6 +46,8 @@ use ractor::ActorRef;
 pub const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Duration::from_secs(10) };
 /// Peer connections are temporary (never restarted), so this bounds only the supervisor itself.
 const PEERS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+/// Feed replicators are permanent; a few crashes are absorbed, then the root decides.
+const REPLICATORS_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
 /// A dialer that keeps crashing is restarted a few times, then the entries supervisor gives up
 /// and the root restarts the rolodex side of the tree.
 const ENTRIES_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
@@ -88,6 +92,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
         connections: Connections::default(),
         peers: DynamicSupervisorHandle::new("peers"),
         serve: parts.serve,
+        replicators: Replicators::default(),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let spec = tree(&parts, &node, &peers, reporter(root_slot.clone()));
@@ -98,6 +103,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
 
 fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporter) -> SupervisorSpec {
     let entries = DynamicSupervisorHandle::new("entries");
+    let replicators = DynamicSupervisorHandle::new("replicators");
     let writer_args = StoreWriterArgs {
         store: parts.store.clone(),
         identity: Arc::clone(&parts.identity),
@@ -112,6 +118,7 @@ fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporte
         slot: node.rolodex_actor.clone(),
         events: node.events.clone(),
         dial: Some(dial_fn(peers.clone(), entries.clone())),
+        replicate: Some(replicate_fn(node.clone(), peers.replicators.clone(), replicators.clone())),
     };
     let control_args = ControlArgs { data_dir: parts.data_dir.clone(), node: node.clone(), tree, peers: Some(peers.clone()) };
     let listener_args = peers.clone();
@@ -121,6 +128,10 @@ fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporte
         intensity: ROOT_INTENSITY,
         children: vec![
             ChildSpec::worker("store_writer", Restart::Permanent, StoreWriter, move || writer_args.clone()),
+            ChildSpec::dynamic(
+                DynamicSpec { name: "replicators".into(), intensity: REPLICATORS_INTENSITY, max_children: ROLODEX_FOLLOWS_MAX },
+                replicators,
+            ),
             ChildSpec::dynamic(
                 DynamicSpec { name: "peers".into(), intensity: PEERS_INTENSITY, max_children: PEERS_MAX },
                 peers.peers.clone(),
@@ -145,6 +156,26 @@ fn dial_fn(ctx: PeerContext, entries: DynamicSupervisorHandle) -> DialFn {
             let spec = ChildSpec::worker(format!("entry:{id}"), Restart::Transient, Dialer, move || args.clone());
             if let Err(e) = entries.start_child(spec).await {
                 tracing::debug!(peer = %id.short(), error = %e, "dialer not started");
+            }
+        });
+    })
+}
+
+/// Start (wanted) or terminate (no longer wanted) the replicator of a feed.
+fn replicate_fn(node: Node, registry: Replicators, replicators: DynamicSupervisorHandle) -> ReplicateFn {
+    Arc::new(move |feed, wanted| {
+        let (node, registry, replicators) = (node.clone(), registry.clone(), replicators.clone());
+        tokio::spawn(async move {
+            let id = format!("feed:{feed}");
+            let result = if wanted {
+                let args = ReplicatorArgs { node, feed, registry };
+                let spec = ChildSpec::worker(id, Restart::Permanent, FeedReplicator, move || args.clone());
+                replicators.start_child(spec).await.map(|_| ())
+            } else {
+                replicators.terminate_child(&id).await
+            };
+            if let Err(e) = result {
+                tracing::debug!(feed = %feed.short(), wanted, error = %e, "replicator not changed");
             }
         });
     })
