@@ -640,7 +640,7 @@ fn replica_detect_down() {
     assert_eq!(t.live().count(), 1);
     assert_eq!(t.detect_downs(5, 10, 11), vec![Transition::Permdown(r.clone())]);
     assert_eq!(t.live().count(), 0);
-    assert!(t.is_stale(&r), "a retired incarnation cannot come back");
+    assert!(!t.is_stale(&r), "retired by silence: may come back after a long partition");
     // The tombstone itself goes after another permdown period.
     t.detect_downs(5, 10, 22);
     assert!(t.is_empty());
@@ -655,6 +655,9 @@ fn replica_new_incarnation_retires_the_old() {
     assert_eq!(hb.transitions, vec![Transition::Down(old.clone()), Transition::Permdown(old.clone()), Transition::Up(new.clone())]);
     assert!(t.is_stale(&old));
     assert!(!t.is_stale(&new));
+    // Retired by its own announcement: even its own vsn is refused afterwards.
+    t.permdown_now(&new, 2);
+    assert!(t.is_stale(&new));
 }
 
 // ----- kith fixes --------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 //! One entry per replica *name* (node), holding its current incarnation. A heartbeat from a new
 //! incarnation retires the old one; a heartbeat from an older incarnation than the one we know
 //! is ignored, so a delayed message cannot resurrect a retired incarnation. After permdown the
-//! entry becomes a tombstone remembering only the retired vsn, and is dropped after a further
-//! permdown period; so bookkeeping never grows with the number of restarts (Phoenix #179).
+//! entry becomes a tombstone remembering only the retired vsn (and whether it left gracefully),
+//! and is dropped after a further permdown period; so bookkeeping never grows with the number of
+//! restarts (Phoenix #179).
 //! Time is passed in; nothing here reads a clock.
 
 use std::collections::BTreeMap;
@@ -31,6 +32,10 @@ pub struct Replica {
     pub last_heartbeat_at: Millis,
     /// Its liveness.
     pub status: ReplicaStatus,
+    /// True when it was retired by its own shutdown announcement: then even its own vsn is
+    /// refused afterwards (a heartbeat overtaken by the announcement must not resurrect it).
+    /// A replica retired by silence may come back with the same vsn (a long partition).
+    pub graceful: bool,
 }
 
 /// A liveness transition the shard must apply to its state.
@@ -91,14 +96,15 @@ impl Replicas {
     /// one, or a retired one.
     pub fn is_stale(&self, r: &ReplicaRef) -> bool {
         self.map.get(&r.name).is_some_and(|known| {
-            r.vsn < known.r#ref.vsn || (r.vsn == known.r#ref.vsn && known.status == ReplicaStatus::Permdown)
+            r.vsn < known.r#ref.vsn
+                || (r.vsn == known.r#ref.vsn && known.status == ReplicaStatus::Permdown && known.graceful)
         })
     }
 
     /// Records a heartbeat (or first contact) from `r` at `now` and says what changes.
     /// Stale incarnations must be filtered with [`Replicas::is_stale`] first.
     pub fn put_heartbeat(&mut self, r: &ReplicaRef, now: Millis) -> Heartbeat {
-        let new = Replica { r#ref: r.clone(), last_heartbeat_at: now, status: ReplicaStatus::Up };
+        let new = Replica { r#ref: r.clone(), last_heartbeat_at: now, status: ReplicaStatus::Up, graceful: false };
         let prev = self.map.insert(r.name.clone(), new).filter(|p| p.status != ReplicaStatus::Permdown);
         let mut transitions = Vec::new();
         let mut first_contact = false;
@@ -136,6 +142,7 @@ impl Replicas {
         }
         out.push(Transition::Permdown(r.clone()));
         known.status = ReplicaStatus::Permdown;
+        known.graceful = true;
         known.last_heartbeat_at = now;
         out
     }

@@ -19,7 +19,7 @@ use super::delta::{Ctx, Payload};
 use super::generations::Generations;
 use super::message::{Envelope, Message};
 use super::options::{Options, OptionsError};
-use super::replica::{Replicas, Transition};
+use super::replica::{ReplicaStatus, Replicas, Transition};
 use super::state::{State, StateError};
 use super::types::{Diff, Meta, Millis, Owner, Presence, ReplicaName, ReplicaRef};
 use crate::limits;
@@ -361,8 +361,9 @@ impl Shard {
     }
 
     fn on_transfer_req(&mut self, id: u64, from: ReplicaRef, clocks: Ctx, now: Millis) {
-        let current = self.replicas.get(&from.name).is_some_and(|r| r.r#ref == from);
-        if !current {
+        // A request from an unknown replica, or from one we think is down, is proof of life.
+        let up = self.replicas.get(&from.name).is_some_and(|r| r.r#ref == from && r.status == ReplicaStatus::Up);
+        if !up {
             self.handle_heartbeat(&from, now);
         }
         let payload = self.gens.extract(&self.state, &from, &clocks);

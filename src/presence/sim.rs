@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::message::Envelope;
+use super::message::{Envelope, Message};
 use super::options::Options;
 use super::replica::Transition;
 use super::shard::{Action, Shard};
@@ -82,6 +82,10 @@ pub struct Sim {
     groups: Option<Vec<BTreeSet<ReplicaName>>>,
     /// Frames sent, for statistics.
     pub frames_sent: u64,
+    /// Transfer requests sent, by (from, to).
+    pub transfer_reqs: BTreeMap<(ReplicaName, ReplicaName), u64>,
+    /// Heartbeats broadcast, by sender.
+    pub heartbeats: BTreeMap<ReplicaName, u64>,
 }
 
 impl Sim {
@@ -97,6 +101,8 @@ impl Sim {
             seq: 0,
             groups: None,
             frames_sent: 0,
+            transfer_reqs: BTreeMap::new(),
+            heartbeats: BTreeMap::new(),
         }
     }
 
@@ -139,6 +145,32 @@ impl Sim {
     pub fn graceful_stop(&mut self, name: &str) {
         self.with(name, |s| s.graceful_permdown());
         self.crash(name);
+    }
+
+    /// Transfer requests sent from `from` to `to` so far.
+    pub fn transfer_reqs(&self, from: &str, to: &str) -> u64 {
+        self.transfer_reqs.get(&(ReplicaName::new(from), ReplicaName::new(to))).copied().unwrap_or(0)
+    }
+
+    /// Visible keys of a topic on a node, as the shard lists them.
+    pub fn listed(&self, name: &str, topic: &str) -> Vec<String> {
+        self.node(name).map(|n| n.shard.state().list(topic).into_iter().map(|p| p.row.key).collect()).unwrap_or_default()
+    }
+
+    /// Checks that every node's diff-folded view equals its visible set, and that no diff
+    /// broke the one-join-one-leave rule. Returns a description of the first problem.
+    pub fn check_views(&self) -> Result<(), String> {
+        for (name, n) in &self.nodes {
+            if let Some(v) = n.diff_violations.first() {
+                return Err(format!("{name}: {v}"));
+            }
+            let visible: BTreeMap<ViewKey, Presence> =
+                n.shard.state().visible_presences().into_iter().map(|p| (view_key(&p), p)).collect();
+            if visible != n.view {
+                return Err(format!("{name}: view {} rows, state {} rows", n.view.len(), visible.len()));
+            }
+        }
+        Ok(())
     }
 
     /// A node.
@@ -255,6 +287,9 @@ impl Sim {
 
     fn send(&mut self, from: &ReplicaName, to: &ReplicaName, env: &Envelope) {
         self.frames_sent += 1;
+        if let Message::TransferReq { .. } = env.message {
+            *self.transfer_reqs.entry((from.clone(), to.clone())).or_default() += 1;
+        }
         if !self.linked(from, to) || self.rng.gen_bool(self.net.drop_rate) {
             return;
         }
@@ -277,6 +312,9 @@ impl Sim {
         for a in actions {
             match a {
                 Action::Broadcast(env) if alive => {
+                    if let Message::Heartbeat { .. } = env.message {
+                        *self.heartbeats.entry(name.clone()).or_default() += 1;
+                    }
                     let peers: Vec<ReplicaName> = self.nodes.keys().filter(|k| *k != name).cloned().collect();
                     for p in peers {
                         self.send(name, &p, &env);
