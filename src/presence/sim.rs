@@ -106,6 +106,11 @@ impl Sim {
         }
     }
 
+    /// Changes the network behaviour from now on (frames in flight keep their fate).
+    pub fn set_net(&mut self, net: NetConfig) {
+        self.net = net;
+    }
+
     /// Current simulated time.
     pub fn now(&self) -> Millis {
         self.now
