@@ -421,3 +421,16 @@ fn new_node_catches_up_at_first_contact() {
     let took = done.expect("never caught up") - start;
     assert!(took <= 2_000, "took {took} ms");
 }
+
+/// The bench at tiny sizes: every figure is produced and plausible.
+#[test]
+fn bench_runs_at_tiny_sizes() {
+    let r = kith::presence::bench::run(kith::presence::bench::BenchOptions::tiny());
+    assert!(r.full_transfer_ms > 0.0 && r.full_transfer_bytes > 0);
+    assert!(r.delta_merges_per_s > 0.0);
+    assert!(r.catchup_ms <= 2_000, "catch-up {} ms", r.catchup_ms);
+    let c = &r.convergence_ms["3"];
+    assert!(c.p50 <= c.p99 && c.p99 < 10_000, "{c:?}");
+    assert!(r.bytes_per_presence > 0.0 && r.bytes_method == "capacity estimate");
+    assert!(serde_json::to_string(&r).is_ok());
+}

@@ -488,12 +488,12 @@ fn generations_first_delta_with_dominating_clocks() {
     g.push(s1.delta(), &d3);
     // Rung 0 (cap 1) holds only d3 (1 → 2); the remote has r1:1, so d3 is what it needs.
     assert_eq!(g.rungs()[0].start, ctx(&[("r1", 1)]));
-    assert_eq!(g.fitting(&ctx(&[("r1", 1)])), Some(d3));
+    assert_eq!(g.fitting(&ctx(&[("r1", 1)]), s1.context()), Some(d3));
     // A remote with nothing needs the rung starting at 0.
-    let whole = g.fitting(&ctx(&[("r1", 0)])).unwrap();
+    let whole = g.fitting(&ctx(&[("r1", 0)]), s1.context()).unwrap();
     assert_eq!(delta_keys(&whole), vec!["u1", "u2"]);
     // A remote with everything gets nothing from the ladder.
-    assert_eq!(g.fitting(&ctx(&[("r1", 2)])), None);
+    assert_eq!(g.fitting(&ctx(&[("r1", 2)]), s1.context()), None);
 }
 
 #[test]
@@ -510,7 +510,7 @@ fn generations_empty_delta_not_extracted_and_cut_to_known() {
     let own = r1.reset_delta();
     g.push(r1.delta(), &d);
     g.push(r1.delta(), &own);
-    let got = g.fitting(&ctx(&[("r2", 0)])).unwrap();
+    let got = g.fitting(&ctx(&[("r2", 0)]), r1.context()).unwrap();
     assert_eq!(got.start, ctx(&[("r2", 0)]));
     assert_eq!(got.end, ctx(&[("r2", 1)]));
     assert_eq!(value_dots(&got), dl(&[("r2", 1)]));
@@ -528,7 +528,7 @@ fn generations_delta_not_dominating_on_common_replicas_not_extracted() {
     }
     // Rung 0 starts at r1:2; a remote at r1:1 lacks dot 2, so rung 0 does not fit.
     assert_eq!(g.rungs()[0].start, ctx(&[("r1", 2)]));
-    let got = g.fitting(&ctx(&[("r1", 1)])).unwrap();
+    let got = g.fitting(&ctx(&[("r1", 1)]), s1.context()).unwrap();
     assert_eq!(got.start, ctx(&[("r1", 0)]));
 }
 

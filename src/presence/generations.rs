@@ -60,24 +60,32 @@ impl Generations {
         }
     }
 
-    /// The smallest rung the requester can apply, cut to the replicas it knows.
-    pub fn fitting(&self, remote_ctx: &Ctx) -> Option<Delta> {
-        self.gens.iter().find(|g| fits(g, remote_ctx)).map(|g| g.restrict(remote_ctx))
+    /// The smallest rung the requester can apply and that brings it up to `ours` on the
+    /// replicas it knows, cut to those replicas.
+    pub fn fitting(&self, remote_ctx: &Ctx, ours: &Ctx) -> Option<Delta> {
+        self.gens.iter().find(|g| fits(g, remote_ctx, ours)).map(|g| g.restrict(remote_ctx))
     }
 
     /// What to answer a transfer request with: a fitting rung, else the full state.
     pub fn extract(&self, state: &State, remote: &ReplicaRef, remote_ctx: &Ctx) -> Payload {
-        match self.fitting(remote_ctx) {
+        match self.fitting(remote_ctx, state.context()) {
             Some(d) => Payload::Delta(d),
             None => Payload::Full(state.extract(remote, remote_ctx)),
         }
     }
 }
 
-/// The causal delta-merging condition, on the replicas the requester knows.
-fn fits(g: &Delta, remote: &Ctx) -> bool {
+/// The causal delta-merging condition, on the replicas the requester knows, plus (unlike
+/// Phoenix) completeness: after the rung the requester must have all we have of those replicas.
+/// Phoenix serves the first rung that merely applies, so a newcomer could get one peer's recent
+/// rows and wait for the next idle heartbeat (15 s) to pull the rest.
+fn fits(g: &Delta, remote: &Ctx, ours: &Ctx) -> bool {
     let cut = |c: &Ctx| -> Ctx { c.iter().filter(|(r, _)| remote.contains_key(*r)).map(|(r, v)| (r.clone(), *v)).collect() };
     let (start, end): (Clock<ReplicaRef>, Clock<ReplicaRef>) = (cut(&g.start), cut(&g.end));
     let non_empty = !dominates_or_equal(&start, &end);
-    non_empty && dominates_or_equal(remote, &start) && !dominates(remote, &end)
+    let complete = ours.iter().filter(|(r, _)| remote.contains_key(*r)).all(|(r, v)| {
+        let after = remote.get(r).copied().unwrap_or(0).max(end.get(r).copied().unwrap_or(0));
+        after >= *v
+    });
+    non_empty && complete && dominates_or_equal(remote, &start) && !dominates(remote, &end)
 }
