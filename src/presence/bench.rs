@@ -92,6 +92,8 @@ pub struct BenchReport {
     pub full_transfer_ms: f64,
     /// Size of that full-state frame.
     pub full_transfer_bytes: usize,
+    /// The full transfer by phase: extract, encode, decode, merge.
+    pub full_transfer_phases_ms: [f64; 4],
     /// `deltas` deltas of `delta_joins` joins merged one after another into a growing replica,
     /// wall clock (Phoenix: 27/s; target ≥ 1,000).
     pub delta_merges_per_s: f64,
@@ -130,11 +132,12 @@ fn populated(me: &ReplicaRef, n: usize) -> State {
 
 /// Runs every measurement.
 pub fn run(opts: BenchOptions) -> BenchReport {
-    let (full_transfer_ms, full_transfer_bytes) = full_transfer(opts.presences);
+    let (full_transfer_ms, full_transfer_bytes, phases) = full_transfer(opts.presences);
     let (bytes_per_presence, bytes_per_local_presence, view_bytes_per_presence, bytes_method) = memory(&opts);
     BenchReport {
         full_transfer_ms,
         full_transfer_bytes,
+        full_transfer_phases_ms: phases,
         delta_merges_per_s: delta_merges(opts.deltas, opts.delta_joins),
         catchup_ms: catchup(opts.catchup_presences, opts.seed),
         convergence_ms: opts
@@ -149,22 +152,30 @@ pub fn run(opts: BenchOptions) -> BenchReport {
     }
 }
 
-fn full_transfer(n: usize) -> (f64, usize) {
+fn full_transfer(n: usize) -> (f64, usize, [f64; 4]) {
     let (a_ref, b_ref) = (ReplicaRef::new("a", 1), ReplicaRef::new("b", 1));
     let a = populated(&a_ref, n);
     let mut b = State::new(b_ref.clone());
     b.replica_up(&a_ref);
-    let start = Instant::now();
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t0 = Instant::now();
     let payload = Payload::Full(a.extract(&b_ref, b.context()));
+    let extract = ms(t0);
+    let t1 = Instant::now();
     let env = Envelope { shard: 0, shard_count: 1, message: Message::TransferAck { id: 1, from: a_ref, payload } };
     let bytes = env.encode().unwrap_or_default();
-    let diff = match Envelope::decode(&bytes).map(|e| e.message) {
+    let encode = ms(t1);
+    let t2 = Instant::now();
+    let decoded = Envelope::decode(&bytes).map(|e| e.message);
+    let decode = ms(t2);
+    let t3 = Instant::now();
+    let diff = match decoded {
         Ok(Message::TransferAck { payload, .. }) => b.merge(payload),
         _ => Default::default(),
     };
-    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let merge = ms(t3);
     debug_assert_eq!(diff.joins.len(), n);
-    (ms, bytes.len())
+    (extract + encode + decode + merge, bytes.len(), [extract, encode, decode, merge])
 }
 
 fn delta_merges(count: usize, joins: usize) -> f64 {

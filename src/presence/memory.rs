@@ -4,7 +4,7 @@
 //! capacities and glibc malloc chunk sizes, so the bench can report bytes per presence without
 //! a global allocator. The bench example cross-checks it with a counting allocator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::mem::size_of;
 
 use super::types::{Owner, ReplicaRef, Row};
@@ -45,7 +45,7 @@ fn row(r: &Row) -> usize {
 pub fn state_bytes(
     values: &HashMap<ReplicaRef, HashMap<u64, Row>>,
     topics: &HashMap<String, BTreeMap<(String, ReplicaRef, Owner), u64>>,
-    owners: &HashMap<Owner, BTreeMap<(String, String), u64>>,
+    owners: &BTreeSet<(Owner, u64)>,
 ) -> usize {
     let mut total = hash_table(values.capacity(), size_of::<(ReplicaRef, HashMap<u64, Row>)>());
     for rows in values.values() {
@@ -57,10 +57,6 @@ pub fn state_bytes(
         total += string(t) + btree(rows.len(), size_of::<((String, ReplicaRef, Owner), u64)>());
         total += rows.keys().map(|(k, _, _)| string(k)).sum::<usize>();
     }
-    total += hash_table(owners.capacity(), size_of::<(Owner, BTreeMap<(String, String), u64>)>());
-    for rows in owners.values() {
-        total += btree(rows.len(), size_of::<((String, String), u64)>());
-        total += rows.keys().map(|(t, k)| string(t) + string(k)).sum::<usize>();
-    }
+    total += btree(owners.len(), size_of::<(Owner, u64)>());
     total
 }

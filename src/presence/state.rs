@@ -15,7 +15,7 @@
 //! - **Diffs track the visible set exactly.** Joins of rows whose replica is down are not reported;
 //!   they are reported when it comes back up. So folding the diffs gives the visible set.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::delta::{Clouds, Ctx, Delta, FullState, Payload};
 use super::types::{Diff, Dot, Meta, Owner, Presence, ReplicaRef, Row};
@@ -58,7 +58,8 @@ pub struct State {
     clouds: Clouds,
     values: HashMap<ReplicaRef, HashMap<u64, Row>>,
     topics: HashMap<String, BTreeMap<RowKey, u64>>,
-    owners: HashMap<Owner, BTreeMap<(String, String), u64>>,
+    /// Own rows by owner: `(owner, clock)`; the row itself is found through `values`.
+    owners: BTreeSet<(Owner, u64)>,
     status: HashMap<ReplicaRef, Status>,
     delta: Delta,
 }
@@ -75,7 +76,7 @@ impl State {
             clouds: Clouds::new(),
             values: HashMap::new(),
             topics: HashMap::new(),
-            owners: HashMap::new(),
+            owners: BTreeSet::new(),
             status,
             delta,
         }
@@ -180,15 +181,15 @@ impl State {
 
     /// Every presence held by a local owner.
     pub fn get_by_owner(&self, owner: Owner) -> Vec<Presence> {
-        let Some(rows) = self.owners.get(&owner) else { return Vec::new() };
-        rows.values()
-            .filter_map(|n| self.lookup(&self.me, *n).map(|row| Self::presence(&self.me, *n, row)))
+        self.owners
+            .range((owner, 0)..=(owner, u64::MAX))
+            .filter_map(|(_, n)| self.lookup(&self.me, *n).map(|row| Self::presence(&self.me, *n, row)))
             .collect()
     }
 
     /// The presence of a local owner at (topic, key).
     pub fn get(&self, owner: Owner, topic: &str, key: &str) -> Option<Presence> {
-        let n = *self.owners.get(&owner)?.get(&(topic.to_string(), key.to_string()))?;
+        let n = *self.topics.get(topic)?.get(&(key.to_string(), self.me.clone(), owner))?;
         self.lookup(&self.me, n).map(|row| Self::presence(&self.me, n, row))
     }
 
@@ -295,9 +296,16 @@ impl State {
 
     fn insert_row(&mut self, replica: &ReplicaRef, n: u64, row: Row) {
         let rk = Self::row_key(replica, &row);
-        self.topics.entry(row.topic.clone()).or_default().insert(rk, n);
+        match self.topics.get_mut(&row.topic) {
+            Some(t) => {
+                t.insert(rk, n);
+            }
+            None => {
+                self.topics.insert(row.topic.clone(), [(rk, n)].into_iter().collect());
+            }
+        }
         if *replica == self.me {
-            self.owners.entry(row.owner).or_default().insert((row.topic.clone(), row.key.clone()), n);
+            self.owners.insert((row.owner, n));
         }
         self.values.entry(replica.clone()).or_default().insert(n, row);
     }
@@ -306,6 +314,9 @@ impl State {
     fn replace_row(&mut self, replica: &ReplicaRef, m: u64, n: u64, row: Row) {
         if let Some(rows) = self.values.get_mut(replica) {
             rows.remove(&m);
+        }
+        if *replica == self.me {
+            self.owners.remove(&(row.owner, m));
         }
         self.insert_row(replica, n, row);
     }
@@ -324,12 +335,7 @@ impl State {
             }
         }
         if *replica == self.me {
-            if let Some(o) = self.owners.get_mut(&row.owner) {
-                o.remove(&(row.topic.clone(), row.key.clone()));
-                if o.is_empty() {
-                    self.owners.remove(&row.owner);
-                }
-            }
+            self.owners.remove(&(row.owner, n));
         }
         Some(row)
     }
@@ -346,23 +352,28 @@ impl State {
     }
 
     /// Merges a delta. Cost is proportional to the delta, not to the state.
-    pub fn merge_delta(&mut self, d: Delta) -> Diff {
+    pub fn merge_delta(&mut self, mut d: Delta) -> Diff {
         let mut diff = Diff::default();
-        for (r, vals) in d.values.iter() {
-            if !self.accepts(r) {
+        let mut kept: BTreeMap<ReplicaRef, BTreeMap<u64, ()>> = BTreeMap::new();
+        for (r, vals) in std::mem::take(&mut d.values) {
+            if !self.accepts(&r) {
                 continue;
             }
+            let held = self.values.get(&r).is_some_and(|v| !v.is_empty());
+            let mut dots = std::collections::BTreeMap::new();
             for (n, row) in vals {
-                if !self.seen(r, *n) {
-                    self.admit(r, *n, row.clone(), &mut diff);
+                if !self.seen(&r, n) {
+                    self.admit(&r, n, row, &mut diff, held);
                 }
+                dots.insert(n, ());
             }
+            kept.insert(r, dots);
         }
         for (r, dots) in &d.clouds {
             if !self.accepts(r) {
                 continue;
             }
-            let held = d.values.get(r);
+            let held = kept.get(r);
             for n in dots {
                 if !held.is_some_and(|h| h.contains_key(n)) {
                     self.observe_remove(r, *n, &mut diff);
@@ -374,19 +385,23 @@ impl State {
     }
 
     /// Merges a full state. Removes are found by scanning our rows of the replicas it describes.
-    pub fn merge_full(&mut self, f: FullState) -> Diff {
+    pub fn merge_full(&mut self, mut f: FullState) -> Diff {
         let mut diff = Diff::default();
-        for (r, vals) in &f.values {
-            if !self.accepts(r) {
+        // Removes first (they need the payload's dots), then admissions consume the rows.
+        self.observe_full_removes(&f, &mut diff);
+        for (r, vals) in std::mem::take(&mut f.values) {
+            if !self.accepts(&r) {
                 continue;
             }
+            let held = self.values.get(&r).is_some_and(|v| !v.is_empty());
+            let fresh = vals.iter().filter(|(n, _)| !self.seen(&r, *n)).count();
+            self.values.entry(r.clone()).or_default().reserve(fresh);
             for (n, row) in vals {
-                if !self.seen(r, *n) {
-                    self.admit(r, *n, row.clone(), &mut diff);
+                if !self.seen(&r, n) {
+                    self.admit(&r, n, row, &mut diff, held);
                 }
             }
         }
-        self.observe_full_removes(&f, &mut diff);
         let known: Vec<ReplicaRef> = self.context.keys().filter(|r| **r != self.me).cloned().collect();
         for r in known {
             if let Some(c) = f.context.get(&r) {
@@ -400,6 +415,10 @@ impl State {
     }
 
     fn observe_full_removes(&mut self, f: &FullState, diff: &mut Diff) {
+        let ours = |r: &ReplicaRef| *r != self.me && self.values.contains_key(r);
+        if !f.values.iter().any(|(r, _)| ours(r)) && !self.values.keys().any(|r| ours(r) && f.context.contains_key(r)) {
+            return;
+        }
         let held: HashMap<&ReplicaRef, HashSet<u64>> =
             f.values.iter().map(|(r, v)| (r, v.iter().map(|(n, _)| *n).collect())).collect();
         let candidates: Vec<(ReplicaRef, u64)> = self
@@ -420,9 +439,14 @@ impl State {
         *replica != self.me && self.context.contains_key(replica)
     }
 
-    fn admit(&mut self, r: &ReplicaRef, n: u64, row: Row, diff: &mut Diff) {
-        let rk = Self::row_key(r, &row);
-        let existing = self.topics.get(&row.topic).and_then(|t| t.get(&rk)).copied();
+    /// `may_exist` is false when we held no row of `r` before this merge: then no older
+    /// version of the row can exist, and a catch-up transfer skips the index lookup.
+    fn admit(&mut self, r: &ReplicaRef, n: u64, row: Row, diff: &mut Diff, may_exist: bool) {
+        let existing = if may_exist {
+            self.topics.get(&row.topic).and_then(|t| t.get(&(row.key.clone(), r.clone(), row.owner))).copied()
+        } else {
+            None
+        };
         let visible = self.visible(r);
         match existing {
             Some(m) if m > n => {} // stale: the origin removed it before making `m` (#148)
