@@ -33,7 +33,7 @@ async fn eventually(max_ms: u64, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 fn keys(t: &Tracker, topic: &str) -> Vec<String> {
-    t.list(topic).into_iter().map(|p| p.row.key).collect()
+    t.list(topic).into_iter().map(|p| p.row.key.clone()).collect()
 }
 
 async fn pool_suite(shards: u16) {

@@ -322,12 +322,12 @@ fn truth(s: &Sim) -> BTreeSet<(String, String, u64)> {
     s.nodes()
         .filter(|(_, n)| n.alive)
         .flat_map(|(_, n)| n.shard.state().rows_of(n.shard.state().replica()))
-        .map(|p| (p.row.topic, p.row.key, p.dot.clock))
+        .map(|p| (p.row.topic.clone(), p.row.key.clone(), p.dot.clock))
         .collect()
 }
 
 fn visible(s: &Sim, node: &str) -> BTreeSet<(String, String, u64)> {
-    s.node(node).unwrap().shard.state().visible_presences().into_iter().map(|p| (p.row.topic, p.row.key, p.dot.clock)).collect()
+    s.node(node).unwrap().shard.state().visible_presences().into_iter().map(|p| (p.row.topic.clone(), p.row.key.clone(), p.dot.clock)).collect()
 }
 
 /// Five nodes, a partition with churn on both sides longer than the down period, then heal:

@@ -215,7 +215,7 @@ fn state_get_by_key() {
     s.track(ALICE, "topic", "key1", b"browser".to_vec()).unwrap();
     s.track(BOB, "topic", "key1", b"ios".to_vec()).unwrap();
     s.track(BOB, "topic", "key2", b"ios".to_vec()).unwrap();
-    let got: Vec<(Owner, Vec<u8>)> = s.get_by_key("topic", "key1").into_iter().map(|p| (p.row.owner, p.row.meta)).collect();
+    let got: Vec<(Owner, Vec<u8>)> = s.get_by_key("topic", "key1").into_iter().map(|p| (p.row.owner, p.row.meta.clone())).collect();
     assert_eq!(got, vec![(ALICE, b"browser".to_vec()), (BOB, b"ios".to_vec())]);
     assert!(s.get_by_key("another", "key1").is_empty());
     assert!(s.get_by_key("topic", "another").is_empty());

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::clock::{dominates_or_equal, lowerbound, upperbound, Clock};
-use super::types::{ReplicaRef, Row};
+use super::types::{ReplicaRef, SharedRow};
 
 /// A causal context keyed by replica incarnation.
 pub type Ctx = Clock<ReplicaRef>;
@@ -20,7 +20,7 @@ pub type Ctx = Clock<ReplicaRef>;
 pub type Clouds = BTreeMap<ReplicaRef, BTreeSet<u64>>;
 
 /// Rows of a delta, by replica then by clock.
-pub type DeltaValues = BTreeMap<ReplicaRef, BTreeMap<u64, Row>>;
+pub type DeltaValues = BTreeMap<ReplicaRef, BTreeMap<u64, SharedRow>>;
 
 /// A delta-interval: mutations from `start` (exclusive) to `end` (inclusive).
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
@@ -151,7 +151,7 @@ pub struct FullState {
     /// Dots seen beyond those prefixes.
     pub clouds: Clouds,
     /// Rows by replica.
-    pub values: Vec<(ReplicaRef, Vec<(u64, Row)>)>,
+    pub values: Vec<(ReplicaRef, Vec<(u64, SharedRow)>)>,
 }
 
 impl FullState {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::mem::size_of;
 
-use super::types::{Owner, ReplicaRef, Row};
+use super::types::{Owner, ReplicaRef, SharedRow};
 
 /// Bytes glibc malloc uses for a request of `n` bytes (16-byte granularity, 32 minimum, 8 header).
 pub fn malloc_chunk(n: usize) -> usize {
@@ -37,19 +37,19 @@ fn string(s: &String) -> usize {
     malloc_chunk(s.capacity())
 }
 
-fn row(r: &Row) -> usize {
-    string(&r.topic) + string(&r.key) + malloc_chunk(r.meta.capacity())
+fn row(r: &SharedRow) -> usize {
+    malloc_chunk(16 + size_of::<super::types::Row>()) + string(&r.topic) + string(&r.key) + malloc_chunk(r.meta.capacity())
 }
 
 /// Heap bytes of the state's three row tables (context and clouds are per replica, negligible).
 pub fn state_bytes(
-    values: &HashMap<ReplicaRef, HashMap<u64, Row>>,
+    values: &HashMap<ReplicaRef, HashMap<u64, SharedRow>>,
     topics: &HashMap<String, BTreeMap<(String, ReplicaRef, Owner), u64>>,
     owners: &BTreeSet<(Owner, u64)>,
 ) -> usize {
-    let mut total = hash_table(values.capacity(), size_of::<(ReplicaRef, HashMap<u64, Row>)>());
+    let mut total = hash_table(values.capacity(), size_of::<(ReplicaRef, HashMap<u64, SharedRow>)>());
     for rows in values.values() {
-        total += hash_table(rows.capacity(), size_of::<(u64, Row)>());
+        total += hash_table(rows.capacity(), size_of::<(u64, SharedRow)>());
         total += rows.values().map(row).sum::<usize>();
     }
     total += hash_table(topics.capacity(), size_of::<(String, BTreeMap<(String, ReplicaRef, Owner), u64>)>());

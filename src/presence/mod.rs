@@ -41,4 +41,4 @@ pub use delta::{Delta, FullState, Payload};
 pub use options::Options;
 pub use shard::{Action, Shard};
 pub use state::State;
-pub use types::{Diff, Dot, Meta, Millis, Owner, Presence, ReplicaName, ReplicaRef, Row};
+pub use types::{Diff, Dot, Meta, Millis, Owner, Presence, ReplicaName, ReplicaRef, Row, SharedRow};

@@ -159,7 +159,7 @@ impl Sim {
 
     /// Visible keys of a topic on a node, as the shard lists them.
     pub fn listed(&self, name: &str, topic: &str) -> Vec<String> {
-        self.node(name).map(|n| n.shard.state().list(topic).into_iter().map(|p| p.row.key).collect()).unwrap_or_default()
+        self.node(name).map(|n| n.shard.state().list(topic).into_iter().map(|p| p.row.key.clone()).collect()).unwrap_or_default()
     }
 
     /// Checks that every node's diff-folded view equals its visible set, and that no diff

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::delta::{Clouds, Ctx, Delta, FullState, Payload};
-use super::types::{Diff, Dot, Meta, Owner, Presence, ReplicaRef, Row};
+use super::types::{Diff, Dot, Meta, Owner, Presence, ReplicaRef, Row, SharedRow};
 
 /// Whether a known replica's rows are visible.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -56,7 +56,7 @@ pub struct State {
     me: ReplicaRef,
     context: Ctx,
     clouds: Clouds,
-    values: HashMap<ReplicaRef, HashMap<u64, Row>>,
+    values: HashMap<ReplicaRef, HashMap<u64, SharedRow>>,
     topics: HashMap<String, BTreeMap<RowKey, u64>>,
     /// Own rows by owner: `(owner, clock)`; the row itself is found through `values`.
     owners: BTreeSet<(Owner, u64)>,
@@ -153,7 +153,7 @@ impl State {
         self.status.get(replica) == Some(&Status::Up)
     }
 
-    fn presence(replica: &ReplicaRef, clock: u64, row: &Row) -> Presence {
+    fn presence(replica: &ReplicaRef, clock: u64, row: &SharedRow) -> Presence {
         Presence { row: row.clone(), dot: Dot { replica: replica.clone(), clock } }
     }
 
@@ -216,7 +216,7 @@ impl State {
     }
 
     /// The stored row at a dot.
-    pub fn lookup(&self, replica: &ReplicaRef, clock: u64) -> Option<&Row> {
+    pub fn lookup(&self, replica: &ReplicaRef, clock: u64) -> Option<&SharedRow> {
         self.values.get(replica)?.get(&clock)
     }
 
@@ -237,7 +237,7 @@ impl State {
             return Err(StateError::AlreadyTracked { owner, topic: topic.into(), key: key.into() });
         }
         let n = self.bump();
-        let row = Row { topic: topic.into(), key: key.into(), owner, meta };
+        let row: SharedRow = Row { topic: topic.into(), key: key.into(), owner, meta }.into();
         let me = self.me.clone();
         let p = Self::presence(&me, n, &row);
         self.delta.values.entry(me.clone()).or_default().insert(n, row.clone());
@@ -281,7 +281,7 @@ impl State {
         self.delta.cover(&me, m);
         self.bump();
         let n = self.bump();
-        let row = Row { meta: f(&old.row.meta), ..old.row.clone() };
+        let row: SharedRow = Row { meta: f(&old.row.meta), ..Row::clone(&old.row) }.into();
         let new = Self::presence(&me, n, &row);
         self.delta.values.entry(me.clone()).or_default().insert(n, row.clone());
         self.replace_row(&me, m, n, row);
@@ -290,11 +290,11 @@ impl State {
 
     // ----- row bookkeeping ---------------------------------------------------------------------
 
-    fn row_key(replica: &ReplicaRef, row: &Row) -> RowKey {
+    fn row_key(replica: &ReplicaRef, row: &SharedRow) -> RowKey {
         (row.key.clone(), replica.clone(), row.owner)
     }
 
-    fn insert_row(&mut self, replica: &ReplicaRef, n: u64, row: Row) {
+    fn insert_row(&mut self, replica: &ReplicaRef, n: u64, row: SharedRow) {
         let rk = Self::row_key(replica, &row);
         match self.topics.get_mut(&row.topic) {
             Some(t) => {
@@ -311,7 +311,7 @@ impl State {
     }
 
     /// Overwrites row `m` by row `n` (same identity) without an intermediate absence.
-    fn replace_row(&mut self, replica: &ReplicaRef, m: u64, n: u64, row: Row) {
+    fn replace_row(&mut self, replica: &ReplicaRef, m: u64, n: u64, row: SharedRow) {
         if let Some(rows) = self.values.get_mut(replica) {
             rows.remove(&m);
         }
@@ -321,7 +321,7 @@ impl State {
         self.insert_row(replica, n, row);
     }
 
-    fn remove_row(&mut self, replica: &ReplicaRef, n: u64) -> Option<Row> {
+    fn remove_row(&mut self, replica: &ReplicaRef, n: u64) -> Option<SharedRow> {
         let rows = self.values.get_mut(replica)?;
         let row = rows.remove(&n)?;
         if rows.is_empty() {
@@ -441,7 +441,7 @@ impl State {
 
     /// `may_exist` is false when we held no row of `r` before this merge: then no older
     /// version of the row can exist, and a catch-up transfer skips the index lookup.
-    fn admit(&mut self, r: &ReplicaRef, n: u64, row: Row, diff: &mut Diff, may_exist: bool) {
+    fn admit(&mut self, r: &ReplicaRef, n: u64, row: SharedRow, diff: &mut Diff, may_exist: bool) {
         let existing = if may_exist {
             self.topics.get(&row.topic).and_then(|t| t.get(&(row.key.clone(), r.clone(), row.owner))).copied()
         } else {

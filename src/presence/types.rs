@@ -112,11 +112,41 @@ pub struct Row {
     pub meta: Meta,
 }
 
+/// A row shared between the CRDT, the diffs and the read views: cloning it is a reference
+/// count, not three string copies. On the wire it is a plain [`Row`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SharedRow(Arc<Row>);
+
+impl std::ops::Deref for SharedRow {
+    type Target = Row;
+    fn deref(&self) -> &Row {
+        &self.0
+    }
+}
+
+impl From<Row> for SharedRow {
+    fn from(row: Row) -> Self {
+        Self(Arc::new(row))
+    }
+}
+
+impl Serialize for SharedRow {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedRow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Row::deserialize(d).map(Self::from)
+    }
+}
+
 /// A presence as seen by readers and diff subscribers.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Presence {
     /// The row.
-    pub row: Row,
+    pub row: SharedRow,
     /// The dot of this version of the row: it plays the part of Phoenix's `phx_ref`.
     pub dot: Dot,
 }
