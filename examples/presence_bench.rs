@@ -40,9 +40,16 @@ fn live() -> usize {
 
 fn main() {
     let tiny = std::env::args().any(|a| a == "tiny");
-    let base = if tiny { BenchOptions::tiny() } else { BenchOptions::default() };
+    let base = if tiny {
+        BenchOptions::tiny()
+    } else {
+        BenchOptions::default()
+    };
     let started = std::time::Instant::now();
-    let report = run(BenchOptions { allocated_bytes: Some(live), ..base });
+    let report = run(BenchOptions {
+        allocated_bytes: Some(live),
+        ..base
+    });
     match serde_json::to_string_pretty(&report) {
         Ok(json) => println!("{json}"),
         Err(e) => eprintln!("report not serialisable: {e}"),

@@ -11,12 +11,18 @@ use kith::presence::transport::Inbound;
 use kith::presence::{Options, Owner};
 
 fn opts(shards: u16) -> Options {
-    Options { shard_count: shards, ..Options::with_periods(100, 2, 1_500) }
+    Options {
+        shard_count: shards,
+        ..Options::with_periods(100, 2, 1_500)
+    }
 }
 
 async fn node(net: &MemoryNetwork, name: &str, shards: u16, seed: u64) -> Tracker {
     let pool = TrackerPool::new(opts(shards)).unwrap();
-    let t = pool.start(name, Arc::new(net.transport(name)), seed).await.unwrap();
+    let t = pool
+        .start(name, Arc::new(net.transport(name)), seed)
+        .await
+        .unwrap();
     net.attach(name, Arc::new(t.clone()) as Arc<dyn Inbound>);
     t
 }
@@ -33,7 +39,10 @@ async fn eventually(max_ms: u64, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 fn keys(t: &Tracker, topic: &str) -> Vec<String> {
-    t.list(topic).into_iter().map(|p| p.row.key.clone()).collect()
+    t.list(topic)
+        .into_iter()
+        .map(|p| p.row.key.clone())
+        .collect()
 }
 
 async fn pool_suite(shards: u16) {
@@ -47,10 +56,16 @@ async fn pool_suite(shards: u16) {
     assert_eq!(listed, vec![p.clone()]);
 
     for i in 0..100 {
-        t.track(me, &format!("topic{i}"), "me", vec![]).await.unwrap();
+        t.track(me, &format!("topic{i}"), "me", vec![])
+            .await
+            .unwrap();
     }
     for i in 0..100 {
-        assert_eq!(keys(&t, &format!("topic{i}")), vec!["me"], "topic{i} with {shards} shards");
+        assert_eq!(
+            keys(&t, &format!("topic{i}")),
+            vec!["me"],
+            "topic{i} with {shards} shards"
+        );
     }
     for i in 0..50 {
         t.untrack(me, &format!("topic{i}"), "me").await.unwrap();
@@ -61,10 +76,16 @@ async fn pool_suite(shards: u16) {
     assert!(t.list("topic").is_empty());
 
     let old = t.track(me, "topic", "me", b"old".to_vec()).await.unwrap();
-    let new = t.update(me, "topic", "me", |_| b"new thing".to_vec()).await.unwrap();
+    let new = t
+        .update(me, "topic", "me", |_| b"new thing".to_vec())
+        .await
+        .unwrap();
     assert_eq!(new.row.meta, b"new thing".to_vec());
     assert_ne!(new.dot, old.dot);
-    let fun = t.update(me, "topic", "me", |m| [m.as_slice(), b"!"].concat()).await.unwrap();
+    let fun = t
+        .update(me, "topic", "me", |m| [m.as_slice(), b"!"].concat())
+        .await
+        .unwrap();
     assert_eq!(fun.row.meta, b"new thing!".to_vec());
     assert_eq!(t.list("topic"), vec![fun]);
 
@@ -99,7 +120,11 @@ async fn pool_of_512() {
 
 #[tokio::test(start_paused = true)]
 async fn three_nodes_replicate_partition_and_heal() {
-    let cfg = MemoryNetConfig { latency_min: Duration::from_millis(1), latency_max: Duration::from_millis(20), drop_rate: 0.05 };
+    let cfg = MemoryNetConfig {
+        latency_min: Duration::from_millis(1),
+        latency_max: Duration::from_millis(20),
+        drop_rate: 0.05,
+    };
     let net = MemoryNetwork::new(cfg, 42);
     let a = node(&net, "rep-a", 4, 1).await;
     let b = node(&net, "rep-b", 4, 2).await;
@@ -108,12 +133,18 @@ async fn three_nodes_replicate_partition_and_heal() {
 
     a.track(Owner(1), "room", "alice", vec![]).await.unwrap();
     b.track(Owner(2), "room", "bob", vec![]).await.unwrap();
-    assert!(eventually(3_000, || keys(&c, "room") == ["alice", "bob"]).await, "c lists {:?}", keys(&c, "room"));
+    assert!(
+        eventually(3_000, || keys(&c, "room") == ["alice", "bob"]).await,
+        "c lists {:?}",
+        keys(&c, "room")
+    );
     let first = diffs.recv().await.unwrap();
     assert_eq!(first.joins.len(), 1);
 
     net.partition(&["rep-a"], &["rep-b", "rep-c"]);
-    a.update(Owner(1), "room", "alice", |_| b"away".to_vec()).await.unwrap();
+    a.update(Owner(1), "room", "alice", |_| b"away".to_vec())
+        .await
+        .unwrap();
     c.track(Owner(3), "room", "carol", vec![]).await.unwrap();
     b.untrack(Owner(2), "room", "bob").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_000)).await;
@@ -121,11 +152,19 @@ async fn three_nodes_replicate_partition_and_heal() {
     assert_eq!(keys(&c, "room"), ["carol"]);
     net.heal();
     let converged = eventually(1_000, || {
-        [&a, &b, &c].iter().all(|t| keys(t, "room") == ["alice", "carol"])
+        [&a, &b, &c]
+            .iter()
+            .all(|t| keys(t, "room") == ["alice", "carol"])
             && c.list("room")[0].row.meta == b"away".to_vec()
     })
     .await;
-    assert!(converged, "a {:?} b {:?} c {:?}", keys(&a, "room"), keys(&b, "room"), keys(&c, "room"));
+    assert!(
+        converged,
+        "a {:?} b {:?} c {:?}",
+        keys(&a, "room"),
+        keys(&b, "room"),
+        keys(&c, "room")
+    );
     for t in [&a, &b, &c] {
         t.graceful_permdown().await.unwrap();
     }
@@ -141,13 +180,27 @@ async fn graceful_permdown_is_seen_at_once_and_shard_count_mismatch_never_meets(
     odd.track(Owner(1), "lobby", "odd", vec![]).await.unwrap();
     assert!(eventually(3_000, || keys(&a, "lobby") == ["bob"]).await);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(keys(&a, "lobby"), ["bob"], "a node with another shard count is refused");
+    assert_eq!(
+        keys(&a, "lobby"),
+        ["bob"],
+        "a node with another shard count is refused"
+    );
     assert_eq!(keys(&odd, "lobby"), ["odd"]);
     b.graceful_permdown().await.unwrap();
-    assert!(eventually(100, || a.list("lobby").is_empty()).await, "dropped within a round trip");
+    assert!(
+        eventually(100, || a.list("lobby").is_empty()).await,
+        "dropped within a round trip"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     for i in 0..2 {
-        assert!(a.replicas(i).await.unwrap().iter().all(|r| r.r#ref.name.as_str() != "gp-b"), "shard {i}");
+        assert!(
+            a.replicas(i)
+                .await
+                .unwrap()
+                .iter()
+                .all(|r| r.r#ref.name.as_str() != "gp-b"),
+            "shard {i}"
+        );
     }
     a.graceful_permdown().await.unwrap();
     odd.graceful_permdown().await.unwrap();

@@ -19,18 +19,49 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Track { node: usize, owner: u64, key: u8 },
-    Untrack { node: usize, owner: u64, key: u8 },
-    UntrackOwner { node: usize, owner: u64 },
-    Update { node: usize, owner: u64, key: u8, meta: u8 },
+    Track {
+        node: usize,
+        owner: u64,
+        key: u8,
+    },
+    Untrack {
+        node: usize,
+        owner: u64,
+        key: u8,
+    },
+    UntrackOwner {
+        node: usize,
+        owner: u64,
+    },
+    Update {
+        node: usize,
+        owner: u64,
+        key: u8,
+        meta: u8,
+    },
     /// Ship the node's delta to every other node; `lose` is a bitmask of lost copies.
-    Flush { node: usize, lose: u8 },
+    Flush {
+        node: usize,
+        lose: u8,
+    },
     /// Ship a full state from one node to another.
-    Transfer { from: usize, to: usize },
+    Transfer {
+        from: usize,
+        to: usize,
+    },
     /// Deliver an in-flight message (chosen by index), keeping a copy when `dup`.
-    Deliver { pick: usize, dup: bool },
-    Down { node: usize, of: usize },
-    Up { node: usize, of: usize },
+    Deliver {
+        pick: usize,
+        dup: bool,
+    },
+    Down {
+        node: usize,
+        of: usize,
+    },
+    Up {
+        node: usize,
+        of: usize,
+    },
 }
 
 fn op(n: usize) -> impl Strategy<Value = Op> {
@@ -61,21 +92,31 @@ struct World {
 
 impl World {
     fn new(n: usize) -> Self {
-        let refs: Vec<ReplicaRef> = (0..n).map(|i| ReplicaRef::new(&format!("r{i}"), 1)).collect();
+        let refs: Vec<ReplicaRef> = (0..n)
+            .map(|i| ReplicaRef::new(&format!("r{i}"), 1))
+            .collect();
         let mut states: Vec<State> = refs.iter().map(|r| State::new(r.clone())).collect();
         for s in &mut states {
             for r in &refs {
                 s.replica_up(r);
             }
         }
-        Self { states, views: vec![BTreeMap::new(); n], inflight: Vec::new() }
+        Self {
+            states,
+            views: vec![BTreeMap::new(); n],
+            inflight: Vec::new(),
+        }
     }
 
     fn fold(&mut self, node: usize, d: Diff) -> Result<(), TestCaseError> {
         let view = &mut self.views[node];
         for p in d.leaves {
             let old = view.remove(&view_key(&p));
-            prop_assert_eq!(old.map(|o| o.dot), Some(p.dot.clone()), "leave of a row not in the view");
+            prop_assert_eq!(
+                old.map(|o| o.dot),
+                Some(p.dot.clone()),
+                "leave of a row not in the view"
+            );
         }
         for p in d.joins {
             let old = view.insert(view_key(&p), p.clone());
@@ -88,12 +129,29 @@ impl World {
         let n = self.states.len();
         let key = |k: &u8| format!("k{k}");
         let diff = match op {
-            Op::Track { node, owner, key: k } => self.states[*node].track(Owner(*owner), "t", &key(k), vec![]).ok(),
-            Op::Untrack { node, owner, key: k } => Some(self.states[*node].untrack(Owner(*owner), "t", &key(k))),
-            Op::UntrackOwner { node, owner } => Some(self.states[*node].untrack_owner(Owner(*owner))),
-            Op::Update { node, owner, key: k, meta } => {
-                self.states[*node].update(Owner(*owner), "t", &key(k), |_| vec![*meta]).ok()
+            Op::Track {
+                node,
+                owner,
+                key: k,
+            } => self.states[*node]
+                .track(Owner(*owner), "t", &key(k), vec![])
+                .ok(),
+            Op::Untrack {
+                node,
+                owner,
+                key: k,
+            } => Some(self.states[*node].untrack(Owner(*owner), "t", &key(k))),
+            Op::UntrackOwner { node, owner } => {
+                Some(self.states[*node].untrack_owner(Owner(*owner)))
             }
+            Op::Update {
+                node,
+                owner,
+                key: k,
+                meta,
+            } => self.states[*node]
+                .update(Owner(*owner), "t", &key(k), |_| vec![*meta])
+                .ok(),
             Op::Flush { node, lose } => {
                 let d = self.states[*node].reset_delta();
                 self.states[*node].compact();
@@ -134,11 +192,19 @@ impl World {
     }
 
     fn visible(&self, node: usize) -> BTreeSet<ViewKey> {
-        self.states[node].visible_presences().iter().map(view_key).collect()
+        self.states[node]
+            .visible_presences()
+            .iter()
+            .map(view_key)
+            .collect()
     }
 
     fn truth(&self) -> BTreeSet<ViewKey> {
-        self.states.iter().flat_map(|s| s.rows_of(s.replica())).map(|p| view_key(&p)).collect()
+        self.states
+            .iter()
+            .flat_map(|s| s.rows_of(s.replica()))
+            .map(|p| view_key(&p))
+            .collect()
     }
 
     /// Everyone back up, in-flight messages lost, then full-state exchange until quiet.
@@ -155,7 +221,8 @@ impl World {
         for _round in 0..2 {
             for a in 0..n {
                 for b in (0..n).filter(|b| *b != a) {
-                    let p = self.states[b].extract(self.states[a].replica(), self.states[a].context());
+                    let p =
+                        self.states[b].extract(self.states[a].replica(), self.states[a].context());
                     let d = self.states[a].merge(Payload::Full(p));
                     self.fold(a, d)?;
                 }
@@ -174,7 +241,11 @@ fn run(n: usize, ops: &[Op]) -> Result<World, TestCaseError> {
                 continue;
             }
             let i = pick % w.inflight.len();
-            let (to, p) = if *dup { w.inflight[i].clone() } else { w.inflight.remove(i) };
+            let (to, p) = if *dup {
+                w.inflight[i].clone()
+            } else {
+                w.inflight.remove(i)
+            };
             let d = w.states[to].merge(p);
             w.fold(to, d)?;
         } else {
@@ -206,7 +277,11 @@ proptest! {
 
 /// A state's observable content: visible rows (with dots), context and clouds.
 fn observable(s: &State) -> (BTreeSet<(ViewKey, u64)>, String) {
-    let vis = s.visible_presences().iter().map(|p| (view_key(p), p.dot.clock)).collect();
+    let vis = s
+        .visible_presences()
+        .iter()
+        .map(|p| (view_key(p), p.dot.clock))
+        .collect();
     (vis, format!("{:?}{:?}", s.context(), s.clouds()))
 }
 

@@ -19,7 +19,15 @@ fn opts() -> Options {
 }
 
 fn sim(seed: u64) -> Sim {
-    Sim::new(NetConfig { latency_min: 1, latency_max: 10, encode: true, ..NetConfig::default() }, seed)
+    Sim::new(
+        NetConfig {
+            latency_min: 1,
+            latency_max: 10,
+            encode: true,
+            ..NetConfig::default()
+        },
+        seed,
+    )
 }
 
 fn cluster(seed: u64, names: &[&str]) -> Sim {
@@ -31,7 +39,9 @@ fn cluster(seed: u64, names: &[&str]) -> Sim {
 }
 
 fn track(s: &mut Sim, node: &str, owner: u64, topic: &str, key: &str) {
-    s.with(node, |sh| sh.track(Owner(owner), topic, key, vec![])).unwrap().unwrap();
+    s.with(node, |sh| sh.track(Owner(owner), topic, key, vec![]))
+        .unwrap()
+        .unwrap();
 }
 
 fn status(s: &Sim, on: &str, of: &str) -> Option<(u64, ReplicaStatus)> {
@@ -54,7 +64,11 @@ fn advance(s: &mut Sim, ms: u64) {
 fn heartbeats_are_sent_repeatedly() {
     let mut s = cluster(1, &["primary"]);
     advance(&mut s, 1_000);
-    let n = s.heartbeats.get(&ReplicaName::new("primary")).copied().unwrap_or(0);
+    let n = s
+        .heartbeats
+        .get(&ReplicaName::new("primary"))
+        .copied()
+        .unwrap_or(0);
     assert!(n >= 3, "only {n} heartbeats");
 }
 
@@ -62,7 +76,8 @@ fn heartbeats_are_sent_repeatedly() {
 fn gossip_from_unseen_node_triggers_transfer_request() {
     let mut s = cluster(2, &["primary", "node1"]);
     track(&mut s, "node1", 1, "lobby", "node1-user");
-    s.run_until_pred(2_000, |s| !s.listed("primary", "lobby").is_empty()).unwrap();
+    s.run_until_pred(2_000, |s| !s.listed("primary", "lobby").is_empty())
+        .unwrap();
     assert_eq!(s.listed("primary", "lobby"), keys(&["node1-user"]));
     assert!(s.transfer_reqs("primary", "node1") >= 1);
 }
@@ -97,7 +112,13 @@ fn transfer_requests_collapse_clocks() {
         .drain_actions()
         .into_iter()
         .filter_map(|a| match a {
-            Action::SendTo(to, Envelope { message: Message::TransferReq { .. }, .. }) => Some(to),
+            Action::SendTo(
+                to,
+                Envelope {
+                    message: Message::TransferReq { .. },
+                    ..
+                },
+            ) => Some(to),
             _ => None,
         })
         .collect();
@@ -132,7 +153,13 @@ fn old_owners_are_permdowned_when_a_node_comes_back() {
     advance(&mut s, 500);
     for n in ["primary", "node1"] {
         assert_eq!(s.listed(n, "lobby"), keys(&["new"]), "on {n}");
-        assert!(s.node(n).unwrap().shard.state().rows_of(&ReplicaRef::new("node1", 1)).is_empty());
+        assert!(s
+            .node(n)
+            .unwrap()
+            .shard
+            .state()
+            .rows_of(&ReplicaRef::new("node1", 1))
+            .is_empty());
     }
     s.check_views().unwrap();
 }
@@ -146,7 +173,10 @@ fn tempdowns_with_same_vsn_then_new_vsn_then_permdown() {
 
     s.set_alive("node1", false);
     advance(&mut s, 700);
-    assert_eq!(status(&s, "primary", "node1"), Some((1, ReplicaStatus::Down)));
+    assert_eq!(
+        status(&s, "primary", "node1"),
+        Some((1, ReplicaStatus::Down))
+    );
     assert!(s.listed("primary", "lobby").is_empty());
 
     s.set_alive("node1", true);
@@ -156,7 +186,10 @@ fn tempdowns_with_same_vsn_then_new_vsn_then_permdown() {
 
     s.crash("node1");
     advance(&mut s, 700);
-    assert_eq!(status(&s, "primary", "node1"), Some((1, ReplicaStatus::Down)));
+    assert_eq!(
+        status(&s, "primary", "node1"),
+        Some((1, ReplicaStatus::Down))
+    );
     assert!(s.listed("primary", "lobby").is_empty());
 
     s.start("node1", 2, opts()).unwrap();
@@ -169,7 +202,14 @@ fn tempdowns_with_same_vsn_then_new_vsn_then_permdown() {
     advance(&mut s, 700);
     assert!(s.listed("primary", "lobby").is_empty());
     advance(&mut s, 2_000);
-    let live: Vec<String> = s.node("primary").unwrap().shard.replicas().live().map(|r| r.r#ref.name.to_string()).collect();
+    let live: Vec<String> = s
+        .node("primary")
+        .unwrap()
+        .shard
+        .replicas()
+        .live()
+        .map(|r| r.r#ref.name.to_string())
+        .collect();
     assert_eq!(live, keys(&["node2"]));
     let t = &s.node("primary").unwrap().transitions;
     assert!(t.contains(&Transition::Permdown(ReplicaRef::new("node1", 1))));
@@ -188,7 +228,10 @@ fn local_and_remote_joins_and_leaves_are_reported() {
     s.with("node1", |sh| sh.untrack_owner(Owner(2)));
     advance(&mut s, 300);
     assert_eq!(s.listed("primary", "lobby"), keys(&["local"]));
-    assert_eq!(status(&s, "primary", "node1").map(|x| x.1), Some(ReplicaStatus::Up));
+    assert_eq!(
+        status(&s, "primary", "node1").map(|x| x.1),
+        Some(ReplicaStatus::Up)
+    );
     s.check_views().unwrap();
 }
 
@@ -199,11 +242,26 @@ fn nodedown_hides_then_permdown_erases() {
     advance(&mut s, 500);
     s.crash("node1");
     advance(&mut s, 700);
-    assert!(s.listed("primary", "lobby").is_empty(), "list hides down replicas");
+    assert!(
+        s.listed("primary", "lobby").is_empty(),
+        "list hides down replicas"
+    );
     let r1 = ReplicaRef::new("node1", 1);
-    assert_eq!(s.node("primary").unwrap().shard.state().rows_of(&r1).len(), 1, "rows kept while down");
+    assert_eq!(
+        s.node("primary").unwrap().shard.state().rows_of(&r1).len(),
+        1,
+        "rows kept while down"
+    );
     advance(&mut s, 1_500);
-    assert!(s.node("primary").unwrap().shard.state().rows_of(&r1).is_empty(), "erased at permdown");
+    assert!(
+        s.node("primary")
+            .unwrap()
+            .shard
+            .state()
+            .rows_of(&r1)
+            .is_empty(),
+        "erased at permdown"
+    );
     s.check_views().unwrap();
 }
 
@@ -215,19 +273,38 @@ fn client_operations() {
     track(&mut s, "primary", 1, "t1", "k");
     track(&mut s, "primary", 1, "t2", "k");
     // duplicate track refused, another topic or key fine
-    let dup = s.with("primary", |sh| sh.track(Owner(1), "t1", "k", vec![])).unwrap();
+    let dup = s
+        .with("primary", |sh| sh.track(Owner(1), "t1", "k", vec![]))
+        .unwrap();
     assert!(dup.is_err());
     track(&mut s, "primary", 1, "t1", "k2");
     // untrack by topic removes only that one
     s.with("primary", |sh| sh.untrack(Owner(1), "t1", "k2"));
-    assert_eq!(s.node("primary").unwrap().shard.state().get_by_owner(Owner(1)).len(), 2);
+    assert_eq!(
+        s.node("primary")
+            .unwrap()
+            .shard
+            .state()
+            .get_by_owner(Owner(1))
+            .len(),
+        2
+    );
     // update with no presence
-    let none = s.with("primary", |sh| sh.update(Owner(1), "t9", "k", |m| m.clone())).unwrap();
+    let none = s
+        .with("primary", |sh| {
+            sh.update(Owner(1), "t9", "k", |m| m.clone())
+        })
+        .unwrap();
     assert!(none.is_err());
     // update: remote sees a leave of the old and a join of the new in one diff
     advance(&mut s, 500);
     let before = s.node("node1").unwrap().shard.state().list("t1")[0].clone();
-    let new = s.with("primary", |sh| sh.update(Owner(1), "t1", "k", |_| b"new".to_vec())).unwrap().unwrap();
+    let new = s
+        .with("primary", |sh| {
+            sh.update(Owner(1), "t1", "k", |_| b"new".to_vec())
+        })
+        .unwrap()
+        .unwrap();
     advance(&mut s, 300);
     let after = s.node("node1").unwrap().shard.state().list("t1")[0].clone();
     assert_eq!(after, new);
@@ -250,7 +327,10 @@ fn graceful_permdown_drops_the_replica_at_once() {
     s.graceful_stop("node1");
     advance(&mut s, 20);
     assert!(s.listed("primary", "lobby").is_empty());
-    assert_eq!(s.node("primary").unwrap().shard.replicas().live().count(), 0);
+    assert_eq!(
+        s.node("primary").unwrap().shard.replicas().live().count(),
+        0
+    );
     s.check_views().unwrap();
 }
 
@@ -268,11 +348,18 @@ fn rolling_node_update_sends_one_transfer_request() {
     advance(&mut s, 500);
     s.crash("node1");
     advance(&mut s, 700);
-    assert_eq!(status(&s, "primary", "node1").map(|x| x.1), Some(ReplicaStatus::Down));
+    assert_eq!(
+        status(&s, "primary", "node1").map(|x| x.1),
+        Some(ReplicaStatus::Down)
+    );
     s.start("node2", 1, o).unwrap();
     advance(&mut s, 2_500);
     assert_eq!(s.transfer_reqs("node2", "primary"), 1);
-    assert!(s.node("primary").unwrap().transitions.contains(&Transition::Permdown(ReplicaRef::new("node1", 1))));
+    assert!(s
+        .node("primary")
+        .unwrap()
+        .transitions
+        .contains(&Transition::Permdown(ReplicaRef::new("node1", 1))));
     assert_eq!(s.listed("node2", "lobby"), keys(&["p"]));
 }
 
@@ -295,24 +382,56 @@ fn options_are_validated() {
     o.shard_count = 0;
     assert_eq!(o.validate(), Err(OptionsError::ShardCount));
     assert!(Options::default().validate().is_ok());
-    assert!(Shard::new(ReplicaRef::new("x", 1), 0, Options { down_period: 1, ..opts() }, 0, 0).is_err());
+    assert!(Shard::new(
+        ReplicaRef::new("x", 1),
+        0,
+        Options {
+            down_period: 1,
+            ..opts()
+        },
+        0,
+        0
+    )
+    .is_err());
 }
 
 #[test]
 fn shard_count_mismatch_is_refused() {
     let mut p = Shard::new(ReplicaRef::new("primary", 1), 0, opts(), 0, 0).unwrap();
     let other = ReplicaRef::new("other", 1);
-    let env = Envelope { shard: 0, shard_count: 2, message: Message::GracefulPermdown { from: other.clone() } };
+    let env = Envelope {
+        shard: 0,
+        shard_count: 2,
+        message: Message::GracefulPermdown {
+            from: other.clone(),
+        },
+    };
     p.receive(&other.name, env, 1);
     let refused = p.drain_actions().into_iter().any(|a| {
-        matches!(a, Action::Refused { reason: Refusal::ShardCountMismatch { ours: 1, theirs: 2 }, .. })
+        matches!(
+            a,
+            Action::Refused {
+                reason: Refusal::ShardCountMismatch { ours: 1, theirs: 2 },
+                ..
+            }
+        )
     });
     assert!(refused);
     assert_eq!(p.replicas().len(), 0);
     // A spoofed sender is refused too.
-    let env = Envelope { shard: 0, shard_count: 1, message: Message::GracefulPermdown { from: other } };
+    let env = Envelope {
+        shard: 0,
+        shard_count: 1,
+        message: Message::GracefulPermdown { from: other },
+    };
     p.receive(&ReplicaName::new("mallory"), env, 2);
-    assert!(p.drain_actions().iter().any(|a| matches!(a, Action::Refused { reason: Refusal::Spoofed, .. })));
+    assert!(p.drain_actions().iter().any(|a| matches!(
+        a,
+        Action::Refused {
+            reason: Refusal::Spoofed,
+            ..
+        }
+    )));
 }
 
 // ----- acceptance tests of the issue ---------------------------------------------------------
@@ -327,7 +446,14 @@ fn truth(s: &Sim) -> BTreeSet<(String, String, u64)> {
 }
 
 fn visible(s: &Sim, node: &str) -> BTreeSet<(String, String, u64)> {
-    s.node(node).unwrap().shard.state().visible_presences().into_iter().map(|p| (p.row.topic.clone(), p.row.key.clone(), p.dot.clock)).collect()
+    s.node(node)
+        .unwrap()
+        .shard
+        .state()
+        .visible_presences()
+        .into_iter()
+        .map(|p| (p.row.topic.clone(), p.row.key.clone(), p.dot.clock))
+        .collect()
 }
 
 /// Five nodes, a partition with churn on both sides longer than the down period, then heal:
@@ -337,7 +463,10 @@ fn five_nodes_converge_after_partition_heals() {
     use rand::{Rng, SeedableRng};
     let names = ["a", "b", "c", "d", "e"];
     // Long partitions (nodes go down and permdown across it) and short ones (nobody goes down).
-    for (seed, steps, quiet) in (0..4u64).map(|s| (s, 60, 500)).chain((4..8u64).map(|s| (s, 8, 50))) {
+    for (seed, steps, quiet) in (0..4u64)
+        .map(|s| (s, 60, 500))
+        .chain((4..8u64).map(|s| (s, 8, 50)))
+    {
         let mut s = cluster(100 + seed, &names);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         for (i, n) in names.iter().enumerate() {
@@ -359,7 +488,9 @@ fn five_nodes_converge_after_partition_heals() {
                     s.with(n, |sh| sh.untrack_owner(Owner(owner)));
                 }
                 _ => {
-                    let _ = s.with(n, |sh| sh.update(Owner(owner), "room", &key, |_| vec![step]));
+                    let _ = s.with(n, |sh| {
+                        sh.update(Owner(owner), "room", &key, |_| vec![step])
+                    });
                 }
             }
             advance(&mut s, 25);
@@ -371,9 +502,14 @@ fn five_nodes_converge_after_partition_heals() {
         s.run_until(deadline);
         let want = truth(&s);
         for n in names {
-            assert_eq!(visible(&s, n), want, "seed {seed}: node {n} at {deadline} (healed {healed_at})");
+            assert_eq!(
+                visible(&s, n),
+                want,
+                "seed {seed}: node {n} at {deadline} (healed {healed_at})"
+            );
         }
-        s.check_views().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        s.check_views()
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
 
@@ -393,12 +529,26 @@ fn thousand_restarts_do_not_grow_bookkeeping() {
         let p = &s.node("primary").unwrap().shard;
         assert!(p.state().is_empty(), "restart {vsn}");
         if vsn % 100 == 0 {
-            let rungs_refs: usize = p.generations().rungs().iter().map(|g| g.start.len() + g.end.len() + g.clouds.len() + g.values.len()).sum();
-            sizes.push((p.replicas().len(), p.state().replicas().count(), p.state().context().len(), p.state().clouds().len(), rungs_refs));
+            let rungs_refs: usize = p
+                .generations()
+                .rungs()
+                .iter()
+                .map(|g| g.start.len() + g.end.len() + g.clouds.len() + g.values.len())
+                .sum();
+            sizes.push((
+                p.replicas().len(),
+                p.state().replicas().count(),
+                p.state().context().len(),
+                p.state().clouds().len(),
+                rungs_refs,
+            ));
         }
     }
     let first = sizes[0];
-    assert!(sizes.iter().all(|s| *s == first), "bookkeeping grew: {sizes:?}");
+    assert!(
+        sizes.iter().all(|s| *s == first),
+        "bookkeeping grew: {sizes:?}"
+    );
     assert!(first.0 <= 1 && first.1 == 1 && first.2 == 1, "{first:?}");
     s.check_views().unwrap();
 }
@@ -407,7 +557,14 @@ fn thousand_restarts_do_not_grow_bookkeeping() {
 /// it is asked for (and asks for) a transfer at first contact.
 #[test]
 fn new_node_catches_up_at_first_contact() {
-    let mut s = Sim::new(NetConfig { latency_min: 1, latency_max: 5, ..NetConfig::default() }, 13);
+    let mut s = Sim::new(
+        NetConfig {
+            latency_min: 1,
+            latency_max: 5,
+            ..NetConfig::default()
+        },
+        13,
+    );
     for n in ["a", "b", "c"] {
         s.start(n, 1, Options::default()).unwrap();
         for k in 0..300 {
@@ -417,7 +574,9 @@ fn new_node_catches_up_at_first_contact() {
     advance(&mut s, 20_000);
     let start = s.now();
     s.start("new", 1, Options::default()).unwrap();
-    let done = s.run_until_pred(start + 10_000, |s| s.node("new").unwrap().shard.state().visible_count() == 900);
+    let done = s.run_until_pred(start + 10_000, |s| {
+        s.node("new").unwrap().shard.state().visible_count() == 900
+    });
     let took = done.expect("never caught up") - start;
     assert!(took <= 2_000, "took {took} ms");
 }

@@ -126,7 +126,8 @@ fn state_users_from_other_servers_merge() {
     assert!(a.merge(x(&b, &a)).is_empty());
     assert_eq!(online(&a, "lobby"), online(&b, "lobby"));
 
-    b.update(CAROL, "lobby", "carol", |_| b"updated".to_vec()).unwrap();
+    b.update(CAROL, "lobby", "carol", |_| b"updated".to_vec())
+        .unwrap();
     let d = a.merge(x(&b, &a));
     assert_eq!((joins(&d), leaves(&d)), (set(&["carol"]), set(&["carol"])));
     assert_eq!(d.joins[0].row.meta, b"updated".to_vec());
@@ -202,8 +203,14 @@ fn state_get_by_owner() {
     s.track(ALICE, "topic", "key1", vec![]).unwrap();
     let got = s.get_by_owner(ALICE);
     assert_eq!(got.len(), 1);
-    assert_eq!((got[0].row.topic.as_str(), got[0].row.key.as_str()), ("topic", "key1"));
-    assert_eq!((got[0].dot.replica.clone(), got[0].dot.clock), (rr("node1"), 1));
+    assert_eq!(
+        (got[0].row.topic.as_str(), got[0].row.key.as_str()),
+        ("topic", "key1")
+    );
+    assert_eq!(
+        (got[0].dot.replica.clone(), got[0].dot.clock),
+        (rr("node1"), 1)
+    );
     assert!(s.get(ALICE, "topic", "key1").is_some());
     assert!(s.get(ALICE, "notopic", "key1").is_none());
     assert!(s.get(ALICE, "topic", "nokey").is_none());
@@ -212,11 +219,19 @@ fn state_get_by_owner() {
 #[test]
 fn state_get_by_key() {
     let mut s = new("node1");
-    s.track(ALICE, "topic", "key1", b"browser".to_vec()).unwrap();
+    s.track(ALICE, "topic", "key1", b"browser".to_vec())
+        .unwrap();
     s.track(BOB, "topic", "key1", b"ios".to_vec()).unwrap();
     s.track(BOB, "topic", "key2", b"ios".to_vec()).unwrap();
-    let got: Vec<(Owner, Vec<u8>)> = s.get_by_key("topic", "key1").into_iter().map(|p| (p.row.owner, p.row.meta.clone())).collect();
-    assert_eq!(got, vec![(ALICE, b"browser".to_vec()), (BOB, b"ios".to_vec())]);
+    let got: Vec<(Owner, Vec<u8>)> = s
+        .get_by_key("topic", "key1")
+        .into_iter()
+        .map(|p| (p.row.owner, p.row.meta.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(ALICE, b"browser".to_vec()), (BOB, b"ios".to_vec())]
+    );
     assert!(s.get_by_key("another", "key1").is_empty());
     assert!(s.get_by_key("topic", "another").is_empty());
 }
@@ -235,7 +250,10 @@ fn state_get_by_topic() {
     assert_eq!(online(&n1, "topic"), set(&["key1", "key2"]));
     n1.merge(x(&n2, &n1));
     n1.merge(x(&n3, &n1));
-    assert_eq!(online(&n1, "topic"), set(&["key1", "key2", "user2", "user3"]));
+    assert_eq!(
+        online(&n1, "topic"),
+        set(&["key1", "key2", "user2", "user3"])
+    );
     n1.replica_down(n2.replica());
     assert_eq!(online(&n1, "topic"), set(&["key1", "key2", "user3"]));
     n1.replica_down(n3.replica());
@@ -254,9 +272,16 @@ fn state_remove_down_replicas() {
     assert_eq!(online(&n2, "lobby"), set(&["alice", "bob"]));
     n2.replica_down(n1.replica());
     assert_eq!(n2.len(), 2, "down keeps the rows");
-    assert!(n2.remove_down_replicas(n1.replica()).is_empty(), "no second leave");
+    assert!(
+        n2.remove_down_replicas(n1.replica()).is_empty(),
+        "no second leave"
+    );
     assert_eq!(n2.len(), 1);
-    assert_eq!(n2.status(n1.replica()), None, "visibility entry gone too (#179)");
+    assert_eq!(
+        n2.status(n1.replica()),
+        None,
+        "visibility entry gone too (#179)"
+    );
     n2.replica_up(n1.replica());
     assert_eq!(online(&n2, "lobby"), set(&["bob"]), "no resurrection");
 }
@@ -310,15 +335,24 @@ fn state_extracted_context_limited_to_known_replicas() {
     s1.merge_delta(s2.delta().clone());
     s2.merge_delta(s1.delta().clone());
     s2.merge_delta(s3.delta().clone());
-    assert_eq!(s2.extract(s1.replica(), s1.context()).context, ctx(&[("s1", 1), ("s2", 1)]));
+    assert_eq!(
+        s2.extract(s1.replica(), s1.context()).context,
+        ctx(&[("s1", 1), ("s2", 1)])
+    );
 }
 
 fn dots(d: &Delta) -> Vec<(String, u64)> {
-    d.clouds.iter().flat_map(|(r, c)| c.iter().map(move |n| (r.name.to_string(), *n))).collect()
+    d.clouds
+        .iter()
+        .flat_map(|(r, c)| c.iter().map(move |n| (r.name.to_string(), *n)))
+        .collect()
 }
 
 fn value_dots(d: &Delta) -> Vec<(String, u64)> {
-    d.values.iter().flat_map(|(r, v)| v.keys().map(move |n| (r.name.to_string(), *n))).collect()
+    d.values
+        .iter()
+        .flat_map(|(r, v)| v.keys().map(move |n| (r.name.to_string(), *n)))
+        .collect()
 }
 
 fn dl(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
@@ -359,13 +393,20 @@ fn state_merging_deltas_with_removes() {
     s2.merge_delta(s1.delta().clone());
     let m = merge_deltas(s1.delta(), s2.delta()).unwrap();
     assert_eq!(value_dots(&m), dl(&[("s1", 1)]));
-    assert_eq!(dots(&m), dl(&[("s1", 1), ("s1", 2), ("s1", 3), ("s2", 1), ("s2", 2)]));
+    assert_eq!(
+        dots(&m),
+        dl(&[("s1", 1), ("s1", 2), ("s1", 3), ("s2", 1), ("s2", 2)])
+    );
 }
 
 // ----- delta_generation_test.exs -----------------------------------------------------------
 
 fn delta_keys(d: &Delta) -> Vec<String> {
-    let mut k: Vec<String> = d.values.values().flat_map(|v| v.values().map(|r| r.key.clone())).collect();
+    let mut k: Vec<String> = d
+        .values
+        .values()
+        .flat_map(|v| v.values().map(|r| r.key.clone()))
+        .collect();
     k.sort();
     k
 }
@@ -375,7 +416,9 @@ fn gen_keys(g: &Generations) -> Vec<Vec<String>> {
 }
 
 fn strs(v: &[&[&str]]) -> Vec<Vec<String>> {
-    v.iter().map(|ks| ks.iter().map(|s| s.to_string()).collect()).collect()
+    v.iter()
+        .map(|ks| ks.iter().map(|s| s.to_string()).collect())
+        .collect()
 }
 
 #[test]
@@ -393,9 +436,26 @@ fn generations_ladder() {
     assert_eq!(g, before, "duplicate pushes have no effect");
 
     for (user, expect) in [
-        ("user2", strs(&[&["user2"], &["user1", "user2"], &["user1", "user2"]])),
-        ("user3", strs(&[&["user3"], &["user2", "user3"], &["user1", "user2", "user3"]])),
-        ("user4", strs(&[&["user4"], &["user3", "user4"], &["user2", "user3", "user4"]])),
+        (
+            "user2",
+            strs(&[&["user2"], &["user1", "user2"], &["user1", "user2"]]),
+        ),
+        (
+            "user3",
+            strs(&[
+                &["user3"],
+                &["user2", "user3"],
+                &["user1", "user2", "user3"],
+            ]),
+        ),
+        (
+            "user4",
+            strs(&[
+                &["user4"],
+                &["user3", "user4"],
+                &["user2", "user3", "user4"],
+            ]),
+        ),
     ] {
         s1.track(ALICE, "lobby", user, vec![]).unwrap();
         let d = s1.reset_delta();
@@ -406,9 +466,23 @@ fn generations_ladder() {
     s2.track(BOB, "lobby", "user5", vec![]).unwrap();
     let d5 = s2.reset_delta();
     g.push(s1.delta(), &d5);
-    assert_eq!(gen_keys(&g), strs(&[&["user5"], &["user4", "user5"], &["user3", "user4", "user5"]]));
+    assert_eq!(
+        gen_keys(&g),
+        strs(&[
+            &["user5"],
+            &["user4", "user5"],
+            &["user3", "user4", "user5"]
+        ])
+    );
     let clouds: Vec<_> = g.rungs().iter().map(dots).collect();
-    assert_eq!(clouds, vec![dl(&[("s2", 1)]), dl(&[("s1", 4), ("s2", 1)]), dl(&[("s1", 3), ("s1", 4), ("s2", 1)])]);
+    assert_eq!(
+        clouds,
+        vec![
+            dl(&[("s2", 1)]),
+            dl(&[("s1", 4), ("s2", 1)]),
+            dl(&[("s1", 3), ("s1", 4), ("s2", 1)])
+        ]
+    );
 
     s2.untrack(BOB, "lobby", "user5");
     let tomb = s2.reset_delta();
@@ -540,9 +614,18 @@ fn c(pairs: &[(&'static str, u64)]) -> Clock<&'static str> {
 
 #[test]
 fn clock_dominates() {
-    assert!(dominates(&c(&[("a", 1), ("b", 2), ("c", 3)]), &c(&[("a", 1), ("b", 2)])));
-    assert!(!dominates(&c(&[("a", 1), ("b", 2)]), &c(&[("a", 1), ("b", 2), ("c", 3)])));
-    assert!(!dominates(&c(&[("a", 1), ("b", 2), ("c", 3)]), &c(&[("b", 2), ("c", 3), ("d", 1)])));
+    assert!(dominates(
+        &c(&[("a", 1), ("b", 2), ("c", 3)]),
+        &c(&[("a", 1), ("b", 2)])
+    ));
+    assert!(!dominates(
+        &c(&[("a", 1), ("b", 2)]),
+        &c(&[("a", 1), ("b", 2), ("c", 3)])
+    ));
+    assert!(!dominates(
+        &c(&[("a", 1), ("b", 2), ("c", 3)]),
+        &c(&[("b", 2), ("c", 3), ("d", 1)])
+    ));
     let x = c(&[("a", 1), ("b", 2)]);
     assert!(dominates(&x, &x));
 }
@@ -551,7 +634,10 @@ fn clock_dominates() {
 fn clock_dominates_or_equal() {
     assert!(dominates_or_equal::<&str>(&c(&[]), &c(&[])));
     assert!(!dominates_or_equal(&c(&[]), &c(&[("a", 1)])));
-    assert!(dominates_or_equal(&c(&[("a", 2)]), &c(&[("a", 1), ("b", 9)])));
+    assert!(dominates_or_equal(
+        &c(&[("a", 2)]),
+        &c(&[("a", 1), ("b", 9)])
+    ));
 }
 
 #[test]
@@ -563,10 +649,22 @@ fn clock_append_clock_trims_the_set() {
         s.sort();
         s
     };
-    assert_eq!(sorted(append_clock(vec![c2.clone(), c3.clone()], c1.clone())), vec![c2.clone(), c3.clone()]);
-    assert_eq!(sorted(append_clock(vec![c1.clone(), c2.clone()], c3.clone())), vec![c1.clone(), c2.clone()]);
-    assert_eq!(sorted(append_clock(vec![c1.clone(), c2.clone()], c1.clone())), vec![c1.clone(), c2.clone()]);
-    assert_eq!(sorted(append_clock(vec![c1.clone(), c2.clone()], c2.clone())), vec![c1.clone(), c2.clone()]);
+    assert_eq!(
+        sorted(append_clock(vec![c2.clone(), c3.clone()], c1.clone())),
+        vec![c2.clone(), c3.clone()]
+    );
+    assert_eq!(
+        sorted(append_clock(vec![c1.clone(), c2.clone()], c3.clone())),
+        vec![c1.clone(), c2.clone()]
+    );
+    assert_eq!(
+        sorted(append_clock(vec![c1.clone(), c2.clone()], c1.clone())),
+        vec![c1.clone(), c2.clone()]
+    );
+    assert_eq!(
+        sorted(append_clock(vec![c1.clone(), c2.clone()], c2.clone())),
+        vec![c1.clone(), c2.clone()]
+    );
     assert_eq!(
         sorted(append_clock(vec![c1.clone(), c3.clone()], c2.clone())),
         vec![c1.clone(), c2.clone(), c3.clone()]
@@ -575,7 +673,10 @@ fn clock_append_clock_trims_the_set() {
     names.sort();
     assert_eq!(names, vec!["b", "c"]);
     // An empty clock changes nothing; a dominating clock replaces the set.
-    assert_eq!(append_clock(vec![c1.clone()], ("e", c(&[]))), vec![c1.clone()]);
+    assert_eq!(
+        append_clock(vec![c1.clone()], ("e", c(&[]))),
+        vec![c1.clone()]
+    );
     let top = ("t", c(&[("a", 9), ("b", 9), ("c", 9), ("d", 9)]));
     assert_eq!(append_clock(vec![c1, c2, c3], top.clone()), vec![top]);
 }
@@ -590,10 +691,16 @@ fn clock_clockset_replicas() {
 fn clock_upperbound_and_lowerbound() {
     let x = c(&[("a", 1), ("b", 2), ("c", 2)]);
     let y = c(&[("a", 3), ("b", 1), ("d", 2)]);
-    assert_eq!(upperbound(&x, &y), c(&[("a", 3), ("b", 2), ("c", 2), ("d", 2)]));
+    assert_eq!(
+        upperbound(&x, &y),
+        c(&[("a", 3), ("b", 2), ("c", 2), ("d", 2)])
+    );
     assert_eq!(upperbound(&c(&[]), &x), x);
     assert_eq!(upperbound(&x, &c(&[])), x);
-    assert_eq!(lowerbound(&x, &y), c(&[("a", 1), ("b", 1), ("c", 2), ("d", 2)]));
+    assert_eq!(
+        lowerbound(&x, &y),
+        c(&[("a", 1), ("b", 1), ("c", 2), ("d", 2)])
+    );
 }
 
 #[test]
@@ -638,9 +745,15 @@ fn replica_detect_down() {
     assert!(t.detect_downs(5, 10, 0).is_empty());
     assert_eq!(t.detect_downs(5, 10, 6), vec![Transition::Down(r.clone())]);
     assert_eq!(t.live().count(), 1);
-    assert_eq!(t.detect_downs(5, 10, 11), vec![Transition::Permdown(r.clone())]);
+    assert_eq!(
+        t.detect_downs(5, 10, 11),
+        vec![Transition::Permdown(r.clone())]
+    );
     assert_eq!(t.live().count(), 0);
-    assert!(!t.is_stale(&r), "retired by silence: may come back after a long partition");
+    assert!(
+        !t.is_stale(&r),
+        "retired by silence: may come back after a long partition"
+    );
     // The tombstone itself goes after another permdown period.
     t.detect_downs(5, 10, 22);
     assert!(t.is_empty());
@@ -652,7 +765,14 @@ fn replica_new_incarnation_retires_the_old() {
     let mut t = Replicas::new();
     t.put_heartbeat(&old, 0);
     let hb = t.put_heartbeat(&new, 1);
-    assert_eq!(hb.transitions, vec![Transition::Down(old.clone()), Transition::Permdown(old.clone()), Transition::Up(new.clone())]);
+    assert_eq!(
+        hb.transitions,
+        vec![
+            Transition::Down(old.clone()),
+            Transition::Permdown(old.clone()),
+            Transition::Up(new.clone())
+        ]
+    );
     assert!(t.is_stale(&old));
     assert!(!t.is_stale(&new));
     // Retired by its own announcement: even its own vsn is refused afterwards.
@@ -670,11 +790,17 @@ fn fix_148_stale_full_transfer_does_not_overwrite() {
     a.track(ALICE, "lobby", "alice", b"v1".to_vec()).unwrap(); // a:1
     b.merge(x(&a, &b)); // b holds alice at a:1 and then goes quiet
     a.reset_delta();
-    a.update(ALICE, "lobby", "alice", |_| b"v2".to_vec()).unwrap(); // a:2 remove, a:3 add
-    a.update(ALICE, "lobby", "alice", |_| b"v3".to_vec()).unwrap(); // a:4, a:5
+    a.update(ALICE, "lobby", "alice", |_| b"v2".to_vec())
+        .unwrap(); // a:2 remove, a:3 add
+    a.update(ALICE, "lobby", "alice", |_| b"v3".to_vec())
+        .unwrap(); // a:4, a:5
     let mut newest = a.reset_delta();
     // c gets only the newest part of it (dots 4 and 5), parked behind a gap.
-    newest.clouds.get_mut(a.replica()).unwrap().retain(|n| *n >= 4);
+    newest
+        .clouds
+        .get_mut(a.replica())
+        .unwrap()
+        .retain(|n| *n >= 4);
     c.merge_delta(newest);
     assert_eq!(c.get_by_key("lobby", "alice")[0].row.meta, b"v3".to_vec());
     // b's stale full state brings alice at a:1: it must not replace a:5.
@@ -695,7 +821,8 @@ fn fix_176_update_ships_every_consumed_dot() {
     let mut a = new("a");
     a.track(ALICE, "lobby", "alice", vec![]).unwrap();
     a.reset_delta();
-    a.update(ALICE, "lobby", "alice", |_| b"x".to_vec()).unwrap();
+    a.update(ALICE, "lobby", "alice", |_| b"x".to_vec())
+        .unwrap();
     a.untrack(ALICE, "lobby", "alice");
     let d = a.delta();
     assert_eq!(dots(d), dl(&[("a", 1), ("a", 2), ("a", 3), ("a", 4)]));
@@ -708,13 +835,24 @@ fn fix_176_update_ships_every_consumed_dot() {
 fn fix_172_update_is_one_diff() {
     let mut a = new("a");
     a.track(ALICE, "lobby", "alice", b"1".to_vec()).unwrap();
-    let d = a.update(ALICE, "lobby", "alice", |m| [m.as_slice(), b"2"].concat()).unwrap();
+    let d = a
+        .update(ALICE, "lobby", "alice", |m| [m.as_slice(), b"2"].concat())
+        .unwrap();
     assert_eq!((d.joins.len(), d.leaves.len()), (1, 1));
     assert_eq!(d.joins[0].row.meta, b"12".to_vec());
-    assert_eq!(a.update(ALICE, "lobby", "nobody", |m| m.clone()), Err(StateError::NoPresence));
-    assert!(matches!(a.track(ALICE, "lobby", "alice", vec![]), Err(StateError::AlreadyTracked { .. })));
+    assert_eq!(
+        a.update(ALICE, "lobby", "nobody", |m| m.clone()),
+        Err(StateError::NoPresence)
+    );
+    assert!(matches!(
+        a.track(ALICE, "lobby", "alice", vec![]),
+        Err(StateError::AlreadyTracked { .. })
+    ));
     let view = kith::presence::view::ShardView::new();
-    view.apply(&Diff { joins: d.leaves.clone(), leaves: vec![] });
+    view.apply(&Diff {
+        joins: d.leaves.clone(),
+        leaves: vec![],
+    });
     view.apply(&d);
     assert_eq!(view.list("lobby")[0].row.meta, b"12".to_vec());
 }
@@ -725,7 +863,8 @@ fn delta_merge_needs_no_scan_for_removes() {
     let (mut a, mut b) = (new("a"), new("b"));
     up(&mut b, &a);
     for i in 0..50 {
-        a.track(Owner(i), "lobby", &format!("u{i}"), vec![]).unwrap();
+        a.track(Owner(i), "lobby", &format!("u{i}"), vec![])
+            .unwrap();
     }
     b.merge_delta(a.reset_delta());
     a.untrack(Owner(7), "lobby", "u7");

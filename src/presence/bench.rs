@@ -124,7 +124,12 @@ fn meta(i: usize) -> Vec<u8> {
 fn populated(me: &ReplicaRef, n: usize) -> State {
     let mut s = State::new(me.clone());
     for i in 0..n {
-        let _ = s.track(Owner(i as u64), &format!("room{}", i % 100), &format!("user{i}"), meta(i));
+        let _ = s.track(
+            Owner(i as u64),
+            &format!("room{}", i % 100),
+            &format!("user{i}"),
+            meta(i),
+        );
     }
     s.reset_delta();
     s
@@ -133,7 +138,8 @@ fn populated(me: &ReplicaRef, n: usize) -> State {
 /// Runs every measurement.
 pub fn run(opts: BenchOptions) -> BenchReport {
     let (full_transfer_ms, full_transfer_bytes, phases) = full_transfer(opts.presences);
-    let (bytes_per_presence, bytes_per_local_presence, view_bytes_per_presence, bytes_method) = memory(&opts);
+    let (bytes_per_presence, bytes_per_local_presence, view_bytes_per_presence, bytes_method) =
+        memory(&opts);
     BenchReport {
         full_transfer_ms,
         full_transfer_bytes,
@@ -143,7 +149,12 @@ pub fn run(opts: BenchOptions) -> BenchReport {
         convergence_ms: opts
             .cluster_sizes
             .iter()
-            .map(|k| (k.to_string(), convergence(*k, opts.convergence_presences, opts.joins_per_s, opts.seed)))
+            .map(|k| {
+                (
+                    k.to_string(),
+                    convergence(*k, opts.convergence_presences, opts.joins_per_s, opts.seed),
+                )
+            })
             .collect(),
         bytes_per_presence,
         bytes_per_local_presence,
@@ -162,7 +173,15 @@ fn full_transfer(n: usize) -> (f64, usize, [f64; 4]) {
     let payload = Payload::Full(a.extract(&b_ref, b.context()));
     let extract = ms(t0);
     let t1 = Instant::now();
-    let env = Envelope { shard: 0, shard_count: 1, message: Message::TransferAck { id: 1, from: a_ref, payload } };
+    let env = Envelope {
+        shard: 0,
+        shard_count: 1,
+        message: Message::TransferAck {
+            id: 1,
+            from: a_ref,
+            payload,
+        },
+    };
     let bytes = env.encode().unwrap_or_default();
     let encode = ms(t1);
     let t2 = Instant::now();
@@ -175,7 +194,11 @@ fn full_transfer(n: usize) -> (f64, usize, [f64; 4]) {
     };
     let merge = ms(t3);
     debug_assert_eq!(diff.joins.len(), n);
-    (extract + encode + decode + merge, bytes.len(), [extract, encode, decode, merge])
+    (
+        extract + encode + decode + merge,
+        bytes.len(),
+        [extract, encode, decode, merge],
+    )
 }
 
 fn delta_merges(count: usize, joins: usize) -> f64 {
@@ -185,7 +208,12 @@ fn delta_merges(count: usize, joins: usize) -> f64 {
         .map(|d| {
             for j in 0..joins {
                 let i = d * joins + j;
-                let _ = a.track(Owner(i as u64), &format!("room{}", i % 100), &format!("user{i}"), meta(i));
+                let _ = a.track(
+                    Owner(i as u64),
+                    &format!("room{}", i % 100),
+                    &format!("user{i}"),
+                    meta(i),
+                );
             }
             a.reset_delta()
         })
@@ -200,7 +228,12 @@ fn delta_merges(count: usize, joins: usize) -> f64 {
 }
 
 fn bench_net() -> NetConfig {
-    NetConfig { latency_min: 1, latency_max: 5, record_joins: true, ..NetConfig::default() }
+    NetConfig {
+        latency_min: 1,
+        latency_max: 5,
+        record_joins: true,
+        ..NetConfig::default()
+    }
 }
 
 fn catchup(total: usize, seed: u64) -> u64 {
@@ -211,13 +244,24 @@ fn catchup(total: usize, seed: u64) -> u64 {
     }
     for i in 0..total {
         let node = names[i % names.len()];
-        s.with(node, |sh| sh.track(Owner(i as u64), &format!("room{}", i % 100), &format!("user{i}"), meta(i)));
+        s.with(node, |sh| {
+            sh.track(
+                Owner(i as u64),
+                &format!("room{}", i % 100),
+                &format!("user{i}"),
+                meta(i),
+            )
+        });
     }
     s.run_until(30_000);
     let start = s.now();
     let _ = s.start("new", 1, Options::default());
-    let seen = |s: &Sim| s.node("new").is_some_and(|n| n.shard.state().visible_count() >= total);
-    s.run_until_pred(start + 120_000, seen).map_or(u64::MAX, |t| t - start)
+    let seen = |s: &Sim| {
+        s.node("new")
+            .is_some_and(|n| n.shard.state().visible_count() >= total)
+    };
+    s.run_until_pred(start + 120_000, seen)
+        .map_or(u64::MAX, |t| t - start)
 }
 
 fn convergence(nodes: usize, total: usize, per_s: u64, seed: u64) -> Percentiles {
@@ -232,7 +276,9 @@ fn convergence(nodes: usize, total: usize, per_s: u64, seed: u64) -> Percentiles
         let at = 5_000 + (i as u64 * 1_000) / per_s.max(1);
         s.run_until(at);
         let node = i % nodes;
-        let p = s.with(&names[node], |sh| sh.track(Owner(i as u64), "room", &format!("user{i}"), meta(i)));
+        let p = s.with(&names[node], |sh| {
+            sh.track(Owner(i as u64), "room", &format!("user{i}"), meta(i))
+        });
         if let Some(Ok(p)) = p {
             tracked.push((p.dot, node, s.now()));
         }
@@ -246,14 +292,25 @@ fn convergence(nodes: usize, total: usize, per_s: u64, seed: u64) -> Percentiles
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i != origin)
-                .map(|(_, n)| s.node(n).and_then(|nd| nd.joined_at.get(dot)).map_or(u64::MAX, |t| t - t0))
+                .map(|(_, n)| {
+                    s.node(n)
+                        .and_then(|nd| nd.joined_at.get(dot))
+                        .map_or(u64::MAX, |t| t - t0)
+                })
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     lat.sort_unstable();
-    let pct = |q: f64| lat.get(((lat.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
-    Percentiles { p50: pct(0.5), p99: pct(0.99) }
+    let pct = |q: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    Percentiles {
+        p50: pct(0.5),
+        p99: pct(0.99),
+    }
 }
 
 fn memory(opts: &BenchOptions) -> (f64, f64, f64, String) {
@@ -271,7 +328,9 @@ fn memory(opts: &BenchOptions) -> (f64, f64, f64, String) {
     if local_bytes.is_none() {
         local = populated(&a_ref, n);
     }
-    let ctx = [(a_ref.clone(), 0), (b_ref.clone(), 0)].into_iter().collect();
+    let ctx = [(a_ref.clone(), 0), (b_ref.clone(), 0)]
+        .into_iter()
+        .collect();
     let frame = postcard::to_stdvec(&local.extract(&b_ref, &ctx)).unwrap_or_default();
     drop(local);
     let mut remote = State::new(b_ref.clone());
@@ -286,14 +345,24 @@ fn memory(opts: &BenchOptions) -> (f64, f64, f64, String) {
         merge();
     }
     let view = ShardView::new();
-    let mut fill = || view.apply(&super::types::Diff { joins: remote.visible_presences(), leaves: vec![] });
+    let mut fill = || {
+        view.apply(&super::types::Diff {
+            joins: remote.visible_presences(),
+            leaves: vec![],
+        })
+    };
     let view_bytes = measure(&mut fill);
     let per = |b: usize| b as f64 / n as f64;
     match (remote_bytes, local_bytes, view_bytes) {
         (Some(r), Some(l), Some(v)) => (per(r), per(l), per(v), "counting allocator".into()),
         _ => {
             let local = populated(&a_ref, n);
-            (per(remote.heap_bytes()), per(local.heap_bytes()), f64::NAN, "capacity estimate".into())
+            (
+                per(remote.heap_bytes()),
+                per(local.heap_bytes()),
+                f64::NAN,
+                "capacity estimate".into(),
+            )
         }
     }
 }

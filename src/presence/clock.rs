@@ -13,7 +13,10 @@ pub type Clock<K> = BTreeMap<K, u64>;
 /// `c1` dominates `c2` when it has every key of `c2` with a value at least as large (missing
 /// keys count as 0). Reflexive. A clock with fewer keys never dominates.
 pub fn dominates<K: Ord>(c1: &Clock<K>, c2: &Clock<K>) -> bool {
-    c1.len() >= c2.len() && c2.iter().all(|(k, v)| c1.get(k).copied().unwrap_or(0) >= *v)
+    c1.len() >= c2.len()
+        && c2
+            .iter()
+            .all(|(k, v)| c1.get(k).copied().unwrap_or(0) >= *v)
 }
 
 /// For every key of `c1`, `c1` is at least `c2` (a key missing in `c2` counts as 0). Used on
@@ -22,7 +25,8 @@ pub fn dominates_or_equal<K: Ord>(c1: &Clock<K>, c2: &Clock<K>) -> bool {
     if c1.is_empty() {
         return c2.is_empty();
     }
-    c1.iter().all(|(k, v)| *v >= c2.get(k).copied().unwrap_or(0))
+    c1.iter()
+        .all(|(k, v)| *v >= c2.get(k).copied().unwrap_or(0))
 }
 
 /// Key-wise maximum over the union of keys.
@@ -50,7 +54,9 @@ pub fn filter_replicas<'a, K: Ord + Clone + 'a>(
     c: &Clock<K>,
     keep: impl IntoIterator<Item = &'a K>,
 ) -> Clock<K> {
-    keep.into_iter().filter_map(|k| c.get(k).map(|v| (k.clone(), *v))).collect()
+    keep.into_iter()
+        .filter_map(|k| c.get(k).map(|v| (k.clone(), *v)))
+        .collect()
 }
 
 /// The keys of a clock.
@@ -70,7 +76,9 @@ pub fn append_clock<N: Clone, K: Ord + Clone>(
     if clock.is_empty() {
         return set;
     }
-    let big = set.iter().fold(Clock::new(), |acc, (_, c)| upperbound(&acc, c));
+    let big = set
+        .iter()
+        .fold(Clock::new(), |acc, (_, c)| upperbound(&acc, c));
     if dominates(&clock, &big) {
         return vec![(node, clock)];
     }

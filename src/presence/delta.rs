@@ -44,7 +44,11 @@ impl Delta {
     /// An empty delta starting and ending at `clock` for `me`.
     pub fn empty_at(me: &ReplicaRef, clock: u64) -> Self {
         let at: Ctx = [(me.clone(), clock)].into_iter().collect();
-        Self { start: at.clone(), end: at, ..Self::default() }
+        Self {
+            start: at.clone(),
+            end: at,
+            ..Self::default()
+        }
     }
 
     /// Number of values plus number of covered dots: the measure the generation caps bound.
@@ -80,16 +84,39 @@ impl Delta {
     pub fn restrict(&self, known: &Ctx) -> Delta {
         let keep = |r: &ReplicaRef| known.contains_key(r);
         Delta {
-            start: self.start.iter().filter(|(r, _)| keep(r)).map(|(r, v)| (r.clone(), *v)).collect(),
-            end: self.end.iter().filter(|(r, _)| keep(r)).map(|(r, v)| (r.clone(), *v)).collect(),
-            clouds: self.clouds.iter().filter(|(r, _)| keep(r)).map(|(r, c)| (r.clone(), c.clone())).collect(),
-            values: self.values.iter().filter(|(r, _)| keep(r)).map(|(r, v)| (r.clone(), v.clone())).collect(),
+            start: self
+                .start
+                .iter()
+                .filter(|(r, _)| keep(r))
+                .map(|(r, v)| (r.clone(), *v))
+                .collect(),
+            end: self
+                .end
+                .iter()
+                .filter(|(r, _)| keep(r))
+                .map(|(r, v)| (r.clone(), *v))
+                .collect(),
+            clouds: self
+                .clouds
+                .iter()
+                .filter(|(r, _)| keep(r))
+                .map(|(r, c)| (r.clone(), c.clone()))
+                .collect(),
+            values: self
+                .values
+                .iter()
+                .filter(|(r, _)| keep(r))
+                .map(|(r, v)| (r.clone(), v.clone()))
+                .collect(),
         }
     }
 
     /// Adds one covered dot.
     pub(crate) fn cover(&mut self, replica: &ReplicaRef, clock: u64) {
-        self.clouds.entry(replica.clone()).or_default().insert(clock);
+        self.clouds
+            .entry(replica.clone())
+            .or_default()
+            .insert(clock);
     }
 
     /// Removes a row, if present, keeping its dot covered (a remove).
@@ -116,7 +143,10 @@ pub fn merge_deltas(a: &Delta, b: &Delta) -> Result<Delta, NotContiguous> {
     keep_values(&mut values, b, a, true);
     let mut clouds = a.clouds.clone();
     for (r, c) in &b.clouds {
-        clouds.entry(r.clone()).or_default().extend(c.iter().copied());
+        clouds
+            .entry(r.clone())
+            .or_default()
+            .extend(c.iter().copied());
     }
     Ok(Delta {
         start: lowerbound(&a.start, &b.start),

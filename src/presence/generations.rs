@@ -21,7 +21,10 @@ pub struct Generations {
 impl Generations {
     /// An empty ladder with the given caps (ascending sizes).
     pub fn new(caps: Vec<usize>) -> Self {
-        Self { caps, gens: Vec::new() }
+        Self {
+            caps,
+            gens: Vec::new(),
+        }
     }
 
     /// The rungs, smallest first (empty until the first push).
@@ -63,7 +66,10 @@ impl Generations {
     /// The smallest rung the requester can apply and that brings it up to `ours` on the
     /// replicas it knows, cut to those replicas.
     pub fn fitting(&self, remote_ctx: &Ctx, ours: &Ctx) -> Option<Delta> {
-        self.gens.iter().find(|g| fits(g, remote_ctx, ours)).map(|g| g.restrict(remote_ctx))
+        self.gens
+            .iter()
+            .find(|g| fits(g, remote_ctx, ours))
+            .map(|g| g.restrict(remote_ctx))
     }
 
     /// What to answer a transfer request with: a fitting rung, else the full state.
@@ -80,12 +86,24 @@ impl Generations {
 /// Phoenix serves the first rung that merely applies, so a newcomer could get one peer's recent
 /// rows and wait for the next idle heartbeat (15 s) to pull the rest.
 fn fits(g: &Delta, remote: &Ctx, ours: &Ctx) -> bool {
-    let cut = |c: &Ctx| -> Ctx { c.iter().filter(|(r, _)| remote.contains_key(*r)).map(|(r, v)| (r.clone(), *v)).collect() };
+    let cut = |c: &Ctx| -> Ctx {
+        c.iter()
+            .filter(|(r, _)| remote.contains_key(*r))
+            .map(|(r, v)| (r.clone(), *v))
+            .collect()
+    };
     let (start, end): (Clock<ReplicaRef>, Clock<ReplicaRef>) = (cut(&g.start), cut(&g.end));
     let non_empty = !dominates_or_equal(&start, &end);
-    let complete = ours.iter().filter(|(r, _)| remote.contains_key(*r)).all(|(r, v)| {
-        let after = remote.get(r).copied().unwrap_or(0).max(end.get(r).copied().unwrap_or(0));
-        after >= *v
-    });
+    let complete = ours
+        .iter()
+        .filter(|(r, _)| remote.contains_key(*r))
+        .all(|(r, v)| {
+            let after = remote
+                .get(r)
+                .copied()
+                .unwrap_or(0)
+                .max(end.get(r).copied().unwrap_or(0));
+            after >= *v
+        });
     non_empty && complete && dominates_or_equal(remote, &start) && !dominates(remote, &end)
 }

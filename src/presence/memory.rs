@@ -38,7 +38,10 @@ fn string(s: &String) -> usize {
 }
 
 fn row(r: &SharedRow) -> usize {
-    malloc_chunk(16 + size_of::<super::types::Row>()) + string(&r.topic) + string(&r.key) + malloc_chunk(r.meta.capacity())
+    malloc_chunk(16 + size_of::<super::types::Row>())
+        + string(&r.topic)
+        + string(&r.key)
+        + malloc_chunk(r.meta.capacity())
 }
 
 /// Heap bytes of the state's three row tables (context and clouds are per replica, negligible).
@@ -47,12 +50,18 @@ pub fn state_bytes(
     topics: &HashMap<String, BTreeMap<(String, ReplicaRef, Owner), u64>>,
     owners: &BTreeSet<(Owner, u64)>,
 ) -> usize {
-    let mut total = hash_table(values.capacity(), size_of::<(ReplicaRef, HashMap<u64, SharedRow>)>());
+    let mut total = hash_table(
+        values.capacity(),
+        size_of::<(ReplicaRef, HashMap<u64, SharedRow>)>(),
+    );
     for rows in values.values() {
         total += hash_table(rows.capacity(), size_of::<(u64, SharedRow)>());
         total += rows.values().map(row).sum::<usize>();
     }
-    total += hash_table(topics.capacity(), size_of::<(String, BTreeMap<(String, ReplicaRef, Owner), u64>)>());
+    total += hash_table(
+        topics.capacity(),
+        size_of::<(String, BTreeMap<(String, ReplicaRef, Owner), u64>)>(),
+    );
     for (t, rows) in topics {
         total += string(t) + btree(rows.len(), size_of::<((String, ReplicaRef, Owner), u64)>());
         total += rows.keys().map(|(k, _, _)| string(k)).sum::<usize>();

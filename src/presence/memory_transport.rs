@@ -31,7 +31,11 @@ pub struct MemoryNetConfig {
 
 impl Default for MemoryNetConfig {
     fn default() -> Self {
-        Self { latency_min: Duration::from_millis(1), latency_max: Duration::from_millis(10), drop_rate: 0.0 }
+        Self {
+            latency_min: Duration::from_millis(1),
+            latency_max: Duration::from_millis(10),
+            drop_rate: 0.0,
+        }
     }
 }
 
@@ -52,8 +56,16 @@ pub struct MemoryNetwork {
 impl MemoryNetwork {
     /// A network with the given behaviour and RNG seed.
     pub fn new(cfg: MemoryNetConfig, seed: u64) -> Self {
-        let state = NetState { nodes: BTreeMap::new(), blocked: BTreeSet::new(), rng: StdRng::seed_from_u64(seed), cfg };
-        Self { state: Arc::new(Mutex::new(state)), inflight: Arc::new(AtomicUsize::new(0)) }
+        let state = NetState {
+            nodes: BTreeMap::new(),
+            blocked: BTreeSet::new(),
+            rng: StdRng::seed_from_u64(seed),
+            cfg,
+        };
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            inflight: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, NetState> {
@@ -62,7 +74,10 @@ impl MemoryNetwork {
 
     /// The outbound handle of a node.
     pub fn transport(&self, name: &str) -> MemoryTransport {
-        MemoryTransport { name: ReplicaName::new(name), net: self.clone() }
+        MemoryTransport {
+            name: ReplicaName::new(name),
+            net: self.clone(),
+        }
     }
 
     /// Registers (or replaces) the inbound side of a node.
@@ -80,8 +95,10 @@ impl MemoryNetwork {
         let mut st = self.lock();
         for x in a {
             for y in b {
-                st.blocked.insert((ReplicaName::new(x), ReplicaName::new(y)));
-                st.blocked.insert((ReplicaName::new(y), ReplicaName::new(x)));
+                st.blocked
+                    .insert((ReplicaName::new(x), ReplicaName::new(y)));
+                st.blocked
+                    .insert((ReplicaName::new(y), ReplicaName::new(x)));
             }
         }
     }
@@ -103,7 +120,12 @@ impl MemoryNetwork {
         !st.blocked.contains(&(a.clone(), b.clone()))
     }
 
-    fn send(&self, from: &ReplicaName, to: &ReplicaName, frame: Bytes) -> Result<(), TransportError> {
+    fn send(
+        &self,
+        from: &ReplicaName,
+        to: &ReplicaName,
+        frame: Bytes,
+    ) -> Result<(), TransportError> {
         let delay = {
             let mut st = self.lock();
             if !st.nodes.contains_key(to) {
@@ -127,7 +149,9 @@ impl MemoryNetwork {
             net.inflight.fetch_sub(1, Ordering::Relaxed);
             let target = {
                 let st = net.lock();
-                Self::linked(&st, &from, &to).then(|| st.nodes.get(&to).cloned()).flatten()
+                Self::linked(&st, &from, &to)
+                    .then(|| st.nodes.get(&to).cloned())
+                    .flatten()
             };
             if let Some(inbound) = target {
                 inbound.deliver(from, frame);
@@ -150,7 +174,13 @@ impl Transport for MemoryTransport {
     }
 
     fn peers(&self) -> Vec<ReplicaName> {
-        self.net.lock().nodes.keys().filter(|n| **n != self.name).cloned().collect()
+        self.net
+            .lock()
+            .nodes
+            .keys()
+            .filter(|n| **n != self.name)
+            .cloned()
+            .collect()
     }
 
     fn send(&self, to: &ReplicaName, frame: Bytes) -> Result<(), TransportError> {

@@ -47,7 +47,11 @@ pub enum OptionsError {
     #[error("shard_count must be between 1 and {}", limits::MAX_PRESENCE_SHARDS)]
     ShardCount,
     /// Generation caps empty, not ascending, too many or too large.
-    #[error("max_delta_sizes must be 1..={} ascending sizes up to {}", limits::MAX_DELTA_GENERATIONS, limits::MAX_DELTA_GENERATION_SIZE)]
+    #[error(
+        "max_delta_sizes must be 1..={} ascending sizes up to {}",
+        limits::MAX_DELTA_GENERATIONS,
+        limits::MAX_DELTA_GENERATION_SIZE
+    )]
     DeltaSizes,
     /// Clock sample periods is zero.
     #[error("clock_sample_periods must be positive")]
@@ -57,7 +61,11 @@ pub enum OptionsError {
 impl Options {
     /// Options with the given broadcast period, idle heartbeat count and permdown period; the
     /// down period takes Phoenix's default of `broadcast * max_silent * 2`.
-    pub fn with_periods(broadcast_period: Millis, max_silent_periods: u32, permdown_period: Millis) -> Self {
+    pub fn with_periods(
+        broadcast_period: Millis,
+        max_silent_periods: u32,
+        permdown_period: Millis,
+    ) -> Self {
         Self {
             broadcast_period,
             max_silent_periods,
@@ -96,8 +104,11 @@ impl Options {
         }
         let sizes = &self.max_delta_sizes;
         let ascending = sizes.windows(2).all(|w| w[0] < w[1]);
-        let bounded = sizes.iter().all(|s| *s <= limits::MAX_DELTA_GENERATION_SIZE);
-        if sizes.is_empty() || sizes.len() > limits::MAX_DELTA_GENERATIONS || !ascending || !bounded {
+        let bounded = sizes
+            .iter()
+            .all(|s| *s <= limits::MAX_DELTA_GENERATION_SIZE);
+        if sizes.is_empty() || sizes.len() > limits::MAX_DELTA_GENERATIONS || !ascending || !bounded
+        {
             return Err(OptionsError::DeltaSizes);
         }
         Ok(())

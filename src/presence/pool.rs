@@ -79,7 +79,13 @@ impl TrackerPool {
     }
 
     /// Start arguments of shard `index` of `tracker` (for a ChildSpec).
-    pub fn shard_args(&self, tracker: &Tracker, index: u16, transport: Arc<dyn Transport>, seed: u64) -> ShardArgs {
+    pub fn shard_args(
+        &self,
+        tracker: &Tracker,
+        index: u16,
+        transport: Arc<dyn Transport>,
+        seed: u64,
+    ) -> ShardArgs {
         ShardArgs {
             node: tracker.node.clone(),
             index,
@@ -93,12 +99,19 @@ impl TrackerPool {
 
     /// Starts every shard unsupervised (tests and standalone use); a tree uses
     /// [`TrackerPool::shard_args`] with its own ChildSpecs instead.
-    pub async fn start(&self, node: &str, transport: Arc<dyn Transport>, seed: u64) -> Result<Tracker, TrackerError> {
+    pub async fn start(
+        &self,
+        node: &str,
+        transport: Arc<dyn Transport>,
+        seed: u64,
+    ) -> Result<Tracker, TrackerError> {
         let tracker = self.handle(node);
         for i in 0..self.options.shard_count {
             let args = self.shard_args(&tracker, i, transport.clone(), seed);
             let name = shard_name(&tracker.node, i);
-            ShardActor::spawn(Some(name), ShardActor, args).await.map_err(|e| TrackerError::Spawn(e.to_string()))?;
+            ShardActor::spawn(Some(name), ShardActor, args)
+                .await
+                .map_err(|e| TrackerError::Spawn(e.to_string()))?;
         }
         Ok(tracker)
     }
@@ -130,26 +143,47 @@ impl Tracker {
     }
 
     /// Tracks a presence.
-    pub async fn track(&self, owner: Owner, topic: &str, key: &str, meta: Meta) -> Result<Presence, TrackerError> {
+    pub async fn track(
+        &self,
+        owner: Owner,
+        topic: &str,
+        key: &str,
+        meta: Meta,
+    ) -> Result<Presence, TrackerError> {
         let i = shard_for(topic, self.count);
         let (topic, key) = (topic.to_string(), key.to_string());
-        let r = call!(self.shard(i)?, |reply| ShardMsg::Track { owner, topic, key, meta, reply });
-        r.map_err(|e| TrackerError::Unavailable(i, e.to_string()))?.map_err(Into::into)
+        let r = call!(self.shard(i)?, |reply| ShardMsg::Track {
+            owner,
+            topic,
+            key,
+            meta,
+            reply
+        });
+        r.map_err(|e| TrackerError::Unavailable(i, e.to_string()))?
+            .map_err(Into::into)
     }
 
     /// Untracks one presence (no error if absent).
     pub async fn untrack(&self, owner: Owner, topic: &str, key: &str) -> Result<(), TrackerError> {
         let i = shard_for(topic, self.count);
         let (topic, key) = (topic.to_string(), key.to_string());
-        call!(self.shard(i)?, |reply| ShardMsg::Untrack { owner, topic, key, reply })
-            .map_err(|e| TrackerError::Unavailable(i, e.to_string()))
+        call!(self.shard(i)?, |reply| ShardMsg::Untrack {
+            owner,
+            topic,
+            key,
+            reply
+        })
+        .map_err(|e| TrackerError::Unavailable(i, e.to_string()))
     }
 
     /// Untracks every presence of an owner, in every shard.
     pub async fn untrack_owner(&self, owner: Owner) -> Result<(), TrackerError> {
         for i in 0..self.count {
-            call!(self.shard(i)?, |reply| ShardMsg::UntrackOwner { owner, reply })
-                .map_err(|e| TrackerError::Unavailable(i, e.to_string()))?;
+            call!(self.shard(i)?, |reply| ShardMsg::UntrackOwner {
+                owner,
+                reply
+            })
+            .map_err(|e| TrackerError::Unavailable(i, e.to_string()))?;
         }
         Ok(())
     }
@@ -165,8 +199,15 @@ impl Tracker {
         let i = shard_for(topic, self.count);
         let (topic, key) = (topic.to_string(), key.to_string());
         let f: super::shard_actor::UpdateFn = Box::new(f);
-        let r = call!(self.shard(i)?, |reply| ShardMsg::Update { owner, topic, key, f, reply });
-        r.map_err(|e| TrackerError::Unavailable(i, e.to_string()))?.map_err(Into::into)
+        let r = call!(self.shard(i)?, |reply| ShardMsg::Update {
+            owner,
+            topic,
+            key,
+            f,
+            reply
+        });
+        r.map_err(|e| TrackerError::Unavailable(i, e.to_string()))?
+            .map_err(Into::into)
     }
 
     /// Visible presences of a topic, read from the view without messaging the shard.
@@ -186,13 +227,15 @@ impl Tracker {
 
     /// The replica table of one shard.
     pub async fn replicas(&self, index: u16) -> Result<Vec<Replica>, TrackerError> {
-        call!(self.shard(index)?, ShardMsg::Replicas).map_err(|e| TrackerError::Unavailable(index, e.to_string()))
+        call!(self.shard(index)?, ShardMsg::Replicas)
+            .map_err(|e| TrackerError::Unavailable(index, e.to_string()))
     }
 
     /// Announces a graceful shutdown from every shard and stops them.
     pub async fn graceful_permdown(&self) -> Result<(), TrackerError> {
         for i in 0..self.count {
-            call!(self.shard(i)?, ShardMsg::GracefulPermdown).map_err(|e| TrackerError::Unavailable(i, e.to_string()))?;
+            call!(self.shard(i)?, ShardMsg::GracefulPermdown)
+                .map_err(|e| TrackerError::Unavailable(i, e.to_string()))?;
         }
         Ok(())
     }

@@ -79,7 +79,9 @@ impl Replicas {
 
     /// Entries that are up or down (tombstones left out).
     pub fn live(&self) -> impl Iterator<Item = &Replica> {
-        self.map.values().filter(|r| r.status != ReplicaStatus::Permdown)
+        self.map
+            .values()
+            .filter(|r| r.status != ReplicaStatus::Permdown)
     }
 
     /// Number of entries, tombstones included (the bookkeeping size).
@@ -97,15 +99,25 @@ impl Replicas {
     pub fn is_stale(&self, r: &ReplicaRef) -> bool {
         self.map.get(&r.name).is_some_and(|known| {
             r.vsn < known.r#ref.vsn
-                || (r.vsn == known.r#ref.vsn && known.status == ReplicaStatus::Permdown && known.graceful)
+                || (r.vsn == known.r#ref.vsn
+                    && known.status == ReplicaStatus::Permdown
+                    && known.graceful)
         })
     }
 
     /// Records a heartbeat (or first contact) from `r` at `now` and says what changes.
     /// Stale incarnations must be filtered with [`Replicas::is_stale`] first.
     pub fn put_heartbeat(&mut self, r: &ReplicaRef, now: Millis) -> Heartbeat {
-        let new = Replica { r#ref: r.clone(), last_heartbeat_at: now, status: ReplicaStatus::Up, graceful: false };
-        let prev = self.map.insert(r.name.clone(), new).filter(|p| p.status != ReplicaStatus::Permdown);
+        let new = Replica {
+            r#ref: r.clone(),
+            last_heartbeat_at: now,
+            status: ReplicaStatus::Up,
+            graceful: false,
+        };
+        let prev = self
+            .map
+            .insert(r.name.clone(), new)
+            .filter(|p| p.status != ReplicaStatus::Permdown);
         let mut transitions = Vec::new();
         let mut first_contact = false;
         match &prev {
@@ -127,12 +139,18 @@ impl Replicas {
                 first_contact = true;
             }
         }
-        Heartbeat { prev, transitions, first_contact }
+        Heartbeat {
+            prev,
+            transitions,
+            first_contact,
+        }
     }
 
     /// Retires `r` at once (graceful shutdown announcement). Returns the transitions.
     pub fn permdown_now(&mut self, r: &ReplicaRef, now: Millis) -> Vec<Transition> {
-        let Some(known) = self.map.get_mut(&r.name) else { return Vec::new() };
+        let Some(known) = self.map.get_mut(&r.name) else {
+            return Vec::new();
+        };
         if known.r#ref != *r || known.status == ReplicaStatus::Permdown {
             return Vec::new();
         }
@@ -149,7 +167,12 @@ impl Replicas {
 
     /// Ages every entry: up → down after `down_period` of silence, → permdown after
     /// `permdown_period`; tombstones are dropped `permdown_period` after retirement.
-    pub fn detect_downs(&mut self, down_period: Millis, permdown_period: Millis, now: Millis) -> Vec<Transition> {
+    pub fn detect_downs(
+        &mut self,
+        down_period: Millis,
+        permdown_period: Millis,
+        now: Millis,
+    ) -> Vec<Transition> {
         let mut out = Vec::new();
         self.map.retain(|_, r| {
             let age = now.saturating_sub(r.last_heartbeat_at);

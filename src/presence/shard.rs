@@ -94,7 +94,13 @@ pub struct Shard {
 impl Shard {
     /// A new shard for incarnation `me`, started at `now`. The first tick is jittered by up to
     /// a quarter of the broadcast period (from `seed`) so that nodes do not tick in lockstep.
-    pub fn new(me: ReplicaRef, index: u16, opts: Options, seed: u64, now: Millis) -> Result<Self, OptionsError> {
+    pub fn new(
+        me: ReplicaRef,
+        index: u16,
+        opts: Options,
+        seed: u64,
+        now: Millis,
+    ) -> Result<Self, OptionsError> {
         opts.validate()?;
         let jitter = StdRng::seed_from_u64(seed).gen_range(0..=opts.broadcast_period / 4);
         Ok(Self {
@@ -157,12 +163,19 @@ impl Shard {
         if self.actions.len() < limits::MAX_SHARD_ACTIONS {
             self.actions.push(action);
         } else {
-            tracing::warn!(shard = self.index, "presence shard action buffer full; dropping an action");
+            tracing::warn!(
+                shard = self.index,
+                "presence shard action buffer full; dropping an action"
+            );
         }
     }
 
     fn envelope(&self, message: Message) -> Envelope {
-        Envelope { shard: self.index, shard_count: self.opts.shard_count, message }
+        Envelope {
+            shard: self.index,
+            shard_count: self.opts.shard_count,
+            message,
+        }
     }
 
     fn emit(&mut self, diff: Diff) {
@@ -178,7 +191,13 @@ impl Shard {
     // ----- client operations -------------------------------------------------------------------
 
     /// Tracks a presence for a local owner.
-    pub fn track(&mut self, owner: Owner, topic: &str, key: &str, meta: Meta) -> Result<Presence, ShardError> {
+    pub fn track(
+        &mut self,
+        owner: Owner,
+        topic: &str,
+        key: &str,
+        meta: Meta,
+    ) -> Result<Presence, ShardError> {
         let diff = self.state.track(owner, topic, key, meta)?;
         let p = diff.joins.first().cloned();
         self.emit(diff);
@@ -234,7 +253,9 @@ impl Shard {
         }
         self.broadcast_heartbeat();
         self.sample_clocks();
-        let transitions = self.replicas.detect_downs(self.opts.down_period, self.opts.permdown_period, now);
+        let transitions =
+            self.replicas
+                .detect_downs(self.opts.down_period, self.opts.permdown_period, now);
         self.apply_transitions(transitions);
         self.next_tick = now + self.opts.broadcast_period;
     }
@@ -252,7 +273,11 @@ impl Shard {
             return;
         };
         self.silent = 0;
-        let msg = Message::Heartbeat { from: self.me(), delta, clocks: self.state.clocks() };
+        let msg = Message::Heartbeat {
+            from: self.me(),
+            delta,
+            clocks: self.state.clocks(),
+        };
         let env = self.envelope(msg);
         self.push(Action::Broadcast(env));
     }
@@ -275,7 +300,11 @@ impl Shard {
     fn request_transfer(&mut self, to: &ReplicaRef) {
         self.next_req += 1;
         self.transfers_requested += 1;
-        let msg = Message::TransferReq { id: self.next_req, from: self.me(), clocks: self.state.clocks() };
+        let msg = Message::TransferReq {
+            id: self.next_req,
+            from: self.me(),
+            clocks: self.state.clocks(),
+        };
         let env = self.envelope(msg);
         self.push(Action::SendTo(to.name.clone(), env));
     }
@@ -302,7 +331,10 @@ impl Shard {
     pub fn receive(&mut self, from: &ReplicaName, env: Envelope, now: Millis) {
         if let Err(reason) = self.check(from, &env) {
             tracing::warn!(shard = self.index, %from, %reason, "presence frame refused");
-            self.push(Action::Refused { from: from.clone(), reason });
+            self.push(Action::Refused {
+                from: from.clone(),
+                reason,
+            });
             return;
         }
         let sender = env.message.from().clone();
@@ -310,8 +342,14 @@ impl Shard {
             return;
         }
         match env.message {
-            Message::Heartbeat { from, delta, clocks } => self.on_heartbeat(from, delta, clocks, now),
-            Message::TransferReq { id, from, clocks } => self.on_transfer_req(id, from, clocks, now),
+            Message::Heartbeat {
+                from,
+                delta,
+                clocks,
+            } => self.on_heartbeat(from, delta, clocks, now),
+            Message::TransferReq { id, from, clocks } => {
+                self.on_transfer_req(id, from, clocks, now)
+            }
             Message::TransferAck { from, payload, .. } => self.on_transfer_ack(from, payload),
             Message::GracefulPermdown { from } => {
                 let t = self.replicas.permdown_now(&from, now);
@@ -322,7 +360,10 @@ impl Shard {
 
     fn check(&self, from: &ReplicaName, env: &Envelope) -> Result<(), Refusal> {
         if env.shard_count != self.opts.shard_count {
-            return Err(Refusal::ShardCountMismatch { ours: self.opts.shard_count, theirs: env.shard_count });
+            return Err(Refusal::ShardCountMismatch {
+                ours: self.opts.shard_count,
+                theirs: env.shard_count,
+            });
         }
         if env.shard != self.index {
             return Err(Refusal::WrongShard(env.shard));
@@ -340,14 +381,23 @@ impl Shard {
     /// Records life from `r`; on first contact or return from down, asks it for a transfer.
     fn handle_heartbeat(&mut self, r: &ReplicaRef, now: Millis) {
         let hb = self.replicas.put_heartbeat(r, now);
-        let came_up = hb.transitions.iter().any(|t| matches!(t, Transition::Up(_)));
+        let came_up = hb
+            .transitions
+            .iter()
+            .any(|t| matches!(t, Transition::Up(_)));
         self.apply_transitions(hb.transitions);
         if came_up {
             self.request_transfer(r);
         }
     }
 
-    fn on_heartbeat(&mut self, from: ReplicaRef, delta: Option<super::delta::Delta>, clocks: Ctx, now: Millis) {
+    fn on_heartbeat(
+        &mut self,
+        from: ReplicaRef,
+        delta: Option<super::delta::Delta>,
+        clocks: Ctx,
+        now: Millis,
+    ) {
         self.handle_heartbeat(&from, now);
         if let Some(d) = delta {
             let diff = self.state.merge_delta(d.clone());
@@ -362,12 +412,19 @@ impl Shard {
 
     fn on_transfer_req(&mut self, id: u64, from: ReplicaRef, clocks: Ctx, now: Millis) {
         // A request from an unknown replica, or from one we think is down, is proof of life.
-        let up = self.replicas.get(&from.name).is_some_and(|r| r.r#ref == from && r.status == ReplicaStatus::Up);
+        let up = self
+            .replicas
+            .get(&from.name)
+            .is_some_and(|r| r.r#ref == from && r.status == ReplicaStatus::Up);
         if !up {
             self.handle_heartbeat(&from, now);
         }
         let payload = self.gens.extract(&self.state, &from, &clocks);
-        let env = self.envelope(Message::TransferAck { id, from: self.me(), payload });
+        let env = self.envelope(Message::TransferAck {
+            id,
+            from: self.me(),
+            payload,
+        });
         self.push(Action::SendTo(from.name.clone(), env));
     }
 

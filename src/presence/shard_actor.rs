@@ -123,7 +123,10 @@ pub struct ShardActorState {
 /// A fresh incarnation number: microseconds since the epoch, strictly increasing in-process.
 pub fn fresh_vsn() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
     let mut prev = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(prev + 1);
@@ -163,8 +166,12 @@ impl ShardActorState {
                     self.args.view.apply(&d);
                     let _ = self.args.diffs.send(Arc::new(d));
                 }
-                Action::Replica(t) => tracing::debug!(shard = self.args.index, ?t, "presence replica"),
-                Action::Refused { from, reason } => tracing::warn!(%from, %reason, "presence frame refused"),
+                Action::Replica(t) => {
+                    tracing::debug!(shard = self.args.index, ?t, "presence replica")
+                }
+                Action::Refused { from, reason } => {
+                    tracing::warn!(%from, %reason, "presence frame refused")
+                }
             }
         }
     }
@@ -185,22 +192,49 @@ impl Actor for ShardActor {
     type State = ShardActorState;
     type Arguments = ShardArgs;
 
-    async fn pre_start(&self, myself: ActorRef<ShardMsg>, args: ShardArgs) -> Result<ShardActorState, ActorProcessingErr> {
-        let me = ReplicaRef { name: args.node.clone(), vsn: fresh_vsn() };
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ShardMsg>,
+        args: ShardArgs,
+    ) -> Result<ShardActorState, ActorProcessingErr> {
+        let me = ReplicaRef {
+            name: args.node.clone(),
+            vsn: fresh_vsn(),
+        };
         let shard = Shard::new(me, args.index, args.opts.clone(), args.seed, 0)?;
         args.view.clear();
-        let st = ShardActorState { shard, args, started: Instant::now() };
+        let st = ShardActorState {
+            shard,
+            args,
+            started: Instant::now(),
+        };
         st.schedule_tick(&myself);
         Ok(st)
     }
 
-    async fn handle(&self, myself: ActorRef<ShardMsg>, msg: ShardMsg, st: &mut ShardActorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<ShardMsg>,
+        msg: ShardMsg,
+        st: &mut ShardActorState,
+    ) -> Result<(), ActorProcessingErr> {
         let now = st.now();
         match msg {
-            ShardMsg::Track { owner, topic, key, meta, reply } => {
+            ShardMsg::Track {
+                owner,
+                topic,
+                key,
+                meta,
+                reply,
+            } => {
                 let _ = reply.send(st.shard.track(owner, &topic, &key, meta));
             }
-            ShardMsg::Untrack { owner, topic, key, reply } => {
+            ShardMsg::Untrack {
+                owner,
+                topic,
+                key,
+                reply,
+            } => {
                 st.shard.untrack(owner, &topic, &key);
                 let _ = reply.send(());
             }
@@ -208,7 +242,13 @@ impl Actor for ShardActor {
                 st.shard.untrack_owner(owner);
                 let _ = reply.send(());
             }
-            ShardMsg::Update { owner, topic, key, f, reply } => {
+            ShardMsg::Update {
+                owner,
+                topic,
+                key,
+                f,
+                reply,
+            } => {
                 let _ = reply.send(st.shard.update(owner, &topic, &key, f));
             }
             ShardMsg::Inbound { from, env } => st.shard.receive(&from, env, now),

@@ -37,7 +37,14 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        Self { latency_min: 1, latency_max: 20, drop_rate: 0.0, duplicate_rate: 0.0, encode: false, record_joins: false }
+        Self {
+            latency_min: 1,
+            latency_max: 20,
+            drop_rate: 0.0,
+            duplicate_rate: 0.0,
+            encode: false,
+            record_joins: false,
+        }
     }
 }
 
@@ -117,7 +124,12 @@ impl Sim {
     }
 
     /// Starts (or restarts, with a new incarnation) a node.
-    pub fn start(&mut self, name: &str, vsn: u64, opts: Options) -> Result<(), super::options::OptionsError> {
+    pub fn start(
+        &mut self,
+        name: &str,
+        vsn: u64,
+        opts: Options,
+    ) -> Result<(), super::options::OptionsError> {
         let seed = self.rng.gen();
         let shard = Shard::new(ReplicaRef::new(name, vsn), 0, opts, seed, self.now)?;
         let node = SimNode {
@@ -154,12 +166,24 @@ impl Sim {
 
     /// Transfer requests sent from `from` to `to` so far.
     pub fn transfer_reqs(&self, from: &str, to: &str) -> u64 {
-        self.transfer_reqs.get(&(ReplicaName::new(from), ReplicaName::new(to))).copied().unwrap_or(0)
+        self.transfer_reqs
+            .get(&(ReplicaName::new(from), ReplicaName::new(to)))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Visible keys of a topic on a node, as the shard lists them.
     pub fn listed(&self, name: &str, topic: &str) -> Vec<String> {
-        self.node(name).map(|n| n.shard.state().list(topic).into_iter().map(|p| p.row.key.clone()).collect()).unwrap_or_default()
+        self.node(name)
+            .map(|n| {
+                n.shard
+                    .state()
+                    .list(topic)
+                    .into_iter()
+                    .map(|p| p.row.key.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Checks that every node's diff-folded view equals its visible set, and that no diff
@@ -169,10 +193,19 @@ impl Sim {
             if let Some(v) = n.diff_violations.first() {
                 return Err(format!("{name}: {v}"));
             }
-            let visible: BTreeMap<ViewKey, Presence> =
-                n.shard.state().visible_presences().into_iter().map(|p| (view_key(&p), p)).collect();
+            let visible: BTreeMap<ViewKey, Presence> = n
+                .shard
+                .state()
+                .visible_presences()
+                .into_iter()
+                .map(|p| (view_key(&p), p))
+                .collect();
             if visible != n.view {
-                return Err(format!("{name}: view {} rows, state {} rows", n.view.len(), visible.len()));
+                return Err(format!(
+                    "{name}: view {} rows, state {} rows",
+                    n.view.len(),
+                    visible.len()
+                ));
             }
         }
         Ok(())
@@ -198,7 +231,10 @@ impl Sim {
 
     /// Splits the network into groups; nodes in different groups cannot talk.
     pub fn partition(&mut self, groups: &[&[&str]]) {
-        let gs = groups.iter().map(|g| g.iter().map(|n| ReplicaName::new(n)).collect()).collect();
+        let gs = groups
+            .iter()
+            .map(|g| g.iter().map(|n| ReplicaName::new(n)).collect())
+            .collect();
         self.groups = Some(gs);
     }
 
@@ -236,7 +272,11 @@ impl Sim {
     }
 
     /// Runs until `done` holds (checked after each event) or `until` passes; returns the time.
-    pub fn run_until_pred(&mut self, until: Millis, mut done: impl FnMut(&Sim) -> bool) -> Option<Millis> {
+    pub fn run_until_pred(
+        &mut self,
+        until: Millis,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<Millis> {
         while let Some(t) = self.next_event_time() {
             if done(self) {
                 return Some(self.now);
@@ -250,7 +290,12 @@ impl Sim {
     }
 
     fn next_event_time(&self) -> Option<Millis> {
-        let tick = self.nodes.values().filter(|n| n.alive).map(|n| n.shard.next_tick()).min();
+        let tick = self
+            .nodes
+            .values()
+            .filter(|n| n.alive)
+            .map(|n| n.shard.next_tick())
+            .min();
         let frame = self.queue.peek().map(|Reverse(f)| f.at);
         match (tick, frame) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -260,7 +305,11 @@ impl Sim {
 
     /// Processes the earliest event.
     pub fn step(&mut self) {
-        let tick = self.nodes.iter().filter(|(_, n)| n.alive).min_by_key(|(_, n)| n.shard.next_tick());
+        let tick = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.alive)
+            .min_by_key(|(_, n)| n.shard.next_tick());
         let tick = tick.map(|(k, n)| (n.shard.next_tick(), k.clone()));
         let frame_at = self.queue.peek().map(|Reverse(f)| f.at);
         match (tick, frame_at) {
@@ -277,9 +326,13 @@ impl Sim {
     }
 
     fn deliver_next(&mut self) {
-        let Some(Reverse(f)) = self.queue.pop() else { return };
+        let Some(Reverse(f)) = self.queue.pop() else {
+            return;
+        };
         self.now = self.now.max(f.at);
-        let Some(env) = self.frames.remove(&f.seq) else { return };
+        let Some(env) = self.frames.remove(&f.seq) else {
+            return;
+        };
         if !self.linked(&f.from, &f.to) {
             return;
         }
@@ -293,25 +346,45 @@ impl Sim {
     fn send(&mut self, from: &ReplicaName, to: &ReplicaName, env: &Envelope) {
         self.frames_sent += 1;
         if let Message::TransferReq { .. } = env.message {
-            *self.transfer_reqs.entry((from.clone(), to.clone())).or_default() += 1;
+            *self
+                .transfer_reqs
+                .entry((from.clone(), to.clone()))
+                .or_default() += 1;
         }
         if !self.linked(from, to) || self.rng.gen_bool(self.net.drop_rate) {
             return;
         }
-        let copies = if self.rng.gen_bool(self.net.duplicate_rate) { 2 } else { 1 };
+        let copies = if self.rng.gen_bool(self.net.duplicate_rate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
-            let env = if self.net.encode { roundtrip(env) } else { Some(env.clone()) };
+            let env = if self.net.encode {
+                roundtrip(env)
+            } else {
+                Some(env.clone())
+            };
             let Some(env) = env else { continue };
-            let delay = self.rng.gen_range(self.net.latency_min..=self.net.latency_max);
+            let delay = self
+                .rng
+                .gen_range(self.net.latency_min..=self.net.latency_max);
             self.seq += 1;
             self.frames.insert(self.seq, env);
-            let f = InFlight { at: self.now + delay, seq: self.seq, from: from.clone(), to: to.clone() };
+            let f = InFlight {
+                at: self.now + delay,
+                seq: self.seq,
+                from: from.clone(),
+                to: to.clone(),
+            };
             self.queue.push(Reverse(f));
         }
     }
 
     fn flush(&mut self, name: &ReplicaName) {
-        let Some(node) = self.nodes.get_mut(name) else { return };
+        let Some(node) = self.nodes.get_mut(name) else {
+            return;
+        };
         let actions = node.shard.drain_actions();
         let alive = node.alive;
         for a in actions {
@@ -320,7 +393,8 @@ impl Sim {
                     if let Message::Heartbeat { .. } = env.message {
                         *self.heartbeats.entry(name.clone()).or_default() += 1;
                     }
-                    let peers: Vec<ReplicaName> = self.nodes.keys().filter(|k| *k != name).cloned().collect();
+                    let peers: Vec<ReplicaName> =
+                        self.nodes.keys().filter(|k| *k != name).cloned().collect();
                     for p in peers {
                         self.send(name, &p, &env);
                     }
@@ -340,7 +414,9 @@ impl Sim {
     fn fold(&mut self, name: &ReplicaName, diff: Diff) {
         let now = self.now;
         let record = self.net.record_joins;
-        let Some(n) = self.nodes.get_mut(name) else { return };
+        let Some(n) = self.nodes.get_mut(name) else {
+            return;
+        };
         for p in diff.leaves {
             let k = view_key(&p);
             if n.view.remove(&k).is_none_or(|old| old.dot != p.dot) {
@@ -360,7 +436,12 @@ impl Sim {
 
 /// The view key of a presence.
 pub fn view_key(p: &Presence) -> ViewKey {
-    (p.row.topic.clone(), p.row.key.clone(), p.dot.replica.clone(), p.row.owner)
+    (
+        p.row.topic.clone(),
+        p.row.key.clone(),
+        p.dot.replica.clone(),
+        p.row.owner,
+    )
 }
 
 fn roundtrip(env: &Envelope) -> Option<Envelope> {

@@ -100,7 +100,11 @@ impl State {
     /// The context without down replicas: what heartbeats carry (#135/#136).
     pub fn clocks(&self) -> Ctx {
         let up = |r: &ReplicaRef| self.status.get(r) == Some(&Status::Up);
-        self.context.iter().filter(|(r, _)| up(r)).map(|(r, v)| (r.clone(), *v)).collect()
+        self.context
+            .iter()
+            .filter(|(r, _)| up(r))
+            .map(|(r, v)| (r.clone(), *v))
+            .collect()
     }
 
     /// The delta being built since the last reset.
@@ -154,14 +158,22 @@ impl State {
     }
 
     fn presence(replica: &ReplicaRef, clock: u64, row: &SharedRow) -> Presence {
-        Presence { row: row.clone(), dot: Dot { replica: replica.clone(), clock } }
+        Presence {
+            row: row.clone(),
+            dot: Dot {
+                replica: replica.clone(),
+                clock,
+            },
+        }
     }
 
     // ----- reads -------------------------------------------------------------------------------
 
     /// Visible presences of a topic, ordered by key.
     pub fn list(&self, topic: &str) -> Vec<Presence> {
-        let Some(rows) = self.topics.get(topic) else { return Vec::new() };
+        let Some(rows) = self.topics.get(topic) else {
+            return Vec::new();
+        };
         rows.iter()
             .filter(|((_, r, _), _)| self.visible(r))
             .filter_map(|((_, r, _), n)| self.lookup(r, *n).map(|row| Self::presence(r, *n, row)))
@@ -170,7 +182,9 @@ impl State {
 
     /// Visible presences of one key in a topic (one per owner).
     pub fn get_by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
-        let Some(rows) = self.topics.get(topic) else { return Vec::new() };
+        let Some(rows) = self.topics.get(topic) else {
+            return Vec::new();
+        };
         let from = (key.to_string(), ReplicaRef::new("", 0), Owner(0));
         rows.range(from..)
             .take_while(|((k, _, _), _)| k == key)
@@ -183,20 +197,31 @@ impl State {
     pub fn get_by_owner(&self, owner: Owner) -> Vec<Presence> {
         self.owners
             .range((owner, 0)..=(owner, u64::MAX))
-            .filter_map(|(_, n)| self.lookup(&self.me, *n).map(|row| Self::presence(&self.me, *n, row)))
+            .filter_map(|(_, n)| {
+                self.lookup(&self.me, *n)
+                    .map(|row| Self::presence(&self.me, *n, row))
+            })
             .collect()
     }
 
     /// The presence of a local owner at (topic, key).
     pub fn get(&self, owner: Owner, topic: &str, key: &str) -> Option<Presence> {
-        let n = *self.topics.get(topic)?.get(&(key.to_string(), self.me.clone(), owner))?;
-        self.lookup(&self.me, n).map(|row| Self::presence(&self.me, n, row))
+        let n = *self
+            .topics
+            .get(topic)?
+            .get(&(key.to_string(), self.me.clone(), owner))?;
+        self.lookup(&self.me, n)
+            .map(|row| Self::presence(&self.me, n, row))
     }
 
     /// Every stored row of one replica, visible or not.
     pub fn rows_of(&self, replica: &ReplicaRef) -> Vec<Presence> {
-        let Some(rows) = self.values.get(replica) else { return Vec::new() };
-        rows.iter().map(|(n, row)| Self::presence(replica, *n, row)).collect()
+        let Some(rows) = self.values.get(replica) else {
+            return Vec::new();
+        };
+        rows.iter()
+            .map(|(n, row)| Self::presence(replica, *n, row))
+            .collect()
     }
 
     /// Every visible presence, of every topic.
@@ -212,7 +237,11 @@ impl State {
 
     /// Number of visible presences.
     pub fn visible_count(&self) -> usize {
-        self.values.iter().filter(|(r, _)| self.visible(r)).map(|(_, v)| v.len()).sum()
+        self.values
+            .iter()
+            .filter(|(r, _)| self.visible(r))
+            .map(|(_, v)| v.len())
+            .sum()
     }
 
     /// The stored row at a dot.
@@ -232,28 +261,56 @@ impl State {
     }
 
     /// Adds a presence for a local owner (Phoenix `join`).
-    pub fn track(&mut self, owner: Owner, topic: &str, key: &str, meta: Meta) -> Result<Diff, StateError> {
+    pub fn track(
+        &mut self,
+        owner: Owner,
+        topic: &str,
+        key: &str,
+        meta: Meta,
+    ) -> Result<Diff, StateError> {
         if self.get(owner, topic, key).is_some() {
-            return Err(StateError::AlreadyTracked { owner, topic: topic.into(), key: key.into() });
+            return Err(StateError::AlreadyTracked {
+                owner,
+                topic: topic.into(),
+                key: key.into(),
+            });
         }
         let n = self.bump();
-        let row: SharedRow = Row { topic: topic.into(), key: key.into(), owner, meta }.into();
+        let row: SharedRow = Row {
+            topic: topic.into(),
+            key: key.into(),
+            owner,
+            meta,
+        }
+        .into();
         let me = self.me.clone();
         let p = Self::presence(&me, n, &row);
-        self.delta.values.entry(me.clone()).or_default().insert(n, row.clone());
+        self.delta
+            .values
+            .entry(me.clone())
+            .or_default()
+            .insert(n, row.clone());
         self.insert_row(&me, n, row);
-        Ok(Diff { joins: vec![p], leaves: vec![] })
+        Ok(Diff {
+            joins: vec![p],
+            leaves: vec![],
+        })
     }
 
     /// Removes a local presence (Phoenix `leave/4`). Untracking nothing is a no-op.
     pub fn untrack(&mut self, owner: Owner, topic: &str, key: &str) -> Diff {
-        let Some(old) = self.get(owner, topic, key) else { return Diff::default() };
+        let Some(old) = self.get(owner, topic, key) else {
+            return Diff::default();
+        };
         let me = self.me.clone();
         self.remove_row(&me, old.dot.clock);
         self.delta.drop_value(&me, old.dot.clock);
         self.delta.cover(&me, old.dot.clock);
         self.bump();
-        Diff { joins: vec![], leaves: vec![old] }
+        Diff {
+            joins: vec![],
+            leaves: vec![old],
+        }
     }
 
     /// Removes every presence of a local owner (Phoenix `leave/2`).
@@ -281,11 +338,22 @@ impl State {
         self.delta.cover(&me, m);
         self.bump();
         let n = self.bump();
-        let row: SharedRow = Row { meta: f(&old.row.meta), ..Row::clone(&old.row) }.into();
+        let row: SharedRow = Row {
+            meta: f(&old.row.meta),
+            ..Row::clone(&old.row)
+        }
+        .into();
         let new = Self::presence(&me, n, &row);
-        self.delta.values.entry(me.clone()).or_default().insert(n, row.clone());
+        self.delta
+            .values
+            .entry(me.clone())
+            .or_default()
+            .insert(n, row.clone());
         self.replace_row(&me, m, n, row);
-        Ok(Diff { joins: vec![new], leaves: vec![old] })
+        Ok(Diff {
+            joins: vec![new],
+            leaves: vec![old],
+        })
     }
 
     // ----- row bookkeeping ---------------------------------------------------------------------
@@ -301,13 +369,17 @@ impl State {
                 t.insert(rk, n);
             }
             None => {
-                self.topics.insert(row.topic.clone(), [(rk, n)].into_iter().collect());
+                self.topics
+                    .insert(row.topic.clone(), [(rk, n)].into_iter().collect());
             }
         }
         if *replica == self.me {
             self.owners.insert((row.owner, n));
         }
-        self.values.entry(replica.clone()).or_default().insert(n, row);
+        self.values
+            .entry(replica.clone())
+            .or_default()
+            .insert(n, row);
     }
 
     /// Overwrites row `m` by row `n` (same identity) without an intermediate absence.
@@ -402,13 +474,21 @@ impl State {
                 }
             }
         }
-        let known: Vec<ReplicaRef> = self.context.keys().filter(|r| **r != self.me).cloned().collect();
+        let known: Vec<ReplicaRef> = self
+            .context
+            .keys()
+            .filter(|r| **r != self.me)
+            .cloned()
+            .collect();
         for r in known {
             if let Some(c) = f.context.get(&r) {
                 let e = self.context.entry(r.clone()).or_insert(0);
                 *e = (*e).max(*c);
             }
-            let cloud = f.clouds.get(&r).map(|c| c.iter().copied().collect::<Vec<_>>());
+            let cloud = f
+                .clouds
+                .get(&r)
+                .map(|c| c.iter().copied().collect::<Vec<_>>());
             self.union_cloud(&r, cloud.unwrap_or_default());
         }
         diff
@@ -416,11 +496,19 @@ impl State {
 
     fn observe_full_removes(&mut self, f: &FullState, diff: &mut Diff) {
         let ours = |r: &ReplicaRef| *r != self.me && self.values.contains_key(r);
-        if !f.values.iter().any(|(r, _)| ours(r)) && !self.values.keys().any(|r| ours(r) && f.context.contains_key(r)) {
+        if !f.values.iter().any(|(r, _)| ours(r))
+            && !self
+                .values
+                .keys()
+                .any(|r| ours(r) && f.context.contains_key(r))
+        {
             return;
         }
-        let held: HashMap<&ReplicaRef, HashSet<u64>> =
-            f.values.iter().map(|(r, v)| (r, v.iter().map(|(n, _)| *n).collect())).collect();
+        let held: HashMap<&ReplicaRef, HashSet<u64>> = f
+            .values
+            .iter()
+            .map(|(r, v)| (r, v.iter().map(|(n, _)| *n).collect()))
+            .collect();
         let candidates: Vec<(ReplicaRef, u64)> = self
             .values
             .iter()
@@ -443,7 +531,10 @@ impl State {
     /// version of the row can exist, and a catch-up transfer skips the index lookup.
     fn admit(&mut self, r: &ReplicaRef, n: u64, row: SharedRow, diff: &mut Diff, may_exist: bool) {
         let existing = if may_exist {
-            self.topics.get(&row.topic).and_then(|t| t.get(&(row.key.clone(), r.clone(), row.owner))).copied()
+            self.topics
+                .get(&row.topic)
+                .and_then(|t| t.get(&(row.key.clone(), r.clone(), row.owner)))
+                .copied()
         } else {
             None
         };
@@ -490,8 +581,12 @@ impl State {
 
     /// Folds the contiguous prefix of a replica's cloud into its context.
     fn compact_one(&mut self, r: &ReplicaRef) {
-        let Some(ctx) = self.context.get_mut(r) else { return };
-        let Some(cloud) = self.clouds.get_mut(r) else { return };
+        let Some(ctx) = self.context.get_mut(r) else {
+            return;
+        };
+        let Some(cloud) = self.clouds.get_mut(r) else {
+            return;
+        };
         while let Some(first) = cloud.first().copied() {
             if first > *ctx + 1 {
                 break;
@@ -518,15 +613,34 @@ impl State {
     /// not its own rows (it has them).
     pub fn extract(&self, remote: &ReplicaRef, remote_ctx: &Ctx) -> FullState {
         let known = |r: &ReplicaRef| remote_ctx.contains_key(r);
-        let context = self.context.iter().filter(|(r, _)| known(r)).map(|(r, v)| (r.clone(), *v)).collect();
-        let clouds = self.clouds.iter().filter(|(r, _)| known(r)).map(|(r, c)| (r.clone(), c.clone())).collect();
+        let context = self
+            .context
+            .iter()
+            .filter(|(r, _)| known(r))
+            .map(|(r, v)| (r.clone(), *v))
+            .collect();
+        let clouds = self
+            .clouds
+            .iter()
+            .filter(|(r, _)| known(r))
+            .map(|(r, c)| (r.clone(), c.clone()))
+            .collect();
         let values = self
             .values
             .iter()
             .filter(|(r, _)| known(r) && *r != remote)
-            .map(|(r, rows)| (r.clone(), rows.iter().map(|(n, row)| (*n, row.clone())).collect()))
+            .map(|(r, rows)| {
+                (
+                    r.clone(),
+                    rows.iter().map(|(n, row)| (*n, row.clone())).collect(),
+                )
+            })
             .collect();
-        FullState { context, clouds, values }
+        FullState {
+            context,
+            clouds,
+            values,
+        }
     }
 
     // ----- replica visibility ------------------------------------------------------------------
@@ -537,7 +651,10 @@ impl State {
         if self.status.insert(r.clone(), Status::Up) == Some(Status::Up) {
             return Diff::default();
         }
-        Diff { joins: self.rows_of(r), leaves: vec![] }
+        Diff {
+            joins: self.rows_of(r),
+            leaves: vec![],
+        }
     }
 
     /// Hides a replica's rows (kept for a possible return) and returns leaves for them.
@@ -546,7 +663,10 @@ impl State {
             return Diff::default();
         }
         self.status.insert(r.clone(), Status::Down);
-        Diff { joins: vec![], leaves: self.rows_of(r) }
+        Diff {
+            joins: vec![],
+            leaves: self.rows_of(r),
+        }
     }
 
     /// Forgets a replica entirely: context, clouds, rows, visibility entry (#179) and its part of

@@ -75,7 +75,10 @@ pub struct ReplicaRef {
 impl ReplicaRef {
     /// Makes a reference from a name and an incarnation.
     pub fn new(name: &str, vsn: u64) -> Self {
-        Self { name: ReplicaName::new(name), vsn }
+        Self {
+            name: ReplicaName::new(name),
+            vsn,
+        }
     }
 }
 

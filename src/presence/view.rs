@@ -48,7 +48,10 @@ impl ShardView {
                 }
             }
             for p in joins {
-                rows.insert((p.row.key.clone(), p.dot.replica.clone(), p.row.owner), p.clone());
+                rows.insert(
+                    (p.row.key.clone(), p.dot.replica.clone(), p.row.owner),
+                    p.clone(),
+                );
             }
             let empty = rows.is_empty();
             drop(rows);
@@ -60,12 +63,17 @@ impl ShardView {
 
     /// Visible presences of a topic, ordered by key.
     pub fn list(&self, topic: &str) -> Vec<Presence> {
-        self.topics.get(topic).map(|r| r.values().cloned().collect()).unwrap_or_default()
+        self.topics
+            .get(topic)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Visible presences of one key of a topic.
     pub fn get_by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
-        let Some(rows) = self.topics.get(topic) else { return Vec::new() };
+        let Some(rows) = self.topics.get(topic) else {
+            return Vec::new();
+        };
         rows.values().filter(|p| p.key() == key).cloned().collect()
     }
 
