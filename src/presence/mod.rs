@@ -15,7 +15,7 @@
 //! - [`transport`], [`memory_transport`]: the network seam and an in-memory network for tests.
 //! - [`view`]: the concurrently readable view that readers use without messaging the shard.
 //! - [`shard_actor`], [`pool`]: the ractor drivers and the pool description.
-//! - [`bench`]: the `kith bench presence` library side.
+//! - [`mod@bench`]: the `kith bench presence` library side.
 //!
 //! The core (`types` to `sim`) imports no tokio, no dashmap and does no I/O.
 //!

@@ -1,6 +1,6 @@
 //! The ractor driver of one [`Shard`]: timers, transport and subscribers around the sans-IO core.
 //!
-//! - Spawned by: [`super::pool::Tracker::start`], or by a supervision tree through
+//! - Spawned by: [`super::pool::TrackerPool::start`], or by a supervision tree through
 //!   [`ShardActor`] + [`ShardArgs`] (it has no children, so ractor's default supervision
 //!   handler is never involved).
 //! - Messages: [`ShardMsg`] (client calls, inbound frames, link events, its own tick).
