@@ -3,8 +3,9 @@
 //!
 //! Topics are hashed to shards with a hash that is the same on every node (blake3, not the
 //! per-process SipHash), and every node must run the same shard count: frames from a node with
-//! another count are refused by the shards. Shard actors are registered under
-//! `presence.<node>.<index>` so that a restarted shard is found again by name.
+//! another count are refused by the shards. Each shard puts its reference in its [`Slot`] when it
+//! (re)starts, so a restarted shard is found again without a process-global name (a load-test
+//! process runs many trackers).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use super::shard_actor::{ShardActor, ShardArgs, ShardMsg};
 use super::transport::{Inbound, Transport};
 use super::types::{Diff, Meta, Owner, Presence, ReplicaName};
 use super::view::ShardView;
+use crate::actors::Slot;
 use crate::limits;
 
 /// A tracker call failed.
@@ -54,11 +56,6 @@ pub fn shard_for(topic: &str, shard_count: u16) -> u16 {
     (u64::from_le_bytes(first) % u64::from(shard_count.max(1))) as u16
 }
 
-/// The registered name of a shard actor.
-pub fn shard_name(node: &ReplicaName, index: u16) -> String {
-    format!("presence.{node}.{index}")
-}
-
 impl TrackerPool {
     /// A validated pool description.
     pub fn new(options: Options) -> Result<Self, OptionsError> {
@@ -74,6 +71,7 @@ impl TrackerPool {
             node: ReplicaName::new(node),
             count,
             views: (0..count).map(|_| Arc::new(ShardView::new())).collect(),
+            slots: (0..count).map(|_| Slot::new()).collect(),
             diffs,
         }
     }
@@ -93,6 +91,7 @@ impl TrackerPool {
             seed: seed ^ u64::from(index),
             transport,
             view: tracker.views[usize::from(index)].clone(),
+            slot: tracker.slots[usize::from(index)].clone(),
             diffs: tracker.diffs.clone(),
         }
     }
@@ -108,8 +107,7 @@ impl TrackerPool {
         let tracker = self.handle(node);
         for i in 0..self.options.shard_count {
             let args = self.shard_args(&tracker, i, transport.clone(), seed);
-            let name = shard_name(&tracker.node, i);
-            ShardActor::spawn(Some(name), ShardActor, args)
+            ShardActor::spawn(None, ShardActor, args)
                 .await
                 .map_err(|e| TrackerError::Spawn(e.to_string()))?;
         }
@@ -123,6 +121,7 @@ pub struct Tracker {
     node: ReplicaName,
     count: u16,
     views: Vec<Arc<ShardView>>,
+    slots: Vec<Slot<ShardMsg>>,
     diffs: broadcast::Sender<Arc<Diff>>,
 }
 
@@ -133,9 +132,15 @@ impl Tracker {
     }
 
     fn shard(&self, index: u16) -> Result<ActorRef<ShardMsg>, TrackerError> {
-        ractor::registry::where_is(shard_name(&self.node, index))
-            .map(ActorRef::from)
+        self.slots
+            .get(usize::from(index))
+            .and_then(Slot::get)
             .ok_or_else(|| TrackerError::Unavailable(index, "not running".into()))
+    }
+
+    /// The running actor of shard `index` (for supervision tests and diagnostics).
+    pub fn shard_actor(&self, index: u16) -> Option<ActorRef<ShardMsg>> {
+        self.shard(index).ok()
     }
 
     fn view(&self, topic: &str) -> &ShardView {

@@ -93,6 +93,7 @@ pub enum ShardMsg {
 }
 
 /// Start arguments of a shard actor.
+#[derive(Clone)]
 pub struct ShardArgs {
     /// This node's name.
     pub node: ReplicaName,
@@ -106,11 +107,14 @@ pub struct ShardArgs {
     pub transport: Arc<dyn Transport>,
     /// The read view this shard keeps current.
     pub view: Arc<ShardView>,
+    /// Where this shard publishes its reference on every (re)start.
+    pub slot: crate::actors::Slot<ShardMsg>,
     /// Where diffs are published.
     pub diffs: broadcast::Sender<Arc<Diff>>,
 }
 
 /// The shard actor.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ShardActor;
 
 /// Runtime state of a shard actor.
@@ -203,6 +207,7 @@ impl Actor for ShardActor {
         };
         let shard = Shard::new(me, args.index, args.opts.clone(), args.seed, 0)?;
         args.view.clear();
+        args.slot.set(myself.clone());
         let st = ShardActorState {
             shard,
             args,

@@ -134,4 +134,13 @@ pub enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// The presence CRDT on the work Phoenix.Tracker was measured on (full transfer, delta
+    /// merges, catch-up, convergence, memory per presence).
+    Presence {
+        /// Small sizes (a quick smoke run).
+        #[arg(long)]
+        tiny: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }

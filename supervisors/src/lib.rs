@@ -12,4 +12,5 @@ pub mod client;
 pub mod config;
 
 pub mod output;
+pub mod presence;
 pub mod daemon;
