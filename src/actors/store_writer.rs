@@ -2,20 +2,24 @@
 //!
 //! States: idle, or collecting (a `Flush` is queued behind the submissions). A `Submit` adds ops
 //! to the pending batch and, if none is queued, queues a `Flush` to itself; because the mailbox is
-//! FIFO, every submission that arrived before the flush joins its batch. The flush runs the ingest
-//! pipeline on a blocking thread and replies to each submitter only after the commit is durable.
-//! Spawned by the daemon's root supervisor (permanent). If a batch panics, every waiting caller
-//! gets an error and the actor crashes, so that its supervisor restarts it from the store.
+//! FIFO, every submission that arrived before the flush joins its batch. The flush checks and
+//! verifies the batch on a blocking thread (all cores), then hands it to the **committer**, a
+//! thread this actor owns that writes batches in order, one LMDB transaction each, and replies to
+//! each submitter only after its commit is durable. So batch N+1 is verified while batch N
+//! commits; the hand-off queue holds one batch, which is the backpressure.
+//! Spawned by the daemon's root supervisor (permanent). If a batch fails or panics, every waiting
+//! caller gets an error and the actor crashes, so that its supervisor restarts it from the store.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::mpsc;
 
 use crate::actors::Slot;
 use crate::events::{Events, NodeEvent};
 use crate::feed::{now_ms, FeedError};
 use crate::identity::{FeedId, Identity};
-use crate::ingest::{run_batch, IngestError, Op, OpOutcome};
+use crate::ingest::{commit, prepare, IngestError, Op, OpOutcome, PreparedBatch};
 use crate::limits::{INGEST_BATCH_MAX, INGEST_QUEUE_MAX};
 use crate::rolodex::Rolodex;
 use crate::store::Store;
@@ -29,6 +33,8 @@ pub enum StoreWriterMsg {
     Submit(Vec<Op>, RpcReplyPort<IngestReply>),
     /// Write everything pending now.
     Flush,
+    /// The committer failed a batch: crash so that the supervisor restarts the writer.
+    CommitFailed(String),
 }
 
 /// The store writer actor.
@@ -50,12 +56,22 @@ pub struct StoreWriterArgs {
     pub events: Events,
 }
 
-/// The writer's state: the batch being collected.
+/// The writer's state: the batch being collected, and the committer it hands batches to.
 pub struct StoreWriterState {
-    args: StoreWriterArgs,
     pending: Vec<(Vec<Op>, RpcReplyPort<IngestReply>)>,
     pending_ops: usize,
     flush_queued: bool,
+    committer: mpsc::Sender<Prepared>,
+}
+
+type Ports = Vec<(usize, RpcReplyPort<IngestReply>)>;
+
+/// A verified batch on its way to the committer, with whom to answer.
+struct Prepared {
+    batch: PreparedBatch,
+    ports: Ports,
+    /// Fails the actor if the commit fails, so that the supervisor restarts it.
+    failed: ActorRef<StoreWriterMsg>,
 }
 
 impl Actor for StoreWriter {
@@ -64,14 +80,16 @@ impl Actor for StoreWriter {
     type Arguments = StoreWriterArgs;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        let committer = spawn_committer(args.clone())?;
         args.slot.set(myself);
-        Ok(StoreWriterState { args, pending: Vec::new(), pending_ops: 0, flush_queued: false })
+        Ok(StoreWriterState { pending: Vec::new(), pending_ops: 0, flush_queued: false, committer })
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
             StoreWriterMsg::Submit(ops, reply) => submit(&myself, state, ops, reply),
-            StoreWriterMsg::Flush => flush(state).await,
+            StoreWriterMsg::Flush => flush(&myself, state).await,
+            StoreWriterMsg::CommitFailed(reason) => Err(reason.into()),
         }
     }
 }
@@ -95,11 +113,15 @@ fn submit(
     Ok(())
 }
 
-async fn flush(state: &mut StoreWriterState) -> Result<(), ActorProcessingErr> {
+async fn flush(myself: &ActorRef<StoreWriterMsg>, state: &mut StoreWriterState) -> Result<(), ActorProcessingErr> {
     state.flush_queued = false;
     while !state.pending.is_empty() {
         let batch = take_batch(state);
-        flush_batch(&state.args, batch).await?;
+        let prepared = prepare_batch(batch, myself.clone()).await?;
+        // Waits while the committer is busy with the previous batch and one more is queued.
+        if state.committer.send(prepared).await.is_err() {
+            return Err("the committer thread is gone".into());
+        }
     }
     Ok(())
 }
@@ -119,34 +141,60 @@ fn take_batch(state: &mut StoreWriterState) -> Vec<(Vec<Op>, RpcReplyPort<Ingest
     state.pending.drain(..count).collect()
 }
 
-async fn flush_batch(args: &StoreWriterArgs, batch: Vec<(Vec<Op>, RpcReplyPort<IngestReply>)>) -> Result<(), ActorProcessingErr> {
+async fn prepare_batch(
+    batch: Vec<(Vec<Op>, RpcReplyPort<IngestReply>)>,
+    failed: ActorRef<StoreWriterMsg>,
+) -> Result<Prepared, ActorProcessingErr> {
     let mut ops = Vec::with_capacity(batch.iter().map(|(ops, _)| ops.len()).sum());
     let mut ports = Vec::with_capacity(batch.len());
     for (submission, port) in batch {
         ports.push((submission.len(), port));
         ops.extend(submission);
     }
-    let (store, identity) = (args.store.clone(), Arc::clone(&args.identity));
-    let joined = tokio::task::spawn_blocking(move || run_batch(&store, &identity, ops, now_ms())).await;
-    match joined {
+    match tokio::task::spawn_blocking(move || prepare(ops, now_ms())).await {
+        Ok(batch) => Ok(Prepared { batch, ports, failed }),
+        Err(panicked) => {
+            fail_all(ports, "the batch verification crashed");
+            Err(format!("ingest verification panicked: {panicked}").into())
+        }
+    }
+}
+
+/// Start the committer thread: it commits batches in order until its queue closes.
+fn spawn_committer(args: StoreWriterArgs) -> Result<mpsc::Sender<Prepared>, std::io::Error> {
+    let (tx, mut rx) = mpsc::channel::<Prepared>(1);
+    std::thread::Builder::new().name("kith-committer".into()).spawn(move || {
+        while let Some(prepared) = rx.blocking_recv() {
+            commit_batch(&args, prepared);
+        }
+    })?;
+    Ok(tx)
+}
+
+fn commit_batch(args: &StoreWriterArgs, prepared: Prepared) {
+    let Prepared { batch, ports, failed } = prepared;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        commit(&args.store, &args.identity, batch, now_ms())
+    }));
+    match result {
         Ok(Ok(outcomes)) => {
             note_progress(args, &outcomes);
             reply_each(ports, outcomes);
-            Ok(())
         }
         Ok(Err(e)) => {
-            let text = e.to_string();
-            for (_, port) in ports {
-                let _ = port.send(Err(IngestError::WriterDown(text.clone())));
-            }
-            Err(e.into())
+            fail_all(ports, &e.to_string());
+            let _ = failed.cast(StoreWriterMsg::CommitFailed(e.to_string()));
         }
-        Err(panicked) => {
-            for (_, port) in ports {
-                let _ = port.send(Err(IngestError::WriterDown("the write batch crashed".into())));
-            }
-            Err(format!("ingest batch panicked: {panicked}").into())
+        Err(_) => {
+            fail_all(ports, "the write batch crashed");
+            let _ = failed.cast(StoreWriterMsg::CommitFailed("the write batch panicked".into()));
         }
+    }
+}
+
+fn fail_all(ports: Ports, reason: &str) {
+    for (_, port) in ports {
+        let _ = port.send(Err(IngestError::WriterDown(reason.to_string())));
     }
 }
 
@@ -166,7 +214,7 @@ fn note_progress(args: &StoreWriterArgs, outcomes: &[Result<OpOutcome, FeedError
     }
 }
 
-fn reply_each(ports: Vec<(usize, RpcReplyPort<IngestReply>)>, outcomes: Vec<Result<OpOutcome, FeedError>>) {
+fn reply_each(ports: Ports, outcomes: Vec<Result<OpOutcome, FeedError>>) {
     let mut outcomes = outcomes.into_iter();
     for (len, port) in ports {
         let mine: Vec<_> = outcomes.by_ref().take(len).collect();

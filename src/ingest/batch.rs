@@ -48,6 +48,21 @@ pub enum OpOutcome {
     PeerMemorySaved(FeedId),
 }
 
+/// A batch whose entries are checked and verified, ready to be committed.
+pub struct PreparedBatch(Vec<Prepared>);
+
+impl PreparedBatch {
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 enum Prepared {
     Publish(Content),
     Remote(Result<Checked, FeedError>),
@@ -63,10 +78,24 @@ pub fn run_batch(
     ops: Vec<Op>,
     now_ms: u64,
 ) -> Result<Vec<Result<OpOutcome, FeedError>>, IngestError> {
-    let prepared = prepare(ops, now_ms);
+    commit(store, identity, prepare(ops, now_ms), now_ms)
+}
+
+/// The CPU half of a batch: check and verify every remote entry on all cores.
+pub fn prepare(ops: Vec<Op>, now_ms: u64) -> PreparedBatch {
+    PreparedBatch(prepare_ops(ops, now_ms))
+}
+
+/// The store half of a batch: sequence checks, signing own entries, and one write transaction.
+pub fn commit(
+    store: &Store,
+    identity: &Identity,
+    batch: PreparedBatch,
+    now_ms: u64,
+) -> Result<Vec<Result<OpOutcome, FeedError>>, IngestError> {
     store.write(|writer| {
-        let mut out = Vec::with_capacity(prepared.len());
-        for op in prepared {
+        let mut out = Vec::with_capacity(batch.0.len());
+        for op in batch.0 {
             out.push(apply(writer, identity, op, now_ms)?);
         }
         Ok(out)
@@ -74,7 +103,7 @@ pub fn run_batch(
 }
 
 /// Check and verify all remote entries (on all cores), keeping every op in its place.
-fn prepare(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
+fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
     let mut remote = Vec::new();
     let mut slots = Vec::with_capacity(ops.len());
     for op in ops {

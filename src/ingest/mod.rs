@@ -3,12 +3,14 @@
 //! Own posts and (later) replicated entries alike arrive as [`Op`]s. A batch of ops is checked
 //! structurally, its signatures are verified in ed25519 batches on all cores (falling back to
 //! strict per-entry verification to find a bad one), and then everything is written in **one**
-//! LMDB transaction. Each op gets its own outcome: one forged entry does not sink its batch.
+//! LMDB transaction. Each op gets its own outcome: one forged entry does not sink its batch. The
+//! two halves ([`prepare`] on all cores, [`commit`] in LMDB) run as a pipeline in the store
+//! writer: the next batch is verified while the previous one commits.
 
 mod batch;
 mod verify;
 
-pub use batch::{run_batch, Op, OpOutcome};
+pub use batch::{commit, prepare, run_batch, Op, OpOutcome, PreparedBatch};
 pub use verify::{check_and_verify, verify_signatures, Unchecked};
 
 /// Why a whole batch failed (as opposed to one entry in it).
