@@ -228,3 +228,8 @@ pub const PRESENCE_DIFF_CHANNEL: usize = 4_096;
 pub const MEMORY_TRANSPORT_INFLIGHT: usize = 100_000;
 /// Most replica names (tombstones included) a shard tracks.
 pub const MAX_PRESENCE_REPLICAS: usize = 4_096;
+/// Largest presence frame between cluster nodes: a full-state transfer of ~100k presences is a
+/// few MiB, so this leaves room for a large cluster while bounding what a node buffers.
+pub const PRESENCE_FRAME_BYTES_MAX: u32 = 32 * 1024 * 1024;
+/// Presence frames queued per cluster link before new ones are refused (gossip repairs loss).
+pub const PRESENCE_LINK_QUEUE: usize = 1_024;

@@ -19,6 +19,7 @@ pub mod endpoint;
 mod error;
 pub mod frame;
 pub mod hello;
+pub mod presence_link;
 pub mod stream;
 pub mod tls;
 
