@@ -88,7 +88,8 @@ fn each_tampering_gets_its_own_error_and_leaves_the_store_unchanged() {
         },
     );
 
-    let cases: Vec<(&str, Op, fn(&FeedError) -> bool)> = vec![
+    type Case = (&'static str, Op, fn(&FeedError) -> bool);
+    let cases: Vec<Case> = vec![
         ("flipped signature bit", remote(&flipped, &payload), |e| matches!(e, FeedError::BadSignature { .. })),
         ("changed payload", remote(&entry, &changed), |e| matches!(e, FeedError::PayloadHashMismatch)),
         ("wrong seq", remote(&wrong_seq, &payload), |e| matches!(e, FeedError::WrongSequence { expected: 3, got: 5, .. })),

@@ -13,8 +13,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
+use crate::actors::OwnedTask;
 use crate::control::dispatch::{dispatch, TreeReporter};
 use crate::control::protocol::{Request, Response};
 use crate::control::SOCKET_FILE;
@@ -45,16 +45,9 @@ pub struct ControlArgs {
     pub peers: Option<PeerContext>,
 }
 
-/// Aborts the accept loop when the actor's state is dropped, including after a panic or a kill
-/// (when `post_stop` does not run).
+/// The control server's state: its accept loop, aborted with it.
 pub struct ControlState {
-    accept: JoinHandle<()>,
-}
-
-impl Drop for ControlState {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
+    _accept: OwnedTask,
 }
 
 impl Actor for ControlServer {
@@ -64,8 +57,7 @@ impl Actor for ControlServer {
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         let listener = bind(&args.data_dir.join(SOCKET_FILE))?;
-        let accept = tokio::spawn(accept_loop(listener, args, myself));
-        Ok(ControlState { accept })
+        Ok(ControlState { _accept: OwnedTask::spawn(accept_loop(listener, args, myself)) })
     }
 
     async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {

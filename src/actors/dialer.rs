@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 
 use crate::actors::listener::start_peer;
+use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
 use crate::identity::FeedId;
 use crate::peer::{redial_delay, Direction, PeerContext};
@@ -45,13 +45,7 @@ pub struct DialerArgs {
 pub struct DialerState {
     args: DialerArgs,
     attempt: u32,
-    watch: JoinHandle<()>,
-}
-
-impl Drop for DialerState {
-    fn drop(&mut self) {
-        self.watch.abort();
-    }
+    _watch: OwnedTask,
 }
 
 impl Actor for Dialer {
@@ -60,9 +54,9 @@ impl Actor for Dialer {
     type Arguments = DialerArgs;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let watch = tokio::spawn(watch(args.ctx.node.events.subscribe(), args.id, myself.clone()));
+        let watch = OwnedTask::spawn(watch(args.ctx.node.events.subscribe(), args.id, myself.clone()));
         myself.cast(DialerMsg::Dial)?;
-        Ok(DialerState { args, attempt: 0, watch })
+        Ok(DialerState { args, attempt: 0, _watch: watch })
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {

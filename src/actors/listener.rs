@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 use crate::actors::peer::{PeerConn, PeerConnArgs};
+use crate::actors::OwnedTask;
 use crate::identity::FeedId;
 use crate::limits::HANDSHAKES_MAX;
 use crate::net::endpoint::accept;
@@ -29,15 +29,9 @@ pub enum ListenerMsg {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Listener;
 
-/// Aborts the accept loop when dropped.
+/// The listener's state: its accept loop, aborted with it.
 pub struct ListenerState {
-    accept: JoinHandle<()>,
-}
-
-impl Drop for ListenerState {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
+    _accept: OwnedTask,
 }
 
 impl Actor for Listener {
@@ -47,7 +41,7 @@ impl Actor for Listener {
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "listening for peers");
-        Ok(ListenerState { accept: tokio::spawn(accept_loop(ctx, myself)) })
+        Ok(ListenerState { _accept: OwnedTask::spawn(accept_loop(ctx, myself)) })
     }
 
     async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {

@@ -10,6 +10,8 @@ pub mod peer;
 pub mod replicator;
 pub mod rolodex;
 mod slot;
+mod task;
 pub mod store_writer;
 
 pub use slot::Slot;
+pub use task::OwnedTask;

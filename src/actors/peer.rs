@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
 
 use crate::events::NodeEvent;
 use crate::feed::{now_ms, FeedError};
@@ -25,6 +24,7 @@ use crate::net::close::close;
 use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
 use crate::actors::replicator::ReplicatorMsg;
+use crate::actors::OwnedTask;
 use crate::node::{submit, NodeError};
 use ractor::rpc::CallResult;
 use crate::peer::{wants, ConnInfo, Direction, LocalView, PeerContext};
@@ -78,14 +78,12 @@ struct ConnGuard {
     ctx: PeerContext,
     peer: FeedId,
     conn: quinn::Connection,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<OwnedTask>,
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.tasks.clear();
         close(&self.conn, CloseCode::Normal);
         self.ctx.connections.remove(&self.peer, self.conn.stable_id());
         let _ = self.ctx.node.events.send(NodeEvent::Disconnected(self.peer));
@@ -153,9 +151,9 @@ async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerStat
     let memory = ctx.node.store.read()?.peer_memory(&peer)?;
     let mut session = Session::new(wants(&ctx.node), memory);
     let (jobs, jobs_rx) = mpsc::channel(PEER_SEND_QUEUE_MAX);
-    guard.tasks.push(tokio::spawn(send_loop(greeted.send, jobs_rx, ctx.node.store.clone(), myself.clone())));
-    guard.tasks.push(tokio::spawn(read_loop(greeted.recv, conn, myself.clone())));
-    guard.tasks.push(tokio::spawn(event_loop(ctx.node.events.subscribe(), myself)));
+    guard.tasks.push(OwnedTask::spawn(send_loop(greeted.send, jobs_rx, ctx.node.store.clone(), myself.clone())));
+    guard.tasks.push(OwnedTask::spawn(read_loop(greeted.recv, conn, myself.clone())));
+    guard.tasks.push(OwnedTask::spawn(event_loop(ctx.node.events.subscribe(), myself)));
     let actions = session.start();
     let mut state = PeerState { ctx, peer, session, jobs, guard };
     perform(&mut state, actions).await;

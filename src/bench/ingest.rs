@@ -124,17 +124,20 @@ async fn settle(rx: Option<ractor::concurrency::OneshotReceiver<IngestReply>>) -
     Ok(())
 }
 
+/// One author's signed entries with their payloads.
+type SignedFeed = Vec<(Entry, Vec<u8>)>;
+
 /// Chained, signed entries from [`AUTHORS`] authors, interleaved as replication would deliver
 /// several feeds. Signed on all cores: signing is not what is measured.
 fn generate(entries: usize) -> Result<Vec<Op>, crate::feed::FeedError> {
     let per_author = entries.div_ceil(AUTHORS);
-    let signed: Vec<Result<Vec<(Entry, Vec<u8>)>, _>> = std::thread::scope(|scope| {
+    let signed: Vec<Result<SignedFeed, _>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..AUTHORS)
             .map(|a| scope.spawn(move || author_feed(a as u8, per_author)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(crate::feed::FeedError::ContentInvalid("a signing thread panicked".into())))).collect()
     });
-    let signed: Vec<Vec<(Entry, Vec<u8>)>> = signed.into_iter().collect::<Result<_, _>>()?;
+    let signed: Vec<SignedFeed> = signed.into_iter().collect::<Result<_, _>>()?;
     let mut feeds: Vec<_> = signed.into_iter().map(Vec::into_iter).collect();
     let mut ops = Vec::with_capacity(entries);
     'outer: loop {

@@ -57,6 +57,7 @@ mod serde_bytes_vec {
     //! Encode the entry as one length-prefixed byte string.
     use serde::{Deserialize, Deserializer, Serializer};
 
+    #[allow(clippy::ptr_arg)] // serde's `with` hands the field as it is declared.
     pub fn serialize<S: Serializer>(bytes: &Vec<u8>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(bytes)
     }

@@ -63,6 +63,9 @@ impl PreparedBatch {
     }
 }
 
+// The large variant lives only for the length of one batch; boxing it would cost an
+// allocation per entry on the hot path.
+#[allow(clippy::large_enum_variant)]
 enum Prepared {
     Publish(Content),
     Remote(Result<Checked, FeedError>),

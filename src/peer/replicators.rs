@@ -67,7 +67,7 @@ impl Replicators {
     /// Every feed's progress, sorted by feed.
     pub fn progress(&self) -> Vec<(FeedId, FeedProgress)> {
         let mut out: Vec<_> = self.map.iter().map(|r| (*r.key(), r.progress.clone())).collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by_key(|(feed, _)| *feed);
         out
     }
 

@@ -65,7 +65,7 @@ impl Rolodex {
     /// Every entry, sorted by id so listings are stable.
     pub fn list(&self) -> Vec<RolodexEntry> {
         let mut all: Vec<RolodexEntry> = self.map.iter().map(|r| r.value().clone()).collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all.sort_by_key(|e| e.id);
         all
     }
 

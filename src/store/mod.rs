@@ -16,7 +16,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, WithoutTls};
 
 pub use lock::DirLock;
-pub use read::{Reader, StoredEntry, VerifyError};
+pub use read::{EntryWithPayload, Reader, StoredEntry, VerifyError};
 pub use write::Writer;
 
 use crate::limits::{STORE_MAP_BYTES, STORE_READERS_MAX};

@@ -20,6 +20,9 @@ pub struct StoredEntry {
     pub content: Option<Content>,
 }
 
+/// An entry and its payload (absent if deleted).
+pub type EntryWithPayload = (Entry, Option<Vec<u8>>);
+
 /// A read transaction over the store.
 pub struct Reader<'e> {
     txn: RoTxn<'e, WithoutTls>,
@@ -119,7 +122,7 @@ impl<'e> Reader<'e> {
 
     /// Entries of `author` from `from` on, in order: at most `count` entries and about
     /// `bytes_max` bytes (always at least one entry if any is held). With payloads.
-    pub fn range(&self, author: &FeedId, from: u64, count: usize, bytes_max: usize) -> Result<Vec<(Entry, Option<Vec<u8>>)>, StoreError> {
+    pub fn range(&self, author: &FeedId, from: u64, count: usize, bytes_max: usize) -> Result<Vec<EntryWithPayload>, StoreError> {
         let mut out = Vec::new();
         let mut bytes = 0;
         let start = entry_key(author, from);
