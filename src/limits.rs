@@ -188,8 +188,6 @@ pub const GOODBYE_LINGER: std::time::Duration = std::time::Duration::from_secs(1
 pub const EVENTS_CAPACITY: usize = 4_096;
 /// Largest `Entries` frame body the server side builds, under [`FRAME_BYTES_MAX`].
 pub const ENTRIES_FRAME_BYTES: usize = 768 * 1024;
-/// Jobs (messages to send, ranges to serve) queued for one peer's sender task.
-pub const PEER_SEND_QUEUE_MAX: usize = 256;
 /// Most peer connections at once.
 pub const PEERS_MAX: usize = 1_024;
 /// Handshakes in progress at once on the listener.
@@ -233,3 +231,6 @@ pub const MAX_PRESENCE_REPLICAS: usize = 4_096;
 pub const PRESENCE_FRAME_BYTES_MAX: u32 = 32 * 1024 * 1024;
 /// Presence frames queued per cluster link before new ones are refused (gossip repairs loss).
 pub const PRESENCE_LINK_QUEUE: usize = 1_024;
+/// Messages (clocks) waiting to be sent to one peer before the connection is given up on; ranges
+/// to serve are merged per feed and so need no bound beyond the number of feeds.
+pub const OUTBOX_MESSAGES_MAX: usize = 64;

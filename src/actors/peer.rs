@@ -4,7 +4,8 @@
 //! the QUIC connection. A reader task reads one frame at a time and *calls* the actor with it, so
 //! the stream is not read while the actor ingests (backpressure reaches QUIC flow control). An
 //! events task forwards node events (new entries to push, changed wants, blocks). A sender task
-//! writes what the session decides, reading served ranges from the store in bounded frames.
+//! writes what the session decides from the connection's [`Outbox`], reading served ranges from
+//! the store in bounded frames; the actor never waits on the sender.
 //! Started by the listener (inbound) or a dialer (outbound) as a **temporary** child of the peers
 //! dynamic supervisor: a dead connection is redialled by its dialer, never restarted in place.
 //! Dropping the state (stop, crash or kill) closes the connection, forgets it in the table and
@@ -13,13 +14,13 @@
 use std::net::SocketAddr;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use crate::events::NodeEvent;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
-use crate::limits::{CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, PEER_SEND_QUEUE_MAX, REPLICATION_BATCH_MAX};
+use crate::limits::{CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, REPLICATION_BATCH_MAX};
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
@@ -27,7 +28,7 @@ use crate::actors::replicator::ReplicatorMsg;
 use crate::actors::OwnedTask;
 use crate::node::{submit, NodeError};
 use ractor::rpc::CallResult;
-use crate::peer::{wants, ConnInfo, Direction, LocalView, PeerContext};
+use crate::peer::{wants, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext};
 use crate::replicate::{Action, Msg, Session, WireEntry};
 use crate::store::Store;
 
@@ -60,17 +61,12 @@ pub struct PeerConnArgs {
     pub direction: Direction,
 }
 
-enum Job {
-    Send(Msg),
-    Serve { feed: FeedId, after: u64, upto: u64 },
-}
-
 /// A live connection's state. Its drop tears the connection down.
 pub struct PeerState {
     ctx: PeerContext,
     peer: FeedId,
     session: Session,
-    jobs: mpsc::Sender<Job>,
+    outbox: Outbox,
     guard: ConnGuard,
 }
 
@@ -150,12 +146,12 @@ async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerStat
     let mut guard = ConnGuard { ctx: ctx.clone(), peer, conn: conn.clone(), tasks: Vec::new() };
     let memory = ctx.node.store.read()?.peer_memory(&peer)?;
     let mut session = Session::new(wants(&ctx.node), memory);
-    let (jobs, jobs_rx) = mpsc::channel(PEER_SEND_QUEUE_MAX);
-    guard.tasks.push(OwnedTask::spawn(send_loop(greeted.send, jobs_rx, ctx.node.store.clone(), myself.clone())));
+    let outbox = Outbox::default();
+    guard.tasks.push(OwnedTask::spawn(send_loop(greeted.send, outbox.clone(), ctx.node.store.clone(), myself.clone())));
     guard.tasks.push(OwnedTask::spawn(read_loop(greeted.recv, conn, myself.clone())));
     guard.tasks.push(OwnedTask::spawn(event_loop(ctx.node.events.subscribe(), myself)));
     let actions = session.start();
-    let mut state = PeerState { ctx, peer, session, jobs, guard };
+    let mut state = PeerState { ctx, peer, session, outbox, guard };
     perform(&mut state, actions).await;
     tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
     Ok(state)
@@ -197,8 +193,18 @@ async fn on_event(state: &mut PeerState, event: NodeEvent) -> bool {
 async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
     for action in actions {
         let ok = match action {
-            Action::Send(msg) => state.jobs.send(Job::Send(msg)).await.is_ok(),
-            Action::Serve { feed, after, upto } => state.jobs.send(Job::Serve { feed, after, upto }).await.is_ok(),
+            Action::Send(msg) => match state.outbox.send(msg) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(peer = %state.peer.short(), error = %e, "closing connection");
+                    close(&state.guard.conn, CloseCode::Normal);
+                    false
+                }
+            },
+            Action::Serve { feed, after, upto } => {
+                state.outbox.serve(feed, after, upto);
+                true
+            }
             Action::Remember(memory) => {
                 let op = Op::PeerMemory(state.peer, memory);
                 if let Err(e) = submit(&state.ctx.node.writer, vec![op]).await {
@@ -286,8 +292,8 @@ async fn event_loop(mut events: broadcast::Receiver<NodeEvent>, myself: ActorRef
     }
 }
 
-async fn send_loop(mut send: quinn::SendStream, mut jobs: mpsc::Receiver<Job>, store: Store, myself: ActorRef<PeerMsg>) {
-    while let Some(job) = jobs.recv().await {
+async fn send_loop(mut send: quinn::SendStream, outbox: Outbox, store: Store, myself: ActorRef<PeerMsg>) {
+    while let Some(job) = outbox.next().await {
         let sent = match job {
             Job::Send(msg) => stream::write_frame(&mut send, &msg).await.map_err(|e| e.to_string()),
             Job::Serve { feed, after, upto } => serve(&mut send, &store, feed, after, upto).await,

@@ -3,6 +3,7 @@
 
 mod backoff;
 mod connect;
+mod outbox;
 mod policy;
 mod replicators;
 mod table;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 pub use backoff::redial_delay;
 pub use connect::connect;
+pub use outbox::{Job, Outbox, OutboxFull};
 pub use policy::{wants, LocalView, ServePolicy};
 pub use replicators::{FeedProgress, Replicators};
 pub use table::{ConnInfo, Connections, Direction};
