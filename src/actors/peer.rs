@@ -25,7 +25,7 @@ use crate::net::close::close;
 use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
 use crate::node::submit;
-use crate::peer::{wants, ConnInfo, Direction, LocalView, PeerContext};
+use crate::peer::{wants, Admitted, ConnInfo, Direction, LocalView, PeerContext};
 use crate::replicate::{Action, Msg, Session, WireEntry};
 use crate::store::Store;
 
@@ -142,9 +142,14 @@ async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerStat
         }
     };
     let info = ConnInfo { addr: conn.remote_address(), since_ms: now_ms(), direction, conn: conn.clone() };
-    if !ctx.connections.insert(peer, info) {
-        close(&conn, CloseCode::Normal);
-        return Err(format!("already connected to {}", peer.short()).into());
+    match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
+        Admitted::New => {}
+        // Its actor sees the close, stops, and leaves the table entry (now ours) alone.
+        Admitted::Superseded(old) => close(&old, CloseCode::Normal),
+        Admitted::Refused => {
+            close(&conn, CloseCode::Normal);
+            return Err(format!("already connected to {}", peer.short()).into());
+        }
     }
     let _ = ctx.node.events.send(NodeEvent::Connected(peer));
     let mut guard = ConnGuard { ctx: ctx.clone(), peer, conn: conn.clone(), tasks: Vec::new() };

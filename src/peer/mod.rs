@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub use backoff::redial_delay;
 pub use connect::connect;
 pub use policy::{wants, LocalView, ServePolicy};
-pub use table::{ConnInfo, Connections, Direction};
+pub use table::{keep_new, Admitted, ConnInfo, Connections, Direction};
 
 use crate::net::PeerEndpoint;
 use crate::node::Node;
