@@ -13,3 +13,4 @@ pub mod config;
 
 pub mod output;
 pub mod daemon;
+pub mod bench_replicate;
