@@ -72,10 +72,16 @@ async fn accept_loop(ctx: PeerContext, myself: ActorRef<ListenerMsg>) {
     let _ = myself.cast(ListenerMsg::EndpointClosed);
 }
 
+/// Numbers connection actors' child ids, once per process.
+static CONNECTION_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Start a peer connection actor for an authenticated connection (temporary child).
 pub async fn start_peer(ctx: &PeerContext, conn: quinn::Connection, peer: FeedId, direction: Direction) -> Result<(), String> {
     let args = PeerConnArgs { ctx: ctx.clone(), conn: conn.clone(), peer, direction };
-    let id = format!("peer:{}:{}", peer.short(), conn.stable_id());
+    // quinn's stable id is an address, reused once a closed connection is freed; a child id must
+    // not collide with a dead child the supervisor may not have removed yet.
+    let serial = CONNECTION_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("peer:{}:{serial}", peer.short());
     let spec = ChildSpec::worker(id, Restart::Temporary, PeerConn, move || args.clone());
     match ctx.peers.start_child(spec).await {
         Ok(_) => Ok(()),

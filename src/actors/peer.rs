@@ -28,7 +28,7 @@ use crate::actors::replicator::ReplicatorMsg;
 use crate::actors::OwnedTask;
 use crate::node::{submit, NodeError};
 use ractor::rpc::CallResult;
-use crate::peer::{wants, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext};
+use crate::peer::{wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext};
 use crate::replicate::{Action, Msg, Session, WireEntry};
 use crate::store::Store;
 
@@ -138,9 +138,14 @@ async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerStat
         }
     };
     let info = ConnInfo { addr: conn.remote_address(), since_ms: now_ms(), direction, conn: conn.clone() };
-    if !ctx.connections.insert(peer, info) {
-        close(&conn, CloseCode::Normal);
-        return Err(format!("already connected to {}", peer.short()).into());
+    match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
+        Admitted::New => {}
+        // Its actor sees the close, stops, and leaves the table entry (now ours) alone.
+        Admitted::Superseded(old) => close(&old, CloseCode::Normal),
+        Admitted::Refused => {
+            close(&conn, CloseCode::Normal);
+            return Err(format!("already connected to {}", peer.short()).into());
+        }
     }
     let _ = ctx.node.events.send(NodeEvent::Connected(peer));
     let mut guard = ConnGuard { ctx: ctx.clone(), peer, conn: conn.clone(), tasks: Vec::new() };

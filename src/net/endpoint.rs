@@ -38,6 +38,75 @@ pub fn transport_config() -> Result<TransportConfig, NetError> {
     Ok(transport)
 }
 
+/// The endpoint config for `key`: quinn's defaults, except for two things that let a node that
+/// restarted on the same address end its peers' connections of its previous life at once.
+///
+/// - The stateless-reset key is derived from the node's secret key (a BLAKE3 derivation under
+///   its own context string, so it stays secret) instead of drawn at random, so the new process
+///   computes the same reset tokens as the old one.
+/// - Connection ids are plain random ids. quinn's default generator tags its ids with a key drawn
+///   at random per endpoint and drops packets for ids it cannot validate without answering, so a
+///   restarted node would never reset anything.
+///
+/// The peer's next packet on a dead connection (a keep-alive at the latest) then draws a valid
+/// stateless reset (RFC 9000 §10.3): the peer drops the connection and redials, instead of
+/// waiting for the idle timeout. Resets are rate-limited by quinn and smaller than the packet
+/// that caused them, so they cannot amplify anything.
+pub fn endpoint_config(key: &SigningKey) -> EndpointConfig {
+    let reset = blake3::derive_key(RESET_KEY_CONTEXT, key.as_bytes());
+    let mut config = EndpointConfig::new(Arc::new(ResetKey(reset)));
+    config.cid_generator(|| Box::new(RandomCids));
+    config
+}
+
+const RESET_KEY_CONTEXT: &str = "kith 2025-06 quic stateless reset key v1";
+/// Length of a local connection id (quinn's default length).
+const CID_BYTES: usize = 8;
+
+/// Random connection ids of [`CID_BYTES`] (quinn's `RandomConnectionIdGenerator`, which it does
+/// not re-export).
+struct RandomCids;
+
+impl quinn::ConnectionIdGenerator for RandomCids {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        quinn::ConnectionId::new(&rand::random::<[u8; CID_BYTES]>())
+    }
+
+    fn cid_len(&self) -> usize {
+        CID_BYTES
+    }
+
+    fn cid_lifetime(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// A keyed BLAKE3 MAC as quinn's stateless-reset HMAC.
+struct ResetKey([u8; 32]);
+
+impl quinn::crypto::HmacKey for ResetKey {
+    fn sign(&self, data: &[u8], signature_out: &mut [u8]) {
+        let mac = blake3::keyed_hash(&self.0, data);
+        let n = signature_out.len().min(32);
+        signature_out[..n].copy_from_slice(&mac.as_bytes()[..n]);
+    }
+
+    fn signature_len(&self) -> usize {
+        32
+    }
+
+    fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
+        let expected = blake3::keyed_hash(&self.0, data);
+        let given: [u8; 32] = signature.try_into().map_err(|_| quinn::crypto::CryptoError)?;
+        // blake3::Hash compares in constant time.
+        if expected == blake3::Hash::from(given) {
+            Ok(())
+        } else {
+            Err(quinn::crypto::CryptoError)
+        }
+    }
+}
+
 /// The quinn server config for `key`: mutual raw-public-key TLS and the kith transport.
 pub fn server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> {
     server_config_for(&TlsIdentity::new(key)?, Arc::new(transport_config()?))
@@ -93,8 +162,7 @@ impl PeerEndpoint {
         let socket = std::net::UdpSocket::bind(addr)?;
         let runtime = Arc::new(quinn::TokioRuntime);
         let (identity, transport, server) = Self::configs(key)?;
-        let endpoint =
-            quinn::Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)?;
+        let endpoint = quinn::Endpoint::new(endpoint_config(key), Some(server), socket, runtime)?;
         Ok(Self {
             endpoint,
             identity,
@@ -110,7 +178,7 @@ impl PeerEndpoint {
         let runtime = Arc::new(quinn::TokioRuntime);
         let (identity, transport, server) = Self::configs(key)?;
         let endpoint = quinn::Endpoint::new_with_abstract_socket(
-            EndpointConfig::default(),
+            endpoint_config(key),
             Some(server),
             socket,
             runtime,

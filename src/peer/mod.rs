@@ -15,7 +15,7 @@ pub use connect::connect;
 pub use outbox::{Job, Outbox, OutboxFull};
 pub use policy::{wants, LocalView, ServePolicy};
 pub use replicators::{FeedProgress, Replicators};
-pub use table::{ConnInfo, Connections, Direction};
+pub use table::{keep_new, Admitted, ConnInfo, Connections, Direction};
 
 use crate::net::PeerEndpoint;
 use crate::node::Node;

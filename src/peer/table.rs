@@ -56,6 +56,33 @@ pub struct ConnView {
     pub rtt_us: u64,
 }
 
+/// What [`Connections::admit`] decided about a new connection with a peer.
+#[derive(Debug)]
+pub enum Admitted {
+    /// It is the only connection with that peer.
+    New,
+    /// It replaces this older connection, which the caller must close.
+    Superseded(quinn::Connection),
+    /// The existing connection stays; the caller must close the new one.
+    Refused,
+}
+
+/// Which of two connections with one peer to keep: `Some(true)` for the new one.
+///
+/// - Same direction: the new one. The peer keeps one connection with us too, so a second dial
+///   (or a second accept) means it gave the old connection up — typically it was killed and
+///   restarted, and the old connection is dead but has not timed out here yet.
+/// - Opposite directions (both sides dialled at once): the one dialled by the lower id, a rule
+///   both sides evaluate alike, so they keep the same connection.
+pub fn keep_new(me: &FeedId, peer: &FeedId, existing: Direction, new: Direction) -> bool {
+    if existing == new {
+        return true;
+    }
+    let dialled_by_me = |d: Direction| d == Direction::Outbound;
+    let lower_is_me = me < peer;
+    dialled_by_me(new) == lower_is_me
+}
+
 impl Connections {
     /// Record a connection; returns false if one with this peer is already up.
     pub fn insert(&self, peer: FeedId, info: ConnInfo) -> bool {
@@ -64,6 +91,24 @@ impl Connections {
             dashmap::Entry::Vacant(v) => {
                 v.insert(info);
                 true
+            }
+        }
+    }
+
+    /// Record a connection with `peer`, deciding by [`keep_new`] if one is already up.
+    pub fn admit(&self, me: &FeedId, peer: FeedId, info: ConnInfo) -> Admitted {
+        match self.map.entry(peer) {
+            dashmap::Entry::Vacant(v) => {
+                v.insert(info);
+                Admitted::New
+            }
+            dashmap::Entry::Occupied(mut o) => {
+                if keep_new(me, &peer, o.get().direction, info.direction) {
+                    let old = o.insert(info);
+                    Admitted::Superseded(old.conn)
+                } else {
+                    Admitted::Refused
+                }
             }
         }
     }
@@ -108,5 +153,25 @@ impl Connections {
             .collect();
         out.sort_by(|a, b| a.peer.cmp(&b.peer));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_sides_keep_the_same_connection_and_a_redial_replaces_the_old_one() {
+        let (low, high) = (FeedId([1; 32]), FeedId([2; 32]));
+        // Simultaneous dials: the low id's outbound = the high id's inbound is kept on both sides.
+        assert!(keep_new(&low, &high, Direction::Inbound, Direction::Outbound));
+        assert!(!keep_new(&low, &high, Direction::Outbound, Direction::Inbound));
+        assert!(keep_new(&high, &low, Direction::Outbound, Direction::Inbound));
+        assert!(!keep_new(&high, &low, Direction::Inbound, Direction::Outbound));
+        // Same direction: the newer connection wins.
+        for d in [Direction::Inbound, Direction::Outbound] {
+            assert!(keep_new(&low, &high, d, d));
+            assert!(keep_new(&high, &low, d, d));
+        }
     }
 }

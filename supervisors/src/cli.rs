@@ -143,4 +143,13 @@ pub enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Two nodes in one process replicate a feed over loopback QUIC; also the ingest rate alone
+    /// and the memory of one idle peer connection.
+    Replicate {
+        /// How many entries in the replicated feed.
+        #[arg(long, default_value_t = 100_000)]
+        entries: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }

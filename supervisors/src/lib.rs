@@ -14,3 +14,4 @@ pub mod config;
 pub mod output;
 pub mod presence;
 pub mod daemon;
+pub mod bench_replicate;

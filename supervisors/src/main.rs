@@ -15,7 +15,7 @@ use kith::peer::ServePolicy;
 use kith::store::Store;
 use kith::supervisor::RootExit;
 use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs};
-use kith_supervisors::{client, config, daemon, output};
+use kith_supervisors::{bench_replicate, client, config, daemon, output};
 use serde_json::json;
 
 /// Where the daemon listens for peers unless told otherwise: any interface, any free port.
@@ -32,7 +32,9 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let dir = config::data_dir(cli.data_dir.clone())?;
     let file = config::load(&dir).unwrap_or_default();
-    init_tracing(cli.log.clone().or(file.log.clone()));
+    // Benchmarks print figures; the per-connection info lines of the trees they run would bury them.
+    let quiet = matches!(cli.command, Command::Bench { .. }).then(|| "warn".to_string());
+    init_tracing(cli.log.clone().or(file.log.clone()).or_else(|| std::env::var("RUST_LOG").ok()).or(quiet));
     match cli.command {
         Command::Init(f) => init(&dir, f.json),
         Command::Whoami(f) => {
@@ -170,6 +172,12 @@ fn bench(which: BenchCommand) -> Result<()> {
             let report = run(options);
             let data = serde_json::to_value(&report)?;
             output::print(json.json, &data, |_| bench_presence_text(&report));
+            Ok(())
+        }
+        BenchCommand::Replicate { entries, json } => {
+            let report = runtime.block_on(bench_replicate::run(entries))?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| bench_replicate::text(&report));
             Ok(())
         }
     }

@@ -115,3 +115,98 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+// --- peer-to-peer helpers -----------------------------------------------------------------
+
+/// `kith status --json` of a running daemon.
+pub fn status(dir: &Path) -> serde_json::Value {
+    kith_json(dir, &["status", "--json"])
+}
+
+/// The address the daemon accepts peers on, from `status`.
+pub fn listen_addr(dir: &Path) -> String {
+    status(dir)["listen"].as_str().expect("status names the listen address").to_string()
+}
+
+/// Latest sequence of `feed` the running daemon holds (0: none), from `status`.
+pub fn head_seq(dir: &Path, feed: &str) -> u64 {
+    status(dir)["feeds"]
+        .as_array()
+        .expect("status lists feeds")
+        .iter()
+        .find(|f| f["id"] == feed)
+        .and_then(|f| f["seq"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The live connection with `peer` as `status` shows it, if any.
+pub fn connection(dir: &Path, peer: &str) -> Option<serde_json::Value> {
+    status(dir)["connections"].as_array().expect("status lists connections").iter().find(|c| c["peer"] == peer).cloned()
+}
+
+/// Poll `cond` every 20 ms until it holds; panic naming `what` after `limit`. Returns the time it
+/// took (for reporting, never for asserting).
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if cond() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Write `count` posts into the own feed of the (stopped) node in `dir`, through the real ingest
+/// pipeline, in batches. Returns the encoded bytes (entry + payload) of each entry, by seq - 1.
+pub fn seed_posts(dir: &Path, count: usize) -> Vec<usize> {
+    use kith::feed::Content;
+    use kith::ingest::{run_batch, Op, OpOutcome};
+    let identity = kith::identity::Identity::load(dir).expect("identity");
+    let store = kith::store::Store::open(dir).expect("store (is a daemon running on it?)");
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(2_000);
+        let ops = (done..done + n)
+            .map(|i| Op::Publish(Content::Post { text: format!("backlog post {i}: some text so it looks like a short message"), reply_to: None }))
+            .collect();
+        let outcomes = run_batch(&store, &identity, ops, kith::feed::now_ms()).expect("batch");
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(OpOutcome::Appended { .. }))), "seeding refused an entry");
+        done += n;
+    }
+    let reader = store.read().expect("read");
+    let me = identity.id();
+    (1..=count as u64)
+        .map(|seq| {
+            let entry = reader.entry(&me, seq).expect("read").expect("seeded entry");
+            let payload = reader.payload(&me, seq).expect("read").map_or(0, |p| p.len());
+            entry.0.len() + payload
+        })
+        .collect()
+}
+
+/// Open the (stopped) node's store and re-verify `feed`; returns its length.
+pub fn verify_offline(dir: &Path, feed: &str) -> u64 {
+    let store = kith::store::Store::open(dir).expect("store (is a daemon running on it?)");
+    let id: kith::identity::FeedId = feed.parse().expect("feed id");
+    let reader = store.read().expect("read");
+    reader.verify_feed(&id, kith::feed::now_ms()).expect("the feed re-verifies")
+}
+
+/// Latest sequence of `feed` in the (stopped) node's store.
+pub fn head_offline(dir: &Path, feed: &str) -> u64 {
+    let store = kith::store::Store::open(dir).expect("store (is a daemon running on it?)");
+    let id: kith::identity::FeedId = feed.parse().expect("feed id");
+    let head = store.read().expect("read").head(&id).expect("head");
+    head.map_or(0, |h| h.seq)
+}
+
+/// Texts of the posts in the running daemon's timeline.
+pub fn timeline_texts(dir: &Path) -> Vec<String> {
+    kith_json(dir, &["timeline", "--json", "--limit", "10000"])["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["text"].as_str().map(str::to_string))
+        .collect()
+}

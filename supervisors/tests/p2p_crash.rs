@@ -1,0 +1,77 @@
+//! A peer connection actor that dies is handled by its supervisor and the peer is redialled: two
+//! daemon trees in one runtime, the connection actor killed through its supervisor's cell.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kith::identity::{FeedId, Identity};
+use kith::net::PeerEndpoint;
+use kith::peer::ServePolicy;
+use kith::rolodex::RolodexChange;
+use kith::store::Store;
+use kith_supervisors::daemon::{self, Daemon, DaemonParts};
+
+const SOON: Duration = Duration::from_secs(20);
+
+async fn node(dir: &std::path::Path) -> Daemon {
+    let identity = Arc::new(Identity::create(dir).unwrap());
+    let store = Store::open(dir).unwrap();
+    let endpoint = Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap());
+    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone };
+    daemon::start(parts).await.unwrap()
+}
+
+/// Poll `cond` every 20 ms, panicking with `what` after `limit`.
+async fn wait_for(what: &str, limit: Duration, mut cond: impl AsyncFnMut() -> bool) {
+    let started = tokio::time::Instant::now();
+    while !cond().await {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn head(d: &Daemon, feed: &FeedId) -> u64 {
+    d.node.store.read().unwrap().head(feed).unwrap().map_or(0, |h| h.seq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redialled() {
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = node(ta.path()).await;
+    let mut b = node(tb.path()).await;
+    let b_id = b.node.identity.id();
+    let b_addr = b.peers.endpoint.local_addr().unwrap().to_string();
+    b.node.post("one".into(), None).await.unwrap();
+    a.node.change(b_id, RolodexChange::Follow { addr: Some(b_addr) }).await.unwrap();
+    wait_for("A holds B's first post", SOON, async || head(&a, &b_id) == 1).await;
+
+    let peers = a.peers.peers.clone();
+    assert_eq!(peers.which_children().await.unwrap().len(), 1, "one connection actor");
+    let sup = peers.actor().expect("the peers supervisor runs");
+    let children = sup.get_cell().get_children();
+    assert_eq!(children.len(), 1, "the supervisor's one linked child is the connection actor");
+    let killed = children[0].get_id();
+    children[0].kill();
+
+    // The supervisor drops the dead temporary child; A's dialer redials, a new actor comes up.
+    // (Actor ids are never reused; child ids carry quinn's stable id, which can be.)
+    wait_for("a new connection actor replaces the killed one", SOON, async || {
+        let now = sup.get_cell().get_children();
+        now.len() == 1 && now[0].get_id() != killed && a.peers.connections.contains(&b_id)
+    })
+    .await;
+    let report = peers.report().await.unwrap();
+    assert_eq!(report.total_restarts, 0, "temporary children are never restarted in place");
+    assert_eq!(report.children.len(), 1, "the killed child is gone from the supervisor: {report:?}");
+    let now = a.peers.connections.views();
+    assert_eq!(now[0].direction, kith::peer::Direction::Outbound, "the dialer made the new connection");
+
+    b.node.post("two".into(), None).await.unwrap();
+    wait_for("A holds B's post made after the crash", SOON, async || head(&a, &b_id) == 2).await;
+
+    a.root.shutdown().await.unwrap();
+    b.root.shutdown().await.unwrap();
+}
