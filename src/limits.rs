@@ -234,3 +234,7 @@ pub const PRESENCE_LINK_QUEUE: usize = 1_024;
 /// Messages (clocks) waiting to be sent to one peer before the connection is given up on; ranges
 /// to serve are merged per feed and so need no bound beyond the number of feeds.
 pub const OUTBOX_MESSAGES_MAX: usize = 64;
+/// `Entries` frames of one connection handed to ingest and not yet durable; the next frame is
+/// not read past this (backpressure to QUIC flow control). Several in flight let the store
+/// writer verify one batch while it commits another.
+pub const INGEST_FRAMES_IN_FLIGHT: usize = 4;

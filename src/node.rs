@@ -59,6 +59,31 @@ pub async fn submit(writer: &Slot<StoreWriterMsg>, ops: Vec<Op>) -> Result<Vec<R
     }
 }
 
+/// Queue ops at the store writer without waiting; the receiver yields the outcome once durable.
+/// The writer handles submissions in order, so several may be in flight from one caller.
+pub fn submit_queued(writer: &Slot<StoreWriterMsg>, ops: Vec<Op>) -> Result<Pending, NodeError> {
+    let actor = writer.get().ok_or(NodeError::Unavailable("the store writer"))?;
+    let (tx, rx) = ractor::concurrency::oneshot();
+    actor
+        .cast(StoreWriterMsg::Submit(ops, tx.into()))
+        .map_err(|_| NodeError::Unavailable("the store writer"))?;
+    Ok(Pending(rx))
+}
+
+/// An answer from the store writer still to come.
+pub struct Pending(ractor::concurrency::OneshotReceiver<crate::actors::store_writer::IngestReply>);
+
+impl Pending {
+    /// Wait (bounded) for the outcome.
+    pub async fn outcome(self) -> Result<Vec<Result<OpOutcome, FeedError>>, NodeError> {
+        match tokio::time::timeout(CONTROL_TIMEOUT, self.0).await {
+            Ok(Ok(reply)) => Ok(reply?),
+            Ok(Err(_)) => Err(NodeError::Unavailable("the store writer")),
+            Err(_) => Err(NodeError::Timeout("the store writer", CONTROL_TIMEOUT)),
+        }
+    }
+}
+
 /// A running node, as its clients see it.
 #[derive(Clone)]
 pub struct Node {

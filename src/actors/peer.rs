@@ -14,20 +14,22 @@
 use std::net::SocketAddr;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::broadcast;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::events::NodeEvent;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
-use crate::limits::{CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, REPLICATION_BATCH_MAX};
+use crate::limits::{CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, INGEST_FRAMES_IN_FLIGHT, REPLICATION_BATCH_MAX};
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
 use crate::actors::replicator::ReplicatorMsg;
 use crate::actors::OwnedTask;
-use crate::node::{submit, NodeError};
-use ractor::rpc::CallResult;
+use crate::node::{submit, submit_queued, NodeError, Pending};
 use crate::peer::{wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext};
 use crate::replicate::{Action, Msg, Session, WireEntry};
 use crate::store::Store;
@@ -67,6 +69,9 @@ pub struct PeerState {
     peer: FeedId,
     session: Session,
     outbox: Outbox,
+    ingest_slots: Arc<Semaphore>,
+    /// Frames waiting for their verdict; aborted with the state.
+    ingesting: JoinSet<()>,
     guard: ConnGuard,
 }
 
@@ -156,7 +161,8 @@ async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerStat
     guard.tasks.push(OwnedTask::spawn(read_loop(greeted.recv, conn, myself.clone())));
     guard.tasks.push(OwnedTask::spawn(event_loop(ctx.node.events.subscribe(), myself)));
     let actions = session.start();
-    let mut state = PeerState { ctx, peer, session, outbox, guard };
+    let ingest_slots = Arc::new(Semaphore::new(INGEST_FRAMES_IN_FLIGHT));
+    let mut state = PeerState { ctx, peer, session, outbox, ingest_slots, ingesting: JoinSet::new(), guard };
     perform(&mut state, actions).await;
     tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
     Ok(state)
@@ -226,37 +232,74 @@ async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
     true
 }
 
-/// Verify and store entries of `feed` from this peer, through the feed's replicator (or the
-/// store writer directly if the feed has none, e.g. while it is restarting). A forged or invalid
-/// entry closes the connection; the entries before it in the batch are kept.
+/// Hand entries of `feed` from this peer to the feed's replicator (or the store writer directly
+/// if the feed has none, e.g. while it restarts) without waiting for them to be durable: up to
+/// [`INGEST_FRAMES_IN_FLIGHT`] frames are in flight, and the next frame is not read until a slot
+/// frees. A task per frame waits for the verdict; a forged or invalid entry closes the
+/// connection (entries before it are kept; later frames fail their sequence check).
 async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) -> bool {
+    while state.ingesting.try_join_next().is_some() {}
+    let Ok(slot) = Arc::clone(&state.ingest_slots).acquire_owned().await else { return false };
     let verdict = match state.ctx.replicators.get(&feed) {
         Some(replicator) => {
-            let from = state.peer;
-            match replicator.call(|reply| ReplicatorMsg::Ingest { from, entries, reply }, Some(CONTROL_TIMEOUT)).await {
-                Ok(CallResult::Success(result)) => result,
-                _ => Err(NodeError::Unavailable("the feed replicator")),
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = ReplicatorMsg::Ingest { from: state.peer, entries, reply: tx.into() };
+            if replicator.cast(msg).is_err() {
+                return fail(state, &NodeError::Unavailable("the feed replicator"));
             }
+            Verdict::Replicator(rx)
         }
         None => {
             let ops = entries
                 .into_iter()
                 .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
                 .collect();
-            submit(&state.ctx.node.writer, ops).await.map(|outcomes| outcomes.into_iter().find_map(refused))
+            match submit_queued(&state.ctx.node.writer, ops) {
+                Ok(pending) => Verdict::Writer(pending),
+                Err(e) => return fail(state, &e),
+            }
         }
     };
-    match verdict {
-        Ok(None) => true,
-        Ok(Some(e)) => {
-            tracing::warn!(peer = %state.peer.short(), feed = %feed.short(), error = %e, "peer sent an invalid entry; closing");
-            close(&state.guard.conn, CloseCode::InvalidEntry);
-            false
+    let (conn, peer) = (state.guard.conn.clone(), state.peer);
+    state.ingesting.spawn(async move {
+        let outcome = verdict.outcome().await;
+        drop(slot);
+        match outcome {
+            Ok(None) => {}
+            Ok(Some(e)) => {
+                tracing::warn!(peer = %peer.short(), feed = %feed.short(), error = %e, "peer sent an invalid entry; closing");
+                close(&conn, CloseCode::InvalidEntry);
+            }
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), error = %e, "ingest failed; closing");
+                close(&conn, CloseCode::Normal);
+            }
         }
-        Err(e) => {
-            tracing::warn!(peer = %state.peer.short(), error = %e, "ingest failed; closing");
-            close(&state.guard.conn, CloseCode::Normal);
-            false
+    });
+    true
+}
+
+fn fail(state: &PeerState, e: &NodeError) -> bool {
+    tracing::warn!(peer = %state.peer.short(), error = %e, "ingest failed; closing");
+    close(&state.guard.conn, CloseCode::Normal);
+    false
+}
+
+/// Where an ingest's answer will come from.
+enum Verdict {
+    Replicator(ractor::concurrency::OneshotReceiver<Result<Option<FeedError>, NodeError>>),
+    Writer(Pending),
+}
+
+impl Verdict {
+    async fn outcome(self) -> Result<Option<FeedError>, NodeError> {
+        match self {
+            Verdict::Replicator(rx) => match tokio::time::timeout(CONTROL_TIMEOUT, rx).await {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(_)) => Err(NodeError::Unavailable("the feed replicator")),
+                Err(_) => Err(NodeError::Timeout("the feed replicator", CONTROL_TIMEOUT)),
+            },
+            Verdict::Writer(pending) => Ok(pending.outcome().await?.into_iter().find_map(refused)),
         }
     }
 }

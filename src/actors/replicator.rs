@@ -1,7 +1,8 @@
 //! A feed replicator: one per wanted feed (the own feed and each followed one).
 //!
 //! It is the single door through which entries of its feed enter the store from peers: it
-//! submits them to the store writer in order, keeps the feed's progress (latest sequence,
+//! queues them at the store writer in order (without waiting for one batch to commit before
+//! queueing the next, so verification and commits pipeline), keeps the feed's progress (latest sequence,
 //! entries received and refused, last source) in the [`Replicators`] table for `kith status`,
 //! and so serialises two peers serving the same feed. Started by the rolodex actor through the
 //! replicators dynamic supervisor when a feed becomes wanted, terminated when it stops being
@@ -9,11 +10,12 @@
 //! re-read from the store.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinSet;
 
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
-use crate::node::{submit, Node, NodeError};
+use crate::node::{submit_queued, Node, NodeError};
 use crate::peer::Replicators;
 use crate::replicate::WireEntry;
 
@@ -49,6 +51,8 @@ pub struct ReplicatorArgs {
 pub struct ReplicatorState {
     args: ReplicatorArgs,
     me: ActorRef<ReplicatorMsg>,
+    /// Answers still waiting for their commit; aborted with the state.
+    waiting: JoinSet<()>,
 }
 
 impl Drop for ReplicatorState {
@@ -65,26 +69,42 @@ impl Actor for FeedReplicator {
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         let seq = args.node.store.read()?.head(&args.feed)?.map_or(0, |h| h.seq);
         args.registry.register(args.feed, myself.clone(), seq);
-        Ok(ReplicatorState { args, me: myself })
+        Ok(ReplicatorState { args, me: myself, waiting: JoinSet::new() })
     }
 
     async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
-            ReplicatorMsg::Ingest { from, entries, reply } => {
-                let _ = reply.send(ingest(&state.args, from, entries).await);
-            }
+            ReplicatorMsg::Ingest { from, entries, reply } => ingest(state, from, entries, reply),
         }
         Ok(())
     }
 }
 
-async fn ingest(args: &ReplicatorArgs, from: FeedId, entries: Vec<WireEntry>) -> Result<Option<FeedError>, NodeError> {
-    let feed = args.feed;
+/// Queue the entries at the store writer (in order) and answer from a task once durable, so
+/// that the next batch of this feed can be queued while this one is verified and committed.
+fn ingest(state: &mut ReplicatorState, from: FeedId, entries: Vec<WireEntry>, reply: RpcReplyPort<Result<Option<FeedError>, NodeError>>) {
+    while state.waiting.try_join_next().is_some() {}
+    let feed = state.args.feed;
     let ops = entries
         .into_iter()
         .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
         .collect();
-    let outcomes = submit(&args.node.writer, ops).await?;
+    let pending = match submit_queued(&state.args.node.writer, ops) {
+        Ok(pending) => pending,
+        Err(e) => {
+            let _ = reply.send(Err(e));
+            return;
+        }
+    };
+    let registry = state.args.registry.clone();
+    state.waiting.spawn(async move {
+        let verdict = pending.outcome().await.map(|outcomes| record(&registry, feed, from, outcomes));
+        let _ = reply.send(verdict);
+    });
+}
+
+/// Note progress; the first refusal, if any.
+fn record(registry: &Replicators, feed: FeedId, from: FeedId, outcomes: Vec<Result<OpOutcome, FeedError>>) -> Option<FeedError> {
     let mut appended = 0;
     let mut latest = None;
     let mut refused = None;
@@ -100,7 +120,7 @@ async fn ingest(args: &ReplicatorArgs, from: FeedId, entries: Vec<WireEntry>) ->
             }
         }
     }
-    args.registry.update(&feed, |p| {
+    registry.update(&feed, |p| {
         p.received += appended;
         p.refused += u64::from(refused.is_some());
         if let Some(seq) = latest {
@@ -109,5 +129,5 @@ async fn ingest(args: &ReplicatorArgs, from: FeedId, entries: Vec<WireEntry>) ->
             p.last_source = Some(from.to_string());
         }
     });
-    Ok(refused)
+    refused
 }
