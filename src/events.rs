@@ -21,6 +21,8 @@ pub enum NodeEvent {
     },
     /// The set of wanted feeds changed (follow, unfollow, block, unblock).
     WantsChanged,
+    /// This node's status line changed.
+    StatusChanged,
     /// This id was just blocked: drop any connection with it.
     Blocked(FeedId),
     /// A connection with this peer is up.

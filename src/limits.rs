@@ -238,3 +238,18 @@ pub const OUTBOX_MESSAGES_MAX: usize = 64;
 /// not read past this (backpressure to QUIC flow control). Several in flight let the store
 /// writer verify one batch while it commits another.
 pub const INGEST_FRAMES_IN_FLIGHT: usize = 4;
+
+// --- switchboard ---
+
+/// Longest status line a peer may set (`kith presence set`).
+pub const STATUS_BYTES_MAX: usize = 140;
+/// Most ids one peer may watch on a switchboard (its follows).
+pub const WATCH_IDS_MAX: usize = 10_000;
+/// Largest control frame between a daemon and a switchboard (a watch list of 10k ids ≈ 330 KiB).
+pub const SB_FRAME_BYTES_MAX: u32 = 512 * 1024;
+/// Most peers connected to one switchboard node.
+pub const SB_CLIENTS_MAX: usize = 100_000;
+/// Answers queued for one switchboard client before it is cut off for not reading.
+pub const SB_SEND_QUEUE: usize = 4_096;
+/// Presence shards of a switchboard's `peers` topic (every node of a cluster must agree).
+pub const PEERS_SHARDS: u16 = 1;

@@ -12,7 +12,8 @@ use ractor::rpc::CallResult;
 use crate::actors::rolodex::RolodexMsg;
 use crate::actors::store_writer::StoreWriterMsg;
 use crate::actors::Slot;
-use crate::events::Events;
+use crate::events::{Events, NodeEvent};
+use crate::switchboard::{check_status, Online};
 use crate::feed::{Content, FeedError, MsgId};
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{IngestError, Op, OpOutcome};
@@ -99,6 +100,8 @@ pub struct Node {
     pub rolodex_actor: Slot<RolodexMsg>,
     /// The node's event broadcast.
     pub events: Events,
+    /// Who the switchboards say is online, and this node's status line.
+    pub online: Online,
 }
 
 impl Node {
@@ -120,6 +123,14 @@ impl Node {
             Ok(CallResult::Timeout) => Err(NodeError::Timeout("the rolodex", CONTROL_TIMEOUT)),
             Ok(CallResult::SenderError) | Err(_) => Err(NodeError::Unavailable("the rolodex")),
         }
+    }
+
+    /// Set (or clear) this node's status line; switchboard links announce it.
+    pub fn set_status(&self, text: Option<String>) -> Result<(), NodeError> {
+        check_status(&text).map_err(NodeError::NotFound)?;
+        self.online.set_status(text);
+        let _ = self.events.send(NodeEvent::StatusChanged);
+        Ok(())
     }
 
     /// One feed, newest first.

@@ -7,6 +7,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -37,12 +39,19 @@ pub struct ControlServer;
 pub struct ControlArgs {
     /// The data directory holding the socket.
     pub data_dir: PathBuf,
-    /// The node to answer from.
-    pub node: Node,
-    /// Reports the supervision tree.
-    pub tree: TreeReporter,
-    /// The network, if this node has one.
-    pub peers: Option<PeerContext>,
+    /// Answers requests (a daemon's node, or a switchboard).
+    pub handler: Handler,
+}
+
+/// Answers one control request.
+pub type Handler = Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+/// The handler of a daemon: requests dispatched onto its node.
+pub fn node_handler(node: Node, tree: TreeReporter, peers: Option<PeerContext>) -> Handler {
+    Arc::new(move |request| {
+        let (node, tree, peers) = (node.clone(), Arc::clone(&tree), peers.clone());
+        Box::pin(async move { dispatch(&node, &tree, peers.as_ref(), request).await })
+    })
 }
 
 /// The control server's state: its accept loop, aborted with it.
@@ -92,9 +101,9 @@ async fn accept_loop(listener: UnixListener, args: ControlArgs, myself: ActorRef
         // Waiting for a slot here is the backpressure: past the bound, clients queue in the
         // kernel's listen backlog instead of in our memory.
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { return };
-        let (node, tree, peers) = (args.node.clone(), Arc::clone(&args.tree), args.peers.clone());
+        let handler = Arc::clone(&args.handler);
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, &node, &tree, peers.as_ref()).await {
+            if let Err(e) = serve(stream, &handler).await {
                 tracing::debug!(error = %e, "control client failed");
             }
             drop(permit);
@@ -102,7 +111,7 @@ async fn accept_loop(listener: UnixListener, args: ControlArgs, myself: ActorRef
     }
 }
 
-async fn serve(stream: UnixStream, node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -> std::io::Result<()> {
+async fn serve(stream: UnixStream, handler: &Handler) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(CONTROL_LINE_BYTES_MAX as u64 + 1));
     let mut line = String::new();
@@ -111,7 +120,7 @@ async fn serve(stream: UnixStream, node: &Node, tree: &TreeReporter, peers: Opti
             Response::err(format!("request longer than {CONTROL_LINE_BYTES_MAX} bytes"))
         } else {
             match serde_json::from_str::<Request>(&line) {
-                Ok(request) => dispatch(node, tree, peers, request).await,
+                Ok(request) => handler(request).await,
                 Err(e) => Response::err(format!("malformed request: {e}")),
             }
         };

@@ -48,8 +48,17 @@ async fn answer(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, r
         Request::Block { id } => change(node, &id, RolodexChange::Block).await,
         Request::Unblock { id } => change(node, &id, RolodexChange::Unblock).await,
         Request::Contacts => {
-            let contacts: Vec<ContactView> = node.rolodex.list().iter().map(ContactView::from).collect();
+            let contacts: Vec<ContactView> = node
+                .rolodex
+                .list()
+                .iter()
+                .map(|e| ContactView::from(e).with_presence(node.online.get(&e.id)))
+                .collect();
             Ok(json!({ "contacts": contacts }))
+        }
+        Request::PresenceSet { text } => {
+            node.set_status(text.clone())?;
+            Ok(json!({ "status": text }))
         }
         Request::Status => status(node, tree, peers).await,
         Request::Connect { target } => {

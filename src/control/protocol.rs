@@ -53,6 +53,11 @@ pub enum Request {
     Contacts,
     /// Supervision tree, connections, feeds held, rolodex size.
     Status,
+    /// Set (or clear, with `None`) this node's status line, shown to those who follow it.
+    PresenceSet {
+        /// The text.
+        text: Option<String>,
+    },
     /// Dial a peer now: `HOST:PORT`, or `ID@HOST:PORT` to pin its key.
     Connect {
         /// Where.

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::feed::Content;
 use crate::rolodex::RolodexEntry;
+use crate::switchboard::PeerMeta;
 use crate::store::StoredEntry;
 
 /// One entry, for `feed` and `timeline`.
@@ -92,6 +93,19 @@ pub struct ContactView {
     pub last_seen_ms: Option<u64>,
     /// Latest sequence held.
     pub latest_seq: u64,
+    /// Whether a switchboard says they are online now.
+    pub online: bool,
+    /// Their status line, if online and set.
+    pub status: Option<String>,
+}
+
+impl ContactView {
+    /// Add what the switchboards say about this contact.
+    pub fn with_presence(mut self, meta: Option<PeerMeta>) -> Self {
+        self.online = meta.is_some();
+        self.status = meta.and_then(|m| m.status);
+        self
+    }
 }
 
 impl From<&RolodexEntry> for ContactView {
@@ -106,6 +120,8 @@ impl From<&RolodexEntry> for ContactView {
             blocked: e.blocked,
             last_seen_ms: e.last_seen_ms,
             latest_seq: e.latest_seq,
+            online: false,
+            status: None,
         }
     }
 }

@@ -132,7 +132,7 @@ pub fn text(r: &ReplicateReport) -> String {
 
 async fn node(dir: &std::path::Path, identity: Arc<Identity>, store: Store) -> Result<Daemon> {
     let endpoint = Arc::new(PeerEndpoint::bind(loopback(), identity.signing_key())?);
-    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone };
+    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone, switchboards: Vec::new() };
     daemon::start(parts).await
 }
 

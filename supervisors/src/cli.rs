@@ -85,6 +85,14 @@ pub enum Command {
     Contacts(JsonFlag),
     /// Supervision tree, connections, feeds held and rolodex size of the running daemon.
     Status(JsonFlag),
+    /// Set your status line (shown to those who follow you when you are online); no TEXT clears it.
+    Presence {
+        /// What to do.
+        #[command(subcommand)]
+        action: PresenceCommand,
+    },
+    /// Run a switchboard node: peers connect to it to be seen online and introduced.
+    Switchboard(SwitchboardArgs),
     /// Dial a peer now: HOST:PORT (its key is learned on first use) or @ID…ed25519@HOST:PORT.
     Connect {
         /// Where.
@@ -107,6 +115,26 @@ pub struct IdArg {
     pub id: String,
     #[command(flatten)]
     pub json: JsonFlag,
+}
+
+/// `kith presence …`.
+#[derive(Debug, Subcommand)]
+pub enum PresenceCommand {
+    /// Set the status line.
+    Set {
+        /// The text (at most 140 bytes); leave out to clear.
+        text: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `kith switchboard` flags.
+#[derive(Debug, Args)]
+pub struct SwitchboardArgs {
+    /// Address to accept peers on.
+    #[arg(long, env = "KITH_LISTEN", default_value = "0.0.0.0:7878")]
+    pub listen: String,
 }
 
 /// `kith daemon` flags.

@@ -8,6 +8,7 @@
 //! ├── entries        dynamic supervisor  one transient dialer per active rolodex entry
 //! ├── rolodex        permanent worker    serialises rolodex changes; starts replicators, dialers
 //! ├── listener       permanent worker    accepts peer connections
+//! ├── switchboards   supervisor          one permanent link per --switchboard (one_for_one)
 //! └── control        permanent worker    the control socket that client commands talk to
 //! ```
 //!
@@ -21,11 +22,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith::actors::control::{ControlArgs, ControlServer};
+use kith::actors::control::{node_handler, ControlArgs, ControlServer};
 use kith::actors::dialer::{Dialer, DialerArgs};
 use kith::actors::listener::Listener;
 use kith::actors::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::actors::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
+use kith::actors::sb_link::{SbLink, SbLinkArgs};
 use kith::actors::store_writer::{StoreWriter, StoreWriterArgs};
 use kith::actors::Slot;
 use kith::control::dispatch::TreeReporter;
@@ -48,6 +50,8 @@ pub const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Durat
 const PEERS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
 /// Feed replicators are permanent; a few crashes are absorbed, then the root decides.
 const REPLICATORS_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
+/// A switchboard link that keeps crashing is restarted a few times, then the root decides.
+const SWITCHBOARDS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
 /// A dialer that keeps crashing is restarted a few times, then the entries supervisor gives up
 /// and the root restarts the rolodex side of the tree.
 const ENTRIES_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
@@ -64,6 +68,8 @@ pub struct DaemonParts {
     pub endpoint: Arc<PeerEndpoint>,
     /// Whom to serve.
     pub serve: ServePolicy,
+    /// Switchboards to stay connected to (`HOST:PORT` or `@ID@HOST:PORT`).
+    pub switchboards: Vec<String>,
 }
 
 /// The running daemon's handles.
@@ -85,6 +91,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
         writer: Slot::new(),
         rolodex_actor: Slot::new(),
         events: kith::events::channel(),
+        online: kith::switchboard::Online::default(),
     };
     let peers = PeerContext {
         node: node.clone(),
@@ -120,7 +127,8 @@ fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporte
         dial: Some(dial_fn(peers.clone(), entries.clone())),
         replicate: Some(replicate_fn(node.clone(), peers.replicators.clone(), replicators.clone())),
     };
-    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), node: node.clone(), tree, peers: Some(peers.clone()) };
+    let handler = node_handler(node.clone(), tree, Some(peers.clone()));
+    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler };
     let listener_args = peers.clone();
     SupervisorSpec {
         name: "daemon".into(),
@@ -142,9 +150,22 @@ fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporte
             ),
             ChildSpec::worker("rolodex", Restart::Permanent, RolodexActor, move || rolodex_args.clone()),
             ChildSpec::worker("listener", Restart::Permanent, Listener, move || listener_args.clone()),
+            ChildSpec::supervisor(switchboards_tree(peers, &parts.switchboards)),
             ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
         ],
     }
+}
+
+/// One permanent link per switchboard; they share nothing, hence one_for_one.
+fn switchboards_tree(peers: &PeerContext, targets: &[String]) -> SupervisorSpec {
+    let children = targets
+        .iter()
+        .map(|target| {
+            let args = SbLinkArgs { ctx: peers.clone(), target: target.clone() };
+            ChildSpec::worker(format!("switchboard:{target}"), Restart::Permanent, SbLink, move || args.clone())
+        })
+        .collect();
+    SupervisorSpec { name: "switchboards".into(), strategy: Strategy::OneForOne, intensity: SWITCHBOARDS_INTENSITY, children }
 }
 
 /// Start a dialer for an id unless one is running (the child id is the entry's id).

@@ -13,5 +13,6 @@ pub mod config;
 
 pub mod output;
 pub mod presence;
+pub mod switchboard;
 pub mod daemon;
 pub mod bench_replicate;

@@ -14,8 +14,8 @@ use kith::net::PeerEndpoint;
 use kith::peer::ServePolicy;
 use kith::store::Store;
 use kith::supervisor::RootExit;
-use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs};
-use kith_supervisors::{bench_replicate, client, config, daemon, output};
+use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardArgs};
+use kith_supervisors::{switchboard, bench_replicate, client, config, daemon, output};
 use serde_json::json;
 
 /// Where the daemon listens for peers unless told otherwise: any interface, any free port.
@@ -58,6 +58,13 @@ fn run(cli: Cli) -> Result<()> {
             format!("connected to {}", d["peer"].as_str().unwrap_or(""))
         }),
         Command::Bench { which } => bench(which),
+        Command::Presence { action: PresenceCommand::Set { text, json } } => {
+            ask(&dir, json.json, Request::PresenceSet { text }, |d| match d["status"].as_str() {
+                Some(text) => format!("status: {text}"),
+                None => "status cleared".to_string(),
+            })
+        }
+        Command::Switchboard(args) => run_switchboard(&dir, args),
     }
 }
 
@@ -113,18 +120,49 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         None => ServePolicy::default(),
     };
     let switchboards = if args.switchboards.is_empty() { file.switchboards } else { args.switchboards };
-    if !switchboards.is_empty() {
-        tracing::warn!("switchboards are not available in this build yet; ignoring {switchboards:?}");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
             .with_context(|| format!("binding the peer endpoint on {listen}"))?;
         let endpoint = Arc::new(endpoint);
-        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve };
+        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards };
         let mut running = daemon::start(parts).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
+        let exit = tokio::select! {
+            exit = running.root.wait() => exit,
+            signal = shutdown_signal() => {
+                tracing::info!(signal = signal?, "stopping");
+                running.root.shutdown().await?
+            }
+        };
+        match exit {
+            RootExit::Stopped => Ok(()),
+            RootExit::Escalated(why) => bail!("the supervision tree gave up: {why}"),
+        }
+    })
+}
+
+fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let identity = match Identity::load(dir) {
+        Ok(identity) => identity,
+        Err(kith::identity::IdentityError::Missing(_)) => Identity::create(dir)?,
+        Err(e) => return Err(e.into()),
+    };
+    let identity = Arc::new(identity);
+    let _lock = kith::store::DirLock::acquire(dir)?;
+    let listen: std::net::SocketAddr =
+        args.listen.parse().with_context(|| format!("`{}` is not a listen address: expected IP:PORT", args.listen))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let endpoint = Arc::new(
+            PeerEndpoint::bind(listen, identity.signing_key()).with_context(|| format!("binding the switchboard on {listen}"))?,
+        );
+        let parts = switchboard::SwitchboardParts { data_dir: dir.to_path_buf(), identity: Arc::clone(&identity), endpoint };
+        let mut running = switchboard::start(parts).await?;
+        let addr = running.ctx.endpoint.local_addr()?;
+        tracing::info!(id = %identity.id(), %addr, "kith switchboard running");
         let exit = tokio::select! {
             exit = running.root.wait() => exit,
             signal = shutdown_signal() => {

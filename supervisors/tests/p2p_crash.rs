@@ -17,7 +17,7 @@ async fn node(dir: &std::path::Path) -> Daemon {
     let identity = Arc::new(Identity::create(dir).unwrap());
     let store = Store::open(dir).unwrap();
     let endpoint = Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap());
-    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone };
+    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone, switchboards: Vec::new() };
     daemon::start(parts).await.unwrap()
 }
 

@@ -1,0 +1,83 @@
+//! The switchboard's listener: accepts peers and starts one session actor per connection.
+//!
+//! Like the daemon's listener, an owned accept loop finishes each TLS handshake in its own short
+//! task (at most [`HANDSHAKES_MAX`] at once) and starts the session as a temporary child of the
+//! clients dynamic supervisor, whose `max_children` bounds how many peers one node holds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::Semaphore;
+
+use crate::actors::sb_session::{SbSession, SbSessionArgs};
+use crate::actors::OwnedTask;
+use crate::identity::FeedId;
+use crate::limits::HANDSHAKES_MAX;
+use crate::net::close::close;
+use crate::net::endpoint::accept;
+use crate::net::CloseCode;
+use crate::supervisor::{ChildSpec, Restart};
+use crate::switchboard::context::{Counters, SbContext};
+
+/// Messages to the switchboard listener.
+pub enum SbListenerMsg {
+    /// The endpoint closed; the listener fails so that it is restarted.
+    EndpointClosed,
+}
+
+/// The switchboard listener actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SbListener;
+
+/// The listener's state: its accept loop, aborted with it.
+pub struct SbListenerState {
+    _accept: OwnedTask,
+}
+
+impl Actor for SbListener {
+    type Msg = SbListenerMsg;
+    type State = SbListenerState;
+    type Arguments = SbContext;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "switchboard listening");
+        Ok(SbListenerState { _accept: OwnedTask::spawn(accept_loop(ctx, myself)) })
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SbListenerMsg::EndpointClosed => Err("the switchboard endpoint closed".into()),
+        }
+    }
+}
+
+async fn accept_loop(ctx: SbContext, myself: ActorRef<SbListenerMsg>) {
+    let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    while let Some(incoming) = ctx.endpoint.incoming().await {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            match accept(incoming).await {
+                Ok((conn, key)) => start_session(&ctx, conn, FeedId::from(key)).await,
+                Err(e) => {
+                    Counters::bump(&ctx.counters.refused);
+                    tracing::debug!(error = %e, "switchboard handshake failed");
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = myself.cast(SbListenerMsg::EndpointClosed);
+}
+
+async fn start_session(ctx: &SbContext, conn: quinn::Connection, peer: FeedId) {
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    let args = SbSessionArgs { ctx: ctx.clone(), conn: conn.clone(), peer };
+    let id = format!("client:{}:{}", peer.short(), SERIAL.fetch_add(1, Ordering::Relaxed));
+    let spec = ChildSpec::worker(id, Restart::Temporary, SbSession, move || args.clone());
+    if let Err(e) = ctx.clients.start_child(spec).await {
+        tracing::debug!(peer = %peer.short(), error = %e, "switchboard session not started");
+        close(&conn, CloseCode::Normal);
+    }
+}

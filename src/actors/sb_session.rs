@@ -1,0 +1,269 @@
+//! One peer connected to a switchboard: admission, presence tracking, and presence notices.
+//!
+//! States: greeted (hello done, waiting for `Join`), joined (tracked in the presence CRDT under
+//! its proven id; told when the ids it watches come and go). The peer is untracked when the
+//! state is dropped, however the actor ends. A reader task calls the actor per frame; a diff task
+//! forwards the tracker's diffs; a sender task writes answers from a bounded queue (a peer that
+//! does not read is cut off, never buffered without bound). Started by the switchboard listener
+//! as a temporary child of the clients dynamic supervisor.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::actors::OwnedTask;
+use crate::feed::now_ms;
+use crate::identity::FeedId;
+use crate::limits::{SB_FRAME_BYTES_MAX, SB_SEND_QUEUE, WATCH_IDS_MAX};
+use crate::net::close::close;
+use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Hello, NodeRole};
+use crate::net::{stream, CloseCode};
+use crate::presence::{Diff, Owner};
+use crate::switchboard::context::{Counters, SbContext};
+use crate::switchboard::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
+
+/// Messages to a switchboard session.
+pub enum SbSessionMsg {
+    /// A frame from the peer; the reply says whether to keep reading.
+    Frame(ClientMsg, RpcReplyPort<bool>),
+    /// A presence diff from the tracker.
+    Diff(Arc<Diff>, RpcReplyPort<()>),
+    /// Diffs were missed: tell the peer the presence of every watched id again.
+    Resync(RpcReplyPort<()>),
+    /// The connection ended.
+    Closed(String),
+}
+
+/// The switchboard session actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SbSession;
+
+/// What a session starts with.
+#[derive(Clone)]
+pub struct SbSessionArgs {
+    /// The switchboard.
+    pub ctx: SbContext,
+    /// The authenticated connection.
+    pub conn: quinn::Connection,
+    /// The proven peer id.
+    pub peer: FeedId,
+}
+
+/// A session's state; dropping it untracks the peer and closes the connection.
+pub struct SbSessionState {
+    ctx: SbContext,
+    peer: FeedId,
+    owner: Owner,
+    joined: bool,
+    status: Option<String>,
+    since_ms: u64,
+    watch: HashSet<String>,
+    out: mpsc::Sender<ServerMsg>,
+    conn: quinn::Connection,
+    _tasks: Vec<OwnedTask>,
+}
+
+impl Drop for SbSessionState {
+    fn drop(&mut self) {
+        close(&self.conn, CloseCode::Normal);
+        self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
+        if self.joined {
+            let (tracker, owner) = (self.ctx.tracker.clone(), self.owner);
+            // The tracker call is async; the untrack must happen even after a crash.
+            tokio::spawn(async move {
+                let _ = tracker.untrack_owner(owner).await;
+            });
+        }
+    }
+}
+
+/// A process-wide serial for presence owners (one per session).
+fn next_owner() -> Owner {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    Owner(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Actor for SbSession {
+    type Msg = SbSessionMsg;
+    type State = SbSessionState;
+    type Arguments = SbSessionArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        let SbSessionArgs { ctx, conn, peer } = args;
+        let ours = Hello::new(NodeRole::Switchboard, Capabilities::of(&[Capability::Presence, Capability::Relay]));
+        let greeted = match accept_hello(&conn, &ours, Admission::Welcome).await {
+            Ok(greeted) => greeted,
+            Err(e) => {
+                Counters::bump(&ctx.counters.refused);
+                return Err(e.into());
+            }
+        };
+        ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+        let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
+        let tasks = vec![
+            OwnedTask::spawn(send_loop(greeted.send, rx)),
+            OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
+            OwnedTask::spawn(diff_loop(ctx.tracker.subscribe(), myself)),
+        ];
+        let state = SbSessionState {
+            ctx,
+            peer,
+            owner: next_owner(),
+            joined: false,
+            status: None,
+            since_ms: now_ms(),
+            watch: HashSet::new(),
+            out,
+            conn,
+            _tasks: tasks,
+        };
+        Ok(state)
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SbSessionMsg::Frame(frame, reply) => {
+                let keep = on_frame(state, frame).await;
+                let _ = reply.send(keep);
+                if !keep {
+                    myself.stop(Some("session ended".into()));
+                }
+            }
+            SbSessionMsg::Diff(diff, reply) => {
+                let keep = on_diff(state, &diff);
+                let _ = reply.send(());
+                if !keep {
+                    myself.stop(Some("peer not reading".into()));
+                }
+            }
+            SbSessionMsg::Resync(reply) => {
+                let ids: Vec<FeedId> = state.watch.iter().filter_map(|k| k.parse().ok()).collect();
+                let keep = ids.into_iter().all(|id| notice(state, id));
+                let _ = reply.send(());
+                if !keep {
+                    myself.stop(Some("peer not reading".into()));
+                }
+            }
+            SbSessionMsg::Closed(reason) => myself.stop(Some(reason)),
+        }
+        Ok(())
+    }
+}
+
+fn meta(state: &SbSessionState) -> Vec<u8> {
+    PeerMeta { since_ms: state.since_ms, node: state.ctx.node.clone(), status: state.status.clone() }.encode()
+}
+
+async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
+    match frame {
+        ClientMsg::Join { invite } => join(state, invite).await,
+        _ if !state.joined => {
+            let _ = send(state, ServerMsg::Refused { reason: "send Join first".into() });
+            false
+        }
+        ClientMsg::SetStatus { text } => {
+            if let Err(reason) = check_status(&text) {
+                return send(state, ServerMsg::Refused { reason });
+            }
+            state.status = text;
+            let (key, meta) = (state.peer.to_string(), meta(state));
+            state.ctx.tracker.update(state.owner, PEERS_TOPIC, &key, move |_| meta).await.is_ok()
+        }
+        ClientMsg::Watch { ids } => watch(state, ids),
+    }
+}
+
+async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
+    if state.joined {
+        return true;
+    }
+    // Open membership: every switchboard admits any proven key for now; invite codes
+    // (`--invite-only`) are not implemented yet, so the code is not looked at.
+    let _ = invite;
+    let key = state.peer.to_string();
+    if let Err(e) = state.ctx.tracker.track(state.owner, PEERS_TOPIC, &key, meta(state)).await {
+        tracing::warn!(peer = %state.peer.short(), error = %e, "could not track the peer");
+        return false;
+    }
+    state.joined = true;
+    Counters::bump(&state.ctx.counters.joins);
+    send(state, ServerMsg::Welcome { observed: state.conn.remote_address() })
+}
+
+fn watch(state: &mut SbSessionState, ids: Vec<FeedId>) -> bool {
+    if ids.len() > WATCH_IDS_MAX {
+        let reason = format!("at most {WATCH_IDS_MAX} ids may be watched");
+        return send(state, ServerMsg::Refused { reason });
+    }
+    state.watch = ids.iter().map(FeedId::to_string).collect();
+    ids.into_iter().all(|id| notice(state, id))
+}
+
+/// Tell the peer the current presence of `id`.
+fn notice(state: &SbSessionState, id: FeedId) -> bool {
+    let online = state
+        .ctx
+        .tracker
+        .get_by_key(PEERS_TOPIC, &id.to_string())
+        .into_iter()
+        .filter_map(|p| PeerMeta::decode(&p.row.meta))
+        .max_by_key(|m| m.since_ms);
+    Counters::bump(&state.ctx.counters.notices);
+    send(state, ServerMsg::Presence { id, online })
+}
+
+fn on_diff(state: &SbSessionState, diff: &Diff) -> bool {
+    let touched: HashSet<&str> = diff
+        .leaves
+        .iter()
+        .chain(&diff.joins)
+        .filter(|p| p.topic() == PEERS_TOPIC && state.watch.contains(p.row.key.as_str()))
+        .map(|p| p.row.key.as_str())
+        .collect();
+    touched.into_iter().filter_map(|key| key.parse::<FeedId>().ok()).all(|id| notice(state, id))
+}
+
+/// Queue a message; false if the peer is not reading (queue full) or gone.
+fn send(state: &SbSessionState, msg: ServerMsg) -> bool {
+    state.out.try_send(msg).is_ok()
+}
+
+async fn send_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<ServerMsg>) {
+    while let Some(msg) = rx.recv().await {
+        if stream::write_frame(&mut send, &msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_loop(mut recv: quinn::RecvStream, myself: ActorRef<SbSessionMsg>) {
+    let reason = loop {
+        match stream::read_frame::<ClientMsg>(&mut recv, SB_FRAME_BYTES_MAX).await {
+            Ok(Some(msg)) => match myself.call(|reply| SbSessionMsg::Frame(msg, reply), None).await {
+                Ok(ractor::rpc::CallResult::Success(true)) => continue,
+                _ => return,
+            },
+            Ok(None) => break "peer finished".to_string(),
+            Err(e) => break e.to_string(),
+        }
+    };
+    let _ = myself.cast(SbSessionMsg::Closed(reason));
+}
+
+/// Forward tracker diffs one at a time (a call, so a slow session holds back only itself: the
+/// broadcast then lags and the session resynchronises from the tracker's view).
+async fn diff_loop(mut diffs: broadcast::Receiver<Arc<Diff>>, myself: ActorRef<SbSessionMsg>) {
+    loop {
+        let call = match diffs.recv().await {
+            Ok(diff) => myself.call(|reply| SbSessionMsg::Diff(diff, reply), None).await,
+            Err(broadcast::error::RecvError::Lagged(_)) => myself.call(SbSessionMsg::Resync, None).await,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !matches!(call, Ok(ractor::rpc::CallResult::Success(()))) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! What every actor of a switchboard node shares.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::net::PeerEndpoint;
+use crate::presence::pool::Tracker;
+use crate::supervisor::DynamicSupervisorHandle;
+
+/// Counters only: a switchboard keeps no log of who talked to whom.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Peers connected now.
+    pub connected: AtomicU64,
+    /// Peers admitted since start.
+    pub joins: AtomicU64,
+    /// Handshakes or hellos that failed (a daemon learning the key on first use makes one).
+    pub refused: AtomicU64,
+    /// Presence notices sent to watchers.
+    pub notices: AtomicU64,
+}
+
+/// A snapshot of the counters, for `kith status` on a switchboard.
+#[derive(Clone, Debug, Serialize)]
+pub struct CountersView {
+    /// Peers connected now.
+    pub connected: u64,
+    /// Peers admitted since start.
+    pub joins: u64,
+    /// Joins refused.
+    pub refused: u64,
+    /// Presence notices sent.
+    pub notices: u64,
+}
+
+impl Counters {
+    /// Add one.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot.
+    pub fn view(&self) -> CountersView {
+        CountersView {
+            connected: self.connected.load(Ordering::Relaxed),
+            joins: self.joins.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            notices: self.notices.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The shared parts of a switchboard node. Cheap to clone.
+#[derive(Clone)]
+pub struct SbContext {
+    /// This node's name in the cluster (its id).
+    pub node: String,
+    /// The presence tracker.
+    pub tracker: Tracker,
+    /// The QUIC endpoint peers connect to.
+    pub endpoint: Arc<PeerEndpoint>,
+    /// Where per-client session actors are started.
+    pub clients: DynamicSupervisorHandle,
+    /// Counters.
+    pub counters: Arc<Counters>,
+}

@@ -1,0 +1,87 @@
+//! The messages between a daemon and a switchboard, on the connection's control stream after
+//! the hello.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::FeedId;
+use crate::limits::STATUS_BYTES_MAX;
+
+/// The presence topic every connected peer is tracked in.
+pub const PEERS_TOPIC: &str = "peers";
+
+/// Daemon → switchboard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Ask to be admitted (with an invite code on an invite-only switchboard).
+    Join {
+        /// Invite code, if any.
+        invite: Option<String>,
+    },
+    /// Set (or clear) the status line shown to those who watch this peer.
+    SetStatus {
+        /// The text, at most [`STATUS_BYTES_MAX`] bytes.
+        text: Option<String>,
+    },
+    /// Replace the list of ids this peer wants to hear about.
+    Watch {
+        /// The ids.
+        ids: Vec<FeedId>,
+    },
+}
+
+/// Switchboard → daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// Admitted; the address the switchboard sees this peer at.
+    Welcome {
+        /// The peer's observed address.
+        observed: SocketAddr,
+    },
+    /// Not admitted (or a request was refused); a sentence saying why.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// A watched id came online, changed status, or went away (`online: None`).
+    Presence {
+        /// Whom.
+        id: FeedId,
+        /// Their presence, if online.
+        online: Option<PeerMeta>,
+    },
+}
+
+/// What a switchboard tracks about a connected peer (the presence meta).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerMeta {
+    /// Connected since (ms since the epoch).
+    pub since_ms: u64,
+    /// The switchboard node holding the connection.
+    pub node: String,
+    /// The peer's status line.
+    pub status: Option<String>,
+}
+
+impl PeerMeta {
+    /// Encode as presence meta bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Decode presence meta bytes.
+    pub fn decode(bytes: &[u8]) -> Option<PeerMeta> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+/// Check a status line against its bound.
+pub fn check_status(text: &Option<String>) -> Result<(), String> {
+    match text {
+        Some(t) if t.len() > STATUS_BYTES_MAX => {
+            Err(format!("a status line may be at most {STATUS_BYTES_MAX} bytes (this one is {})", t.len()))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,122 @@
+//! The switchboard's supervision tree — `kith switchboard`.
+//!
+//! ```text
+//! switchboard (rest_for_one, at most 5 restarts in 10 s)
+//! ├── presence    supervisor          shard actors of the presence tracker (one_for_one)
+//! ├── clients     dynamic supervisor  one temporary session per connected peer
+//! ├── listener    permanent worker    accepts peers (QUIC, keys proven by TLS)
+//! └── control     permanent worker    the control socket (`kith status` on a switchboard)
+//! ```
+//!
+//! rest_for_one: sessions track their peers in the presence shards, so if the presence subtree
+//! restarts, every session restarts too (its peers reconnect and are tracked again); the listener
+//! and control come last. The endpoint and the data-directory lock are held outside the tree.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kith::actors::control::{ControlArgs, ControlServer, Handler};
+use kith::actors::sb_listener::SbListener;
+use kith::actors::Slot;
+use kith::control::protocol::{Request, Response};
+use kith::identity::Identity;
+use kith::limits::SB_CLIENTS_MAX;
+use kith::net::presence_link::QuicPresence;
+use kith::net::PeerEndpoint;
+use kith::presence::pool::TrackerPool;
+use kith::limits::PEERS_SHARDS;
+use kith::presence::{Options, ReplicaName};
+use kith::supervisor::{
+    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor, Strategy,
+    SupervisorMsg, SupervisorSpec,
+};
+use kith::switchboard::context::{Counters, SbContext};
+use kith::switchboard::PEERS_TOPIC;
+
+use crate::presence::presence_tree;
+
+/// Restart intensity of the switchboard's root.
+const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Duration::from_secs(10) };
+/// Sessions are temporary; this bounds only the clients supervisor itself.
+const CLIENTS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+
+/// What the switchboard tree is built from.
+pub struct SwitchboardParts {
+    /// The data directory (identity, control socket).
+    pub data_dir: PathBuf,
+    /// The switchboard's identity.
+    pub identity: Arc<Identity>,
+    /// The bound endpoint.
+    pub endpoint: Arc<PeerEndpoint>,
+}
+
+/// A running switchboard.
+pub struct Switchboard {
+    /// The root supervisor.
+    pub root: RootSupervisor,
+    /// The shared context.
+    pub ctx: SbContext,
+}
+
+/// Build and start the tree.
+pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
+    let node = parts.identity.id().to_string();
+    let pool = TrackerPool::new(Options { shard_count: PEERS_SHARDS, ..Options::default() })?;
+    let tracker = pool.handle(&node);
+    let link = QuicPresence::new(ReplicaName::new(&node));
+    let ctx = SbContext {
+        node: node.clone(),
+        tracker: tracker.clone(),
+        endpoint: Arc::clone(&parts.endpoint),
+        clients: DynamicSupervisorHandle::new("clients"),
+        counters: Arc::new(Counters::default()),
+    };
+    let root_slot: Slot<SupervisorMsg> = Slot::new();
+    let listener_args = ctx.clone();
+    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler: handler(ctx.clone(), root_slot.clone()) };
+    let seed = u64::from_le_bytes(parts.identity.id().0[..8].try_into().unwrap_or_default());
+    let spec = SupervisorSpec {
+        name: "switchboard".into(),
+        strategy: Strategy::RestForOne,
+        intensity: ROOT_INTENSITY,
+        children: vec![
+            ChildSpec::supervisor(presence_tree(&pool, &tracker, Arc::new(link), seed)),
+            ChildSpec::dynamic(
+                DynamicSpec { name: "clients".into(), intensity: CLIENTS_INTENSITY, max_children: SB_CLIENTS_MAX },
+                ctx.clients.clone(),
+            ),
+            ChildSpec::worker("listener", Restart::Permanent, SbListener, move || listener_args.clone()),
+            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
+        ],
+    };
+    let root = RootSupervisor::start(spec).await?;
+    root_slot.set(root.actor().clone());
+    Ok(Switchboard { root, ctx })
+}
+
+/// `kith status` on a switchboard: the tree, the counters, who is online (a count: no names).
+fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
+    Arc::new(move |request| {
+        let (ctx, root) = (ctx.clone(), root.get());
+        Box::pin(async move {
+            match request {
+                Request::Status => {
+                    let tree = match root {
+                        Some(root) => report(&root).await.ok().and_then(|r| serde_json::to_value(r).ok()),
+                        None => None,
+                    };
+                    Response::ok(serde_json::json!({
+                        "id": ctx.node,
+                        "role": "switchboard",
+                        "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
+                        "online": ctx.tracker.list(PEERS_TOPIC).len(),
+                        "counters": ctx.counters.view(),
+                        "supervision": tree,
+                    }))
+                }
+                _ => Response::err("this is a switchboard: it keeps no feeds; run that command against a daemon's data directory"),
+            }
+        })
+    })
+}
