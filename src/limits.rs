@@ -127,14 +127,16 @@ pub const HELLO_FRAME_BYTES_MAX: u32 = 1024;
 
 /// How long a connection may stay silent before QUIC drops it.
 ///
-/// Keep-alives (below) keep a healthy but quiet connection well inside this.
-pub const CONNECTION_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Keep-alives (below) keep a healthy but quiet connection well inside this. It is also how long
+/// a peer that vanished without a word (killed, unplugged) still looks online to a switchboard,
+/// so it is kept short: three keep-alive intervals.
+pub const CONNECTION_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Interval between QUIC keep-alive pings on an otherwise idle connection.
 ///
 /// Short enough to hold NAT bindings open (many home NATs expire UDP mappings after 30 s) and to
 /// fit at least two pings in one idle timeout.
-pub const KEEP_ALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+pub const KEEP_ALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Longest a dial or an accept may take to finish the QUIC + TLS handshake.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
