@@ -22,3 +22,4 @@ pub mod bench;
 pub mod replicate;
 pub mod events;
 pub mod peer;
+pub mod relay;
