@@ -70,7 +70,7 @@ fn frame(from: FeedId, body: &[u8]) -> Bytes {
 fn poll_once(sock: &VirtualSocket, flag: &Arc<Flag>) -> Poll<Vec<(SocketAddr, Vec<u8>)>> {
     let waker = Waker::from(flag.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut storage = vec![[0u8; 64]; 3];
+    let mut storage = [[0u8; 64]; 3];
     let mut bufs: Vec<IoSliceMut> = storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
     let mut meta = vec![RecvMeta::default(); 3];
     match sock.poll_recv(&mut cx, &mut bufs, &mut meta) {
