@@ -23,3 +23,4 @@ pub mod replicate;
 pub mod events;
 pub mod peer;
 pub mod switchboard;
+pub mod relay;

@@ -255,3 +255,51 @@ pub const SB_CLIENTS_MAX: usize = 100_000;
 pub const SB_SEND_QUEUE: usize = 4_096;
 /// Presence shards of a switchboard's `peers` topic (every node of a cluster must agree).
 pub const PEERS_SHARDS: u16 = 1;
+
+
+// --- relay ---
+
+/// Bytes of the key header in front of every relayed packet: the destination key on the way to
+/// the switchboard, the authenticated source key on the way out of it.
+pub const RELAY_HEADER_BYTES: usize = 32;
+/// Smallest inner packet the relay path must carry: QUIC pads client Initials to 1200 bytes and
+/// quinn never lets its MTU drop below that, so an outer link that cannot carry
+/// `1200 + RELAY_HEADER_BYTES` in one datagram cannot relay QUIC at all.
+pub const RELAY_INNER_PACKET_BYTES_MIN: usize = 1200;
+/// Largest inner packet the relay forwards: quinn's default MTU-discovery ceiling (1452 bytes,
+/// the UDP payload of a 1500-byte Ethernet path over IPv6 minus headers). Larger inner packets
+/// cannot fit in an outer datagram anyway.
+pub const RELAY_INNER_PACKET_BYTES_MAX: usize = 1452;
+/// Largest relayed frame (key header plus inner packet) the switchboard accepts.
+pub const RELAY_FRAME_BYTES_MAX: usize = RELAY_HEADER_BYTES + RELAY_INNER_PACKET_BYTES_MAX;
+/// Initial MTU (UDP payload bytes) of an outer connection to a switchboard. quinn's default 1200
+/// leaves ~1162 bytes per datagram, too small for a 1200-byte inner Initial plus the key header;
+/// 1300 leaves ~1262 (38 bytes of outer overhead measured), and MTU discovery raises it from there.
+pub const RELAY_OUTER_INITIAL_MTU: u16 = 1300;
+/// Inner packets a virtual socket holds between its receive pump and the inner quinn endpoint;
+/// past it packets are dropped and counted, like a full `SO_RCVBUF` (inner QUIC recovers them).
+pub const RELAY_RECEIVE_QUEUE_PACKETS: usize = 4096;
+/// Peers a virtual socket maps fake addresses back to keys for; the least recently used mapping
+/// is forgotten past it (a forgotten peer is re-learnt from its next packet).
+pub const RELAY_ADDR_BOOK_MAX: usize = 1024;
+/// Clients one switchboard's router tracks at once.
+pub const RELAY_CLIENTS_MAX: usize = 100_000;
+/// Introductions (open pairs) one client may hold at once.
+pub const RELAY_PAIRS_PER_CLIENT_MAX: usize = 256;
+/// Sustained packets per second one client may push through the relay.
+pub const RELAY_CLIENT_PACKETS_PER_SEC: u32 = 20_000;
+/// Packets one client may send in a burst above its sustained rate (the bucket's depth).
+pub const RELAY_CLIENT_PACKETS_BURST: u32 = 2_000;
+/// Sustained bytes per second one client may push through the relay (16 MiB/s).
+pub const RELAY_CLIENT_BYTES_PER_SEC: u64 = 16 * 1024 * 1024;
+/// Bytes one client may send in a burst above its sustained rate (the bucket's depth).
+pub const RELAY_CLIENT_BYTES_BURST: u64 = 2 * 1024 * 1024;
+/// Frames queued towards one client before the router refuses more for it (a router's tail drop;
+/// inner QUIC congestion control backs off).
+pub const RELAY_CLIENT_QUEUE_PACKETS: usize = 512;
+
+const _: () = assert!(RELAY_INNER_PACKET_BYTES_MIN <= RELAY_INNER_PACKET_BYTES_MAX);
+const _: () =
+    assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
+const _: () = assert!(RELAY_CLIENT_PACKETS_BURST <= RELAY_CLIENT_PACKETS_PER_SEC);
+const _: () = assert!(RELAY_CLIENT_BYTES_BURST >= RELAY_FRAME_BYTES_MAX as u64);

@@ -1,0 +1,63 @@
+//! The outer transport for a connection that carries relayed packets.
+//!
+//! An inner QUIC packet is at least 1200 bytes (client Initials are padded to it), so an outer
+//! datagram must hold `1200 + 32` bytes. quinn's default initial MTU of 1200 leaves about 1162, so
+//! the inner handshake could not start until MTU discovery raised it. Relay links therefore start
+//! (and stay, `min_mtu`) at [`limits::RELAY_OUTER_INITIAL_MTU`]; MTU discovery still raises it. A
+//! path that cannot carry that much cannot relay QUIC by datagrams at all: [`check_link`] tells.
+
+use std::sync::Arc;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use quinn::TransportConfig;
+
+use crate::limits;
+use crate::net::endpoint::{client_config, server_config, transport_config};
+use crate::net::NetError;
+
+/// Why an outer connection cannot carry relayed packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinkCheckError {
+    /// The peer or the local config disabled datagrams.
+    #[error("the outer connection carries no datagrams")]
+    NoDatagrams,
+    /// The largest datagram cannot hold a 1200-byte inner packet plus the key header.
+    #[error("outer datagrams of {0} bytes cannot carry a 1200-byte inner packet and its header")]
+    TooSmall(usize),
+}
+
+/// The kith transport with the relay link's MTU floor.
+pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
+    let mut transport = transport_config()?;
+    transport
+        .initial_mtu(limits::RELAY_OUTER_INITIAL_MTU)
+        .min_mtu(limits::RELAY_OUTER_INITIAL_MTU);
+    Ok(transport)
+}
+
+/// The switchboard's server config for `key` with the relay link transport.
+pub fn outer_server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> {
+    let mut config = server_config(key)?;
+    config.transport_config(Arc::new(outer_transport_config()?));
+    Ok(config)
+}
+
+/// A peer's client config towards the switchboard `expected`, with the relay link transport.
+pub fn outer_client_config(
+    key: &SigningKey,
+    expected: VerifyingKey,
+) -> Result<quinn::ClientConfig, NetError> {
+    let mut config = client_config(key, expected)?;
+    config.transport_config(Arc::new(outer_transport_config()?));
+    Ok(config)
+}
+
+/// Checks that `conn` can carry relayed packets now (its datagram size changes with the path).
+pub fn check_link(conn: &quinn::Connection) -> Result<(), LinkCheckError> {
+    let needed = limits::RELAY_INNER_PACKET_BYTES_MIN + limits::RELAY_HEADER_BYTES;
+    match conn.max_datagram_size() {
+        None => Err(LinkCheckError::NoDatagrams),
+        Some(size) if size < needed => Err(LinkCheckError::TooSmall(size)),
+        Some(_) => Ok(()),
+    }
+}

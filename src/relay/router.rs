@@ -1,0 +1,352 @@
+//! The switchboard's forwarding core, sans-IO: frames and `now` in, a forward or a named refusal out.
+//!
+//! A client sends frames `[32-byte destination key][inner packet]` over its outer connection. The
+//! router forwards a frame only between two clients that both consented to an *introduction*
+//! ([`Router::open_pair`]), rewrites the header to the sender's *authenticated* key (the key its
+//! outer TLS handshake proved, passed in by the driver) so a peer cannot spoof its source, and
+//! holds every client to its limits: frame size, a packet and byte token bucket, and a cap on the
+//! frames queued towards the destination (the driver reports that depth).
+//!
+//! Every refusal has a [`Refusal`] reason and a counter. Nothing records who talked to whom: the
+//! counters are totals over all clients. The async glue (reading outer datagrams, per-client send
+//! queues) lives with the switchboard server.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::bucket::{Rate, TokenBucket};
+use crate::identity::FeedId;
+use crate::limits;
+
+/// The limits a [`Router`] enforces; [`Default`] takes them from [`crate::limits`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterConfig {
+    /// Largest frame (header included) forwarded.
+    pub frame_bytes_max: usize,
+    /// Per-client rate limit.
+    pub rate: Rate,
+    /// Frames queued towards one destination before further frames to it are refused.
+    pub queue_packets_max: usize,
+    /// Clients tracked at once.
+    pub clients_max: usize,
+    /// Open pairs per client.
+    pub pairs_per_client_max: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            frame_bytes_max: limits::RELAY_FRAME_BYTES_MAX,
+            rate: Rate {
+                packets_per_sec: f64::from(limits::RELAY_CLIENT_PACKETS_PER_SEC),
+                packets_burst: f64::from(limits::RELAY_CLIENT_PACKETS_BURST),
+                bytes_per_sec: limits::RELAY_CLIENT_BYTES_PER_SEC as f64,
+                bytes_burst: limits::RELAY_CLIENT_BYTES_BURST as f64,
+            },
+            queue_packets_max: limits::RELAY_CLIENT_QUEUE_PACKETS,
+            clients_max: limits::RELAY_CLIENTS_MAX,
+            pairs_per_client_max: limits::RELAY_PAIRS_PER_CLIENT_MAX,
+        }
+    }
+}
+
+/// Why a frame was not forwarded. Each reason has its own counter in [`RouterStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The sender is not a client of this router.
+    UnknownSender,
+    /// The sender is over its packet or byte rate.
+    RateLimited,
+    /// The frame is shorter than the 32-byte header.
+    TooShort,
+    /// The frame is over [`RouterConfig::frame_bytes_max`].
+    TooLarge,
+    /// The frame is addressed to its own sender.
+    SelfAddressed,
+    /// No open introduction between the sender and the destination (or no such client).
+    NotIntroduced,
+    /// The destination's send queue is at [`RouterConfig::queue_packets_max`].
+    QueueFull,
+}
+
+impl Refusal {
+    /// Every reason, in counter order.
+    pub const ALL: [Refusal; 7] = [
+        Refusal::UnknownSender,
+        Refusal::RateLimited,
+        Refusal::TooShort,
+        Refusal::TooLarge,
+        Refusal::SelfAddressed,
+        Refusal::NotIntroduced,
+        Refusal::QueueFull,
+    ];
+
+    /// A stable name for metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::UnknownSender => "unknown_sender",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::TooShort => "too_short",
+            Refusal::TooLarge => "too_large",
+            Refusal::SelfAddressed => "self_addressed",
+            Refusal::NotIntroduced => "not_introduced",
+            Refusal::QueueFull => "queue_full",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the driver must do with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send `frame` (header now the sender's key) to client `to`.
+    Forward {
+        /// The destination client.
+        to: FeedId,
+        /// `[sender key][inner packet]`.
+        frame: Bytes,
+    },
+    /// Drop the frame; the reason has been counted.
+    Refuse(Refusal),
+}
+
+/// Why a client or an introduction could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RouterError {
+    /// [`RouterConfig::clients_max`] clients are already tracked.
+    #[error("the switchboard holds its maximum of {0} clients")]
+    ClientsFull(usize),
+    /// The client is already tracked (one outer connection per key).
+    #[error("client {} is already connected", .0.short())]
+    AlreadyConnected(FeedId),
+    /// One side of the introduction is not a client.
+    #[error("client {} is not connected", .0.short())]
+    NotConnected(FeedId),
+    /// A client cannot be introduced to itself.
+    #[error("a client cannot be introduced to itself")]
+    SelfPair,
+    /// One side already holds [`RouterConfig::pairs_per_client_max`] introductions.
+    #[error("client {} holds its maximum of introductions", .0.short())]
+    PairsFull(FeedId),
+}
+
+/// Totals over all clients: frames and bytes forwarded, frames refused per reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Frames forwarded.
+    pub forwarded_packets: u64,
+    /// Bytes forwarded (headers included).
+    pub forwarded_bytes: u64,
+    refused: [u64; Refusal::ALL.len()],
+}
+
+impl RouterStats {
+    /// Frames refused for `reason`.
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        self.refused[reason.index()]
+    }
+
+    /// Frames refused for any reason.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().sum()
+    }
+}
+
+#[derive(Debug)]
+struct Client {
+    pairs: HashSet<FeedId>,
+    bucket: TokenBucket,
+}
+
+/// The forwarding state of one switchboard: clients, introductions, limits, counters.
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    clients: HashMap<FeedId, Client>,
+    stats: RouterStats,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new(RouterConfig::default())
+    }
+}
+
+impl Router {
+    /// An empty router enforcing `config`.
+    pub fn new(config: RouterConfig) -> Self {
+        Self {
+            config,
+            clients: HashMap::new(),
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &RouterStats {
+        &self.stats
+    }
+
+    /// Clients tracked.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// True if `id` is a client.
+    pub fn is_client(&self, id: &FeedId) -> bool {
+        self.clients.contains_key(id)
+    }
+
+    /// True if `a` and `b` have an open introduction.
+    pub fn is_paired(&self, a: &FeedId, b: &FeedId) -> bool {
+        self.clients.get(a).is_some_and(|c| c.pairs.contains(b))
+    }
+
+    /// Tracks a client whose outer connection proved key `id`, with a full bucket as of `now`.
+    pub fn add_client(&mut self, id: FeedId, now: Instant) -> Result<(), RouterError> {
+        if self.clients.contains_key(&id) {
+            return Err(RouterError::AlreadyConnected(id));
+        }
+        if self.clients.len() >= self.config.clients_max {
+            return Err(RouterError::ClientsFull(self.config.clients_max));
+        }
+        let bucket = TokenBucket::new(&self.config.rate, now);
+        self.clients.insert(
+            id,
+            Client {
+                pairs: HashSet::new(),
+                bucket,
+            },
+        );
+        Ok(())
+    }
+
+    /// Forgets a client and closes all its introductions; returns the peers it was paired with
+    /// (the driver may tell them the peer is gone).
+    pub fn remove_client(&mut self, id: &FeedId) -> Vec<FeedId> {
+        let Some(client) = self.clients.remove(id) else {
+            return Vec::new();
+        };
+        let peers: Vec<FeedId> = client.pairs.into_iter().collect();
+        for peer in &peers {
+            if let Some(other) = self.clients.get_mut(peer) {
+                other.pairs.remove(id);
+            }
+        }
+        peers
+    }
+
+    /// Opens an introduction between `a` and `b`: frames may then flow both ways. The driver
+    /// calls this only once both sides consented. Opening an open pair is a no-op.
+    pub fn open_pair(&mut self, a: FeedId, b: FeedId) -> Result<(), RouterError> {
+        if a == b {
+            return Err(RouterError::SelfPair);
+        }
+        for (id, other) in [(&a, &b), (&b, &a)] {
+            let client = self.clients.get(id).ok_or(RouterError::NotConnected(*id))?;
+            if !client.pairs.contains(other)
+                && client.pairs.len() >= self.config.pairs_per_client_max
+            {
+                return Err(RouterError::PairsFull(*id));
+            }
+        }
+        for (id, other) in [(a, b), (b, a)] {
+            if let Some(client) = self.clients.get_mut(&id) {
+                client.pairs.insert(other);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the introduction between `a` and `b`; true if it was open.
+    pub fn close_pair(&mut self, a: &FeedId, b: &FeedId) -> bool {
+        let mut was_open = false;
+        for (id, other) in [(a, b), (b, a)] {
+            if let Some(client) = self.clients.get_mut(id) {
+                was_open |= client.pairs.remove(other);
+            }
+        }
+        was_open
+    }
+
+    /// Decides what to do with `frame` received at `now` from the client whose outer connection
+    /// proved `from`. `queue_depth(to)` must return the frames currently queued towards `to`.
+    ///
+    /// Every frame from a known client is charged to its bucket first, refused ones included, so
+    /// that a flood of bad frames is throttled like any other.
+    pub fn route(
+        &mut self,
+        from: &FeedId,
+        frame: Bytes,
+        now: Instant,
+        queue_depth: impl FnOnce(&FeedId) -> usize,
+    ) -> Action {
+        match self.check(from, &frame, now, queue_depth) {
+            Ok(to) => {
+                let frame = stamp_source(frame, from);
+                self.stats.forwarded_packets += 1;
+                self.stats.forwarded_bytes += frame.len() as u64;
+                Action::Forward { to, frame }
+            }
+            Err(reason) => {
+                self.stats.refused[reason.index()] += 1;
+                Action::Refuse(reason)
+            }
+        }
+    }
+
+    fn check(
+        &mut self,
+        from: &FeedId,
+        frame: &[u8],
+        now: Instant,
+        queue_depth: impl FnOnce(&FeedId) -> usize,
+    ) -> Result<FeedId, Refusal> {
+        let rate = &self.config.rate;
+        let sender = self.clients.get_mut(from).ok_or(Refusal::UnknownSender)?;
+        if !sender.bucket.take(rate, frame.len(), now) {
+            return Err(Refusal::RateLimited);
+        }
+        let header = frame
+            .get(..limits::RELAY_HEADER_BYTES)
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .ok_or(Refusal::TooShort)?;
+        if frame.len() > self.config.frame_bytes_max {
+            return Err(Refusal::TooLarge);
+        }
+        let to = FeedId(header);
+        if to == *from {
+            return Err(Refusal::SelfAddressed);
+        }
+        // Pairs are symmetric and closed on removal, so a pair implies `to` is a client.
+        if !sender.pairs.contains(&to) {
+            return Err(Refusal::NotIntroduced);
+        }
+        if queue_depth(&to) >= self.config.queue_packets_max {
+            return Err(Refusal::QueueFull);
+        }
+        Ok(to)
+    }
+}
+
+/// Replaces the 32-byte header of `frame` with `from`, in place when `frame` is not shared.
+fn stamp_source(frame: Bytes, from: &FeedId) -> Bytes {
+    let mut frame = frame
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    frame[..limits::RELAY_HEADER_BYTES].copy_from_slice(&from.0);
+    frame.freeze()
+}
+
+#[cfg(test)]
+mod tests;

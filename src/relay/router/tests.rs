@@ -1,0 +1,291 @@
+//! Router tests: each refusal reason on its own, then properties over random operation sequences
+//! checked against a model of the introductions (random frames never panic, a frame is only
+//! delivered across an open pair, the header always becomes the authenticated sender).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn id(n: u8) -> FeedId {
+    FeedId([n; 32])
+}
+
+fn frame(to: FeedId, body: &[u8]) -> Bytes {
+    let mut f = to.0.to_vec();
+    f.extend_from_slice(body);
+    Bytes::from(f)
+}
+
+fn router_with(a: u8, b: u8, now: Instant) -> Router {
+    let mut r = Router::default();
+    r.add_client(id(a), now).expect("a");
+    r.add_client(id(b), now).expect("b");
+    r
+}
+
+#[test]
+fn forwards_across_an_open_pair_with_the_source_stamped() {
+    let now = Instant::now();
+    let mut r = router_with(1, 2, now);
+    r.open_pair(id(1), id(2)).expect("pair");
+    let action = r.route(&id(1), frame(id(2), b"inner"), now, |_| 0);
+    assert_eq!(
+        action,
+        Action::Forward {
+            to: id(2),
+            frame: frame(id(1), b"inner")
+        }
+    );
+    // The other way round too.
+    let back = r.route(&id(2), frame(id(1), b"back"), now, |_| 0);
+    assert_eq!(
+        back,
+        Action::Forward {
+            to: id(1),
+            frame: frame(id(2), b"back")
+        }
+    );
+    assert_eq!(r.stats().forwarded_packets, 2);
+    assert_eq!(r.stats().forwarded_bytes, 2 * 32 + 9);
+}
+
+#[test]
+fn a_shared_frame_is_copied_not_mutated() {
+    let now = Instant::now();
+    let mut r = router_with(1, 2, now);
+    r.open_pair(id(1), id(2)).expect("pair");
+    let original = frame(id(2), b"x");
+    let keep = original.clone();
+    let Action::Forward { frame: out, .. } = r.route(&id(1), original, now, |_| 0) else {
+        panic!("not forwarded")
+    };
+    assert_eq!(&out[..32], &id(1).0);
+    assert_eq!(&keep[..32], &id(2).0, "the caller's copy is untouched");
+}
+
+#[test]
+fn each_refusal_is_named_and_counted() {
+    let now = Instant::now();
+    let mut r = router_with(1, 2, now);
+    r.add_client(id(3), now).expect("c");
+    r.open_pair(id(1), id(2)).expect("pair");
+    let max = r.config().frame_bytes_max;
+    let cases = [
+        (id(9), frame(id(2), b"x"), Refusal::UnknownSender),
+        (id(1), Bytes::from_static(&[7; 31]), Refusal::TooShort),
+        (id(1), Bytes::from(vec![2u8; max + 1]), Refusal::TooLarge),
+        (id(1), frame(id(1), b"x"), Refusal::SelfAddressed),
+        (id(1), frame(id(3), b"x"), Refusal::NotIntroduced),
+        (id(1), frame(id(8), b"x"), Refusal::NotIntroduced),
+    ];
+    for (from, f, reason) in cases {
+        let before = r.stats().refused(reason);
+        assert_eq!(r.route(&from, f, now, |_| 0), Action::Refuse(reason));
+        assert_eq!(r.stats().refused(reason), before + 1, "{}", reason.name());
+    }
+    let full = r.config().queue_packets_max;
+    assert_eq!(
+        r.route(&id(1), frame(id(2), b"x"), now, |to| {
+            assert_eq!(*to, id(2));
+            full
+        }),
+        Action::Refuse(Refusal::QueueFull)
+    );
+    assert_eq!(r.stats().refused_total(), 7);
+    assert_eq!(r.stats().forwarded_packets, 0);
+    // A frame of exactly the maximum size passes.
+    let mut big = vec![2u8; max];
+    big[..32].copy_from_slice(&id(2).0);
+    assert!(matches!(
+        r.route(&id(1), Bytes::from(big), now, |_| 0),
+        Action::Forward { .. }
+    ));
+}
+
+#[test]
+fn a_flooding_client_is_rate_limited_without_touching_others() {
+    let now = Instant::now();
+    let mut r = router_with(1, 2, now);
+    r.add_client(id(3), now).expect("c");
+    r.add_client(id(4), now).expect("d");
+    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(3), id(4)).expect("pair");
+    let burst = r.config().rate.packets_burst as usize;
+    let mut passed = 0;
+    for _ in 0..burst * 2 {
+        if let Action::Forward { .. } = r.route(&id(1), frame(id(2), b"x"), now, |_| 0) {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, burst);
+    assert_eq!(r.stats().refused(Refusal::RateLimited), burst as u64);
+    assert!(matches!(
+        r.route(&id(3), frame(id(4), b"x"), now, |_| 0),
+        Action::Forward { .. }
+    ));
+    // Time refills the flooder's bucket.
+    let later = now + Duration::from_millis(10);
+    assert!(matches!(
+        r.route(&id(1), frame(id(2), b"x"), later, |_| 0),
+        Action::Forward { .. }
+    ));
+}
+
+#[test]
+fn pairs_close_explicitly_and_when_a_client_leaves() {
+    let now = Instant::now();
+    let mut r = router_with(1, 2, now);
+    assert_eq!(r.open_pair(id(1), id(1)), Err(RouterError::SelfPair));
+    assert_eq!(r.open_pair(id(1), id(9)), Err(RouterError::NotConnected(id(9))));
+    assert_eq!(r.add_client(id(1), now), Err(RouterError::AlreadyConnected(id(1))));
+    r.open_pair(id(1), id(2)).expect("pair");
+    assert!(r.close_pair(&id(2), &id(1)));
+    assert!(!r.close_pair(&id(2), &id(1)));
+    r.open_pair(id(1), id(2)).expect("pair");
+    assert_eq!(r.remove_client(&id(2)), vec![id(1)]);
+    assert!(!r.is_paired(&id(1), &id(2)));
+    // B reconnects: the old introduction does not come back with it.
+    r.add_client(id(2), now).expect("back");
+    assert_eq!(
+        r.route(&id(1), frame(id(2), b"x"), now, |_| 0),
+        Action::Refuse(Refusal::NotIntroduced)
+    );
+}
+
+#[test]
+fn bounds_on_clients_and_pairs() {
+    let now = Instant::now();
+    let mut r = Router::new(RouterConfig {
+        clients_max: 3,
+        pairs_per_client_max: 1,
+        ..RouterConfig::default()
+    });
+    for n in 1..=3 {
+        r.add_client(id(n), now).expect("client");
+    }
+    assert_eq!(r.add_client(id(4), now), Err(RouterError::ClientsFull(3)));
+    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2)).expect("reopening is a no-op");
+    assert_eq!(r.open_pair(id(3), id(1)), Err(RouterError::PairsFull(id(1))));
+    assert!(!r.is_paired(&id(3), &id(1)), "a refused pair is not half open");
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(u8),
+    Remove(u8),
+    Open(u8, u8),
+    Close(u8, u8),
+    Route { from: u8, frame: Vec<u8>, depth: usize },
+    Advance(u16),
+}
+
+const IDS: u8 = 5;
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = 0..IDS;
+    // Frames: mostly addressed to one of the ids, sometimes arbitrary or short.
+    let addressed = (0..IDS, prop::collection::vec(any::<u8>(), 0..64))
+        .prop_map(|(to, body)| [id(to).0.to_vec(), body].concat());
+    let raw = prop::collection::vec(any::<u8>(), 0..80);
+    let frame = prop_oneof![4 => addressed, 1 => raw];
+    prop_oneof![
+        2 => who.clone().prop_map(Op::Add),
+        1 => who.clone().prop_map(Op::Remove),
+        2 => (who.clone(), who.clone()).prop_map(|(a, b)| Op::Open(a, b)),
+        1 => (who.clone(), who.clone()).prop_map(|(a, b)| Op::Close(a, b)),
+        8 => (who, frame, 0usize..8).prop_map(|(from, frame, depth)| Op::Route { from, frame, depth }),
+        1 => any::<u16>().prop_map(Op::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn router_matches_a_model_of_introductions(ops in prop::collection::vec(op(), 1..200)) {
+        let config = RouterConfig {
+            frame_bytes_max: 72,
+            queue_packets_max: 6,
+            rate: Rate { packets_per_sec: 1_000.0, packets_burst: 20.0, bytes_per_sec: 50_000.0, bytes_burst: 1_000.0 },
+            ..RouterConfig::default()
+        };
+        let mut r = Router::new(config);
+        let mut now = Instant::now();
+        let mut clients: HashSet<u8> = HashSet::new();
+        let mut pairs: HashSet<(u8, u8)> = HashSet::new();
+        let mut routed = 0u64;
+        for op in ops {
+            match op {
+                Op::Add(a) => {
+                    let ok = r.add_client(id(a), now).is_ok();
+                    prop_assert_eq!(ok, clients.insert(a));
+                }
+                Op::Remove(a) => {
+                    r.remove_client(&id(a));
+                    clients.remove(&a);
+                    pairs.retain(|(x, y)| *x != a && *y != a);
+                }
+                Op::Open(a, b) => {
+                    let ok = r.open_pair(id(a), id(b)).is_ok();
+                    prop_assert_eq!(ok, a != b && clients.contains(&a) && clients.contains(&b));
+                    if ok {
+                        pairs.insert((a, b));
+                        pairs.insert((b, a));
+                    }
+                }
+                Op::Close(a, b) => {
+                    let was = r.close_pair(&id(a), &id(b));
+                    prop_assert_eq!(was, pairs.remove(&(a, b)) | pairs.remove(&(b, a)));
+                }
+                Op::Advance(us) => now += Duration::from_micros(u64::from(us)),
+                Op::Route { from, frame, depth } => {
+                    routed += 1;
+                    let input = Bytes::from(frame.clone());
+                    match r.route(&id(from), input, now, |_| depth) {
+                        Action::Forward { to, frame: out } => {
+                            let to_n = to.0[0];
+                            prop_assert_eq!(to, id(to_n), "destination is a known id");
+                            prop_assert!(pairs.contains(&(from, to_n)), "forwarded without an introduction");
+                            prop_assert!(clients.contains(&to_n));
+                            prop_assert!(depth < 6);
+                            prop_assert!(frame.len() >= 32 && frame.len() <= 72);
+                            prop_assert_eq!(&out[..32], &id(from).0[..], "source stamped");
+                            prop_assert_eq!(&out[32..], &frame[32..], "body untouched");
+                        }
+                        Action::Refuse(reason) => {
+                            let legit = frame.len() >= 32
+                                && frame.len() <= 72
+                                && depth < 6
+                                && pairs.iter().any(|(a, b)| *a == from && frame[..32] == id(*b).0);
+                            // A legitimate frame may only be refused by the rate limit.
+                            if legit {
+                                prop_assert_eq!(reason, Refusal::RateLimited);
+                            }
+                            if !clients.contains(&from) {
+                                prop_assert_eq!(reason, Refusal::UnknownSender);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let stats = r.stats();
+        prop_assert_eq!(stats.forwarded_packets + stats.refused_total(), routed);
+    }
+
+    #[test]
+    fn random_frames_from_random_senders_never_panic(
+        frames in prop::collection::vec((any::<u8>(), prop::collection::vec(any::<u8>(), 0..2_000)), 1..50)
+    ) {
+        let now = Instant::now();
+        let mut r = router_with(1, 2, now);
+        r.open_pair(id(1), id(2)).expect("pair");
+        for (from, frame) in frames {
+            let _ = r.route(&id(from % 3), Bytes::from(frame), now, |_| 0);
+        }
+    }
+}
