@@ -96,7 +96,7 @@ fn status_shows_the_live_supervision_tree() {
     assert_eq!(tree["name"], "daemon");
     assert_eq!(tree["strategy"], "rest_for_one");
     let ids: Vec<&str> = tree["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["store_writer", "replicators", "peers", "entries", "rolodex", "listener", "control"]);
+    assert_eq!(ids, vec!["store_writer", "replicators", "peers", "entries", "rolodex", "listener", "switchboards", "control"]);
     assert!(tree["children"].as_array().unwrap().iter().all(|c| c["state"] == "running"));
 }
 
