@@ -303,3 +303,7 @@ const _: () =
     assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
 const _: () = assert!(RELAY_CLIENT_PACKETS_BURST <= RELAY_CLIENT_PACKETS_PER_SEC);
 const _: () = assert!(RELAY_CLIENT_BYTES_BURST >= RELAY_FRAME_BYTES_MAX as u64);
+/// Introductions asked of one peer and not yet answered.
+pub const INTRODUCTIONS_PENDING_MAX: usize = 64;
+/// How long a dialer waits for a switchboard to answer an introduction request.
+pub const INTRODUCTION_TIMEOUT: Duration = Duration::from_secs(10);

@@ -13,6 +13,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::broadcast;
 
 use crate::actors::listener::start_peer;
+use crate::actors::sb_link::SbLinkMsg;
+use crate::limits::INTRODUCTION_TIMEOUT;
+use ractor::rpc::CallResult;
 use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
 use crate::identity::FeedId;
@@ -75,7 +78,7 @@ impl Actor for Dialer {
 async fn dial(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
     let DialerArgs { ctx, id } = &state.args;
     let Some(entry) = ctx.node.rolodex.get(id) else { return myself.stop(Some("forgotten".into())) };
-    if !entry.following || entry.blocked || entry.addrs.is_empty() {
+    if !entry.following || entry.blocked || (entry.addrs.is_empty() && ctx.relays.configured() == 0) {
         return myself.stop(Some("idle: hibernating".into()));
     }
     if ctx.connections.contains(id) {
@@ -96,8 +99,36 @@ async fn dial(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
             }
         }
     }
+    if through_switchboards(ctx, *id, key).await {
+        state.attempt = 0;
+        return;
+    }
     state.attempt += 1;
     back_off(myself, state);
+}
+
+/// Ask each switchboard link for an introduction, and dial through the first that accepts.
+async fn through_switchboards(ctx: &PeerContext, id: FeedId, key: ed25519_dalek::VerifyingKey) -> bool {
+    for link in ctx.relays.links() {
+        let reply = link.call(|port| SbLinkMsg::Introduce(id, port), Some(INTRODUCTION_TIMEOUT)).await;
+        let relayed = match reply {
+            Ok(CallResult::Success(Ok(relayed))) => relayed,
+            Ok(CallResult::Success(Err(reason))) => {
+                tracing::debug!(peer = %id.short(), %reason, "introduction refused");
+                continue;
+            }
+            _ => continue,
+        };
+        match relayed.endpoint.dial(relayed.addr, key).await {
+            Ok((conn, _)) => {
+                if start_peer(ctx, conn, id, Direction::Outbound).await.is_ok() {
+                    return true;
+                }
+            }
+            Err(e) => tracing::debug!(peer = %id.short(), error = %e, "relayed dial failed"),
+        }
+    }
+    false
 }
 
 fn back_off(myself: &ActorRef<DialerMsg>, state: &DialerState) {

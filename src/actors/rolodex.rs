@@ -74,10 +74,11 @@ impl Actor for RolodexActor {
                 replicate(id, true);
             }
         }
-        // Every followed entry with an address gets a dialer: the daemon reconnects by itself.
+        // Every followed entry gets a dialer (it hibernates at once if it has no path: no
+        // address and no switchboard): the daemon reconnects by itself.
         if let Some(dial) = &state.dial {
             for entry in state.rolodex.list() {
-                if entry.following && !entry.blocked && !entry.addrs.is_empty() {
+                if entry.following && !entry.blocked {
                     dial(entry.id);
                 }
             }
@@ -131,7 +132,7 @@ async fn change_entry(state: &RolodexArgs, id: FeedId, change: RolodexChange) ->
     if was_following != new.following || change == RolodexChange::Unblock {
         let _ = state.events.send(NodeEvent::WantsChanged);
     }
-    if new.following && !new.addrs.is_empty() {
+    if new.following {
         if let Some(dial) = &state.dial {
             dial(id);
         }

@@ -8,13 +8,25 @@
 //! said is forgotten and the link reconnects by itself. Started by the daemon's tree, one per
 //! `--switchboard`, permanent.
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ed25519_dalek::VerifyingKey;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
 use crate::identity::FeedId;
-use crate::limits::{SB_FRAME_BYTES_MAX, SB_SEND_QUEUE};
+use crate::actors::listener::start_peer;
+use crate::limits::{HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE};
+use crate::net::endpoint::accept;
+use crate::net::tls::{peer_key, server_name};
+use crate::net::PeerEndpoint;
+use crate::peer::Direction;
+use crate::relay::config::{check_link, outer_client_config};
+use crate::relay::{spawn_pump, VirtualSocket};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use crate::net::{stream, NetError};
 use crate::peer::{redial_delay, PeerContext};
@@ -28,8 +40,21 @@ pub enum SbLinkMsg {
     Frame(ServerMsg),
     /// A node event (wants or status changed).
     Event(NodeEvent),
+    /// Ask the switchboard to introduce this node to an id; the reply carries the relayed
+    /// endpoint and the address to dial them at through it, or why not.
+    Introduce(FeedId, RpcReplyPort<Result<Relayed, String>>),
     /// The connection ended.
     Closed(String),
+}
+
+/// A relayed path to a peer: dial `addr` on `endpoint` (the inner QUIC endpoint over the
+/// switchboard link).
+#[derive(Clone)]
+pub struct Relayed {
+    /// The inner endpoint.
+    pub endpoint: Arc<PeerEndpoint>,
+    /// The peer's address on it.
+    pub addr: SocketAddr,
 }
 
 /// The switchboard link actor.
@@ -57,12 +82,28 @@ pub struct SbLinkState {
 struct Session {
     out: mpsc::Sender<ClientMsg>,
     conn: quinn::Connection,
+    relay: Option<Relay>,
+    /// Introductions asked and not yet answered, bounded.
+    asked: HashMap<FeedId, RpcReplyPort<Result<Relayed, String>>>,
+    _tasks: [OwnedTask; 2],
+}
+
+/// The inner QUIC endpoint whose packets ride this link's datagrams.
+struct Relay {
+    socket: Arc<VirtualSocket>,
+    endpoint: Arc<PeerEndpoint>,
     _tasks: [OwnedTask; 2],
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if let Some(relay) = &self.relay {
+            relay.socket.close();
+        }
         self.conn.close(0u32.into(), b"bye");
+        for (_, port) in self.asked.drain() {
+            let _ = port.send(Err("the switchboard connection ended".into()));
+        }
     }
 }
 
@@ -77,6 +118,7 @@ impl Actor for SbLink {
             _ => None,
         };
         let events = OwnedTask::spawn(forward_events(args.ctx.node.events.subscribe(), myself.clone()));
+        args.ctx.relays.register(&args.target, myself.clone());
         myself.cast(SbLinkMsg::Connect)?;
         Ok(SbLinkState { args, pinned, attempt: 0, session: None, _events: events })
     }
@@ -86,6 +128,7 @@ impl Actor for SbLink {
             SbLinkMsg::Connect if state.session.is_none() => connect(&myself, state).await,
             SbLinkMsg::Connect => {}
             SbLinkMsg::Frame(frame) => on_frame(state, frame),
+            SbLinkMsg::Introduce(to, reply) => introduce(state, to, reply),
             SbLinkMsg::Event(NodeEvent::WantsChanged) => send(state, watch_list(state)),
             SbLinkMsg::Event(NodeEvent::StatusChanged) => {
                 let text = state.args.ctx.node.online.status();
@@ -93,6 +136,7 @@ impl Actor for SbLink {
             }
             SbLinkMsg::Event(_) => {}
             SbLinkMsg::Closed(reason) => {
+                tracing::debug!(switchboard = %state.args.target, "link down");
                 tracing::info!(switchboard = %state.args.target, %reason, "switchboard connection ended");
                 state.session = None;
                 state.args.ctx.node.online.forget(&state.args.target);
@@ -151,7 +195,7 @@ async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<S
         }
     };
     state.pinned = Some(FeedId::from(key));
-    let (conn, _) = endpoint.dial(addr, key).await.map_err(|e| e.to_string())?;
+    let conn = dial_outer(state, addr, key).await?;
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate, Capability::Presence]));
     let greeted = dial_hello(&conn, &ours).await.map_err(|e| e.to_string())?;
     let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
@@ -159,20 +203,112 @@ async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<S
         OwnedTask::spawn(write_loop(greeted.send, rx)),
         OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
     ];
-    Ok(Session { out, conn, _tasks: tasks })
+    let relay = relay(&state.args.ctx, &conn);
+    Ok(Session { out, conn, relay, asked: HashMap::new(), _tasks: tasks })
+}
+
+/// Dial the switchboard with the relay link's transport (datagrams large enough for an inner
+/// packet), pinned to `key`.
+async fn dial_outer(state: &SbLinkState, addr: SocketAddr, key: VerifyingKey) -> Result<quinn::Connection, String> {
+    let signing = state.args.ctx.node.identity.signing_key();
+    let config = outer_client_config(signing, key).map_err(|e| e.to_string())?;
+    let endpoint = state.args.ctx.endpoint.quinn();
+    let connecting = endpoint.connect_with(config, addr, &server_name(&key)).map_err(|e| e.to_string())?;
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+        .await
+        .map_err(|_| "the switchboard handshake timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    if peer_key(&conn).map_err(|e| e.to_string())? != key {
+        return Err("the switchboard proved another key".into());
+    }
+    Ok(conn)
+}
+
+/// Start the inner endpoint over this link, if it can carry relayed packets. Connections that
+/// arrive on it (introduced peers dialling us) go to peer connection actors like any other.
+fn relay(ctx: &PeerContext, conn: &quinn::Connection) -> Option<Relay> {
+    check_link(conn).ok()?;
+    let socket = VirtualSocket::new(ctx.node.identity.id(), Arc::new(conn.clone()));
+    let pump = spawn_pump(conn.clone(), Arc::clone(&socket));
+    let endpoint = PeerEndpoint::with_socket(socket.clone(), ctx.node.identity.signing_key()).ok()?;
+    let endpoint = Arc::new(endpoint);
+    let accept = OwnedTask::spawn(accept_relayed(ctx.clone(), Arc::clone(&endpoint)));
+    let pump = OwnedTask::spawn(async move {
+        let _ = pump.await;
+    });
+    Some(Relay { socket, endpoint, _tasks: [pump, accept] })
+}
+
+async fn accept_relayed(ctx: PeerContext, endpoint: Arc<PeerEndpoint>) {
+    while let Some(incoming) = endpoint.incoming().await {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Ok((conn, key)) = accept(incoming).await {
+                let _ = start_peer(&ctx, conn, FeedId::from(key), Direction::Inbound).await;
+            }
+        });
+    }
+}
+
+fn introduce(state: &mut SbLinkState, to: FeedId, reply: RpcReplyPort<Result<Relayed, String>>) {
+    let Some(session) = state.session.as_mut() else {
+        let _ = reply.send(Err(format!("not connected to the switchboard {}", state.args.target)));
+        return;
+    };
+    if session.relay.is_none() {
+        let _ = reply.send(Err(format!("the switchboard {} cannot relay on this path", state.args.target)));
+        return;
+    }
+    if session.asked.len() >= INTRODUCTIONS_PENDING_MAX {
+        let _ = reply.send(Err("too many introductions pending".into()));
+        return;
+    }
+    if let Some(old) = session.asked.insert(to, reply) {
+        let _ = old.send(Err("superseded by a newer request".into()));
+    }
+    send(state, ClientMsg::Introduce { to });
 }
 
 fn watch_list(state: &SbLinkState) -> ClientMsg {
     ClientMsg::Watch { ids: state.args.ctx.node.rolodex.following() }
 }
 
-fn on_frame(state: &SbLinkState, frame: ServerMsg) {
-    let via = &state.args.target;
+fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
+    let via = state.args.target.clone();
     match frame {
-        ServerMsg::Presence { id, online } => state.args.ctx.node.online.report(via, id, online),
+        ServerMsg::Presence { id, online } => state.args.ctx.node.online.report(&via, id, online),
         ServerMsg::Welcome { observed } => tracing::debug!(switchboard = %via, %observed, "joined"),
         ServerMsg::Refused { reason } => tracing::warn!(switchboard = %via, %reason, "switchboard refused"),
+        ServerMsg::IntroRequest { from, .. } => {
+            let accept = accepts(&state.args.ctx, &from) && relayed(state, from).is_some();
+            tracing::info!(switchboard = %via, from = %from.short(), accept, "introduction asked");
+            send(state, ClientMsg::IntroAnswer { from, accept });
+        }
+        ServerMsg::Introduced { peer, .. } => {
+            let path = relayed(state, peer);
+            if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&peer)) {
+                let _ = port.send(path.ok_or_else(|| "the relayed endpoint is gone".to_string()));
+            }
+        }
+        ServerMsg::IntroRefused { to, reason } => {
+            if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&to)) {
+                let _ = port.send(Err(reason));
+            }
+        }
     }
+}
+
+/// The callee's policy: accept introductions only from ids this node follows and has not
+/// blocked.
+fn accepts(ctx: &PeerContext, from: &FeedId) -> bool {
+    ctx.node.rolodex.is_following(from) && !ctx.node.rolodex.is_blocked(from)
+}
+
+/// The relayed path to `peer` on this link (registering its address on the inner socket).
+fn relayed(state: &SbLinkState, peer: FeedId) -> Option<Relayed> {
+    let relay = state.session.as_ref()?.relay.as_ref()?;
+    let addr = relay.socket.register_peer(peer).ok()?;
+    Some(Relayed { endpoint: Arc::clone(&relay.endpoint), addr })
 }
 
 fn send(state: &SbLinkState, msg: ClientMsg) {

@@ -7,7 +7,8 @@
 //! does not read is cut off, never buffered without bound). Started by the switchboard listener
 //! as a temporary child of the clients dynamic supervisor.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -17,7 +18,8 @@ use tokio::sync::{broadcast, mpsc};
 use crate::actors::OwnedTask;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
-use crate::limits::{SB_FRAME_BYTES_MAX, SB_SEND_QUEUE, WATCH_IDS_MAX};
+use crate::limits::{INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE, WATCH_IDS_MAX};
+use crate::relay::config::check_link;
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
@@ -33,6 +35,22 @@ pub enum SbSessionMsg {
     Diff(Arc<Diff>, RpcReplyPort<()>),
     /// Diffs were missed: tell the peer the presence of every watched id again.
     Resync(RpcReplyPort<()>),
+    /// Another peer asks to be introduced to this one.
+    IntroRequest {
+        /// Who asks.
+        from: FeedId,
+        /// Their session.
+        session: ActorRef<SbSessionMsg>,
+        /// Their observed address.
+        observed: SocketAddr,
+    },
+    /// The answer to this peer's introduction request.
+    IntroResult {
+        /// Whom this peer asked for.
+        to: FeedId,
+        /// Their observed address, or why it was refused.
+        result: Result<SocketAddr, String>,
+    },
     /// The connection ended.
     Closed(String),
 }
@@ -61,6 +79,10 @@ pub struct SbSessionState {
     status: Option<String>,
     since_ms: u64,
     watch: HashSet<String>,
+    /// Introductions asked of this peer and not yet answered, bounded.
+    asked: HashMap<FeedId, ActorRef<SbSessionMsg>>,
+    me: ActorRef<SbSessionMsg>,
+    relay: Vec<OwnedTask>,
     out: mpsc::Sender<ServerMsg>,
     conn: quinn::Connection,
     _tasks: Vec<OwnedTask>,
@@ -71,6 +93,12 @@ impl Drop for SbSessionState {
         close(&self.conn, CloseCode::Normal);
         self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
         if self.joined {
+            self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id());
+            self.ctx.hub.remove(&self.peer);
+            for (from, session) in self.asked.drain() {
+                let _ = session.cast(SbSessionMsg::IntroResult { to: self.peer, result: Err(gone(&self.peer)) });
+                let _ = from;
+            }
             let (tracker, owner) = (self.ctx.tracker.clone(), self.owner);
             // The tracker call is async; the untrack must happen even after a crash.
             tokio::spawn(async move {
@@ -106,7 +134,7 @@ impl Actor for SbSession {
         let tasks = vec![
             OwnedTask::spawn(send_loop(greeted.send, rx)),
             OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
-            OwnedTask::spawn(diff_loop(ctx.tracker.subscribe(), myself)),
+            OwnedTask::spawn(diff_loop(ctx.tracker.subscribe(), myself.clone())),
         ];
         let state = SbSessionState {
             ctx,
@@ -116,6 +144,9 @@ impl Actor for SbSession {
             status: None,
             since_ms: now_ms(),
             watch: HashSet::new(),
+            asked: HashMap::new(),
+            me: myself.clone(),
+            relay: Vec::new(),
             out,
             conn,
             _tasks: tasks,
@@ -147,6 +178,20 @@ impl Actor for SbSession {
                     myself.stop(Some("peer not reading".into()));
                 }
             }
+            SbSessionMsg::IntroRequest { from, session, observed } => {
+                if !ask(state, from, session, observed) {
+                    myself.stop(Some("peer not reading".into()));
+                }
+            }
+            SbSessionMsg::IntroResult { to, result } => {
+                let msg = match result {
+                    Ok(observed) => ServerMsg::Introduced { peer: to, observed },
+                    Err(reason) => ServerMsg::IntroRefused { to, reason },
+                };
+                if !send(state, msg) {
+                    myself.stop(Some("peer not reading".into()));
+                }
+            }
             SbSessionMsg::Closed(reason) => myself.stop(Some(reason)),
         }
         Ok(())
@@ -173,7 +218,58 @@ async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
             state.ctx.tracker.update(state.owner, PEERS_TOPIC, &key, move |_| meta).await.is_ok()
         }
         ClientMsg::Watch { ids } => watch(state, ids),
+        ClientMsg::Introduce { to } => introduce(state, to),
+        ClientMsg::IntroAnswer { from, accept } => answer(state, from, accept),
     }
+}
+
+fn gone(peer: &FeedId) -> String {
+    format!("{peer} is not connected to this switchboard")
+}
+
+/// This peer asks to reach `to`: ask `to`'s session, which asks its peer.
+fn introduce(state: &SbSessionState, to: FeedId) -> bool {
+    let refuse = |reason: String| {
+        Counters::bump(&state.ctx.counters.introductions_refused);
+        send(state, ServerMsg::IntroRefused { to, reason })
+    };
+    if to == state.peer {
+        return refuse("that is your own id".into());
+    }
+    let Some(session) = state.ctx.sessions.get(&to).map(|s| s.clone()) else { return refuse(gone(&to)) };
+    let request = SbSessionMsg::IntroRequest { from: state.peer, session: state.me.clone(), observed: state.conn.remote_address() };
+    if session.cast(request).is_err() {
+        return refuse(gone(&to));
+    }
+    true
+}
+
+/// Another peer asks to reach this one: pass the question on (bounded).
+fn ask(state: &mut SbSessionState, from: FeedId, session: ActorRef<SbSessionMsg>, observed: SocketAddr) -> bool {
+    if state.asked.len() >= INTRODUCTIONS_PENDING_MAX && !state.asked.contains_key(&from) {
+        let result = Err(format!("{} has too many introductions pending; try again later", state.peer));
+        let _ = session.cast(SbSessionMsg::IntroResult { to: state.peer, result });
+        return true;
+    }
+    state.asked.insert(from, session);
+    send(state, ServerMsg::IntroRequest { from, observed })
+}
+
+/// This peer answered an introduction request.
+fn answer(state: &mut SbSessionState, from: FeedId, accept: bool) -> bool {
+    let Some(session) = state.asked.remove(&from) else { return true };
+    let result = if !accept {
+        Err(format!("{} does not accept introductions from you (by default a peer accepts only ids it follows)", state.peer))
+    } else {
+        match state.ctx.hub.open_pair(from, state.peer) {
+            Ok(()) => Ok(state.conn.remote_address()),
+            Err(e) => Err(format!("the switchboard cannot relay between you: {e}")),
+        }
+    };
+    let counter = if result.is_ok() { &state.ctx.counters.introductions } else { &state.ctx.counters.introductions_refused };
+    Counters::bump(counter);
+    let _ = session.cast(SbSessionMsg::IntroResult { to: state.peer, result });
+    true
 }
 
 async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
@@ -190,6 +286,8 @@ async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
     }
     state.joined = true;
     Counters::bump(&state.ctx.counters.joins);
+    state.ctx.sessions.insert(state.peer, state.me.clone());
+    start_relay(state);
     send(state, ServerMsg::Welcome { observed: state.conn.remote_address() })
 }
 
@@ -224,6 +322,31 @@ fn on_diff(state: &SbSessionState, diff: &Diff) -> bool {
         .map(|p| p.row.key.as_str())
         .collect();
     touched.into_iter().filter_map(|key| key.parse::<FeedId>().ok()).all(|id| notice(state, id))
+}
+
+/// Relay this peer's datagrams, if its connection can carry them: a task routes what it sends
+/// through the hub, another drains its queue into the connection.
+fn start_relay(state: &mut SbSessionState) {
+    if let Err(e) = check_link(&state.conn) {
+        tracing::debug!(peer = %state.peer.short(), error = %e, "no relaying for this peer");
+        return;
+    }
+    state.ctx.hub.remove(&state.peer);
+    let Ok(mut queue) = state.ctx.hub.add(state.peer) else { return };
+    let (conn, hub, peer) = (state.conn.clone(), state.ctx.hub.clone(), state.peer);
+    state.relay.push(OwnedTask::spawn(async move {
+        while let Ok(frame) = conn.read_datagram().await {
+            hub.route(&peer, frame);
+        }
+    }));
+    let conn = state.conn.clone();
+    state.relay.push(OwnedTask::spawn(async move {
+        while let Some(frame) = queue.recv().await {
+            if conn.send_datagram_wait(frame).await.is_err() {
+                return;
+            }
+        }
+    }));
 }
 
 /// Queue a message; false if the peer is not reading (queue full) or gone.

@@ -7,12 +7,19 @@
 use std::net::SocketAddr;
 
 use crate::actors::listener::start_peer;
+use crate::actors::sb_link::SbLinkMsg;
+use crate::limits::INTRODUCTION_TIMEOUT;
+use ractor::rpc::CallResult;
 use crate::identity::FeedId;
 use crate::net::NetError;
 use crate::peer::{Direction, PeerContext};
 
-/// Dial `target` and start a connection actor; returns the peer's id.
+/// Dial `target` and start a connection actor; returns the peer's id. A bare `@ID…ed25519`
+/// is reached through the switchboards: introduced, then dialled over the relay.
 pub async fn connect(ctx: &PeerContext, target: &str) -> Result<FeedId, String> {
+    if let Ok(id) = target.parse::<FeedId>() {
+        return connect_relayed(ctx, id).await;
+    }
     let (pinned, host) = match target.rsplit_once('@') {
         Some((id, host)) if id.starts_with('@') => (Some(id.parse::<FeedId>().map_err(|e| e.to_string())?), host),
         _ => (None, target),
@@ -32,6 +39,42 @@ pub async fn connect(ctx: &PeerContext, target: &str) -> Result<FeedId, String> 
     let (conn, _) = ctx.endpoint.dial(addr, key).await.map_err(|e| format!("dialling {addr}: {e}"))?;
     start_peer(ctx, conn, peer, Direction::Outbound).await?;
     Ok(peer)
+}
+
+async fn connect_relayed(ctx: &PeerContext, peer: FeedId) -> Result<FeedId, String> {
+    if ctx.node.rolodex.is_blocked(&peer) {
+        return Err(format!("{peer} is blocked; run `kith unblock {peer}` first"));
+    }
+    if ctx.connections.contains(&peer) {
+        return Ok(peer);
+    }
+    let links = ctx.relays.links();
+    if links.is_empty() {
+        return Err("no switchboard is connected; start the daemon with --switchboard HOST:PORT, or give HOST:PORT".into());
+    }
+    let key = peer.verifying_key().map_err(|e| e.to_string())?;
+    let mut reasons = Vec::new();
+    for link in links {
+        let relayed = match link.call(|port| SbLinkMsg::Introduce(peer, port), Some(INTRODUCTION_TIMEOUT)).await {
+            Ok(CallResult::Success(Ok(relayed))) => relayed,
+            Ok(CallResult::Success(Err(reason))) => {
+                reasons.push(reason);
+                continue;
+            }
+            _ => {
+                reasons.push("a switchboard link did not answer".into());
+                continue;
+            }
+        };
+        match relayed.endpoint.dial(relayed.addr, key).await {
+            Ok((conn, _)) => {
+                start_peer(ctx, conn, peer, Direction::Outbound).await?;
+                return Ok(peer);
+            }
+            Err(e) => reasons.push(format!("relayed dial failed: {e}")),
+        }
+    }
+    Err(format!("could not reach {peer} through the switchboards: {}", reasons.join("; ")))
 }
 
 async fn resolve(host: &str) -> Result<SocketAddr, String> {

@@ -5,6 +5,7 @@ mod backoff;
 mod connect;
 mod outbox;
 mod policy;
+mod relays;
 mod replicators;
 mod table;
 
@@ -14,6 +15,7 @@ pub use backoff::redial_delay;
 pub use connect::connect;
 pub use outbox::{Job, Outbox, OutboxFull};
 pub use policy::{wants, LocalView, ServePolicy};
+pub use relays::Relays;
 pub use replicators::{FeedProgress, Replicators};
 pub use table::{keep_new, Admitted, ConnInfo, Connections, Direction};
 
@@ -36,4 +38,6 @@ pub struct PeerContext {
     pub serve: ServePolicy,
     /// Feed replicators, by feed.
     pub replicators: Replicators,
+    /// Switchboard links, for introductions.
+    pub relays: Relays,
 }

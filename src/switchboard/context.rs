@@ -5,7 +5,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use dashmap::DashMap;
+use ractor::ActorRef;
+
+use crate::actors::sb_session::SbSessionMsg;
+use crate::identity::FeedId;
 use crate::net::PeerEndpoint;
+use crate::switchboard::hub::Hub;
 use crate::presence::pool::Tracker;
 use crate::supervisor::DynamicSupervisorHandle;
 
@@ -20,6 +26,10 @@ pub struct Counters {
     pub refused: AtomicU64,
     /// Presence notices sent to watchers.
     pub notices: AtomicU64,
+    /// Introductions made (both sides agreed).
+    pub introductions: AtomicU64,
+    /// Introductions refused (callee said no, or is not here).
+    pub introductions_refused: AtomicU64,
 }
 
 /// A snapshot of the counters, for `kith status` on a switchboard.
@@ -33,6 +43,10 @@ pub struct CountersView {
     pub refused: u64,
     /// Presence notices sent.
     pub notices: u64,
+    /// Introductions made.
+    pub introductions: u64,
+    /// Introductions refused.
+    pub introductions_refused: u64,
 }
 
 impl Counters {
@@ -48,6 +62,8 @@ impl Counters {
             joins: self.joins.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             notices: self.notices.load(Ordering::Relaxed),
+            introductions: self.introductions.load(Ordering::Relaxed),
+            introductions_refused: self.introductions_refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -65,4 +81,8 @@ pub struct SbContext {
     pub clients: DynamicSupervisorHandle,
     /// Counters.
     pub counters: Arc<Counters>,
+    /// The relay hub.
+    pub hub: Hub,
+    /// Joined sessions by peer, for introductions.
+    pub sessions: Arc<DashMap<FeedId, ActorRef<SbSessionMsg>>>,
 }

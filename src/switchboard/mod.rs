@@ -8,6 +8,7 @@
 //! no social graph is stored.
 
 pub mod context;
+pub mod hub;
 mod online;
 pub mod protocol;
 

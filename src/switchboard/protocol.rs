@@ -29,6 +29,19 @@ pub enum ClientMsg {
         /// The ids.
         ids: Vec<FeedId>,
     },
+    /// Ask to be introduced to `to`: the switchboard asks them, and if they accept, forwards
+    /// packets between the two.
+    Introduce {
+        /// Whom.
+        to: FeedId,
+    },
+    /// The answer to an [`ServerMsg::IntroRequest`].
+    IntroAnswer {
+        /// Who asked.
+        from: FeedId,
+        /// Whether this peer accepts.
+        accept: bool,
+    },
 }
 
 /// Switchboard → daemon.
@@ -41,6 +54,27 @@ pub enum ServerMsg {
     },
     /// Not admitted (or a request was refused); a sentence saying why.
     Refused {
+        /// Why.
+        reason: String,
+    },
+    /// `from` asks to be introduced; answer with [`ClientMsg::IntroAnswer`].
+    IntroRequest {
+        /// Who asks.
+        from: FeedId,
+        /// The address the switchboard sees them at (for a direct attempt).
+        observed: SocketAddr,
+    },
+    /// The introduction to `peer` was accepted: packets to and from them are forwarded now.
+    Introduced {
+        /// Whom.
+        peer: FeedId,
+        /// The address the switchboard sees them at (for a direct attempt).
+        observed: SocketAddr,
+    },
+    /// The introduction to `to` was refused; a sentence saying why.
+    IntroRefused {
+        /// Whom.
+        to: FeedId,
         /// Why.
         reason: String,
     },

@@ -35,7 +35,7 @@ use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
 use kith::net::PeerEndpoint;
 use kith::node::Node;
-use kith::peer::{Connections, PeerContext, Replicators, ServePolicy};
+use kith::peer::{Connections, PeerContext, Relays, Replicators, ServePolicy};
 use kith::rolodex::Rolodex;
 use kith::store::Store;
 use kith::supervisor::{
@@ -100,6 +100,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
         peers: DynamicSupervisorHandle::new("peers"),
         serve: parts.serve,
         replicators: Replicators::default(),
+        relays: Relays::new(parts.switchboards.len()),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let spec = tree(&parts, &node, &peers, reporter(root_slot.clone()));

@@ -156,9 +156,11 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
         args.listen.parse().with_context(|| format!("`{}` is not a listen address: expected IP:PORT", args.listen))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let endpoint = Arc::new(
-            PeerEndpoint::bind(listen, identity.signing_key()).with_context(|| format!("binding the switchboard on {listen}"))?,
-        );
+        let endpoint =
+            PeerEndpoint::bind(listen, identity.signing_key()).with_context(|| format!("binding the switchboard on {listen}"))?;
+        // Relay links need datagrams big enough for an inner QUIC packet and its header.
+        endpoint.quinn().set_server_config(Some(kith::relay::config::outer_server_config(identity.signing_key())?));
+        let endpoint = Arc::new(endpoint);
         let parts = switchboard::SwitchboardParts { data_dir: dir.to_path_buf(), identity: Arc::clone(&identity), endpoint };
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;

@@ -32,6 +32,7 @@ use kith::supervisor::{
     SupervisorMsg, SupervisorSpec,
 };
 use kith::switchboard::context::{Counters, SbContext};
+use kith::switchboard::hub::Hub;
 use kith::switchboard::PEERS_TOPIC;
 
 use crate::presence::presence_tree;
@@ -71,6 +72,8 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         endpoint: Arc::clone(&parts.endpoint),
         clients: DynamicSupervisorHandle::new("clients"),
         counters: Arc::new(Counters::default()),
+        hub: Hub::default(),
+        sessions: Arc::default(),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let listener_args = ctx.clone();
@@ -95,6 +98,15 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     Ok(Switchboard { root, ctx })
 }
 
+fn relay_view(ctx: &SbContext) -> serde_json::Value {
+    let stats = ctx.hub.stats();
+    serde_json::json!({
+        "forwarded_packets": stats.forwarded_packets,
+        "forwarded_bytes": stats.forwarded_bytes,
+        "refused_packets": stats.refused_total(),
+    })
+}
+
 /// `kith status` on a switchboard: the tree, the counters, who is online (a count: no names).
 fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
     Arc::new(move |request| {
@@ -112,6 +124,7 @@ fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
                         "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
                         "online": ctx.tracker.list(PEERS_TOPIC).len(),
                         "counters": ctx.counters.view(),
+                        "relay": relay_view(&ctx),
                         "supervision": tree,
                     }))
                 }
