@@ -85,3 +85,50 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
     let refused = kith(&sb_dir, &["post", "hello"]);
     assert!(!refused.status.success(), "a switchboard keeps no feeds");
 }
+
+/// Two daemons that know only each other's ids and one switchboard's address replicate each
+/// other's posts through it; a third that neither follows is refused with a clear message.
+#[test]
+fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused() {
+    let sb_home = tempfile::tempdir().unwrap();
+    let sb_dir = sb_home.path().join("sb");
+    let port = free_port();
+    let _sb = Switchboard::start(&sb_dir, port);
+    let target = format!("127.0.0.1:{port}");
+
+    let (a, b, c) = (Home::init(), Home::init(), Home::init());
+    let (a_id, b_id) = (a.id(), b.id());
+    let args = ["--listen", "127.0.0.1:0", "--switchboard", target.as_str()];
+    let (_da, _db, _dc) = (Daemon::start(&a.dir, &args), Daemon::start(&b.dir, &args), Daemon::start(&c.dir, &args));
+    kith_json(&a.dir, &["post", "from a", "--json"]);
+    kith_json(&b.dir, &["post", "from b", "--json"]);
+    kith_json(&b.dir, &["follow", &a_id, "--json"]);
+    kith_json(&a.dir, &["follow", &b_id, "--json"]);
+
+    let has = |dir: &Path, text: &str| {
+        kith_json(dir, &["timeline", "--json"])["entries"].as_array().unwrap().iter().any(|e| e["text"] == text)
+    };
+    let took = wait_for("a and b have each other's posts", Duration::from_secs(60), || {
+        has(&a.dir, "from b") && has(&b.dir, "from a")
+    });
+    println!("replicated through the switchboard {took:?} after the follows");
+    // The connection is relayed: its address is the fake one the virtual socket gives.
+    let conns = kith_json(&a.dir, &["status", "--json"])["connections"].as_array().unwrap().clone();
+    let to_b = conns.iter().find(|c| c["peer"] == b_id.as_str()).expect("a is connected to b");
+    assert!(to_b["addr"].as_str().unwrap().starts_with("[fd"), "not relayed: {to_b}");
+    let status = kith_json(&sb_dir, &["status", "--json"]);
+    assert!(status["counters"]["introductions"].as_u64().unwrap() >= 1);
+    assert!(status["relay"]["forwarded_packets"].as_u64().unwrap() > 0);
+
+    // Live: a new post crosses the relay too.
+    kith_json(&b.dir, &["post", "live from b", "--json"]);
+    wait_for("the live post arrives", Duration::from_secs(20), || has(&a.dir, "live from b"));
+
+    // C follows nobody who follows it back: B refuses C's introduction.
+    let out = kith(&c.dir, &["connect", &b_id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not accept introductions"), "{err}");
+    let status = kith_json(&sb_dir, &["status", "--json"]);
+    assert!(status["counters"]["introductions_refused"].as_u64().unwrap() >= 1);
+}
