@@ -110,8 +110,9 @@ pub struct BenchReport {
     pub bytes_per_presence: f64,
     /// Same, for a replica's own presences (they also sit in the owner index).
     pub bytes_per_local_presence: f64,
-    /// Extra heap bytes per presence in the shard actor's concurrently readable view.
-    pub view_bytes_per_presence: f64,
+    /// Extra heap bytes per presence in the shard actor's concurrently readable view (measured
+    /// only with a counting allocator: `cargo run --release --example presence_bench`).
+    pub view_bytes_per_presence: Option<f64>,
     /// How the bytes were measured: "counting allocator" or "capacity estimate".
     pub bytes_method: String,
 }
@@ -313,7 +314,7 @@ fn convergence(nodes: usize, total: usize, per_s: u64, seed: u64) -> Percentiles
     }
 }
 
-fn memory(opts: &BenchOptions) -> (f64, f64, f64, String) {
+fn memory(opts: &BenchOptions) -> (f64, f64, Option<f64>, String) {
     let n = opts.presences.max(1);
     let (a_ref, b_ref) = (ReplicaRef::new("a", 1), ReplicaRef::new("b", 1));
     // Live bytes allocated by `f` and still held when it returns (temporaries cancel out).
@@ -354,13 +355,13 @@ fn memory(opts: &BenchOptions) -> (f64, f64, f64, String) {
     let view_bytes = measure(&mut fill);
     let per = |b: usize| b as f64 / n as f64;
     match (remote_bytes, local_bytes, view_bytes) {
-        (Some(r), Some(l), Some(v)) => (per(r), per(l), per(v), "counting allocator".into()),
+        (Some(r), Some(l), Some(v)) => (per(r), per(l), Some(per(v)), "counting allocator".into()),
         _ => {
             let local = populated(&a_ref, n);
             (
                 per(remote.heap_bytes()),
                 per(local.heap_bytes()),
-                f64::NAN,
+                None,
                 "capacity estimate".into(),
             )
         }
