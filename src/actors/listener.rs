@@ -16,6 +16,7 @@ use crate::actors::OwnedTask;
 use crate::identity::FeedId;
 use crate::limits::HANDSHAKES_MAX;
 use crate::net::endpoint::accept;
+use crate::net::PeerEndpoint;
 use crate::peer::{Direction, PeerContext};
 use crate::supervisor::{ChildSpec, Restart};
 
@@ -52,24 +53,40 @@ impl Actor for Listener {
 }
 
 async fn accept_loop(ctx: PeerContext, myself: ActorRef<ListenerMsg>) {
-    let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
-    while let Some(incoming) = ctx.endpoint.incoming().await {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+    let endpoint = Arc::clone(&ctx.endpoint);
+    accept_each(&endpoint, move |conn, peer| {
         let ctx = ctx.clone();
+        async move {
+            if let Err(e) = start_peer(&ctx, conn, peer, Direction::Inbound).await {
+                tracing::debug!(peer = %peer.short(), error = %e, "inbound connection not started");
+            }
+        }
+    })
+    .await;
+    let _ = myself.cast(ListenerMsg::EndpointClosed);
+}
+
+/// Accept connections on `endpoint` until it closes: each TLS handshake (the peer proves its
+/// key) finishes in its own task, at most [`HANDSHAKES_MAX`] at once, then `on_accept` gets the
+/// connection and the proven id. Shared by the daemon's and the switchboard's listeners.
+pub async fn accept_each<F, Fut>(endpoint: &PeerEndpoint, on_accept: F)
+where
+    F: Fn(quinn::Connection, FeedId) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    let on_accept = Arc::new(on_accept);
+    while let Some(incoming) = endpoint.incoming().await {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+        let on_accept = Arc::clone(&on_accept);
         tokio::spawn(async move {
             match accept(incoming).await {
-                Ok((conn, key)) => {
-                    let peer = FeedId::from(key);
-                    if let Err(e) = start_peer(&ctx, conn, peer, Direction::Inbound).await {
-                        tracing::debug!(peer = %peer.short(), error = %e, "inbound connection not started");
-                    }
-                }
+                Ok((conn, key)) => on_accept(conn, FeedId::from(key)).await,
                 Err(e) => tracing::debug!(error = %e, "inbound handshake failed"),
             }
             drop(permit);
         });
     }
-    let _ = myself.cast(ListenerMsg::EndpointClosed);
 }
 
 /// Numbers connection actors' child ids, once per process.

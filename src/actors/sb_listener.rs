@@ -1,24 +1,22 @@
 //! The switchboard's listener: accepts peers and starts one session actor per connection.
 //!
-//! Like the daemon's listener, an owned accept loop finishes each TLS handshake in its own short
-//! task (at most [`HANDSHAKES_MAX`] at once) and starts the session as a temporary child of the
+//! Like the daemon's listener ([`accept_each`]), an owned accept loop finishes each TLS handshake
+//! in its own short task and starts the session as a temporary child of the
 //! clients dynamic supervisor, whose `max_children` bounds how many peers one node holds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::Semaphore;
 
+use crate::actors::listener::accept_each;
 use crate::actors::sb_session::{SbSession, SbSessionArgs};
 use crate::actors::OwnedTask;
 use crate::identity::FeedId;
-use crate::limits::HANDSHAKES_MAX;
 use crate::net::close::close;
-use crate::net::endpoint::accept;
 use crate::net::CloseCode;
 use crate::supervisor::{ChildSpec, Restart};
-use crate::switchboard::context::{Counters, SbContext};
+use crate::switchboard::context::SbContext;
 
 /// Messages to the switchboard listener.
 pub enum SbListenerMsg {
@@ -53,21 +51,12 @@ impl Actor for SbListener {
 }
 
 async fn accept_loop(ctx: SbContext, myself: ActorRef<SbListenerMsg>) {
-    let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
-    while let Some(incoming) = ctx.endpoint.incoming().await {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+    let endpoint = Arc::clone(&ctx.endpoint);
+    accept_each(&endpoint, move |conn, peer| {
         let ctx = ctx.clone();
-        tokio::spawn(async move {
-            match accept(incoming).await {
-                Ok((conn, key)) => start_session(&ctx, conn, FeedId::from(key)).await,
-                Err(e) => {
-                    Counters::bump(&ctx.counters.refused);
-                    tracing::debug!(error = %e, "switchboard handshake failed");
-                }
-            }
-            drop(permit);
-        });
-    }
+        async move { start_session(&ctx, conn, peer).await }
+    })
+    .await;
     let _ = myself.cast(SbListenerMsg::EndpointClosed);
 }
 

@@ -22,7 +22,7 @@ pub struct Counters {
     pub connected: AtomicU64,
     /// Peers admitted since start.
     pub joins: AtomicU64,
-    /// Handshakes or hellos that failed (a daemon learning the key on first use makes one).
+    /// Hellos that failed.
     pub refused: AtomicU64,
     /// Presence notices sent to watchers.
     pub notices: AtomicU64,

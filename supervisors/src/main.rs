@@ -13,7 +13,7 @@ use kith::identity::Identity;
 use kith::net::PeerEndpoint;
 use kith::peer::ServePolicy;
 use kith::store::Store;
-use kith::supervisor::RootExit;
+use kith::supervisor::{RootExit, RootSupervisor};
 use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardArgs};
 use kith_supervisors::{switchboard, bench_replicate, client, config, daemon, output};
 use serde_json::json;
@@ -129,17 +129,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         let mut running = daemon::start(parts).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
-        let exit = tokio::select! {
-            exit = running.root.wait() => exit,
-            signal = shutdown_signal() => {
-                tracing::info!(signal = signal?, "stopping");
-                running.root.shutdown().await?
-            }
-        };
-        match exit {
-            RootExit::Stopped => Ok(()),
-            RootExit::Escalated(why) => bail!("the supervision tree gave up: {why}"),
-        }
+        run_until_signal(&mut running.root).await
     })
 }
 
@@ -165,18 +155,23 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;
         tracing::info!(id = %identity.id(), %addr, "kith switchboard running");
-        let exit = tokio::select! {
-            exit = running.root.wait() => exit,
-            signal = shutdown_signal() => {
-                tracing::info!(signal = signal?, "stopping");
-                running.root.shutdown().await?
-            }
-        };
-        match exit {
-            RootExit::Stopped => Ok(()),
-            RootExit::Escalated(why) => bail!("the supervision tree gave up: {why}"),
-        }
+        run_until_signal(&mut running.root).await
     })
+}
+
+/// Run a tree until SIGINT/SIGTERM (ordered shutdown, exit 0) or until it gives up (exit non-zero).
+async fn run_until_signal(root: &mut RootSupervisor) -> Result<()> {
+    let exit = tokio::select! {
+        exit = root.wait() => exit,
+        signal = shutdown_signal() => {
+            tracing::info!(signal = signal?, "stopping");
+            root.shutdown().await?
+        }
+    };
+    match exit {
+        RootExit::Stopped => Ok(()),
+        RootExit::Escalated(why) => bail!("the supervision tree gave up: {why}"),
+    }
 }
 
 async fn shutdown_signal() -> Result<&'static str> {
