@@ -21,6 +21,8 @@ pub enum NodeEvent {
     },
     /// The set of wanted feeds changed (follow, unfollow, block, unblock).
     WantsChanged,
+    /// A switchboard says this id just came online (a dialer may try it now).
+    Online(FeedId),
     /// This node's status line changed.
     StatusChanged,
     /// This id was just blocked: drop any connection with it.

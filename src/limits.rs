@@ -251,8 +251,9 @@ pub const WATCH_IDS_MAX: usize = 10_000;
 pub const SB_FRAME_BYTES_MAX: u32 = 512 * 1024;
 /// Most peers connected to one switchboard node.
 pub const SB_CLIENTS_MAX: usize = 100_000;
-/// Answers queued for one switchboard client before it is cut off for not reading.
-pub const SB_SEND_QUEUE: usize = 4_096;
+/// Answers queued for one switchboard client before it is cut off for not reading: room for a
+/// notice about every watched id at once, and some. (A bound, not an allocation.)
+pub const SB_SEND_QUEUE: usize = WATCH_IDS_MAX + 256;
 /// Presence shards of a switchboard's `peers` topic (every node of a cluster must agree).
 pub const PEERS_SHARDS: u16 = 1;
 

@@ -149,6 +149,8 @@ async fn watch(mut events: broadcast::Receiver<NodeEvent>, id: FeedId, myself: A
         let msg = match events.recv().await {
             Ok(NodeEvent::Disconnected(who)) if who == id => DialerMsg::Disconnected,
             Ok(NodeEvent::Blocked(who)) if who == id => DialerMsg::Blocked,
+            // They just came online at a switchboard: no need to wait out the backoff.
+            Ok(NodeEvent::Online(who)) if who == id => DialerMsg::Dial,
             Ok(NodeEvent::WantsChanged) | Err(broadcast::error::RecvError::Lagged(_)) => DialerMsg::Dial,
             Ok(_) => continue,
             Err(broadcast::error::RecvError::Closed) => return,

@@ -276,7 +276,13 @@ fn watch_list(state: &SbLinkState) -> ClientMsg {
 fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
     let via = state.args.target.clone();
     match frame {
-        ServerMsg::Presence { id, online } => state.args.ctx.node.online.report(&via, id, online),
+        ServerMsg::Presence { id, online } => {
+            let came = online.is_some() && state.args.ctx.node.online.get(&id).is_none();
+            state.args.ctx.node.online.report(&via, id, online);
+            if came {
+                let _ = state.args.ctx.node.events.send(NodeEvent::Online(id));
+            }
+        }
         ServerMsg::Welcome { observed } => tracing::debug!(switchboard = %via, %observed, "joined"),
         ServerMsg::Refused { reason } => tracing::warn!(switchboard = %via, %reason, "switchboard refused"),
         ServerMsg::IntroRequest { from, .. } => {

@@ -95,9 +95,8 @@ impl Drop for SbSessionState {
         if self.joined {
             self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id());
             self.ctx.hub.remove(&self.peer);
-            for (from, session) in self.asked.drain() {
+            for (_, session) in self.asked.drain() {
                 let _ = session.cast(SbSessionMsg::IntroResult { to: self.peer, result: Err(gone(&self.peer)) });
-                let _ = from;
             }
             let (tracker, owner) = (self.ctx.tracker.clone(), self.owner);
             // The tracker call is async; the untrack must happen even after a crash.
@@ -297,7 +296,12 @@ fn watch(state: &mut SbSessionState, ids: Vec<FeedId>) -> bool {
         return send(state, ServerMsg::Refused { reason });
     }
     state.watch = ids.iter().map(FeedId::to_string).collect();
-    ids.into_iter().all(|id| notice(state, id))
+    // A fresh watch list: the client assumes everyone offline, so only those online are news.
+    ids.into_iter().filter(|id| is_online(state, id)).all(|id| notice(state, id))
+}
+
+fn is_online(state: &SbSessionState, id: &FeedId) -> bool {
+    !state.ctx.tracker.get_by_key(PEERS_TOPIC, &id.to_string()).is_empty()
 }
 
 /// Tell the peer the current presence of `id`.
