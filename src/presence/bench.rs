@@ -111,7 +111,7 @@ pub struct BenchReport {
     /// Same, for a replica's own presences (they also sit in the owner index).
     pub bytes_per_local_presence: f64,
     /// Extra heap bytes per presence in the shard actor's concurrently readable view (measured
-    /// only with a counting allocator: `cargo run --release --example presence_bench`).
+    /// only with a counting allocator: `cargo bench --bench presence`).
     pub view_bytes_per_presence: Option<f64>,
     /// How the bytes were measured: "counting allocator" or "capacity estimate".
     pub bytes_method: String,

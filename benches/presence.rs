@@ -1,6 +1,6 @@
 //! Runs the presence bench at full size and prints the report as JSON.
 //!
-//! `cargo run --release --example presence_bench` (add `tiny` for a quick run). A counting
+//! `cargo bench --bench presence` (add `-- tiny` for a quick run). A counting
 //! global allocator measures `bytes_per_presence` exactly.
 
 use std::alloc::{GlobalAlloc, Layout, System};
