@@ -308,3 +308,7 @@ const _: () = assert!(RELAY_CLIENT_BYTES_BURST >= RELAY_FRAME_BYTES_MAX as u64);
 pub const INTRODUCTIONS_PENDING_MAX: usize = 64;
 /// How long a dialer waits for a switchboard to answer an introduction request.
 pub const INTRODUCTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Invite codes outstanding at once on a switchboard.
+pub const INVITES_MAX: usize = 10_000;
+/// How long an invite code is valid unless the operator says otherwise.
+pub const INVITE_TTL_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -113,7 +113,7 @@ impl Actor for SbLink {
     type Arguments = SbLinkArgs;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let pinned = match args.target.rsplit_once('@') {
+        let pinned = match host_and_id(&args.target) {
             Some((id, _)) if id.starts_with('@') => Some(id.parse::<FeedId>()?),
             _ => None,
         };
@@ -148,7 +148,15 @@ impl Actor for SbLink {
     }
 }
 
+/// The `@ID` part of `[@ID@]HOST:PORT[#INVITE]`, if any.
+fn host_and_id(target: &str) -> Option<(&str, &str)> {
+    let target = target.split_once('#').map_or(target, |(t, _)| t);
+    target.rsplit_once('@')
+}
+
+/// `[@ID@]HOST:PORT[#INVITE]` without the invite.
 fn host(target: &str) -> &str {
+    let target = target.split_once('#').map_or(target, |(t, _)| t);
     match target.rsplit_once('@') {
         Some((id, host)) if id.starts_with('@') => host,
         _ => target,
@@ -161,7 +169,8 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
             state.attempt = 0;
             state.session = Some(session);
             let status = state.args.ctx.node.online.status();
-            send(state, ClientMsg::Join { invite: None });
+            let invite = state.args.target.split_once('#').map(|(_, code)| code.to_string());
+            send(state, ClientMsg::Join { invite });
             send(state, ClientMsg::SetStatus { text: status });
             send(state, watch_list(state));
             tracing::info!(switchboard = %state.args.target, "connected to switchboard");

@@ -25,6 +25,7 @@ use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Hello
 use crate::net::{stream, CloseCode};
 use crate::presence::{Diff, Owner};
 use crate::switchboard::context::{Counters, SbContext};
+use crate::switchboard::invites::InviteError;
 use crate::switchboard::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
 
 /// Messages to a switchboard session.
@@ -275,9 +276,11 @@ async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
     if state.joined {
         return true;
     }
-    // Open membership: every switchboard admits any proven key for now; invite codes
-    // (`--invite-only`) are not implemented yet, so the code is not looked at.
-    let _ = invite;
+    if let Err(e) = admit(&state.ctx, invite.as_deref()) {
+        Counters::bump(&state.ctx.counters.refused);
+        let _ = send(state, ServerMsg::Refused { reason: e.to_string() });
+        return false;
+    }
     let key = state.peer.to_string();
     if let Err(e) = state.ctx.tracker.track(state.owner, PEERS_TOPIC, &key, meta(state)).await {
         tracing::warn!(peer = %state.peer.short(), error = %e, "could not track the peer");
@@ -288,6 +291,14 @@ async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
     state.ctx.sessions.insert(state.peer, state.me.clone());
     start_relay(state);
     send(state, ServerMsg::Welcome { observed: state.conn.remote_address() })
+}
+
+/// Open membership admits anyone; an invite-only switchboard spends one invite code.
+fn admit(ctx: &SbContext, invite: Option<&str>) -> Result<(), InviteError> {
+    let Some(invites) = &ctx.invites else { return Ok(()) };
+    let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
+    file.invites.redeem(invite, now_ms())?;
+    file.save()
 }
 
 fn watch(state: &mut SbSessionState, ids: Vec<FeedId>) -> bool {

@@ -61,6 +61,9 @@ async fn answer(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, r
             Ok(json!({ "status": text }))
         }
         Request::Status => status(node, tree, peers).await,
+        Request::InviteCreate { .. } => Err(NodeError::NotFound(
+            "this is a daemon; run `kith switchboard invite` against a switchboard's data directory".into(),
+        )),
         Request::Connect { target } => {
             let peers = peers.ok_or(NodeError::Unavailable("the network"))?;
             let peer = connect(peers, &target).await.map_err(NodeError::Connect)?;

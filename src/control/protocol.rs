@@ -58,6 +58,11 @@ pub enum Request {
         /// The text.
         text: Option<String>,
     },
+    /// On an invite-only switchboard: make an invite code.
+    InviteCreate {
+        /// Hours it stays valid (default: a week).
+        hours: Option<u64>,
+    },
     /// Dial a peer now: `HOST:PORT`, or `ID@HOST:PORT` to pin its key.
     Connect {
         /// Where.

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use std::sync::Mutex;
+
 use dashmap::DashMap;
 use ractor::ActorRef;
 
@@ -12,6 +14,7 @@ use crate::actors::sb_session::SbSessionMsg;
 use crate::identity::FeedId;
 use crate::net::PeerEndpoint;
 use crate::switchboard::hub::Hub;
+use crate::switchboard::invites::InviteFile;
 use crate::presence::pool::Tracker;
 use crate::supervisor::DynamicSupervisorHandle;
 
@@ -85,4 +88,6 @@ pub struct SbContext {
     pub hub: Hub,
     /// Joined sessions by peer, for introductions.
     pub sessions: Arc<DashMap<FeedId, ActorRef<SbSessionMsg>>>,
+    /// Invite codes, when the switchboard is invite-only (`None`: open membership).
+    pub invites: Option<Arc<Mutex<InviteFile>>>,
 }

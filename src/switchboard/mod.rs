@@ -9,6 +9,7 @@
 
 pub mod context;
 pub mod hub;
+pub mod invites;
 mod online;
 pub mod protocol;
 

@@ -132,9 +132,29 @@ pub enum PresenceCommand {
 /// `kith switchboard` flags.
 #[derive(Debug, Args)]
 pub struct SwitchboardArgs {
+    /// What to do (default: run the switchboard).
+    #[command(subcommand)]
+    pub action: Option<SwitchboardAction>,
     /// Address to accept peers on.
     #[arg(long, env = "KITH_LISTEN", default_value = "0.0.0.0:7878")]
     pub listen: String,
+    /// Admit only peers with an invite code (`kith switchboard invite` makes them; daemons use
+    /// `--switchboard HOST:PORT#CODE`).
+    #[arg(long)]
+    pub invite_only: bool,
+}
+
+/// `kith switchboard …` subcommands (talk to the running switchboard).
+#[derive(Debug, Subcommand)]
+pub enum SwitchboardAction {
+    /// Make a single-use invite code.
+    Invite {
+        /// Hours it stays valid (default: a week).
+        #[arg(long)]
+        hours: Option<u64>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 /// `kith daemon` flags.

@@ -14,7 +14,7 @@ use kith::net::PeerEndpoint;
 use kith::peer::ServePolicy;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
-use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardArgs};
+use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs};
 use kith_supervisors::{switchboard, bench_replicate, client, config, daemon, output};
 use serde_json::json;
 
@@ -62,6 +62,11 @@ fn run(cli: Cli) -> Result<()> {
             ask(&dir, json.json, Request::PresenceSet { text }, |d| match d["status"].as_str() {
                 Some(text) => format!("status: {text}"),
                 None => "status cleared".to_string(),
+            })
+        }
+        Command::Switchboard(SwitchboardArgs { action: Some(SwitchboardAction::Invite { hours, json }), .. }) => {
+            ask(&dir, json.json, Request::InviteCreate { hours }, |d| {
+                format!("invite code: {}\n(a daemon uses it as --switchboard HOST:PORT#CODE)", d["code"].as_str().unwrap_or(""))
             })
         }
         Command::Switchboard(args) => run_switchboard(&dir, args),
@@ -151,7 +156,12 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
         // Relay links need datagrams big enough for an inner QUIC packet and its header.
         endpoint.quinn().set_server_config(Some(kith::relay::config::outer_server_config(identity.signing_key())?));
         let endpoint = Arc::new(endpoint);
-        let parts = switchboard::SwitchboardParts { data_dir: dir.to_path_buf(), identity: Arc::clone(&identity), endpoint };
+        let parts = switchboard::SwitchboardParts {
+            data_dir: dir.to_path_buf(),
+            identity: Arc::clone(&identity),
+            endpoint,
+            invite_only: args.invite_only,
+        };
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;
         tracing::info!(id = %identity.id(), %addr, "kith switchboard running");

@@ -13,7 +13,7 @@
 //! and control come last. The endpoint and the data-directory lock are held outside the tree.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kith::actors::control::{ControlArgs, ControlServer, Handler};
@@ -21,7 +21,9 @@ use kith::actors::sb_listener::SbListener;
 use kith::actors::Slot;
 use kith::control::protocol::{Request, Response};
 use kith::identity::Identity;
-use kith::limits::SB_CLIENTS_MAX;
+use kith::feed::now_ms;
+use kith::limits::{INVITE_TTL_DEFAULT, SB_CLIENTS_MAX};
+use kith::switchboard::invites::InviteFile;
 use kith::net::presence_link::QuicPresence;
 use kith::net::PeerEndpoint;
 use kith::presence::pool::TrackerPool;
@@ -50,6 +52,8 @@ pub struct SwitchboardParts {
     pub identity: Arc<Identity>,
     /// The bound endpoint.
     pub endpoint: Arc<PeerEndpoint>,
+    /// Admit only peers with an invite code.
+    pub invite_only: bool,
 }
 
 /// A running switchboard.
@@ -74,6 +78,10 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         counters: Arc::new(Counters::default()),
         hub: Hub::default(),
         sessions: Arc::default(),
+        invites: match parts.invite_only {
+            true => Some(Arc::new(Mutex::new(InviteFile::load(&parts.data_dir)?))),
+            false => None,
+        },
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let listener_args = ctx.clone();
@@ -96,6 +104,20 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
     Ok(Switchboard { root, ctx })
+}
+
+fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
+    let Some(invites) = &ctx.invites else {
+        return Response::err("this switchboard has open membership; restart it with --invite-only to use invite codes");
+    };
+    let ttl = hours.map_or(INVITE_TTL_DEFAULT, |h| Duration::from_secs(h.saturating_mul(3600)));
+    let now = now_ms();
+    let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
+    let made = file.invites.create(now, ttl.as_millis() as u64).and_then(|code| file.save().map(|()| code));
+    match made {
+        Ok(code) => Response::ok(serde_json::json!({ "code": code, "expires_ms": now + ttl.as_millis() as u64 })),
+        Err(e) => Response::err(e),
+    }
 }
 
 fn relay_view(ctx: &SbContext) -> serde_json::Value {
@@ -123,11 +145,13 @@ fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
                         "role": "switchboard",
                         "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
                         "online": ctx.tracker.list(PEERS_TOPIC).len(),
+                        "invite_only": ctx.invites.is_some(),
                         "counters": ctx.counters.view(),
                         "relay": relay_view(&ctx),
                         "supervision": tree,
                     }))
                 }
+                Request::InviteCreate { hours } => invite(&ctx, hours),
                 _ => Response::err("this is a switchboard: it keeps no feeds; run that command against a daemon's data directory"),
             }
         })

@@ -14,10 +14,15 @@ struct Switchboard(Child);
 
 impl Switchboard {
     fn start(dir: &Path, port: u16) -> Switchboard {
+        Self::start_with(dir, port, &[])
+    }
+
+    fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Switchboard {
         let child = Command::new(kith_bin())
             .arg("--data-dir")
             .arg(dir)
             .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -131,4 +136,37 @@ fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused(
     assert!(err.contains("does not accept introductions"), "{err}");
     let status = kith_json(&sb_dir, &["status", "--json"]);
     assert!(status["counters"]["introductions_refused"].as_u64().unwrap() >= 1);
+}
+
+/// An invite-only switchboard admits a daemon only with a fresh, unused invite code.
+#[test]
+fn an_invite_only_switchboard_admits_each_code_once() {
+    let sb_home = tempfile::tempdir().unwrap();
+    let sb_dir = sb_home.path().join("sb");
+    let port = free_port();
+    let _sb = Switchboard::start_with(&sb_dir, port, &["--invite-only"]);
+    let target = format!("127.0.0.1:{port}");
+    let online = || kith_json(&sb_dir, &["status", "--json"])["online"].as_u64().unwrap();
+    let refused = || kith_json(&sb_dir, &["status", "--json"])["counters"]["refused"].as_u64().unwrap();
+
+    let (a, b, c) = (Home::init(), Home::init(), Home::init());
+    let _da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0", "--switchboard", &target]);
+    wait_for("a is refused without a code", Duration::from_secs(20), || refused() >= 1);
+    assert_eq!(online(), 0);
+
+    let code = kith_json(&sb_dir, &["switchboard", "invite", "--json"])["code"].as_str().unwrap().to_string();
+    let with_code = format!("{target}#{code}");
+    let _db = Daemon::start(&b.dir, &["--listen", "127.0.0.1:0", "--switchboard", &with_code]);
+    wait_for("b joins with the code", Duration::from_secs(20), || online() == 1);
+
+    let before = refused();
+    let _dc = Daemon::start(&c.dir, &["--listen", "127.0.0.1:0", "--switchboard", &with_code]);
+    wait_for("c is refused: the code was used", Duration::from_secs(20), || refused() > before);
+    assert_eq!(online(), 1);
+
+    let open = tempfile::tempdir().unwrap();
+    let open_dir = open.path().join("open");
+    let _open = Switchboard::start(&open_dir, free_port());
+    let out = kith(&open_dir, &["switchboard", "invite"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--invite-only"));
 }
