@@ -312,3 +312,5 @@ pub const INTRODUCTION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const INVITES_MAX: usize = 10_000;
 /// How long an invite code is valid unless the operator says otherwise.
 pub const INVITE_TTL_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a direct attempt after an introduction may take before the relay is used.
+pub const PUNCH_TIMEOUT: Duration = Duration::from_millis(1_500);

@@ -19,7 +19,7 @@ use ractor::rpc::CallResult;
 use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
 use crate::identity::FeedId;
-use crate::peer::{redial_delay, Direction, PeerContext};
+use crate::peer::{punch, redial_delay, Direction, PeerContext};
 
 /// Messages to a dialer.
 pub enum DialerMsg {
@@ -119,6 +119,12 @@ async fn through_switchboards(ctx: &PeerContext, id: FeedId, key: ed25519_dalek:
             }
             _ => continue,
         };
+        // A direct path first (traffic off the switchboard), then the relay.
+        if let Some(observed) = relayed.observed {
+            if punch(ctx, id, observed).await {
+                return true;
+            }
+        }
         match relayed.endpoint.dial(relayed.addr, key).await {
             Ok((conn, _)) => {
                 if start_peer(ctx, conn, id, Direction::Outbound).await.is_ok() {

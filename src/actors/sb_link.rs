@@ -24,7 +24,7 @@ use crate::limits::{HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES
 use crate::net::endpoint::accept;
 use crate::net::tls::{peer_key, server_name};
 use crate::net::PeerEndpoint;
-use crate::peer::Direction;
+use crate::peer::{punch, Direction};
 use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{spawn_pump, VirtualSocket};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
@@ -55,6 +55,8 @@ pub struct Relayed {
     pub endpoint: Arc<PeerEndpoint>,
     /// The peer's address on it.
     pub addr: SocketAddr,
+    /// Where the switchboard sees the peer (for a direct attempt first).
+    pub observed: Option<SocketAddr>,
 }
 
 /// The switchboard link actor.
@@ -294,13 +296,18 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
         }
         ServerMsg::Welcome { observed } => tracing::debug!(switchboard = %via, %observed, "joined"),
         ServerMsg::Refused { reason } => tracing::warn!(switchboard = %via, %reason, "switchboard refused"),
-        ServerMsg::IntroRequest { from, .. } => {
+        ServerMsg::IntroRequest { from, observed } => {
             let accept = accepts(&state.args.ctx, &from) && relayed(state, from).is_some();
             tracing::info!(switchboard = %via, from = %from.short(), accept, "introduction asked");
             send(state, ClientMsg::IntroAnswer { from, accept });
+            if accept {
+                // Dial back at the same time: it opens this side's NAT toward the caller.
+                let ctx = state.args.ctx.clone();
+                tokio::spawn(async move { punch(&ctx, from, observed).await });
+            }
         }
-        ServerMsg::Introduced { peer, .. } => {
-            let path = relayed(state, peer);
+        ServerMsg::Introduced { peer, observed } => {
+            let path = relayed(state, peer).map(|r| Relayed { observed: Some(observed), ..r });
             if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&peer)) {
                 let _ = port.send(path.ok_or_else(|| "the relayed endpoint is gone".to_string()));
             }
@@ -323,7 +330,7 @@ fn accepts(ctx: &PeerContext, from: &FeedId) -> bool {
 fn relayed(state: &SbLinkState, peer: FeedId) -> Option<Relayed> {
     let relay = state.session.as_ref()?.relay.as_ref()?;
     let addr = relay.socket.register_peer(peer).ok()?;
-    Some(Relayed { endpoint: Arc::clone(&relay.endpoint), addr })
+    Some(Relayed { endpoint: Arc::clone(&relay.endpoint), addr, observed: None })
 }
 
 fn send(state: &SbLinkState, msg: ClientMsg) {

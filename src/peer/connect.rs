@@ -12,7 +12,7 @@ use crate::limits::INTRODUCTION_TIMEOUT;
 use ractor::rpc::CallResult;
 use crate::identity::FeedId;
 use crate::net::NetError;
-use crate::peer::{Direction, PeerContext};
+use crate::peer::{punch, Direction, PeerContext};
 
 /// Dial `target` and start a connection actor; returns the peer's id. A bare `@ID…ed25519`
 /// is reached through the switchboards: introduced, then dialled over the relay.
@@ -66,6 +66,11 @@ async fn connect_relayed(ctx: &PeerContext, peer: FeedId) -> Result<FeedId, Stri
                 continue;
             }
         };
+        if let Some(observed) = relayed.observed {
+            if punch(ctx, peer, observed).await {
+                return Ok(peer);
+            }
+        }
         match relayed.endpoint.dial(relayed.addr, key).await {
             Ok((conn, _)) => {
                 start_peer(ctx, conn, peer, Direction::Outbound).await?;
