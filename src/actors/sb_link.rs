@@ -24,7 +24,10 @@ use crate::limits::{HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES
 use crate::net::endpoint::accept;
 use crate::net::tls::{peer_key, server_name};
 use crate::net::PeerEndpoint;
+use crate::ingest::Op;
+use crate::node::submit_queued;
 use crate::peer::{punch, Direction};
+use crate::switchboard::target::Target;
 use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{spawn_pump, VirtualSocket};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
@@ -75,7 +78,7 @@ pub struct SbLinkArgs {
 /// A link's state.
 pub struct SbLinkState {
     args: SbLinkArgs,
-    pinned: Option<FeedId>,
+    target: Target,
     attempt: u32,
     session: Option<Session>,
     _events: OwnedTask,
@@ -115,14 +118,14 @@ impl Actor for SbLink {
     type Arguments = SbLinkArgs;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let pinned = match host_and_id(&args.target) {
-            Some((id, _)) if id.starts_with('@') => Some(id.parse::<FeedId>()?),
-            _ => None,
-        };
+        let target = Target::parse(&args.target)?;
+        if target.id.is_some() {
+            remember(&args.ctx, &target);
+        }
         let events = OwnedTask::spawn(forward_events(args.ctx.node.events.subscribe(), myself.clone()));
         args.ctx.relays.register(&args.target, myself.clone());
         myself.cast(SbLinkMsg::Connect)?;
-        Ok(SbLinkState { args, pinned, attempt: 0, session: None, _events: events })
+        Ok(SbLinkState { args, target, attempt: 0, session: None, _events: events })
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
@@ -150,18 +153,13 @@ impl Actor for SbLink {
     }
 }
 
-/// The `@ID` part of `[@ID@]HOST:PORT[#INVITE]`, if any.
-fn host_and_id(target: &str) -> Option<(&str, &str)> {
-    let target = target.split_once('#').map_or(target, |(t, _)| t);
-    target.rsplit_once('@')
-}
-
-/// `[@ID@]HOST:PORT[#INVITE]` without the invite.
-fn host(target: &str) -> &str {
-    let target = target.split_once('#').map_or(target, |(t, _)| t);
-    match target.rsplit_once('@') {
-        Some((id, host)) if id.starts_with('@') => host,
-        _ => target,
+/// Remember this switchboard with its pinned key in the store, so the daemon reconnects to it
+/// after a restart and a key learned on first use stays pinned (never overwritten by an
+/// unpinned form: only targets with a key are written).
+fn remember(ctx: &PeerContext, target: &Target) {
+    let op = Op::Switchboard(target.host.clone(), target.to_text());
+    if let Err(e) = submit_queued(&ctx.node.writer, vec![op]) {
+        tracing::debug!(switchboard = %target.host, error = %e, "switchboard not remembered");
     }
 }
 
@@ -171,7 +169,7 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
             state.attempt = 0;
             state.session = Some(session);
             let status = state.args.ctx.node.online.status();
-            let invite = state.args.target.split_once('#').map(|(_, code)| code.to_string());
+            let invite = state.target.invite.clone();
             send(state, ClientMsg::Join { invite });
             send(state, ClientMsg::SetStatus { text: status });
             send(state, watch_list(state));
@@ -187,12 +185,12 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
 
 async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<Session, String> {
     let endpoint = &state.args.ctx.endpoint;
-    let addr = tokio::net::lookup_host(host(&state.args.target))
+    let addr = tokio::net::lookup_host(state.target.host.as_str())
         .await
         .map_err(|e| e.to_string())?
         .next()
         .ok_or("no address")?;
-    let key = match state.pinned {
+    let key = match state.target.id {
         Some(id) => id.verifying_key().map_err(|e| e.to_string())?,
         None => {
             // Trust on first use: expect our own key, which only we can prove; the error names
@@ -205,7 +203,10 @@ async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<S
             }
         }
     };
-    state.pinned = Some(FeedId::from(key));
+    if state.target.id.is_none() {
+        state.target.id = Some(FeedId::from(key));
+        remember(&state.args.ctx, &state.target);
+    }
     let conn = dial_outer(state, addr, key).await?;
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate, Capability::Presence]));
     let greeted = dial_hello(&conn, &ours).await.map_err(|e| e.to_string())?;

@@ -24,6 +24,8 @@ pub enum Op {
     Rolodex(RolodexEntry),
     /// Save what this node remembers of its exchange with a peer.
     PeerMemory(FeedId, crate::replicate::PeerMemory),
+    /// Remember a switchboard (`HOST:PORT`, full target with its pinned key).
+    Switchboard(String, String),
 }
 
 /// What happened to one op.
@@ -46,6 +48,8 @@ pub enum OpOutcome {
     RolodexSaved(FeedId),
     /// The peer memory is durable.
     PeerMemorySaved(FeedId),
+    /// The switchboard is remembered.
+    SwitchboardSaved,
 }
 
 /// A batch whose entries are checked and verified, ready to be committed.
@@ -71,6 +75,7 @@ enum Prepared {
     Remote(Result<Checked, FeedError>),
     Rolodex(RolodexEntry),
     PeerMemory(FeedId, crate::replicate::PeerMemory),
+    Switchboard(String, String),
 }
 
 /// Run one batch against `store`. The outer error means nothing was written; otherwise each op
@@ -118,6 +123,7 @@ fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
             }
             Op::Rolodex(entry) => Some(Prepared::Rolodex(entry)),
             Op::PeerMemory(peer, memory) => Some(Prepared::PeerMemory(peer, memory)),
+            Op::Switchboard(host, target) => Some(Prepared::Switchboard(host, target)),
         });
     }
     let mut verified = check_and_verify(remote, now_ms).into_iter();
@@ -149,6 +155,10 @@ fn apply(
         Prepared::PeerMemory(peer, memory) => {
             writer.put_peer_memory(&peer, &memory)?;
             Ok(OpOutcome::PeerMemorySaved(peer))
+        }
+        Prepared::Switchboard(host, target) => {
+            writer.put_switchboard(&host, &target)?;
+            Ok(OpOutcome::SwitchboardSaved)
         }
     })
 }

@@ -73,6 +73,9 @@ pub(crate) struct Tables {
     rolodex: Table,
     /// peer id → postcard `PeerMemory`: the clocks last exchanged with that peer.
     peers: Table,
+    /// `HOST:PORT` → the switchboard's pinned target (`@ID@HOST:PORT[#INVITE]`), as SSH keeps
+    /// known hosts: the daemon reconnects to these, and a key learned on first use stays pinned.
+    switchboards: Table,
 }
 
 /// A handle to the node's store. Cheap to clone; all clones share one environment and one lock.
@@ -101,22 +104,22 @@ impl Store {
     }
 
     fn create_tables(env: &Env<WithoutTls>) -> Result<Tables, StoreError> {
-        const NAMES: [&str; 7] = ["entries", "payloads", "msgs", "heads", "timeline", "rolodex", "peers"];
+        const NAMES: [&str; 8] = ["entries", "payloads", "msgs", "heads", "timeline", "rolodex", "peers", "switchboards"];
         let wtxn = env.write_txn()?;
         let made = env.create_databases_and_commit(wtxn, |opener, wtxn| {
             let mut tables = Vec::with_capacity(NAMES.len());
             for name in NAMES {
                 tables.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
             }
-            let tables: [Database<'_, Bytes, Bytes>; 7] = tables
+            let tables: [Database<'_, Bytes, Bytes>; 8] = tables
                 .try_into()
                 .map_err(|_| heed::Error::Mdb(heed::MdbError::Incompatible))?;
             Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(tables))
         })?;
-        let CommitOrAbort::Commit([entries, payloads, msgs, heads, timeline, rolodex, peers]) = made else {
+        let CommitOrAbort::Commit([entries, payloads, msgs, heads, timeline, rolodex, peers, switchboards]) = made else {
             return Err(StoreError::Corrupt { table: "*", reason: "table creation aborted".into() });
         };
-        Ok(Tables { entries, payloads, msgs, heads, timeline, rolodex, peers })
+        Ok(Tables { entries, payloads, msgs, heads, timeline, rolodex, peers, switchboards })
     }
 
     /// The LMDB directory.

@@ -149,6 +149,16 @@ impl<'e> Reader<'e> {
         }
     }
 
+    /// The remembered switchboards: `HOST:PORT` → target (with its pinned key once learned).
+    pub fn switchboards(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tables.switchboards.iter(&self.txn)? {
+            let (key, value) = item?;
+            out.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+        }
+        Ok(out)
+    }
+
     /// Every rolodex entry.
     pub fn rolodex(&self) -> Result<Vec<RolodexEntry>, StoreError> {
         let mut out = Vec::new();

@@ -61,6 +61,11 @@ impl<'e> Writer<'e> {
         Ok(self.tables.peers.put(&mut self.txn, &peer.0, &bytes)?)
     }
 
+    /// Remember a switchboard: `host` (`HOST:PORT`) → `target` (`[@ID@]HOST:PORT[#INVITE]`).
+    pub fn put_switchboard(&mut self, host: &str, target: &str) -> Result<(), StoreError> {
+        Ok(self.tables.switchboards.put(&mut self.txn, host.as_bytes(), target.as_bytes())?)
+    }
+
     /// Insert or replace a rolodex entry.
     pub fn put_rolodex(&mut self, entry: &RolodexEntry) -> Result<(), StoreError> {
         let bytes = postcard::to_stdvec(entry).map_err(|e| StoreError::Corrupt { table: "rolodex", reason: e.to_string() })?;

@@ -11,6 +11,7 @@ pub mod context;
 pub mod hub;
 pub mod invites;
 mod online;
+pub mod target;
 pub mod protocol;
 
 pub use online::Online;

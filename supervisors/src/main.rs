@@ -124,7 +124,8 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => ServePolicy::default(),
     };
-    let switchboards = if args.switchboards.is_empty() { file.switchboards } else { args.switchboards };
+    let given = if args.switchboards.is_empty() { file.switchboards } else { args.switchboards };
+    let switchboards = switchboard_targets(&store, given)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
@@ -136,6 +137,26 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
         run_until_signal(&mut running.root).await
     })
+}
+
+/// The switchboards to use: those given (flags or config), merged with those remembered in the
+/// store (a remembered key stays pinned), and the remembered ones not given again.
+fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>> {
+    use kith::switchboard::target::Target;
+    let mut remembered: std::collections::BTreeMap<String, Target> = std::collections::BTreeMap::new();
+    for (host, text) in store.read()?.switchboards()? {
+        if let Ok(target) = Target::parse(&text) {
+            remembered.insert(host, target);
+        }
+    }
+    let mut out = Vec::new();
+    for text in given {
+        let target = Target::parse(&text).map_err(anyhow::Error::msg)?;
+        let merged = Target::merge(target.clone(), remembered.remove(&target.host));
+        out.push(merged.to_text());
+    }
+    out.extend(remembered.into_values().map(|t| t.to_text()));
+    Ok(out)
 }
 
 fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {

@@ -176,3 +176,33 @@ fn an_invite_only_switchboard_admits_each_code_once() {
     let out = kith(&open_dir, &["switchboard", "invite"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--invite-only"));
 }
+
+/// A switchboard given once is remembered with the key learned on first use: the daemon goes
+/// back to it after a restart without being told, and refuses an impostor on the same address.
+#[test]
+fn switchboards_are_remembered_and_their_keys_stay_pinned() {
+    let sb_home = tempfile::tempdir().unwrap();
+    let (sb_dir, impostor_dir) = (sb_home.path().join("sb"), sb_home.path().join("impostor"));
+    let port = free_port();
+    let sb = Switchboard::start(&sb_dir, port);
+    let online = |dir: &Path| kith_json(dir, &["status", "--json"])["online"].as_u64().unwrap();
+
+    let a = Home::init();
+    let da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0", "--switchboard", &format!("127.0.0.1:{port}")]);
+    wait_for("a joins", Duration::from_secs(20), || online(&sb_dir) == 1);
+    assert!(da.stop());
+    wait_for("a has left", Duration::from_secs(20), || online(&sb_dir) == 0);
+
+    // No --switchboard this time: the remembered one is used.
+    let da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0"]);
+    wait_for("a rejoins by itself", Duration::from_secs(30), || online(&sb_dir) == 1);
+    assert!(da.stop());
+
+    // Another key on the same address is not the switchboard a pinned.
+    drop(sb);
+    let impostor = Switchboard::start(&impostor_dir, port);
+    let _da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(online(&impostor_dir), 0, "a joined a switchboard with another key");
+    drop(impostor);
+}
