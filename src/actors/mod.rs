@@ -3,6 +3,7 @@
 //! No worker knows who supervises it.
 
 
+pub mod cluster_link;
 pub mod control;
 pub mod dialer;
 pub mod listener;

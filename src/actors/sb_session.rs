@@ -23,7 +23,8 @@ use crate::relay::config::check_link;
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
-use crate::presence::{Diff, Owner};
+use crate::presence::transport::Inbound;
+use crate::presence::{Diff, Owner, ReplicaName};
 use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::invites::InviteError;
 use crate::switchboard::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
@@ -73,6 +74,8 @@ pub struct SbSessionArgs {
 
 /// A session's state; dropping it untracks the peer and closes the connection.
 pub struct SbSessionState {
+    /// The peer is another switchboard of the cluster (presence gossip, no session).
+    switchboard: bool,
     ctx: SbContext,
     peer: FeedId,
     owner: Owner,
@@ -92,6 +95,10 @@ pub struct SbSessionState {
 impl Drop for SbSessionState {
     fn drop(&mut self) {
         close(&self.conn, CloseCode::Normal);
+        if self.switchboard {
+            self.ctx.cluster.detach(&ReplicaName::new(&self.peer.to_string()), self.conn.stable_id());
+            return;
+        }
         self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
         if self.joined {
             self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id());
@@ -129,14 +136,23 @@ impl Actor for SbSession {
                 return Err(e.into());
             }
         };
-        ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+        // Another switchboard of the cluster: this connection carries presence gossip only.
+        let switchboard = greeted.agreed.peer_role == NodeRole::Switchboard;
         let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
-        let tasks = vec![
+        let mut tasks = vec![
             OwnedTask::spawn(send_loop(greeted.send, rx)),
             OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
-            OwnedTask::spawn(diff_loop(ctx.tracker.subscribe(), myself.clone())),
         ];
+        if switchboard {
+            let inbound: Arc<dyn Inbound> = Arc::new(ctx.tracker.clone());
+            ctx.cluster.attach(ReplicaName::new(&peer.to_string()), conn.clone(), inbound);
+            tracing::info!(node = %peer.short(), "cluster node connected");
+        } else {
+            ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+            tasks.push(OwnedTask::spawn(diff_loop(ctx.tracker.subscribe(), myself.clone())));
+        }
         let state = SbSessionState {
+            switchboard,
             ctx,
             peer,
             owner: next_owner(),

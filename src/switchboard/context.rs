@@ -12,6 +12,7 @@ use ractor::ActorRef;
 
 use crate::actors::sb_session::SbSessionMsg;
 use crate::identity::FeedId;
+use crate::net::presence_link::QuicPresence;
 use crate::net::PeerEndpoint;
 use crate::switchboard::hub::Hub;
 use crate::switchboard::invites::InviteFile;
@@ -88,6 +89,16 @@ pub struct SbContext {
     pub hub: Hub,
     /// Joined sessions by peer, for introductions.
     pub sessions: Arc<DashMap<FeedId, ActorRef<SbSessionMsg>>>,
+    /// Presence links to the other switchboards of the cluster (the tracker's transport).
+    pub cluster: QuicPresence,
     /// Invite codes, when the switchboard is invite-only (`None`: open membership).
     pub invites: Option<Arc<Mutex<InviteFile>>>,
+}
+
+impl SbContext {
+    /// The other cluster nodes this node has a presence link to.
+    pub fn cluster_nodes(&self) -> Vec<String> {
+        use crate::presence::transport::Transport;
+        self.cluster.peers().iter().map(|n| n.as_str().to_string()).collect()
+    }
 }

@@ -138,6 +138,9 @@ pub struct SwitchboardArgs {
     /// Address to accept peers on.
     #[arg(long, env = "KITH_LISTEN", default_value = "0.0.0.0:7878")]
     pub listen: String,
+    /// Another switchboard to form a cluster with (repeatable; `@ID@HOST:PORT` pins its key).
+    #[arg(long = "join")]
+    pub join: Vec<String>,
     /// Admit only peers with an invite code (`kith switchboard invite` makes them; daemons use
     /// `--switchboard HOST:PORT#CODE`).
     #[arg(long)]

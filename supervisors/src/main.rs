@@ -182,6 +182,7 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
             identity: Arc::clone(&identity),
             endpoint,
             invite_only: args.invite_only,
+            join: args.join,
         };
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;

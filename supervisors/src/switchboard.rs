@@ -5,6 +5,7 @@
 //! ├── presence    supervisor          shard actors of the presence tracker (one_for_one)
 //! ├── clients     dynamic supervisor  one temporary session per connected peer
 //! ├── listener    permanent worker    accepts peers (QUIC, keys proven by TLS)
+//! ├── cluster     supervisor          one permanent link per --join node (one_for_one)
 //! └── control     permanent worker    the control socket (`kith status` on a switchboard)
 //! ```
 //!
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kith::actors::cluster_link::{ClusterLink, ClusterLinkArgs};
 use kith::actors::control::{ControlArgs, ControlServer, Handler};
 use kith::actors::sb_listener::SbListener;
 use kith::actors::Slot;
@@ -41,6 +43,8 @@ use crate::presence::presence_tree;
 
 /// Restart intensity of the switchboard's root.
 const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Duration::from_secs(10) };
+/// A cluster link that keeps crashing is restarted a few times, then the root decides.
+const CLUSTER_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
 /// Sessions are temporary; this bounds only the clients supervisor itself.
 const CLIENTS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
 
@@ -54,6 +58,8 @@ pub struct SwitchboardParts {
     pub endpoint: Arc<PeerEndpoint>,
     /// Admit only peers with an invite code.
     pub invite_only: bool,
+    /// Other nodes of the cluster to join (`[@ID@]HOST:PORT`).
+    pub join: Vec<String>,
 }
 
 /// A running switchboard.
@@ -76,6 +82,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         endpoint: Arc::clone(&parts.endpoint),
         clients: DynamicSupervisorHandle::new("clients"),
         counters: Arc::new(Counters::default()),
+        cluster: link.clone(),
         hub: Hub::default(),
         sessions: Arc::default(),
         invites: match parts.invite_only {
@@ -98,12 +105,25 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
                 ctx.clients.clone(),
             ),
             ChildSpec::worker("listener", Restart::Permanent, SbListener, move || listener_args.clone()),
+            ChildSpec::supervisor(cluster_tree(&ctx, &parts.join)),
             ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
         ],
     };
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
     Ok(Switchboard { root, ctx })
+}
+
+/// One permanent link per `--join` node; they share nothing, hence one_for_one.
+fn cluster_tree(ctx: &SbContext, join: &[String]) -> SupervisorSpec {
+    let children = join
+        .iter()
+        .map(|target| {
+            let args = ClusterLinkArgs { ctx: ctx.clone(), target: target.clone() };
+            ChildSpec::worker(format!("node:{target}"), Restart::Permanent, ClusterLink, move || args.clone())
+        })
+        .collect();
+    SupervisorSpec { name: "cluster".into(), strategy: Strategy::OneForOne, intensity: CLUSTER_INTENSITY, children }
 }
 
 fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
@@ -146,6 +166,7 @@ fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
                         "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
                         "online": ctx.tracker.list(PEERS_TOPIC).len(),
                         "invite_only": ctx.invites.is_some(),
+                        "cluster": ctx.cluster_nodes(),
                         "counters": ctx.counters.view(),
                         "relay": relay_view(&ctx),
                         "supervision": tree,

@@ -206,3 +206,34 @@ fn switchboards_are_remembered_and_their_keys_stay_pinned() {
     assert_eq!(online(&impostor_dir), 0, "a joined a switchboard with another key");
     drop(impostor);
 }
+
+/// Two switchboards joined into a cluster share presence: a daemon on one sees a follow that is
+/// connected to the other.
+#[test]
+fn a_cluster_shares_who_is_online() {
+    let homes = tempfile::tempdir().unwrap();
+    let (s1_dir, s2_dir) = (homes.path().join("s1"), homes.path().join("s2"));
+    let (p1, p2) = (free_port(), free_port());
+    let _s1 = Switchboard::start(&s1_dir, p1);
+    let _s2 = Switchboard::start_with(&s2_dir, p2, &["--join", &format!("127.0.0.1:{p1}")]);
+    let s1_id = kith_json(&s1_dir, &["status", "--json"])["id"].as_str().unwrap().to_string();
+    wait_for("s2 links to s1", Duration::from_secs(20), || {
+        kith_json(&s2_dir, &["status", "--json"])["cluster"].as_array().unwrap().iter().any(|n| n == s1_id.as_str())
+    });
+    wait_for("s1 sees the link too", Duration::from_secs(20), || {
+        !kith_json(&s1_dir, &["status", "--json"])["cluster"].as_array().unwrap().is_empty()
+    });
+
+    let (a, b) = (Home::init(), Home::init());
+    let b_id = b.id();
+    let _da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0", "--switchboard", &format!("127.0.0.1:{p1}")]);
+    kith_json(&a.dir, &["follow", &b_id, "--json"]);
+    let _db = Daemon::start(&b.dir, &["--listen", "127.0.0.1:0", "--switchboard", &format!("127.0.0.1:{p2}")]);
+    kith_json(&b.dir, &["presence", "set", "on the other node", "--json"]);
+    let took = wait_for("a, on s1, sees b, on s2, online", Duration::from_secs(30), || {
+        let c = contact(&a.dir, &b_id);
+        c["online"] == true && c["status"] == "on the other node"
+    });
+    println!("seen across the cluster after {took:?}");
+    assert_eq!(kith_json(&s1_dir, &["status", "--json"])["online"], 2);
+}
