@@ -29,7 +29,7 @@ use crate::node::submit_queued;
 use crate::peer::{punch, Direction};
 use crate::switchboard::target::Target;
 use crate::relay::config::{check_link, outer_client_config};
-use crate::relay::{spawn_pump, VirtualSocket};
+use crate::relay::{pump, VirtualSocket};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use crate::net::{stream, NetError};
 use crate::peer::{redial_delay, PeerContext};
@@ -241,12 +241,12 @@ async fn dial_outer(state: &SbLinkState, addr: SocketAddr, key: VerifyingKey) ->
 fn relay(ctx: &PeerContext, conn: &quinn::Connection) -> Option<Relay> {
     check_link(conn).ok()?;
     let socket = VirtualSocket::new(ctx.node.identity.id(), Arc::new(conn.clone()));
-    let pump = spawn_pump(conn.clone(), Arc::clone(&socket));
     let endpoint = PeerEndpoint::with_socket(socket.clone(), ctx.node.identity.signing_key()).ok()?;
     let endpoint = Arc::new(endpoint);
     let accept = OwnedTask::spawn(accept_relayed(ctx.clone(), Arc::clone(&endpoint)));
+    let (outer, inner) = (conn.clone(), Arc::clone(&socket));
     let pump = OwnedTask::spawn(async move {
-        let _ = pump.await;
+        let _ = pump(outer, inner).await;
     });
     Some(Relay { socket, endpoint, _tasks: [pump, accept] })
 }
