@@ -194,6 +194,12 @@ pub enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// A switchboard process and peers on loopback: relayed round trips, packet rate without
+    /// loss, connects per second, switchboard memory per client.
+    Relay {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Two nodes in one process replicate a feed over loopback QUIC; also the ingest rate alone
     /// and the memory of one idle peer connection.
     Replicate {

@@ -15,4 +15,5 @@ pub mod output;
 pub mod presence;
 pub mod switchboard;
 pub mod daemon;
+pub mod bench_relay;
 pub mod bench_replicate;

@@ -15,7 +15,7 @@ use kith::peer::ServePolicy;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
 use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs};
-use kith_supervisors::{switchboard, bench_replicate, client, config, daemon, output};
+use kith_supervisors::{switchboard, bench_relay, bench_replicate, client, config, daemon, output};
 use serde_json::json;
 
 /// Where the daemon listens for peers unless told otherwise: any interface, any free port.
@@ -239,6 +239,12 @@ fn bench(which: BenchCommand) -> Result<()> {
             let report = run(options);
             let data = serde_json::to_value(&report)?;
             output::print(json.json, &data, |_| bench_presence_text(&report));
+            Ok(())
+        }
+        BenchCommand::Relay { json } => {
+            let report = runtime.block_on(bench_relay::run())?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| bench_relay::text(&report));
             Ok(())
         }
         BenchCommand::Replicate { entries, json } => {
