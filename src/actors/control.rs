@@ -54,9 +54,17 @@ pub fn node_handler(node: Node, tree: TreeReporter, peers: Option<PeerContext>) 
     })
 }
 
-/// The control server's state: its accept loop, aborted with it.
+/// The control server's state: its accept loop, aborted with it, and the socket file, removed
+/// with it (so a stopped daemon leaves no socket for clients to find).
 pub struct ControlState {
     _accept: OwnedTask,
+    socket: PathBuf,
+}
+
+impl Drop for ControlState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
 }
 
 impl Actor for ControlServer {
@@ -65,8 +73,9 @@ impl Actor for ControlServer {
     type Arguments = ControlArgs;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let listener = bind(&args.data_dir.join(SOCKET_FILE))?;
-        Ok(ControlState { _accept: OwnedTask::spawn(accept_loop(listener, args, myself)) })
+        let socket = args.data_dir.join(SOCKET_FILE);
+        let listener = bind(&socket)?;
+        Ok(ControlState { _accept: OwnedTask::spawn(accept_loop(listener, args, myself)), socket })
     }
 
     async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
