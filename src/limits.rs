@@ -175,6 +175,10 @@ pub const DATAGRAM_RECEIVE_BUFFER_BYTES: usize = 256 * 1024;
 /// Outgoing QUIC datagrams buffered per connection before the oldest are dropped, in bytes.
 pub const DATAGRAM_SEND_BUFFER_BYTES: usize = 256 * 1024;
 
+/// UDP socket buffer asked for each way (the kernel caps it at `net.core.rmem_max`/`wmem_max`):
+/// about 3,000 full-size packets, 50 ms of a switchboard relaying 60,000 packets a second.
+pub const UDP_SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Incoming connection attempts an endpoint holds at once before refusing new ones.
 pub const INCOMING_HANDSHAKES_MAX: usize = 4096;
 
@@ -295,9 +299,10 @@ pub const RELAY_CLIENT_PACKETS_BURST: u32 = 2_000;
 pub const RELAY_CLIENT_BYTES_PER_SEC: u64 = 16 * 1024 * 1024;
 /// Bytes one client may send in a burst above its sustained rate (the bucket's depth).
 pub const RELAY_CLIENT_BYTES_BURST: u64 = 2 * 1024 * 1024;
-/// Frames queued towards one client before the router refuses more for it (a router's tail drop;
-/// inner QUIC congestion control backs off).
-pub const RELAY_CLIENT_QUEUE_PACKETS: usize = 512;
+/// Bytes of relayed frames queued towards one client (its outer connection's datagram send
+/// buffer on the switchboard, about 512 full-size frames) before the router refuses more for it:
+/// a router's tail drop, counted, and inner QUIC congestion control backs off.
+pub const RELAY_CLIENT_QUEUE_BYTES: usize = 512 * RELAY_FRAME_BYTES_MAX;
 
 const _: () = assert!(RELAY_INNER_PACKET_BYTES_MIN <= RELAY_INNER_PACKET_BYTES_MAX);
 const _: () =

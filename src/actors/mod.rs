@@ -11,6 +11,7 @@ pub mod peer;
 pub mod replicator;
 pub mod sb_link;
 pub mod sb_listener;
+pub mod sb_notifier;
 pub mod sb_session;
 pub mod rolodex;
 mod slot;

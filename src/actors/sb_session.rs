@@ -1,11 +1,13 @@
 //! One peer connected to a switchboard: admission, presence tracking, and presence notices.
 //!
-//! States: greeted (hello done, waiting for `Join`), joined (tracked in the presence CRDT under
-//! its proven id; told when the ids it watches come and go). The peer is untracked when the
-//! state is dropped, however the actor ends. A reader task calls the actor per frame; a diff task
-//! forwards the tracker's diffs; a sender task writes answers from a bounded queue (a peer that
-//! does not read is cut off, never buffered without bound). Started by the switchboard listener
-//! as a temporary child of the clients dynamic supervisor.
+//! States: greeting (the hello runs in `post_start`, after the clients supervisor has already
+//! moved on, so that one slow peer never holds up the next one's start), joined (tracked in the
+//! presence CRDT under its proven id; told when the ids it watches come and go, through the
+//! node's [`Watchers`](crate::switchboard::watchers::Watchers) index and the notifier). The peer
+//! is untracked when the state is dropped, however the actor ends. A reader task calls the actor
+//! per frame; a sender task writes answers from a bounded queue (a peer that does not read is cut
+//! off, never buffered without bound); a relay task routes the peer's datagrams through the hub.
+//! Started by the switchboard listener as a temporary child of the clients dynamic supervisor.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -13,18 +15,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::actors::OwnedTask;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
 use crate::limits::{INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE, WATCH_IDS_MAX};
-use crate::relay::config::check_link;
 use crate::net::close::close;
-use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Hello, NodeRole};
+use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Greeted, Hello, NodeRole};
 use crate::net::{stream, CloseCode};
 use crate::presence::transport::Inbound;
-use crate::presence::{Diff, Owner, ReplicaName};
+use crate::presence::{Owner, ReplicaName};
+use crate::relay::config::check_link;
+use crate::relay::DatagramLink;
 use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::invites::InviteError;
 use crate::switchboard::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
@@ -33,10 +36,10 @@ use crate::switchboard::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOP
 pub enum SbSessionMsg {
     /// A frame from the peer; the reply says whether to keep reading.
     Frame(ClientMsg, RpcReplyPort<bool>),
-    /// A presence diff from the tracker.
-    Diff(Arc<Diff>, RpcReplyPort<()>),
-    /// Diffs were missed: tell the peer the presence of every watched id again.
-    Resync(RpcReplyPort<()>),
+    /// The presence of an id this peer watches may have changed.
+    Notice(FeedId),
+    /// Notices may have been missed: tell the peer the presence of every watched id again.
+    Resync,
     /// Another peer asks to be introduced to this one.
     IntroRequest {
         /// Who asks.
@@ -72,22 +75,34 @@ pub struct SbSessionArgs {
     pub peer: FeedId,
 }
 
+/// Who is on the other end, once the hello said so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// The hello has not finished.
+    Greeting,
+    /// A daemon (counted in `connected`).
+    Client,
+    /// Another switchboard of the cluster (presence gossip, no session).
+    Switchboard,
+}
+
 /// A session's state; dropping it untracks the peer and closes the connection.
 pub struct SbSessionState {
-    /// The peer is another switchboard of the cluster (presence gossip, no session).
-    switchboard: bool,
+    role: Role,
     ctx: SbContext,
     peer: FeedId,
     owner: Owner,
     joined: bool,
     status: Option<String>,
     since_ms: u64,
-    watch: HashSet<String>,
+    watch: HashSet<FeedId>,
     /// Introductions asked of this peer and not yet answered, bounded.
     asked: HashMap<FeedId, ActorRef<SbSessionMsg>>,
     me: ActorRef<SbSessionMsg>,
-    relay: Vec<OwnedTask>,
+    relay: Option<OwnedTask>,
     out: mpsc::Sender<ServerMsg>,
+    /// The sender task's end of `out`, until the hello is done.
+    queued: Option<mpsc::Receiver<ServerMsg>>,
     conn: quinn::Connection,
     _tasks: Vec<OwnedTask>,
 }
@@ -95,13 +110,17 @@ pub struct SbSessionState {
 impl Drop for SbSessionState {
     fn drop(&mut self) {
         close(&self.conn, CloseCode::Normal);
-        if self.switchboard {
-            self.ctx.cluster.detach(&ReplicaName::new(&self.peer.to_string()), self.conn.stable_id());
-            return;
-        }
-        self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
+        match self.role {
+            Role::Greeting => return,
+            Role::Switchboard => {
+                self.ctx.cluster.detach(&ReplicaName::new(&self.peer.to_string()), self.conn.stable_id());
+                return;
+            }
+            Role::Client => self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed),
+        };
         if self.joined {
             self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id());
+            self.ctx.watchers.remove(self.peer, &self.watch);
             self.ctx.hub.remove(&self.peer);
             for (_, session) in self.asked.drain() {
                 let _ = session.cast(SbSessionMsg::IntroResult { to: self.peer, result: Err(gone(&self.peer)) });
@@ -128,31 +147,9 @@ impl Actor for SbSession {
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         let SbSessionArgs { ctx, conn, peer } = args;
-        let ours = Hello::new(NodeRole::Switchboard, Capabilities::of(&[Capability::Presence, Capability::Relay]));
-        let greeted = match accept_hello(&conn, &ours, Admission::Welcome).await {
-            Ok(greeted) => greeted,
-            Err(e) => {
-                Counters::bump(&ctx.counters.refused);
-                return Err(e.into());
-            }
-        };
-        // Another switchboard of the cluster: this connection carries presence gossip only.
-        let switchboard = greeted.agreed.peer_role == NodeRole::Switchboard;
-        let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
-        let mut tasks = vec![
-            OwnedTask::spawn(send_loop(greeted.send, rx)),
-            OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
-        ];
-        if switchboard {
-            let inbound: Arc<dyn Inbound> = Arc::new(ctx.tracker.clone());
-            ctx.cluster.attach(ReplicaName::new(&peer.to_string()), conn.clone(), inbound);
-            tracing::info!(node = %peer.short(), "cluster node connected");
-        } else {
-            ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
-            tasks.push(OwnedTask::spawn(diff_loop(ctx.tracker.subscribe(), myself.clone())));
-        }
-        let state = SbSessionState {
-            switchboard,
+        let (out, queued) = mpsc::channel(SB_SEND_QUEUE);
+        Ok(SbSessionState {
+            role: Role::Greeting,
             ctx,
             peer,
             owner: next_owner(),
@@ -161,56 +158,78 @@ impl Actor for SbSession {
             since_ms: now_ms(),
             watch: HashSet::new(),
             asked: HashMap::new(),
-            me: myself.clone(),
-            relay: Vec::new(),
+            me: myself,
+            relay: None,
             out,
+            queued: Some(queued),
             conn,
-            _tasks: tasks,
-        };
-        Ok(state)
+            _tasks: Vec::new(),
+        })
+    }
+
+    async fn post_start(&self, myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        let ours = Hello::new(NodeRole::Switchboard, Capabilities::of(&[Capability::Presence, Capability::Relay]));
+        match accept_hello(&state.conn, &ours, Admission::Welcome).await {
+            Ok(greeted) => greet(state, greeted),
+            Err(e) => {
+                // A failed hello is counted and ends the session normally (the connection is
+                // already closed with the hello's close code).
+                Counters::bump(&state.ctx.counters.refused);
+                myself.stop(Some(format!("hello failed: {e}")));
+            }
+        }
+        Ok(())
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        match msg {
+        let keep = match msg {
             SbSessionMsg::Frame(frame, reply) => {
                 let keep = on_frame(state, frame).await;
                 let _ = reply.send(keep);
                 if !keep {
                     myself.stop(Some("session ended".into()));
                 }
+                return Ok(());
             }
-            SbSessionMsg::Diff(diff, reply) => {
-                let keep = on_diff(state, &diff);
-                let _ = reply.send(());
-                if !keep {
-                    myself.stop(Some("peer not reading".into()));
-                }
+            SbSessionMsg::Notice(id) => !state.watch.contains(&id) || notice(state, id),
+            SbSessionMsg::Resync => {
+                let ids: Vec<FeedId> = state.watch.iter().copied().collect();
+                ids.into_iter().all(|id| notice(state, id))
             }
-            SbSessionMsg::Resync(reply) => {
-                let ids: Vec<FeedId> = state.watch.iter().filter_map(|k| k.parse().ok()).collect();
-                let keep = ids.into_iter().all(|id| notice(state, id));
-                let _ = reply.send(());
-                if !keep {
-                    myself.stop(Some("peer not reading".into()));
-                }
-            }
-            SbSessionMsg::IntroRequest { from, session, observed } => {
-                if !ask(state, from, session, observed) {
-                    myself.stop(Some("peer not reading".into()));
-                }
-            }
+            SbSessionMsg::IntroRequest { from, session, observed } => ask(state, from, session, observed),
             SbSessionMsg::IntroResult { to, result } => {
                 let msg = match result {
                     Ok(observed) => ServerMsg::Introduced { peer: to, observed },
                     Err(reason) => ServerMsg::IntroRefused { to, reason },
                 };
-                if !send(state, msg) {
-                    myself.stop(Some("peer not reading".into()));
-                }
+                send(state, msg)
             }
-            SbSessionMsg::Closed(reason) => myself.stop(Some(reason)),
+            SbSessionMsg::Closed(reason) => {
+                myself.stop(Some(reason));
+                return Ok(());
+            }
+        };
+        if !keep {
+            myself.stop(Some("peer not reading".into()));
         }
         Ok(())
+    }
+}
+
+/// The hello is done: start the control stream's tasks, as a client or as a cluster link.
+fn greet(state: &mut SbSessionState, greeted: Greeted) {
+    let Some(queued) = state.queued.take() else { return };
+    state._tasks.push(OwnedTask::spawn(send_loop(greeted.send, queued)));
+    state._tasks.push(OwnedTask::spawn(read_loop(greeted.recv, state.me.clone())));
+    let ctx = &state.ctx;
+    if greeted.agreed.peer_role == NodeRole::Switchboard {
+        let inbound: Arc<dyn Inbound> = Arc::new(ctx.tracker.clone());
+        ctx.cluster.attach(ReplicaName::new(&state.peer.to_string()), state.conn.clone(), inbound);
+        tracing::info!(node = %state.peer.short(), "cluster node connected");
+        state.role = Role::Switchboard;
+    } else {
+        ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+        state.role = Role::Client;
     }
 }
 
@@ -322,9 +341,12 @@ fn watch(state: &mut SbSessionState, ids: Vec<FeedId>) -> bool {
         let reason = format!("at most {WATCH_IDS_MAX} ids may be watched");
         return send(state, ServerMsg::Refused { reason });
     }
-    state.watch = ids.iter().map(FeedId::to_string).collect();
+    let watch: HashSet<FeedId> = ids.into_iter().collect();
+    state.ctx.watchers.replace(state.peer, &state.watch, &watch);
+    state.watch = watch;
     // A fresh watch list: the client assumes everyone offline, so only those online are news.
-    ids.into_iter().filter(|id| is_online(state, id)).all(|id| notice(state, id))
+    let online: Vec<FeedId> = state.watch.iter().filter(|id| is_online(state, id)).copied().collect();
+    online.into_iter().all(|id| notice(state, id))
 }
 
 fn is_online(state: &SbSessionState, id: &FeedId) -> bool {
@@ -344,38 +366,22 @@ fn notice(state: &SbSessionState, id: FeedId) -> bool {
     send(state, ServerMsg::Presence { id, online })
 }
 
-fn on_diff(state: &SbSessionState, diff: &Diff) -> bool {
-    let touched: HashSet<&str> = diff
-        .leaves
-        .iter()
-        .chain(&diff.joins)
-        .filter(|p| p.topic() == PEERS_TOPIC && state.watch.contains(p.row.key.as_str()))
-        .map(|p| p.row.key.as_str())
-        .collect();
-    touched.into_iter().filter_map(|key| key.parse::<FeedId>().ok()).all(|id| notice(state, id))
-}
-
-/// Relay this peer's datagrams, if its connection can carry them: a task routes what it sends
-/// through the hub, another drains its queue into the connection.
+/// Relay this peer's datagrams, if its connection can carry them: the hub sends to this peer on
+/// its connection, and a task routes what this peer sends through the hub.
 fn start_relay(state: &mut SbSessionState) {
     if let Err(e) = check_link(&state.conn) {
         tracing::debug!(peer = %state.peer.short(), error = %e, "no relaying for this peer");
         return;
     }
     state.ctx.hub.remove(&state.peer);
-    let Ok(mut queue) = state.ctx.hub.add(state.peer) else { return };
+    let link: Arc<dyn DatagramLink> = Arc::new(state.conn.clone());
+    if state.ctx.hub.add(state.peer, link).is_err() {
+        return;
+    }
     let (conn, hub, peer) = (state.conn.clone(), state.ctx.hub.clone(), state.peer);
-    state.relay.push(OwnedTask::spawn(async move {
+    state.relay = Some(OwnedTask::spawn(async move {
         while let Ok(frame) = conn.read_datagram().await {
             hub.route(&peer, frame);
-        }
-    }));
-    let conn = state.conn.clone();
-    state.relay.push(OwnedTask::spawn(async move {
-        while let Some(frame) = queue.recv().await {
-            if conn.send_datagram_wait(frame).await.is_err() {
-                return;
-            }
         }
     }));
 }
@@ -405,19 +411,4 @@ async fn read_loop(mut recv: quinn::RecvStream, myself: ActorRef<SbSessionMsg>) 
         }
     };
     let _ = myself.cast(SbSessionMsg::Closed(reason));
-}
-
-/// Forward tracker diffs one at a time (a call, so a slow session holds back only itself: the
-/// broadcast then lags and the session resynchronises from the tracker's view).
-async fn diff_loop(mut diffs: broadcast::Receiver<Arc<Diff>>, myself: ActorRef<SbSessionMsg>) {
-    loop {
-        let call = match diffs.recv().await {
-            Ok(diff) => myself.call(|reply| SbSessionMsg::Diff(diff, reply), None).await,
-            Err(broadcast::error::RecvError::Lagged(_)) => myself.call(SbSessionMsg::Resync, None).await,
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        if !matches!(call, Ok(ractor::rpc::CallResult::Success(()))) {
-            return;
-        }
-    }
 }

@@ -160,6 +160,7 @@ impl PeerEndpoint {
     /// Binds a UDP socket on `addr` (port 0 for any) and serves as `key`.
     pub fn bind(addr: SocketAddr, key: &SigningKey) -> Result<Self, NetError> {
         let socket = std::net::UdpSocket::bind(addr)?;
+        enlarge_buffers(&socket);
         let runtime = Arc::new(quinn::TokioRuntime);
         let (identity, transport, server) = Self::configs(key)?;
         let endpoint = quinn::Endpoint::new(endpoint_config(key), Some(server), socket, runtime)?;
@@ -276,4 +277,16 @@ pub async fn accept(incoming: quinn::Incoming) -> Result<(Connection, VerifyingK
     };
     let key = tls::peer_key(&conn)?;
     Ok((conn, key))
+}
+
+/// Asks for [`limits::UDP_SOCKET_BUFFER_BYTES`] of socket buffer each way, so that a burst (a
+/// switchboard relaying tens of thousands of packets a second, a scheduling hiccup) is queued
+/// rather than dropped. The kernel caps the request at `net.core.{r,w}mem_max`; a refusal only
+/// leaves the default, so it is logged, not fatal.
+fn enlarge_buffers(socket: &std::net::UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    let asked = limits::UDP_SOCKET_BUFFER_BYTES;
+    if let Err(e) = socket.set_recv_buffer_size(asked).and_then(|()| socket.set_send_buffer_size(asked)) {
+        tracing::debug!(error = %e, "could not enlarge the UDP socket buffers");
+    }
 }

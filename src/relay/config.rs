@@ -35,10 +35,13 @@ pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
     Ok(transport)
 }
 
-/// The switchboard's server config for `key` with the relay link transport.
+/// The switchboard's server config for `key` with the relay link transport. A client's datagram
+/// send buffer is the relay's queue towards that client ([`limits::RELAY_CLIENT_QUEUE_BYTES`]).
 pub fn outer_server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> {
     let mut config = server_config(key)?;
-    config.transport_config(Arc::new(outer_transport_config()?));
+    let mut transport = outer_transport_config()?;
+    transport.datagram_send_buffer_size(limits::RELAY_CLIENT_QUEUE_BYTES);
+    config.transport_config(Arc::new(transport));
     Ok(config)
 }
 

@@ -36,6 +36,8 @@ pub trait DatagramLink: Send + Sync + 'static {
     /// The largest datagram the link carries now (it changes with path MTU); `None` if the link
     /// carries no datagrams at all.
     fn max_size(&self) -> Option<usize>;
+    /// Bytes the link's send queue can still take before it would drop a datagram.
+    fn room(&self) -> usize;
 }
 
 impl DatagramLink for quinn::Connection {
@@ -51,6 +53,10 @@ impl DatagramLink for quinn::Connection {
 
     fn max_size(&self) -> Option<usize> {
         self.max_datagram_size()
+    }
+
+    fn room(&self) -> usize {
+        self.datagram_send_buffer_space()
     }
 }
 

@@ -4,8 +4,9 @@
 //! router forwards a frame only between two clients that both consented to an *introduction*
 //! ([`Router::open_pair`]), rewrites the header to the sender's *authenticated* key (the key its
 //! outer TLS handshake proved, passed in by the driver) so a peer cannot spoof its source, and
-//! holds every client to its limits: frame size, a packet and byte token bucket, and a cap on the
-//! frames queued towards the destination (the driver reports that depth).
+//! holds every client to its limits: frame size, a packet and byte token bucket, and the room left
+//! in the destination's send queue (the driver reports it; a full queue drops the frame, as a
+//! router's tail drop would, and inner QUIC congestion control backs off).
 //!
 //! Every refusal has a [`Refusal`] reason and a counter. Nothing records who talked to whom: the
 //! counters are totals over all clients. The async glue (reading outer datagrams, per-client send
@@ -27,8 +28,6 @@ pub struct RouterConfig {
     pub frame_bytes_max: usize,
     /// Per-client rate limit.
     pub rate: Rate,
-    /// Frames queued towards one destination before further frames to it are refused.
-    pub queue_packets_max: usize,
     /// Clients tracked at once.
     pub clients_max: usize,
     /// Open pairs per client.
@@ -45,7 +44,6 @@ impl Default for RouterConfig {
                 bytes_per_sec: limits::RELAY_CLIENT_BYTES_PER_SEC as f64,
                 bytes_burst: limits::RELAY_CLIENT_BYTES_BURST as f64,
             },
-            queue_packets_max: limits::RELAY_CLIENT_QUEUE_PACKETS,
             clients_max: limits::RELAY_CLIENTS_MAX,
             pairs_per_client_max: limits::RELAY_PAIRS_PER_CLIENT_MAX,
         }
@@ -67,7 +65,7 @@ pub enum Refusal {
     SelfAddressed,
     /// No open introduction between the sender and the destination (or no such client).
     NotIntroduced,
-    /// The destination's send queue is at [`RouterConfig::queue_packets_max`].
+    /// The destination's send queue has no room for the frame.
     QueueFull,
 }
 
@@ -280,7 +278,7 @@ impl Router {
     }
 
     /// Decides what to do with `frame` received at `now` from the client whose outer connection
-    /// proved `from`. `queue_depth(to)` must return the frames currently queued towards `to`.
+    /// proved `from`. `room(to)` must return the bytes `to`'s send queue can still take.
     ///
     /// Every frame from a known client is charged to its bucket first, refused ones included, so
     /// that a flood of bad frames is throttled like any other.
@@ -289,9 +287,9 @@ impl Router {
         from: &FeedId,
         frame: Bytes,
         now: Instant,
-        queue_depth: impl FnOnce(&FeedId) -> usize,
+        room: impl FnOnce(&FeedId) -> usize,
     ) -> Action {
-        match self.check(from, &frame, now, queue_depth) {
+        match self.check(from, &frame, now, room) {
             Ok(to) => {
                 let frame = stamp_source(frame, from);
                 self.stats.forwarded_packets += 1;
@@ -310,7 +308,7 @@ impl Router {
         from: &FeedId,
         frame: &[u8],
         now: Instant,
-        queue_depth: impl FnOnce(&FeedId) -> usize,
+        room: impl FnOnce(&FeedId) -> usize,
     ) -> Result<FeedId, Refusal> {
         let rate = &self.config.rate;
         let sender = self.clients.get_mut(from).ok_or(Refusal::UnknownSender)?;
@@ -332,7 +330,7 @@ impl Router {
         if !sender.pairs.contains(&to) {
             return Err(Refusal::NotIntroduced);
         }
-        if queue_depth(&to) >= self.config.queue_packets_max {
+        if room(&to) < frame.len() {
             return Err(Refusal::QueueFull);
         }
         Ok(to)

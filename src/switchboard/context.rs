@@ -16,6 +16,7 @@ use crate::net::presence_link::QuicPresence;
 use crate::net::PeerEndpoint;
 use crate::switchboard::hub::Hub;
 use crate::switchboard::invites::InviteFile;
+use crate::switchboard::watchers::Watchers;
 use crate::presence::pool::Tracker;
 use crate::supervisor::DynamicSupervisorHandle;
 
@@ -87,8 +88,10 @@ pub struct SbContext {
     pub counters: Arc<Counters>,
     /// The relay hub.
     pub hub: Hub,
-    /// Joined sessions by peer, for introductions.
+    /// Joined sessions by peer, for introductions and presence notices.
     pub sessions: Arc<DashMap<FeedId, ActorRef<SbSessionMsg>>>,
+    /// Who watches whom, for presence notices.
+    pub watchers: Watchers,
     /// Presence links to the other switchboards of the cluster (the tracker's transport).
     pub cluster: QuicPresence,
     /// Invite codes, when the switchboard is invite-only (`None`: open membership).

@@ -1,24 +1,28 @@
-//! The switchboard's relay hub: the sans-IO [`Router`] and each client's bounded datagram queue,
-//! under one lock, so that the router's queue-depth check and the enqueue are one step.
+//! The switchboard's relay hub: the sans-IO [`Router`] and each client's outer link, under one
+//! lock, so that the router's room check and the send are one step.
 //!
-//! A session registers its client when it joins and drives two tasks: one reads the client's
-//! outer datagrams and routes them here, one drains the client's queue into its connection.
-//! Only introduced pairs are forwarded; the router rewrites the source key, enforces the rate
-//! and size limits and counts everything (no record of who talked to whom).
+//! A session registers its client's link when it joins and drives one task that reads the
+//! client's outer datagrams and routes them here; a forwarded frame goes straight into the
+//! destination's outer connection (no queue or task of our own in between: the connection's
+//! datagram send buffer, [`crate::limits::RELAY_CLIENT_QUEUE_BYTES`], is the per-destination
+//! queue, and the router refuses and counts what does not fit). Only introduced pairs are
+//! forwarded; the router rewrites the source key, enforces the rate and size limits and counts
+//! everything (no record of who talked to whom).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::identity::FeedId;
-use crate::relay::{Action, Router, RouterConfig, RouterError, RouterStats};
+use crate::relay::{Action, DatagramLink, Router, RouterConfig, RouterError, RouterStats};
 
 struct Inner {
     router: Router,
-    outs: HashMap<FeedId, mpsc::Sender<Bytes>>,
+    links: HashMap<FeedId, Arc<dyn DatagramLink>>,
+    /// Forwarded frames the destination's link refused after the room check (it closed).
+    lost: u64,
 }
 
 /// The relay hub of one switchboard node. Cheap to clone; clones share it.
@@ -29,7 +33,7 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        let inner = Inner { router: Router::new(RouterConfig::default()), outs: HashMap::new() };
+        let inner = Inner { router: Router::new(RouterConfig::default()), links: HashMap::new(), lost: 0 };
         Hub { inner: Arc::new(Mutex::new(inner)) }
     }
 }
@@ -41,21 +45,19 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Register a client; returns the receiving end of its datagram queue.
-    pub fn add(&self, client: FeedId) -> Result<mpsc::Receiver<Bytes>, RouterError> {
+    /// Register a client and the link its frames are sent on.
+    pub fn add(&self, client: FeedId, link: Arc<dyn DatagramLink>) -> Result<(), RouterError> {
         let mut inner = self.lock();
-        let capacity = inner.router.config().queue_packets_max + 1;
         inner.router.add_client(client, Instant::now())?;
-        let (tx, rx) = mpsc::channel(capacity);
-        inner.outs.insert(client, tx);
-        Ok(rx)
+        inner.links.insert(client, link);
+        Ok(())
     }
 
     /// Forget a client and all its pairs.
     pub fn remove(&self, client: &FeedId) {
         let mut inner = self.lock();
         inner.router.remove_client(client);
-        inner.outs.remove(client);
+        inner.links.remove(client);
     }
 
     /// Let `a` and `b` exchange packets (both consented).
@@ -68,18 +70,16 @@ impl Hub {
         self.lock().router.is_client(client)
     }
 
-    /// Route one datagram from `from`: forwarded into the destination's queue, or refused and
-    /// counted by the router.
+    /// Route one datagram from `from`: sent on the destination's link, or refused and counted
+    /// by the router.
     pub fn route(&self, from: &FeedId, frame: Bytes) {
         let mut guard = self.lock();
-        let Inner { router, outs } = &mut *guard;
-        let action = router.route(from, frame, Instant::now(), |to| {
-            outs.get(to).map_or(0, |q| q.max_capacity() - q.capacity())
-        });
+        let Inner { router, links, lost } = &mut *guard;
+        let action = router.route(from, frame, Instant::now(), |to| links.get(to).map_or(0, |l| l.room()));
         if let Action::Forward { to, frame } = action {
-            if let Some(queue) = outs.get(&to) {
-                // The router checked the depth under this same lock, so there is room.
-                let _ = queue.try_send(frame);
+            // The router checked the room under this same lock, so only a closed link refuses.
+            if links.get(&to).is_none_or(|link| link.send(frame).is_err()) {
+                *lost += 1;
             }
         }
     }
@@ -87,5 +87,10 @@ impl Hub {
     /// The router's counters.
     pub fn stats(&self) -> RouterStats {
         self.lock().router.stats().clone()
+    }
+
+    /// Forwarded frames lost because the destination's link had just closed.
+    pub fn lost(&self) -> u64 {
+        self.lock().lost
     }
 }

@@ -13,6 +13,7 @@ pub mod invites;
 mod online;
 pub mod target;
 pub mod protocol;
+pub mod watchers;
 
 pub use online::Online;
 pub use protocol::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};

@@ -4,14 +4,16 @@
 //! switchboard (rest_for_one, at most 5 restarts in 10 s)
 //! ├── presence    supervisor          shard actors of the presence tracker (one_for_one)
 //! ├── clients     dynamic supervisor  one temporary session per connected peer
+//! ├── notifier    permanent worker    presence diffs → notices to the sessions watching
 //! ├── listener    permanent worker    accepts peers (QUIC, keys proven by TLS)
 //! ├── cluster     supervisor          one permanent link per --join node (one_for_one)
 //! └── control     permanent worker    the control socket (`kith status` on a switchboard)
 //! ```
 //!
 //! rest_for_one: sessions track their peers in the presence shards, so if the presence subtree
-//! restarts, every session restarts too (its peers reconnect and are tracked again); the listener
-//! and control come last. The endpoint and the data-directory lock are held outside the tree.
+//! restarts, every session restarts too (its peers reconnect and are tracked again). The notifier
+//! comes after the clients, so its restart costs no session: a new notifier asks every session to
+//! resynchronise instead. The listener and control come last. The endpoint and the data-directory lock are held outside the tree.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,7 @@ use std::time::Duration;
 use kith::actors::cluster_link::{ClusterLink, ClusterLinkArgs};
 use kith::actors::control::{ControlArgs, ControlServer, Handler};
 use kith::actors::sb_listener::SbListener;
+use kith::actors::sb_notifier::SbNotifier;
 use kith::actors::Slot;
 use kith::control::protocol::{Request, Response};
 use kith::identity::Identity;
@@ -37,6 +40,7 @@ use kith::supervisor::{
 };
 use kith::switchboard::context::{Counters, SbContext};
 use kith::switchboard::hub::Hub;
+use kith::switchboard::watchers::Watchers;
 use kith::switchboard::PEERS_TOPIC;
 
 use crate::presence::presence_tree;
@@ -85,6 +89,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         cluster: link.clone(),
         hub: Hub::default(),
         sessions: Arc::default(),
+        watchers: Watchers::default(),
         invites: match parts.invite_only {
             true => Some(Arc::new(Mutex::new(InviteFile::load(&parts.data_dir)?))),
             false => None,
@@ -92,6 +97,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let listener_args = ctx.clone();
+    let notifier_args = ctx.clone();
     let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler: handler(ctx.clone(), root_slot.clone()) };
     let seed = u64::from_le_bytes(parts.identity.id().0[..8].try_into().unwrap_or_default());
     let spec = SupervisorSpec {
@@ -104,6 +110,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
                 DynamicSpec { name: "clients".into(), intensity: CLIENTS_INTENSITY, max_children: SB_CLIENTS_MAX },
                 ctx.clients.clone(),
             ),
+            ChildSpec::worker("notifier", Restart::Permanent, SbNotifier, move || notifier_args.clone()),
             ChildSpec::worker("listener", Restart::Permanent, SbListener, move || listener_args.clone()),
             ChildSpec::supervisor(cluster_tree(&ctx, &parts.join)),
             ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
@@ -146,6 +153,9 @@ fn relay_view(ctx: &SbContext) -> serde_json::Value {
         "forwarded_packets": stats.forwarded_packets,
         "forwarded_bytes": stats.forwarded_bytes,
         "refused_packets": stats.refused_total(),
+        "refused_queue_full": stats.refused(kith::relay::Refusal::QueueFull),
+        "refused_rate_limited": stats.refused(kith::relay::Refusal::RateLimited),
+        "lost_closed": ctx.hub.lost(),
     })
 }
 

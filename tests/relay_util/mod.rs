@@ -16,7 +16,6 @@ use kith::net::endpoint::accept;
 use kith::net::{tls, PeerEndpoint};
 use kith::relay::config::{check_link, outer_client_config, outer_server_config};
 use kith::relay::{spawn_pump, Action, Router, RouterConfig, VirtualSocket};
-use tokio::sync::mpsc;
 
 /// Every wait in these suites is bounded by this.
 pub const BOUND: Duration = Duration::from_secs(10);
@@ -41,7 +40,7 @@ pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
 /// The switchboard's shared state: the router and one bounded send queue per client.
 pub struct Hub {
     pub router: Router,
-    outs: HashMap<FeedId, mpsc::Sender<Bytes>>,
+    outs: HashMap<FeedId, quinn::Connection>,
     /// Every frame received from a client, then every frame forwarded, in order.
     pub received: Vec<Bytes>,
     pub forwarded: Vec<Bytes>,
@@ -105,26 +104,16 @@ impl Switchboard {
     }
 }
 
-/// One client: a writer draining its bounded queue into the connection, a reader routing its
-/// datagrams. The writer waits for datagram buffer space, so the queue depth is real.
+/// One client: a reader routing its datagrams straight into the destination's connection, whose
+/// datagram send buffer is the queue the router checks for room (as the real switchboard does).
 async fn serve_client(hub: Arc<Mutex<Hub>>, conn: quinn::Connection, from: FeedId) {
-    let capacity = hub.lock().expect("hub").router.config().queue_packets_max + 1;
-    let (tx, mut rx) = mpsc::channel::<Bytes>(capacity);
     {
         let mut h = hub.lock().expect("hub");
         if h.router.add_client(from, Instant::now()).is_err() {
             return;
         }
-        h.outs.insert(from, tx);
+        h.outs.insert(from, conn.clone());
     }
-    let out = conn.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if out.send_datagram_wait(frame).await.is_err() {
-                break;
-            }
-        }
-    });
     while let Ok(frame) = conn.read_datagram().await {
         let mut h = hub.lock().expect("hub");
         if h.record {
@@ -132,22 +121,21 @@ async fn serve_client(hub: Arc<Mutex<Hub>>, conn: quinn::Connection, from: FeedI
         }
         let Hub { router, outs, .. } = &mut *h;
         let action = router.route(&from, frame, Instant::now(), |to| {
-            outs.get(to).map_or(0, |q| q.max_capacity() - q.capacity())
+            outs.get(to).map_or(0, |q| q.datagram_send_buffer_space())
         });
         if let Action::Forward { to, frame } = action {
             if h.record {
                 h.forwarded.push(frame.clone());
             }
             if let Some(q) = h.outs.get(&to) {
-                // The router checked the depth under the same lock, so this has room.
-                q.try_send(frame).expect("queue has room");
+                // The router checked the room under the same lock; a closed link just drops it.
+                let _ = q.send_datagram(frame);
             }
         }
     }
     let mut h = hub.lock().expect("hub");
     h.router.remove_client(&from);
     h.outs.remove(&from);
-    writer.abort();
 }
 
 /// An outer connection from `seed` to the switchboard, checked to carry relayed packets.

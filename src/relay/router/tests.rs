@@ -31,7 +31,7 @@ fn forwards_across_an_open_pair_with_the_source_stamped() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
     r.open_pair(id(1), id(2)).expect("pair");
-    let action = r.route(&id(1), frame(id(2), b"inner"), now, |_| 0);
+    let action = r.route(&id(1), frame(id(2), b"inner"), now, |_| usize::MAX);
     assert_eq!(
         action,
         Action::Forward {
@@ -40,7 +40,7 @@ fn forwards_across_an_open_pair_with_the_source_stamped() {
         }
     );
     // The other way round too.
-    let back = r.route(&id(2), frame(id(1), b"back"), now, |_| 0);
+    let back = r.route(&id(2), frame(id(1), b"back"), now, |_| usize::MAX);
     assert_eq!(
         back,
         Action::Forward {
@@ -59,7 +59,7 @@ fn a_shared_frame_is_copied_not_mutated() {
     r.open_pair(id(1), id(2)).expect("pair");
     let original = frame(id(2), b"x");
     let keep = original.clone();
-    let Action::Forward { frame: out, .. } = r.route(&id(1), original, now, |_| 0) else {
+    let Action::Forward { frame: out, .. } = r.route(&id(1), original, now, |_| usize::MAX) else {
         panic!("not forwarded")
     };
     assert_eq!(&out[..32], &id(1).0);
@@ -83,14 +83,13 @@ fn each_refusal_is_named_and_counted() {
     ];
     for (from, f, reason) in cases {
         let before = r.stats().refused(reason);
-        assert_eq!(r.route(&from, f, now, |_| 0), Action::Refuse(reason));
+        assert_eq!(r.route(&from, f, now, |_| usize::MAX), Action::Refuse(reason));
         assert_eq!(r.stats().refused(reason), before + 1, "{}", reason.name());
     }
-    let full = r.config().queue_packets_max;
     assert_eq!(
-        r.route(&id(1), frame(id(2), b"x"), now, |to| {
+        r.route(&id(1), frame(id(2), b"xy"), now, |to| {
             assert_eq!(*to, id(2));
-            full
+            33
         }),
         Action::Refuse(Refusal::QueueFull)
     );
@@ -100,7 +99,7 @@ fn each_refusal_is_named_and_counted() {
     let mut big = vec![2u8; max];
     big[..32].copy_from_slice(&id(2).0);
     assert!(matches!(
-        r.route(&id(1), Bytes::from(big), now, |_| 0),
+        r.route(&id(1), Bytes::from(big), now, |_| usize::MAX),
         Action::Forward { .. }
     ));
 }
@@ -116,20 +115,20 @@ fn a_flooding_client_is_rate_limited_without_touching_others() {
     let burst = r.config().rate.packets_burst as usize;
     let mut passed = 0;
     for _ in 0..burst * 2 {
-        if let Action::Forward { .. } = r.route(&id(1), frame(id(2), b"x"), now, |_| 0) {
+        if let Action::Forward { .. } = r.route(&id(1), frame(id(2), b"x"), now, |_| usize::MAX) {
             passed += 1;
         }
     }
     assert_eq!(passed, burst);
     assert_eq!(r.stats().refused(Refusal::RateLimited), burst as u64);
     assert!(matches!(
-        r.route(&id(3), frame(id(4), b"x"), now, |_| 0),
+        r.route(&id(3), frame(id(4), b"x"), now, |_| usize::MAX),
         Action::Forward { .. }
     ));
     // Time refills the flooder's bucket.
     let later = now + Duration::from_millis(10);
     assert!(matches!(
-        r.route(&id(1), frame(id(2), b"x"), later, |_| 0),
+        r.route(&id(1), frame(id(2), b"x"), later, |_| usize::MAX),
         Action::Forward { .. }
     ));
 }
@@ -150,7 +149,7 @@ fn pairs_close_explicitly_and_when_a_client_leaves() {
     // B reconnects: the old introduction does not come back with it.
     r.add_client(id(2), now).expect("back");
     assert_eq!(
-        r.route(&id(1), frame(id(2), b"x"), now, |_| 0),
+        r.route(&id(1), frame(id(2), b"x"), now, |_| usize::MAX),
         Action::Refuse(Refusal::NotIntroduced)
     );
 }
@@ -179,7 +178,7 @@ enum Op {
     Remove(u8),
     Open(u8, u8),
     Close(u8, u8),
-    Route { from: u8, frame: Vec<u8>, depth: usize },
+    Route { from: u8, frame: Vec<u8>, room: usize },
     Advance(u16),
 }
 
@@ -197,7 +196,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => who.clone().prop_map(Op::Remove),
         2 => (who.clone(), who.clone()).prop_map(|(a, b)| Op::Open(a, b)),
         1 => (who.clone(), who.clone()).prop_map(|(a, b)| Op::Close(a, b)),
-        8 => (who, frame, 0usize..8).prop_map(|(from, frame, depth)| Op::Route { from, frame, depth }),
+        8 => (who, frame, 0usize..100).prop_map(|(from, frame, room)| Op::Route { from, frame, room }),
         1 => any::<u16>().prop_map(Op::Advance),
     ]
 }
@@ -209,7 +208,6 @@ proptest! {
     fn router_matches_a_model_of_introductions(ops in prop::collection::vec(op(), 1..200)) {
         let config = RouterConfig {
             frame_bytes_max: 72,
-            queue_packets_max: 6,
             rate: Rate { packets_per_sec: 1_000.0, packets_burst: 20.0, bytes_per_sec: 50_000.0, bytes_burst: 1_000.0 },
             ..RouterConfig::default()
         };
@@ -242,16 +240,16 @@ proptest! {
                     prop_assert_eq!(was, pairs.remove(&(a, b)) | pairs.remove(&(b, a)));
                 }
                 Op::Advance(us) => now += Duration::from_micros(u64::from(us)),
-                Op::Route { from, frame, depth } => {
+                Op::Route { from, frame, room } => {
                     routed += 1;
                     let input = Bytes::from(frame.clone());
-                    match r.route(&id(from), input, now, |_| depth) {
+                    match r.route(&id(from), input, now, |_| room) {
                         Action::Forward { to, frame: out } => {
                             let to_n = to.0[0];
                             prop_assert_eq!(to, id(to_n), "destination is a known id");
                             prop_assert!(pairs.contains(&(from, to_n)), "forwarded without an introduction");
                             prop_assert!(clients.contains(&to_n));
-                            prop_assert!(depth < 6);
+                            prop_assert!(frame.len() <= room);
                             prop_assert!(frame.len() >= 32 && frame.len() <= 72);
                             prop_assert_eq!(&out[..32], &id(from).0[..], "source stamped");
                             prop_assert_eq!(&out[32..], &frame[32..], "body untouched");
@@ -259,7 +257,7 @@ proptest! {
                         Action::Refuse(reason) => {
                             let legit = frame.len() >= 32
                                 && frame.len() <= 72
-                                && depth < 6
+                                && frame.len() <= room
                                 && pairs.iter().any(|(a, b)| *a == from && frame[..32] == id(*b).0);
                             // A legitimate frame may only be refused by the rate limit.
                             if legit {
@@ -285,7 +283,7 @@ proptest! {
         let mut r = router_with(1, 2, now);
         r.open_pair(id(1), id(2)).expect("pair");
         for (from, frame) in frames {
-            let _ = r.route(&id(from % 3), Bytes::from(frame), now, |_| 0);
+            let _ = r.route(&id(from % 3), Bytes::from(frame), now, |_| usize::MAX);
         }
     }
 }

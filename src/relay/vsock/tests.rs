@@ -38,6 +38,10 @@ impl DatagramLink for MemLink {
     fn max_size(&self) -> Option<usize> {
         Some(self.max.load(Ordering::Relaxed))
     }
+    // The in-memory link keeps everything it is given.
+    fn room(&self) -> usize {
+        usize::MAX
+    }
 }
 
 #[derive(Default)]
