@@ -251,6 +251,11 @@ pub const INGEST_FRAMES_IN_FLIGHT: usize = 4;
 pub const STATUS_BYTES_MAX: usize = 140;
 /// Most ids one peer may watch on a switchboard (its follows).
 pub const WATCH_IDS_MAX: usize = 10_000;
+/// Bidirectional streams a peer may open on a switchboard link (the hello stream, and slack).
+pub const SB_STREAMS_BIDI_MAX: u32 = 2;
+/// Unidirectional streams a peer may open on a switchboard link (presence gossip between
+/// cluster nodes, and slack).
+pub const SB_STREAMS_UNI_MAX: u32 = 2;
 /// Largest control frame between a daemon and a switchboard (a watch list of 10k ids ≈ 330 KiB).
 pub const SB_FRAME_BYTES_MAX: u32 = 512 * 1024;
 /// Most peers connected to one switchboard node.

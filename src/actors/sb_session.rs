@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 
@@ -23,7 +24,7 @@ use crate::identity::FeedId;
 use crate::limits::{INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE, WATCH_IDS_MAX};
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Greeted, Hello, NodeRole};
-use crate::net::{stream, CloseCode};
+use crate::net::{frame, stream, CloseCode};
 use crate::presence::transport::Inbound;
 use crate::presence::{Owner, ReplicaName};
 use crate::relay::config::check_link;
@@ -100,9 +101,10 @@ pub struct SbSessionState {
     asked: HashMap<FeedId, ActorRef<SbSessionMsg>>,
     me: ActorRef<SbSessionMsg>,
     relay: Option<OwnedTask>,
-    out: mpsc::Sender<ServerMsg>,
+    /// Encoded frames for the sender task (small slots: the queue's memory is per peer).
+    out: mpsc::Sender<Bytes>,
     /// The sender task's end of `out`, until the hello is done.
-    queued: Option<mpsc::Receiver<ServerMsg>>,
+    queued: Option<mpsc::Receiver<Bytes>>,
     conn: quinn::Connection,
     _tasks: Vec<OwnedTask>,
 }
@@ -388,12 +390,18 @@ fn start_relay(state: &mut SbSessionState) {
 
 /// Queue a message; false if the peer is not reading (queue full) or gone.
 fn send(state: &SbSessionState, msg: ServerMsg) -> bool {
-    state.out.try_send(msg).is_ok()
+    match frame::encode(&msg, SB_FRAME_BYTES_MAX) {
+        Ok(bytes) => state.out.try_send(Bytes::from(bytes)).is_ok(),
+        Err(e) => {
+            tracing::warn!(peer = %state.peer.short(), error = %e, "a message to the peer could not be encoded");
+            false
+        }
+    }
 }
 
-async fn send_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<ServerMsg>) {
-    while let Some(msg) = rx.recv().await {
-        if stream::write_frame(&mut send, &msg).await.is_err() {
+async fn send_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(frames) = rx.recv().await {
+        if stream::write_raw(&mut send, &frames).await.is_err() {
             return;
         }
     }

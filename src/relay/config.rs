@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use quinn::TransportConfig;
+use quinn::{TransportConfig, VarInt};
 
 use crate::limits;
 use crate::net::endpoint::{client_config, server_config, transport_config};
@@ -26,12 +26,17 @@ pub enum LinkCheckError {
     TooSmall(usize),
 }
 
-/// The kith transport with the relay link's MTU floor.
+/// The kith transport with the relay link's MTU floor and its few streams. quinn keeps a table
+/// entry per stream the peer may open, for the connection's life, so a switchboard holding
+/// thousands of links allows only what a link uses: the hello stream, and one presence stream
+/// each way between cluster nodes.
 pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
     let mut transport = transport_config()?;
     transport
         .initial_mtu(limits::RELAY_OUTER_INITIAL_MTU)
-        .min_mtu(limits::RELAY_OUTER_INITIAL_MTU);
+        .min_mtu(limits::RELAY_OUTER_INITIAL_MTU)
+        .max_concurrent_bidi_streams(VarInt::from_u32(limits::SB_STREAMS_BIDI_MAX))
+        .max_concurrent_uni_streams(VarInt::from_u32(limits::SB_STREAMS_UNI_MAX));
     Ok(transport)
 }
 

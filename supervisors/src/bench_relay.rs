@@ -88,9 +88,15 @@ pub struct RateStep {
 
 struct Switchboard {
     child: Child,
+    at: Target,
+    dir: TempDir,
+}
+
+/// Where the switchboard listens and the key it proves.
+#[derive(Clone, Copy)]
+struct Target {
     addr: std::net::SocketAddr,
     key: ed25519_dalek::VerifyingKey,
-    dir: TempDir,
 }
 
 impl Drop for Switchboard {
@@ -103,12 +109,10 @@ impl Drop for Switchboard {
 /// Run the benchmark.
 pub async fn run() -> Result<RelayReport> {
     let sb = start_switchboard()?;
-    let (a, b) = (Peer::connect(&sb, 1).await?, Peer::connect(&sb, 2).await?);
-    introduce(&a, &b).await?;
-    let rtt_us = round_trips(&a, &b).await?;
+    let rtt_us = round_trips_alone(sb.at).await?;
     let mut pairs = Vec::new();
     for i in 0..PAIRS {
-        let (x, y) = (Peer::connect(&sb, 10 + 2 * i as u8).await?, Peer::connect(&sb, 11 + 2 * i as u8).await?);
+        let (x, y) = (Peer::connect(sb.at, 10 + 2 * i as u8).await?, Peer::connect(sb.at, 11 + 2 * i as u8).await?);
         introduce(&x, &y).await?;
         pairs.push((x, y));
     }
@@ -142,7 +146,8 @@ fn start_switchboard() -> Result<Switchboard> {
         std::thread::sleep(Duration::from_millis(20));
     };
     let id: FeedId = status["id"].as_str().ok_or_else(|| anyhow!("no id"))?.parse()?;
-    Ok(Switchboard { child, addr: format!("127.0.0.1:{port}").parse()?, key: id.verifying_key()?, dir })
+    let at = Target { addr: format!("127.0.0.1:{port}").parse()?, key: id.verifying_key()? };
+    Ok(Switchboard { child, at, dir })
 }
 
 struct Peer {
@@ -154,7 +159,7 @@ struct Peer {
 }
 
 impl Peer {
-    async fn connect(sb: &Switchboard, seed: u8) -> Result<Peer> {
+    async fn connect(sb: Target, seed: u8) -> Result<Peer> {
         let key = SigningKey::from_bytes(&[seed; 32]);
         let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?;
         let conn = dial(&endpoint, &key, sb).await?;
@@ -184,7 +189,7 @@ impl Peer {
     }
 }
 
-async fn dial(endpoint: &PeerEndpoint, key: &SigningKey, sb: &Switchboard) -> Result<quinn::Connection> {
+async fn dial(endpoint: &PeerEndpoint, key: &SigningKey, sb: Target) -> Result<quinn::Connection> {
     let config = outer_client_config(key, sb.key)?;
     let conn = endpoint.quinn().connect_with(config, sb.addr, &server_name(&sb.key))?.await?;
     if peer_key(&conn)? != sb.key {
@@ -211,6 +216,21 @@ fn packet(to: &FeedId, seq: u64) -> Bytes {
     bytes[..32].copy_from_slice(&to.0);
     bytes[32..40].copy_from_slice(&seq.to_be_bytes());
     Bytes::from(bytes)
+}
+
+/// The round trips, with A and B on a runtime of their own on one thread: the measurement is the
+/// switchboard's, so the harness keeps its own scheduling (work stealing between two busy
+/// processes on two cores) out of it.
+async fn round_trips_alone(sb: Target) -> Result<Percentiles> {
+    let measure = move || -> Result<Percentiles> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let (a, b) = (Peer::connect(sb, 1).await?, Peer::connect(sb, 2).await?);
+            introduce(&a, &b).await?;
+            round_trips(&a, &b).await
+        })
+    };
+    tokio::task::spawn_blocking(measure).await?
 }
 
 /// A → switchboard → B → switchboard → A, one at a time. B echoes what it gets: the switchboard
@@ -310,7 +330,7 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
     let started = Instant::now();
     let mut clients = Vec::with_capacity(CLIENTS);
     let mut batch = tokio::task::JoinSet::new();
-    let sb_ref = (sb.addr, sb.key);
+    let sb_ref = (sb.at.addr, sb.at.key);
     for i in 0..CLIENTS {
         let mut secret = [7u8; 32];
         secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
