@@ -314,6 +314,11 @@ const _: () =
     assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
 const _: () = assert!(RELAY_CLIENT_PACKETS_BURST <= RELAY_CLIENT_PACKETS_PER_SEC);
 const _: () = assert!(RELAY_CLIENT_BYTES_BURST >= RELAY_FRAME_BYTES_MAX as u64);
+/// Messages and relayed frames queued towards one cluster node before more are refused (relayed
+/// frames are counted as `queue_full`, like a full client queue).
+pub const NODE_QUEUE_MAX: usize = 4096;
+/// Bytes a cluster link's writer puts in one batch (one stream write) at most.
+pub const NODE_BATCH_BYTES_MAX: usize = 256 * 1024;
 /// Introductions asked of one peer and not yet answered.
 pub const INTRODUCTIONS_PENDING_MAX: usize = 64;
 /// How long a dialer waits for a switchboard to answer an introduction request.

@@ -3,7 +3,8 @@
 //! States: connecting (dial with backoff and jitter; the other node's key is pinned as
 //! `@ID@HOST:PORT` or learned on first use), linked (the connection carries the presence
 //! tracker's gossip through [`QuicPresence`], so each node lists the peers connected to the
-//! others). When the connection ends the link is dropped from the tracker's transport — the
+//! others; its hello stream carries the [`node_link`] between the two nodes: introductions and
+//! relayed frames for clients of the other node). When the connection ends the link is dropped from the tracker's transport — the
 //! tracker marks that node down after its down period — and the link redials. Started by the
 //! switchboard tree, one per `--join`, permanent.
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use crate::actors::node_link::{self, NodeLink};
 use crate::actors::OwnedTask;
 use crate::identity::FeedId;
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
@@ -47,12 +49,12 @@ pub struct ClusterLinkState {
     ctx: SbContext,
     target: Target,
     attempt: u32,
-    link: Option<(ReplicaName, quinn::Connection, OwnedTask)>,
+    link: Option<(ReplicaName, quinn::Connection, OwnedTask, NodeLink)>,
 }
 
 impl Drop for ClusterLinkState {
     fn drop(&mut self) {
-        if let Some((name, conn, _)) = self.link.take() {
+        if let Some((name, conn, ..)) = self.link.take() {
             self.ctx.cluster.detach(&name, conn.stable_id());
             conn.close(0u32.into(), b"bye");
         }
@@ -82,7 +84,7 @@ impl Actor for ClusterLink {
             },
             ClusterLinkMsg::Connect => {}
             ClusterLinkMsg::Closed => {
-                if let Some((name, conn, _)) = state.link.take() {
+                if let Some((name, conn, ..)) = state.link.take() {
                     state.ctx.cluster.detach(&name, conn.stable_id());
                 }
                 tracing::info!(node = %state.target.host, "cluster link down");
@@ -116,15 +118,14 @@ async fn connect(myself: &ActorRef<ClusterLinkMsg>, state: &mut ClusterLinkState
     let name = ReplicaName::new(&FeedId::from(key).to_string());
     let inbound: Arc<dyn Inbound> = Arc::new(state.ctx.tracker.clone());
     state.ctx.cluster.attach(name.clone(), conn.clone(), inbound);
+    let node_link = node_link::start(&state.ctx, FeedId::from(key), &conn, greeted.send, greeted.recv);
     let (watched, me) = (conn.clone(), myself.clone());
     let watch = OwnedTask::spawn(async move {
-        // The hello stream stays open for the life of the link; nothing is sent on it.
-        let _keep = greeted;
         watched.closed().await;
         let _ = me.cast(ClusterLinkMsg::Closed);
     });
     tracing::info!(node = %state.target.host, "cluster link up");
-    state.link = Some((name, conn, watch));
+    state.link = Some((name, conn, watch, node_link));
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod cluster_link;
 pub mod control;
 pub mod dialer;
 pub mod listener;
+pub mod node_link;
 pub mod peer;
 pub mod replicator;
 pub mod sb_link;

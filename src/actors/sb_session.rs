@@ -18,6 +18,7 @@ use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 
+use crate::actors::node_link::{self, NodeLink};
 use crate::actors::OwnedTask;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
@@ -31,7 +32,7 @@ use crate::relay::config::check_link;
 use crate::relay::DatagramLink;
 use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::invites::InviteError;
-use crate::switchboard::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
+use crate::switchboard::{check_status, ClientMsg, NodeMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
 
 /// Messages to a switchboard session.
 pub enum SbSessionMsg {
@@ -45,8 +46,8 @@ pub enum SbSessionMsg {
     IntroRequest {
         /// Who asks.
         from: FeedId,
-        /// Their session.
-        session: ActorRef<SbSessionMsg>,
+        /// Where the answer goes.
+        asker: Asker,
         /// Their observed address.
         observed: SocketAddr,
     },
@@ -59,6 +60,14 @@ pub enum SbSessionMsg {
     },
     /// The connection ended.
     Closed(String),
+}
+
+/// Where the answer to an introduction request goes.
+pub enum Asker {
+    /// The caller's session on this node.
+    Local(ActorRef<SbSessionMsg>),
+    /// The cluster node the caller is connected to.
+    Node(FeedId),
 }
 
 /// The switchboard session actor.
@@ -98,9 +107,11 @@ pub struct SbSessionState {
     since_ms: u64,
     watch: HashSet<FeedId>,
     /// Introductions asked of this peer and not yet answered, bounded.
-    asked: HashMap<FeedId, ActorRef<SbSessionMsg>>,
+    asked: HashMap<FeedId, Asker>,
     me: ActorRef<SbSessionMsg>,
     relay: Option<OwnedTask>,
+    /// The control stream to another cluster node, when the peer is one.
+    node_link: Option<NodeLink>,
     /// Encoded frames for the sender task (small slots: the queue's memory is per peer).
     out: mpsc::Sender<Bytes>,
     /// The sender task's end of `out`, until the hello is done.
@@ -124,8 +135,8 @@ impl Drop for SbSessionState {
             self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id());
             self.ctx.watchers.remove(self.peer, &self.watch);
             self.ctx.hub.remove(&self.peer);
-            for (_, session) in self.asked.drain() {
-                let _ = session.cast(SbSessionMsg::IntroResult { to: self.peer, result: Err(gone(&self.peer)) });
+            for (caller, asker) in std::mem::take(&mut self.asked) {
+                reply(self, caller, asker, Err(gone(&self.peer)));
             }
             let (tracker, owner) = (self.ctx.tracker.clone(), self.owner);
             // The tracker call is async; the untrack must happen even after a crash.
@@ -162,6 +173,7 @@ impl Actor for SbSession {
             asked: HashMap::new(),
             me: myself,
             relay: None,
+            node_link: None,
             out,
             queued: Some(queued),
             conn,
@@ -198,7 +210,7 @@ impl Actor for SbSession {
                 let ids: Vec<FeedId> = state.watch.iter().copied().collect();
                 ids.into_iter().all(|id| notice(state, id))
             }
-            SbSessionMsg::IntroRequest { from, session, observed } => ask(state, from, session, observed),
+            SbSessionMsg::IntroRequest { from, asker, observed } => ask(state, from, asker, observed),
             SbSessionMsg::IntroResult { to, result } => {
                 let msg = match result {
                     Ok(observed) => ServerMsg::Introduced { peer: to, observed },
@@ -220,19 +232,25 @@ impl Actor for SbSession {
 
 /// The hello is done: start the control stream's tasks, as a client or as a cluster link.
 fn greet(state: &mut SbSessionState, greeted: Greeted) {
-    let Some(queued) = state.queued.take() else { return };
-    state._tasks.push(OwnedTask::spawn(send_loop(greeted.send, queued)));
-    state._tasks.push(OwnedTask::spawn(read_loop(greeted.recv, state.me.clone())));
     let ctx = &state.ctx;
     if greeted.agreed.peer_role == NodeRole::Switchboard {
         let inbound: Arc<dyn Inbound> = Arc::new(ctx.tracker.clone());
         ctx.cluster.attach(ReplicaName::new(&state.peer.to_string()), state.conn.clone(), inbound);
+        state.node_link = Some(node_link::start(ctx, state.peer, &state.conn, greeted.send, greeted.recv));
+        let (conn, me) = (state.conn.clone(), state.me.clone());
+        state._tasks.push(OwnedTask::spawn(async move {
+            let reason = conn.closed().await;
+            let _ = me.cast(SbSessionMsg::Closed(format!("cluster node gone: {reason}")));
+        }));
         tracing::info!(node = %state.peer.short(), "cluster node connected");
         state.role = Role::Switchboard;
-    } else {
-        ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
-        state.role = Role::Client;
+        return;
     }
+    let Some(queued) = state.queued.take() else { return };
+    state._tasks.push(OwnedTask::spawn(send_loop(greeted.send, queued)));
+    state._tasks.push(OwnedTask::spawn(read_loop(greeted.recv, state.me.clone())));
+    ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+    state.role = Role::Client;
 }
 
 fn meta(state: &SbSessionState) -> Vec<u8> {
@@ -264,7 +282,8 @@ fn gone(peer: &FeedId) -> String {
     format!("{peer} is not connected to this switchboard")
 }
 
-/// This peer asks to reach `to`: ask `to`'s session, which asks its peer.
+/// This peer asks to reach `to`: ask `to`'s session, which asks its peer; or, when `to` is a
+/// client of another node of the cluster, ask that node.
 fn introduce(state: &SbSessionState, to: FeedId) -> bool {
     let refuse = |reason: String| {
         Counters::bump(&state.ctx.counters.introductions_refused);
@@ -273,40 +292,67 @@ fn introduce(state: &SbSessionState, to: FeedId) -> bool {
     if to == state.peer {
         return refuse("that is your own id".into());
     }
-    let Some(session) = state.ctx.sessions.get(&to).map(|s| s.clone()) else { return refuse(gone(&to)) };
-    let request = SbSessionMsg::IntroRequest { from: state.peer, session: state.me.clone(), observed: state.conn.remote_address() };
-    if session.cast(request).is_err() {
-        return refuse(gone(&to));
+    let observed = state.conn.remote_address();
+    if let Some(session) = state.ctx.sessions.get(&to).map(|s| s.clone()) {
+        let request = SbSessionMsg::IntroRequest { from: state.peer, asker: Asker::Local(state.me.clone()), observed };
+        return session.cast(request).is_ok() || refuse(gone(&to));
     }
-    true
+    let Some(node) = home_node(state, &to) else { return refuse(gone(&to)) };
+    let request = NodeMsg::Introduce { from: state.peer, to, observed };
+    state.ctx.nodes.send(&node, request) || refuse(format!("{to} is on another switchboard node that cannot be reached now"))
+}
+
+/// The other cluster node `id` is connected to, per presence.
+fn home_node(state: &SbSessionState, id: &FeedId) -> Option<FeedId> {
+    state
+        .ctx
+        .tracker
+        .get_by_key(PEERS_TOPIC, &id.to_string())
+        .into_iter()
+        .filter_map(|p| PeerMeta::decode(&p.row.meta))
+        .filter_map(|m| m.node.parse::<FeedId>().ok())
+        .find(|node| state.ctx.nodes.is_linked(node))
 }
 
 /// Another peer asks to reach this one: pass the question on (bounded).
-fn ask(state: &mut SbSessionState, from: FeedId, session: ActorRef<SbSessionMsg>, observed: SocketAddr) -> bool {
+fn ask(state: &mut SbSessionState, from: FeedId, asker: Asker, observed: SocketAddr) -> bool {
     if state.asked.len() >= INTRODUCTIONS_PENDING_MAX && !state.asked.contains_key(&from) {
         let result = Err(format!("{} has too many introductions pending; try again later", state.peer));
-        let _ = session.cast(SbSessionMsg::IntroResult { to: state.peer, result });
+        reply(state, from, asker, result);
         return true;
     }
-    state.asked.insert(from, session);
+    state.asked.insert(from, asker);
     send(state, ServerMsg::IntroRequest { from, observed })
 }
 
 /// This peer answered an introduction request.
 fn answer(state: &mut SbSessionState, from: FeedId, accept: bool) -> bool {
-    let Some(session) = state.asked.remove(&from) else { return true };
+    let Some(asker) = state.asked.remove(&from) else { return true };
     let result = if !accept {
         Err(format!("{} does not accept introductions from you (by default a peer accepts only ids it follows)", state.peer))
     } else {
-        match state.ctx.hub.open_pair(from, state.peer) {
-            Ok(()) => Ok(state.conn.remote_address()),
-            Err(e) => Err(format!("the switchboard cannot relay between you: {e}")),
-        }
+        let opened = match &asker {
+            Asker::Local(_) => state.ctx.hub.open_pair(from, state.peer).map_err(|e| format!("the switchboard cannot relay between you: {e}")),
+            Asker::Node(node) => node_link::open_remote(&state.ctx, *node, state.peer, from),
+        };
+        opened.map(|()| state.conn.remote_address())
     };
     let counter = if result.is_ok() { &state.ctx.counters.introductions } else { &state.ctx.counters.introductions_refused };
     Counters::bump(counter);
-    let _ = session.cast(SbSessionMsg::IntroResult { to: state.peer, result });
+    reply(state, from, asker, result);
     true
+}
+
+/// Give `caller`, who asked this peer through `asker`, this peer's answer.
+fn reply(state: &SbSessionState, caller: FeedId, asker: Asker, result: Result<SocketAddr, String>) {
+    match asker {
+        Asker::Local(session) => {
+            let _ = session.cast(SbSessionMsg::IntroResult { to: state.peer, result });
+        }
+        Asker::Node(node) => {
+            let _ = state.ctx.nodes.send(&node, NodeMsg::Answer { callee: state.peer, caller, result });
+        }
+    }
 }
 
 async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {

@@ -27,6 +27,9 @@ pub enum LinkError {
     /// The outer connection is gone.
     #[error("the outer link is closed")]
     Closed,
+    /// The link's queue has no room (a link that queues instead of dropping the oldest).
+    #[error("the outer link's queue is full")]
+    Full,
 }
 
 /// An unreliable datagram channel to the switchboard.

@@ -205,6 +205,11 @@ impl Router {
         self.clients.contains_key(id)
     }
 
+    /// Introductions `id` holds.
+    pub fn pair_count(&self, id: &FeedId) -> usize {
+        self.clients.get(id).map_or(0, |c| c.pairs.len())
+    }
+
     /// True if `a` and `b` have an open introduction.
     pub fn is_paired(&self, a: &FeedId, b: &FeedId) -> bool {
         self.clients.get(a).is_some_and(|c| c.pairs.contains(b))
@@ -334,6 +339,47 @@ impl Router {
             return Err(Refusal::QueueFull);
         }
         Ok(to)
+    }
+}
+
+impl Router {
+    /// Decides what to do with `frame`, already stamped `[from][inner packet]` by the node of
+    /// `from` (a client of another cluster node), for local client `to`. That node charged the
+    /// sender's bucket; this one checks the stamp, the size, the introduction and the room.
+    pub fn deliver(
+        &mut self,
+        to: FeedId,
+        frame: Bytes,
+        room: impl FnOnce(&FeedId) -> usize,
+    ) -> Action {
+        let checked = (|| {
+            let from = frame
+                .get(..limits::RELAY_HEADER_BYTES)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                .map(FeedId)
+                .ok_or(Refusal::TooShort)?;
+            if frame.len() > self.config.frame_bytes_max {
+                return Err(Refusal::TooLarge);
+            }
+            if !self.is_paired(&from, &to) {
+                return Err(Refusal::NotIntroduced);
+            }
+            if room(&to) < frame.len() {
+                return Err(Refusal::QueueFull);
+            }
+            Ok(())
+        })();
+        match checked {
+            Ok(()) => {
+                self.stats.forwarded_packets += 1;
+                self.stats.forwarded_bytes += frame.len() as u64;
+                Action::Forward { to, frame }
+            }
+            Err(reason) => {
+                self.stats.refused[reason.index()] += 1;
+                Action::Refuse(reason)
+            }
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub struct VsockStats {
     pub dropped_queue_full: u64,
     /// Outgoing packets dropped because they did not fit in one outer datagram.
     pub dropped_too_large: u64,
+    /// Outgoing packets dropped because the outer link's queue was full.
+    pub dropped_link_full: u64,
     /// Outgoing packets dropped because their fake address maps to no known key.
     pub dropped_unknown_destination: u64,
     /// Received frames dropped because they were shorter than the key header, or a packet was
@@ -65,6 +67,7 @@ impl VsockStats {
     pub fn dropped(&self) -> u64 {
         self.dropped_queue_full
             + self.dropped_too_large
+            + self.dropped_link_full
             + self.dropped_unknown_destination
             + self.dropped_malformed
             + self.dropped_collision
@@ -78,6 +81,7 @@ struct Counters {
     received_packets: AtomicU64,
     received_bytes: AtomicU64,
     dropped_queue_full: AtomicU64,
+    dropped_link_full: AtomicU64,
     dropped_too_large: AtomicU64,
     dropped_unknown_destination: AtomicU64,
     dropped_malformed: AtomicU64,
@@ -217,6 +221,7 @@ impl VirtualSocket {
             received_packets: get(&c.received_packets),
             received_bytes: get(&c.received_bytes),
             dropped_queue_full: get(&c.dropped_queue_full),
+            dropped_link_full: get(&c.dropped_link_full),
             dropped_too_large: get(&c.dropped_too_large),
             dropped_unknown_destination: get(&c.dropped_unknown_destination),
             dropped_malformed: get(&c.dropped_malformed),
@@ -247,6 +252,11 @@ impl VirtualSocket {
             // The path MTU shrank between the check and the send.
             Err(LinkError::TooLarge) => {
                 bump(&self.counters.dropped_too_large, 1);
+                Ok(())
+            }
+            // The link queues and its queue is full: a lost packet, which inner QUIC recovers.
+            Err(LinkError::Full) => {
+                bump(&self.counters.dropped_link_full, 1);
                 Ok(())
             }
             Err(err @ LinkError::Closed) => {

@@ -16,6 +16,7 @@ use crate::net::presence_link::QuicPresence;
 use crate::net::PeerEndpoint;
 use crate::switchboard::hub::Hub;
 use crate::switchboard::invites::InviteFile;
+use crate::switchboard::nodes::NodeLinks;
 use crate::switchboard::watchers::Watchers;
 use crate::presence::pool::Tracker;
 use crate::supervisor::DynamicSupervisorHandle;
@@ -92,6 +93,8 @@ pub struct SbContext {
     pub sessions: Arc<DashMap<FeedId, ActorRef<SbSessionMsg>>>,
     /// Who watches whom, for presence notices.
     pub watchers: Watchers,
+    /// The other cluster nodes' control streams (introductions, relayed frames).
+    pub nodes: NodeLinks,
     /// Presence links to the other switchboards of the cluster (the tracker's transport).
     pub cluster: QuicPresence,
     /// Invite codes, when the switchboard is invite-only (`None`: open membership).

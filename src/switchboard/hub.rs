@@ -21,6 +21,8 @@ use crate::relay::{Action, DatagramLink, Router, RouterConfig, RouterError, Rout
 struct Inner {
     router: Router,
     links: HashMap<FeedId, Arc<dyn DatagramLink>>,
+    /// Clients of other nodes a local client is introduced to, and their node.
+    remote: HashMap<FeedId, FeedId>,
     /// Forwarded frames the destination's link refused after the room check (it closed).
     lost: u64,
 }
@@ -33,7 +35,12 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        let inner = Inner { router: Router::new(RouterConfig::default()), links: HashMap::new(), lost: 0 };
+        let inner = Inner {
+            router: Router::new(RouterConfig::default()),
+            links: HashMap::new(),
+            remote: HashMap::new(),
+            lost: 0,
+        };
         Hub { inner: Arc::new(Mutex::new(inner)) }
     }
 }
@@ -53,11 +60,44 @@ impl Hub {
         Ok(())
     }
 
-    /// Forget a client and all its pairs.
+    /// Forget a client and all its pairs (and the clients of other nodes it alone was
+    /// introduced to).
     pub fn remove(&self, client: &FeedId) {
         let mut inner = self.lock();
-        inner.router.remove_client(client);
-        inner.links.remove(client);
+        let Inner { router, links, remote, .. } = &mut *inner;
+        links.remove(client);
+        remote.remove(client);
+        for peer in router.remove_client(client) {
+            if remote.contains_key(&peer) && router.pair_count(&peer) == 0 {
+                router.remove_client(&peer);
+                links.remove(&peer);
+                remote.remove(&peer);
+            }
+        }
+    }
+
+    /// Register `client` of cluster node `node`, reached through `link` (its node's queue), unless
+    /// it is already known (as a local or remote client).
+    pub fn add_remote(&self, client: FeedId, node: FeedId, link: Arc<dyn DatagramLink>) -> Result<(), RouterError> {
+        let mut inner = self.lock();
+        if inner.router.is_client(&client) {
+            return Ok(());
+        }
+        inner.router.add_client(client, Instant::now())?;
+        inner.links.insert(client, link);
+        inner.remote.insert(client, node);
+        Ok(())
+    }
+
+    /// Forget every client of `node` (its link ended).
+    pub fn remove_node(&self, node: &FeedId) {
+        let gone: Vec<FeedId> = {
+            let inner = self.lock();
+            inner.remote.iter().filter(|(_, n)| *n == node).map(|(c, _)| *c).collect()
+        };
+        for client in gone {
+            self.remove(&client);
+        }
     }
 
     /// Let `a` and `b` exchange packets (both consented).
@@ -74,10 +114,21 @@ impl Hub {
     /// by the router.
     pub fn route(&self, from: &FeedId, frame: Bytes) {
         let mut guard = self.lock();
-        let Inner { router, links, lost } = &mut *guard;
+        let Inner { router, links, lost, .. } = &mut *guard;
         let action = router.route(from, frame, Instant::now(), |to| links.get(to).map_or(0, |l| l.room()));
         if let Action::Forward { to, frame } = action {
             // The router checked the room under this same lock, so only a closed link refuses.
+            if links.get(&to).is_none_or(|link| link.send(frame).is_err()) {
+                *lost += 1;
+            }
+        }
+    }
+
+    /// Deliver `frame` (`[from][inner packet]`, stamped by the node of `from`) to local client `to`.
+    pub fn deliver(&self, to: FeedId, frame: Bytes) {
+        let mut guard = self.lock();
+        let Inner { router, links, lost, .. } = &mut *guard;
+        if let Action::Forward { to, frame } = router.deliver(to, frame, |to| links.get(to).map_or(0, |l| l.room())) {
             if links.get(&to).is_none_or(|link| link.send(frame).is_err()) {
                 *lost += 1;
             }

@@ -10,10 +10,11 @@
 pub mod context;
 pub mod hub;
 pub mod invites;
+pub mod nodes;
 mod online;
 pub mod target;
 pub mod protocol;
 pub mod watchers;
 
 pub use online::Online;
-pub use protocol::{check_status, ClientMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
+pub use protocol::{check_status, ClientMsg, NodeMsg, NodePacket, PeerMeta, ServerMsg, PEERS_TOPIC};

@@ -1,5 +1,5 @@
-//! The messages between a daemon and a switchboard, on the connection's control stream after
-//! the hello.
+//! The messages between a daemon and a switchboard, and between the switchboard nodes of a
+//! cluster, on a connection's control stream after the hello.
 
 use std::net::SocketAddr;
 
@@ -85,6 +85,42 @@ pub enum ServerMsg {
         /// Their presence, if online.
         online: Option<PeerMeta>,
     },
+}
+
+/// Switchboard node → switchboard node, on the cluster link's control stream: introductions
+/// between clients of different nodes, and the packets relayed between them, batched per node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeMsg {
+    /// `from`, a client of the sending node, asks to reach `to`, a client of the receiving node.
+    Introduce {
+        /// The caller.
+        from: FeedId,
+        /// The callee.
+        to: FeedId,
+        /// The caller's observed address (for hole punching).
+        observed: SocketAddr,
+    },
+    /// The answer of `callee` (a client of the sending node) to `caller`: its observed address
+    /// when it accepted (the sending node has opened its side of the pair), or why not.
+    Answer {
+        /// Who was asked.
+        callee: FeedId,
+        /// Who asked.
+        caller: FeedId,
+        /// The callee's observed address, or the reason for the refusal.
+        result: Result<SocketAddr, String>,
+    },
+    /// Relayed frames for clients of the receiving node.
+    Packets(Vec<NodePacket>),
+}
+
+/// One relayed frame crossing the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePacket {
+    /// The destination, a client of the receiving node.
+    pub to: FeedId,
+    /// `[source key][inner packet]`, already stamped by the source's node.
+    pub frame: Vec<u8>,
 }
 
 /// What a switchboard tracks about a connected peer (the presence meta).

@@ -40,6 +40,7 @@ use kith::supervisor::{
 };
 use kith::switchboard::context::{Counters, SbContext};
 use kith::switchboard::hub::Hub;
+use kith::switchboard::nodes::NodeLinks;
 use kith::switchboard::watchers::Watchers;
 use kith::switchboard::PEERS_TOPIC;
 
@@ -90,6 +91,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         hub: Hub::default(),
         sessions: Arc::default(),
         watchers: Watchers::default(),
+        nodes: NodeLinks::default(),
         invites: match parts.invite_only {
             true => Some(Arc::new(Mutex::new(InviteFile::load(&parts.data_dir)?))),
             false => None,

@@ -287,3 +287,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn frames_from_another_node_are_delivered_only_across_an_open_pair() {
+    let now = Instant::now();
+    let mut r = router_with(1, 2, now);
+    // 2 stands for a client of another node: a stamped frame from it, for local client 1.
+    let stamped = frame(id(2), b"from afar");
+    assert_eq!(r.deliver(id(1), stamped.clone(), |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
+    r.open_pair(id(1), id(2)).expect("pair");
+    assert_eq!(r.pair_count(&id(2)), 1);
+    assert_eq!(r.deliver(id(1), stamped.clone(), |_| 3), Action::Refuse(Refusal::QueueFull));
+    assert_eq!(r.deliver(id(1), Bytes::from_static(b"short"), |_| usize::MAX), Action::Refuse(Refusal::TooShort));
+    assert_eq!(
+        r.deliver(id(1), stamped.clone(), |_| usize::MAX),
+        Action::Forward { to: id(1), frame: stamped.clone() }
+    );
+    // A stamp naming a client that is not introduced to the destination is refused.
+    assert_eq!(r.deliver(id(1), frame(id(9), b"forged"), |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
+    assert_eq!(r.stats().forwarded_packets, 1);
+    assert_eq!(r.stats().refused_total(), 4);
+}

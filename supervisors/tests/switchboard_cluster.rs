@@ -1,0 +1,176 @@
+//! Relaying across a switchboard cluster, with real processes: two `kith switchboard` nodes
+//! joined into one cluster, a client on each. The client of node 1 asks to reach the client of
+//! node 2; node 2's client is asked and accepts; then raw relayed packets flow both ways through
+//! both nodes (node 1 → node 2 on the cluster link, batched per node), stamped with the
+//! authenticated source. Refusals reach the caller with the callee's reason.
+//!
+//! The clients speak the switchboard protocol directly (key-bound QUIC, hello, join, introduce)
+//! and send `[32-byte key][payload]` datagrams: what an inner QUIC packet is to a switchboard.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use kith::identity::FeedId;
+use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use kith::net::tls::server_name;
+use kith::net::{stream, PeerEndpoint};
+use kith::relay::config::outer_client_config;
+use kith::switchboard::{ClientMsg, ServerMsg};
+use support::{kith, kith_bin, kith_json, wait_for};
+
+/// A running `kith switchboard`, killed on drop.
+struct Node(Child);
+
+impl Node {
+    fn start(dir: &Path, port: u16, extra: &[&str]) -> Node {
+        let child = Command::new(kith_bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn switchboard");
+        wait_for("the switchboard answers", Duration::from_secs(20), || kith(dir, &["status", "--json"]).status.success());
+        Node(child)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A client speaking the switchboard protocol by hand.
+struct Client {
+    id: FeedId,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    endpoint: PeerEndpoint,
+}
+
+impl Client {
+    async fn join(seed: u8, port: u16, node: &FeedId) -> Client {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &key).unwrap();
+        let expected = node.verifying_key().unwrap();
+        let config = outer_client_config(&key, expected).unwrap();
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let conn = endpoint.quinn().connect_with(config, addr, &server_name(&expected)).unwrap().await.unwrap();
+        let greeted = dial_hello(&conn, &Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]))).await.unwrap();
+        let mut client = Client { id: FeedId::from(key.verifying_key()), conn, send: greeted.send, recv: greeted.recv, endpoint };
+        client.write(ClientMsg::Join { invite: None }).await;
+        assert!(matches!(client.read().await, ServerMsg::Welcome { .. }));
+        client
+    }
+
+    async fn write(&mut self, msg: ClientMsg) {
+        stream::write_frame(&mut self.send, &msg).await.unwrap();
+    }
+
+    async fn read(&mut self) -> ServerMsg {
+        let read = stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20);
+        tokio::time::timeout(Duration::from_secs(10), read).await.expect("an answer in time").unwrap().expect("a frame")
+    }
+
+    /// Sends `payload` to `to` through the relay and waits for the next datagram.
+    async fn relay(&self, to: &Client, payload: &[u8]) -> Bytes {
+        let frame = Bytes::from([&to.id.0[..], payload].concat());
+        self.conn.send_datagram(frame).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), to.conn.read_datagram()).await.expect("relayed in time").unwrap()
+    }
+}
+
+fn id_of(dir: &Path) -> FeedId {
+    kith_json(dir, &["status", "--json"])["id"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
+    let homes = tempfile::tempdir().unwrap();
+    let (d1, d2) = (homes.path().join("n1"), homes.path().join("n2"));
+    let (p1, p2) = (free_port(), free_port());
+    let _n1 = Node::start(&d1, p1, &[]);
+    let n1 = id_of(&d1);
+    let _n2 = Node::start(&d2, p2, &["--join", &format!("{n1}@127.0.0.1:{p1}")]);
+    let n2 = id_of(&d2);
+    let online = |dir: &Path| kith_json(dir, &["status", "--json"])["online"].as_u64().unwrap();
+
+    let mut a = Client::join(1, p1, &n1).await;
+    let mut b = Client::join(2, p2, &n2).await;
+    let mut c = Client::join(3, p2, &n2).await;
+    tokio::task::spawn_blocking(move || wait_for("node 1 sees all three online", Duration::from_secs(20), || online(&d1) == 3))
+        .await
+        .unwrap();
+
+    // a, on node 1, asks for b, on node 2: b is asked, with a's observed address, and accepts.
+    a.write(ClientMsg::Introduce { to: b.id }).await;
+    match b.read().await {
+        ServerMsg::IntroRequest { from, observed } => {
+            assert_eq!(from, a.id);
+            assert_eq!(observed.port(), a.endpoint.local_addr().unwrap().port(), "a's observed address");
+        }
+        other => panic!("b was not asked: {other:?}"),
+    }
+    b.write(ClientMsg::IntroAnswer { from: a.id, accept: true }).await;
+    match a.read().await {
+        ServerMsg::Introduced { peer, .. } => assert_eq!(peer, b.id),
+        other => panic!("a was not introduced: {other:?}"),
+    }
+
+    // Packets cross both nodes, stamped with the sender's proven key, both ways.
+    for i in 0..20u8 {
+        let got = a.relay(&b, &[i; 1_200]).await;
+        assert_eq!(&got[..32], &a.id.0[..], "stamped with a's key");
+        assert_eq!(&got[32..], &[i; 1_200][..]);
+        let back = b.relay(&a, b"pong").await;
+        assert_eq!(&back[..32], &b.id.0[..]);
+        assert_eq!(&back[32..], b"pong");
+    }
+    let forwarded = |dir: &Path| kith_json(dir, &["status", "--json"])["relay"]["forwarded_packets"].as_u64().unwrap();
+    let (d1, d2) = (homes.path().join("n1"), homes.path().join("n2"));
+    assert!(forwarded(&d1) >= 40 && forwarded(&d2) >= 40, "both nodes forwarded every packet");
+
+    // c, not introduced to a, cannot send to it; and c declines a's request.
+    c.conn.send_datagram(Bytes::from([&a.id.0[..], b"sneak"].concat())).unwrap();
+    a.write(ClientMsg::Introduce { to: c.id }).await;
+    match c.read().await {
+        ServerMsg::IntroRequest { from, .. } => assert_eq!(from, a.id),
+        other => panic!("c was not asked: {other:?}"),
+    }
+    c.write(ClientMsg::IntroAnswer { from: a.id, accept: false }).await;
+    match a.read().await {
+        ServerMsg::IntroRefused { to, reason } => {
+            assert_eq!(to, c.id);
+            assert!(reason.contains("does not accept introductions"), "{reason}");
+        }
+        other => panic!("a was not refused: {other:?}"),
+    }
+    let stray = tokio::time::timeout(Duration::from_millis(300), a.conn.read_datagram()).await;
+    assert!(stray.is_err(), "c's packet must not reach a");
+
+    // Someone connected nowhere in the cluster.
+    let nobody = FeedId([42; 32]);
+    a.write(ClientMsg::Introduce { to: nobody }).await;
+    match a.read().await {
+        ServerMsg::IntroRefused { to, reason } => {
+            assert_eq!(to, nobody);
+            assert!(reason.contains("not connected"), "{reason}");
+        }
+        other => panic!("a was not refused: {other:?}"),
+    }
+}
