@@ -32,9 +32,9 @@ const ROUND_TRIPS: usize = 10_000;
 /// Payload of a relayed packet (an inner QUIC packet's size).
 const PACKET_BYTES: usize = 1_200;
 /// Pairs used for the rate sweep.
-const PAIRS: usize = 4;
+const PAIRS: usize = 8;
 /// Rates tried, in packets per second over all pairs.
-const RATES: [u64; 6] = [10_000, 20_000, 30_000, 40_000, 50_000, 60_000];
+const RATES: [u64; 8] = [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000];
 /// Clients connected for the connect rate and the memory per client (as iroh-relay was measured).
 const CLIENTS: usize = 5_000;
 /// Clients connecting at once: enough that the switchboard, not the round trips, sets the pace.
@@ -289,12 +289,13 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
                 })
             })
             .collect();
-        let per_ms = (rate / 1_000 / pairs.len() as u64).max(1);
+        // Exactly `rate / 1000` packets each millisecond, spread over the pairs.
+        let (per_ms, n) = (rate / 1_000, pairs.len() as u64);
         let mut sent = 0;
         let start = tokio::time::Instant::now();
         for ms in 0..1_000u64 {
-            for (x, y) in pairs {
-                for _ in 0..per_ms {
+            for (i, (x, y)) in pairs.iter().enumerate() {
+                for _ in 0..per_ms / n + u64::from((i as u64) < per_ms % n) {
                     if x.conn.send_datagram(packet(&y.id, sent)).is_ok() {
                         sent += 1;
                     }
