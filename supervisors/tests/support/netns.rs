@@ -2,27 +2,34 @@
 //! nft rules, and `kith` processes running inside them.
 //!
 //! Shared by the namespace tests so each one only describes its topology. Namespaces are named
-//! `kith<pid><name>` (host-global names, so parallel test processes do not collide), and every
-//! interface lives inside them: the root namespace gets nothing. Dropping the [`Lab`] kills
-//! what still runs in its namespaces and deletes them (which also deletes their veths and
-//! bridges).
+//! `kith<pid>-<n>-<name>` (host-global names: the pid keeps test processes apart, `n` the labs
+//! of parallel tests in one process), and every interface lives inside them: the root
+//! namespace gets nothing. Dropping the [`Lab`] kills what still runs in its namespaces and
+//! deletes them (which also deletes their veths and bridges).
 //!
 //! [`Lab::open`] fails (with the reason, for the test to print and skip) when this host cannot
 //! make a lab: not root, a tool missing, or namespaces refused (a container without
 //! CAP_SYS_ADMIN). Once the namespaces exist, a failing setup command is a bug in the test and
-//! panics with the command and its stderr.
+//! panics with the command and its stderr. Set `KITH_LAB_LOGS=DIR` to keep each process's
+//! debug log in `DIR/<namespace>.log`.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{kith, kith_bin, wait_for};
 
 /// Namespaces made by a test, deleted on drop.
 pub struct Lab {
+    /// `kith<pid>-<n>-`: the prefix of this lab's namespace names.
+    prefix: String,
     names: Vec<String>,
 }
+
+/// Labs made by this process so far (tests in one binary run in parallel, with one pid).
+static LABS: AtomicUsize = AtomicUsize::new(0);
 
 impl Lab {
     /// Make the namespaces `which` (each with `lo` up), or say why this host cannot.
@@ -36,7 +43,8 @@ impl Lab {
                 return Err(format!("needs `{tool}` (.ci/run installs it)"));
             }
         }
-        let mut lab = Lab { names: Vec::new() };
+        let n = LABS.fetch_add(1, Ordering::Relaxed);
+        let mut lab = Lab { prefix: format!("kith{}-{n}-", std::process::id()), names: Vec::new() };
         for w in which {
             let ns = lab.ns(w);
             run(&["ip", "netns", "add", &ns]).map_err(|e| format!("cannot make network namespaces: {e}"))?;
@@ -48,7 +56,7 @@ impl Lab {
 
     /// The host-global name of this lab's namespace `which`.
     pub fn ns(&self, which: &str) -> String {
-        format!("kith{}{which}", std::process::id())
+        format!("{}{which}", self.prefix)
     }
 
     /// `ip -n NS args…`.
@@ -61,6 +69,13 @@ impl Lab {
     pub fn exec(&self, which: &str, cmd: &[&str]) {
         let ns = self.ns(which);
         must(&[&["ip", "netns", "exec", ns.as_str()], cmd].concat());
+    }
+
+    /// stdout of `ip netns exec NS cmd…`, which must work.
+    pub fn read(&self, which: &str, cmd: &[&str]) -> String {
+        let out = Command::new("ip").args(["netns", "exec", &self.ns(which)]).args(cmd).output().expect("ip netns exec");
+        assert!(out.status.success(), "{cmd:?} in {which}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// A veth pair: `a.1` in namespace `a.0`, `b.1` in namespace `b.0`, both down.
@@ -91,13 +106,14 @@ impl Lab {
     /// Run `kith --data-dir DIR args…` in namespace `which`; wait until it answers on its control
     /// socket (a Unix socket, so the test talks to it from the root namespace).
     pub fn spawn(&self, which: &str, dir: &Path, args: &[&str]) -> Proc {
+        let (filter, stderr) = log_to(&self.ns(which));
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(which), kith_bin(), "--data-dir"])
             .arg(dir)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn kith in a namespace");
         let proc = Proc(child);
@@ -130,6 +146,15 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Where a process in namespace `ns` logs, and at what level: nowhere, unless
+/// `KITH_LAB_LOGS=DIR` is set, then debug logs in `DIR/<ns>.log` (for diagnosing a failure).
+fn log_to(ns: &str) -> (&'static str, Stdio) {
+    let Some(dir) = std::env::var_os("KITH_LAB_LOGS") else { return ("warn", Stdio::null()) };
+    let path = Path::new(&dir).join(format!("{ns}.log"));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("open the log file");
+    ("info,kith=debug", Stdio::from(file))
 }
 
 /// Run a command; its stderr on failure.
