@@ -19,7 +19,7 @@ pub use policy::{wants, LocalView, ServePolicy};
 pub use punch::punch;
 pub use relays::Relays;
 pub use replicators::{FeedProgress, Replicators};
-pub use table::{keep_new, Admitted, ConnInfo, Connections, Direction};
+pub use table::{keep_new, Admitted, ConnInfo, Connections, Direction, Via};
 
 use crate::net::PeerEndpoint;
 use crate::node::Node;

@@ -7,6 +7,7 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 use crate::identity::FeedId;
+use crate::relay::fake_addr;
 
 /// Who dialled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,20 +68,45 @@ pub enum Admitted {
     Refused,
 }
 
-/// Which of two connections with one peer to keep: `Some(true)` for the new one.
+/// Which of two connections with one peer to keep: true for the new one.
 ///
 /// - Same direction: the new one. The peer keeps one connection with us too, so a second dial
 ///   (or a second accept) means it gave the old connection up — typically it was killed and
 ///   restarted, and the old connection is dead but has not timed out here yet.
-/// - Opposite directions (both sides dialled at once): the one dialled by the lower id, a rule
-///   both sides evaluate alike, so they keep the same connection.
-pub fn keep_new(me: &FeedId, peer: &FeedId, existing: Direction, new: Direction) -> bool {
-    if existing == new {
+/// - Opposite directions (both sides dialled at once), one direct and one through a switchboard
+///   relay: the direct one. After an introduction the caller may give up its own punch and dial
+///   through the relay while the callee's dial-back opens the direct path; without this rule the
+///   id order would keep the relayed one half of the time and the traffic would never leave the
+///   switchboard. A relayed connection is relayed at both ends, so both sides agree.
+/// - Otherwise: the one dialled by the lower id, a rule both sides evaluate alike, so they keep
+///   the same connection.
+pub fn keep_new(me: &FeedId, peer: &FeedId, existing: Via, new: Via) -> bool {
+    if existing.direction == new.direction {
         return true;
+    }
+    if existing.relayed != new.relayed {
+        return existing.relayed;
     }
     let dialled_by_me = |d: Direction| d == Direction::Outbound;
     let lower_is_me = me < peer;
-    dialled_by_me(new) == lower_is_me
+    dialled_by_me(new.direction) == lower_is_me
+}
+
+/// A connection as [`keep_new`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Via {
+    /// Who dialled.
+    pub direction: Direction,
+    /// Whether it rides a switchboard relay (the inner endpoint) rather than a direct UDP path.
+    pub relayed: bool,
+}
+
+impl ConnInfo {
+    /// How this connection with `peer` reaches it. A relayed connection's remote address is the
+    /// peer's fake relay address ([`fake_addr`]), derived from its key, which no real path has.
+    pub fn via(&self, peer: &FeedId) -> Via {
+        Via { direction: self.direction, relayed: self.addr == fake_addr(peer) }
+    }
 }
 
 impl Connections {
@@ -103,7 +129,7 @@ impl Connections {
                 Admitted::New
             }
             dashmap::Entry::Occupied(mut o) => {
-                if keep_new(me, &peer, o.get().direction, info.direction) {
+                if keep_new(me, &peer, o.get().via(&peer), info.via(&peer)) {
                     let old = o.insert(info);
                     Admitted::Superseded(old.conn)
                 } else {
@@ -160,18 +186,38 @@ impl Connections {
 mod tests {
     use super::*;
 
+    fn via(direction: Direction, relayed: bool) -> Via {
+        Via { direction, relayed }
+    }
+
     #[test]
     fn both_sides_keep_the_same_connection_and_a_redial_replaces_the_old_one() {
         let (low, high) = (FeedId([1; 32]), FeedId([2; 32]));
+        let (inbound, outbound) = (via(Direction::Inbound, false), via(Direction::Outbound, false));
         // Simultaneous dials: the low id's outbound = the high id's inbound is kept on both sides.
-        assert!(keep_new(&low, &high, Direction::Inbound, Direction::Outbound));
-        assert!(!keep_new(&low, &high, Direction::Outbound, Direction::Inbound));
-        assert!(keep_new(&high, &low, Direction::Outbound, Direction::Inbound));
-        assert!(!keep_new(&high, &low, Direction::Inbound, Direction::Outbound));
-        // Same direction: the newer connection wins.
+        assert!(keep_new(&low, &high, inbound, outbound));
+        assert!(!keep_new(&low, &high, outbound, inbound));
+        assert!(keep_new(&high, &low, outbound, inbound));
+        assert!(!keep_new(&high, &low, inbound, outbound));
+        // Same direction: the newer connection wins, whatever its path.
         for d in [Direction::Inbound, Direction::Outbound] {
-            assert!(keep_new(&low, &high, d, d));
-            assert!(keep_new(&high, &low, d, d));
+            for (old, new) in [(false, false), (false, true), (true, false), (true, true)] {
+                assert!(keep_new(&low, &high, via(d, old), via(d, new)));
+                assert!(keep_new(&high, &low, via(d, old), via(d, new)));
+            }
         }
+    }
+
+    #[test]
+    fn a_direct_connection_beats_a_relayed_one_whoever_dialled_it() {
+        let (low, high) = (FeedId([1; 32]), FeedId([2; 32]));
+        // The low id dialled through the relay, the high id dialled directly: both keep the direct
+        // one, in whichever order the two connections came up.
+        let (low_relayed, low_direct) = (via(Direction::Outbound, true), via(Direction::Inbound, false));
+        assert!(keep_new(&low, &high, low_relayed, low_direct));
+        assert!(!keep_new(&low, &high, low_direct, low_relayed));
+        let (high_relayed, high_direct) = (via(Direction::Inbound, true), via(Direction::Outbound, false));
+        assert!(keep_new(&high, &low, high_relayed, high_direct));
+        assert!(!keep_new(&high, &low, high_direct, high_relayed));
     }
 }

@@ -12,89 +12,30 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{kith, kith_bin, kith_json, wait_for, Home};
+use support::netns::Lab;
+use support::{kith, kith_json, wait_for, Home};
 
-/// Namespaces made by this test, deleted on drop.
-struct Lab {
-    names: Vec<String>,
-}
-
-impl Lab {
-    fn ns(&self, which: &str) -> String {
-        format!("kith{}{which}", std::process::id())
+/// The relay-only lab: a and b each on a veth into the switchboard's namespace, which does not
+/// forward, so neither can reach the other.
+fn lab() -> Result<Lab, String> {
+    let lab = Lab::open(&["ip"], &["sb", "a", "b"])?;
+    for (side, ns, net) in [("va", "a", "1"), ("vb", "b", "2")] {
+        lab.veth(("sb", side), (ns, "eth0"));
+        lab.addr("sb", side, &format!("10.99.{net}.1/24"));
+        lab.addr(ns, "eth0", &format!("10.99.{net}.2/24"));
     }
-
-    fn up() -> Option<Lab> {
-        let root = Command::new("id").arg("-u").output().ok()?;
-        if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-            return None;
-        }
-        let mut lab = Lab { names: Vec::new() };
-        let (sb, a, b) = (lab.ns("sb"), lab.ns("a"), lab.ns("b"));
-        for n in [&sb, &a, &b] {
-            run(&["ip", "netns", "add", n])?;
-            lab.names.push(n.clone());
-            run(&["ip", "-n", n, "link", "set", "lo", "up"])?;
-        }
-        for (side, ns, net) in [("va", &a, "1"), ("vb", &b, "2")] {
-            run(&["ip", "-n", &sb, "link", "add", side, "type", "veth", "peer", "name", "eth0", "netns", ns])?;
-            run(&["ip", "-n", &sb, "addr", "add", &format!("10.99.{net}.1/24"), "dev", side])?;
-            run(&["ip", "-n", &sb, "link", "set", side, "up"])?;
-            run(&["ip", "-n", ns, "addr", "add", &format!("10.99.{net}.2/24"), "dev", "eth0"])?;
-            run(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
-        }
-        // No forwarding in the switchboard's namespace: a and b cannot reach each other.
-        run(&["ip", "netns", "exec", &sb, "sysctl", "-qw", "net.ipv4.ip_forward=0"])?;
-        Some(lab)
-    }
-
-    fn spawn(&self, ns: &str, dir: &Path, args: &[&str]) -> Proc {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(ns), kith_bin(), "--data-dir"])
-            .arg(dir)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn kith in a namespace");
-        wait_for("the process answers on its control socket", Duration::from_secs(20), || {
-            kith(dir, &["status", "--json"]).status.success()
-        });
-        Proc(child)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn run(cmd: &[&str]) -> Option<()> {
-    let status = Command::new(cmd[0]).args(&cmd[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?;
-    status.success().then_some(())
+    // No forwarding in the switchboard's namespace: a and b cannot reach each other.
+    lab.exec("sb", &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    Ok(lab)
 }
 
 #[test]
 fn peers_that_cannot_reach_each_other_replicate_through_the_relay() {
-    let Some(lab) = Lab::up() else {
-        println!("skipped: needs root and iproute2 (ip netns)");
-        return;
+    let lab = match lab() {
+        Ok(lab) => lab,
+        Err(why) => return println!("skipped: {why}"),
     };
     let sb_home = tempfile::tempdir().unwrap();
     let sb_dir = sb_home.path().join("sb");

@@ -1,6 +1,8 @@
 //! Running real `kith` processes in a temporary data directory.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
