@@ -5,7 +5,9 @@
 //! The peers speak the real protocol (key-bound QUIC, hello, join, introduction) and then send
 //! raw relayed datagrams (`[32-byte key][payload]`), which is what an inner QUIC packet is to the
 //! switchboard. Each client is rate-limited by design (`RELAY_CLIENT_*` in limits.rs), so the
-//! rate sweep uses several introduced pairs at once.
+//! rate sweep uses several introduced pairs at once, and reads the switchboard's refusal
+//! counters per step. Beside the relayed round trips it measures, in the same run, the machine's
+//! floor: plain UDP round trips between two threads, and direct QUIC round trips between A and B.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +23,7 @@ use kith::identity::FeedId;
 use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use kith::net::tls::{peer_key, server_name};
 use kith::net::{stream, PeerEndpoint};
-use kith::relay::config::outer_client_config;
+use kith::relay::config::{outer_client_config, outer_server_config};
 use kith::switchboard::{ClientMsg, ServerMsg};
 use serde::Serialize;
 
@@ -47,6 +49,13 @@ const CLIENT_SOCKETS: usize = 8;
 pub struct RelayReport {
     /// Round-trip percentiles in µs.
     pub rtt_us: Percentiles,
+    /// The machine's floor in the same run: round trips of the same packet over plain loopback
+    /// UDP between two threads (no QUIC, no switchboard). A relayed round trip crosses four
+    /// such hops (A → switchboard → B → switchboard → A) and four QUIC stacks.
+    pub udp_rtt_us: Percentiles,
+    /// Also in the same run: the same round trips between A and B over a direct QUIC connection
+    /// (two QUIC stacks and the harness, no switchboard).
+    pub direct_rtt_us: Percentiles,
     /// Highest rate (packets/s over all pairs) relayed with no loss; 0 if even the lowest lost.
     pub relay_pps: u64,
     /// Per rate tried: sent and received packets.
@@ -109,7 +118,8 @@ impl Drop for Switchboard {
 /// Run the benchmark.
 pub async fn run() -> Result<RelayReport> {
     let sb = start_switchboard()?;
-    let rtt_us = round_trips_alone(sb.at).await?;
+    let udp_rtt_us = udp_round_trips().await?;
+    let (rtt_us, direct_rtt_us) = round_trips_alone(sb.at).await?;
     let mut pairs = Vec::new();
     for i in 0..PAIRS {
         let (x, y) = (Peer::connect(sb.at, 10 + 2 * i as u8).await?, Peer::connect(sb.at, 11 + 2 * i as u8).await?);
@@ -119,7 +129,7 @@ pub async fn run() -> Result<RelayReport> {
     let sweep = sweep(&sb, &pairs).await?;
     let relay_pps = sweep.iter().filter(|s| s.received == s.sent).map(|s| s.rate).max().unwrap_or(0);
     let (connects_per_s, bytes_per_client) = connects(&sb).await?;
-    Ok(RelayReport { rtt_us, relay_pps, sweep, connects_per_s, bytes_per_client, clients: CLIENTS })
+    Ok(RelayReport { rtt_us, udp_rtt_us, direct_rtt_us, relay_pps, sweep, connects_per_s, bytes_per_client, clients: CLIENTS })
 }
 
 fn start_switchboard() -> Result<Switchboard> {
@@ -152,10 +162,11 @@ fn start_switchboard() -> Result<Switchboard> {
 
 struct Peer {
     id: FeedId,
+    key: SigningKey,
     conn: quinn::Connection,
     send: tokio::sync::Mutex<quinn::SendStream>,
     recv: tokio::sync::Mutex<quinn::RecvStream>,
-    _endpoint: PeerEndpoint,
+    endpoint: PeerEndpoint,
 }
 
 impl Peer {
@@ -167,10 +178,11 @@ impl Peer {
         let greeted = dial_hello(&conn, &ours).await?;
         let peer = Peer {
             id: FeedId::from(key.verifying_key()),
+            key,
             conn,
             send: tokio::sync::Mutex::new(greeted.send),
             recv: tokio::sync::Mutex::new(greeted.recv),
-            _endpoint: endpoint,
+            endpoint,
         };
         peer.write(&ClientMsg::Join { invite: None }).await?;
         match peer.read().await? {
@@ -221,13 +233,14 @@ fn packet(to: &FeedId, seq: u64) -> Bytes {
 /// The round trips, with A and B on a runtime of their own on one thread: the measurement is the
 /// switchboard's, so the harness keeps its own scheduling (work stealing between two busy
 /// processes on two cores) out of it.
-async fn round_trips_alone(sb: Target) -> Result<Percentiles> {
-    let measure = move || -> Result<Percentiles> {
+async fn round_trips_alone(sb: Target) -> Result<(Percentiles, Percentiles)> {
+    let measure = move || -> Result<(Percentiles, Percentiles)> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
             let (a, b) = (Peer::connect(sb, 1).await?, Peer::connect(sb, 2).await?);
             introduce(&a, &b).await?;
-            round_trips(&a, &b).await
+            let relayed = round_trips(&a, &b).await?;
+            Ok((relayed, direct_round_trips(&a, &b).await?))
         })
     };
     tokio::task::spawn_blocking(measure).await?
@@ -236,7 +249,29 @@ async fn round_trips_alone(sb: Target) -> Result<Percentiles> {
 /// A → switchboard → B → switchboard → A, one at a time. B echoes what it gets: the switchboard
 /// has already rewritten the header to A's key, so the same bytes go back to A.
 async fn round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
-    let echo_conn = b.conn.clone();
+    echo_round_trips(&a.conn, &b.conn, &b.id).await
+}
+
+/// The same round trips over a direct QUIC connection from A to B (no switchboard): the cost of
+/// the two QUIC stacks and the harness, measured in the same run.
+async fn direct_round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
+    // The relay link's transport on both ends, so that the same 1,232-byte datagrams fit.
+    b.endpoint.quinn().set_server_config(Some(outer_server_config(&b.key)?));
+    let accept = async {
+        let incoming = b.endpoint.quinn().accept().await.ok_or_else(|| anyhow!("b's endpoint closed"))?;
+        Ok::<_, anyhow::Error>(incoming.await?)
+    };
+    let b_key = b.id.verifying_key()?;
+    let config = outer_client_config(&a.key, b_key)?;
+    let dial = async { Ok::<_, anyhow::Error>(a.endpoint.quinn().connect_with(config, b.endpoint.local_addr()?, &server_name(&b_key))?.await?) };
+    let (accepted, dialled) = tokio::join!(accept, dial);
+    let (b_conn, a_conn) = (accepted?, dialled?);
+    echo_round_trips(&a_conn, &b_conn, &b.id).await
+}
+
+/// `a` sends `[to][seq][payload]`, `b` echoes it back, one at a time.
+async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &FeedId) -> Result<Percentiles> {
+    let echo_conn = b.clone();
     let echo = tokio::spawn(async move {
         while let Ok(frame) = echo_conn.read_datagram().await {
             if echo_conn.send_datagram(frame).is_err() {
@@ -247,9 +282,9 @@ async fn round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
     let mut samples = Vec::with_capacity(ROUND_TRIPS);
     for seq in 0..ROUND_TRIPS as u64 {
         let started = Instant::now();
-        a.conn.send_datagram(packet(&b.id, seq))?;
+        a.send_datagram(packet(to, seq))?;
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(1), a.conn.read_datagram()).await;
+            let frame = tokio::time::timeout(Duration::from_secs(1), a.read_datagram()).await;
             let Ok(Ok(frame)) = frame else { bail!("round trip {seq} lost") };
             if frame.len() >= 40 && frame[32..40] == seq.to_be_bytes() {
                 break;
@@ -258,9 +293,47 @@ async fn round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
         samples.push(started.elapsed().as_micros() as u64);
     }
     echo.abort();
+    Ok(percentiles(samples))
+}
+
+fn percentiles(mut samples: Vec<u64>) -> Percentiles {
     samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Ok(Percentiles { p50: at(0.50), p99: at(0.99), max: at(1.0) })
+    let at = |q: f64| samples.get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1))).copied().unwrap_or(0);
+    Percentiles { p50: at(0.50), p99: at(0.99), max: at(1.0) }
+}
+
+/// Plain UDP round trips of a relayed packet's size: a blocking echo thread, and a client on
+/// the same kind of one-thread runtime the relayed round trips use.
+async fn udp_round_trips() -> Result<Percentiles> {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let echo_addr = echo.local_addr()?;
+    // The echo thread ends once nothing has come for a while.
+    echo.set_read_timeout(Some(Duration::from_secs(2)))?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            if echo.send_to(&buf[..n], from).is_err() {
+                return;
+            }
+        }
+    });
+    let measure = move || -> Result<Percentiles> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+            socket.connect(echo_addr).await?;
+            let (packet, mut buf) = (vec![0u8; 32 + PACKET_BYTES], vec![0u8; 2048]);
+            let mut samples = Vec::with_capacity(ROUND_TRIPS);
+            for _ in 0..ROUND_TRIPS {
+                let started = Instant::now();
+                socket.send(&packet).await?;
+                tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await??;
+                samples.push(started.elapsed().as_micros() as u64);
+            }
+            Ok(percentiles(samples))
+        })
+    };
+    tokio::task::spawn_blocking(measure).await?
 }
 
 /// The switchboard's refusal counters: (queue full, rate limited).
@@ -391,9 +464,11 @@ pub fn text(r: &RelayReport) -> String {
         .collect();
     format!(
         "relayed round trip (1,200 B, {ROUND_TRIPS} sequential): p50 {} µs, p99 {} µs, max {} µs   iroh-relay here: p50 ~70 µs, p99 130–250 µs\n\
+         plain UDP round trip between two threads, this run: p50 {} µs, p99 {} µs (a relayed one is four such hops)\n\
+         direct QUIC round trip A ↔ B, this run: p50 {} µs, p99 {} µs\n\
          highest rate with no loss ({PAIRS} pairs): {} packets/s   iroh-relay here: 50–75k/s\n  sweep: {}\n\
          {} clients: {:.0} connects/s (TLS + hello + join), {} B of switchboard memory per client   iroh-relay here: 4,200/s without TLS, 18 KiB",
-        r.rtt_us.p50, r.rtt_us.p99, r.rtt_us.max, r.relay_pps, sweep.join(", "), r.clients, r.connects_per_s, r.bytes_per_client
+        r.rtt_us.p50, r.rtt_us.p99, r.rtt_us.max, r.udp_rtt_us.p50, r.udp_rtt_us.p99, r.direct_rtt_us.p50, r.direct_rtt_us.p99, r.relay_pps, sweep.join(", "), r.clients, r.connects_per_s, r.bytes_per_client
     )
 }
 
