@@ -13,6 +13,7 @@ use crate::actors::rolodex::RolodexMsg;
 use crate::actors::store_writer::StoreWriterMsg;
 use crate::actors::Slot;
 use crate::events::{Events, NodeEvent};
+use crate::switchboard::status_file::{StatusFile, StatusFileError};
 use crate::switchboard::{check_status, Online};
 use crate::feed::{Content, FeedError, MsgId};
 use crate::identity::{FeedId, Identity};
@@ -48,6 +49,9 @@ pub enum NodeError {
     /// Dialling a peer failed.
     #[error("{0}")]
     Connect(String),
+    /// The status line could not be saved.
+    #[error(transparent)]
+    Status(#[from] StatusFileError),
 }
 
 /// Submit ops to the store writer and wait until they are durable.
@@ -102,6 +106,8 @@ pub struct Node {
     pub events: Events,
     /// Who the switchboards say is online, and this node's status line.
     pub online: Online,
+    /// Where the status line is kept across restarts.
+    pub status_file: StatusFile,
 }
 
 impl Node {
@@ -128,6 +134,7 @@ impl Node {
     /// Set (or clear) this node's status line; switchboard links announce it.
     pub fn set_status(&self, text: Option<String>) -> Result<(), NodeError> {
         check_status(&text).map_err(NodeError::NotFound)?;
+        self.status_file.save(&text)?;
         self.online.set_status(text);
         let _ = self.events.send(NodeEvent::StatusChanged);
         Ok(())

@@ -14,6 +14,7 @@ pub mod nodes;
 mod online;
 pub mod target;
 pub mod protocol;
+pub mod status_file;
 pub mod watchers;
 
 pub use online::Online;

@@ -35,6 +35,7 @@ use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
 use kith::net::PeerEndpoint;
 use kith::node::Node;
+use kith::switchboard::status_file::StatusFile;
 use kith::peer::{Connections, PeerContext, Relays, Replicators, ServePolicy};
 use kith::rolodex::Rolodex;
 use kith::store::Store;
@@ -92,7 +93,13 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
         rolodex_actor: Slot::new(),
         events: kith::events::channel(),
         online: kith::switchboard::Online::default(),
+        status_file: StatusFile::in_dir(&parts.data_dir),
     };
+    // The status line set before a restart is announced again; a damaged file is said, not fatal.
+    match node.status_file.load() {
+        Ok(text) => node.online.set_status(text),
+        Err(e) => tracing::warn!(error = %e, "the saved status line could not be read; starting without one"),
+    }
     let peers = PeerContext {
         node: node.clone(),
         endpoint: Arc::clone(&parts.endpoint),

@@ -77,9 +77,13 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
     let took = wait_for("a sees b offline (the switchboard notices at the idle timeout)", Duration::from_secs(60), || contact(&a.dir, &b_id)["online"] == false);
     println!("b seen offline {took:?} after it was killed");
 
-    // B comes back, then the switchboard restarts: both daemons reconnect by themselves.
+    // B comes back, with the status line it set before it was killed; then the switchboard
+    // restarts: both daemons reconnect by themselves.
     let _db = Daemon::start(&b.dir, &["--listen", "127.0.0.1:0", "--switchboard", &target]);
-    wait_for("a sees b online again", Duration::from_secs(20), || contact(&a.dir, &b_id)["online"] == true);
+    wait_for("a sees b online again, with its saved status", Duration::from_secs(20), || {
+        let c = contact(&a.dir, &b_id);
+        c["online"] == true && c["status"] == "writing tests"
+    });
     drop(sb);
     wait_for("a forgets what the dead switchboard said", Duration::from_secs(60), || contact(&a.dir, &b_id)["online"] == false);
     let _sb = Switchboard::start(&sb_dir, port);
