@@ -295,8 +295,15 @@ impl Router {
         room: impl FnOnce(&FeedId) -> usize,
     ) -> Action {
         match self.check(from, &frame, now, room) {
+            Ok(to) => self.outcome(Ok(to), stamp_source(frame, from)),
+            Err(reason) => self.outcome(Err(reason), frame),
+        }
+    }
+
+    /// Counts a decision and turns it into an action.
+    fn outcome(&mut self, checked: Result<FeedId, Refusal>, frame: Bytes) -> Action {
+        match checked {
             Ok(to) => {
-                let frame = stamp_source(frame, from);
                 self.stats.forwarded_packets += 1;
                 self.stats.forwarded_bytes += frame.len() as u64;
                 Action::Forward { to, frame }
@@ -352,34 +359,26 @@ impl Router {
         frame: Bytes,
         room: impl FnOnce(&FeedId) -> usize,
     ) -> Action {
-        let checked = (|| {
-            let from = frame
-                .get(..limits::RELAY_HEADER_BYTES)
-                .and_then(|h| <[u8; 32]>::try_from(h).ok())
-                .map(FeedId)
-                .ok_or(Refusal::TooShort)?;
-            if frame.len() > self.config.frame_bytes_max {
-                return Err(Refusal::TooLarge);
-            }
-            if !self.is_paired(&from, &to) {
-                return Err(Refusal::NotIntroduced);
-            }
-            if room(&to) < frame.len() {
-                return Err(Refusal::QueueFull);
-            }
-            Ok(())
-        })();
-        match checked {
-            Ok(()) => {
-                self.stats.forwarded_packets += 1;
-                self.stats.forwarded_bytes += frame.len() as u64;
-                Action::Forward { to, frame }
-            }
-            Err(reason) => {
-                self.stats.refused[reason.index()] += 1;
-                Action::Refuse(reason)
-            }
+        let checked = self.check_delivery(to, &frame, room);
+        self.outcome(checked, frame)
+    }
+
+    fn check_delivery(&self, to: FeedId, frame: &[u8], room: impl FnOnce(&FeedId) -> usize) -> Result<FeedId, Refusal> {
+        let from = frame
+            .get(..limits::RELAY_HEADER_BYTES)
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .map(FeedId)
+            .ok_or(Refusal::TooShort)?;
+        if frame.len() > self.config.frame_bytes_max {
+            return Err(Refusal::TooLarge);
         }
+        if !self.is_paired(&from, &to) {
+            return Err(Refusal::NotIntroduced);
+        }
+        if room(&to) < frame.len() {
+            return Err(Refusal::QueueFull);
+        }
+        Ok(to)
     }
 }
 

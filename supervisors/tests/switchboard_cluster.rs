@@ -10,7 +10,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,38 +20,7 @@ use kith::net::tls::server_name;
 use kith::net::{stream, PeerEndpoint};
 use kith::relay::config::outer_client_config;
 use kith::switchboard::{ClientMsg, ServerMsg};
-use support::{kith, kith_bin, kith_json, wait_for};
-
-/// A running `kith switchboard`, killed on drop.
-struct Node(Child);
-
-impl Node {
-    fn start(dir: &Path, port: u16, extra: &[&str]) -> Node {
-        let child = Command::new(kith_bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn switchboard");
-        wait_for("the switchboard answers", Duration::from_secs(20), || kith(dir, &["status", "--json"]).status.success());
-        Node(child)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::{free_port, kith_json, wait_for, Switchboard};
 
 /// A client speaking the switchboard protocol by hand.
 struct Client {
@@ -104,9 +72,9 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     let homes = tempfile::tempdir().unwrap();
     let (d1, d2) = (homes.path().join("n1"), homes.path().join("n2"));
     let (p1, p2) = (free_port(), free_port());
-    let _n1 = Node::start(&d1, p1, &[]);
+    let _n1 = Switchboard::start(&d1, p1);
     let n1 = id_of(&d1);
-    let _n2 = Node::start(&d2, p2, &["--join", &format!("{n1}@127.0.0.1:{p1}")]);
+    let _n2 = Switchboard::start_with(&d2, p2, &["--join", &format!("{n1}@127.0.0.1:{p1}")]);
     let n2 = id_of(&d2);
     let online = |dir: &Path| kith_json(dir, &["status", "--json"])["online"].as_u64().unwrap();
 

@@ -4,45 +4,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{kith, kith_bin, kith_json, wait_for, Daemon, Home};
-
-/// A running `kith switchboard`, killed on drop.
-struct Switchboard(Child);
-
-impl Switchboard {
-    fn start(dir: &Path, port: u16) -> Switchboard {
-        Self::start_with(dir, port, &[])
-    }
-
-    fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Switchboard {
-        let child = Command::new(kith_bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn switchboard");
-        wait_for("the switchboard answers", Duration::from_secs(20), || kith(dir, &["status", "--json"]).status.success());
-        Switchboard(child)
-    }
-}
-
-impl Drop for Switchboard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::{free_port, kith, kith_json, wait_for, Daemon, Home, Switchboard};
 
 fn contact(dir: &Path, id: &str) -> serde_json::Value {
     let contacts = kith_json(dir, &["contacts", "--json"]);

@@ -212,3 +212,39 @@ pub fn timeline_texts(dir: &Path) -> Vec<String> {
         .filter_map(|e| e["text"].as_str().map(str::to_string))
         .collect()
 }
+
+/// A running `kith switchboard` on 127.0.0.1:`port`, killed on drop.
+pub struct Switchboard(Child);
+
+impl Switchboard {
+    pub fn start(dir: &Path, port: u16) -> Switchboard {
+        Self::start_with(dir, port, &[])
+    }
+
+    pub fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Switchboard {
+        let child = Command::new(kith_bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn switchboard");
+        wait_for("the switchboard answers", Duration::from_secs(20), || kith(dir, &["status", "--json"]).status.success());
+        Switchboard(child)
+    }
+}
+
+impl Drop for Switchboard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A UDP port free now on loopback.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
