@@ -132,9 +132,14 @@ impl Drop for SbSessionState {
             Role::Client => self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed),
         };
         if self.joined {
-            self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id());
-            self.ctx.watchers.remove(self.peer, &self.watch);
-            self.ctx.hub.remove(&self.peer);
+            // The peer's relay registration and watches are keyed by its id: leave them alone if
+            // it has already joined again on a newer connection (this one may end only at its
+            // idle timeout, long after the peer reconnected).
+            let current = self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id()).is_some();
+            if current {
+                self.ctx.watchers.remove(self.peer, &self.watch);
+                self.ctx.hub.remove(&self.peer);
+            }
             for (caller, asker) in std::mem::take(&mut self.asked) {
                 reply(self, caller, asker, Err(gone(&self.peer)));
             }
