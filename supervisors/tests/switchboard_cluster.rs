@@ -2,7 +2,8 @@
 //! joined into one cluster, a client on each. The client of node 1 asks to reach the client of
 //! node 2; node 2's client is asked and accepts; then raw relayed packets flow both ways through
 //! both nodes (node 1 → node 2 on the cluster link, batched per node), stamped with the
-//! authenticated source. Refusals reach the caller with the callee's reason.
+//! authenticated source. Refusals reach the caller with the callee's reason. Also: a peer that
+//! rejoins on a new connection keeps relaying when its old connection ends.
 //!
 //! The clients speak the switchboard protocol directly (key-bound QUIC, hello, join, introduce)
 //! and send `[32-byte key][payload]` datagrams: what an inner QUIC packet is to a switchboard.
@@ -141,4 +142,28 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
         }
         other => panic!("a was not refused: {other:?}"),
     }
+}
+
+/// A peer that rejoins on a new connection while its old one is still open keeps relaying when
+/// the old connection finally ends (its session's cleanup must not undo the new registration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoined_peer_keeps_relaying_when_its_old_connection_ends() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _sb = Switchboard::start(home.path(), port);
+    let node = id_of(home.path());
+    let old = Client::join(1, port, &node).await;
+    let mut b = Client::join(2, port, &node).await;
+    let mut a = Client::join(1, port, &node).await;
+    a.write(ClientMsg::Introduce { to: b.id }).await;
+    assert!(matches!(b.read().await, ServerMsg::IntroRequest { from, .. } if from == a.id));
+    b.write(ClientMsg::IntroAnswer { from: a.id, accept: true }).await;
+    assert!(matches!(a.read().await, ServerMsg::Introduced { peer, .. } if peer == b.id));
+    assert_eq!(&a.relay(&b, b"before").await[32..], b"before");
+
+    old.conn.close(0u32.into(), b"gone");
+    old.conn.closed().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(&a.relay(&b, b"after").await[32..], b"after", "the new connection still relays");
+    assert_eq!(&b.relay(&a, b"back").await[32..], b"back");
 }
