@@ -5,9 +5,12 @@
 //! client's outer datagrams and routes them here; a forwarded frame goes straight into the
 //! destination's outer connection (no queue or task of our own in between: the connection's
 //! datagram send buffer, [`crate::limits::RELAY_CLIENT_QUEUE_BYTES`], is the per-destination
-//! queue, and the router refuses and counts what does not fit). Only introduced pairs are
-//! forwarded; the router rewrites the source key, enforces the rate and size limits and counts
-//! everything (no record of who talked to whom).
+//! queue, and the router refuses and counts what does not fit). A client of another cluster node
+//! that a local client was introduced to is registered too, with its node's queue as its link
+//! ([`super::nodes::NodeForward`]); frames from it arrive through [`Hub::deliver`].
+//!
+//! Only introduced pairs are forwarded; the router rewrites the source key, enforces the rate
+//! and size limits and counts everything (no record of who talked to whom).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
