@@ -400,15 +400,21 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
         let key = SigningKey::from_bytes(&[200 + i as u8; 32]);
         endpoints.push(Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?));
     }
+    // Each client's identity and TLS config exist before it connects, as a daemon's do.
+    let configs = (0..CLIENTS)
+        .map(|i| {
+            let mut secret = [7u8; 32];
+            secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            outer_client_config(&SigningKey::from_bytes(&secret), sb.at.key)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let before = rss(sb.child.id())?;
     let started = Instant::now();
     let mut clients = Vec::with_capacity(CLIENTS);
     let mut batch = tokio::task::JoinSet::new();
     let sb_ref = (sb.at.addr, sb.at.key);
-    for i in 0..CLIENTS {
-        let mut secret = [7u8; 32];
-        secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        batch.spawn(connect_client(Arc::clone(&endpoints[i % CLIENT_SOCKETS]), secret, sb_ref));
+    for (i, config) in configs.into_iter().enumerate() {
+        batch.spawn(connect_client(Arc::clone(&endpoints[i % CLIENT_SOCKETS]), config, sb_ref));
         if batch.len() >= CONCURRENCY {
             if let Some(done) = batch.join_next().await {
                 clients.push(done??);
@@ -430,11 +436,9 @@ type Client = (quinn::Connection, quinn::SendStream, quinn::RecvStream);
 
 async fn connect_client(
     endpoint: Arc<PeerEndpoint>,
-    secret: [u8; 32],
+    config: quinn::ClientConfig,
     sb: (std::net::SocketAddr, ed25519_dalek::VerifyingKey),
 ) -> Result<Client> {
-    let key = SigningKey::from_bytes(&secret);
-    let config = outer_client_config(&key, sb.1)?;
     let conn = endpoint.quinn().connect_with(config, sb.0, &server_name(&sb.1))?.await?;
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
     let mut greeted = dial_hello(&conn, &ours).await?;
