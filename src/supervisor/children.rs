@@ -48,7 +48,7 @@ impl ChildTable {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.core.children().len()
+        self.core.len()
     }
 
     /// Adds a child (not started).
@@ -85,7 +85,7 @@ impl ChildTable {
 
     /// Starts every child in order; on failure stops the started ones in reverse order.
     pub(crate) async fn start_all(&mut self, sup: &ActorCell) -> Result<(), SupervisorError> {
-        let ids: Vec<String> = self.core.children().iter().map(|c| c.id.clone()).collect();
+        let ids: Vec<String> = self.core.children().map(|c| c.id.clone()).collect();
         for id in ids {
             if let Err(e) = self.start(&id, sup).await {
                 self.stop_all().await;
@@ -127,7 +127,7 @@ impl ChildTable {
 
     /// Stops every running child in reverse start order, each within its deadline.
     pub(crate) async fn stop_all(&mut self) {
-        let ids: Vec<String> = self.core.children().iter().map(|c| c.id.clone()).collect();
+        let ids: Vec<String> = self.core.children().map(|c| c.id.clone()).collect();
         for id in ids.iter().rev() {
             self.stop(id).await;
         }
@@ -203,7 +203,6 @@ impl ChildTable {
     pub(crate) fn snapshot(&self) -> Vec<(ChildReport, Option<ActorCell>)> {
         self.core
             .children()
-            .iter()
             .filter_map(|c| {
                 let slot = self.slots.get(&c.id)?;
                 let report = ChildReport {

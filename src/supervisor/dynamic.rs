@@ -97,7 +97,7 @@ impl Actor for DynamicSupervisor {
                 let _ = reply.send(state.children.len());
             }
             DynamicSupervisorMsg::WhichChildren(reply) => {
-                let ids = state.children.core().children().iter();
+                let ids = state.children.core().children();
                 let _ = reply.send(ids.map(|c| c.id.clone()).collect());
             }
             DynamicSupervisorMsg::Report(reply) => {

@@ -17,6 +17,7 @@ mod intensity;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -140,11 +141,17 @@ pub enum CoreError {
 }
 
 /// The restart-decision state machine of one supervisor.
+///
+/// Children are kept in start order (keyed by the sequence number they were added with) and
+/// indexed by id, so that a dynamic supervisor with thousands of children adds, finds and
+/// removes one in O(log n), not by scanning the list.
 #[derive(Debug)]
 pub struct Core {
     strategy: Strategy,
     intensity: Intensity,
-    children: Vec<CoreChild>,
+    children: BTreeMap<u64, CoreChild>,
+    by_id: HashMap<String, u64>,
+    next_seq: u64,
     log: RestartLog,
     total_restarts: u64,
     remove_unrestarted: bool,
@@ -156,7 +163,9 @@ impl Core {
         Self {
             strategy,
             intensity,
-            children: Vec::new(),
+            children: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_seq: 0,
             log: RestartLog::default(),
             total_restarts: 0,
             remove_unrestarted: false,
@@ -188,30 +197,47 @@ impl Core {
     }
 
     /// The children in start order.
-    pub fn children(&self) -> &[CoreChild] {
-        &self.children
+    pub fn children(&self) -> impl DoubleEndedIterator<Item = &CoreChild> + ExactSizeIterator {
+        self.children.values()
+    }
+
+    /// How many children there are.
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// True without children.
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
     }
 
     /// Appends a child (stopped until [`Core::child_started`]).
     pub fn add_child(&mut self, id: &str, restart: Restart) -> Result<(), CoreError> {
-        if self.position(id).is_some() {
+        if self.by_id.contains_key(id) {
             return Err(CoreError::DuplicateId(id.to_owned()));
         }
-        self.children.push(CoreChild {
-            id: id.to_owned(),
-            restart,
-            state: ChildState::Stopped,
-            restart_count: 0,
-            started_once: false,
-        });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_id.insert(id.to_owned(), seq);
+        self.children.insert(
+            seq,
+            CoreChild {
+                id: id.to_owned(),
+                restart,
+                state: ChildState::Stopped,
+                restart_count: 0,
+                started_once: false,
+            },
+        );
         Ok(())
     }
 
     /// Removes a child; returns whether it was there.
     pub fn remove_child(&mut self, id: &str) -> bool {
-        let before = self.children.len();
-        self.children.retain(|c| c.id != id);
-        before != self.children.len()
+        match self.by_id.remove(id) {
+            Some(seq) => self.children.remove(&seq).is_some(),
+            None => false,
+        }
     }
 
     /// Marks a child running; every start after the first counts as one of its restarts.
@@ -234,10 +260,13 @@ impl Core {
 
     /// Decides what to do about a child's exit at time `now`, updating the child list.
     pub fn child_exited(&mut self, id: &str, reason: &ExitReason, now: Instant) -> Decision {
-        let Some(index) = self.position(id) else {
+        let Some((seq, child)) = self
+            .by_id
+            .get(id)
+            .and_then(|seq| Some((*seq, self.children.get(seq)?)))
+        else {
             return Decision::Ignore;
         };
-        let child = &self.children[index];
         if child.state == ChildState::Stopped {
             return Decision::Ignore;
         }
@@ -247,7 +276,7 @@ impl Core {
             Restart::Temporary => false,
         };
         if !restart {
-            return self.not_restarted(index);
+            return self.not_restarted(seq);
         }
         if !self.log.record(now, self.intensity) {
             return Decision::Escalate {
@@ -258,51 +287,56 @@ impl Core {
             };
         }
         self.total_restarts = self.total_restarts.saturating_add(1);
-        Decision::Restart(self.plan(index))
+        Decision::Restart(self.plan(seq))
     }
 
-    fn not_restarted(&mut self, index: usize) -> Decision {
-        if self.remove_unrestarted || self.children[index].restart == Restart::Temporary {
-            self.children.remove(index);
+    fn not_restarted(&mut self, seq: u64) -> Decision {
+        let Some(child) = self.children.get_mut(&seq) else {
+            return Decision::Ignore;
+        };
+        if self.remove_unrestarted || child.restart == Restart::Temporary {
+            let id = child.id.clone();
+            self.remove_child(&id);
             Decision::Remove
         } else {
-            self.children[index].state = ChildState::Stopped;
+            child.state = ChildState::Stopped;
             Decision::Keep
         }
     }
 
-    /// Builds the restart plan for the child at `failed` and applies its state changes.
-    fn plan(&mut self, failed: usize) -> RestartPlan {
-        let scope = match self.strategy {
-            Strategy::OneForOne => failed..failed + 1,
-            Strategy::RestForOne => failed..self.children.len(),
-            Strategy::OneForAll => 0..self.children.len(),
+    /// Builds the restart plan for the child `failed` and applies its state changes.
+    fn plan(&mut self, failed: u64) -> RestartPlan {
+        let scope: Vec<u64> = match self.strategy {
+            Strategy::OneForOne => vec![failed],
+            Strategy::RestForOne => self.children.range(failed..).map(|(seq, _)| *seq).collect(),
+            Strategy::OneForAll => self.children.keys().copied().collect(),
         };
         let mut plan = RestartPlan::default();
-        for j in scope.clone().rev() {
-            let child = &self.children[j];
-            if j != failed && child.state == ChildState::Running {
+        for seq in scope.iter().rev() {
+            let child = &self.children[seq];
+            if *seq != failed && child.state == ChildState::Running {
                 plan.stop.push(child.id.clone());
             }
         }
-        for j in scope {
-            let child = &mut self.children[j];
-            if j != failed && child.restart == Restart::Temporary {
+        for seq in &scope {
+            let Some(child) = self.children.get_mut(seq) else {
+                continue;
+            };
+            if *seq != failed && child.restart == Restart::Temporary {
                 plan.remove.push(child.id.clone());
             } else {
                 child.state = ChildState::Restarting;
                 plan.start.push(child.id.clone());
             }
         }
-        self.children.retain(|c| !plan.remove.contains(&c.id));
+        for id in &plan.remove {
+            self.remove_child(id);
+        }
         plan
     }
 
-    fn position(&self, id: &str) -> Option<usize> {
-        self.children.iter().position(|c| c.id == id)
-    }
-
     fn child_mut(&mut self, id: &str) -> Option<&mut CoreChild> {
-        self.children.iter_mut().find(|c| c.id == id)
+        let seq = self.by_id.get(id)?;
+        self.children.get_mut(seq)
     }
 }

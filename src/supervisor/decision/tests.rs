@@ -44,11 +44,11 @@ fn plan(stop: &[&str], remove: &[&str], start: &[&str]) -> Decision {
 }
 
 fn ids(core: &Core) -> Vec<&str> {
-    core.children().iter().map(|c| c.id.as_str()).collect()
+    core.children().map(|c| c.id.as_str()).collect()
 }
 
 fn state(core: &Core, id: &str) -> ChildState {
-    core.children().iter().find(|c| c.id == id).unwrap().state
+    core.children().find(|c| c.id == id).unwrap().state
 }
 
 #[test]
@@ -89,10 +89,7 @@ fn one_for_all_stops_all_others_in_reverse_and_restarts_all_in_order() {
     let mut core = abc(Strategy::OneForAll);
     let d = core.child_exited("b", &ABNORMAL(), Instant::now());
     assert_eq!(d, plan(&["c", "a"], &[], &["a", "b", "c"]));
-    assert!(core
-        .children()
-        .iter()
-        .all(|c| c.state == ChildState::Restarting));
+    assert!(core.children().all(|c| c.state == ChildState::Restarting));
 }
 
 #[test]
@@ -264,7 +261,7 @@ fn a_one_for_all_restart_of_many_children_counts_once() {
     for id in &p.start {
         core.child_started(id);
     }
-    assert!(core.children().iter().all(|c| c.restart_count == 1));
+    assert!(core.children().all(|c| c.restart_count == 1));
     let d = core.child_exited("a", &ABNORMAL(), now);
     assert!(matches!(d, Decision::Escalate { .. }), "{d:?}");
 }
@@ -312,11 +309,11 @@ fn a_child_failing_to_restart_is_planned_again() {
 #[test]
 fn restart_count_counts_starts_after_the_first() {
     let mut core = abc(Strategy::OneForOne);
-    assert!(core.children().iter().all(|c| c.restart_count == 0));
+    assert!(core.children().all(|c| c.restart_count == 0));
     let _ = core.child_exited("a", &ABNORMAL(), Instant::now());
     core.child_started("a");
-    assert_eq!(core.children()[0].restart_count, 1);
-    assert_eq!(core.children()[1].restart_count, 0);
+    assert_eq!(core.children().next().unwrap().restart_count, 1);
+    assert_eq!(core.children().nth(1).unwrap().restart_count, 0);
 }
 
 #[test]
@@ -349,4 +346,62 @@ fn duplicate_ids_are_rejected() {
     assert!(core.remove_child("a"));
     assert!(!core.remove_child("a"));
     assert!(core.add_child("a", Restart::Permanent).is_ok());
+}
+
+fn core_of(children: &[(&str, Restart)]) -> Core {
+    core(Strategy::RestForOne, children)
+}
+
+#[test]
+fn start_order_survives_removals_re_adds_and_restarts() {
+    let mut core = core(
+        Strategy::RestForOne,
+        &[
+            ("a", Restart::Permanent),
+            ("b", Restart::Temporary),
+            ("c", Restart::Permanent),
+            ("d", Restart::Permanent),
+        ],
+    );
+    assert!(core.remove_child("a"));
+    assert!(!core.remove_child("a"), "already gone");
+    core.add_child("a", Restart::Permanent).unwrap();
+    core.child_started("a");
+    assert_eq!(
+        ids(&core),
+        ["b", "c", "d", "a"],
+        "a re-added child goes last"
+    );
+    // b is temporary: rest_for_one from c stops d and a, and starts them again after c.
+    let d = core.child_exited("c", &ABNORMAL(), Instant::now());
+    assert_eq!(d, plan(&["a", "d"], &[], &["c", "d", "a"]));
+    // A rest_for_one restart of b's predecessor drops the temporary b.
+    let mut other = core_of(&[("x", Restart::Permanent), ("b", Restart::Temporary)]);
+    let d = other.child_exited("x", &ABNORMAL(), Instant::now());
+    assert_eq!(d, plan(&["b"], &["b"], &["x"]));
+    assert_eq!(ids(&other), ["x"]);
+    assert!(
+        other.add_child("b", Restart::Temporary).is_ok(),
+        "a dropped id can be used again"
+    );
+}
+
+#[test]
+fn a_dynamic_core_with_thousands_of_children_finds_each_by_id() {
+    let mut core = Core::dynamic(intensity(100, 10));
+    for i in 0..5_000 {
+        core.add_child(&format!("peer-{i}"), Restart::Temporary)
+            .unwrap();
+        core.child_started(&format!("peer-{i}"));
+    }
+    assert_eq!(
+        core.child_exited("peer-2500", &ExitReason::Normal, Instant::now()),
+        Decision::Remove
+    );
+    assert_eq!(core.len(), 4_999);
+    assert_eq!(
+        core.child_exited("peer-2500", &ExitReason::Normal, Instant::now()),
+        Decision::Ignore
+    );
+    assert_eq!(ids(&core)[2_500], "peer-2501");
 }
