@@ -6,8 +6,14 @@
 //! raw relayed datagrams (`[32-byte key][payload]`), which is what an inner QUIC packet is to the
 //! switchboard. Each client is rate-limited by design (`RELAY_CLIENT_*` in limits.rs), so the
 //! rate sweep uses several introduced pairs at once, and reads the switchboard's refusal
-//! counters per step. Beside the relayed round trips it measures, in the same run, the machine's
-//! floor: plain UDP round trips between two threads, and direct QUIC round trips between A and B.
+//! counters per step.
+//!
+//! Round trips are measured twice, with the machine's floor beside each: plain UDP round trips
+//! between two threads, and direct QUIC round trips between A and B. First with idle CPUs free
+//! to halt, then as `cyclictest` measures, with a PM QoS request that keeps idle CPUs polling
+//! ([`crate::wake_latency`]): on this VM a halted vCPU takes tens to hundreds of microseconds to
+//! wake, and a relayed round trip wakes four sleepers. The headline `rtt_us` is the second when
+//! the request could be made (root), and says which it is.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +34,13 @@ use kith::switchboard::{ClientMsg, ServerMsg};
 use serde::Serialize;
 
 use crate::client;
+use crate::wake_latency::WakeLatencyHold;
 
 /// Sequential round trips measured.
 const ROUND_TRIPS: usize = 10_000;
+/// Round trips made before each measurement and not counted (connections, caches and the
+/// switchboard's buffers warm up, as in any latency benchmark).
+const WARM_UP: usize = 500;
 /// Payload of a relayed packet (an inner QUIC packet's size).
 const PACKET_BYTES: usize = 1_200;
 /// Pairs used for the rate sweep.
@@ -47,15 +57,15 @@ const CLIENT_SOCKETS: usize = 8;
 /// The figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct RelayReport {
-    /// Round-trip percentiles in µs.
+    /// Relayed round-trip percentiles in µs: `polling.relayed_us` when idle CPUs were kept
+    /// polling, else `halting.relayed_us`.
     pub rtt_us: Percentiles,
-    /// The machine's floor in the same run: round trips of the same packet over plain loopback
-    /// UDP between two threads (no QUIC, no switchboard). A relayed round trip crosses four
-    /// such hops (A → switchboard → B → switchboard → A) and four QUIC stacks.
-    pub udp_rtt_us: Percentiles,
-    /// Also in the same run: the same round trips between A and B over a direct QUIC connection
-    /// (two QUIC stacks and the harness, no switchboard).
-    pub direct_rtt_us: Percentiles,
+    /// Whether `rtt_us` was measured with idle CPUs polling (the PM QoS request was made).
+    pub cpus_polled_when_idle: bool,
+    /// Round trips with idle CPUs free to halt (each wake-up pays the hypervisor's latency).
+    pub halting: Latency,
+    /// The same with idle CPUs polling; `None` when the request could not be made.
+    pub polling: Option<Latency>,
     /// Highest rate (packets/s over all pairs) relayed with no loss; 0 if even the lowest lost.
     pub relay_pps: u64,
     /// Per rate tried: sent and received packets.
@@ -66,6 +76,18 @@ pub struct RelayReport {
     pub bytes_per_client: u64,
     /// Clients used for the two figures above.
     pub clients: usize,
+}
+
+/// Round trips under one condition of the CPUs, beside the machine's floor in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// A → switchboard → B → switchboard → A: four loopback hops and four QUIC stacks.
+    pub relayed_us: Percentiles,
+    /// The floor: the same packet over plain loopback UDP between two threads, one hop each
+    /// way (no QUIC, no switchboard).
+    pub udp_us: Percentiles,
+    /// A and B over a direct QUIC connection: two QUIC stacks and the harness, no switchboard.
+    pub direct_us: Percentiles,
 }
 
 /// p50 / p99 / max.
@@ -118,8 +140,9 @@ impl Drop for Switchboard {
 /// Run the benchmark.
 pub async fn run() -> Result<RelayReport> {
     let sb = start_switchboard()?;
-    let udp_rtt_us = udp_round_trips().await?;
-    let (rtt_us, direct_rtt_us) = round_trips_alone(sb.at).await?;
+    let (halting, polling) = latencies(sb.at).await?;
+    let rtt_us = polling.as_ref().unwrap_or(&halting).relayed_us.clone();
+    let cpus_polled_when_idle = polling.is_some();
     let mut pairs = Vec::new();
     for i in 0..PAIRS {
         let (x, y) = (Peer::connect(sb.at, 10 + 2 * i as u8).await?, Peer::connect(sb.at, 11 + 2 * i as u8).await?);
@@ -129,7 +152,7 @@ pub async fn run() -> Result<RelayReport> {
     let sweep = sweep(&sb, &pairs).await?;
     let relay_pps = sweep.iter().filter(|s| s.received == s.sent).map(|s| s.rate).max().unwrap_or(0);
     let (connects_per_s, bytes_per_client) = connects(&sb).await?;
-    Ok(RelayReport { rtt_us, udp_rtt_us, direct_rtt_us, relay_pps, sweep, connects_per_s, bytes_per_client, clients: CLIENTS })
+    Ok(RelayReport { rtt_us, cpus_polled_when_idle, halting, polling, relay_pps, sweep, connects_per_s, bytes_per_client, clients: CLIENTS })
 }
 
 fn start_switchboard() -> Result<Switchboard> {
@@ -230,32 +253,42 @@ fn packet(to: &FeedId, seq: u64) -> Bytes {
     Bytes::from(bytes)
 }
 
-/// The round trips, with A and B on a runtime of their own on one thread: the measurement is the
-/// switchboard's, so the harness keeps its own scheduling (work stealing between two busy
-/// processes on two cores) out of it.
-async fn round_trips_alone(sb: Target) -> Result<(Percentiles, Percentiles)> {
-    let measure = move || -> Result<(Percentiles, Percentiles)> {
+/// The round trips with idle CPUs halting, then polling (when the PM QoS request can be made).
+/// A and B live on a runtime of their own on one thread: the measurement is the switchboard's,
+/// so the harness keeps its own scheduling (work stealing between two busy processes on two
+/// cores) out of it.
+async fn latencies(sb: Target) -> Result<(Latency, Option<Latency>)> {
+    let measure = move || -> Result<(Latency, Option<Latency>)> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
             let (a, b) = (Peer::connect(sb, 1).await?, Peer::connect(sb, 2).await?);
             introduce(&a, &b).await?;
-            let relayed = round_trips(&a, &b).await?;
-            Ok((relayed, direct_round_trips(&a, &b).await?))
+            let (a_direct, b_direct) = direct_connection(&a, &b).await?;
+            let measure = || async {
+                Ok::<_, anyhow::Error>(Latency {
+                    relayed_us: echo_round_trips(&a.conn, &b.conn, &b.id).await?,
+                    udp_us: udp_round_trips().await?,
+                    direct_us: echo_round_trips(&a_direct, &b_direct, &b.id).await?,
+                })
+            };
+            let halting = measure().await?;
+            let polling = match WakeLatencyHold::zero() {
+                Ok(_hold) => Some(measure().await?),
+                Err(e) => {
+                    eprintln!("round trips measured with idle CPUs halting only: {e}");
+                    None
+                }
+            };
+            Ok((halting, polling))
         })
     };
     tokio::task::spawn_blocking(measure).await?
 }
 
-/// A → switchboard → B → switchboard → A, one at a time. B echoes what it gets: the switchboard
-/// has already rewritten the header to A's key, so the same bytes go back to A.
-async fn round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
-    echo_round_trips(&a.conn, &b.conn, &b.id).await
-}
-
-/// The same round trips over a direct QUIC connection from A to B (no switchboard): the cost of
-/// the two QUIC stacks and the harness, measured in the same run.
-async fn direct_round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
-    // The relay link's transport on both ends, so that the same 1,232-byte datagrams fit.
+/// A direct QUIC connection from A to B (no switchboard), for the floor of two QUIC stacks and
+/// the harness. Both ends use the relay link's transport, so that the same 1,232-byte datagrams
+/// fit.
+async fn direct_connection(a: &Peer, b: &Peer) -> Result<(quinn::Connection, quinn::Connection)> {
     b.endpoint.quinn().set_server_config(Some(outer_server_config(&b.key)?));
     let accept = async {
         let incoming = b.endpoint.quinn().accept().await.ok_or_else(|| anyhow!("b's endpoint closed"))?;
@@ -265,11 +298,12 @@ async fn direct_round_trips(a: &Peer, b: &Peer) -> Result<Percentiles> {
     let config = outer_client_config(&a.key, b_key)?;
     let dial = async { Ok::<_, anyhow::Error>(a.endpoint.quinn().connect_with(config, b.endpoint.local_addr()?, &server_name(&b_key))?.await?) };
     let (accepted, dialled) = tokio::join!(accept, dial);
-    let (b_conn, a_conn) = (accepted?, dialled?);
-    echo_round_trips(&a_conn, &b_conn, &b.id).await
+    Ok((dialled?, accepted?))
 }
 
-/// `a` sends `[to][seq][payload]`, `b` echoes it back, one at a time.
+/// `a` sends `[to][seq][payload]`, `b` echoes it back, one at a time; on a relayed link the
+/// switchboard has already rewritten the header to A's key, so the same bytes go back to A.
+/// The first [`WARM_UP`] are not counted.
 async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &FeedId) -> Result<Percentiles> {
     let echo_conn = b.clone();
     let echo = tokio::spawn(async move {
@@ -279,8 +313,8 @@ async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &Fee
             }
         }
     });
-    let mut samples = Vec::with_capacity(ROUND_TRIPS);
-    for seq in 0..ROUND_TRIPS as u64 {
+    let mut samples = Vec::with_capacity(WARM_UP + ROUND_TRIPS);
+    for seq in 0..(WARM_UP + ROUND_TRIPS) as u64 {
         let started = Instant::now();
         a.send_datagram(packet(to, seq))?;
         loop {
@@ -293,7 +327,7 @@ async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &Fee
         samples.push(started.elapsed().as_micros() as u64);
     }
     echo.abort();
-    Ok(percentiles(samples))
+    Ok(percentiles(samples.split_off(WARM_UP)))
 }
 
 fn percentiles(mut samples: Vec<u64>) -> Percentiles {
@@ -323,14 +357,14 @@ async fn udp_round_trips() -> Result<Percentiles> {
             let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
             socket.connect(echo_addr).await?;
             let (packet, mut buf) = (vec![0u8; 32 + PACKET_BYTES], vec![0u8; 2048]);
-            let mut samples = Vec::with_capacity(ROUND_TRIPS);
-            for _ in 0..ROUND_TRIPS {
+            let mut samples = Vec::with_capacity(WARM_UP + ROUND_TRIPS);
+            for _ in 0..WARM_UP + ROUND_TRIPS {
                 let started = Instant::now();
                 socket.send(&packet).await?;
                 tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await??;
                 samples.push(started.elapsed().as_micros() as u64);
             }
-            Ok(percentiles(samples))
+            Ok(percentiles(samples.split_off(WARM_UP)))
         })
     };
     tokio::task::spawn_blocking(measure).await?
@@ -466,13 +500,25 @@ pub fn text(r: &RelayReport) -> String {
             format!("{}/s: {} of {} ({} refused by the switchboard)", s.rate, s.received, s.sent, refused)
         })
         .collect();
-    format!(
-        "relayed round trip (1,200 B, {ROUND_TRIPS} sequential): p50 {} µs, p99 {} µs, max {} µs   iroh-relay here: p50 ~70 µs, p99 130–250 µs\n\
-         plain UDP round trip between two threads, this run: p50 {} µs, p99 {} µs (a relayed one is four such hops)\n\
-         direct QUIC round trip A ↔ B, this run: p50 {} µs, p99 {} µs\n\
+    let mut out = format!("round trips of 1,200 B, {ROUND_TRIPS} sequential (µs, p50 / p99 / max); iroh-relay here: relayed p50 ~70, p99 130–250\n");
+    let mut conditions = vec![("idle CPUs halting", &r.halting)];
+    if let Some(polling) = &r.polling {
+        conditions.push(("idle CPUs polling (PM QoS 0 µs, as cyclictest)", polling));
+    }
+    for (name, l) in conditions {
+        let p = |p: &Percentiles| format!("{} / {} / {}", p.p50, p.p99, p.max);
+        out += &format!(
+            "  {name}: relayed {}   floor: plain UDP {}, direct QUIC A ↔ B {}\n",
+            p(&l.relayed_us), p(&l.udp_us), p(&l.direct_us)
+        );
+    }
+    out += &format!(
+        "rtt_us (the {} figure): p50 {} µs, p99 {} µs\n\
          highest rate with no loss ({PAIRS} pairs): {} packets/s   iroh-relay here: 50–75k/s\n  sweep: {}\n\
          {} clients: {:.0} connects/s (TLS + hello + join), {} B of switchboard memory per client   iroh-relay here: 4,200/s without TLS, 18 KiB",
-        r.rtt_us.p50, r.rtt_us.p99, r.rtt_us.max, r.udp_rtt_us.p50, r.udp_rtt_us.p99, r.direct_rtt_us.p50, r.direct_rtt_us.p99, r.relay_pps, sweep.join(", "), r.clients, r.connects_per_s, r.bytes_per_client
-    )
+        if r.cpus_polled_when_idle { "polling" } else { "halting" },
+        r.rtt_us.p50, r.rtt_us.p99, r.relay_pps, sweep.join(", "), r.clients, r.connects_per_s, r.bytes_per_client
+    );
+    out
 }
 

@@ -17,3 +17,4 @@ pub mod switchboard;
 pub mod daemon;
 pub mod bench_relay;
 pub mod bench_replicate;
+pub mod wake_latency;
