@@ -286,6 +286,15 @@ pub const RELAY_FRAME_BYTES_MAX: usize = RELAY_HEADER_BYTES + RELAY_INNER_PACKET
 /// leaves ~1162 bytes per datagram, too small for a 1200-byte inner Initial plus the key header;
 /// 1300 leaves ~1262 (38 bytes of outer overhead measured), and MTU discovery raises it from there.
 pub const RELAY_OUTER_INITIAL_MTU: u16 = 1300;
+/// Ceiling MTU discovery tries on an outer link: quinn's default, the UDP payload of a 1500-byte
+/// Ethernet path over IPv6.
+pub const RELAY_OUTER_MTU_CEILING: u16 = 1452;
+/// Smallest MTU step discovery bothers with on an outer link. Being more than half the distance
+/// from the floor to the ceiling, it turns quinn's binary search into a single probe of the
+/// ceiling (kept on success, the floor otherwise). The default step of 20 costs three probes and
+/// their acknowledgements each way on every connection, which is half the packets of a
+/// switchboard join.
+pub const RELAY_OUTER_MTU_STEP: u16 = 100;
 /// Inner packets a virtual socket holds between its receive pump and the inner quinn endpoint;
 /// past it packets are dropped and counted, like a full `SO_RCVBUF` (inner QUIC recovers them).
 pub const RELAY_RECEIVE_QUEUE_PACKETS: usize = 4096;
@@ -310,6 +319,8 @@ pub const RELAY_CLIENT_BYTES_BURST: u64 = 2 * 1024 * 1024;
 pub const RELAY_CLIENT_QUEUE_BYTES: usize = 512 * RELAY_FRAME_BYTES_MAX;
 
 const _: () = assert!(RELAY_INNER_PACKET_BYTES_MIN <= RELAY_INNER_PACKET_BYTES_MAX);
+const _: () = assert!(2 * RELAY_OUTER_MTU_STEP > RELAY_OUTER_MTU_CEILING - RELAY_OUTER_INITIAL_MTU);
+const _: () = assert!(RELAY_OUTER_MTU_STEP <= RELAY_OUTER_MTU_CEILING - RELAY_OUTER_INITIAL_MTU);
 const _: () =
     assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
 const _: () = assert!(RELAY_CLIENT_PACKETS_BURST <= RELAY_CLIENT_PACKETS_PER_SEC);

@@ -3,13 +3,14 @@
 //! An inner QUIC packet is at least 1200 bytes (client Initials are padded to it), so an outer
 //! datagram must hold `1200 + 32` bytes. quinn's default initial MTU of 1200 leaves about 1162, so
 //! the inner handshake could not start until MTU discovery raised it. Relay links therefore start
-//! (and stay, `min_mtu`) at [`limits::RELAY_OUTER_INITIAL_MTU`]; MTU discovery still raises it. A
+//! (and stay, `min_mtu`) at [`limits::RELAY_OUTER_INITIAL_MTU`]; MTU discovery still raises it,
+//! with one probe of [`limits::RELAY_OUTER_MTU_CEILING`] rather than a binary search. A
 //! path that cannot carry that much cannot relay QUIC by datagrams at all: [`check_link`] tells.
 
 use std::sync::Arc;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use quinn::{TransportConfig, VarInt};
+use quinn::{MtuDiscoveryConfig, TransportConfig, VarInt};
 
 use crate::limits;
 use crate::net::endpoint::{client_config, server_config, transport_config};
@@ -32,9 +33,12 @@ pub enum LinkCheckError {
 /// each way between cluster nodes.
 pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
     let mut transport = transport_config()?;
+    let mut discovery = MtuDiscoveryConfig::default();
+    discovery.upper_bound(limits::RELAY_OUTER_MTU_CEILING).minimum_change(limits::RELAY_OUTER_MTU_STEP);
     transport
         .initial_mtu(limits::RELAY_OUTER_INITIAL_MTU)
         .min_mtu(limits::RELAY_OUTER_INITIAL_MTU)
+        .mtu_discovery_config(Some(discovery))
         .max_concurrent_bidi_streams(VarInt::from_u32(limits::SB_STREAMS_BIDI_MAX))
         .max_concurrent_uni_streams(VarInt::from_u32(limits::SB_STREAMS_UNI_MAX));
     Ok(transport)
@@ -42,10 +46,14 @@ pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
 
 /// The switchboard's server config for `key` with the relay link transport. A client's datagram
 /// send buffer is the relay's queue towards that client ([`limits::RELAY_CLIENT_QUEUE_BYTES`]).
+///
+/// The switchboard sends no keep-alives: its clients do (they are the ones behind NATs), and
+/// the switchboard's acknowledgements of their pings are traffic enough to hold the NAT mapping
+/// and its own idle timer. With thousands of idle clients this halves the keep-alive packets.
 pub fn outer_server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> {
     let mut config = server_config(key)?;
     let mut transport = outer_transport_config()?;
-    transport.datagram_send_buffer_size(limits::RELAY_CLIENT_QUEUE_BYTES);
+    transport.datagram_send_buffer_size(limits::RELAY_CLIENT_QUEUE_BYTES).keep_alive_interval(None);
     config.transport_config(Arc::new(transport));
     Ok(config)
 }
