@@ -305,14 +305,19 @@ pub const RELAY_ADDR_BOOK_MAX: usize = 1024;
 pub const RELAY_CLIENTS_MAX: usize = 100_000;
 /// Introductions (open pairs) one client may hold at once.
 pub const RELAY_PAIRS_PER_CLIENT_MAX: usize = 256;
-/// Sustained packets per second one client may push through the relay.
+/// Sustained packets per second one client may push through the relay, unless the operator sets
+/// `kith switchboard --client-packets-per-sec`.
 pub const RELAY_CLIENT_PACKETS_PER_SEC: u32 = 20_000;
-/// Packets one client may send in a burst above its sustained rate (the bucket's depth).
-pub const RELAY_CLIENT_PACKETS_BURST: u32 = 2_000;
-/// Sustained bytes per second one client may push through the relay (16 MiB/s).
+/// Sustained bytes per second one client may push through the relay (16 MiB/s), unless the
+/// operator sets `kith switchboard --client-bytes-per-sec`.
 pub const RELAY_CLIENT_BYTES_PER_SEC: u64 = 16 * 1024 * 1024;
-/// Bytes one client may send in a burst above its sustained rate (the bucket's depth).
-pub const RELAY_CLIENT_BYTES_BURST: u64 = 2 * 1024 * 1024;
+/// A client's burst above its sustained rates (its bucket's depth), as milliseconds at those
+/// rates: 2,500 packets and 2 MiB at the defaults.
+pub const RELAY_CLIENT_BURST_MS: u64 = 125;
+/// Lowest per-client rates an operator may set: at these a burst still holds a full frame.
+pub const RELAY_CLIENT_PACKETS_PER_SEC_MIN: u32 = 100;
+/// See [`RELAY_CLIENT_PACKETS_PER_SEC_MIN`].
+pub const RELAY_CLIENT_BYTES_PER_SEC_MIN: u64 = 64 * 1024;
 /// Bytes of relayed frames queued towards one client (its outer connection's datagram send
 /// buffer on the switchboard, about 512 full-size frames) before the router refuses more for it:
 /// a router's tail drop, counted, and inner QUIC congestion control backs off.
@@ -323,8 +328,11 @@ const _: () = assert!(2 * RELAY_OUTER_MTU_STEP > RELAY_OUTER_MTU_CEILING - RELAY
 const _: () = assert!(RELAY_OUTER_MTU_STEP <= RELAY_OUTER_MTU_CEILING - RELAY_OUTER_INITIAL_MTU);
 const _: () =
     assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
-const _: () = assert!(RELAY_CLIENT_PACKETS_BURST <= RELAY_CLIENT_PACKETS_PER_SEC);
-const _: () = assert!(RELAY_CLIENT_BYTES_BURST >= RELAY_FRAME_BYTES_MAX as u64);
+const _: () = assert!(RELAY_CLIENT_BURST_MS <= 1_000);
+const _: () = assert!(RELAY_CLIENT_PACKETS_PER_SEC_MIN as u64 * RELAY_CLIENT_BURST_MS >= 1_000);
+const _: () = assert!(RELAY_CLIENT_BYTES_PER_SEC_MIN * RELAY_CLIENT_BURST_MS / 1_000 >= RELAY_FRAME_BYTES_MAX as u64);
+const _: () = assert!(RELAY_CLIENT_PACKETS_PER_SEC >= RELAY_CLIENT_PACKETS_PER_SEC_MIN);
+const _: () = assert!(RELAY_CLIENT_BYTES_PER_SEC >= RELAY_CLIENT_BYTES_PER_SEC_MIN);
 /// Messages and relayed frames queued towards one cluster node before more are refused (relayed
 /// frames are counted as `queue_full`, like a full client queue).
 pub const NODE_QUEUE_MAX: usize = 4096;

@@ -22,5 +22,5 @@ pub mod vsock;
 
 pub use addr::{fake_addr, AddrBook, AddrError};
 pub use link::{pump, spawn_pump, DatagramLink, LinkError};
-pub use router::{Action, Refusal, Router, RouterConfig, RouterError, RouterStats};
+pub use router::{Action, RateError, Refusal, Router, RouterConfig, RouterError, RouterStats};
 pub use vsock::{VirtualSocket, VsockStats};

@@ -38,16 +38,43 @@ impl Default for RouterConfig {
     fn default() -> Self {
         Self {
             frame_bytes_max: limits::RELAY_FRAME_BYTES_MAX,
-            rate: Rate {
-                packets_per_sec: f64::from(limits::RELAY_CLIENT_PACKETS_PER_SEC),
-                packets_burst: f64::from(limits::RELAY_CLIENT_PACKETS_BURST),
-                bytes_per_sec: limits::RELAY_CLIENT_BYTES_PER_SEC as f64,
-                bytes_burst: limits::RELAY_CLIENT_BYTES_BURST as f64,
-            },
+            rate: client_rate(limits::RELAY_CLIENT_PACKETS_PER_SEC, limits::RELAY_CLIENT_BYTES_PER_SEC),
             clients_max: limits::RELAY_CLIENTS_MAX,
             pairs_per_client_max: limits::RELAY_PAIRS_PER_CLIENT_MAX,
         }
     }
+}
+
+impl RouterConfig {
+    /// The defaults with the operator's per-client sustained rates (bursts follow them, see
+    /// [`limits::RELAY_CLIENT_BURST_MS`]); rates below the named minimums are refused.
+    pub fn with_client_rate(packets_per_sec: u32, bytes_per_sec: u64) -> Result<Self, RateError> {
+        if packets_per_sec < limits::RELAY_CLIENT_PACKETS_PER_SEC_MIN {
+            return Err(RateError::PacketsTooLow(packets_per_sec));
+        }
+        if bytes_per_sec < limits::RELAY_CLIENT_BYTES_PER_SEC_MIN {
+            return Err(RateError::BytesTooLow(bytes_per_sec));
+        }
+        Ok(Self { rate: client_rate(packets_per_sec, bytes_per_sec), ..Self::default() })
+    }
+}
+
+/// Sustained rates, and bursts of [`limits::RELAY_CLIENT_BURST_MS`] at them.
+fn client_rate(packets_per_sec: u32, bytes_per_sec: u64) -> Rate {
+    let burst = limits::RELAY_CLIENT_BURST_MS as f64 / 1_000.0;
+    let (packets_per_sec, bytes_per_sec) = (f64::from(packets_per_sec), bytes_per_sec as f64);
+    Rate { packets_per_sec, packets_burst: packets_per_sec * burst, bytes_per_sec, bytes_burst: bytes_per_sec * burst }
+}
+
+/// A per-client rate the router cannot hold a client to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    /// Below [`limits::RELAY_CLIENT_PACKETS_PER_SEC_MIN`].
+    #[error("a client rate of {0} packets/s is below the minimum of {min}", min = limits::RELAY_CLIENT_PACKETS_PER_SEC_MIN)]
+    PacketsTooLow(u32),
+    /// Below [`limits::RELAY_CLIENT_BYTES_PER_SEC_MIN`] (a burst would not hold a full frame).
+    #[error("a client rate of {0} bytes/s is below the minimum of {min}", min = limits::RELAY_CLIENT_BYTES_PER_SEC_MIN)]
+    BytesTooLow(u64),
 }
 
 /// Why a frame was not forwarded. Each reason has its own counter in [`RouterStats`].

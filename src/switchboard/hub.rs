@@ -38,17 +38,22 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
+        Self::new(RouterConfig::default())
+    }
+}
+
+impl Hub {
+    /// A hub holding its clients to `config`'s limits.
+    pub fn new(config: RouterConfig) -> Self {
         let inner = Inner {
-            router: Router::new(RouterConfig::default()),
+            router: Router::new(config),
             links: HashMap::new(),
             remote: HashMap::new(),
             lost: 0,
         };
         Hub { inner: Arc::new(Mutex::new(inner)) }
     }
-}
 
-impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Every update below is a single step on the router and the map: a panic cannot leave
         // them half-changed, so a poisoned lock is still consistent.
@@ -138,7 +143,12 @@ impl Hub {
         }
     }
 
-    /// The router's counters.
+    /// The limits clients are held to.
+    pub fn config(&self) -> RouterConfig {
+        self.lock().router.config().clone()
+    }
+
+    /// Totals over all clients.
     pub fn stats(&self) -> RouterStats {
         self.lock().router.stats().clone()
     }

@@ -145,6 +145,12 @@ pub struct SwitchboardArgs {
     /// `--switchboard HOST:PORT#CODE`).
     #[arg(long)]
     pub invite_only: bool,
+    /// Relayed packets per second one client may send (sustained; bursts of 1/8 s above it).
+    #[arg(long, default_value_t = kith::limits::RELAY_CLIENT_PACKETS_PER_SEC)]
+    pub client_packets_per_sec: u32,
+    /// Relayed bytes per second one client may send (sustained; bursts of 1/8 s above it).
+    #[arg(long, default_value_t = kith::limits::RELAY_CLIENT_BYTES_PER_SEC)]
+    pub client_bytes_per_sec: u64,
 }
 
 /// `kith switchboard …` subcommands (talk to the running switchboard).

@@ -12,6 +12,7 @@ use kith::control::protocol::Request;
 use kith::identity::Identity;
 use kith::net::PeerEndpoint;
 use kith::peer::ServePolicy;
+use kith::relay::RouterConfig;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
 use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs};
@@ -160,6 +161,7 @@ fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>>
 }
 
 fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
+    let relay = RouterConfig::with_client_rate(args.client_packets_per_sec, args.client_bytes_per_sec)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let identity = match Identity::load(dir) {
         Ok(identity) => identity,
@@ -183,6 +185,7 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
             endpoint,
             invite_only: args.invite_only,
             join: args.join,
+            relay,
         };
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;

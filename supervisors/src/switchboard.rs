@@ -39,6 +39,7 @@ use kith::supervisor::{
     SupervisorMsg, SupervisorSpec,
 };
 use kith::switchboard::context::{Counters, SbContext};
+use kith::relay::RouterConfig;
 use kith::switchboard::hub::Hub;
 use kith::switchboard::nodes::NodeLinks;
 use kith::switchboard::watchers::Watchers;
@@ -65,6 +66,8 @@ pub struct SwitchboardParts {
     pub invite_only: bool,
     /// Other nodes of the cluster to join (`[@ID@]HOST:PORT`).
     pub join: Vec<String>,
+    /// The limits relayed clients are held to.
+    pub relay: RouterConfig,
 }
 
 /// A running switchboard.
@@ -88,7 +91,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         clients: DynamicSupervisorHandle::new("clients"),
         counters: Arc::new(Counters::default()),
         cluster: link.clone(),
-        hub: Hub::default(),
+        hub: Hub::new(parts.relay),
         sessions: Arc::default(),
         watchers: Watchers::default(),
         nodes: NodeLinks::default(),
@@ -150,8 +153,10 @@ fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
 }
 
 fn relay_view(ctx: &SbContext) -> serde_json::Value {
-    let stats = ctx.hub.stats();
+    let (stats, rate) = (ctx.hub.stats(), ctx.hub.config().rate);
     serde_json::json!({
+        "client_packets_per_sec": rate.packets_per_sec,
+        "client_bytes_per_sec": rate.bytes_per_sec,
         "forwarded_packets": stats.forwarded_packets,
         "forwarded_bytes": stats.forwarded_bytes,
         "refused_packets": stats.refused_total(),

@@ -1,12 +1,13 @@
 //! Switchboard presence with real processes: a daemon sees whom it follows come online (with
-//! their status line) and go away, and reconnects by itself when the switchboard restarts.
+//! their status line) and go away, and reconnects by itself when the switchboard restarts; the
+//! operator sets the per-client relay limits.
 
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use support::{free_port, kith, kith_json, wait_for, Daemon, Home, Switchboard};
+use support::{free_port, kith, kith_bin, kith_json, wait_for, Daemon, Home, Switchboard};
 
 fn contact(dir: &Path, id: &str) -> serde_json::Value {
     let contacts = kith_json(dir, &["contacts", "--json"]);
@@ -143,6 +144,30 @@ fn an_invite_only_switchboard_admits_each_code_once() {
     let _open = Switchboard::start(&open_dir, free_port());
     let out = kith(&open_dir, &["switchboard", "invite"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--invite-only"));
+}
+
+/// The operator sets the per-client relay limits; the switchboard reports them, and refuses
+/// limits too low to hold a frame before it starts.
+#[test]
+fn an_operator_sets_the_per_client_relay_limits() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("sb");
+    let _sb = Switchboard::start_with(&dir, free_port(), &["--client-packets-per-sec", "5000", "--client-bytes-per-sec", "4194304"]);
+    let relay = &kith_json(&dir, &["status", "--json"])["relay"];
+    assert_eq!(relay["client_packets_per_sec"].as_f64(), Some(5_000.0));
+    assert_eq!(relay["client_bytes_per_sec"].as_f64(), Some(4_194_304.0));
+
+    let mut low = std::process::Command::new(kith_bin())
+        .arg("--data-dir")
+        .arg(home.path().join("low"))
+        .args(["switchboard", "--listen", &format!("127.0.0.1:{}", free_port()), "--client-bytes-per-sec", "1000"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the switchboard refuses to start", Duration::from_secs(20), || low.try_wait().unwrap().is_some());
+    let out = low.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("1000 bytes/s is below the minimum"), "{stderr}");
 }
 
 /// A switchboard given once is remembered with the key learned on first use: the daemon goes

@@ -134,6 +134,37 @@ fn a_flooding_client_is_rate_limited_without_touching_others() {
 }
 
 #[test]
+fn an_operators_client_rate_sets_the_sustained_rate_and_a_burst_of_an_eighth_of_a_second() {
+    let config = RouterConfig::with_client_rate(1_000, 1 << 20).expect("valid rates");
+    assert_eq!(config.rate.packets_burst, 125.0);
+    assert_eq!(config.rate.bytes_burst, 131_072.0);
+    let now = Instant::now();
+    let mut r = Router::new(config);
+    r.add_client(id(1), now).expect("a");
+    r.add_client(id(2), now).expect("b");
+    r.open_pair(id(1), id(2)).expect("pair");
+    let mut send = |at| matches!(r.route(&id(1), frame(id(2), b"x"), at, |_| usize::MAX), Action::Forward { .. });
+    assert_eq!((0..200).filter(|_| send(now)).count(), 125, "the burst");
+    // 100 ms at 1,000 packets/s refills 100.
+    let later = now + Duration::from_millis(100);
+    assert_eq!((0..200).filter(|_| send(later)).count(), 100, "the sustained rate");
+}
+
+#[test]
+fn client_rates_too_low_to_hold_a_frame_are_refused_by_name() {
+    let min = (limits::RELAY_CLIENT_PACKETS_PER_SEC_MIN, limits::RELAY_CLIENT_BYTES_PER_SEC_MIN);
+    assert_eq!(RouterConfig::with_client_rate(min.0 - 1, min.1), Err(RateError::PacketsTooLow(min.0 - 1)));
+    assert_eq!(RouterConfig::with_client_rate(min.0, min.1 - 1), Err(RateError::BytesTooLow(min.1 - 1)));
+    let lowest = RouterConfig::with_client_rate(min.0, min.1).expect("the minimums are valid");
+    assert!(lowest.rate.bytes_burst >= limits::RELAY_FRAME_BYTES_MAX as f64, "a burst holds a full frame");
+    assert!(lowest.rate.packets_burst >= 1.0);
+    assert_eq!(
+        RouterConfig::with_client_rate(limits::RELAY_CLIENT_PACKETS_PER_SEC, limits::RELAY_CLIENT_BYTES_PER_SEC),
+        Ok(RouterConfig::default())
+    );
+}
+
+#[test]
 fn pairs_close_explicitly_and_when_a_client_leaves() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
