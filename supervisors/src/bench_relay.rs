@@ -56,8 +56,14 @@ const CLIENT_BYTES_PER_SEC: u64 = 256 * 1024 * 1024;
 const PACKET_BYTES: usize = 1_200;
 /// Pairs used for the rate sweep.
 const PAIRS: usize = 8;
-/// Rates tried, in packets per second over all pairs.
-const RATES: [u64; 8] = [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000];
+/// The sweep's first rate and its step, in packets per second over all pairs.
+const RATE_STEP: u64 = 10_000;
+/// The sweep stops at this rate, or earlier at the first step that loses packets or that the
+/// harness cannot offer in time.
+const RATE_MAX: u64 = 500_000;
+/// A step's packets must all be offered within this share over its second, or the harness, not
+/// the switchboard, is the limit and the sweep stops.
+const OFFERED_SHARE_MIN: f64 = 0.95;
 /// Clients connected for the connect rate and the memory per client (as iroh-relay was measured).
 const CLIENTS: usize = 5_000;
 /// Clients connecting at once: enough that the switchboard, not the round trips, sets the pace.
@@ -77,7 +83,8 @@ pub struct RelayReport {
     pub halting: Latency,
     /// The same with idle CPUs polling; `None` when the request could not be made.
     pub polling: Option<Latency>,
-    /// Highest rate (packets/s over all pairs) relayed with no loss; 0 if even the lowest lost.
+    /// Highest rate (packets/s over all pairs) relayed with no loss and offered in time; 0 if
+    /// even the lowest lost.
     pub relay_pps: u64,
     /// Per rate tried: sent and received packets.
     pub sweep: Vec<RateStep>,
@@ -125,6 +132,8 @@ pub struct RateStep {
     pub rate: u64,
     /// Packets sent.
     pub sent: u64,
+    /// Milliseconds the harness took to offer them (1,000 when it kept up).
+    pub offered_in_ms: u64,
     /// Packets received.
     pub received: u64,
     /// Of the lost, refused by the switchboard because the receiver's queue was full (counted
@@ -132,6 +141,16 @@ pub struct RateStep {
     pub refused_queue_full: u64,
     /// Of the lost, refused by the switchboard's per-client rate limit.
     pub refused_rate_limited: u64,
+}
+
+impl RateStep {
+    fn lossless(&self) -> bool {
+        self.received == self.sent
+    }
+
+    fn offered_in_time(&self) -> bool {
+        self.sent as f64 / (self.offered_in_ms.max(1_000) as f64 / 1_000.0) >= OFFERED_SHARE_MIN * self.rate as f64
+    }
 }
 
 struct Switchboard {
@@ -167,7 +186,7 @@ pub async fn run() -> Result<RelayReport> {
         pairs.push((x, y));
     }
     let sweep = sweep(&sb, &pairs).await?;
-    let relay_pps = sweep.iter().filter(|s| s.received == s.sent).map(|s| s.rate).max().unwrap_or(0);
+    let relay_pps = sweep.iter().filter(|s| s.lossless() && s.offered_in_time()).map(|s| s.rate).max().unwrap_or(0);
     let (connects_per_s, bytes_per_client) = connects(&sb).await?;
     let relay = &client::call(sb.dir.path(), &Request::Status)?["relay"];
     let limit = |key: &str| relay[key].as_f64().ok_or_else(|| anyhow!("no {key} in the switchboard's status"));
@@ -419,10 +438,14 @@ fn refusals(sb: &Switchboard) -> Result<(u64, u64)> {
 }
 
 /// Offer each rate for one second over all pairs (x → y), paced per millisecond; count what
-/// arrives, and what the switchboard refused.
+/// arrives, and what the switchboard refused. Stops after the first step that lost packets or
+/// that the harness could not offer in time.
 async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>> {
-    let mut steps = Vec::new();
-    for rate in RATES {
+    let mut steps: Vec<RateStep> = Vec::new();
+    for rate in (RATE_STEP..=RATE_MAX).step_by(RATE_STEP as usize) {
+        if steps.last().is_some_and(|s| !s.lossless() || !s.offered_in_time()) {
+            break;
+        }
         let before = refusals(sb)?;
         let received = Arc::new(AtomicU64::new(0));
         let counters: Vec<_> = pairs
@@ -450,6 +473,7 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
             }
             tokio::time::sleep_until(start + Duration::from_millis(ms + 1)).await;
         }
+        let offered_in_ms = start.elapsed().as_millis() as u64;
         for counter in counters {
             let _ = counter.await;
         }
@@ -457,6 +481,7 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
         steps.push(RateStep {
             rate,
             sent,
+            offered_in_ms,
             received: received.load(Ordering::Relaxed),
             refused_queue_full: after.0 - before.0,
             refused_rate_limited: after.1 - before.1,
@@ -537,7 +562,8 @@ pub fn text(r: &RelayReport) -> String {
         .iter()
         .map(|s| {
             let refused = s.refused_queue_full + s.refused_rate_limited;
-            format!("{}/s: {} of {} ({} refused by the switchboard)", s.rate, s.received, s.sent, refused)
+            let late = if s.offered_in_time() { String::new() } else { format!(", offered in {} ms: the harness's limit", s.offered_in_ms) };
+            format!("{}/s: {} of {} ({} refused by the switchboard{late})", s.rate, s.received, s.sent, refused)
         })
         .collect();
     let mut out = format!("round trips of 1,200 B, {ROUND_TRIPS} sequential (µs, p50 / p99 / max); iroh-relay here: relayed p50 ~70, p99 130–250\n");
