@@ -305,6 +305,10 @@ pub const RELAY_ADDR_BOOK_MAX: usize = 1024;
 pub const RELAY_CLIENTS_MAX: usize = 100_000;
 /// Introductions (open pairs) one client may hold at once.
 pub const RELAY_PAIRS_PER_CLIENT_MAX: usize = 256;
+/// An introduction no frame crossed for this long may be closed to make room for a new one (a
+/// live inner QUIC connection sends a keep-alive every [`KEEP_ALIVE_INTERVAL`], and gives up
+/// after [`CONNECTION_IDLE_TIMEOUT`]).
+pub const RELAY_PAIR_IDLE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Sustained packets per second one client may push through the relay, unless the operator sets
 /// `kith switchboard --client-packets-per-sec`.
 pub const RELAY_CLIENT_PACKETS_PER_SEC: u32 = 20_000;
@@ -328,6 +332,7 @@ const _: () = assert!(2 * RELAY_OUTER_MTU_STEP > RELAY_OUTER_MTU_CEILING - RELAY
 const _: () = assert!(RELAY_OUTER_MTU_STEP <= RELAY_OUTER_MTU_CEILING - RELAY_OUTER_INITIAL_MTU);
 const _: () =
     assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
+const _: () = assert!(RELAY_PAIR_IDLE_EXPIRY.as_millis() >= 2 * CONNECTION_IDLE_TIMEOUT.as_millis());
 const _: () = assert!(RELAY_CLIENT_BURST_MS <= 1_000);
 const _: () = assert!(RELAY_CLIENT_PACKETS_PER_SEC_MIN as u64 * RELAY_CLIENT_BURST_MS >= 1_000);
 const _: () = assert!(RELAY_CLIENT_BYTES_PER_SEC_MIN * RELAY_CLIENT_BURST_MS / 1_000 >= RELAY_FRAME_BYTES_MAX as u64);

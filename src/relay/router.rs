@@ -12,8 +12,8 @@
 //! counters are totals over all clients. The async glue (reading outer datagrams, per-client send
 //! queues) lives with the switchboard server.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -32,6 +32,8 @@ pub struct RouterConfig {
     pub clients_max: usize,
     /// Open pairs per client.
     pub pairs_per_client_max: usize,
+    /// A pair no frame crossed for this long may be closed to make room for a new one.
+    pub pair_idle_expiry: Duration,
 }
 
 impl Default for RouterConfig {
@@ -41,6 +43,7 @@ impl Default for RouterConfig {
             rate: client_rate(limits::RELAY_CLIENT_PACKETS_PER_SEC, limits::RELAY_CLIENT_BYTES_PER_SEC),
             clients_max: limits::RELAY_CLIENTS_MAX,
             pairs_per_client_max: limits::RELAY_PAIRS_PER_CLIENT_MAX,
+            pair_idle_expiry: limits::RELAY_PAIR_IDLE_EXPIRY,
         }
     }
 }
@@ -155,8 +158,8 @@ pub enum RouterError {
     /// A client cannot be introduced to itself.
     #[error("a client cannot be introduced to itself")]
     SelfPair,
-    /// One side already holds [`RouterConfig::pairs_per_client_max`] introductions.
-    #[error("client {} holds its maximum of introductions", .0.short())]
+    /// One side already holds [`RouterConfig::pairs_per_client_max`] introductions, all in use.
+    #[error("client {} holds its maximum of introductions, all in use", .0.short())]
     PairsFull(FeedId),
 }
 
@@ -167,6 +170,8 @@ pub struct RouterStats {
     pub forwarded_packets: u64,
     /// Bytes forwarded (headers included).
     pub forwarded_bytes: u64,
+    /// Idle introductions closed to make room for new ones.
+    pub expired_pairs: u64,
     refused: [u64; Refusal::ALL.len()],
 }
 
@@ -184,7 +189,9 @@ impl RouterStats {
 
 #[derive(Debug)]
 struct Client {
-    pairs: HashSet<FeedId>,
+    /// Introduced peers, and when a frame last crossed to this client's knowledge: opened,
+    /// sent by it, or delivered to it from another node.
+    pairs: HashMap<FeedId, Instant>,
     bucket: TokenBucket,
 }
 
@@ -239,7 +246,7 @@ impl Router {
 
     /// True if `a` and `b` have an open introduction.
     pub fn is_paired(&self, a: &FeedId, b: &FeedId) -> bool {
-        self.clients.get(a).is_some_and(|c| c.pairs.contains(b))
+        self.clients.get(a).is_some_and(|c| c.pairs.contains_key(b))
     }
 
     /// Tracks a client whose outer connection proved key `id`, with a full bucket as of `now`.
@@ -254,7 +261,7 @@ impl Router {
         self.clients.insert(
             id,
             Client {
-                pairs: HashSet::new(),
+                pairs: HashMap::new(),
                 bucket,
             },
         );
@@ -267,7 +274,7 @@ impl Router {
         let Some(client) = self.clients.remove(id) else {
             return Vec::new();
         };
-        let peers: Vec<FeedId> = client.pairs.into_iter().collect();
+        let peers: Vec<FeedId> = client.pairs.into_keys().collect();
         for peer in &peers {
             if let Some(other) = self.clients.get_mut(peer) {
                 other.pairs.remove(id);
@@ -276,26 +283,46 @@ impl Router {
         peers
     }
 
-    /// Opens an introduction between `a` and `b`: frames may then flow both ways. The driver
-    /// calls this only once both sides consented. Opening an open pair is a no-op.
-    pub fn open_pair(&mut self, a: FeedId, b: FeedId) -> Result<(), RouterError> {
+    /// Opens an introduction between `a` and `b` at `now`: frames may then flow both ways. The
+    /// driver calls this only once both sides consented. Opening an open pair refreshes it. A
+    /// side at its maximum makes room by closing its pair idle longest, if that one is past
+    /// [`RouterConfig::pair_idle_expiry`] (its inner QUIC connection has timed out).
+    pub fn open_pair(&mut self, a: FeedId, b: FeedId, now: Instant) -> Result<(), RouterError> {
         if a == b {
             return Err(RouterError::SelfPair);
         }
         for (id, other) in [(&a, &b), (&b, &a)] {
             let client = self.clients.get(id).ok_or(RouterError::NotConnected(*id))?;
-            if !client.pairs.contains(other)
-                && client.pairs.len() >= self.config.pairs_per_client_max
-            {
+            let full = !client.pairs.contains_key(other) && client.pairs.len() >= self.config.pairs_per_client_max;
+            if full && !self.expire_idlest_pair(id, now) {
                 return Err(RouterError::PairsFull(*id));
             }
         }
         for (id, other) in [(a, b), (b, a)] {
             if let Some(client) = self.clients.get_mut(&id) {
-                client.pairs.insert(other);
+                client.pairs.insert(other, now);
             }
         }
         Ok(())
+    }
+
+    /// Closes `id`'s pair idle longest (no frame either way) if it is past the expiry; true if
+    /// one was closed.
+    fn expire_idlest_pair(&mut self, id: &FeedId, now: Instant) -> bool {
+        let Some(client) = self.clients.get(id) else { return false };
+        let last_used = |peer: &FeedId, ours: Instant| {
+            let theirs = self.clients.get(peer).and_then(|p| p.pairs.get(id));
+            theirs.map_or(ours, |theirs| ours.max(*theirs))
+        };
+        let idlest = client.pairs.iter().map(|(peer, ours)| (*peer, last_used(peer, *ours))).min_by_key(|(_, at)| *at);
+        match idlest {
+            Some((peer, at)) if now.saturating_duration_since(at) >= self.config.pair_idle_expiry => {
+                self.close_pair(id, &peer);
+                self.stats.expired_pairs += 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Closes the introduction between `a` and `b`; true if it was open.
@@ -303,7 +330,7 @@ impl Router {
         let mut was_open = false;
         for (id, other) in [(a, b), (b, a)] {
             if let Some(client) = self.clients.get_mut(id) {
-                was_open |= client.pairs.remove(other);
+                was_open |= client.pairs.remove(other).is_some();
             }
         }
         was_open
@@ -366,9 +393,7 @@ impl Router {
             return Err(Refusal::SelfAddressed);
         }
         // Pairs are symmetric and closed on removal, so a pair implies `to` is a client.
-        if !sender.pairs.contains(&to) {
-            return Err(Refusal::NotIntroduced);
-        }
+        *sender.pairs.get_mut(&to).ok_or(Refusal::NotIntroduced)? = now;
         if room(&to) < frame.len() {
             return Err(Refusal::QueueFull);
         }
@@ -377,20 +402,28 @@ impl Router {
 }
 
 impl Router {
-    /// Decides what to do with `frame`, already stamped `[from][inner packet]` by the node of
-    /// `from` (a client of another cluster node), for local client `to`. That node charged the
-    /// sender's bucket; this one checks the stamp, the size, the introduction and the room.
+    /// Decides what to do with `frame`, received at `now` already stamped `[from][inner packet]`
+    /// by the node of `from` (a client of another cluster node), for local client `to`. That
+    /// node charged the sender's bucket; this one checks the stamp, the size, the introduction
+    /// and the room.
     pub fn deliver(
         &mut self,
         to: FeedId,
         frame: Bytes,
+        now: Instant,
         room: impl FnOnce(&FeedId) -> usize,
     ) -> Action {
-        let checked = self.check_delivery(to, &frame, room);
+        let checked = self.check_delivery(to, &frame, now, room);
         self.outcome(checked, frame)
     }
 
-    fn check_delivery(&self, to: FeedId, frame: &[u8], room: impl FnOnce(&FeedId) -> usize) -> Result<FeedId, Refusal> {
+    fn check_delivery(
+        &mut self,
+        to: FeedId,
+        frame: &[u8],
+        now: Instant,
+        room: impl FnOnce(&FeedId) -> usize,
+    ) -> Result<FeedId, Refusal> {
         let from = frame
             .get(..limits::RELAY_HEADER_BYTES)
             .and_then(|h| <[u8; 32]>::try_from(h).ok())
@@ -401,6 +434,9 @@ impl Router {
         }
         if !self.is_paired(&from, &to) {
             return Err(Refusal::NotIntroduced);
+        }
+        if let Some(used) = self.clients.get_mut(&to).and_then(|c| c.pairs.get_mut(&from)) {
+            *used = now;
         }
         if room(&to) < frame.len() {
             return Err(Refusal::QueueFull);

@@ -110,7 +110,7 @@ impl Hub {
 
     /// Let `a` and `b` exchange packets (both consented).
     pub fn open_pair(&self, a: FeedId, b: FeedId) -> Result<(), RouterError> {
-        self.lock().router.open_pair(a, b)
+        self.lock().router.open_pair(a, b, Instant::now())
     }
 
     /// Whether `client` is registered.
@@ -136,7 +136,7 @@ impl Hub {
     pub fn deliver(&self, to: FeedId, frame: Bytes) {
         let mut guard = self.lock();
         let Inner { router, links, lost, .. } = &mut *guard;
-        if let Action::Forward { to, frame } = router.deliver(to, frame, |to| links.get(to).map_or(0, |l| l.room())) {
+        if let Action::Forward { to, frame } = router.deliver(to, frame, Instant::now(), |to| links.get(to).map_or(0, |l| l.room())) {
             if links.get(&to).is_none_or(|link| link.send(frame).is_err()) {
                 *lost += 1;
             }

@@ -163,6 +163,7 @@ fn relay_view(ctx: &SbContext) -> serde_json::Value {
         "refused_queue_full": stats.refused(kith::relay::Refusal::QueueFull),
         "refused_rate_limited": stats.refused(kith::relay::Refusal::RateLimited),
         "lost_closed": ctx.hub.lost(),
+        "pairs_expired": stats.expired_pairs,
     })
 }
 

@@ -96,7 +96,7 @@ impl Switchboard {
     /// Introduces `a` and `b` once both are connected.
     pub async fn introduce(&self, a: FeedId, b: FeedId) {
         eventually("both clients connected", || self.is_client(&a) && self.is_client(&b)).await;
-        self.hub.lock().expect("hub").router.open_pair(a, b).expect("pair");
+        self.hub.lock().expect("hub").router.open_pair(a, b, std::time::Instant::now()).expect("pair");
     }
 
     pub fn stats(&self) -> kith::relay::RouterStats {

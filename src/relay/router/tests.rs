@@ -30,7 +30,7 @@ fn router_with(a: u8, b: u8, now: Instant) -> Router {
 fn forwards_across_an_open_pair_with_the_source_stamped() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
-    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
     let action = r.route(&id(1), frame(id(2), b"inner"), now, |_| usize::MAX);
     assert_eq!(
         action,
@@ -56,7 +56,7 @@ fn forwards_across_an_open_pair_with_the_source_stamped() {
 fn a_shared_frame_is_copied_not_mutated() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
-    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
     let original = frame(id(2), b"x");
     let keep = original.clone();
     let Action::Forward { frame: out, .. } = r.route(&id(1), original, now, |_| usize::MAX) else {
@@ -71,7 +71,7 @@ fn each_refusal_is_named_and_counted() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
     r.add_client(id(3), now).expect("c");
-    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
     let max = r.config().frame_bytes_max;
     let cases = [
         (id(9), frame(id(2), b"x"), Refusal::UnknownSender),
@@ -110,8 +110,8 @@ fn a_flooding_client_is_rate_limited_without_touching_others() {
     let mut r = router_with(1, 2, now);
     r.add_client(id(3), now).expect("c");
     r.add_client(id(4), now).expect("d");
-    r.open_pair(id(1), id(2)).expect("pair");
-    r.open_pair(id(3), id(4)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
+    r.open_pair(id(3), id(4), now).expect("pair");
     let burst = r.config().rate.packets_burst as usize;
     let mut passed = 0;
     for _ in 0..burst * 2 {
@@ -142,7 +142,7 @@ fn an_operators_client_rate_sets_the_sustained_rate_and_a_burst_of_an_eighth_of_
     let mut r = Router::new(config);
     r.add_client(id(1), now).expect("a");
     r.add_client(id(2), now).expect("b");
-    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
     let mut send = |at| matches!(r.route(&id(1), frame(id(2), b"x"), at, |_| usize::MAX), Action::Forward { .. });
     assert_eq!((0..200).filter(|_| send(now)).count(), 125, "the burst");
     // 100 ms at 1,000 packets/s refills 100.
@@ -168,13 +168,13 @@ fn client_rates_too_low_to_hold_a_frame_are_refused_by_name() {
 fn pairs_close_explicitly_and_when_a_client_leaves() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
-    assert_eq!(r.open_pair(id(1), id(1)), Err(RouterError::SelfPair));
-    assert_eq!(r.open_pair(id(1), id(9)), Err(RouterError::NotConnected(id(9))));
+    assert_eq!(r.open_pair(id(1), id(1), now), Err(RouterError::SelfPair));
+    assert_eq!(r.open_pair(id(1), id(9), now), Err(RouterError::NotConnected(id(9))));
     assert_eq!(r.add_client(id(1), now), Err(RouterError::AlreadyConnected(id(1))));
-    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
     assert!(r.close_pair(&id(2), &id(1)));
     assert!(!r.close_pair(&id(2), &id(1)));
-    r.open_pair(id(1), id(2)).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("pair");
     assert_eq!(r.remove_client(&id(2)), vec![id(1)]);
     assert!(!r.is_paired(&id(1), &id(2)));
     // B reconnects: the old introduction does not come back with it.
@@ -197,10 +197,38 @@ fn bounds_on_clients_and_pairs() {
         r.add_client(id(n), now).expect("client");
     }
     assert_eq!(r.add_client(id(4), now), Err(RouterError::ClientsFull(3)));
-    r.open_pair(id(1), id(2)).expect("pair");
-    r.open_pair(id(1), id(2)).expect("reopening is a no-op");
-    assert_eq!(r.open_pair(id(3), id(1)), Err(RouterError::PairsFull(id(1))));
+    r.open_pair(id(1), id(2), now).expect("pair");
+    r.open_pair(id(1), id(2), now).expect("reopening refreshes the pair");
+    assert_eq!(r.open_pair(id(3), id(1), now), Err(RouterError::PairsFull(id(1))));
     assert!(!r.is_paired(&id(3), &id(1)), "a refused pair is not half open");
+}
+
+#[test]
+fn a_full_client_makes_room_by_closing_its_pair_idle_past_the_expiry() {
+    let t0 = Instant::now();
+    let mut r = Router::new(RouterConfig { pairs_per_client_max: 2, ..RouterConfig::default() });
+    for n in 1..=4 {
+        r.add_client(id(n), t0).expect("client");
+    }
+    r.open_pair(id(1), id(2), t0).expect("pair");
+    r.open_pair(id(1), id(3), t0).expect("pair");
+    let expired = t0 + limits::RELAY_PAIR_IDLE_EXPIRY;
+    let just_before = expired - Duration::from_secs(1);
+    // 2 keeps sending to 1 (1 itself never sends); 3 falls silent.
+    let sent = r.route(&id(2), frame(id(1), b"x"), just_before, |_| usize::MAX);
+    assert!(matches!(sent, Action::Forward { .. }));
+    assert_eq!(r.open_pair(id(1), id(4), just_before), Err(RouterError::PairsFull(id(1))), "nothing idle long enough yet");
+    r.open_pair(id(4), id(1), expired).expect("the silent pair makes room");
+    assert!(r.is_paired(&id(1), &id(2)), "a pair used in either direction stays");
+    assert!(r.is_paired(&id(1), &id(4)));
+    assert!(!r.is_paired(&id(1), &id(3)) && !r.is_paired(&id(3), &id(1)), "closed on both sides");
+    assert_eq!(r.stats().expired_pairs, 1);
+    // Frames delivered from another node count as use too.
+    let later = expired + limits::RELAY_PAIR_IDLE_EXPIRY;
+    let delivered = r.deliver(id(1), frame(id(4), b"from afar"), later - Duration::from_secs(1), |_| usize::MAX);
+    assert!(matches!(delivered, Action::Forward { .. }));
+    r.open_pair(id(1), id(3), later).expect("room made by the idle pair with 2");
+    assert!(r.is_paired(&id(1), &id(4)) && !r.is_paired(&id(1), &id(2)));
 }
 
 #[derive(Debug, Clone)]
@@ -259,7 +287,7 @@ proptest! {
                     pairs.retain(|(x, y)| *x != a && *y != a);
                 }
                 Op::Open(a, b) => {
-                    let ok = r.open_pair(id(a), id(b)).is_ok();
+                    let ok = r.open_pair(id(a), id(b), now).is_ok();
                     prop_assert_eq!(ok, a != b && clients.contains(&a) && clients.contains(&b));
                     if ok {
                         pairs.insert((a, b));
@@ -312,7 +340,7 @@ proptest! {
     ) {
         let now = Instant::now();
         let mut r = router_with(1, 2, now);
-        r.open_pair(id(1), id(2)).expect("pair");
+        r.open_pair(id(1), id(2), now).expect("pair");
         for (from, frame) in frames {
             let _ = r.route(&id(from % 3), Bytes::from(frame), now, |_| usize::MAX);
         }
@@ -325,17 +353,17 @@ fn frames_from_another_node_are_delivered_only_across_an_open_pair() {
     let mut r = router_with(1, 2, now);
     // 2 stands for a client of another node: a stamped frame from it, for local client 1.
     let stamped = frame(id(2), b"from afar");
-    assert_eq!(r.deliver(id(1), stamped.clone(), |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
-    r.open_pair(id(1), id(2)).expect("pair");
+    assert_eq!(r.deliver(id(1), stamped.clone(), now, |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
+    r.open_pair(id(1), id(2), now).expect("pair");
     assert_eq!(r.pair_count(&id(2)), 1);
-    assert_eq!(r.deliver(id(1), stamped.clone(), |_| 3), Action::Refuse(Refusal::QueueFull));
-    assert_eq!(r.deliver(id(1), Bytes::from_static(b"short"), |_| usize::MAX), Action::Refuse(Refusal::TooShort));
+    assert_eq!(r.deliver(id(1), stamped.clone(), now, |_| 3), Action::Refuse(Refusal::QueueFull));
+    assert_eq!(r.deliver(id(1), Bytes::from_static(b"short"), now, |_| usize::MAX), Action::Refuse(Refusal::TooShort));
     assert_eq!(
-        r.deliver(id(1), stamped.clone(), |_| usize::MAX),
+        r.deliver(id(1), stamped.clone(), now, |_| usize::MAX),
         Action::Forward { to: id(1), frame: stamped.clone() }
     );
     // A stamp naming a client that is not introduced to the destination is refused.
-    assert_eq!(r.deliver(id(1), frame(id(9), b"forged"), |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
+    assert_eq!(r.deliver(id(1), frame(id(9), b"forged"), now, |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
     assert_eq!(r.stats().forwarded_packets, 1);
     assert_eq!(r.stats().refused_total(), 4);
 }
