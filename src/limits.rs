@@ -204,11 +204,17 @@ pub const REDIAL_BACKOFF_MIN: Duration = Duration::from_millis(250);
 pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Redial delays are spread by up to this fraction either way, so that peers do not redial in step.
 pub const REDIAL_JITTER: f64 = 0.25;
+/// First retry of the direct path while a connection this node dialled rides a relay (the NATs
+/// or the network between the two may have changed); doubled after each failed try.
+pub const REPUNCH_BACKOFF_MIN: Duration = Duration::from_secs(10);
+/// Longest wait between two tries of the direct path.
+pub const REPUNCH_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
 /// Most rolodex entry actors (active entries) at once.
 pub const ACTIVE_ENTRIES_MAX: usize = 10_000;
 
 const _: () = assert!(ENTRIES_FRAME_BYTES < FRAME_BYTES_MAX as usize);
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
+const _: () = assert!(REPUNCH_BACKOFF_MIN.as_millis() < REPUNCH_BACKOFF_MAX.as_millis());
 /// Most feeds followed at once (one feed replicator each, plus the own feed).
 pub const ROLODEX_FOLLOWS_MAX: usize = 10_000;
 

@@ -12,7 +12,7 @@ mod table;
 
 use std::sync::Arc;
 
-pub use backoff::redial_delay;
+pub use backoff::{redial_delay, repunch_delay};
 pub use connect::connect;
 pub use outbox::{Job, Outbox, OutboxFull};
 pub use policy::{wants, LocalView, ServePolicy};

@@ -144,6 +144,11 @@ impl Connections {
         self.map.remove_if(peer, |_, info| info.conn.stable_id() == stable_id);
     }
 
+    /// How the connection with `peer` reaches it, if one is up.
+    pub fn via(&self, peer: &FeedId) -> Option<Via> {
+        self.map.get(peer).map(|c| c.via(peer))
+    }
+
     /// Whether a connection with `peer` is up.
     pub fn contains(&self, peer: &FeedId) -> bool {
         self.map.contains_key(peer)

@@ -17,6 +17,9 @@
 //! dials can open the path (through nat_a's mapping, which A's failed punch opened): the direct
 //! path must win even when the caller's own punch fails and it falls back to the relay.
 //!
+//! The third case cuts every path between the NATs, so the pair settles on the relay; once the
+//! cut is lifted, the pair must move to the direct path by itself (the dialler's re-punch).
+//!
 //! Needs root, iproute2 and nftables (`.ci/run` installs them); without them the tests say so
 //! and pass. Only 10.99.x.x addresses inside namespaces the tests make, deleted at the end.
 
@@ -25,7 +28,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kith::limits::PUNCH_TIMEOUT;
+use kith::limits::{PUNCH_TIMEOUT, REPUNCH_BACKOFF_MIN};
 use support::netns::{Lab, Proc};
 use support::{connection, kith, kith_json, timeline_texts, wait_for, Home};
 
@@ -150,6 +153,15 @@ fn direct(n: &Nodes) -> bool {
 /// Follow each other; the posts replicate, the connection goes direct, and from then on (51
 /// posts, and until every punch and fallback is over) the switchboard relays almost nothing.
 fn follow_and_go_direct(n: &Nodes) {
+    let followed = follow(n);
+    wait_for("the connection is direct, through both NATs", SOON, || direct(n));
+    println!("replicated and direct {:?} after the follows", followed.elapsed());
+    stays_direct(n, followed);
+}
+
+/// Post, follow each other, and wait until the posts replicate; returns when the follows were
+/// made.
+fn follow(n: &Nodes) -> Instant {
     post(&n.a.dir, "a, behind nat_a");
     post(&n.b.dir, "b, behind nat_b");
     kith_json(&n.b.dir, &["follow", &n.a_id, "--json"]);
@@ -158,16 +170,19 @@ fn follow_and_go_direct(n: &Nodes) {
     wait_for("a and b replicate each other's posts", SOON, || {
         has(&n.a.dir, "b, behind nat_b") && has(&n.b.dir, "a, behind nat_a")
     });
-    wait_for("the connection is direct, through both NATs", SOON, || direct(n));
-    println!("replicated and direct {:?} after the follows", followed.elapsed());
+    followed
+}
 
+/// On the direct path since `since`: 51 posts replicate, and until every punch and fallback is
+/// over the switchboard relays almost nothing.
+fn stays_direct(n: &Nodes, since: Instant) {
     let before = forwarded(&n.sb_dir);
     for i in 0..50 {
         post(&n.b.dir, &format!("live {i} from b"));
     }
     post(&n.a.dir, "live from a");
     wait_for("the live posts arrive", SOON, || has(&n.a.dir, "live 49 from b") && has(&n.b.dir, "live from a"));
-    std::thread::sleep(SETTLED.saturating_sub(followed.elapsed()));
+    std::thread::sleep(SETTLED.saturating_sub(since.elapsed()));
     let grown = forwarded(&n.sb_dir) - before;
     println!("switchboard relayed {before} bytes until the path was direct, then {grown} during 51 posts");
     assert!(grown < RELAYED_MAX, "the switchboard still carries the traffic: {grown} bytes for 51 posts");
@@ -199,7 +214,49 @@ fn the_callees_dial_back_alone_opens_the_direct_path() {
     lab.nft("nat_b", NO_HANDSHAKES_FROM_A);
     let nodes = start(&lab);
     follow_and_go_direct(&nodes);
-    let rules = lab.read("nat_b", &["nft", "list", "chain", "inet", "strict", "pre"]);
-    assert!(!rules.contains("counter packets 0 "), "no handshake from a was dropped: the case was not exercised\n{rules}");
+    assert_dropped(&lab, "strict", "no handshake from a");
+    println!("took {:?} in all", started.elapsed());
+}
+
+/// Asserts that chain `pre` of nft table `table` on nat_b dropped packets: the case was exercised.
+fn assert_dropped(lab: &Lab, table: &str, none: &str) {
+    let rules = lab.read("nat_b", &["nft", "list", "chain", "inet", table, "pre"]);
+    assert!(!rules.contains("counter packets 0 "), "{none} was dropped: the case was not exercised\n{rules}");
+}
+
+/// On nat_b, before conntrack: drop everything from A's NAT, so no direct path exists (the
+/// switchboard, elsewhere on the segment, still reaches both) until the test deletes the table.
+const NO_PATH_FROM_A: &str = r#"table inet cut {
+  chain pre { type filter hook prerouting priority -300;
+    iifname "pub0" ip saddr 10.99.0.11 counter drop; }
+}
+"#;
+
+/// A pair that had to settle on the relay moves to the direct path once one opens, without
+/// reconnecting by hand: the side that dialled the relayed connection asks for a fresh
+/// introduction now and then and punches again.
+#[test]
+fn a_relayed_pair_moves_to_a_direct_path_once_one_opens() {
+    let started = Instant::now();
+    let lab = match lab() {
+        Ok(lab) => lab,
+        Err(why) => return println!("skipped: {why}"),
+    };
+    lab.nft("nat_b", NO_PATH_FROM_A);
+    let nodes = start(&lab);
+    let followed = follow(&nodes);
+    std::thread::sleep(SETTLED.saturating_sub(followed.elapsed()));
+    let relayed = peer_addr(&nodes.a.dir, &nodes.b_id);
+    assert!(relayed.as_deref().is_some_and(|a| a.starts_with("[fd")), "not on the relay: {relayed:?}");
+    assert_dropped(&lab, "cut", "nothing from a");
+
+    lab.exec("nat_b", &["nft", "delete", "table", "inet", "cut"]);
+    let opened = Instant::now();
+    // The first retry comes REPUNCH_BACKOFF_MIN (± jitter) after the relayed connection; if it
+    // came before the path opened, the next one twice that later.
+    let limit = REPUNCH_BACKOFF_MIN.mul_f64(3.0 * 1.25) + SOON;
+    let took = wait_for("the connection moves to the direct path", limit, || direct(&nodes));
+    println!("direct {took:?} after the path opened");
+    stays_direct(&nodes, opened);
     println!("took {:?} in all", started.elapsed());
 }
