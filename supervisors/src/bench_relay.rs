@@ -141,6 +141,9 @@ pub struct RateStep {
     pub refused_queue_full: u64,
     /// Of the lost, refused by the switchboard's per-client rate limit.
     pub refused_rate_limited: u64,
+    /// UDP datagrams the kernel dropped for a full socket receive buffer during the step, on
+    /// any socket of the machine (`RcvbufErrors` in /proc/net/snmp); 0 where unreadable.
+    pub dropped_rcvbuf: u64,
 }
 
 impl RateStep {
@@ -446,7 +449,7 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
         if steps.last().is_some_and(|s| !s.lossless() || !s.offered_in_time()) {
             break;
         }
-        let before = refusals(sb)?;
+        let (before, rcvbuf_before) = (refusals(sb)?, udp_rcvbuf_errors());
         let received = Arc::new(AtomicU64::new(0));
         let counters: Vec<_> = pairs
             .iter()
@@ -485,9 +488,19 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
             received: received.load(Ordering::Relaxed),
             refused_queue_full: after.0 - before.0,
             refused_rate_limited: after.1 - before.1,
+            dropped_rcvbuf: udp_rcvbuf_errors().saturating_sub(rcvbuf_before),
         });
     }
     Ok(steps)
+}
+
+/// The kernel's count of UDP datagrams dropped for a full receive buffer; 0 if unreadable.
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors");
+    at.and_then(|i| values.split_whitespace().nth(i)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Connect `CLIENTS` clients (handshake, hello, join) with `CONCURRENCY` at once; the
@@ -563,7 +576,8 @@ pub fn text(r: &RelayReport) -> String {
         .map(|s| {
             let refused = s.refused_queue_full + s.refused_rate_limited;
             let late = if s.offered_in_time() { String::new() } else { format!(", offered in {} ms: the harness's limit", s.offered_in_ms) };
-            format!("{}/s: {} of {} ({} refused by the switchboard{late})", s.rate, s.received, s.sent, refused)
+            let kernel = s.dropped_rcvbuf;
+            format!("{}/s: {} of {} ({refused} refused by the switchboard, {kernel} dropped by full socket buffers{late})", s.rate, s.received, s.sent)
         })
         .collect();
     let mut out = format!("round trips of 1,200 B, {ROUND_TRIPS} sequential (µs, p50 / p99 / max); iroh-relay here: relayed p50 ~70, p99 130–250\n");
