@@ -49,6 +49,8 @@ pub struct ConnView {
     pub since_ms: u64,
     /// Who dialled.
     pub direction: Direction,
+    /// Whether it rides a switchboard relay (`addr` is then the peer's fake relay address).
+    pub relayed: bool,
     /// Bytes sent on the UDP path.
     pub bytes_sent: u64,
     /// Bytes received on the UDP path.
@@ -176,6 +178,7 @@ impl Connections {
                     addr: r.addr.to_string(),
                     since_ms: r.since_ms,
                     direction: r.direction,
+                    relayed: r.via(r.key()).relayed,
                     bytes_sent: stats.udp_tx.bytes,
                     bytes_received: stats.udp_rx.bytes,
                     rtt_us: r.conn.rtt().as_micros() as u64,

@@ -65,7 +65,8 @@ pub fn status(data: &Value) -> String {
     if let Some(conns) = data.get("connections").and_then(Value::as_array) {
         out.push_str(&format!("connections: {}\n", conns.len()));
         for c in conns {
-            out.push_str(&format!("  {} {} ({})\n", s(c, "peer"), s(c, "addr"), s(c, "direction")));
+            let path = if c.get("relayed").and_then(Value::as_bool) == Some(true) { "through a switchboard" } else { "direct" };
+            out.push_str(&format!("  {} {} ({}, {path})\n", s(c, "peer"), s(c, "addr"), s(c, "direction")));
         }
     }
     if let Some(tree) = data.get("supervision") {

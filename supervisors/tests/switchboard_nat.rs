@@ -146,8 +146,11 @@ fn peer_addr(dir: &Path, peer: &str) -> Option<String> {
 
 /// Whether each side's connection is on the other's NAT mapping (not the relay's fd00::/8).
 fn direct(n: &Nodes) -> bool {
+    let not_relayed = |dir: &Path, peer: &str| connection(dir, peer).is_some_and(|c| c["relayed"] == false);
     peer_addr(&n.a.dir, &n.b_id).as_deref() == Some("10.99.0.12:8008")
         && peer_addr(&n.b.dir, &n.a_id).as_deref() == Some("10.99.0.11:8008")
+        && not_relayed(&n.a.dir, &n.b_id)
+        && not_relayed(&n.b.dir, &n.a_id)
 }
 
 /// Follow each other; the posts replicate, the connection goes direct, and from then on (51
@@ -246,8 +249,8 @@ fn a_relayed_pair_moves_to_a_direct_path_once_one_opens() {
     let nodes = start(&lab);
     let followed = follow(&nodes);
     std::thread::sleep(SETTLED.saturating_sub(followed.elapsed()));
-    let relayed = peer_addr(&nodes.a.dir, &nodes.b_id);
-    assert!(relayed.as_deref().is_some_and(|a| a.starts_with("[fd")), "not on the relay: {relayed:?}");
+    let relayed = connection(&nodes.a.dir, &nodes.b_id);
+    assert!(relayed.as_ref().is_some_and(|c| c["relayed"] == true), "not on the relay: {relayed:?}");
     assert_dropped(&lab, "cut", "nothing from a");
 
     lab.exec("nat_b", &["nft", "delete", "table", "inet", "cut"]);
