@@ -8,6 +8,9 @@
 //! in the destination's send queue (the driver reports it; a full queue drops the frame, as a
 //! router's tail drop would, and inner QUIC congestion control backs off).
 //!
+//! Introductions per client are bounded; a client at the bound makes room by closing the pair
+//! no frame crossed for longest, once that is past [`RouterConfig::pair_idle_expiry`].
+//!
 //! Every refusal has a [`Refusal`] reason and a counter. Nothing records who talked to whom: the
 //! counters are totals over all clients. The async glue (reading outer datagrams, per-client send
 //! queues) lives with the switchboard server.
