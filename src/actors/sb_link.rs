@@ -32,7 +32,8 @@ use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{pump, VirtualSocket};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use crate::net::{stream, NetError};
-use crate::peer::{redial_delay, PeerContext};
+use crate::feed::now_ms;
+use crate::peer::{redial_delay, LinkState, LinkView, PeerContext};
 use crate::switchboard::{ClientMsg, ServerMsg};
 
 /// Messages to a switchboard link.
@@ -90,6 +91,10 @@ struct Session {
     relay: Option<Relay>,
     /// Introductions asked and not yet answered, bounded.
     asked: HashMap<FeedId, RpcReplyPort<Result<Relayed, String>>>,
+    /// Welcomed by the switchboard.
+    joined: bool,
+    /// Why the switchboard refused to admit this node, if it did (it then closes the link).
+    refused: Option<String>,
     _tasks: [OwnedTask; 2],
 }
 
@@ -125,7 +130,9 @@ impl Actor for SbLink {
         let events = OwnedTask::spawn(forward_events(args.ctx.node.events.subscribe(), myself.clone()));
         args.ctx.relays.register(&args.target, myself.clone());
         myself.cast(SbLinkMsg::Connect)?;
-        Ok(SbLinkState { args, target, attempt: 0, session: None, _events: events })
+        let state = SbLinkState { args, target, attempt: 0, session: None, _events: events };
+        report(&state, LinkState::Connecting, None, None);
+        Ok(state)
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
@@ -143,7 +150,10 @@ impl Actor for SbLink {
             SbLinkMsg::Closed(reason) => {
                 tracing::debug!(switchboard = %state.args.target, "link down");
                 tracing::info!(switchboard = %state.args.target, %reason, "switchboard connection ended");
-                state.session = None;
+                match state.session.take().and_then(|mut s| s.refused.take()) {
+                    Some(refusal) => report(state, LinkState::Refused, None, Some(refusal)),
+                    None => report(state, LinkState::Connecting, None, Some(reason)),
+                }
                 state.args.ctx.node.online.forget(&state.args.target);
                 state.attempt = 1;
                 retry(&myself, state);
@@ -177,6 +187,7 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
         }
         Err(e) => {
             tracing::debug!(switchboard = %state.args.target, error = %e, "switchboard not reached");
+            report(state, LinkState::Connecting, None, Some(e));
             state.attempt += 1;
             retry(myself, state);
         }
@@ -216,7 +227,7 @@ async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<S
         OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
     ];
     let relay = relay(&state.args.ctx, &conn);
-    Ok(Session { out, conn, relay, asked: HashMap::new(), _tasks: tasks })
+    Ok(Session { out, conn, relay, asked: HashMap::new(), joined: false, refused: None, _tasks: tasks })
 }
 
 /// Dial the switchboard with the relay link's transport (datagrams large enough for an inner
@@ -295,8 +306,20 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
                 let _ = state.args.ctx.node.events.send(NodeEvent::Online(id));
             }
         }
-        ServerMsg::Welcome { observed } => tracing::debug!(switchboard = %via, %observed, "joined"),
-        ServerMsg::Refused { reason } => tracing::warn!(switchboard = %via, %reason, "switchboard refused"),
+        ServerMsg::Welcome { observed } => {
+            tracing::debug!(switchboard = %via, %observed, "joined");
+            if let Some(session) = state.session.as_mut() {
+                session.joined = true;
+            }
+            report(state, LinkState::Joined, Some(observed), None);
+        }
+        ServerMsg::Refused { reason } => {
+            tracing::warn!(switchboard = %via, %reason, "switchboard refused");
+            // Before the welcome it is the join that was refused, and the link will close.
+            if let Some(session) = state.session.as_mut().filter(|s| !s.joined) {
+                session.refused = Some(reason);
+            }
+        }
         ServerMsg::IntroRequest { from, observed } => {
             let accept = accepts(&state.args.ctx, &from) && relayed(state, from).is_some();
             tracing::info!(switchboard = %via, from = %from.short(), accept, "introduction asked");
@@ -319,6 +342,18 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
             }
         }
     }
+}
+
+/// Tell `kith status` where this link is.
+fn report(state: &SbLinkState, link: LinkState, observed: Option<SocketAddr>, reason: Option<String>) {
+    state.args.ctx.relays.report(LinkView {
+        target: state.args.target.clone(),
+        id: state.target.id.map(|id| id.to_string()),
+        state: link,
+        since_ms: now_ms(),
+        observed: observed.map(|a| a.to_string()),
+        reason,
+    });
 }
 
 /// The callee's policy: accept introductions only from ids this node follows and has not

@@ -105,6 +105,7 @@ async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -
             })
         })
         .collect();
+    let switchboards = peers.map(|p| p.relays.views()).unwrap_or_default();
     let (listen, connections, replication) = match peers {
         Some(p) => {
             let progress: Vec<_> = p
@@ -127,6 +128,7 @@ async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -
         "supervision": tree().await,
         "feeds": feeds,
         "connections": connections,
+        "switchboards": switchboards,
         "replication": replication,
         "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
     }))

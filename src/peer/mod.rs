@@ -17,7 +17,7 @@ pub use connect::connect;
 pub use outbox::{Job, Outbox, OutboxFull};
 pub use policy::{wants, LocalView, ServePolicy};
 pub use punch::punch;
-pub use relays::Relays;
+pub use relays::{LinkState, LinkView, Relays};
 pub use replicators::{FeedProgress, Replicators};
 pub use table::{keep_new, Admitted, ConnInfo, Connections, Direction, Via};
 

@@ -69,6 +69,14 @@ pub fn status(data: &Value) -> String {
             out.push_str(&format!("  {} {} ({}, {path})\n", s(c, "peer"), s(c, "addr"), s(c, "direction")));
         }
     }
+    if let Some(links) = data.get("switchboards").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+        out.push_str(&format!("switchboards: {}\n", links.len()));
+        for l in links {
+            let seen = l.get("observed").and_then(Value::as_str).map(|a| format!(", sees us at {a}")).unwrap_or_default();
+            let why = l.get("reason").and_then(Value::as_str).map(|r| format!(": {r}")).unwrap_or_default();
+            out.push_str(&format!("  {} {}{seen}{why}\n", s(l, "target"), s(l, "state")));
+        }
+    }
     if let Some(tree) = data.get("supervision") {
         draw(tree, "", &mut out);
     }

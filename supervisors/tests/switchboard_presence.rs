@@ -37,6 +37,9 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
     let status = kith_json(&sb_dir, &["status", "--json"]);
     assert_eq!(status["role"], "switchboard");
     assert_eq!(status["online"], 2);
+    let link = &kith_json(&a.dir, &["status", "--json"])["switchboards"][0];
+    assert_eq!((&link["target"], &link["state"], &link["id"]), (&target.as_str().into(), &"joined".into(), &status["id"]), "{link}");
+    assert!(link["observed"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{link}");
 
     db.kill();
     let took = wait_for("a sees b offline (the switchboard notices at the idle timeout)", Duration::from_secs(60), || contact(&a.dir, &b_id)["online"] == false);
@@ -51,6 +54,8 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
     });
     drop(sb);
     wait_for("a forgets what the dead switchboard said", Duration::from_secs(60), || contact(&a.dir, &b_id)["online"] == false);
+    let link = &kith_json(&a.dir, &["status", "--json"])["switchboards"][0];
+    assert!(link["state"] == "connecting" && link["reason"].is_string(), "{link}");
     let _sb = Switchboard::start(&sb_dir, port);
     let took = wait_for("a sees b online through the restarted switchboard", Duration::from_secs(60), || {
         contact(&a.dir, &b_id)["online"] == true
@@ -128,6 +133,9 @@ fn an_invite_only_switchboard_admits_each_code_once() {
     let _da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0", "--switchboard", &target]);
     wait_for("a is refused without a code", Duration::from_secs(20), || refused() >= 1);
     assert_eq!(online(), 0);
+    let link = || kith_json(&a.dir, &["status", "--json"])["switchboards"][0].clone();
+    wait_for("a's status says why", Duration::from_secs(20), || link()["state"] == "refused");
+    assert!(link()["reason"].as_str().is_some_and(|r| r.contains("invite")), "{}", link());
 
     let code = kith_json(&sb_dir, &["switchboard", "invite", "--json"])["code"].as_str().unwrap().to_string();
     let with_code = format!("{target}#{code}");
