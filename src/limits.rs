@@ -351,6 +351,12 @@ pub const NODE_QUEUE_MAX: usize = 4096;
 pub const NODE_BATCH_BYTES_MAX: usize = 256 * 1024;
 /// Introductions asked of one peer and not yet answered.
 pub const INTRODUCTIONS_PENDING_MAX: usize = 64;
+/// Introductions one client may ask for per second (sustained); each one asks the callee's
+/// daemon, which may dial back, so a client cannot turn the switchboard on someone.
+pub const SB_INTRODUCTIONS_PER_SEC: u32 = 20;
+/// Introductions one client may ask for at once above that rate (a daemon starting with many
+/// follows online asks for many at once).
+pub const SB_INTRODUCTIONS_BURST: u32 = 100;
 /// How long a dialer waits for a switchboard to answer an introduction request.
 pub const INTRODUCTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Invite codes outstanding at once on a switchboard.

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -22,12 +23,16 @@ use crate::actors::node_link::{self, NodeLink};
 use crate::actors::OwnedTask;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
-use crate::limits::{INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE, WATCH_IDS_MAX};
+use crate::limits::{
+    INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC, SB_SEND_QUEUE,
+    WATCH_IDS_MAX,
+};
 use crate::net::close::close;
 use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Greeted, Hello, NodeRole};
 use crate::net::{frame, stream, CloseCode};
 use crate::presence::transport::Inbound;
 use crate::presence::{Owner, ReplicaName};
+use crate::relay::bucket::{Rate, TokenBucket};
 use crate::relay::config::check_link;
 use crate::relay::DatagramLink;
 use crate::switchboard::context::{Counters, SbContext};
@@ -108,6 +113,8 @@ pub struct SbSessionState {
     watch: HashSet<FeedId>,
     /// Introductions asked of this peer and not yet answered, bounded.
     asked: HashMap<FeedId, Asker>,
+    /// Introductions this peer may still ask for ([`introduction_rate`]).
+    introductions: TokenBucket,
     me: ActorRef<SbSessionMsg>,
     relay: Option<OwnedTask>,
     /// The control stream to another cluster node, when the peer is one.
@@ -176,6 +183,7 @@ impl Actor for SbSession {
             since_ms: now_ms(),
             watch: HashSet::new(),
             asked: HashMap::new(),
+            introductions: TokenBucket::new(&introduction_rate(), Instant::now()),
             me: myself,
             relay: None,
             node_link: None,
@@ -287,13 +295,22 @@ fn gone(peer: &FeedId) -> String {
     format!("{peer} is not connected to this switchboard")
 }
 
+/// How many introductions one peer may ask for.
+fn introduction_rate() -> Rate {
+    Rate::count(f64::from(SB_INTRODUCTIONS_PER_SEC), f64::from(SB_INTRODUCTIONS_BURST))
+}
+
 /// This peer asks to reach `to`: ask `to`'s session, which asks its peer; or, when `to` is a
-/// client of another node of the cluster, ask that node.
-fn introduce(state: &SbSessionState, to: FeedId) -> bool {
+/// client of another node of the cluster, ask that node. Past its rate, refused.
+fn introduce(state: &mut SbSessionState, to: FeedId) -> bool {
+    let within_rate = state.introductions.take(&introduction_rate(), 0, Instant::now());
     let refuse = |reason: String| {
         Counters::bump(&state.ctx.counters.introductions_refused);
         send(state, ServerMsg::IntroRefused { to, reason })
     };
+    if !within_rate {
+        return refuse(format!("too many introductions asked: at most {SB_INTRODUCTIONS_PER_SEC} a second; try again later"));
+    }
     if to == state.peer {
         return refuse("that is your own id".into());
     }

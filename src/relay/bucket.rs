@@ -28,6 +28,13 @@ pub struct TokenBucket {
     last: Instant,
 }
 
+impl Rate {
+    /// A rate over counts alone (take them with a length of 0): no byte limit.
+    pub fn count(per_sec: f64, burst: f64) -> Rate {
+        Rate { packets_per_sec: per_sec, packets_burst: burst, bytes_per_sec: 0.0, bytes_burst: 0.0 }
+    }
+}
+
 impl TokenBucket {
     /// A full bucket as of `now`.
     pub fn new(rate: &Rate, now: Instant) -> Self {
@@ -93,6 +100,16 @@ mod tests {
         let t1 = t0 + Duration::from_millis(100);
         assert!(!bucket.take(&RATE, 1_500, t1));
         assert!(bucket.take(&RATE, 1_000, t1));
+    }
+
+    #[test]
+    fn a_count_rate_limits_counts_alone() {
+        let rate = Rate::count(10.0, 3.0);
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(&rate, t0);
+        assert_eq!((0..10).filter(|_| bucket.take(&rate, 0, t0)).count(), 3);
+        assert!(bucket.take(&rate, 0, t0 + Duration::from_millis(100)), "a tenth of a second refills one");
+        assert!(!bucket.take(&rate, 0, t0 + Duration::from_millis(100)));
     }
 
     #[test]

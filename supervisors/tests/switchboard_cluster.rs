@@ -3,7 +3,8 @@
 //! node 2; node 2's client is asked and accepts; then raw relayed packets flow both ways through
 //! both nodes (node 1 → node 2 on the cluster link, batched per node), stamped with the
 //! authenticated source. Refusals reach the caller with the callee's reason. Also: a peer that
-//! rejoins on a new connection keeps relaying when its old connection ends.
+//! rejoins on a new connection keeps relaying when its old connection ends, and a client that
+//! asks for introductions too fast is refused past its rate (the callee is not asked).
 //!
 //! The clients speak the switchboard protocol directly (key-bound QUIC, hello, join, introduce)
 //! and send `[32-byte key][payload]` datagrams: what an inner QUIC packet is to a switchboard.
@@ -16,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use kith::identity::FeedId;
+use kith::limits::{SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC};
 use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use kith::net::tls::server_name;
 use kith::net::{stream, PeerEndpoint};
@@ -51,6 +53,15 @@ impl Client {
         stream::write_frame(&mut self.send, &msg).await.unwrap();
     }
 
+    /// Every message that comes before a quiet half second.
+    async fn drain(&mut self) -> Vec<ServerMsg> {
+        let mut got = Vec::new();
+        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20)).await {
+            got.push(frame.unwrap().expect("a frame"));
+        }
+        got
+    }
+
     async fn read(&mut self) -> ServerMsg {
         let read = stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20);
         tokio::time::timeout(Duration::from_secs(10), read).await.expect("an answer in time").unwrap().expect("a frame")
@@ -62,6 +73,15 @@ impl Client {
         self.conn.send_datagram(frame).unwrap();
         tokio::time::timeout(Duration::from_secs(5), to.conn.read_datagram()).await.expect("relayed in time").unwrap()
     }
+}
+
+/// One switchboard on loopback: its home (kept while in scope), process, port and id.
+fn one_switchboard() -> (tempfile::TempDir, Switchboard, u16, FeedId) {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sb = Switchboard::start(home.path(), port);
+    let node = id_of(home.path());
+    (home, sb, port, node)
 }
 
 fn id_of(dir: &Path) -> FeedId {
@@ -148,10 +168,7 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
 /// the old connection finally ends (its session's cleanup must not undo the new registration).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejoined_peer_keeps_relaying_when_its_old_connection_ends() {
-    let home = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _sb = Switchboard::start(home.path(), port);
-    let node = id_of(home.path());
+    let (_home, _sb, port, node) = one_switchboard();
     let old = Client::join(1, port, &node).await;
     let mut b = Client::join(2, port, &node).await;
     let mut a = Client::join(1, port, &node).await;
@@ -166,4 +183,27 @@ async fn a_rejoined_peer_keeps_relaying_when_its_old_connection_ends() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(&a.relay(&b, b"after").await[32..], b"after", "the new connection still relays");
     assert_eq!(&b.relay(&a, b"back").await[32..], b"back");
+}
+
+/// A client that asks for introductions faster than `SB_INTRODUCTIONS_PER_SEC` is refused past
+/// its burst, by name, and the callee is asked only for those within the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_asking_for_introductions_too_fast_is_refused_past_its_rate() {
+    let (home, _sb, port, node) = one_switchboard();
+    let (mut a, mut b) = (Client::join(1, port, &node).await, Client::join(2, port, &node).await);
+    let started = std::time::Instant::now();
+    const ASKED: usize = 3 * SB_INTRODUCTIONS_BURST as usize;
+    for _ in 0..ASKED {
+        a.write(ClientMsg::Introduce { to: b.id }).await;
+    }
+    let (to_a, to_b) = tokio::join!(a.drain(), b.drain());
+    let allowed = SB_INTRODUCTIONS_BURST as f64 + f64::from(SB_INTRODUCTIONS_PER_SEC) * started.elapsed().as_secs_f64();
+    let refused = to_a.iter().filter(|m| matches!(m, ServerMsg::IntroRefused { reason, .. } if reason.contains("too many introductions"))).count();
+    let asked = to_b.iter().filter(|m| matches!(m, ServerMsg::IntroRequest { from, .. } if *from == a.id)).count();
+    println!("{ASKED} asked: {asked} passed on to b, {refused} refused (allowed at most {allowed:.0})");
+    assert_eq!(refused + asked, ASKED, "every request was either passed on or refused: {to_a:?}");
+    assert!(asked as f64 <= allowed.ceil(), "{asked} passed on, more than {allowed:.0}");
+    assert!(asked >= SB_INTRODUCTIONS_BURST as usize, "the burst passed: {asked}");
+    let counters = &kith_json(home.path(), &["status", "--json"])["counters"];
+    assert_eq!(counters["introductions_refused"].as_u64(), Some(refused as u64), "{counters}");
 }
