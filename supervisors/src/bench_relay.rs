@@ -95,9 +95,9 @@ pub struct RelayReport {
     /// Clients used for the two figures above.
     pub clients: usize,
     /// Per-client relay limits the switchboard ran with, as its status reports them.
-    pub client_packets_per_sec: f64,
+    pub client_packets_per_sec: u64,
     /// See `client_packets_per_sec`.
-    pub client_bytes_per_sec: f64,
+    pub client_bytes_per_sec: u64,
 }
 
 /// Round trips under one condition of the CPUs, beside the machine's floor in the same run.
@@ -192,7 +192,7 @@ pub async fn run() -> Result<RelayReport> {
     let relay_pps = sweep.iter().filter(|s| s.lossless() && s.offered_in_time()).map(|s| s.rate).max().unwrap_or(0);
     let (connects_per_s, bytes_per_client) = connects(&sb).await?;
     let relay = &client::call(sb.dir.path(), &Request::Status)?["relay"];
-    let limit = |key: &str| relay[key].as_f64().ok_or_else(|| anyhow!("no {key} in the switchboard's status"));
+    let limit = |key: &str| relay[key].as_u64().ok_or_else(|| anyhow!("no {key} in the switchboard's status"));
     Ok(RelayReport {
         rtt_us,
         cpus_polled_when_idle,

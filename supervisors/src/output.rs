@@ -69,6 +69,9 @@ pub fn status(data: &Value) -> String {
             out.push_str(&format!("  {} {} ({}, {path})\n", s(c, "peer"), s(c, "addr"), s(c, "direction")));
         }
     }
+    if data.get("role").and_then(Value::as_str) == Some("switchboard") {
+        out.push_str(&switchboard_counters(data));
+    }
     if let Some(links) = data.get("switchboards").and_then(Value::as_array).filter(|l| !l.is_empty()) {
         out.push_str(&format!("switchboards: {}\n", links.len()));
         for l in links {
@@ -88,6 +91,25 @@ pub fn status(data: &Value) -> String {
         }
     }
     out.trim_end().to_string()
+}
+
+/// A switchboard's counters: who is here (a count), introductions, relaying, limits.
+fn switchboard_counters(data: &Value) -> String {
+    let n = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let (c, r) = (&data["counters"], &data["relay"]);
+    let nodes = data.get("cluster").and_then(Value::as_array).map_or(0, Vec::len);
+    let membership = if data.get("invite_only").and_then(Value::as_bool) == Some(true) { "invite only" } else { "open" };
+    format!(
+        "online: {} ({membership}; {} joins, {} refused; {nodes} other cluster nodes linked)\n\
+         introductions: {} made, {} refused\n\
+         relayed: {} packets, {} bytes; refused {} (queue full {}, rate limited {}); lost to closed links {}; idle pairs expired {}\n\
+         per-client limits: {} packets/s, {} bytes/s\n",
+        n(data, "online"), n(c, "joins"), n(c, "refused"),
+        n(c, "introductions"), n(c, "introductions_refused"),
+        n(r, "forwarded_packets"), n(r, "forwarded_bytes"), n(r, "refused_packets"), n(r, "refused_queue_full"),
+        n(r, "refused_rate_limited"), n(r, "lost_closed"), n(r, "pairs_expired"),
+        n(r, "client_packets_per_sec"), n(r, "client_bytes_per_sec"),
+    )
 }
 
 fn draw(sup: &Value, indent: &str, out: &mut String) {

@@ -155,8 +155,8 @@ fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
 fn relay_view(ctx: &SbContext) -> serde_json::Value {
     let (stats, rate) = (ctx.hub.stats(), ctx.hub.config().rate);
     serde_json::json!({
-        "client_packets_per_sec": rate.packets_per_sec,
-        "client_bytes_per_sec": rate.bytes_per_sec,
+        "client_packets_per_sec": rate.packets_per_sec as u64,
+        "client_bytes_per_sec": rate.bytes_per_sec as u64,
         "forwarded_packets": stats.forwarded_packets,
         "forwarded_bytes": stats.forwarded_bytes,
         "refused_packets": stats.refused_total(),

@@ -162,8 +162,10 @@ fn an_operator_sets_the_per_client_relay_limits() {
     let dir = home.path().join("sb");
     let _sb = Switchboard::start_with(&dir, free_port(), &["--client-packets-per-sec", "5000", "--client-bytes-per-sec", "4194304"]);
     let relay = &kith_json(&dir, &["status", "--json"])["relay"];
-    assert_eq!(relay["client_packets_per_sec"].as_f64(), Some(5_000.0));
-    assert_eq!(relay["client_bytes_per_sec"].as_f64(), Some(4_194_304.0));
+    assert_eq!(relay["client_packets_per_sec"].as_u64(), Some(5_000));
+    assert_eq!(relay["client_bytes_per_sec"].as_u64(), Some(4_194_304));
+    let text = String::from_utf8_lossy(&kith(&dir, &["status"]).stdout).to_string();
+    assert!(text.contains("per-client limits: 5000 packets/s, 4194304 bytes/s") && text.contains("online: 0 (open;"), "{text}");
 
     let mut low = std::process::Command::new(kith_bin())
         .arg("--data-dir")
