@@ -151,6 +151,11 @@ pub struct SwitchboardArgs {
     /// Relayed bytes per second one client may send (sustained; bursts of 1/8 s above it).
     #[arg(long, default_value_t = kith::limits::RELAY_CLIENT_BYTES_PER_SEC)]
     pub client_bytes_per_sec: u64,
+    /// Keep idle CPUs polling instead of halting while the switchboard runs (a PM QoS request
+    /// through /dev/cpu_dma_latency; needs root). On a VM whose idle vCPUs halt, this cuts a
+    /// relayed round trip several-fold, at the price of CPUs that never rest.
+    #[arg(long)]
+    pub poll_idle: bool,
 }
 
 /// `kith switchboard …` subcommands (talk to the running switchboard).

@@ -16,6 +16,7 @@ use kith::relay::RouterConfig;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
 use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs};
+use kith_supervisors::wake_latency::WakeLatencyHold;
 use kith_supervisors::{switchboard, bench_relay, bench_replicate, client, config, daemon, output};
 use serde_json::json;
 
@@ -162,6 +163,8 @@ fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>>
 
 fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
     let relay = RouterConfig::with_client_rate(args.client_packets_per_sec, args.client_bytes_per_sec)?;
+    // Held for the life of the process; dropping it withdraws the request.
+    let _polling = args.poll_idle.then(WakeLatencyHold::zero).transpose()?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let identity = match Identity::load(dir) {
         Ok(identity) => identity,
@@ -186,6 +189,7 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
             invite_only: args.invite_only,
             join: args.join,
             relay,
+            cpus_polled_when_idle: args.poll_idle,
         };
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;

@@ -103,12 +103,13 @@ fn switchboard_counters(data: &Value) -> String {
         "online: {} ({membership}; {} joins, {} refused; {nodes} other cluster nodes linked)\n\
          introductions: {} made, {} refused\n\
          relayed: {} packets, {} bytes; refused {} (queue full {}, rate limited {}); lost to closed links {}; idle pairs expired {}\n\
-         per-client limits: {} packets/s, {} bytes/s\n",
+         per-client limits: {} packets/s, {} bytes/s\n{}",
         n(data, "online"), n(c, "joins"), n(c, "refused"),
         n(c, "introductions"), n(c, "introductions_refused"),
         n(r, "forwarded_packets"), n(r, "forwarded_bytes"), n(r, "refused_packets"), n(r, "refused_queue_full"),
         n(r, "refused_rate_limited"), n(r, "lost_closed"), n(r, "pairs_expired"),
         n(r, "client_packets_per_sec"), n(r, "client_bytes_per_sec"),
+        if data.get("cpus_polled_when_idle").and_then(Value::as_bool) == Some(true) { "idle CPUs kept polling (--poll-idle)\n" } else { "" },
     )
 }
 

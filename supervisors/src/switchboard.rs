@@ -68,6 +68,8 @@ pub struct SwitchboardParts {
     pub join: Vec<String>,
     /// The limits relayed clients are held to.
     pub relay: RouterConfig,
+    /// Whether the process keeps idle CPUs polling (`--poll-idle`), for status.
+    pub cpus_polled_when_idle: bool,
 }
 
 /// A running switchboard.
@@ -103,7 +105,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let listener_args = ctx.clone();
     let notifier_args = ctx.clone();
-    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler: handler(ctx.clone(), root_slot.clone()) };
+    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler: handler(ctx.clone(), root_slot.clone(), parts.cpus_polled_when_idle) };
     let seed = u64::from_le_bytes(parts.identity.id().0[..8].try_into().unwrap_or_default());
     let spec = SupervisorSpec {
         name: "switchboard".into(),
@@ -168,7 +170,7 @@ fn relay_view(ctx: &SbContext) -> serde_json::Value {
 }
 
 /// `kith status` on a switchboard: the tree, the counters, who is online (a count: no names).
-fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
+fn handler(ctx: SbContext, root: Slot<SupervisorMsg>, cpus_polled_when_idle: bool) -> Handler {
     Arc::new(move |request| {
         let (ctx, root) = (ctx.clone(), root.get());
         Box::pin(async move {
@@ -184,6 +186,7 @@ fn handler(ctx: SbContext, root: Slot<SupervisorMsg>) -> Handler {
                         "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
                         "online": ctx.tracker.list(PEERS_TOPIC).len(),
                         "invite_only": ctx.invites.is_some(),
+                        "cpus_polled_when_idle": cpus_polled_when_idle,
                         "cluster": ctx.cluster_nodes(),
                         "counters": ctx.counters.view(),
                         "relay": relay_view(&ctx),

@@ -1,4 +1,5 @@
-//! A PM QoS wake-latency request for latency benchmarks, as `cyclictest` makes one.
+//! A PM QoS wake-latency request, as `cyclictest` makes one: for latency benchmarks, and for a
+//! switchboard whose operator asks for it (`kith switchboard --poll-idle`).
 //!
 //! On this kind of VM (cpuidle driver `haltpoll`, `guest_halt_poll_ns=0`) an idle vCPU halts
 //! at once, and waking it for the next packet costs tens of microseconds, sometimes hundreds.

@@ -155,7 +155,8 @@ fn an_invite_only_switchboard_admits_each_code_once() {
 }
 
 /// The operator sets the per-client relay limits; the switchboard reports them, and refuses
-/// limits too low to hold a frame before it starts.
+/// limits too low to hold a frame before it starts. `--poll-idle` holds its request while the
+/// switchboard runs.
 #[test]
 fn an_operator_sets_the_per_client_relay_limits() {
     let home = tempfile::tempdir().unwrap();
@@ -166,6 +167,8 @@ fn an_operator_sets_the_per_client_relay_limits() {
     assert_eq!(relay["client_bytes_per_sec"].as_u64(), Some(4_194_304));
     let text = String::from_utf8_lossy(&kith(&dir, &["status"]).stdout).to_string();
     assert!(text.contains("per-client limits: 5000 packets/s, 4194304 bytes/s") && text.contains("online: 0 (open;"), "{text}");
+
+    poll_idle_is_held_while_the_switchboard_runs(home.path());
 
     let mut low = std::process::Command::new(kith_bin())
         .arg("--data-dir")
@@ -178,6 +181,27 @@ fn an_operator_sets_the_per_client_relay_limits() {
     let out = low.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("1000 bytes/s is below the minimum"), "{stderr}");
+}
+
+/// `--poll-idle` holds a PM QoS request (idle CPUs poll) for the life of the process; it needs
+/// root, and without it the check says so and passes.
+fn poll_idle_is_held_while_the_switchboard_runs(home: &Path) {
+    const DEVICE: &str = "/dev/cpu_dma_latency";
+    let target = || {
+        let mut value = [0u8; 4];
+        std::fs::File::open(DEVICE).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut value)).map(|()| i32::from_ne_bytes(value))
+    };
+    let writable = std::fs::OpenOptions::new().write(true).open(DEVICE).is_ok();
+    let Ok(before) = target().map_err(|e| println!("skipped --poll-idle: {e}")) else { return };
+    if !writable || before == 0 {
+        return println!("skipped --poll-idle: {DEVICE} not writable here, or already held at 0 ({before})");
+    }
+    let dir = home.join("polled");
+    let sb = Switchboard::start_with(&dir, free_port(), &["--poll-idle"]);
+    assert_eq!(kith_json(&dir, &["status", "--json"])["cpus_polled_when_idle"], true);
+    assert_eq!(target().unwrap(), 0, "the kernel holds the request while the switchboard runs");
+    drop(sb);
+    wait_for("the request is withdrawn with the process", Duration::from_secs(10), || target().unwrap() == before);
 }
 
 /// A switchboard given once is remembered with the key learned on first use: the daemon goes
