@@ -53,10 +53,10 @@ impl Client {
         stream::write_frame(&mut self.send, &msg).await.unwrap();
     }
 
-    /// Every message that comes before a quiet half second.
+    /// Every message that comes before two quiet seconds.
     async fn drain(&mut self) -> Vec<ServerMsg> {
         let mut got = Vec::new();
-        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20)).await {
+        while let Ok(frame) = tokio::time::timeout(Duration::from_secs(2), stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20)).await {
             got.push(frame.unwrap().expect("a frame"));
         }
         got
