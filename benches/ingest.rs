@@ -2,7 +2,10 @@
 //! `kith bench ingest` measures them, at a few sizes.
 
 fn main() {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return eprintln!("no runtime: {e}"),
     };

@@ -118,12 +118,16 @@ pub struct Identity {
 impl Identity {
     /// A fresh random identity.
     pub fn generate() -> Self {
-        Identity { signing: SigningKey::generate(&mut rand::rngs::OsRng) }
+        Identity {
+            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
     }
 
     /// An identity from a 32-byte seed (tests and benchmarks).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Identity { signing: SigningKey::from_bytes(&seed) }
+        Identity {
+            signing: SigningKey::from_bytes(&seed),
+        }
     }
 
     /// This node's id.
@@ -140,16 +144,27 @@ impl Identity {
     pub fn create(dir: &Path) -> Result<Self, IdentityError> {
         let path = dir.join(SECRET_FILE);
         let shown = path.display().to_string();
-        let io = |source| IdentityError::Io { path: shown.clone(), source };
+        let io = |source| IdentityError::Io {
+            path: shown.clone(),
+            source,
+        };
         let identity = Identity::generate();
-        let mut file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+        let mut file = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(IdentityError::Exists(shown))
             }
             Err(e) => return Err(io(e)),
         };
-        let text = format!("{SECRET_MAGIC}\n{}\n", STANDARD.encode(identity.signing.to_bytes()));
+        let text = format!(
+            "{SECRET_MAGIC}\n{}\n",
+            STANDARD.encode(identity.signing.to_bytes())
+        );
         file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
         Ok(identity)
@@ -164,14 +179,21 @@ impl Identity {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(IdentityError::Missing(shown))
             }
-            Err(source) => return Err(IdentityError::Io { path: shown, source }),
+            Err(source) => {
+                return Err(IdentityError::Io {
+                    path: shown,
+                    source,
+                })
+            }
         };
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(IdentityError::Permissions { path: shown, mode });
         }
-        let text = fs::read_to_string(&path)
-            .map_err(|source| IdentityError::Io { path: shown.clone(), source })?;
+        let text = fs::read_to_string(&path).map_err(|source| IdentityError::Io {
+            path: shown.clone(),
+            source,
+        })?;
         let mut lines = text.lines();
         if lines.next() != Some(SECRET_MAGIC) {
             return Err(IdentityError::Corrupt(shown));
@@ -200,7 +222,10 @@ mod tests {
     #[test]
     fn malformed_ids_are_refused() {
         for bad in ["", "@.ed25519", "abc", "@AAAA.ed25519", "@%%%.ed25519"] {
-            assert!(matches!(bad.parse::<FeedId>(), Err(IdentityError::BadId(_))), "{bad}");
+            assert!(
+                matches!(bad.parse::<FeedId>(), Err(IdentityError::BadId(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -208,9 +233,15 @@ mod tests {
     fn create_refuses_to_overwrite_and_load_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let made = Identity::create(dir.path()).unwrap();
-        let mode = fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(matches!(Identity::create(dir.path()), Err(IdentityError::Exists(_))));
+        assert!(matches!(
+            Identity::create(dir.path()),
+            Err(IdentityError::Exists(_))
+        ));
         assert_eq!(Identity::load(dir.path()).unwrap().id(), made.id());
     }
 
@@ -220,6 +251,9 @@ mod tests {
         Identity::create(dir.path()).unwrap();
         let path = dir.path().join(SECRET_FILE);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Identity::load(dir.path()), Err(IdentityError::Permissions { .. })));
+        assert!(matches!(
+            Identity::load(dir.path()),
+            Err(IdentityError::Permissions { .. })
+        ));
     }
 }

@@ -6,21 +6,21 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
-pub mod limits;
-pub mod net;
-pub mod presence;
-pub mod supervisor;
+pub mod actors;
+pub mod bench;
+pub mod control;
+pub mod events;
 pub mod feed;
 pub mod identity;
+pub mod ingest;
+pub mod limits;
+pub mod net;
+pub mod node;
+pub mod peer;
+pub mod presence;
+pub mod relay;
+pub mod replicate;
 pub mod rolodex;
 pub mod store;
-pub mod ingest;
-pub mod actors;
-pub mod node;
-pub mod control;
-pub mod bench;
-pub mod replicate;
-pub mod events;
-pub mod peer;
+pub mod supervisor;
 pub mod switchboard;
-pub mod relay;

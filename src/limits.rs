@@ -272,7 +272,6 @@ pub const SB_SEND_QUEUE: usize = WATCH_IDS_MAX + 256;
 /// Presence shards of a switchboard's `peers` topic (every node of a cluster must agree).
 pub const PEERS_SHARDS: u16 = 1;
 
-
 // --- relay ---
 
 /// Bytes of the key header in front of every relayed packet: the destination key on the way to
@@ -336,12 +335,16 @@ pub const RELAY_CLIENT_QUEUE_BYTES: usize = 512 * RELAY_FRAME_BYTES_MAX;
 const _: () = assert!(RELAY_INNER_PACKET_BYTES_MIN <= RELAY_INNER_PACKET_BYTES_MAX);
 const _: () = assert!(2 * RELAY_OUTER_MTU_STEP > RELAY_OUTER_MTU_CEILING - RELAY_OUTER_INITIAL_MTU);
 const _: () = assert!(RELAY_OUTER_MTU_STEP <= RELAY_OUTER_MTU_CEILING - RELAY_OUTER_INITIAL_MTU);
+const _: () = assert!(
+    RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38
+);
 const _: () =
-    assert!(RELAY_OUTER_INITIAL_MTU as usize >= RELAY_INNER_PACKET_BYTES_MIN + RELAY_HEADER_BYTES + 38);
-const _: () = assert!(RELAY_PAIR_IDLE_EXPIRY.as_millis() >= 2 * CONNECTION_IDLE_TIMEOUT.as_millis());
+    assert!(RELAY_PAIR_IDLE_EXPIRY.as_millis() >= 2 * CONNECTION_IDLE_TIMEOUT.as_millis());
 const _: () = assert!(RELAY_CLIENT_BURST_MS <= 1_000);
 const _: () = assert!(RELAY_CLIENT_PACKETS_PER_SEC_MIN as u64 * RELAY_CLIENT_BURST_MS >= 1_000);
-const _: () = assert!(RELAY_CLIENT_BYTES_PER_SEC_MIN * RELAY_CLIENT_BURST_MS / 1_000 >= RELAY_FRAME_BYTES_MAX as u64);
+const _: () = assert!(
+    RELAY_CLIENT_BYTES_PER_SEC_MIN * RELAY_CLIENT_BURST_MS / 1_000 >= RELAY_FRAME_BYTES_MAX as u64
+);
 const _: () = assert!(RELAY_CLIENT_PACKETS_PER_SEC >= RELAY_CLIENT_PACKETS_PER_SEC_MIN);
 const _: () = assert!(RELAY_CLIENT_BYTES_PER_SEC >= RELAY_CLIENT_BYTES_PER_SEC_MIN);
 /// Messages and relayed frames queued towards one cluster node before more are refused (relayed

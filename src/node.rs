@@ -13,14 +13,14 @@ use crate::actors::rolodex::RolodexMsg;
 use crate::actors::store_writer::StoreWriterMsg;
 use crate::actors::Slot;
 use crate::events::{Events, NodeEvent};
-use crate::switchboard::status_file::{StatusFile, StatusFileError};
-use crate::switchboard::{check_status, Online};
 use crate::feed::{Content, FeedError, MsgId};
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{IngestError, Op, OpOutcome};
 use crate::limits::CONTROL_TIMEOUT;
 use crate::rolodex::{Rolodex, RolodexChange, RolodexEntry, RolodexError};
 use crate::store::{Store, StoreError, StoredEntry};
+use crate::switchboard::status_file::{StatusFile, StatusFileError};
+use crate::switchboard::{check_status, Online};
 
 /// Why a request to the node failed. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +55,20 @@ pub enum NodeError {
 }
 
 /// Submit ops to the store writer and wait until they are durable.
-pub async fn submit(writer: &Slot<StoreWriterMsg>, ops: Vec<Op>) -> Result<Vec<Result<OpOutcome, FeedError>>, NodeError> {
-    let actor = writer.get().ok_or(NodeError::Unavailable("the store writer"))?;
-    match actor.call(|reply| StoreWriterMsg::Submit(ops, reply), Some(CONTROL_TIMEOUT)).await {
+pub async fn submit(
+    writer: &Slot<StoreWriterMsg>,
+    ops: Vec<Op>,
+) -> Result<Vec<Result<OpOutcome, FeedError>>, NodeError> {
+    let actor = writer
+        .get()
+        .ok_or(NodeError::Unavailable("the store writer"))?;
+    match actor
+        .call(
+            |reply| StoreWriterMsg::Submit(ops, reply),
+            Some(CONTROL_TIMEOUT),
+        )
+        .await
+    {
         Ok(CallResult::Success(result)) => Ok(result?),
         Ok(CallResult::Timeout) => Err(NodeError::Timeout("the store writer", CONTROL_TIMEOUT)),
         Ok(CallResult::SenderError) | Err(_) => Err(NodeError::Unavailable("the store writer")),
@@ -67,7 +78,9 @@ pub async fn submit(writer: &Slot<StoreWriterMsg>, ops: Vec<Op>) -> Result<Vec<R
 /// Queue ops at the store writer without waiting; the receiver yields the outcome once durable.
 /// The writer handles submissions in order, so several may be in flight from one caller.
 pub fn submit_queued(writer: &Slot<StoreWriterMsg>, ops: Vec<Op>) -> Result<Pending, NodeError> {
-    let actor = writer.get().ok_or(NodeError::Unavailable("the store writer"))?;
+    let actor = writer
+        .get()
+        .ok_or(NodeError::Unavailable("the store writer"))?;
     let (tx, rx) = ractor::concurrency::oneshot();
     actor
         .cast(StoreWriterMsg::Submit(ops, tx.into()))
@@ -112,8 +125,16 @@ pub struct Node {
 
 impl Node {
     /// Append a post to the own feed; returns once it is durable.
-    pub async fn post(&self, text: String, reply_to: Option<MsgId>) -> Result<(MsgId, u64), NodeError> {
-        let mut outcomes = submit(&self.writer, vec![Op::Publish(Content::Post { text, reply_to })]).await?;
+    pub async fn post(
+        &self,
+        text: String,
+        reply_to: Option<MsgId>,
+    ) -> Result<(MsgId, u64), NodeError> {
+        let mut outcomes = submit(
+            &self.writer,
+            vec![Op::Publish(Content::Post { text, reply_to })],
+        )
+        .await?;
         match outcomes.pop() {
             Some(Ok(OpOutcome::Appended { id, seq, .. })) => Ok((id, seq)),
             Some(Err(e)) => Err(e.into()),
@@ -122,9 +143,22 @@ impl Node {
     }
 
     /// Change one rolodex entry.
-    pub async fn change(&self, id: FeedId, change: RolodexChange) -> Result<RolodexEntry, NodeError> {
-        let actor = self.rolodex_actor.get().ok_or(NodeError::Unavailable("the rolodex"))?;
-        match actor.call(|reply| RolodexMsg::Change(id, change, reply), Some(CONTROL_TIMEOUT)).await {
+    pub async fn change(
+        &self,
+        id: FeedId,
+        change: RolodexChange,
+    ) -> Result<RolodexEntry, NodeError> {
+        let actor = self
+            .rolodex_actor
+            .get()
+            .ok_or(NodeError::Unavailable("the rolodex"))?;
+        match actor
+            .call(
+                |reply| RolodexMsg::Change(id, change, reply),
+                Some(CONTROL_TIMEOUT),
+            )
+            .await
+        {
             Ok(CallResult::Success(result)) => result,
             Ok(CallResult::Timeout) => Err(NodeError::Timeout("the rolodex", CONTROL_TIMEOUT)),
             Ok(CallResult::SenderError) | Err(_) => Err(NodeError::Unavailable("the rolodex")),
@@ -149,6 +183,8 @@ impl Node {
     pub fn timeline(&self, limit: usize) -> Result<Vec<StoredEntry>, NodeError> {
         let me = self.identity.id();
         let rolodex = &self.rolodex;
-        Ok(self.store.read()?.timeline(limit, |author| *author == me || rolodex.is_following(author))?)
+        Ok(self.store.read()?.timeline(limit, |author| {
+            *author == me || rolodex.is_following(author)
+        })?)
     }
 }

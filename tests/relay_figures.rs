@@ -126,7 +126,9 @@ async fn relay_figures() {
         while start.elapsed() < Duration::from_secs(1) {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             while sent < due {
-                a.send_datagram_wait(packet(&id(2), sent)).await.expect("send");
+                a.send_datagram_wait(packet(&id(2), sent))
+                    .await
+                    .expect("send");
                 sent += 1;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;

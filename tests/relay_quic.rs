@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kith::net::NetError;
-use kith::relay::{fake_addr, Refusal, RouterConfig};
 use kith::relay::bucket::Rate;
+use kith::relay::{fake_addr, Refusal, RouterConfig};
 use relay_util::*;
 
 const CANARY: &[u8] = b"kith relay canary: the switchboard must never read this sentence";
@@ -133,7 +133,14 @@ async fn a_flooding_client_is_throttled_while_another_pair_keeps_working() {
         bytes_per_sec: 4.0 * 1024.0 * 1024.0,
         bytes_burst: 1024.0 * 1024.0,
     };
-    let sb = Switchboard::start(100, RouterConfig { rate, ..RouterConfig::default() }, false);
+    let sb = Switchboard::start(
+        100,
+        RouterConfig {
+            rate,
+            ..RouterConfig::default()
+        },
+        false,
+    );
     let (a, b) = tokio::join!(relay_peer(1, &sb), relay_peer(2, &sb));
     let ((_c_ep, c), (_d_ep, d)) = tokio::join!(connect_outer(3, &sb), connect_outer(4, &sb));
     sb.introduce(a.id, b.id).await;
@@ -145,13 +152,17 @@ async fn a_flooding_client_is_throttled_while_another_pair_keeps_working() {
     let flooder = tokio::spawn(async move {
         let start = Instant::now();
         for _ in 0..FLOOD {
-            c.send_datagram_wait(flood_frame.clone()).await.expect("flood send");
+            c.send_datagram_wait(flood_frame.clone())
+                .await
+                .expect("flood send");
         }
         (c, start.elapsed())
     });
     let drain = tokio::spawn(async move {
         let mut got = 0u64;
-        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(300), d.read_datagram()).await {
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(300), d.read_datagram()).await
+        {
             got += 1;
         }
         got
@@ -174,7 +185,10 @@ async fn a_flooding_client_is_throttled_while_another_pair_keeps_working() {
     // The flooder got at most its burst plus its rate over the flood (with slack for the drain).
     let allowance = 500.0 + 2_000.0 * (flood_time.as_secs_f64() + 0.5);
     assert!(limited > 0, "the flood was rate limited");
-    assert!((delivered as f64) <= allowance, "delivered {delivered} > allowance {allowance}");
+    assert!(
+        (delivered as f64) <= allowance,
+        "delivered {delivered} > allowance {allowance}"
+    );
     assert!(delivered + limited <= FLOOD);
     assert!(round_trips >= 20);
     println!(

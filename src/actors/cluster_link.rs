@@ -66,22 +66,38 @@ impl Actor for ClusterLink {
     type State = ClusterLinkState;
     type Arguments = ClusterLinkArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let target = Target::parse(&args.target)?;
         myself.cast(ClusterLinkMsg::Connect)?;
-        Ok(ClusterLinkState { ctx: args.ctx, target, attempt: 0, link: None })
+        Ok(ClusterLinkState {
+            ctx: args.ctx,
+            target,
+            attempt: 0,
+            link: None,
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ClusterLinkMsg::Connect if state.link.is_none() => match connect(&myself, state).await {
-                Ok(()) => state.attempt = 0,
-                Err(e) => {
-                    tracing::debug!(node = %state.target.host, error = %e, "cluster node not reached");
-                    state.attempt += 1;
-                    retry(&myself, state.attempt);
+            ClusterLinkMsg::Connect if state.link.is_none() => {
+                match connect(&myself, state).await {
+                    Ok(()) => state.attempt = 0,
+                    Err(e) => {
+                        tracing::debug!(node = %state.target.host, error = %e, "cluster node not reached");
+                        state.attempt += 1;
+                        retry(&myself, state.attempt);
+                    }
                 }
-            },
+            }
             ClusterLinkMsg::Connect => {}
             ClusterLinkMsg::Closed => {
                 if let Some((name, conn, ..)) = state.link.take() {
@@ -95,7 +111,10 @@ impl Actor for ClusterLink {
     }
 }
 
-async fn connect(myself: &ActorRef<ClusterLinkMsg>, state: &mut ClusterLinkState) -> Result<(), String> {
+async fn connect(
+    myself: &ActorRef<ClusterLinkMsg>,
+    state: &mut ClusterLinkState,
+) -> Result<(), String> {
     let endpoint = &state.ctx.endpoint;
     let addr = tokio::net::lookup_host(state.target.host.as_str())
         .await
@@ -113,12 +132,24 @@ async fn connect(myself: &ActorRef<ClusterLinkMsg>, state: &mut ClusterLinkState
     };
     state.target.id = Some(FeedId::from(key));
     let (conn, _) = endpoint.dial(addr, key).await.map_err(|e| e.to_string())?;
-    let ours = Hello::new(NodeRole::Switchboard, Capabilities::of(&[Capability::Presence]));
+    let ours = Hello::new(
+        NodeRole::Switchboard,
+        Capabilities::of(&[Capability::Presence]),
+    );
     let greeted = dial_hello(&conn, &ours).await.map_err(|e| e.to_string())?;
     let name = ReplicaName::new(&FeedId::from(key).to_string());
     let inbound: Arc<dyn Inbound> = Arc::new(state.ctx.tracker.clone());
-    state.ctx.cluster.attach(name.clone(), conn.clone(), inbound);
-    let node_link = node_link::start(&state.ctx, FeedId::from(key), &conn, greeted.send, greeted.recv);
+    state
+        .ctx
+        .cluster
+        .attach(name.clone(), conn.clone(), inbound);
+    let node_link = node_link::start(
+        &state.ctx,
+        FeedId::from(key),
+        &conn,
+        greeted.send,
+        greeted.recv,
+    );
     let (watched, me) = (conn.clone(), myself.clone());
     let watch = OwnedTask::spawn(async move {
         watched.closed().await;

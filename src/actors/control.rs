@@ -5,9 +5,9 @@
 //! [`CONTROL_CONNECTIONS_MAX`] at once. If accepting fails the loop tells the actor, which fails,
 //! so that its supervisor restarts it with a fresh socket. Spawned by the daemon's root supervisor.
 
+use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -44,7 +44,8 @@ pub struct ControlArgs {
 }
 
 /// Answers one control request.
-pub type Handler = Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
 /// The handler of a daemon: requests dispatched onto its node.
 pub fn node_handler(node: Node, tree: TreeReporter, peers: Option<PeerContext>) -> Handler {
@@ -72,15 +73,29 @@ impl Actor for ControlServer {
     type State = ControlState;
     type Arguments = ControlArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let socket = args.data_dir.join(SOCKET_FILE);
         let listener = bind(&socket)?;
-        Ok(ControlState { _accept: OwnedTask::spawn(accept_loop(listener, args, myself)), socket })
+        Ok(ControlState {
+            _accept: OwnedTask::spawn(accept_loop(listener, args, myself)),
+            socket,
+        })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ControlMsg::AcceptFailed(reason) => Err(format!("control socket accept failed: {reason}").into()),
+            ControlMsg::AcceptFailed(reason) => {
+                Err(format!("control socket accept failed: {reason}").into())
+            }
         }
     }
 }
@@ -92,7 +107,8 @@ fn bind(path: &PathBuf) -> Result<UnixListener, ActorProcessingErr> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("removing stale {}: {e}", path.display()).into()),
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("binding {}: {e}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("binding {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
@@ -109,7 +125,9 @@ async fn accept_loop(listener: UnixListener, args: ControlArgs, myself: ActorRef
         };
         // Waiting for a slot here is the backpressure: past the bound, clients queue in the
         // kernel's listen backlog instead of in our memory.
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { return };
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
         let handler = Arc::clone(&args.handler);
         tokio::spawn(async move {
             if let Err(e) = serve(stream, &handler).await {
@@ -124,9 +142,15 @@ async fn serve(stream: UnixStream, handler: &Handler) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(CONTROL_LINE_BYTES_MAX as u64 + 1));
     let mut line = String::new();
-    while { line.clear(); lines.read_line(&mut line).await? } > 0 {
+    while {
+        line.clear();
+        lines.read_line(&mut line).await?
+    } > 0
+    {
         let response = if line.len() > CONTROL_LINE_BYTES_MAX {
-            Response::err(format!("request longer than {CONTROL_LINE_BYTES_MAX} bytes"))
+            Response::err(format!(
+                "request longer than {CONTROL_LINE_BYTES_MAX} bytes"
+            ))
         } else {
             match serde_json::from_str::<Request>(&line) {
                 Ok(request) => handler(request).await,

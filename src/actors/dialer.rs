@@ -18,12 +18,12 @@ use tokio::sync::broadcast;
 
 use crate::actors::listener::start_peer;
 use crate::actors::sb_link::{Relayed, SbLinkMsg};
-use crate::limits::INTRODUCTION_TIMEOUT;
-use ractor::rpc::CallResult;
 use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
 use crate::identity::FeedId;
+use crate::limits::INTRODUCTION_TIMEOUT;
 use crate::peer::{punch, redial_delay, repunch_delay, Direction, PeerContext};
+use ractor::rpc::CallResult;
 
 /// Messages to a dialer.
 pub enum DialerMsg {
@@ -66,13 +66,32 @@ impl Actor for Dialer {
     type State = DialerState;
     type Arguments = DialerArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let watch = OwnedTask::spawn(watch(args.ctx.node.events.subscribe(), args.id, myself.clone()));
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let watch = OwnedTask::spawn(watch(
+            args.ctx.node.events.subscribe(),
+            args.id,
+            myself.clone(),
+        ));
         myself.cast(DialerMsg::Dial)?;
-        Ok(DialerState { args, attempt: 0, repunch_attempt: 0, repunch_pending: false, _watch: watch })
+        Ok(DialerState {
+            args,
+            attempt: 0,
+            repunch_attempt: 0,
+            repunch_pending: false,
+            _watch: watch,
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             DialerMsg::Dial => dial(&myself, state).await,
             DialerMsg::Disconnected => {
@@ -89,14 +108,19 @@ impl Actor for Dialer {
 
 async fn dial(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
     let DialerArgs { ctx, id } = &state.args;
-    let Some(entry) = ctx.node.rolodex.get(id) else { return myself.stop(Some("forgotten".into())) };
-    if !entry.following || entry.blocked || (entry.addrs.is_empty() && ctx.relays.configured() == 0) {
+    let Some(entry) = ctx.node.rolodex.get(id) else {
+        return myself.stop(Some("forgotten".into()));
+    };
+    if !entry.following || entry.blocked || (entry.addrs.is_empty() && ctx.relays.configured() == 0)
+    {
         return myself.stop(Some("idle: hibernating".into()));
     }
     if ctx.connections.contains(id) {
         return schedule_repunch(myself, state);
     }
-    let Ok(key) = id.verifying_key() else { return myself.stop(Some("invalid key".into())) };
+    let Ok(key) = id.verifying_key() else {
+        return myself.stop(Some("invalid key".into()));
+    };
     for hint in &entry.addrs {
         for addr in resolve(hint).await {
             match ctx.endpoint.dial(addr, key).await {
@@ -105,7 +129,9 @@ async fn dial(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
                         state.attempt = 0;
                         return schedule_repunch(myself, state);
                     }
-                    Err(e) => tracing::debug!(peer = %id.short(), error = %e, "connection not started"),
+                    Err(e) => {
+                        tracing::debug!(peer = %id.short(), error = %e, "connection not started")
+                    }
                 },
                 Err(e) => tracing::debug!(peer = %id.short(), %addr, error = %e, "dial failed"),
             }
@@ -120,9 +146,15 @@ async fn dial(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
 }
 
 /// Ask each switchboard link for an introduction, and dial through the first that accepts.
-async fn through_switchboards(ctx: &PeerContext, id: FeedId, key: ed25519_dalek::VerifyingKey) -> bool {
+async fn through_switchboards(
+    ctx: &PeerContext,
+    id: FeedId,
+    key: ed25519_dalek::VerifyingKey,
+) -> bool {
     for link in ctx.relays.links() {
-        let Some(relayed) = introduce(&link, id).await else { continue };
+        let Some(relayed) = introduce(&link, id).await else {
+            continue;
+        };
         // A direct path first (traffic off the switchboard), then the relay.
         if let Some(observed) = relayed.observed {
             if punch(ctx, id, observed).await {
@@ -143,7 +175,13 @@ async fn through_switchboards(ctx: &PeerContext, id: FeedId, key: ed25519_dalek:
 
 /// An introduction to `id` through one switchboard link; `None` if refused or unanswered.
 async fn introduce(link: &ActorRef<SbLinkMsg>, id: FeedId) -> Option<Relayed> {
-    match link.call(|port| SbLinkMsg::Introduce(id, port), Some(INTRODUCTION_TIMEOUT)).await {
+    match link
+        .call(
+            |port| SbLinkMsg::Introduce(id, port),
+            Some(INTRODUCTION_TIMEOUT),
+        )
+        .await
+    {
         Ok(CallResult::Success(Ok(relayed))) => Some(relayed),
         Ok(CallResult::Success(Err(reason))) => {
             tracing::debug!(peer = %id.short(), %reason, "introduction refused");
@@ -156,7 +194,9 @@ async fn introduce(link: &ActorRef<SbLinkMsg>, id: FeedId) -> Option<Relayed> {
 /// True if the connection with `id` is up, rides a relay, and this node dialled it (the side
 /// that asked for the introduction asks again; the other side dials back when asked).
 fn relayed_by_us(ctx: &PeerContext, id: &FeedId) -> bool {
-    ctx.connections.via(id).is_some_and(|via| via.relayed && via.direction == Direction::Outbound)
+    ctx.connections
+        .via(id)
+        .is_some_and(|via| via.relayed && via.direction == Direction::Outbound)
 }
 
 /// Schedules the next try of the direct path, if the connection rides a relay this node dialled
@@ -181,7 +221,9 @@ async fn repunch(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
         return;
     }
     for link in ctx.relays.links() {
-        let Some(observed) = introduce(&link, *id).await.and_then(|r| r.observed) else { continue };
+        let Some(observed) = introduce(&link, *id).await.and_then(|r| r.observed) else {
+            continue;
+        };
         punch(ctx, *id, observed).await;
         if !ctx.connections.via(id).is_some_and(|via| via.relayed) {
             tracing::info!(peer = %id.short(), %observed, "moved off the relay onto a direct path");
@@ -206,14 +248,20 @@ async fn resolve(hint: &str) -> Vec<SocketAddr> {
     }
 }
 
-async fn watch(mut events: broadcast::Receiver<NodeEvent>, id: FeedId, myself: ActorRef<DialerMsg>) {
+async fn watch(
+    mut events: broadcast::Receiver<NodeEvent>,
+    id: FeedId,
+    myself: ActorRef<DialerMsg>,
+) {
     loop {
         let msg = match events.recv().await {
             Ok(NodeEvent::Disconnected(who)) if who == id => DialerMsg::Disconnected,
             Ok(NodeEvent::Blocked(who)) if who == id => DialerMsg::Blocked,
             // They just came online at a switchboard: no need to wait out the backoff.
             Ok(NodeEvent::Online(who)) if who == id => DialerMsg::Dial,
-            Ok(NodeEvent::WantsChanged) | Err(broadcast::error::RecvError::Lagged(_)) => DialerMsg::Dial,
+            Ok(NodeEvent::WantsChanged) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                DialerMsg::Dial
+            }
             Ok(_) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };

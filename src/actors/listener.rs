@@ -40,12 +40,23 @@ impl Actor for Listener {
     type State = ListenerState;
     type Arguments = PeerContext;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "listening for peers");
-        Ok(ListenerState { _accept: OwnedTask::spawn(accept_loop(ctx, myself)) })
+        Ok(ListenerState {
+            _accept: OwnedTask::spawn(accept_loop(ctx, myself)),
+        })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             ListenerMsg::EndpointClosed => Err("the peer endpoint closed".into()),
         }
@@ -77,7 +88,9 @@ where
     let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
     let on_accept = Arc::new(on_accept);
     while let Some(incoming) = endpoint.incoming().await {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { break };
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            break;
+        };
         let on_accept = Arc::clone(&on_accept);
         tokio::spawn(async move {
             match accept(incoming).await {
@@ -93,8 +106,18 @@ where
 static CONNECTION_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Start a peer connection actor for an authenticated connection (temporary child).
-pub async fn start_peer(ctx: &PeerContext, conn: quinn::Connection, peer: FeedId, direction: Direction) -> Result<(), String> {
-    let args = PeerConnArgs { ctx: ctx.clone(), conn: conn.clone(), peer, direction };
+pub async fn start_peer(
+    ctx: &PeerContext,
+    conn: quinn::Connection,
+    peer: FeedId,
+    direction: Direction,
+) -> Result<(), String> {
+    let args = PeerConnArgs {
+        ctx: ctx.clone(),
+        conn: conn.clone(),
+        peer,
+        direction,
+    };
     // quinn's stable id is an address, reused once a closed connection is freed; a child id must
     // not collide with a dead child the supervisor may not have removed yet.
     let serial = CONNECTION_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

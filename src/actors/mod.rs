@@ -2,7 +2,6 @@
 //! the pure modules (`feed`, `rolodex::apply`, `ingest`); these only move messages and own I/O.
 //! No worker knows who supervises it.
 
-
 pub mod cluster_link;
 pub mod control;
 pub mod dialer;
@@ -10,14 +9,14 @@ pub mod listener;
 pub mod node_link;
 pub mod peer;
 pub mod replicator;
+pub mod rolodex;
 pub mod sb_link;
 pub mod sb_listener;
 pub mod sb_notifier;
 pub mod sb_session;
-pub mod rolodex;
 mod slot;
-mod task;
 pub mod store_writer;
+mod task;
 
 pub use slot::Slot;
 pub use task::OwnedTask;

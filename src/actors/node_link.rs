@@ -40,17 +40,33 @@ impl Drop for NodeLink {
 }
 
 /// Start the link to `node` on `conn`'s hello stream.
-pub fn start(ctx: &SbContext, node: FeedId, conn: &quinn::Connection, send: quinn::SendStream, recv: quinn::RecvStream) -> NodeLink {
+pub fn start(
+    ctx: &SbContext,
+    node: FeedId,
+    conn: &quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> NodeLink {
     let conn_id = conn.stable_id();
     let queue = ctx.nodes.attach(node, conn_id);
-    let tasks = [OwnedTask::spawn(write_loop(send, queue)), OwnedTask::spawn(read_loop(ctx.clone(), node, recv))];
-    NodeLink { ctx: ctx.clone(), node, conn_id, _tasks: tasks }
+    let tasks = [
+        OwnedTask::spawn(write_loop(send, queue)),
+        OwnedTask::spawn(read_loop(ctx.clone(), node, recv)),
+    ];
+    NodeLink {
+        ctx: ctx.clone(),
+        node,
+        conn_id,
+        _tasks: tasks,
+    }
 }
 
 async fn write_loop(mut send: quinn::SendStream, mut queue: tokio::sync::mpsc::Receiver<NodeOut>) {
     let mut items = Vec::with_capacity(BATCH_ITEMS);
     while queue.recv_many(&mut items, BATCH_ITEMS).await > 0 {
-        let Ok(batch) = encode_batch(items.drain(..)) else { return };
+        let Ok(batch) = encode_batch(items.drain(..)) else {
+            return;
+        };
         if stream::write_raw(&mut send, &batch).await.is_err() {
             return;
         }
@@ -67,7 +83,11 @@ fn encode_batch(items: impl Iterator<Item = NodeOut>) -> Result<Vec<u8>, frame::
         *bytes = 0;
         match packets.is_empty() {
             true => Ok(()),
-            false => frame::encode(&NodeMsg::Packets(std::mem::take(packets)), SB_FRAME_BYTES_MAX).map(|f| out.extend(f)),
+            false => frame::encode(
+                &NodeMsg::Packets(std::mem::take(packets)),
+                SB_FRAME_BYTES_MAX,
+            )
+            .map(|f| out.extend(f)),
         }
     };
     for item in items {
@@ -99,14 +119,33 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
     match msg {
         NodeMsg::Introduce { from, to, observed } => {
             let asker = Asker::Node(node);
-            let asked = ctx.sessions.get(&to).is_some_and(|s| s.cast(SbSessionMsg::IntroRequest { from, asker, observed }).is_ok());
+            let asked = ctx.sessions.get(&to).is_some_and(|s| {
+                s.cast(SbSessionMsg::IntroRequest {
+                    from,
+                    asker,
+                    observed,
+                })
+                .is_ok()
+            });
             if !asked {
                 let result = Err(format!("{to} is not connected to this switchboard cluster"));
-                ctx.nodes.send(&node, NodeMsg::Answer { callee: to, caller: from, result });
+                ctx.nodes.send(
+                    &node,
+                    NodeMsg::Answer {
+                        callee: to,
+                        caller: from,
+                        result,
+                    },
+                );
             }
         }
-        NodeMsg::Answer { callee, caller, result } => {
-            let result = result.and_then(|observed| open_remote(ctx, node, caller, callee).map(|()| observed));
+        NodeMsg::Answer {
+            callee,
+            caller,
+            result,
+        } => {
+            let result = result
+                .and_then(|observed| open_remote(ctx, node, caller, callee).map(|()| observed));
             if let Some(session) = ctx.sessions.get(&caller) {
                 let _ = session.cast(SbSessionMsg::IntroResult { to: callee, result });
             }
@@ -120,11 +159,23 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
 }
 
 /// Let local client `local` and `remote`, a client of `node`, exchange packets.
-pub fn open_remote(ctx: &SbContext, node: FeedId, local: FeedId, remote: FeedId) -> Result<(), String> {
+pub fn open_remote(
+    ctx: &SbContext,
+    node: FeedId,
+    local: FeedId,
+    remote: FeedId,
+) -> Result<(), String> {
     let cannot = |e: String| format!("the switchboard cannot relay between you: {e}");
-    let link = ctx.nodes.forward(&node, remote).ok_or_else(|| cannot("the other node is not linked".into()))?;
-    ctx.hub.add_remote(remote, node, link).map_err(|e| cannot(e.to_string()))?;
-    ctx.hub.open_pair(local, remote).map_err(|e| cannot(e.to_string()))
+    let link = ctx
+        .nodes
+        .forward(&node, remote)
+        .ok_or_else(|| cannot("the other node is not linked".into()))?;
+    ctx.hub
+        .add_remote(remote, node, link)
+        .map_err(|e| cannot(e.to_string()))?;
+    ctx.hub
+        .open_pair(local, remote)
+        .map_err(|e| cannot(e.to_string()))
 }
 
 #[cfg(test)]
@@ -133,14 +184,20 @@ mod tests {
     use crate::net::frame::FrameDecoder;
 
     fn packet(n: u8, len: usize) -> NodeOut {
-        NodeOut::Packet(NodePacket { to: FeedId([n; 32]), frame: vec![n; len] })
+        NodeOut::Packet(NodePacket {
+            to: FeedId([n; 32]),
+            frame: vec![n; len],
+        })
     }
 
     fn decode_all(mut bytes: &[u8]) -> Vec<NodeMsg> {
         let mut msgs = Vec::new();
         while !bytes.is_empty() {
             let mut decoder = FrameDecoder::new(SB_FRAME_BYTES_MAX);
-            let msg: NodeMsg = decoder.decode(&mut bytes).expect("frame").expect("whole frame");
+            let msg: NodeMsg = decoder
+                .decode(&mut bytes)
+                .expect("frame")
+                .expect("whole frame");
             msgs.push(msg);
         }
         msgs
@@ -148,11 +205,22 @@ mod tests {
 
     #[test]
     fn neighbouring_packets_share_a_message_and_control_messages_keep_their_place() {
-        let answer = NodeMsg::Answer { callee: FeedId([9; 32]), caller: FeedId([8; 32]), result: Err("no".into()) };
-        let items = vec![packet(1, 100), packet(2, 100), NodeOut::Msg(answer.clone()), packet(3, 100)];
+        let answer = NodeMsg::Answer {
+            callee: FeedId([9; 32]),
+            caller: FeedId([8; 32]),
+            result: Err("no".into()),
+        };
+        let items = vec![
+            packet(1, 100),
+            packet(2, 100),
+            NodeOut::Msg(answer.clone()),
+            packet(3, 100),
+        ];
         let msgs = decode_all(&encode_batch(items.into_iter()).expect("encode"));
         assert_eq!(msgs.len(), 3);
-        assert!(matches!(&msgs[0], NodeMsg::Packets(p) if p.len() == 2 && p[1].to == FeedId([2; 32])));
+        assert!(
+            matches!(&msgs[0], NodeMsg::Packets(p) if p.len() == 2 && p[1].to == FeedId([2; 32]))
+        );
         assert_eq!(msgs[1], answer);
         assert!(matches!(&msgs[2], NodeMsg::Packets(p) if p.len() == 1));
     }
@@ -163,7 +231,13 @@ mod tests {
         let items = (0..n).map(|i| packet(i as u8, 1_000));
         let msgs = decode_all(&encode_batch(items).expect("encode"));
         assert_eq!(msgs.len(), 2);
-        let total: usize = msgs.iter().map(|m| match m { NodeMsg::Packets(p) => p.len(), _ => 0 }).sum();
+        let total: usize = msgs
+            .iter()
+            .map(|m| match m {
+                NodeMsg::Packets(p) => p.len(),
+                _ => 0,
+            })
+            .sum();
         assert_eq!(total, n);
     }
 }

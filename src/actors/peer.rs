@@ -19,16 +19,21 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::actors::replicator::ReplicatorMsg;
+use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
-use crate::limits::{CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, INGEST_FRAMES_IN_FLIGHT, REPLICATION_BATCH_MAX};
+use crate::limits::{
+    CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, INGEST_FRAMES_IN_FLIGHT,
+    REPLICATION_BATCH_MAX,
+};
 use crate::net::close::close;
-use crate::net::hello::{accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole};
+use crate::net::hello::{
+    accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole,
+};
 use crate::net::{stream, CloseCode};
-use crate::actors::replicator::ReplicatorMsg;
-use crate::actors::OwnedTask;
 use crate::node::{submit, submit_queued, NodeError, Pending};
 use crate::peer::{wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext};
 use crate::replicate::{Action, Msg, Session, WireEntry};
@@ -86,8 +91,14 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.tasks.clear();
         close(&self.conn, CloseCode::Normal);
-        self.ctx.connections.remove(&self.peer, self.conn.stable_id());
-        let _ = self.ctx.node.events.send(NodeEvent::Disconnected(self.peer));
+        self.ctx
+            .connections
+            .remove(&self.peer, self.conn.stable_id());
+        let _ = self
+            .ctx
+            .node
+            .events
+            .send(NodeEvent::Disconnected(self.peer));
     }
 }
 
@@ -96,11 +107,20 @@ impl Actor for PeerConn {
     type State = PeerState;
     type Arguments = PeerConnArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         start(myself, args).await
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             PeerMsg::Frame(frame, reply) => {
                 let keep = on_frame(state, frame).await;
@@ -130,19 +150,38 @@ impl Actor for PeerConn {
     }
 }
 
-async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerState, ActorProcessingErr> {
-    let PeerConnArgs { ctx, conn, peer, direction } = args;
+async fn start(
+    myself: ActorRef<PeerMsg>,
+    args: PeerConnArgs,
+) -> Result<PeerState, ActorProcessingErr> {
+    let PeerConnArgs {
+        ctx,
+        conn,
+        peer,
+        direction,
+    } = args;
     let blocked = ctx.node.rolodex.is_blocked(&peer);
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate]));
     let greeted = match direction {
-        Direction::Outbound if blocked => return Err(format!("refusing to talk to blocked {}", peer.short()).into()),
+        Direction::Outbound if blocked => {
+            return Err(format!("refusing to talk to blocked {}", peer.short()).into())
+        }
         Direction::Outbound => dial_hello(&conn, &ours).await?,
         Direction::Inbound => {
-            let admission = if blocked { Admission::Refuse(GoodbyeReason::NotWelcome) } else { Admission::Welcome };
+            let admission = if blocked {
+                Admission::Refuse(GoodbyeReason::NotWelcome)
+            } else {
+                Admission::Welcome
+            };
             accept_hello(&conn, &ours, admission).await?
         }
     };
-    let info = ConnInfo { addr: conn.remote_address(), since_ms: now_ms(), direction, conn: conn.clone() };
+    let info = ConnInfo {
+        addr: conn.remote_address(),
+        since_ms: now_ms(),
+        direction,
+        conn: conn.clone(),
+    };
     match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
         Admitted::New => {}
         // Its actor sees the close, stops, and leaves the table entry (now ours) alone.
@@ -153,16 +192,41 @@ async fn start(myself: ActorRef<PeerMsg>, args: PeerConnArgs) -> Result<PeerStat
         }
     }
     let _ = ctx.node.events.send(NodeEvent::Connected(peer));
-    let mut guard = ConnGuard { ctx: ctx.clone(), peer, conn: conn.clone(), tasks: Vec::new() };
+    let mut guard = ConnGuard {
+        ctx: ctx.clone(),
+        peer,
+        conn: conn.clone(),
+        tasks: Vec::new(),
+    };
     let memory = ctx.node.store.read()?.peer_memory(&peer)?;
     let mut session = Session::new(wants(&ctx.node), memory);
     let outbox = Outbox::default();
-    guard.tasks.push(OwnedTask::spawn(send_loop(greeted.send, outbox.clone(), ctx.node.store.clone(), myself.clone())));
-    guard.tasks.push(OwnedTask::spawn(read_loop(greeted.recv, conn, myself.clone())));
-    guard.tasks.push(OwnedTask::spawn(event_loop(ctx.node.events.subscribe(), myself)));
+    guard.tasks.push(OwnedTask::spawn(send_loop(
+        greeted.send,
+        outbox.clone(),
+        ctx.node.store.clone(),
+        myself.clone(),
+    )));
+    guard.tasks.push(OwnedTask::spawn(read_loop(
+        greeted.recv,
+        conn,
+        myself.clone(),
+    )));
+    guard.tasks.push(OwnedTask::spawn(event_loop(
+        ctx.node.events.subscribe(),
+        myself,
+    )));
     let actions = session.start();
     let ingest_slots = Arc::new(Semaphore::new(INGEST_FRAMES_IN_FLIGHT));
-    let mut state = PeerState { ctx, peer, session, outbox, ingest_slots, ingesting: JoinSet::new(), guard };
+    let mut state = PeerState {
+        ctx,
+        peer,
+        session,
+        outbox,
+        ingest_slots,
+        ingesting: JoinSet::new(),
+        guard,
+    };
     perform(&mut state, actions).await;
     tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
     Ok(state)
@@ -173,7 +237,11 @@ fn remote(state: &PeerState) -> SocketAddr {
 }
 
 async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
-    let local = LocalView { node: &state.ctx.node, peer: state.peer, serve: state.ctx.serve };
+    let local = LocalView {
+        node: &state.ctx.node,
+        peer: state.peer,
+        serve: state.ctx.serve,
+    };
     match state.session.handle(frame, &local) {
         Ok(actions) => perform(state, actions).await,
         Err(e) => {
@@ -187,7 +255,11 @@ async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
 async fn on_event(state: &mut PeerState, event: NodeEvent) -> bool {
     let actions = match event {
         NodeEvent::Appended { feed, seq } => {
-            let local = LocalView { node: &state.ctx.node, peer: state.peer, serve: state.ctx.serve };
+            let local = LocalView {
+                node: &state.ctx.node,
+                peer: state.peer,
+                serve: state.ctx.serve,
+            };
             state.session.local_append(feed, seq, &local)
         }
         NodeEvent::WantsChanged => state.session.set_wants(wants(&state.ctx.node)),
@@ -239,11 +311,17 @@ async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
 /// connection (entries before it are kept; later frames fail their sequence check).
 async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) -> bool {
     while state.ingesting.try_join_next().is_some() {}
-    let Ok(slot) = Arc::clone(&state.ingest_slots).acquire_owned().await else { return false };
+    let Ok(slot) = Arc::clone(&state.ingest_slots).acquire_owned().await else {
+        return false;
+    };
     let verdict = match state.ctx.replicators.get(&feed) {
         Some(replicator) => {
             let (tx, rx) = ractor::concurrency::oneshot();
-            let msg = ReplicatorMsg::Ingest { from: state.peer, entries, reply: tx.into() };
+            let msg = ReplicatorMsg::Ingest {
+                from: state.peer,
+                entries,
+                reply: tx.into(),
+            };
             if replicator.cast(msg).is_err() {
                 return fail(state, &NodeError::Unavailable("the feed replicator"));
             }
@@ -252,7 +330,11 @@ async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) ->
         None => {
             let ops = entries
                 .into_iter()
-                .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
+                .map(|w| Op::Remote {
+                    entry: w.entry,
+                    payload: w.payload,
+                    feed: Some(feed),
+                })
                 .collect();
             match submit_queued(&state.ctx.node.writer, ops) {
                 Ok(pending) => Verdict::Writer(pending),
@@ -308,7 +390,11 @@ fn refused(outcome: Result<OpOutcome, FeedError>) -> Option<FeedError> {
     outcome.err()
 }
 
-async fn read_loop(mut recv: quinn::RecvStream, conn: quinn::Connection, myself: ActorRef<PeerMsg>) {
+async fn read_loop(
+    mut recv: quinn::RecvStream,
+    conn: quinn::Connection,
+    myself: ActorRef<PeerMsg>,
+) {
     let reason = loop {
         match stream::read_frame::<Msg>(&mut recv, FRAME_BYTES_MAX).await {
             Ok(Some(msg)) => match myself.call(|reply| PeerMsg::Frame(msg, reply), None).await {
@@ -330,7 +416,11 @@ async fn read_loop(mut recv: quinn::RecvStream, conn: quinn::Connection, myself:
 async fn event_loop(mut events: broadcast::Receiver<NodeEvent>, myself: ActorRef<PeerMsg>) {
     loop {
         let call = match events.recv().await {
-            Ok(event) => myself.call(|reply| PeerMsg::Event(event, reply), None).await,
+            Ok(event) => {
+                myself
+                    .call(|reply| PeerMsg::Event(event, reply), None)
+                    .await
+            }
             Err(broadcast::error::RecvError::Lagged(_)) => myself.call(PeerMsg::Resync, None).await,
             Err(broadcast::error::RecvError::Closed) => return,
         };
@@ -340,10 +430,17 @@ async fn event_loop(mut events: broadcast::Receiver<NodeEvent>, myself: ActorRef
     }
 }
 
-async fn send_loop(mut send: quinn::SendStream, outbox: Outbox, store: Store, myself: ActorRef<PeerMsg>) {
+async fn send_loop(
+    mut send: quinn::SendStream,
+    outbox: Outbox,
+    store: Store,
+    myself: ActorRef<PeerMsg>,
+) {
     while let Some(job) = outbox.next().await {
         let sent = match job {
-            Job::Send(msg) => stream::write_frame(&mut send, &msg).await.map_err(|e| e.to_string()),
+            Job::Send(msg) => stream::write_frame(&mut send, &msg)
+                .await
+                .map_err(|e| e.to_string()),
             Job::Serve { feed, after, upto } => serve(&mut send, &store, feed, after, upto).await,
         };
         if let Err(reason) = sent {
@@ -354,7 +451,13 @@ async fn send_loop(mut send: quinn::SendStream, outbox: Outbox, store: Store, my
 }
 
 /// Send entries `after + 1 ..= upto` of `feed` in frames of bounded size.
-async fn serve(send: &mut quinn::SendStream, store: &Store, feed: FeedId, after: u64, upto: u64) -> Result<(), String> {
+async fn serve(
+    send: &mut quinn::SendStream,
+    store: &Store,
+    feed: FeedId,
+    after: u64,
+    upto: u64,
+) -> Result<(), String> {
     let mut next = after + 1;
     while next <= upto {
         let count = ((upto - next + 1) as usize).min(REPLICATION_BATCH_MAX);
@@ -367,8 +470,13 @@ async fn serve(send: &mut quinn::SendStream, store: &Store, feed: FeedId, after:
             return Ok(());
         }
         next += batch.len() as u64;
-        let entries = batch.into_iter().map(|(entry, payload)| WireEntry { entry, payload }).collect();
-        stream::write_frame(send, &Msg::Entries { feed, entries }).await.map_err(|e| e.to_string())?;
+        let entries = batch
+            .into_iter()
+            .map(|(entry, payload)| WireEntry { entry, payload })
+            .collect();
+        stream::write_frame(send, &Msg::Entries { feed, entries })
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

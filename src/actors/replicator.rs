@@ -66,15 +66,37 @@ impl Actor for FeedReplicator {
     type State = ReplicatorState;
     type Arguments = ReplicatorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let seq = args.node.store.read()?.head(&args.feed)?.map_or(0, |h| h.seq);
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let seq = args
+            .node
+            .store
+            .read()?
+            .head(&args.feed)?
+            .map_or(0, |h| h.seq);
         args.registry.register(args.feed, myself.clone(), seq);
-        Ok(ReplicatorState { args, me: myself, waiting: JoinSet::new() })
+        Ok(ReplicatorState {
+            args,
+            me: myself,
+            waiting: JoinSet::new(),
+        })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ReplicatorMsg::Ingest { from, entries, reply } => ingest(state, from, entries, reply),
+            ReplicatorMsg::Ingest {
+                from,
+                entries,
+                reply,
+            } => ingest(state, from, entries, reply),
         }
         Ok(())
     }
@@ -82,12 +104,21 @@ impl Actor for FeedReplicator {
 
 /// Queue the entries at the store writer (in order) and answer from a task once durable, so
 /// that the next batch of this feed can be queued while this one is verified and committed.
-fn ingest(state: &mut ReplicatorState, from: FeedId, entries: Vec<WireEntry>, reply: RpcReplyPort<Result<Option<FeedError>, NodeError>>) {
+fn ingest(
+    state: &mut ReplicatorState,
+    from: FeedId,
+    entries: Vec<WireEntry>,
+    reply: RpcReplyPort<Result<Option<FeedError>, NodeError>>,
+) {
     while state.waiting.try_join_next().is_some() {}
     let feed = state.args.feed;
     let ops = entries
         .into_iter()
-        .map(|w| Op::Remote { entry: w.entry, payload: w.payload, feed: Some(feed) })
+        .map(|w| Op::Remote {
+            entry: w.entry,
+            payload: w.payload,
+            feed: Some(feed),
+        })
         .collect();
     let pending = match submit_queued(&state.args.node.writer, ops) {
         Ok(pending) => pending,
@@ -98,13 +129,21 @@ fn ingest(state: &mut ReplicatorState, from: FeedId, entries: Vec<WireEntry>, re
     };
     let registry = state.args.registry.clone();
     state.waiting.spawn(async move {
-        let verdict = pending.outcome().await.map(|outcomes| record(&registry, feed, from, outcomes));
+        let verdict = pending
+            .outcome()
+            .await
+            .map(|outcomes| record(&registry, feed, from, outcomes));
         let _ = reply.send(verdict);
     });
 }
 
 /// Note progress; the first refusal, if any.
-fn record(registry: &Replicators, feed: FeedId, from: FeedId, outcomes: Vec<Result<OpOutcome, FeedError>>) -> Option<FeedError> {
+fn record(
+    registry: &Replicators,
+    feed: FeedId,
+    from: FeedId,
+    outcomes: Vec<Result<OpOutcome, FeedError>>,
+) -> Option<FeedError> {
     let mut appended = 0;
     let mut latest = None;
     let mut refused = None;

@@ -22,7 +22,11 @@ use crate::rolodex::{apply, Rolodex, RolodexChange, RolodexEntry, RolodexError};
 /// Messages to the rolodex actor.
 pub enum RolodexMsg {
     /// Apply a change to one entry; reply with the new entry once it is durable.
-    Change(FeedId, RolodexChange, RpcReplyPort<Result<RolodexEntry, NodeError>>),
+    Change(
+        FeedId,
+        RolodexChange,
+        RpcReplyPort<Result<RolodexEntry, NodeError>>,
+    ),
 }
 
 /// The rolodex actor.
@@ -61,12 +65,20 @@ impl Actor for RolodexActor {
     type State = RolodexArgs;
     type Arguments = RolodexArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         args.slot.set(myself);
         Ok(args)
     }
 
-    async fn post_start(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         // The own feed and every followed feed get a replicator.
         if let Some(replicate) = &state.replicate {
             replicate(state.identity.id(), true);
@@ -86,7 +98,12 @@ impl Actor for RolodexActor {
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             RolodexMsg::Change(id, change, reply) => {
                 let _ = reply.send(change_entry(state, id, change).await);
@@ -96,7 +113,11 @@ impl Actor for RolodexActor {
     }
 }
 
-async fn change_entry(state: &RolodexArgs, id: FeedId, change: RolodexChange) -> Result<RolodexEntry, NodeError> {
+async fn change_entry(
+    state: &RolodexArgs,
+    id: FeedId,
+    change: RolodexChange,
+) -> Result<RolodexEntry, NodeError> {
     let me = state.identity.id();
     let old = state.rolodex.get(&id);
     if old.is_none() && state.rolodex.len() >= ROLODEX_ENTRIES_MAX {

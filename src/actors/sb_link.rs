@@ -16,24 +16,26 @@ use ed25519_dalek::VerifyingKey;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::actors::listener::start_peer;
 use crate::actors::OwnedTask;
 use crate::events::NodeEvent;
+use crate::feed::now_ms;
 use crate::identity::FeedId;
-use crate::actors::listener::start_peer;
-use crate::limits::{HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE};
+use crate::ingest::Op;
+use crate::limits::{
+    HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE,
+};
 use crate::net::endpoint::accept;
+use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use crate::net::tls::{peer_key, server_name};
 use crate::net::PeerEndpoint;
-use crate::ingest::Op;
+use crate::net::{stream, NetError};
 use crate::node::submit_queued;
 use crate::peer::{punch, Direction};
-use crate::switchboard::target::Target;
+use crate::peer::{redial_delay, LinkState, LinkView, PeerContext};
 use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{pump, VirtualSocket};
-use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
-use crate::net::{stream, NetError};
-use crate::feed::now_ms;
-use crate::peer::{redial_delay, LinkState, LinkView, PeerContext};
+use crate::switchboard::target::Target;
 use crate::switchboard::{ClientMsg, ServerMsg};
 
 /// Messages to a switchboard link.
@@ -122,20 +124,38 @@ impl Actor for SbLink {
     type State = SbLinkState;
     type Arguments = SbLinkArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let target = Target::parse(&args.target)?;
         if target.id.is_some() {
             remember(&args.ctx, &target);
         }
-        let events = OwnedTask::spawn(forward_events(args.ctx.node.events.subscribe(), myself.clone()));
+        let events = OwnedTask::spawn(forward_events(
+            args.ctx.node.events.subscribe(),
+            myself.clone(),
+        ));
         args.ctx.relays.register(&args.target, myself.clone());
         myself.cast(SbLinkMsg::Connect)?;
-        let state = SbLinkState { args, target, attempt: 0, session: None, _events: events };
+        let state = SbLinkState {
+            args,
+            target,
+            attempt: 0,
+            session: None,
+            _events: events,
+        };
         report(&state, LinkState::Connecting, None, None);
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SbLinkMsg::Connect if state.session.is_none() => connect(&myself, state).await,
             SbLinkMsg::Connect => {}
@@ -219,7 +239,10 @@ async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<S
         remember(&state.args.ctx, &state.target);
     }
     let conn = dial_outer(state, addr, key).await?;
-    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate, Capability::Presence]));
+    let ours = Hello::new(
+        NodeRole::Daemon,
+        Capabilities::of(&[Capability::Replicate, Capability::Presence]),
+    );
     let greeted = dial_hello(&conn, &ours).await.map_err(|e| e.to_string())?;
     let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
     let tasks = [
@@ -227,16 +250,30 @@ async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<S
         OwnedTask::spawn(read_loop(greeted.recv, myself.clone())),
     ];
     let relay = relay(&state.args.ctx, &conn);
-    Ok(Session { out, conn, relay, asked: HashMap::new(), joined: false, refused: None, _tasks: tasks })
+    Ok(Session {
+        out,
+        conn,
+        relay,
+        asked: HashMap::new(),
+        joined: false,
+        refused: None,
+        _tasks: tasks,
+    })
 }
 
 /// Dial the switchboard with the relay link's transport (datagrams large enough for an inner
 /// packet), pinned to `key`.
-async fn dial_outer(state: &SbLinkState, addr: SocketAddr, key: VerifyingKey) -> Result<quinn::Connection, String> {
+async fn dial_outer(
+    state: &SbLinkState,
+    addr: SocketAddr,
+    key: VerifyingKey,
+) -> Result<quinn::Connection, String> {
     let signing = state.args.ctx.node.identity.signing_key();
     let config = outer_client_config(signing, key).map_err(|e| e.to_string())?;
     let endpoint = state.args.ctx.endpoint.quinn();
-    let connecting = endpoint.connect_with(config, addr, &server_name(&key)).map_err(|e| e.to_string())?;
+    let connecting = endpoint
+        .connect_with(config, addr, &server_name(&key))
+        .map_err(|e| e.to_string())?;
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| "the switchboard handshake timed out".to_string())?
@@ -252,14 +289,19 @@ async fn dial_outer(state: &SbLinkState, addr: SocketAddr, key: VerifyingKey) ->
 fn relay(ctx: &PeerContext, conn: &quinn::Connection) -> Option<Relay> {
     check_link(conn).ok()?;
     let socket = VirtualSocket::new(ctx.node.identity.id(), Arc::new(conn.clone()));
-    let endpoint = PeerEndpoint::with_socket(socket.clone(), ctx.node.identity.signing_key()).ok()?;
+    let endpoint =
+        PeerEndpoint::with_socket(socket.clone(), ctx.node.identity.signing_key()).ok()?;
     let endpoint = Arc::new(endpoint);
     let accept = OwnedTask::spawn(accept_relayed(ctx.clone(), Arc::clone(&endpoint)));
     let (outer, inner) = (conn.clone(), Arc::clone(&socket));
     let pump = OwnedTask::spawn(async move {
         let _ = pump(outer, inner).await;
     });
-    Some(Relay { socket, endpoint, _tasks: [pump, accept] })
+    Some(Relay {
+        socket,
+        endpoint,
+        _tasks: [pump, accept],
+    })
 }
 
 async fn accept_relayed(ctx: PeerContext, endpoint: Arc<PeerEndpoint>) {
@@ -275,11 +317,17 @@ async fn accept_relayed(ctx: PeerContext, endpoint: Arc<PeerEndpoint>) {
 
 fn introduce(state: &mut SbLinkState, to: FeedId, reply: RpcReplyPort<Result<Relayed, String>>) {
     let Some(session) = state.session.as_mut() else {
-        let _ = reply.send(Err(format!("not connected to the switchboard {}", state.args.target)));
+        let _ = reply.send(Err(format!(
+            "not connected to the switchboard {}",
+            state.args.target
+        )));
         return;
     };
     if session.relay.is_none() {
-        let _ = reply.send(Err(format!("the switchboard {} cannot relay on this path", state.args.target)));
+        let _ = reply.send(Err(format!(
+            "the switchboard {} cannot relay on this path",
+            state.args.target
+        )));
         return;
     }
     if session.asked.len() >= INTRODUCTIONS_PENDING_MAX {
@@ -293,7 +341,9 @@ fn introduce(state: &mut SbLinkState, to: FeedId, reply: RpcReplyPort<Result<Rel
 }
 
 fn watch_list(state: &SbLinkState) -> ClientMsg {
-    ClientMsg::Watch { ids: state.args.ctx.node.rolodex.following() }
+    ClientMsg::Watch {
+        ids: state.args.ctx.node.rolodex.following(),
+    }
 }
 
 fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
@@ -331,7 +381,10 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
             }
         }
         ServerMsg::Introduced { peer, observed } => {
-            let path = relayed(state, peer).map(|r| Relayed { observed: Some(observed), ..r });
+            let path = relayed(state, peer).map(|r| Relayed {
+                observed: Some(observed),
+                ..r
+            });
             if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&peer)) {
                 let _ = port.send(path.ok_or_else(|| "the relayed endpoint is gone".to_string()));
             }
@@ -345,7 +398,12 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
 }
 
 /// Tell `kith status` where this link is.
-fn report(state: &SbLinkState, link: LinkState, observed: Option<SocketAddr>, reason: Option<String>) {
+fn report(
+    state: &SbLinkState,
+    link: LinkState,
+    observed: Option<SocketAddr>,
+    reason: Option<String>,
+) {
     state.args.ctx.relays.report(LinkView {
         target: state.args.target.clone(),
         id: state.target.id.map(|id| id.to_string()),
@@ -366,7 +424,11 @@ fn accepts(ctx: &PeerContext, from: &FeedId) -> bool {
 fn relayed(state: &SbLinkState, peer: FeedId) -> Option<Relayed> {
     let relay = state.session.as_ref()?.relay.as_ref()?;
     let addr = relay.socket.register_peer(peer).ok()?;
-    Some(Relayed { endpoint: Arc::clone(&relay.endpoint), addr, observed: None })
+    Some(Relayed {
+        endpoint: Arc::clone(&relay.endpoint),
+        addr,
+        observed: None,
+    })
 }
 
 fn send(state: &SbLinkState, msg: ClientMsg) {

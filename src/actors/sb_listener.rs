@@ -38,12 +38,23 @@ impl Actor for SbListener {
     type State = SbListenerState;
     type Arguments = SbContext;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "switchboard listening");
-        Ok(SbListenerState { _accept: OwnedTask::spawn(accept_loop(ctx, myself)) })
+        Ok(SbListenerState {
+            _accept: OwnedTask::spawn(accept_loop(ctx, myself)),
+        })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SbListenerMsg::EndpointClosed => Err("the switchboard endpoint closed".into()),
         }
@@ -62,8 +73,16 @@ async fn accept_loop(ctx: SbContext, myself: ActorRef<SbListenerMsg>) {
 
 async fn start_session(ctx: &SbContext, conn: quinn::Connection, peer: FeedId) {
     static SERIAL: AtomicU64 = AtomicU64::new(0);
-    let args = SbSessionArgs { ctx: ctx.clone(), conn: conn.clone(), peer };
-    let id = format!("client:{}:{}", peer.short(), SERIAL.fetch_add(1, Ordering::Relaxed));
+    let args = SbSessionArgs {
+        ctx: ctx.clone(),
+        conn: conn.clone(),
+        peer,
+    };
+    let id = format!(
+        "client:{}:{}",
+        peer.short(),
+        SERIAL.fetch_add(1, Ordering::Relaxed)
+    );
     let spec = ChildSpec::worker(id, Restart::Temporary, SbSession, move || args.clone());
     if let Err(e) = ctx.clients.start_child(spec).await {
         tracing::debug!(peer = %peer.short(), error = %e, "switchboard session not started");

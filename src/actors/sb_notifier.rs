@@ -40,25 +40,43 @@ impl Actor for SbNotifier {
     type State = SbNotifierState;
     type Arguments = SbContext;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, ctx: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let diffs = ctx.tracker.subscribe();
         resync_all(&ctx);
-        Ok(SbNotifierState { _diffs: OwnedTask::spawn(notify_loop(ctx, diffs, myself)) })
+        Ok(SbNotifierState {
+            _diffs: OwnedTask::spawn(notify_loop(ctx, diffs, myself)),
+        })
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SbNotifierMsg::TrackerGone => Err("the presence tracker's diffs ended".into()),
         }
     }
 }
 
-async fn notify_loop(ctx: SbContext, mut diffs: broadcast::Receiver<Arc<Diff>>, myself: ActorRef<SbNotifierMsg>) {
+async fn notify_loop(
+    ctx: SbContext,
+    mut diffs: broadcast::Receiver<Arc<Diff>>,
+    myself: ActorRef<SbNotifierMsg>,
+) {
     loop {
         match diffs.recv().await {
             Ok(diff) => notify(&ctx, &diff),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::debug!(missed, "presence notifier lagged; resynchronising every session");
+                tracing::debug!(
+                    missed,
+                    "presence notifier lagged; resynchronising every session"
+                );
                 resync_all(&ctx);
             }
             Err(broadcast::error::RecvError::Closed) => {

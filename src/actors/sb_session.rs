@@ -24,11 +24,13 @@ use crate::actors::OwnedTask;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
 use crate::limits::{
-    INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC, SB_SEND_QUEUE,
-    WATCH_IDS_MAX,
+    INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_INTRODUCTIONS_BURST,
+    SB_INTRODUCTIONS_PER_SEC, SB_SEND_QUEUE, WATCH_IDS_MAX,
 };
 use crate::net::close::close;
-use crate::net::hello::{accept_hello, Admission, Capabilities, Capability, Greeted, Hello, NodeRole};
+use crate::net::hello::{
+    accept_hello, Admission, Capabilities, Capability, Greeted, Hello, NodeRole,
+};
 use crate::net::{frame, stream, CloseCode};
 use crate::presence::transport::Inbound;
 use crate::presence::{Owner, ReplicaName};
@@ -133,7 +135,10 @@ impl Drop for SbSessionState {
         match self.role {
             Role::Greeting => return,
             Role::Switchboard => {
-                self.ctx.cluster.detach(&ReplicaName::new(&self.peer.to_string()), self.conn.stable_id());
+                self.ctx.cluster.detach(
+                    &ReplicaName::new(&self.peer.to_string()),
+                    self.conn.stable_id(),
+                );
                 return;
             }
             Role::Client => self.ctx.counters.connected.fetch_sub(1, Ordering::Relaxed),
@@ -142,7 +147,11 @@ impl Drop for SbSessionState {
             // The peer's relay registration and watches are keyed by its id: leave them alone if
             // it has already joined again on a newer connection (this one may end only at its
             // idle timeout, long after the peer reconnected).
-            let current = self.ctx.sessions.remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id()).is_some();
+            let current = self
+                .ctx
+                .sessions
+                .remove_if(&self.peer, |_, s| s.get_id() == self.me.get_id())
+                .is_some();
             if current {
                 self.ctx.watchers.remove(self.peer, &self.watch);
                 self.ctx.hub.remove(&self.peer);
@@ -170,7 +179,11 @@ impl Actor for SbSession {
     type State = SbSessionState;
     type Arguments = SbSessionArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let SbSessionArgs { ctx, conn, peer } = args;
         let (out, queued) = mpsc::channel(SB_SEND_QUEUE);
         Ok(SbSessionState {
@@ -194,8 +207,15 @@ impl Actor for SbSession {
         })
     }
 
-    async fn post_start(&self, myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        let ours = Hello::new(NodeRole::Switchboard, Capabilities::of(&[Capability::Presence, Capability::Relay]));
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let ours = Hello::new(
+            NodeRole::Switchboard,
+            Capabilities::of(&[Capability::Presence, Capability::Relay]),
+        );
         match accept_hello(&state.conn, &ours, Admission::Welcome).await {
             Ok(greeted) => greet(state, greeted),
             Err(e) => {
@@ -208,7 +228,12 @@ impl Actor for SbSession {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let keep = match msg {
             SbSessionMsg::Frame(frame, reply) => {
                 let keep = on_frame(state, frame).await;
@@ -223,7 +248,11 @@ impl Actor for SbSession {
                 let ids: Vec<FeedId> = state.watch.iter().copied().collect();
                 ids.into_iter().all(|id| notice(state, id))
             }
-            SbSessionMsg::IntroRequest { from, asker, observed } => ask(state, from, asker, observed),
+            SbSessionMsg::IntroRequest {
+                from,
+                asker,
+                observed,
+            } => ask(state, from, asker, observed),
             SbSessionMsg::IntroResult { to, result } => {
                 let msg = match result {
                     Ok(observed) => ServerMsg::Introduced { peer: to, observed },
@@ -248,8 +277,18 @@ fn greet(state: &mut SbSessionState, greeted: Greeted) {
     let ctx = &state.ctx;
     if greeted.agreed.peer_role == NodeRole::Switchboard {
         let inbound: Arc<dyn Inbound> = Arc::new(ctx.tracker.clone());
-        ctx.cluster.attach(ReplicaName::new(&state.peer.to_string()), state.conn.clone(), inbound);
-        state.node_link = Some(node_link::start(ctx, state.peer, &state.conn, greeted.send, greeted.recv));
+        ctx.cluster.attach(
+            ReplicaName::new(&state.peer.to_string()),
+            state.conn.clone(),
+            inbound,
+        );
+        state.node_link = Some(node_link::start(
+            ctx,
+            state.peer,
+            &state.conn,
+            greeted.send,
+            greeted.recv,
+        ));
         let (conn, me) = (state.conn.clone(), state.me.clone());
         state._tasks.push(OwnedTask::spawn(async move {
             let reason = conn.closed().await;
@@ -259,22 +298,38 @@ fn greet(state: &mut SbSessionState, greeted: Greeted) {
         state.role = Role::Switchboard;
         return;
     }
-    let Some(queued) = state.queued.take() else { return };
-    state._tasks.push(OwnedTask::spawn(send_loop(greeted.send, queued)));
-    state._tasks.push(OwnedTask::spawn(read_loop(greeted.recv, state.me.clone())));
+    let Some(queued) = state.queued.take() else {
+        return;
+    };
+    state
+        ._tasks
+        .push(OwnedTask::spawn(send_loop(greeted.send, queued)));
+    state
+        ._tasks
+        .push(OwnedTask::spawn(read_loop(greeted.recv, state.me.clone())));
     ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
     state.role = Role::Client;
 }
 
 fn meta(state: &SbSessionState) -> Vec<u8> {
-    PeerMeta { since_ms: state.since_ms, node: state.ctx.node.clone(), status: state.status.clone() }.encode()
+    PeerMeta {
+        since_ms: state.since_ms,
+        node: state.ctx.node.clone(),
+        status: state.status.clone(),
+    }
+    .encode()
 }
 
 async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
     match frame {
         ClientMsg::Join { invite } => join(state, invite).await,
         _ if !state.joined => {
-            let _ = send(state, ServerMsg::Refused { reason: "send Join first".into() });
+            let _ = send(
+                state,
+                ServerMsg::Refused {
+                    reason: "send Join first".into(),
+                },
+            );
             false
         }
         ClientMsg::SetStatus { text } => {
@@ -283,7 +338,12 @@ async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
             }
             state.status = text;
             let (key, meta) = (state.peer.to_string(), meta(state));
-            state.ctx.tracker.update(state.owner, PEERS_TOPIC, &key, move |_| meta).await.is_ok()
+            state
+                .ctx
+                .tracker
+                .update(state.owner, PEERS_TOPIC, &key, move |_| meta)
+                .await
+                .is_ok()
         }
         ClientMsg::Watch { ids } => watch(state, ids),
         ClientMsg::Introduce { to } => introduce(state, to),
@@ -297,13 +357,18 @@ fn gone(peer: &FeedId) -> String {
 
 /// How many introductions one peer may ask for.
 fn introduction_rate() -> Rate {
-    Rate::count(f64::from(SB_INTRODUCTIONS_PER_SEC), f64::from(SB_INTRODUCTIONS_BURST))
+    Rate::count(
+        f64::from(SB_INTRODUCTIONS_PER_SEC),
+        f64::from(SB_INTRODUCTIONS_BURST),
+    )
 }
 
 /// This peer asks to reach `to`: ask `to`'s session, which asks its peer; or, when `to` is a
 /// client of another node of the cluster, ask that node. Past its rate, refused.
 fn introduce(state: &mut SbSessionState, to: FeedId) -> bool {
-    let within_rate = state.introductions.take(&introduction_rate(), 0, Instant::now());
+    let within_rate = state
+        .introductions
+        .take(&introduction_rate(), 0, Instant::now());
     let refuse = |reason: String| {
         Counters::bump(&state.ctx.counters.introductions_refused);
         send(state, ServerMsg::IntroRefused { to, reason })
@@ -316,12 +381,25 @@ fn introduce(state: &mut SbSessionState, to: FeedId) -> bool {
     }
     let observed = state.conn.remote_address();
     if let Some(session) = state.ctx.sessions.get(&to).map(|s| s.clone()) {
-        let request = SbSessionMsg::IntroRequest { from: state.peer, asker: Asker::Local(state.me.clone()), observed };
+        let request = SbSessionMsg::IntroRequest {
+            from: state.peer,
+            asker: Asker::Local(state.me.clone()),
+            observed,
+        };
         return session.cast(request).is_ok() || refuse(gone(&to));
     }
-    let Some(node) = home_node(state, &to) else { return refuse(gone(&to)) };
-    let request = NodeMsg::Introduce { from: state.peer, to, observed };
-    state.ctx.nodes.send(&node, request) || refuse(format!("{to} is on another switchboard node that cannot be reached now"))
+    let Some(node) = home_node(state, &to) else {
+        return refuse(gone(&to));
+    };
+    let request = NodeMsg::Introduce {
+        from: state.peer,
+        to,
+        observed,
+    };
+    state.ctx.nodes.send(&node, request)
+        || refuse(format!(
+            "{to} is on another switchboard node that cannot be reached now"
+        ))
 }
 
 /// The other cluster node `id` is connected to, per presence.
@@ -339,7 +417,10 @@ fn home_node(state: &SbSessionState, id: &FeedId) -> Option<FeedId> {
 /// Another peer asks to reach this one: pass the question on (bounded).
 fn ask(state: &mut SbSessionState, from: FeedId, asker: Asker, observed: SocketAddr) -> bool {
     if state.asked.len() >= INTRODUCTIONS_PENDING_MAX && !state.asked.contains_key(&from) {
-        let result = Err(format!("{} has too many introductions pending; try again later", state.peer));
+        let result = Err(format!(
+            "{} has too many introductions pending; try again later",
+            state.peer
+        ));
         reply(state, from, asker, result);
         return true;
     }
@@ -349,17 +430,27 @@ fn ask(state: &mut SbSessionState, from: FeedId, asker: Asker, observed: SocketA
 
 /// This peer answered an introduction request.
 fn answer(state: &mut SbSessionState, from: FeedId, accept: bool) -> bool {
-    let Some(asker) = state.asked.remove(&from) else { return true };
+    let Some(asker) = state.asked.remove(&from) else {
+        return true;
+    };
     let result = if !accept {
         Err(format!("{} does not accept introductions from you (by default a peer accepts only ids it follows)", state.peer))
     } else {
         let opened = match &asker {
-            Asker::Local(_) => state.ctx.hub.open_pair(from, state.peer).map_err(|e| format!("the switchboard cannot relay between you: {e}")),
+            Asker::Local(_) => state
+                .ctx
+                .hub
+                .open_pair(from, state.peer)
+                .map_err(|e| format!("the switchboard cannot relay between you: {e}")),
             Asker::Node(node) => node_link::open_remote(&state.ctx, *node, state.peer, from),
         };
         opened.map(|()| state.conn.remote_address())
     };
-    let counter = if result.is_ok() { &state.ctx.counters.introductions } else { &state.ctx.counters.introductions_refused };
+    let counter = if result.is_ok() {
+        &state.ctx.counters.introductions
+    } else {
+        &state.ctx.counters.introductions_refused
+    };
     Counters::bump(counter);
     reply(state, from, asker, result);
     true
@@ -369,10 +460,20 @@ fn answer(state: &mut SbSessionState, from: FeedId, accept: bool) -> bool {
 fn reply(state: &SbSessionState, caller: FeedId, asker: Asker, result: Result<SocketAddr, String>) {
     match asker {
         Asker::Local(session) => {
-            let _ = session.cast(SbSessionMsg::IntroResult { to: state.peer, result });
+            let _ = session.cast(SbSessionMsg::IntroResult {
+                to: state.peer,
+                result,
+            });
         }
         Asker::Node(node) => {
-            let _ = state.ctx.nodes.send(&node, NodeMsg::Answer { callee: state.peer, caller, result });
+            let _ = state.ctx.nodes.send(
+                &node,
+                NodeMsg::Answer {
+                    callee: state.peer,
+                    caller,
+                    result,
+                },
+            );
         }
     }
 }
@@ -383,11 +484,21 @@ async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
     }
     if let Err(e) = admit(&state.ctx, invite.as_deref()) {
         Counters::bump(&state.ctx.counters.refused);
-        let _ = send(state, ServerMsg::Refused { reason: e.to_string() });
+        let _ = send(
+            state,
+            ServerMsg::Refused {
+                reason: e.to_string(),
+            },
+        );
         return false;
     }
     let key = state.peer.to_string();
-    if let Err(e) = state.ctx.tracker.track(state.owner, PEERS_TOPIC, &key, meta(state)).await {
+    if let Err(e) = state
+        .ctx
+        .tracker
+        .track(state.owner, PEERS_TOPIC, &key, meta(state))
+        .await
+    {
         tracing::warn!(peer = %state.peer.short(), error = %e, "could not track the peer");
         return false;
     }
@@ -395,12 +506,19 @@ async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
     Counters::bump(&state.ctx.counters.joins);
     state.ctx.sessions.insert(state.peer, state.me.clone());
     start_relay(state);
-    send(state, ServerMsg::Welcome { observed: state.conn.remote_address() })
+    send(
+        state,
+        ServerMsg::Welcome {
+            observed: state.conn.remote_address(),
+        },
+    )
 }
 
 /// Open membership admits anyone; an invite-only switchboard spends one invite code.
 fn admit(ctx: &SbContext, invite: Option<&str>) -> Result<(), InviteError> {
-    let Some(invites) = &ctx.invites else { return Ok(()) };
+    let Some(invites) = &ctx.invites else {
+        return Ok(());
+    };
     let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
     file.invites.redeem(invite, now_ms())?;
     file.save()
@@ -415,12 +533,21 @@ fn watch(state: &mut SbSessionState, ids: Vec<FeedId>) -> bool {
     state.ctx.watchers.replace(state.peer, &state.watch, &watch);
     state.watch = watch;
     // A fresh watch list: the client assumes everyone offline, so only those online are news.
-    let online: Vec<FeedId> = state.watch.iter().filter(|id| is_online(state, id)).copied().collect();
+    let online: Vec<FeedId> = state
+        .watch
+        .iter()
+        .filter(|id| is_online(state, id))
+        .copied()
+        .collect();
     online.into_iter().all(|id| notice(state, id))
 }
 
 fn is_online(state: &SbSessionState, id: &FeedId) -> bool {
-    !state.ctx.tracker.get_by_key(PEERS_TOPIC, &id.to_string()).is_empty()
+    !state
+        .ctx
+        .tracker
+        .get_by_key(PEERS_TOPIC, &id.to_string())
+        .is_empty()
 }
 
 /// Tell the peer the current presence of `id`.
@@ -478,7 +605,10 @@ async fn send_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
 async fn read_loop(mut recv: quinn::RecvStream, myself: ActorRef<SbSessionMsg>) {
     let reason = loop {
         match stream::read_frame::<ClientMsg>(&mut recv, SB_FRAME_BYTES_MAX).await {
-            Ok(Some(msg)) => match myself.call(|reply| SbSessionMsg::Frame(msg, reply), None).await {
+            Ok(Some(msg)) => match myself
+                .call(|reply| SbSessionMsg::Frame(msg, reply), None)
+                .await
+            {
                 Ok(ractor::rpc::CallResult::Success(true)) => continue,
                 _ => return,
             },

@@ -15,13 +15,17 @@ pub struct Slot<M: Message> {
 
 impl<M: Message> Clone for Slot<M> {
     fn clone(&self) -> Self {
-        Slot { current: Arc::clone(&self.current) }
+        Slot {
+            current: Arc::clone(&self.current),
+        }
     }
 }
 
 impl<M: Message> Default for Slot<M> {
     fn default() -> Self {
-        Slot { current: Arc::new(RwLock::new(None)) }
+        Slot {
+            current: Arc::new(RwLock::new(None)),
+        }
     }
 }
 
@@ -40,6 +44,9 @@ impl<M: Message> Slot<M> {
 
     /// The current reference, if the actor has started at least once.
     pub fn get(&self) -> Option<ActorRef<M>> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }

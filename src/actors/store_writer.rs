@@ -79,13 +79,27 @@ impl Actor for StoreWriter {
     type State = StoreWriterState;
     type Arguments = StoreWriterArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let committer = spawn_committer(args.clone())?;
         args.slot.set(myself);
-        Ok(StoreWriterState { pending: Vec::new(), pending_ops: 0, flush_queued: false, committer })
+        Ok(StoreWriterState {
+            pending: Vec::new(),
+            pending_ops: 0,
+            flush_queued: false,
+            committer,
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             StoreWriterMsg::Submit(ops, reply) => submit(&myself, state, ops, reply),
             StoreWriterMsg::Flush => flush(&myself, state).await,
@@ -113,7 +127,10 @@ fn submit(
     Ok(())
 }
 
-async fn flush(myself: &ActorRef<StoreWriterMsg>, state: &mut StoreWriterState) -> Result<(), ActorProcessingErr> {
+async fn flush(
+    myself: &ActorRef<StoreWriterMsg>,
+    state: &mut StoreWriterState,
+) -> Result<(), ActorProcessingErr> {
     state.flush_queued = false;
     while !state.pending.is_empty() {
         let batch = take_batch(state);
@@ -152,7 +169,11 @@ async fn prepare_batch(
         ops.extend(submission);
     }
     match tokio::task::spawn_blocking(move || prepare(ops, now_ms())).await {
-        Ok(batch) => Ok(Prepared { batch, ports, failed }),
+        Ok(batch) => Ok(Prepared {
+            batch,
+            ports,
+            failed,
+        }),
         Err(panicked) => {
             fail_all(ports, "the batch verification crashed");
             Err(format!("ingest verification panicked: {panicked}").into())
@@ -163,16 +184,22 @@ async fn prepare_batch(
 /// Start the committer thread: it commits batches in order until its queue closes.
 fn spawn_committer(args: StoreWriterArgs) -> Result<mpsc::Sender<Prepared>, std::io::Error> {
     let (tx, mut rx) = mpsc::channel::<Prepared>(1);
-    std::thread::Builder::new().name("kith-committer".into()).spawn(move || {
-        while let Some(prepared) = rx.blocking_recv() {
-            commit_batch(&args, prepared);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("kith-committer".into())
+        .spawn(move || {
+            while let Some(prepared) = rx.blocking_recv() {
+                commit_batch(&args, prepared);
+            }
+        })?;
     Ok(tx)
 }
 
 fn commit_batch(args: &StoreWriterArgs, prepared: Prepared) {
-    let Prepared { batch, ports, failed } = prepared;
+    let Prepared {
+        batch,
+        ports,
+        failed,
+    } = prepared;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         commit(&args.store, &args.identity, batch, now_ms())
     }));
@@ -187,7 +214,9 @@ fn commit_batch(args: &StoreWriterArgs, prepared: Prepared) {
         }
         Err(_) => {
             fail_all(ports, "the write batch crashed");
-            let _ = failed.cast(StoreWriterMsg::CommitFailed("the write batch panicked".into()));
+            let _ = failed.cast(StoreWriterMsg::CommitFailed(
+                "the write batch panicked".into(),
+            ));
         }
     }
 }

@@ -65,8 +65,16 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     let dir = TempDir::new("kith-bench-ingest").map_err(|e| setup(&e))?;
     let store = Store::open(dir.path()).map_err(|e| setup(&e))?;
     let slot = Slot::new();
-    let args = StoreWriterArgs { store, identity: Arc::new(Identity::generate()), rolodex: Rolodex::default(), slot: slot.clone(), events: crate::events::channel() };
-    let (writer, handle) = Actor::spawn(None, StoreWriter, args).await.map_err(|e| setup(&e))?;
+    let args = StoreWriterArgs {
+        store,
+        identity: Arc::new(Identity::generate()),
+        rolodex: Rolodex::default(),
+        slot: slot.clone(),
+        events: crate::events::channel(),
+    };
+    let (writer, handle) = Actor::spawn(None, StoreWriter, args)
+        .await
+        .map_err(|e| setup(&e))?;
     let started = Instant::now();
     let result = pump(&writer, ops).await;
     let seconds = started.elapsed().as_secs_f64();
@@ -107,7 +115,9 @@ async fn pump(writer: &ractor::ActorRef<StoreWriterMsg>, ops: Vec<Op>) -> Result
     Ok(())
 }
 
-async fn settle(rx: Option<ractor::concurrency::OneshotReceiver<IngestReply>>) -> Result<(), BenchError> {
+async fn settle(
+    rx: Option<ractor::concurrency::OneshotReceiver<IngestReply>>,
+) -> Result<(), BenchError> {
     let refused = |e: &dyn std::fmt::Display| BenchError::Refused(e.to_string());
     let Some(rx) = rx else { return Ok(()) };
     let reply = tokio::time::timeout(CONTROL_TIMEOUT, rx)
@@ -135,7 +145,16 @@ fn generate(entries: usize) -> Result<Vec<Op>, crate::feed::FeedError> {
         let handles: Vec<_> = (0..AUTHORS)
             .map(|a| scope.spawn(move || author_feed(a as u8, per_author)))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(crate::feed::FeedError::ContentInvalid("a signing thread panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::feed::FeedError::ContentInvalid(
+                        "a signing thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
     });
     let signed: Vec<SignedFeed> = signed.into_iter().collect::<Result<_, _>>()?;
     let mut feeds: Vec<_> = signed.into_iter().map(Vec::into_iter).collect();
@@ -147,7 +166,11 @@ fn generate(entries: usize) -> Result<Vec<Op>, crate::feed::FeedError> {
                 break 'outer;
             }
             if let Some((entry, payload)) = feed.next() {
-                ops.push(Op::Remote { entry, payload: Some(payload), feed: None });
+                ops.push(Op::Remote {
+                    entry,
+                    payload: Some(payload),
+                    feed: None,
+                });
                 any = true;
             }
         }
@@ -166,7 +189,11 @@ fn author_feed(seed: u8, count: usize) -> Result<Vec<(Entry, Vec<u8>)>, crate::f
     for i in 0..count {
         let content = Content::Post { text: format!("bench post {i} from author {seed}: about 100 bytes of text to look like a short message."), reply_to: None };
         let (entry, payload, header) = next_entry(&identity, head.as_ref(), &content, now)?;
-        head = Some(FeedHead { seq: header.seq, id: entry.id(), timestamp_ms: header.timestamp_ms });
+        head = Some(FeedHead {
+            seq: header.seq,
+            id: entry.id(),
+            timestamp_ms: header.timestamp_ms,
+        });
         out.push((entry, payload));
     }
     Ok(out)
@@ -174,19 +201,35 @@ fn author_feed(seed: u8, count: usize) -> Result<Vec<(Entry, Vec<u8>)>, crate::f
 
 /// Raw verification rates on one core: strict single, and batches of [`VERIFY_CHUNK_MAX`].
 pub fn raw_verify_rates() -> (f64, f64) {
-    let keys: Vec<SigningKey> = (0..64u8).map(|i| SigningKey::from_bytes(&[i.wrapping_add(100); 32])).collect();
-    let messages: Vec<Vec<u8>> = (0..RAW_SAMPLES).map(|i| format!("{i:0>150}").into_bytes()).collect();
+    let keys: Vec<SigningKey> = (0..64u8)
+        .map(|i| SigningKey::from_bytes(&[i.wrapping_add(100); 32]))
+        .collect();
+    let messages: Vec<Vec<u8>> = (0..RAW_SAMPLES)
+        .map(|i| format!("{i:0>150}").into_bytes())
+        .collect();
     let signed: Vec<_> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| (keys[i % keys.len()].verifying_key(), keys[i % keys.len()].sign(m)))
+        .map(|(i, m)| {
+            (
+                keys[i % keys.len()].verifying_key(),
+                keys[i % keys.len()].sign(m),
+            )
+        })
         .collect();
     let started = Instant::now();
-    let valid = messages.iter().zip(&signed).filter(|(m, (k, s))| k.verify_strict(m, s).is_ok()).count();
+    let valid = messages
+        .iter()
+        .zip(&signed)
+        .filter(|(m, (k, s))| k.verify_strict(m, s).is_ok())
+        .count();
     let single = valid as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut verified = 0;
-    for (ms, ss) in messages.chunks(VERIFY_CHUNK_MAX).zip(signed.chunks(VERIFY_CHUNK_MAX)) {
+    for (ms, ss) in messages
+        .chunks(VERIFY_CHUNK_MAX)
+        .zip(signed.chunks(VERIFY_CHUNK_MAX))
+    {
         let refs: Vec<&[u8]> = ms.iter().map(Vec::as_slice).collect();
         let sigs: Vec<_> = ss.iter().map(|(_, s)| *s).collect();
         let vks: Vec<_> = ss.iter().map(|(k, _)| *k).collect();

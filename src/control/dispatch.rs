@@ -17,17 +17,28 @@ use crate::rolodex::RolodexChange;
 
 /// Something that reports the live supervision tree as JSON (provided by whoever built the tree,
 /// so that this worker does not need to know its supervisors).
-pub type TreeReporter = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
+pub type TreeReporter =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
 
 /// Answer one request. `peers` is the network context, absent on a node without one.
-pub async fn dispatch(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, request: Request) -> Response {
+pub async fn dispatch(
+    node: &Node,
+    tree: &TreeReporter,
+    peers: Option<&PeerContext>,
+    request: Request,
+) -> Response {
     match answer(node, tree, peers, request).await {
         Ok(data) => Response::ok(data),
         Err(e) => Response::err(e),
     }
 }
 
-async fn answer(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, request: Request) -> Result<serde_json::Value, NodeError> {
+async fn answer(
+    node: &Node,
+    tree: &TreeReporter,
+    peers: Option<&PeerContext>,
+    request: Request,
+) -> Result<serde_json::Value, NodeError> {
     match request {
         Request::Whoami => Ok(json!({ "id": node.identity.id().to_string() })),
         Request::Post { text, reply_to } => {
@@ -73,11 +84,14 @@ async fn answer(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>, r
 }
 
 fn clamp(limit: Option<usize>) -> usize {
-    limit.unwrap_or(QUERY_LIMIT_DEFAULT).clamp(1, QUERY_LIMIT_MAX)
+    limit
+        .unwrap_or(QUERY_LIMIT_DEFAULT)
+        .clamp(1, QUERY_LIMIT_MAX)
 }
 
 fn parse_id(text: &str) -> Result<FeedId, NodeError> {
-    text.parse().map_err(|e: crate::identity::IdentityError| NodeError::NotFound(e.to_string()))
+    text.parse()
+        .map_err(|e: crate::identity::IdentityError| NodeError::NotFound(e.to_string()))
 }
 
 fn entries(list: Vec<crate::store::StoredEntry>) -> Result<serde_json::Value, NodeError> {
@@ -85,12 +99,20 @@ fn entries(list: Vec<crate::store::StoredEntry>) -> Result<serde_json::Value, No
     Ok(json!({ "entries": views }))
 }
 
-async fn change(node: &Node, id: &str, change: RolodexChange) -> Result<serde_json::Value, NodeError> {
+async fn change(
+    node: &Node,
+    id: &str,
+    change: RolodexChange,
+) -> Result<serde_json::Value, NodeError> {
     let entry = node.change(parse_id(id)?, change).await?;
     Ok(json!({ "contact": ContactView::from(&entry) }))
 }
 
-async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -> Result<serde_json::Value, NodeError> {
+async fn status(
+    node: &Node,
+    tree: &TreeReporter,
+    peers: Option<&PeerContext>,
+) -> Result<serde_json::Value, NodeError> {
     let me = node.identity.id();
     let heads = node.store.read()?.heads()?;
     let feeds: Vec<_> = heads
@@ -114,11 +136,18 @@ async fn status(node: &Node, tree: &TreeReporter, peers: Option<&PeerContext>) -
                 .into_iter()
                 .map(|(feed, mut progress)| {
                     // The store is the truth for how far a feed is held (own posts bypass replicators).
-                    progress.seq = heads.iter().find(|(f, _)| *f == feed).map_or(0, |(_, h)| h.seq);
+                    progress.seq = heads
+                        .iter()
+                        .find(|(f, _)| *f == feed)
+                        .map_or(0, |(_, h)| h.seq);
                     json!({ "feed": feed.to_string(), "progress": progress })
                 })
                 .collect();
-            (p.endpoint.local_addr().ok().map(|a| a.to_string()), p.connections.views(), progress)
+            (
+                p.endpoint.local_addr().ok().map(|a| a.to_string()),
+                p.connections.views(),
+                progress,
+            )
         }
         None => (None, Vec::new(), Vec::new()),
     };

@@ -86,11 +86,19 @@ pub struct Response {
 impl Response {
     /// A success.
     pub fn ok(data: serde_json::Value) -> Self {
-        Response { ok: true, data: Some(data), error: None }
+        Response {
+            ok: true,
+            data: Some(data),
+            error: None,
+        }
     }
 
     /// A failure.
     pub fn err(error: impl std::fmt::Display) -> Self {
-        Response { ok: false, data: None, error: Some(error.to_string()) }
+        Response {
+            ok: false,
+            data: None,
+            error: Some(error.to_string()),
+        }
     }
 }

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use crate::feed::Content;
 use crate::rolodex::RolodexEntry;
-use crate::switchboard::PeerMeta;
 use crate::store::StoredEntry;
+use crate::switchboard::PeerMeta;
 
 /// One entry, for `feed` and `timeline`.
 #[derive(Clone, Debug, Serialize)]
@@ -58,9 +58,17 @@ impl From<&StoredEntry> for EntryView {
                 view.text = Some(text.clone());
                 view.reply_to = reply_to.map(|r| r.to_string());
             }
-            Some(Content::Follow { id }) => (view.kind, view.contact) = ("follow", Some(id.to_string())),
-            Some(Content::Unfollow { id }) => (view.kind, view.contact) = ("unfollow", Some(id.to_string())),
-            Some(Content::About { id, name, description }) => {
+            Some(Content::Follow { id }) => {
+                (view.kind, view.contact) = ("follow", Some(id.to_string()))
+            }
+            Some(Content::Unfollow { id }) => {
+                (view.kind, view.contact) = ("unfollow", Some(id.to_string()))
+            }
+            Some(Content::About {
+                id,
+                name,
+                description,
+            }) => {
                 view.kind = "about";
                 view.contact = Some(id.to_string());
                 view.name = name.clone();

@@ -57,7 +57,13 @@ pub fn check_entry(
     expected_author: Option<FeedId>,
     now_ms: u64,
 ) -> Result<Checked, FeedError> {
-    check_entry_with(entry, payload, expected_author, now_ms, &mut KeyCache::default())
+    check_entry_with(
+        entry,
+        payload,
+        expected_author,
+        now_ms,
+        &mut KeyCache::default(),
+    )
 }
 
 /// Decompressed author keys, so that a batch decompresses each author's point once.
@@ -68,7 +74,10 @@ pub struct KeyCache {
 
 impl KeyCache {
     fn get(&mut self, author: &FeedId) -> Result<VerifyingKey, FeedError> {
-        self.keys.entry(*author).or_insert_with(|| author_key(author)).clone()
+        self.keys
+            .entry(*author)
+            .or_insert_with(|| author_key(author))
+            .clone()
     }
 }
 
@@ -84,17 +93,30 @@ pub fn check_entry_with(
     let header = entry.header()?;
     if let Some(expected) = expected_author {
         if expected != header.author {
-            return Err(FeedError::WrongAuthor { expected, got: header.author });
+            return Err(FeedError::WrongAuthor {
+                expected,
+                got: header.author,
+            });
         }
     }
     let key = keys.get(&header.author)?;
     check_payload(&header, payload.as_deref())?;
     check_timestamp(header.timestamp_ms, now_ms)?;
     if header.seq == 0 || (header.seq == 1) != header.prev.is_none() {
-        return Err(FeedError::WrongBacklink { author: header.author, seq: header.seq });
+        return Err(FeedError::WrongBacklink {
+            author: header.author,
+            seq: header.seq,
+        });
     }
     let id = entry.id();
-    Ok(Checked { entry, header, id, key, signature, payload })
+    Ok(Checked {
+        entry,
+        header,
+        id,
+        key,
+        signature,
+        payload,
+    })
 }
 
 /// Place a checked entry against its feed's head.
@@ -105,10 +127,17 @@ pub fn check_sequence(head: Option<&FeedHead>, checked: &Checked) -> Result<Plac
         return Ok(Placement::Held);
     }
     if header.seq > expected {
-        return Err(FeedError::WrongSequence { author: header.author, expected, got: header.seq });
+        return Err(FeedError::WrongSequence {
+            author: header.author,
+            expected,
+            got: header.seq,
+        });
     }
     if header.prev != head.map(|h| h.id) {
-        return Err(FeedError::WrongBacklink { author: header.author, seq: header.seq });
+        return Err(FeedError::WrongBacklink {
+            author: header.author,
+            seq: header.seq,
+        });
     }
     Ok(Placement::Next)
 }
@@ -125,7 +154,10 @@ impl Checked {
     pub fn verify_signature(&self) -> Result<(), FeedError> {
         self.key
             .verify_strict(self.signed_bytes(), &self.signature)
-            .map_err(|_| FeedError::BadSignature { author: self.header.author, seq: self.header.seq })
+            .map_err(|_| FeedError::BadSignature {
+                author: self.header.author,
+                seq: self.header.seq,
+            })
     }
 
     /// The decoded content, if the payload is present.
@@ -135,7 +167,9 @@ impl Checked {
 }
 
 fn author_key(author: &FeedId) -> Result<VerifyingKey, FeedError> {
-    let key = author.verifying_key().map_err(|_| FeedError::BadAuthorKey(author.to_string()))?;
+    let key = author
+        .verifying_key()
+        .map_err(|_| FeedError::BadAuthorKey(author.to_string()))?;
     if key.is_weak() {
         return Err(FeedError::BadAuthorKey(author.to_string()));
     }
@@ -145,11 +179,19 @@ fn author_key(author: &FeedId) -> Result<VerifyingKey, FeedError> {
 fn check_payload(header: &Header, payload: Option<&[u8]>) -> Result<(), FeedError> {
     let claimed = header.payload_len as usize;
     if claimed > PAYLOAD_BYTES_MAX {
-        return Err(FeedError::PayloadTooLarge { len: claimed, max: PAYLOAD_BYTES_MAX });
+        return Err(FeedError::PayloadTooLarge {
+            len: claimed,
+            max: PAYLOAD_BYTES_MAX,
+        });
     }
-    let Some(payload) = payload else { return Ok(()) };
+    let Some(payload) = payload else {
+        return Ok(());
+    };
     if payload.len() > PAYLOAD_BYTES_MAX {
-        return Err(FeedError::PayloadTooLarge { len: payload.len(), max: PAYLOAD_BYTES_MAX });
+        return Err(FeedError::PayloadTooLarge {
+            len: payload.len(),
+            max: PAYLOAD_BYTES_MAX,
+        });
     }
     if payload.len() != claimed {
         return Err(FeedError::PayloadLengthMismatch {
@@ -176,7 +218,10 @@ fn check_timestamp(timestamp_ms: u64, now_ms: u64) -> Result<(), FeedError> {
         return Err(FeedError::TimestampTooOld(timestamp_ms));
     }
     if timestamp_ms > now_ms.saturating_add(TIMESTAMP_SKEW_MAX.as_millis() as u64) {
-        return Err(FeedError::TimestampInFuture { timestamp_ms, now_ms });
+        return Err(FeedError::TimestampInFuture {
+            timestamp_ms,
+            now_ms,
+        });
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::feed::{FeedError, MsgId};
 use crate::identity::FeedId;
-use crate::limits::{DESCRIPTION_BYTES_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, POST_TEXT_BYTES_MAX};
+use crate::limits::{
+    DESCRIPTION_BYTES_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, POST_TEXT_BYTES_MAX,
+};
 
 /// The kind of payload, signed in the header so a reader can filter without the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,7 +81,10 @@ impl Content {
             Content::About { name: Some(n), .. } if n.len() > NAME_BYTES_MAX => {
                 Err(too_long("name", n.len(), NAME_BYTES_MAX))
             }
-            Content::About { description: Some(d), .. } if d.len() > DESCRIPTION_BYTES_MAX => {
+            Content::About {
+                description: Some(d),
+                ..
+            } if d.len() > DESCRIPTION_BYTES_MAX => {
                 Err(too_long("description", d.len(), DESCRIPTION_BYTES_MAX))
             }
             _ => Ok(()),
@@ -92,7 +97,10 @@ impl Content {
         let bytes =
             postcard::to_stdvec(self).map_err(|e| FeedError::PayloadMalformed(e.to_string()))?;
         if bytes.len() > PAYLOAD_BYTES_MAX {
-            return Err(FeedError::PayloadTooLarge { len: bytes.len(), max: PAYLOAD_BYTES_MAX });
+            return Err(FeedError::PayloadTooLarge {
+                len: bytes.len(),
+                max: PAYLOAD_BYTES_MAX,
+            });
         }
         Ok(bytes)
     }
@@ -102,7 +110,10 @@ impl Content {
         let (content, rest) = postcard::take_from_bytes::<Content>(bytes)
             .map_err(|e| FeedError::PayloadMalformed(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(FeedError::PayloadMalformed(format!("{} trailing bytes", rest.len())));
+            return Err(FeedError::PayloadMalformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
         }
         Ok(content)
     }

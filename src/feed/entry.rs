@@ -93,10 +93,16 @@ impl Entry {
     pub fn parts(&self) -> Result<(Signature, &[u8]), FeedError> {
         let max = SIGNATURE_BYTES + HEADER_BYTES_MAX;
         if self.0.len() > max {
-            return Err(FeedError::EntryTooLarge { len: self.0.len(), max });
+            return Err(FeedError::EntryTooLarge {
+                len: self.0.len(),
+                max,
+            });
         }
         if self.0.len() <= SIGNATURE_BYTES {
-            return Err(FeedError::HeaderMalformed(format!("only {} bytes", self.0.len())));
+            return Err(FeedError::HeaderMalformed(format!(
+                "only {} bytes",
+                self.0.len()
+            )));
         }
         let (sig, header) = self.0.split_at(SIGNATURE_BYTES);
         let sig: [u8; SIGNATURE_BYTES] = sig
@@ -111,7 +117,10 @@ impl Entry {
         let (header, rest) = postcard::take_from_bytes::<Header>(bytes)
             .map_err(|e| FeedError::HeaderMalformed(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(FeedError::HeaderMalformed(format!("{} trailing bytes", rest.len())));
+            return Err(FeedError::HeaderMalformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
         }
         if header.version != FORMAT_VERSION {
             return Err(FeedError::UnsupportedVersion(header.version));
@@ -142,8 +151,13 @@ impl FromStr for MsgId {
     type Err = FeedError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || FeedError::ContentInvalid(format!("`{text}` is not a message id (%<base64>.b3)"));
-        let body = text.trim().strip_prefix('%').and_then(|t| t.strip_suffix(".b3")).ok_or_else(bad)?;
+        let bad =
+            || FeedError::ContentInvalid(format!("`{text}` is not a message id (%<base64>.b3)"));
+        let body = text
+            .trim()
+            .strip_prefix('%')
+            .and_then(|t| t.strip_suffix(".b3"))
+            .ok_or_else(bad)?;
         let bytes = STANDARD.decode(body).map_err(|_| bad())?;
         Ok(MsgId(bytes.try_into().map_err(|_| bad())?))
     }

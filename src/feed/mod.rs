@@ -11,7 +11,10 @@ mod content;
 mod entry;
 mod error;
 
-pub use check::{check_entry, check_entry_with, check_sequence, next_entry, Checked, FeedHead, KeyCache, Placement};
+pub use check::{
+    check_entry, check_entry_with, check_sequence, next_entry, Checked, FeedHead, KeyCache,
+    Placement,
+};
 pub use content::{Content, ContentType};
 pub use entry::{hash_payload, Entry, Header, MsgId, PayloadHash, FORMAT_VERSION};
 pub use error::FeedError;

@@ -1,6 +1,8 @@
 //! One batch: check, verify, then apply every op in a single write transaction.
 
-use crate::feed::{check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement};
+use crate::feed::{
+    check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement,
+};
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{check_and_verify, IngestError};
 use crate::rolodex::RolodexEntry;
@@ -117,7 +119,11 @@ fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
     for op in ops {
         slots.push(match op {
             Op::Publish(content) => Some(Prepared::Publish(content)),
-            Op::Remote { entry, payload, feed } => {
+            Op::Remote {
+                entry,
+                payload,
+                feed,
+            } => {
                 remote.push((entry, payload, feed));
                 None
             }
@@ -132,7 +138,9 @@ fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
         .map(|slot| match slot {
             Some(prepared) => prepared,
             None => Prepared::Remote(
-                verified.next().unwrap_or_else(|| Err(FeedError::HeaderMalformed("lost in checking".into()))),
+                verified
+                    .next()
+                    .unwrap_or_else(|| Err(FeedError::HeaderMalformed("lost in checking".into()))),
             ),
         })
         .collect()
@@ -180,13 +188,28 @@ fn publish(
         Ok(parts) => parts,
         Err(e) => return Ok(Err(e)),
     };
-    let checked = Checked { entry, header, id, key, signature, payload: Some(payload) };
+    let checked = Checked {
+        entry,
+        header,
+        id,
+        key,
+        signature,
+        payload: Some(payload),
+    };
     writer.append(&checked)?;
     let (author, seq) = (checked.header.author, checked.header.seq);
-    Ok(Ok(OpOutcome::Appended { id, author, seq, content: Some(content) }))
+    Ok(Ok(OpOutcome::Appended {
+        id,
+        author,
+        seq,
+        content: Some(content),
+    }))
 }
 
-fn append_remote(writer: &mut Writer<'_>, checked: Checked) -> Result<Result<OpOutcome, FeedError>, IngestError> {
+fn append_remote(
+    writer: &mut Writer<'_>,
+    checked: Checked,
+) -> Result<Result<OpOutcome, FeedError>, IngestError> {
     let author = checked.header.author;
     let seq = checked.header.seq;
     let head = writer.head(&author)?;
@@ -203,7 +226,12 @@ fn append_remote(writer: &mut Writer<'_>, checked: Checked) -> Result<Result<OpO
         Ok(Placement::Next) => {
             writer.append(&checked)?;
             let content = checked.content().and_then(Result::ok);
-            Ok(Ok(OpOutcome::Appended { id: checked.id, author, seq, content }))
+            Ok(Ok(OpOutcome::Appended {
+                id: checked.id,
+                author,
+                seq,
+                content,
+            }))
         }
     }
 }

@@ -16,7 +16,10 @@ pub type Unchecked = (Entry, Option<Vec<u8>>, Option<FeedId>);
 /// Check and verify every entry; one result per entry, in order.
 pub fn check_and_verify(items: Vec<Unchecked>, now_ms: u64) -> Vec<Result<Checked, FeedError>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = items.len().div_ceil(threads.max(1)).max(VERIFY_CHUNK_MAX / 4);
+    let per_thread = items
+        .len()
+        .div_ceil(threads.max(1))
+        .max(VERIFY_CHUNK_MAX / 4);
     if items.len() <= per_thread {
         return check_serial(items, now_ms);
     }
@@ -36,7 +39,11 @@ pub fn check_and_verify(items: Vec<Unchecked>, now_ms: u64) -> Vec<Result<Checke
         let mut out = Vec::new();
         for (len, handle) in handles {
             // A checker thread that panicked counts its entries as invalid, never as valid.
-            let panicked = || (0..len).map(|_| Err(FeedError::HeaderMalformed("checker crashed".into()))).collect();
+            let panicked = || {
+                (0..len)
+                    .map(|_| Err(FeedError::HeaderMalformed("checker crashed".into())))
+                    .collect()
+            };
             out.extend(handle.join().unwrap_or_else(|_| panicked()));
         }
         out

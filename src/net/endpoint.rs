@@ -97,7 +97,9 @@ impl quinn::crypto::HmacKey for ResetKey {
 
     fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
         let expected = blake3::keyed_hash(&self.0, data);
-        let given: [u8; 32] = signature.try_into().map_err(|_| quinn::crypto::CryptoError)?;
+        let given: [u8; 32] = signature
+            .try_into()
+            .map_err(|_| quinn::crypto::CryptoError)?;
         // blake3::Hash compares in constant time.
         if expected == blake3::Hash::from(given) {
             Ok(())
@@ -286,7 +288,10 @@ pub async fn accept(incoming: quinn::Incoming) -> Result<(Connection, VerifyingK
 fn enlarge_buffers(socket: &std::net::UdpSocket) {
     let socket = socket2::SockRef::from(socket);
     let asked = limits::UDP_SOCKET_BUFFER_BYTES;
-    if let Err(e) = socket.set_recv_buffer_size(asked).and_then(|()| socket.set_send_buffer_size(asked)) {
+    if let Err(e) = socket
+        .set_recv_buffer_size(asked)
+        .and_then(|()| socket.set_send_buffer_size(asked))
+    {
         tracing::debug!(error = %e, "could not enlarge the UDP socket buffers");
     }
 }

@@ -42,7 +42,10 @@ pub struct QuicPresence {
 impl QuicPresence {
     /// No links yet; this node is `local`.
     pub fn new(local: ReplicaName) -> Self {
-        QuicPresence { local, links: Arc::new(DashMap::new()) }
+        QuicPresence {
+            local,
+            links: Arc::new(DashMap::new()),
+        }
     }
 
     /// Carry presence over `conn` to and from node `peer`, delivering inbound frames to
@@ -50,15 +53,25 @@ impl QuicPresence {
     pub fn attach(&self, peer: ReplicaName, conn: quinn::Connection, inbound: Arc<dyn Inbound>) {
         let (queue, rx) = mpsc::channel(PRESENCE_LINK_QUEUE);
         let sender = tokio::spawn(send_loop(conn.clone(), rx));
-        let receiver = tokio::spawn(receive_loop(conn.clone(), peer.clone(), Arc::clone(&inbound), self.clone()));
-        let link = Link { queue, tasks: [sender, receiver], stable_id: conn.stable_id() };
+        let receiver = tokio::spawn(receive_loop(
+            conn.clone(),
+            peer.clone(),
+            Arc::clone(&inbound),
+            self.clone(),
+        ));
+        let link = Link {
+            queue,
+            tasks: [sender, receiver],
+            stable_id: conn.stable_id(),
+        };
         self.links.insert(peer.clone(), link);
         inbound.peer_connected(peer);
     }
 
     /// Drop the link to `peer` if it is still the one over connection `stable_id`.
     pub fn detach(&self, peer: &ReplicaName, stable_id: usize) {
-        self.links.remove_if(peer, |_, link| link.stable_id == stable_id);
+        self.links
+            .remove_if(peer, |_, link| link.stable_id == stable_id);
     }
 }
 
@@ -72,7 +85,10 @@ impl Transport for QuicPresence {
     }
 
     fn send(&self, to: &ReplicaName, frame: Bytes) -> Result<(), TransportError> {
-        let link = self.links.get(to).ok_or_else(|| TransportError::Unreachable(to.clone()))?;
+        let link = self
+            .links
+            .get(to)
+            .ok_or_else(|| TransportError::Unreachable(to.clone()))?;
         link.queue.try_send(frame).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => TransportError::Full(to.clone()),
             mpsc::error::TrySendError::Closed(_) => TransportError::Unreachable(to.clone()),
@@ -81,7 +97,9 @@ impl Transport for QuicPresence {
 }
 
 async fn send_loop(conn: quinn::Connection, mut frames: mpsc::Receiver<Bytes>) {
-    let Ok(mut send) = conn.open_uni().await else { return };
+    let Ok(mut send) = conn.open_uni().await else {
+        return;
+    };
     while let Some(frame) = frames.recv().await {
         if frame.len() > PRESENCE_FRAME_BYTES_MAX as usize {
             tracing::warn!(len = frame.len(), "presence frame over the bound; dropped");
@@ -96,10 +114,16 @@ async fn send_loop(conn: quinn::Connection, mut frames: mpsc::Receiver<Bytes>) {
     }
 }
 
-async fn receive_loop(conn: quinn::Connection, peer: ReplicaName, inbound: Arc<dyn Inbound>, links: QuicPresence) {
+async fn receive_loop(
+    conn: quinn::Connection,
+    peer: ReplicaName,
+    inbound: Arc<dyn Inbound>,
+    links: QuicPresence,
+) {
     let stable_id = conn.stable_id();
     if let Ok(mut recv) = conn.accept_uni().await {
-        while let Ok(Some(body)) = stream::read_frame_raw(&mut recv, PRESENCE_FRAME_BYTES_MAX).await {
+        while let Ok(Some(body)) = stream::read_frame_raw(&mut recv, PRESENCE_FRAME_BYTES_MAX).await
+        {
             inbound.deliver(peer.clone(), Bytes::from(body));
         }
     }

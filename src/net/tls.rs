@@ -339,7 +339,9 @@ mod tests {
         // The identity point (y = 1) decodes but has small order.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert!(VerifyingKey::from_bytes(&identity).expect("decodes").is_weak());
+        assert!(VerifyingKey::from_bytes(&identity)
+            .expect("decodes")
+            .is_weak());
         let mut weak = SPKI_ED25519_PREFIX.to_vec();
         weak.extend(identity);
         assert_eq!(key_of_spki(&weak), None);

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::limits::{REDIAL_BACKOFF_MAX, REDIAL_BACKOFF_MIN, REDIAL_JITTER, REPUNCH_BACKOFF_MAX, REPUNCH_BACKOFF_MIN};
+use crate::limits::{
+    REDIAL_BACKOFF_MAX, REDIAL_BACKOFF_MIN, REDIAL_JITTER, REPUNCH_BACKOFF_MAX, REPUNCH_BACKOFF_MIN,
+};
 
 /// The delay before redial attempt `attempt` (1-based); `unit` in [0, 1) picks the jitter.
 pub fn redial_delay(attempt: u32, unit: f64) -> Duration {

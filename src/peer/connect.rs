@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 
 use crate::actors::listener::start_peer;
 use crate::actors::sb_link::SbLinkMsg;
-use crate::limits::INTRODUCTION_TIMEOUT;
-use ractor::rpc::CallResult;
 use crate::identity::FeedId;
+use crate::limits::INTRODUCTION_TIMEOUT;
 use crate::net::NetError;
 use crate::peer::{punch, Direction, PeerContext};
+use ractor::rpc::CallResult;
 
 /// Dial `target` and start a connection actor; returns the peer's id. A bare `@ID…ed25519`
 /// is reached through the switchboards: introduced, then dialled over the relay.
@@ -21,7 +21,9 @@ pub async fn connect(ctx: &PeerContext, target: &str) -> Result<FeedId, String> 
         return connect_relayed(ctx, id).await;
     }
     let (pinned, host) = match target.rsplit_once('@') {
-        Some((id, host)) if id.starts_with('@') => (Some(id.parse::<FeedId>().map_err(|e| e.to_string())?), host),
+        Some((id, host)) if id.starts_with('@') => {
+            (Some(id.parse::<FeedId>().map_err(|e| e.to_string())?), host)
+        }
         _ => (None, target),
     };
     let addr = resolve(host).await?;
@@ -31,19 +33,27 @@ pub async fn connect(ctx: &PeerContext, target: &str) -> Result<FeedId, String> 
     };
     let peer = FeedId::from(key);
     if ctx.node.rolodex.is_blocked(&peer) {
-        return Err(format!("{peer} is blocked; run `kith unblock {peer}` first"));
+        return Err(format!(
+            "{peer} is blocked; run `kith unblock {peer}` first"
+        ));
     }
     if ctx.connections.contains(&peer) {
         return Ok(peer);
     }
-    let (conn, _) = ctx.endpoint.dial(addr, key).await.map_err(|e| format!("dialling {addr}: {e}"))?;
+    let (conn, _) = ctx
+        .endpoint
+        .dial(addr, key)
+        .await
+        .map_err(|e| format!("dialling {addr}: {e}"))?;
     start_peer(ctx, conn, peer, Direction::Outbound).await?;
     Ok(peer)
 }
 
 async fn connect_relayed(ctx: &PeerContext, peer: FeedId) -> Result<FeedId, String> {
     if ctx.node.rolodex.is_blocked(&peer) {
-        return Err(format!("{peer} is blocked; run `kith unblock {peer}` first"));
+        return Err(format!(
+            "{peer} is blocked; run `kith unblock {peer}` first"
+        ));
     }
     if ctx.connections.contains(&peer) {
         return Ok(peer);
@@ -55,7 +65,13 @@ async fn connect_relayed(ctx: &PeerContext, peer: FeedId) -> Result<FeedId, Stri
     let key = peer.verifying_key().map_err(|e| e.to_string())?;
     let mut reasons = Vec::new();
     for link in links {
-        let relayed = match link.call(|port| SbLinkMsg::Introduce(peer, port), Some(INTRODUCTION_TIMEOUT)).await {
+        let relayed = match link
+            .call(
+                |port| SbLinkMsg::Introduce(peer, port),
+                Some(INTRODUCTION_TIMEOUT),
+            )
+            .await
+        {
             Ok(CallResult::Success(Ok(relayed))) => relayed,
             Ok(CallResult::Success(Err(reason))) => {
                 reasons.push(reason);
@@ -79,7 +95,10 @@ async fn connect_relayed(ctx: &PeerContext, peer: FeedId) -> Result<FeedId, Stri
             Err(e) => reasons.push(format!("relayed dial failed: {e}")),
         }
     }
-    Err(format!("could not reach {peer} through the switchboards: {}", reasons.join("; ")))
+    Err(format!(
+        "could not reach {peer} through the switchboards: {}",
+        reasons.join("; ")
+    ))
 }
 
 async fn resolve(host: &str) -> Result<SocketAddr, String> {
@@ -88,7 +107,10 @@ async fn resolve(host: &str) -> Result<SocketAddr, String> {
     addrs.next().ok_or_else(bad)
 }
 
-async fn learn_key(ctx: &PeerContext, addr: SocketAddr) -> Result<ed25519_dalek::VerifyingKey, String> {
+async fn learn_key(
+    ctx: &PeerContext,
+    addr: SocketAddr,
+) -> Result<ed25519_dalek::VerifyingKey, String> {
     let own = ctx.node.identity.signing_key().verifying_key();
     match ctx.endpoint.dial(addr, own).await {
         Err(NetError::PeerKeyMismatch(mismatch)) => Ok(mismatch.presented),

@@ -120,7 +120,14 @@ mod tests {
         outbox.serve(feed, 10, 25);
         outbox.send(Msg::ResendFull).unwrap();
         assert_eq!(outbox.next().await, Some(Job::Send(Msg::ResendFull)));
-        assert_eq!(outbox.next().await, Some(Job::Serve { feed, after: 0, upto: 25 }));
+        assert_eq!(
+            outbox.next().await,
+            Some(Job::Serve {
+                feed,
+                after: 0,
+                upto: 25
+            })
+        );
         outbox.close();
         assert_eq!(outbox.next().await, None);
     }

@@ -25,7 +25,9 @@ impl std::str::FromStr for ServePolicy {
         match s {
             "everyone" => Ok(ServePolicy::Everyone),
             "follows" => Ok(ServePolicy::Follows),
-            other => Err(format!("`{other}` is not a serve policy: use `everyone` or `follows`")),
+            other => Err(format!(
+                "`{other}` is not a serve policy: use `everyone` or `follows`"
+            )),
         }
     }
 }
@@ -33,9 +35,23 @@ impl std::str::FromStr for ServePolicy {
 /// This node's clock: the own feed and every followed feed, with the latest sequence held.
 pub fn wants(node: &Node) -> Clock {
     let me = node.identity.id();
-    let heads = node.store.read().and_then(|r| r.heads()).unwrap_or_default();
-    let held = |feed: &FeedId| heads.iter().find(|(f, _)| f == feed).map_or(0, |(_, h)| h.seq);
-    let mut clock: Clock = node.rolodex.following().into_iter().map(|f| (f, held(&f))).collect();
+    let heads = node
+        .store
+        .read()
+        .and_then(|r| r.heads())
+        .unwrap_or_default();
+    let held = |feed: &FeedId| {
+        heads
+            .iter()
+            .find(|(f, _)| f == feed)
+            .map_or(0, |(_, h)| h.seq)
+    };
+    let mut clock: Clock = node
+        .rolodex
+        .following()
+        .into_iter()
+        .map(|f| (f, held(&f)))
+        .collect();
     clock.insert(me, held(&me));
     clock
 }
@@ -52,7 +68,13 @@ pub struct LocalView<'a> {
 
 impl Local for LocalView<'_> {
     fn seq(&self, feed: &FeedId) -> u64 {
-        self.node.store.read().and_then(|r| r.head(feed)).ok().flatten().map_or(0, |h| h.seq)
+        self.node
+            .store
+            .read()
+            .and_then(|r| r.head(feed))
+            .ok()
+            .flatten()
+            .map_or(0, |h| h.seq)
     }
 
     fn may_serve(&self, feed: &FeedId) -> bool {

@@ -25,7 +25,9 @@ use crate::peer::{Direction, PeerContext};
 /// Try the direct path to `peer` at `observed`; true if the peer is now connected, by this dial
 /// or by theirs (the callee's dial-back, or the caller's punch when this is the dial-back).
 pub async fn punch(ctx: &PeerContext, peer: FeedId, observed: SocketAddr) -> bool {
-    let Ok(key) = peer.verifying_key() else { return false };
+    let Ok(key) = peer.verifying_key() else {
+        return false;
+    };
     let dial = tokio::time::timeout(PUNCH_TIMEOUT, ctx.endpoint.dial(observed, key)).await;
     match dial {
         Ok(Ok((conn, _))) => {
@@ -33,7 +35,9 @@ pub async fn punch(ctx: &PeerContext, peer: FeedId, observed: SocketAddr) -> boo
                 tracing::debug!(peer = %peer.short(), %observed, error = %e, "direct connection not kept");
             }
         }
-        Ok(Err(e)) => tracing::debug!(peer = %peer.short(), %observed, error = %e, "direct path failed"),
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %peer.short(), %observed, error = %e, "direct path failed")
+        }
         Err(_) => tracing::debug!(peer = %peer.short(), %observed, "direct path timed out"),
     }
     ctx.connections.contains(&peer)

@@ -49,7 +49,11 @@ pub enum LinkState {
 impl Relays {
     /// A table for `configured` switchboards (known before any link is up).
     pub fn new(configured: usize) -> Self {
-        Relays { links: Arc::default(), views: Arc::default(), configured }
+        Relays {
+            links: Arc::default(),
+            views: Arc::default(),
+            configured,
+        }
     }
 
     /// How many switchboards this node is configured to use.
@@ -64,12 +68,17 @@ impl Relays {
 
     /// A link stopped.
     pub fn unregister(&self, target: &str, link: &ActorRef<SbLinkMsg>) {
-        self.links.remove_if(target, |_, l| l.get_id() == link.get_id());
+        self.links
+            .remove_if(target, |_, l| l.get_id() == link.get_id());
     }
 
     /// What the link to `view.target` knows now; `since_ms` is kept while the state stays.
     pub fn report(&self, mut view: LinkView) {
-        if let Some(old) = self.views.get(&view.target).filter(|old| old.state == view.state) {
+        if let Some(old) = self
+            .views
+            .get(&view.target)
+            .filter(|old| old.state == view.state)
+        {
             view.since_ms = old.since_ms;
         }
         self.views.insert(view.target.clone(), view);

@@ -43,13 +43,17 @@ pub struct Replicators {
 impl Replicators {
     /// Register a (re)started replicator.
     pub fn register(&self, feed: FeedId, actor: ActorRef<ReplicatorMsg>, seq: u64) {
-        let progress = FeedProgress { seq, ..FeedProgress::default() };
+        let progress = FeedProgress {
+            seq,
+            ..FeedProgress::default()
+        };
         self.map.insert(feed, Registered { actor, progress });
     }
 
     /// Remove a replicator, if it is this actor (a newer one may have replaced it).
     pub fn unregister(&self, feed: &FeedId, actor: &ActorRef<ReplicatorMsg>) {
-        self.map.remove_if(feed, |_, r| r.actor.get_id() == actor.get_id());
+        self.map
+            .remove_if(feed, |_, r| r.actor.get_id() == actor.get_id());
     }
 
     /// The replicator of `feed`.
@@ -66,7 +70,11 @@ impl Replicators {
 
     /// Every feed's progress, sorted by feed.
     pub fn progress(&self) -> Vec<(FeedId, FeedProgress)> {
-        let mut out: Vec<_> = self.map.iter().map(|r| (*r.key(), r.progress.clone())).collect();
+        let mut out: Vec<_> = self
+            .map
+            .iter()
+            .map(|r| (*r.key(), r.progress.clone()))
+            .collect();
         out.sort_by_key(|(feed, _)| *feed);
         out
     }

@@ -107,7 +107,10 @@ impl ConnInfo {
     /// How this connection with `peer` reaches it. A relayed connection's remote address is the
     /// peer's fake relay address ([`fake_addr`]), derived from its key, which no real path has.
     pub fn via(&self, peer: &FeedId) -> Via {
-        Via { direction: self.direction, relayed: self.addr == fake_addr(peer) }
+        Via {
+            direction: self.direction,
+            relayed: self.addr == fake_addr(peer),
+        }
     }
 }
 
@@ -143,7 +146,8 @@ impl Connections {
 
     /// Forget the connection with `peer` if it is the one with this stable id.
     pub fn remove(&self, peer: &FeedId, stable_id: usize) {
-        self.map.remove_if(peer, |_, info| info.conn.stable_id() == stable_id);
+        self.map
+            .remove_if(peer, |_, info| info.conn.stable_id() == stable_id);
     }
 
     /// How the connection with `peer` reaches it, if one is up.
@@ -201,7 +205,10 @@ mod tests {
     #[test]
     fn both_sides_keep_the_same_connection_and_a_redial_replaces_the_old_one() {
         let (low, high) = (FeedId([1; 32]), FeedId([2; 32]));
-        let (inbound, outbound) = (via(Direction::Inbound, false), via(Direction::Outbound, false));
+        let (inbound, outbound) = (
+            via(Direction::Inbound, false),
+            via(Direction::Outbound, false),
+        );
         // Simultaneous dials: the low id's outbound = the high id's inbound is kept on both sides.
         assert!(keep_new(&low, &high, inbound, outbound));
         assert!(!keep_new(&low, &high, outbound, inbound));
@@ -221,10 +228,16 @@ mod tests {
         let (low, high) = (FeedId([1; 32]), FeedId([2; 32]));
         // The low id dialled through the relay, the high id dialled directly: both keep the direct
         // one, in whichever order the two connections came up.
-        let (low_relayed, low_direct) = (via(Direction::Outbound, true), via(Direction::Inbound, false));
+        let (low_relayed, low_direct) = (
+            via(Direction::Outbound, true),
+            via(Direction::Inbound, false),
+        );
         assert!(keep_new(&low, &high, low_relayed, low_direct));
         assert!(!keep_new(&low, &high, low_direct, low_relayed));
-        let (high_relayed, high_direct) = (via(Direction::Inbound, true), via(Direction::Outbound, false));
+        let (high_relayed, high_direct) = (
+            via(Direction::Inbound, true),
+            via(Direction::Outbound, false),
+        );
         assert!(keep_new(&high, &low, high_relayed, high_direct));
         assert!(!keep_new(&high, &low, high_direct, high_relayed));
     }

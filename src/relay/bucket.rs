@@ -31,7 +31,12 @@ pub struct TokenBucket {
 impl Rate {
     /// A rate over counts alone (take them with a length of 0): no byte limit.
     pub fn count(per_sec: f64, burst: f64) -> Rate {
-        Rate { packets_per_sec: per_sec, packets_burst: burst, bytes_per_sec: 0.0, bytes_burst: 0.0 }
+        Rate {
+            packets_per_sec: per_sec,
+            packets_burst: burst,
+            bytes_per_sec: 0.0,
+            bytes_burst: 0.0,
+        }
     }
 }
 
@@ -108,7 +113,10 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::new(&rate, t0);
         assert_eq!((0..10).filter(|_| bucket.take(&rate, 0, t0)).count(), 3);
-        assert!(bucket.take(&rate, 0, t0 + Duration::from_millis(100)), "a tenth of a second refills one");
+        assert!(
+            bucket.take(&rate, 0, t0 + Duration::from_millis(100)),
+            "a tenth of a second refills one"
+        );
         assert!(!bucket.take(&rate, 0, t0 + Duration::from_millis(100)));
     }
 

@@ -34,7 +34,9 @@ pub enum LinkCheckError {
 pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
     let mut transport = transport_config()?;
     let mut discovery = MtuDiscoveryConfig::default();
-    discovery.upper_bound(limits::RELAY_OUTER_MTU_CEILING).minimum_change(limits::RELAY_OUTER_MTU_STEP);
+    discovery
+        .upper_bound(limits::RELAY_OUTER_MTU_CEILING)
+        .minimum_change(limits::RELAY_OUTER_MTU_STEP);
     transport
         .initial_mtu(limits::RELAY_OUTER_INITIAL_MTU)
         .min_mtu(limits::RELAY_OUTER_INITIAL_MTU)
@@ -53,7 +55,9 @@ pub fn outer_transport_config() -> Result<TransportConfig, NetError> {
 pub fn outer_server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> {
     let mut config = server_config(key)?;
     let mut transport = outer_transport_config()?;
-    transport.datagram_send_buffer_size(limits::RELAY_CLIENT_QUEUE_BYTES).keep_alive_interval(None);
+    transport
+        .datagram_send_buffer_size(limits::RELAY_CLIENT_QUEUE_BYTES)
+        .keep_alive_interval(None);
     config.transport_config(Arc::new(transport));
     Ok(config)
 }

@@ -43,7 +43,10 @@ impl Default for RouterConfig {
     fn default() -> Self {
         Self {
             frame_bytes_max: limits::RELAY_FRAME_BYTES_MAX,
-            rate: client_rate(limits::RELAY_CLIENT_PACKETS_PER_SEC, limits::RELAY_CLIENT_BYTES_PER_SEC),
+            rate: client_rate(
+                limits::RELAY_CLIENT_PACKETS_PER_SEC,
+                limits::RELAY_CLIENT_BYTES_PER_SEC,
+            ),
             clients_max: limits::RELAY_CLIENTS_MAX,
             pairs_per_client_max: limits::RELAY_PAIRS_PER_CLIENT_MAX,
             pair_idle_expiry: limits::RELAY_PAIR_IDLE_EXPIRY,
@@ -61,7 +64,10 @@ impl RouterConfig {
         if bytes_per_sec < limits::RELAY_CLIENT_BYTES_PER_SEC_MIN {
             return Err(RateError::BytesTooLow(bytes_per_sec));
         }
-        Ok(Self { rate: client_rate(packets_per_sec, bytes_per_sec), ..Self::default() })
+        Ok(Self {
+            rate: client_rate(packets_per_sec, bytes_per_sec),
+            ..Self::default()
+        })
     }
 }
 
@@ -69,7 +75,12 @@ impl RouterConfig {
 fn client_rate(packets_per_sec: u32, bytes_per_sec: u64) -> Rate {
     let burst = limits::RELAY_CLIENT_BURST_MS as f64 / 1_000.0;
     let (packets_per_sec, bytes_per_sec) = (f64::from(packets_per_sec), bytes_per_sec as f64);
-    Rate { packets_per_sec, packets_burst: packets_per_sec * burst, bytes_per_sec, bytes_burst: bytes_per_sec * burst }
+    Rate {
+        packets_per_sec,
+        packets_burst: packets_per_sec * burst,
+        bytes_per_sec,
+        bytes_burst: bytes_per_sec * burst,
+    }
 }
 
 /// A per-client rate the router cannot hold a client to.
@@ -296,7 +307,8 @@ impl Router {
         }
         for (id, other) in [(&a, &b), (&b, &a)] {
             let client = self.clients.get(id).ok_or(RouterError::NotConnected(*id))?;
-            let full = !client.pairs.contains_key(other) && client.pairs.len() >= self.config.pairs_per_client_max;
+            let full = !client.pairs.contains_key(other)
+                && client.pairs.len() >= self.config.pairs_per_client_max;
             if full && !self.expire_idlest_pair(id, now) {
                 return Err(RouterError::PairsFull(*id));
             }
@@ -312,14 +324,22 @@ impl Router {
     /// Closes `id`'s pair idle longest (no frame either way) if it is past the expiry; true if
     /// one was closed.
     fn expire_idlest_pair(&mut self, id: &FeedId, now: Instant) -> bool {
-        let Some(client) = self.clients.get(id) else { return false };
+        let Some(client) = self.clients.get(id) else {
+            return false;
+        };
         let last_used = |peer: &FeedId, ours: Instant| {
             let theirs = self.clients.get(peer).and_then(|p| p.pairs.get(id));
             theirs.map_or(ours, |theirs| ours.max(*theirs))
         };
-        let idlest = client.pairs.iter().map(|(peer, ours)| (*peer, last_used(peer, *ours))).min_by_key(|(_, at)| *at);
+        let idlest = client
+            .pairs
+            .iter()
+            .map(|(peer, ours)| (*peer, last_used(peer, *ours)))
+            .min_by_key(|(_, at)| *at);
         match idlest {
-            Some((peer, at)) if now.saturating_duration_since(at) >= self.config.pair_idle_expiry => {
+            Some((peer, at))
+                if now.saturating_duration_since(at) >= self.config.pair_idle_expiry =>
+            {
                 self.close_pair(id, &peer);
                 self.stats.expired_pairs += 1;
                 true
@@ -438,7 +458,11 @@ impl Router {
         if !self.is_paired(&from, &to) {
             return Err(Refusal::NotIntroduced);
         }
-        if let Some(used) = self.clients.get_mut(&to).and_then(|c| c.pairs.get_mut(&from)) {
+        if let Some(used) = self
+            .clients
+            .get_mut(&to)
+            .and_then(|c| c.pairs.get_mut(&from))
+        {
             *used = now;
         }
         if room(&to) < frame.len() {

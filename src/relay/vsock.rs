@@ -287,17 +287,17 @@ impl AsyncUdpSocket for VirtualSocket {
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
         if self.is_closed() {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, LinkError::Closed));
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                LinkError::Closed,
+            ));
         }
         let Some(to) = locked(&self.book).lookup(&transmit.destination) else {
             bump(&self.counters.dropped_unknown_destination, 1);
             return Ok(());
         };
         let contents = transmit.contents;
-        let segment = transmit
-            .segment_size
-            .unwrap_or(contents.len())
-            .max(1);
+        let segment = transmit.segment_size.unwrap_or(contents.len()).max(1);
         for packet in contents.chunks(segment) {
             self.send_one(&to, packet)?;
         }

@@ -35,19 +35,34 @@ pub fn delta(old: &Clock, new: &Clock) -> Vec<Note> {
     let mut notes: Vec<Note> = new
         .iter()
         .filter(|(feed, seq)| old.get(feed) != Some(seq))
-        .map(|(feed, seq)| Note { feed: *feed, seq: *seq, want: true })
+        .map(|(feed, seq)| Note {
+            feed: *feed,
+            seq: *seq,
+            want: true,
+        })
         .collect();
     notes.extend(
         old.keys()
             .filter(|feed| !new.contains_key(feed))
-            .map(|feed| Note { feed: *feed, seq: 0, want: false }),
+            .map(|feed| Note {
+                feed: *feed,
+                seq: 0,
+                want: false,
+            }),
     );
     notes
 }
 
 /// Every note of a clock.
 pub fn full(clock: &Clock) -> Vec<Note> {
-    clock.iter().map(|(feed, seq)| Note { feed: *feed, seq: *seq, want: true }).collect()
+    clock
+        .iter()
+        .map(|(feed, seq)| Note {
+            feed: *feed,
+            seq: *seq,
+            want: true,
+        })
+        .collect()
 }
 
 /// Apply notes to a view of the sender's clock.

@@ -79,7 +79,13 @@ pub struct Session {
 impl Session {
     /// A session that will announce `mine` to a peer we remember as `memory`.
     pub fn new(mine: Clock, memory: PeerMemory) -> Self {
-        Session { mine, memory, served: BTreeMap::new(), heard: false, resends: 0 }
+        Session {
+            mine,
+            memory,
+            served: BTreeMap::new(),
+            heard: false,
+            resends: 0,
+        }
     }
 
     /// The opening clock: full if we remember nothing of this peer, else only what changed.
@@ -106,7 +112,11 @@ impl Session {
     /// Handle one message from the peer.
     pub fn handle(&mut self, msg: Msg, local: &impl Local) -> Result<Vec<Action>, SessionError> {
         match msg {
-            Msg::Clock { full, notes, digest } => self.on_clock(full, &notes, digest, local),
+            Msg::Clock {
+                full,
+                notes,
+                digest,
+            } => self.on_clock(full, &notes, digest, local),
             Msg::ResendFull => {
                 self.resends += 1;
                 if self.resends > RESEND_FULL_MAX {
@@ -124,12 +134,18 @@ impl Session {
         if let Some(held) = self.mine.get_mut(&feed) {
             *held = (*held).max(seq);
         }
-        let Some(sent) = self.served.get_mut(&feed) else { return Vec::new() };
+        let Some(sent) = self.served.get_mut(&feed) else {
+            return Vec::new();
+        };
         if seq <= *sent || !local.may_serve(&feed) {
             return Vec::new();
         }
         let after = std::mem::replace(sent, seq);
-        vec![Action::Serve { feed, after, upto: seq }]
+        vec![Action::Serve {
+            feed,
+            after,
+            upto: seq,
+        }]
     }
 
     /// Our wants changed (a follow, unfollow or block during the session): tell the peer.
@@ -139,9 +155,17 @@ impl Session {
     }
 
     fn announce(&mut self, full_clock: bool) -> Vec<Action> {
-        let notes = if full_clock { full(&self.mine) } else { delta(&self.memory.sent, &self.mine) };
+        let notes = if full_clock {
+            full(&self.mine)
+        } else {
+            delta(&self.memory.sent, &self.mine)
+        };
         self.memory.sent = self.mine.clone();
-        let msg = Msg::Clock { full: full_clock, notes, digest: digest(&self.mine) };
+        let msg = Msg::Clock {
+            full: full_clock,
+            notes,
+            digest: digest(&self.mine),
+        };
         vec![Action::Send(msg), Action::Remember(self.memory.clone())]
     }
 
@@ -153,7 +177,11 @@ impl Session {
         local: &impl Local,
     ) -> Result<Vec<Action>, SessionError> {
         if notes.len() > CLOCK_NOTES_MAX {
-            return Err(SessionError::TooLarge { what: "clock notes", got: notes.len(), max: CLOCK_NOTES_MAX });
+            return Err(SessionError::TooLarge {
+                what: "clock notes",
+                got: notes.len(),
+                max: CLOCK_NOTES_MAX,
+            });
         }
         if full_clock {
             self.memory.received.clear();
@@ -165,7 +193,8 @@ impl Session {
             // Serve nothing until the full clock arrives.
             return Ok(vec![Action::Send(Msg::ResendFull)]);
         }
-        self.served.retain(|feed, _| self.memory.received.contains_key(feed));
+        self.served
+            .retain(|feed, _| self.memory.received.contains_key(feed));
         let mut actions = self.serve_all(local);
         actions.push(Action::Remember(self.memory.clone()));
         Ok(actions)
@@ -183,14 +212,22 @@ impl Session {
             *sent = (*sent).max(*theirs);
             let held = local.seq(feed);
             if held > *sent {
-                actions.push(Action::Serve { feed: *feed, after: *sent, upto: held });
+                actions.push(Action::Serve {
+                    feed: *feed,
+                    after: *sent,
+                    upto: held,
+                });
                 *sent = held;
             }
         }
         actions
     }
 
-    fn on_entries(&mut self, feed: FeedId, entries: Vec<WireEntry>) -> Result<Vec<Action>, SessionError> {
+    fn on_entries(
+        &mut self,
+        feed: FeedId,
+        entries: Vec<WireEntry>,
+    ) -> Result<Vec<Action>, SessionError> {
         if !self.heard {
             return Err(SessionError::OutOfOrder);
         }
@@ -198,10 +235,17 @@ impl Session {
             return Err(SessionError::Unsolicited(feed));
         }
         if entries.len() > REPLICATION_BATCH_MAX {
-            return Err(SessionError::TooLarge { what: "entries", got: entries.len(), max: REPLICATION_BATCH_MAX });
+            return Err(SessionError::TooLarge {
+                what: "entries",
+                got: entries.len(),
+                max: REPLICATION_BATCH_MAX,
+            });
         }
         // The peer holds what it sends: never echo these entries back to it.
-        let last = entries.last().and_then(|e| e.entry.header().ok()).map(|h| h.seq);
+        let last = entries
+            .last()
+            .and_then(|e| e.entry.header().ok())
+            .map(|h| h.seq);
         if let (Some(last), Some(sent)) = (last, self.served.get_mut(&feed)) {
             *sent = (*sent).max(last);
         }

@@ -22,9 +22,17 @@ impl Universe {
             let mut head: Option<FeedHead> = None;
             let mut entries = Vec::new();
             for i in 0..*len {
-                let content = Content::Post { text: format!("{seed}/{i}"), reply_to: None };
-                let (entry, _, header) = next_entry(&author, head.as_ref(), &content, 1_700_000_000_000).unwrap();
-                head = Some(FeedHead { seq: header.seq, id: entry.id(), timestamp_ms: header.timestamp_ms });
+                let content = Content::Post {
+                    text: format!("{seed}/{i}"),
+                    reply_to: None,
+                };
+                let (entry, _, header) =
+                    next_entry(&author, head.as_ref(), &content, 1_700_000_000_000).unwrap();
+                head = Some(FeedHead {
+                    seq: header.seq,
+                    id: entry.id(),
+                    timestamp_ms: header.timestamp_ms,
+                });
                 entries.push(entry);
             }
             feeds.insert(author.id(), entries);
@@ -96,7 +104,13 @@ fn run(u: &Universe, a: &mut Node, b: &mut Node) -> Result<(Vec<Msg>, Vec<Msg>),
     panic!("no quiescence");
 }
 
-fn perform(u: &Universe, node: &mut Node, session: &mut Session, actions: Vec<Action>, out: &mut VecDeque<Msg>) {
+fn perform(
+    u: &Universe,
+    node: &mut Node,
+    session: &mut Session,
+    actions: Vec<Action>,
+    out: &mut VecDeque<Msg>,
+) {
     for action in actions {
         match action {
             Action::Send(m) => out.push_back(m),
@@ -105,10 +119,16 @@ fn perform(u: &Universe, node: &mut Node, session: &mut Session, actions: Vec<Ac
                 let all = &u.feeds[&feed];
                 let wire: Vec<WireEntry> = all[after as usize..upto as usize]
                     .iter()
-                    .map(|e| WireEntry { entry: e.clone(), payload: None })
+                    .map(|e| WireEntry {
+                        entry: e.clone(),
+                        payload: None,
+                    })
                     .collect();
                 for chunk in wire.chunks(crate::limits::REPLICATION_BATCH_MAX) {
-                    out.push_back(Msg::Entries { feed, entries: chunk.to_vec() });
+                    out.push_back(Msg::Entries {
+                        feed,
+                        entries: chunk.to_vec(),
+                    });
                 }
             }
             Action::Ingest { feed, entries } => {
@@ -128,7 +148,15 @@ fn perform(u: &Universe, node: &mut Node, session: &mut Session, actions: Vec<Ac
 }
 
 fn entries_sent(msgs: &[Msg]) -> usize {
-    msgs.iter().map(|m| if let Msg::Entries { entries, .. } = m { entries.len() } else { 0 }).sum()
+    msgs.iter()
+        .map(|m| {
+            if let Msg::Entries { entries, .. } = m {
+                entries.len()
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 #[test]
@@ -139,7 +167,11 @@ fn a_backlog_syncs_in_order_and_nothing_is_echoed() {
     let (from_a, from_b) = run(&u, &mut a, &mut b).unwrap();
     assert_eq!(a.seq(&feed(2)), 2_500);
     assert_eq!(entries_sent(&from_b), 2_500);
-    assert_eq!(entries_sent(&from_a), 0, "b does not want a's feed, and nothing is echoed");
+    assert_eq!(
+        entries_sent(&from_a),
+        0,
+        "b does not want a's feed, and nothing is echoed"
+    );
 }
 
 #[test]
@@ -158,10 +190,25 @@ fn unsolicited_entries_end_the_session() {
     let u = Universe::new(&[(3, 2)]);
     let mut s = Session::new(Clock::new(), PeerMemory::default());
     let node = Node::new(&[], &[]);
-    let clock = Msg::Clock { full: true, notes: vec![], digest: digest(&Clock::new()) };
+    let clock = Msg::Clock {
+        full: true,
+        notes: vec![],
+        digest: digest(&Clock::new()),
+    };
     s.handle(clock, &node).unwrap();
-    let entries = vec![WireEntry { entry: u.feeds[&feed(3)][0].clone(), payload: None }];
-    let err = s.handle(Msg::Entries { feed: feed(3), entries }, &node).unwrap_err();
+    let entries = vec![WireEntry {
+        entry: u.feeds[&feed(3)][0].clone(),
+        payload: None,
+    }];
+    let err = s
+        .handle(
+            Msg::Entries {
+                feed: feed(3),
+                entries,
+            },
+            &node,
+        )
+        .unwrap_err();
     assert_eq!(err, SessionError::Unsolicited(feed(3)));
 }
 
@@ -187,14 +234,27 @@ fn reconnect_skips_unchanged_feeds_and_resends_nothing() {
     assert!(all.iter().all(|s| a.seq(&feed(*s)) == 20));
     // Reconnect: a's clock changed (it now holds everything) but b's did not.
     let (from_a, from_b) = run(&u, &mut a, &mut b).unwrap();
-    let notes = |msgs: &[Msg]| msgs.iter().map(|m| if let Msg::Clock { notes, .. } = m { notes.len() } else { 0 }).sum::<usize>();
+    let notes = |msgs: &[Msg]| {
+        msgs.iter()
+            .map(|m| {
+                if let Msg::Clock { notes, .. } = m {
+                    notes.len()
+                } else {
+                    0
+                }
+            })
+            .sum::<usize>()
+    };
     assert_eq!(notes(&from_b), 0, "b's clock is unchanged: no notes");
     assert_eq!(notes(&from_a), 30, "a reports the feeds it advanced");
     assert_eq!(entries_sent(&from_b), 0);
     // A third time, nothing changed on either side: no notes at all.
     let (from_a, from_b) = run(&u, &mut a, &mut b).unwrap();
     assert_eq!(notes(&from_a) + notes(&from_b), 0);
-    assert!(!from_a.iter().chain(&from_b).any(|m| matches!(m, Msg::ResendFull)));
+    assert!(!from_a
+        .iter()
+        .chain(&from_b)
+        .any(|m| matches!(m, Msg::ResendFull)));
 }
 
 #[test]

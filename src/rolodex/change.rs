@@ -100,11 +100,24 @@ mod tests {
 
     #[test]
     fn follow_then_block_then_follow_is_refused() {
-        let e = apply(&ME, &THEM, None, &RolodexChange::Follow { addr: Some("10.0.0.1:8008".into()) }).unwrap();
+        let e = apply(
+            &ME,
+            &THEM,
+            None,
+            &RolodexChange::Follow {
+                addr: Some("10.0.0.1:8008".into()),
+            },
+        )
+        .unwrap();
         assert!(e.following && e.addrs == vec!["10.0.0.1:8008".to_string()]);
         let e = apply(&ME, &THEM, Some(e), &RolodexChange::Block).unwrap();
         assert!(e.blocked && !e.following);
-        let refused = apply(&ME, &THEM, Some(e.clone()), &RolodexChange::Follow { addr: None });
+        let refused = apply(
+            &ME,
+            &THEM,
+            Some(e.clone()),
+            &RolodexChange::Follow { addr: None },
+        );
         assert_eq!(refused, Err(RolodexError::Blocked(THEM)));
         let e = apply(&ME, &THEM, Some(e), &RolodexChange::Unblock).unwrap();
         assert!(!e.blocked && !e.following);
@@ -112,10 +125,21 @@ mod tests {
 
     #[test]
     fn self_changes_and_bad_addresses_are_refused() {
-        assert_eq!(apply(&ME, &ME, None, &RolodexChange::Block), Err(RolodexError::SelfChange));
+        assert_eq!(
+            apply(&ME, &ME, None, &RolodexChange::Block),
+            Err(RolodexError::SelfChange)
+        );
         for bad in ["nohost", ":80", "host:", "host:0", "host:99999"] {
-            let change = RolodexChange::Follow { addr: Some(bad.into()) };
-            assert!(matches!(apply(&ME, &THEM, None, &change), Err(RolodexError::BadAddress(_))), "{bad}");
+            let change = RolodexChange::Follow {
+                addr: Some(bad.into()),
+            };
+            assert!(
+                matches!(
+                    apply(&ME, &THEM, None, &change),
+                    Err(RolodexError::BadAddress(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

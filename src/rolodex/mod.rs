@@ -59,7 +59,11 @@ impl Rolodex {
 
     /// The ids we follow (and do not block).
     pub fn following(&self) -> Vec<FeedId> {
-        self.map.iter().filter(|r| r.following && !r.blocked).map(|r| *r.key()).collect()
+        self.map
+            .iter()
+            .filter(|r| r.following && !r.blocked)
+            .map(|r| *r.key())
+            .collect()
     }
 
     /// Every entry, sorted by id so listings are stable.

@@ -26,7 +26,10 @@ impl DirLock {
     pub fn acquire(data_dir: &Path) -> Result<DirLock, StoreError> {
         let path = data_dir.join(LOCK_FILE);
         let shown = path.display().to_string();
-        let io = |source| StoreError::Io { path: shown.clone(), source };
+        let io = |source| StoreError::Io {
+            path: shown.clone(),
+            source,
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -37,7 +40,9 @@ impl DirLock {
             .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path: shown }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { path: shown })
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         file.set_len(0).map_err(io)?;

@@ -28,7 +28,9 @@ pub const STORE_DIR: &str = "store";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the data directory.
-    #[error("another kith process holds the lock {path}; stop it first (one daemon per data directory)")]
+    #[error(
+        "another kith process holds the lock {path}; stop it first (one daemon per data directory)"
+    )]
     Locked {
         /// The lock file.
         path: String,
@@ -92,19 +94,38 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let lock = DirLock::acquire(data_dir)?;
         let dir = data_dir.join(STORE_DIR);
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(STORE_MAP_BYTES).max_dbs(16).max_readers(STORE_READERS_MAX);
+        options
+            .map_size(STORE_MAP_BYTES)
+            .max_dbs(16)
+            .max_readers(STORE_READERS_MAX);
         // SAFETY: the directory lock above guarantees that no other kith process has this
         // environment open, and heed refuses a second open of one path inside this process.
         let env = unsafe { options.open(&dir)? };
         let tables = Self::create_tables(&env)?;
-        Ok(Store { env, tables, dir, _lock: std::sync::Arc::new(lock) })
+        Ok(Store {
+            env,
+            tables,
+            dir,
+            _lock: std::sync::Arc::new(lock),
+        })
     }
 
     fn create_tables(env: &Env<WithoutTls>) -> Result<Tables, StoreError> {
-        const NAMES: [&str; 8] = ["entries", "payloads", "msgs", "heads", "timeline", "rolodex", "peers", "switchboards"];
+        const NAMES: [&str; 8] = [
+            "entries",
+            "payloads",
+            "msgs",
+            "heads",
+            "timeline",
+            "rolodex",
+            "peers",
+            "switchboards",
+        ];
         let wtxn = env.write_txn()?;
         let made = env.create_databases_and_commit(wtxn, |opener, wtxn| {
             let mut tables = Vec::with_capacity(NAMES.len());
@@ -116,10 +137,25 @@ impl Store {
                 .map_err(|_| heed::Error::Mdb(heed::MdbError::Incompatible))?;
             Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(tables))
         })?;
-        let CommitOrAbort::Commit([entries, payloads, msgs, heads, timeline, rolodex, peers, switchboards]) = made else {
-            return Err(StoreError::Corrupt { table: "*", reason: "table creation aborted".into() });
+        let CommitOrAbort::Commit(
+            [entries, payloads, msgs, heads, timeline, rolodex, peers, switchboards],
+        ) = made
+        else {
+            return Err(StoreError::Corrupt {
+                table: "*",
+                reason: "table creation aborted".into(),
+            });
         };
-        Ok(Tables { entries, payloads, msgs, heads, timeline, rolodex, peers, switchboards })
+        Ok(Tables {
+            entries,
+            payloads,
+            msgs,
+            heads,
+            timeline,
+            rolodex,
+            peers,
+            switchboards,
+        })
     }
 
     /// The LMDB directory.

@@ -2,7 +2,9 @@
 
 use heed::{RoTxn, WithoutTls};
 
-use crate::feed::{check_entry, check_sequence, Content, Entry, FeedError, FeedHead, Header, MsgId, Placement};
+use crate::feed::{
+    check_entry, check_sequence, Content, Entry, FeedError, FeedHead, Header, MsgId, Placement,
+};
 use crate::identity::FeedId;
 use crate::replicate::PeerMemory;
 use crate::rolodex::RolodexEntry;
@@ -29,19 +31,37 @@ pub struct Reader<'e> {
     tables: Tables,
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { table, reason: e.to_string() })
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    })
 }
 
-pub(crate) fn head_in(txn: &RoTxn<'_>, tables: &Tables, author: &FeedId) -> Result<Option<FeedHead>, StoreError> {
+pub(crate) fn head_in(
+    txn: &RoTxn<'_>,
+    tables: &Tables,
+    author: &FeedId,
+) -> Result<Option<FeedHead>, StoreError> {
     match tables.heads.get(txn, &author.0)? {
         Some(bytes) => Ok(Some(decode("heads", bytes)?)),
         None => Ok(None),
     }
 }
 
-pub(crate) fn entry_in(txn: &RoTxn<'_>, tables: &Tables, author: &FeedId, seq: u64) -> Result<Option<Entry>, StoreError> {
-    Ok(tables.entries.get(txn, &entry_key(author, seq))?.map(|b| Entry(b.to_vec())))
+pub(crate) fn entry_in(
+    txn: &RoTxn<'_>,
+    tables: &Tables,
+    author: &FeedId,
+    seq: u64,
+) -> Result<Option<Entry>, StoreError> {
+    Ok(tables
+        .entries
+        .get(txn, &entry_key(author, seq))?
+        .map(|b| Entry(b.to_vec())))
 }
 
 impl<'e> Reader<'e> {
@@ -59,7 +79,10 @@ impl<'e> Reader<'e> {
         let mut out = Vec::new();
         for item in self.tables.heads.iter(&self.txn)? {
             let (key, value) = item?;
-            let id: [u8; 32] = key.try_into().map_err(|_| StoreError::Corrupt { table: "heads", reason: "key length".into() })?;
+            let id: [u8; 32] = key.try_into().map_err(|_| StoreError::Corrupt {
+                table: "heads",
+                reason: "key length".into(),
+            })?;
             out.push((FeedId(id), decode("heads", value)?));
         }
         Ok(out)
@@ -72,30 +95,55 @@ impl<'e> Reader<'e> {
 
     /// The payload of the entry at `author`/`seq`, unless deleted.
     pub fn payload(&self, author: &FeedId, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tables.payloads.get(&self.txn, &entry_key(author, seq))?.map(<[u8]>::to_vec))
+        Ok(self
+            .tables
+            .payloads
+            .get(&self.txn, &entry_key(author, seq))?
+            .map(<[u8]>::to_vec))
     }
 
     /// Where a message id sits: its author and sequence.
     pub fn locate(&self, id: &MsgId) -> Result<Option<(FeedId, u64)>, StoreError> {
-        Ok(self.tables.msgs.get(&self.txn, &id.0)?.and_then(split_entry_key))
+        Ok(self
+            .tables
+            .msgs
+            .get(&self.txn, &id.0)?
+            .and_then(split_entry_key))
     }
 
     /// The entry at `author`/`seq`, decoded with its content.
     pub fn stored(&self, author: &FeedId, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
-        let Some(entry) = self.entry(author, seq)? else { return Ok(None) };
-        let header = entry.header().map_err(|e| StoreError::Corrupt { table: "entries", reason: e.to_string() })?;
+        let Some(entry) = self.entry(author, seq)? else {
+            return Ok(None);
+        };
+        let header = entry.header().map_err(|e| StoreError::Corrupt {
+            table: "entries",
+            reason: e.to_string(),
+        })?;
         let id = entry.id();
         let content = match self.payload(author, seq)? {
-            Some(bytes) => Some(Content::decode(&bytes).map_err(|e| StoreError::Corrupt { table: "payloads", reason: e.to_string() })?),
+            Some(bytes) => Some(Content::decode(&bytes).map_err(|e| StoreError::Corrupt {
+                table: "payloads",
+                reason: e.to_string(),
+            })?),
             None => None,
         };
-        Ok(Some(StoredEntry { id, header, content }))
+        Ok(Some(StoredEntry {
+            id,
+            header,
+            content,
+        }))
     }
 
     /// `author`'s feed, newest first, at most `limit` entries.
     pub fn feed(&self, author: &FeedId, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tables.entries.rev_prefix_iter(&self.txn, &author.0)?.take(limit) {
+        for item in self
+            .tables
+            .entries
+            .rev_prefix_iter(&self.txn, &author.0)?
+            .take(limit)
+        {
             let (key, _) = item?;
             if let Some((a, seq)) = split_entry_key(key) {
                 out.extend(self.stored(&a, seq)?);
@@ -105,14 +153,20 @@ impl<'e> Reader<'e> {
     }
 
     /// Posts of the feeds `include` accepts, newest first, at most `limit`.
-    pub fn timeline(&self, limit: usize, include: impl Fn(&FeedId) -> bool) -> Result<Vec<StoredEntry>, StoreError> {
+    pub fn timeline(
+        &self,
+        limit: usize,
+        include: impl Fn(&FeedId) -> bool,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let mut out = Vec::new();
         for item in self.tables.timeline.rev_iter(&self.txn)? {
             if out.len() >= limit {
                 break;
             }
             let (key, _) = item?;
-            let Some((author, seq)) = timeline_entry(key) else { continue };
+            let Some((author, seq)) = timeline_entry(key) else {
+                continue;
+            };
             if include(&author) {
                 out.extend(self.stored(&author, seq)?);
             }
@@ -122,16 +176,29 @@ impl<'e> Reader<'e> {
 
     /// Entries of `author` from `from` on, in order: at most `count` entries and about
     /// `bytes_max` bytes (always at least one entry if any is held). With payloads.
-    pub fn range(&self, author: &FeedId, from: u64, count: usize, bytes_max: usize) -> Result<Vec<EntryWithPayload>, StoreError> {
+    pub fn range(
+        &self,
+        author: &FeedId,
+        from: u64,
+        count: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<EntryWithPayload>, StoreError> {
         let mut out = Vec::new();
         let mut bytes = 0;
         let start = entry_key(author, from);
         let end = entry_key(author, u64::MAX);
-        let bounds = (std::ops::Bound::Included(&start[..]), std::ops::Bound::Included(&end[..]));
+        let bounds = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Included(&end[..]),
+        );
         for item in self.tables.entries.range(&self.txn, &bounds)? {
             let (key, value) = item?;
             let entry = Entry(value.to_vec());
-            let payload = self.tables.payloads.get(&self.txn, key)?.map(<[u8]>::to_vec);
+            let payload = self
+                .tables
+                .payloads
+                .get(&self.txn, key)?
+                .map(<[u8]>::to_vec);
             bytes += entry.0.len() + payload.as_ref().map_or(0, Vec::len) + 16;
             if !out.is_empty() && (out.len() >= count || bytes > bytes_max) {
                 break;
@@ -154,7 +221,10 @@ impl<'e> Reader<'e> {
         let mut out = Vec::new();
         for item in self.tables.switchboards.iter(&self.txn)? {
             let (key, value) = item?;
-            out.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+            out.push((
+                String::from_utf8_lossy(key).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
         }
         Ok(out)
     }
@@ -176,13 +246,26 @@ impl<'e> Reader<'e> {
         for item in self.tables.entries.prefix_iter(&self.txn, &author.0)? {
             let (key, bytes) = item?;
             let entry = Entry(bytes.to_vec());
-            let payload = self.tables.payloads.get(&self.txn, key)?.map(<[u8]>::to_vec);
+            let payload = self
+                .tables
+                .payloads
+                .get(&self.txn, key)?
+                .map(<[u8]>::to_vec);
             let checked = check_entry(entry, payload, Some(*author), now_ms)?;
             checked.verify_signature()?;
             if check_sequence(head.as_ref(), &checked)? != Placement::Next {
-                return Err(FeedError::WrongSequence { author: *author, expected: head.map_or(1, |h| h.seq + 1), got: checked.header.seq }.into());
+                return Err(FeedError::WrongSequence {
+                    author: *author,
+                    expected: head.map_or(1, |h| h.seq + 1),
+                    got: checked.header.seq,
+                }
+                .into());
             }
-            head = Some(FeedHead { seq: checked.header.seq, id: checked.id, timestamp_ms: checked.header.timestamp_ms });
+            head = Some(FeedHead {
+                seq: checked.header.seq,
+                id: checked.id,
+                timestamp_ms: checked.header.timestamp_ms,
+            });
         }
         let stored = self.head(author)?;
         if stored != head {

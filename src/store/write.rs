@@ -39,8 +39,13 @@ impl<'e> Writer<'e> {
     pub fn append(&mut self, checked: &Checked) -> Result<FeedHead, StoreError> {
         let header = &checked.header;
         let key = entry_key(&header.author, header.seq);
-        debug_assert_eq!(self.head(&header.author)?.map_or(1, |h| h.seq + 1), header.seq);
-        self.tables.entries.put(&mut self.txn, &key, &checked.entry.0)?;
+        debug_assert_eq!(
+            self.head(&header.author)?.map_or(1, |h| h.seq + 1),
+            header.seq
+        );
+        self.tables
+            .entries
+            .put(&mut self.txn, &key, &checked.entry.0)?;
         self.tables.msgs.put(&mut self.txn, &checked.id.0, &key)?;
         if let Some(payload) = &checked.payload {
             self.tables.payloads.put(&mut self.txn, &key, payload)?;
@@ -49,26 +54,51 @@ impl<'e> Writer<'e> {
             let tkey = timeline_key(header.timestamp_ms, &header.author, header.seq);
             self.tables.timeline.put(&mut self.txn, &tkey, &[])?;
         }
-        let head = FeedHead { seq: header.seq, id: checked.id, timestamp_ms: header.timestamp_ms };
-        let bytes = postcard::to_stdvec(&head).map_err(|e| StoreError::Corrupt { table: "heads", reason: e.to_string() })?;
-        self.tables.heads.put(&mut self.txn, &header.author.0, &bytes)?;
+        let head = FeedHead {
+            seq: header.seq,
+            id: checked.id,
+            timestamp_ms: header.timestamp_ms,
+        };
+        let bytes = postcard::to_stdvec(&head).map_err(|e| StoreError::Corrupt {
+            table: "heads",
+            reason: e.to_string(),
+        })?;
+        self.tables
+            .heads
+            .put(&mut self.txn, &header.author.0, &bytes)?;
         Ok(head)
     }
 
     /// Remember the clocks last exchanged with `peer`.
-    pub fn put_peer_memory(&mut self, peer: &FeedId, memory: &PeerMemory) -> Result<(), StoreError> {
-        let bytes = postcard::to_stdvec(memory).map_err(|e| StoreError::Corrupt { table: "peers", reason: e.to_string() })?;
+    pub fn put_peer_memory(
+        &mut self,
+        peer: &FeedId,
+        memory: &PeerMemory,
+    ) -> Result<(), StoreError> {
+        let bytes = postcard::to_stdvec(memory).map_err(|e| StoreError::Corrupt {
+            table: "peers",
+            reason: e.to_string(),
+        })?;
         Ok(self.tables.peers.put(&mut self.txn, &peer.0, &bytes)?)
     }
 
     /// Remember a switchboard: `host` (`HOST:PORT`) → `target` (`[@ID@]HOST:PORT[#INVITE]`).
     pub fn put_switchboard(&mut self, host: &str, target: &str) -> Result<(), StoreError> {
-        Ok(self.tables.switchboards.put(&mut self.txn, host.as_bytes(), target.as_bytes())?)
+        Ok(self
+            .tables
+            .switchboards
+            .put(&mut self.txn, host.as_bytes(), target.as_bytes())?)
     }
 
     /// Insert or replace a rolodex entry.
     pub fn put_rolodex(&mut self, entry: &RolodexEntry) -> Result<(), StoreError> {
-        let bytes = postcard::to_stdvec(entry).map_err(|e| StoreError::Corrupt { table: "rolodex", reason: e.to_string() })?;
-        Ok(self.tables.rolodex.put(&mut self.txn, &entry.id.0, &bytes)?)
+        let bytes = postcard::to_stdvec(entry).map_err(|e| StoreError::Corrupt {
+            table: "rolodex",
+            reason: e.to_string(),
+        })?;
+        Ok(self
+            .tables
+            .rolodex
+            .put(&mut self.txn, &entry.id.0, &bytes)?)
     }
 }

@@ -14,12 +14,12 @@ use crate::actors::sb_session::SbSessionMsg;
 use crate::identity::FeedId;
 use crate::net::presence_link::QuicPresence;
 use crate::net::PeerEndpoint;
+use crate::presence::pool::Tracker;
+use crate::supervisor::DynamicSupervisorHandle;
 use crate::switchboard::hub::Hub;
 use crate::switchboard::invites::InviteFile;
 use crate::switchboard::nodes::NodeLinks;
 use crate::switchboard::watchers::Watchers;
-use crate::presence::pool::Tracker;
-use crate::supervisor::DynamicSupervisorHandle;
 
 /// Counters only: a switchboard keeps no log of who talked to whom.
 #[derive(Debug, Default)]
@@ -105,6 +105,10 @@ impl SbContext {
     /// The other cluster nodes this node has a presence link to.
     pub fn cluster_nodes(&self) -> Vec<String> {
         use crate::presence::transport::Transport;
-        self.cluster.peers().iter().map(|n| n.as_str().to_string()).collect()
+        self.cluster
+            .peers()
+            .iter()
+            .map(|n| n.as_str().to_string())
+            .collect()
     }
 }

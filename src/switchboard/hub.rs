@@ -51,7 +51,9 @@ impl Hub {
             remote: HashMap::new(),
             lost: 0,
         };
-        Hub { inner: Arc::new(Mutex::new(inner)) }
+        Hub {
+            inner: Arc::new(Mutex::new(inner)),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -72,7 +74,12 @@ impl Hub {
     /// introduced to).
     pub fn remove(&self, client: &FeedId) {
         let mut inner = self.lock();
-        let Inner { router, links, remote, .. } = &mut *inner;
+        let Inner {
+            router,
+            links,
+            remote,
+            ..
+        } = &mut *inner;
         links.remove(client);
         remote.remove(client);
         for peer in router.remove_client(client) {
@@ -86,7 +93,12 @@ impl Hub {
 
     /// Register `client` of cluster node `node`, reached through `link` (its node's queue), unless
     /// it is already known (as a local or remote client).
-    pub fn add_remote(&self, client: FeedId, node: FeedId, link: Arc<dyn DatagramLink>) -> Result<(), RouterError> {
+    pub fn add_remote(
+        &self,
+        client: FeedId,
+        node: FeedId,
+        link: Arc<dyn DatagramLink>,
+    ) -> Result<(), RouterError> {
         let mut inner = self.lock();
         if inner.router.is_client(&client) {
             return Ok(());
@@ -101,7 +113,12 @@ impl Hub {
     pub fn remove_node(&self, node: &FeedId) {
         let gone: Vec<FeedId> = {
             let inner = self.lock();
-            inner.remote.iter().filter(|(_, n)| *n == node).map(|(c, _)| *c).collect()
+            inner
+                .remote
+                .iter()
+                .filter(|(_, n)| *n == node)
+                .map(|(c, _)| *c)
+                .collect()
         };
         for client in gone {
             self.remove(&client);
@@ -122,8 +139,15 @@ impl Hub {
     /// by the router.
     pub fn route(&self, from: &FeedId, frame: Bytes) {
         let mut guard = self.lock();
-        let Inner { router, links, lost, .. } = &mut *guard;
-        let action = router.route(from, frame, Instant::now(), |to| links.get(to).map_or(0, |l| l.room()));
+        let Inner {
+            router,
+            links,
+            lost,
+            ..
+        } = &mut *guard;
+        let action = router.route(from, frame, Instant::now(), |to| {
+            links.get(to).map_or(0, |l| l.room())
+        });
         if let Action::Forward { to, frame } = action {
             // The router checked the room under this same lock, so only a closed link refuses.
             if links.get(&to).is_none_or(|link| link.send(frame).is_err()) {
@@ -135,8 +159,15 @@ impl Hub {
     /// Deliver `frame` (`[from][inner packet]`, stamped by the node of `from`) to local client `to`.
     pub fn deliver(&self, to: FeedId, frame: Bytes) {
         let mut guard = self.lock();
-        let Inner { router, links, lost, .. } = &mut *guard;
-        if let Action::Forward { to, frame } = router.deliver(to, frame, Instant::now(), |to| links.get(to).map_or(0, |l| l.room())) {
+        let Inner {
+            router,
+            links,
+            lost,
+            ..
+        } = &mut *guard;
+        if let Action::Forward { to, frame } = router.deliver(to, frame, Instant::now(), |to| {
+            links.get(to).map_or(0, |l| l.room())
+        }) {
             if links.get(&to).is_none_or(|link| link.send(frame).is_err()) {
                 *lost += 1;
             }

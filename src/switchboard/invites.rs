@@ -49,7 +49,8 @@ impl Invites {
             return Err(InviteError::Full);
         }
         let code = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
-        self.codes.insert(code.clone(), now_ms.saturating_add(ttl_ms));
+        self.codes
+            .insert(code.clone(), now_ms.saturating_add(ttl_ms));
         Ok(code)
     }
 
@@ -87,7 +88,9 @@ impl InviteFile {
     pub fn load(dir: &Path) -> Result<InviteFile, InviteError> {
         let path = dir.join(INVITES_FILE);
         let invites = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| InviteError::Io(e.to_string()))?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| InviteError::Io(e.to_string()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Invites::default(),
             Err(e) => return Err(InviteError::Io(e.to_string())),
         };
@@ -97,7 +100,8 @@ impl InviteFile {
     /// Write the table (to a temporary file, then renamed over the old one).
     pub fn save(&self) -> Result<(), InviteError> {
         let io = |e: std::io::Error| InviteError::Io(e.to_string());
-        let bytes = serde_json::to_vec(&self.invites).map_err(|e| InviteError::Io(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&self.invites).map_err(|e| InviteError::Io(e.to_string()))?;
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, bytes).map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
@@ -113,11 +117,20 @@ mod tests {
         let mut invites = Invites::default();
         let code = invites.create(1_000, 500).unwrap();
         assert_eq!(invites.redeem(None, 1_100), Err(InviteError::Missing));
-        assert_eq!(invites.redeem(Some("nope"), 1_100), Err(InviteError::Unknown));
+        assert_eq!(
+            invites.redeem(Some("nope"), 1_100),
+            Err(InviteError::Unknown)
+        );
         assert_eq!(invites.redeem(Some(&code), 1_100), Ok(()));
-        assert_eq!(invites.redeem(Some(&code), 1_200), Err(InviteError::Unknown));
+        assert_eq!(
+            invites.redeem(Some(&code), 1_200),
+            Err(InviteError::Unknown)
+        );
         let late = invites.create(2_000, 500).unwrap();
-        assert_eq!(invites.redeem(Some(&late), 2_500), Err(InviteError::Expired));
+        assert_eq!(
+            invites.redeem(Some(&late), 2_500),
+            Err(InviteError::Expired)
+        );
     }
 
     #[test]

@@ -12,10 +12,12 @@ pub mod hub;
 pub mod invites;
 pub mod nodes;
 mod online;
-pub mod target;
 pub mod protocol;
 pub mod status_file;
+pub mod target;
 pub mod watchers;
 
 pub use online::Online;
-pub use protocol::{check_status, ClientMsg, NodeMsg, NodePacket, PeerMeta, ServerMsg, PEERS_TOPIC};
+pub use protocol::{
+    check_status, ClientMsg, NodeMsg, NodePacket, PeerMeta, ServerMsg, PEERS_TOPIC,
+};

@@ -48,12 +48,16 @@ impl NodeLinks {
     /// The link over `conn_id` to `node` ended; false if a newer link took its place (and is
     /// left alone).
     pub fn detach(&self, node: &FeedId, conn_id: usize) -> bool {
-        self.by_node.remove_if(node, |_, l| l.conn_id == conn_id).is_some()
+        self.by_node
+            .remove_if(node, |_, l| l.conn_id == conn_id)
+            .is_some()
     }
 
     /// Queue a control message for `node`; false if it is not linked or its queue is full.
     pub fn send(&self, node: &FeedId, msg: NodeMsg) -> bool {
-        self.by_node.get(node).is_some_and(|l| l.out.try_send(NodeOut::Msg(msg)).is_ok())
+        self.by_node
+            .get(node)
+            .is_some_and(|l| l.out.try_send(NodeOut::Msg(msg)).is_ok())
     }
 
     /// A link for client `to` of `node`, for the hub; `None` if `node` is not linked.
@@ -76,11 +80,16 @@ pub struct NodeForward {
 
 impl DatagramLink for NodeForward {
     fn send(&self, frame: bytes::Bytes) -> Result<(), LinkError> {
-        let packet = NodePacket { to: self.to, frame: frame.to_vec() };
-        self.out.try_send(NodeOut::Packet(packet)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LinkError::Full,
-            mpsc::error::TrySendError::Closed(_) => LinkError::Closed,
-        })
+        let packet = NodePacket {
+            to: self.to,
+            frame: frame.to_vec(),
+        };
+        self.out
+            .try_send(NodeOut::Packet(packet))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => LinkError::Full,
+                mpsc::error::TrySendError::Closed(_) => LinkError::Closed,
+            })
     }
 
     fn max_size(&self) -> Option<usize> {

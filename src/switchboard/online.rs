@@ -42,12 +42,17 @@ impl Online {
 
     /// Whether `id` is online, and its status line (from the most recent report).
     pub fn get(&self, id: &FeedId) -> Option<PeerMeta> {
-        self.map.get(id).and_then(|v| v.iter().map(|(_, m)| m.clone()).max_by_key(|m| m.since_ms))
+        self.map
+            .get(id)
+            .and_then(|v| v.iter().map(|(_, m)| m.clone()).max_by_key(|m| m.since_ms))
     }
 
     /// This node's status line.
     pub fn status(&self) -> Option<String> {
-        self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Set this node's status line.

@@ -149,9 +149,10 @@ impl PeerMeta {
 /// Check a status line against its bound.
 pub fn check_status(text: &Option<String>) -> Result<(), String> {
     match text {
-        Some(t) if t.len() > STATUS_BYTES_MAX => {
-            Err(format!("a status line may be at most {STATUS_BYTES_MAX} bytes (this one is {})", t.len()))
-        }
+        Some(t) if t.len() > STATUS_BYTES_MAX => Err(format!(
+            "a status line may be at most {STATUS_BYTES_MAX} bytes (this one is {})",
+            t.len()
+        )),
         _ => Ok(()),
     }
 }

@@ -50,7 +50,9 @@ pub struct StatusFile {
 impl StatusFile {
     /// The status file of data directory `dir`.
     pub fn in_dir(dir: &Path) -> StatusFile {
-        StatusFile { path: dir.join(STATUS_FILE) }
+        StatusFile {
+            path: dir.join(STATUS_FILE),
+        }
     }
 
     /// The saved status line; `None` when there is none.
@@ -58,9 +60,17 @@ impl StatusFile {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StatusFileError::Io { path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(StatusFileError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
         };
-        let damaged = |reason: String| StatusFileError::Damaged { path: self.path.clone(), reason };
+        let damaged = |reason: String| StatusFileError::Damaged {
+            path: self.path.clone(),
+            reason,
+        };
         let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
         check_status(&stored.text).map_err(damaged)?;
         Ok(stored.text)
@@ -68,11 +78,16 @@ impl StatusFile {
 
     /// Save `text` (`None` clears it) durably.
     pub fn save(&self, text: &Option<String>) -> Result<(), StatusFileError> {
-        let io = |source| StatusFileError::Io { path: self.path.clone(), source };
+        let io = |source| StatusFileError::Io {
+            path: self.path.clone(),
+            source,
+        };
         let bytes = serde_json::to_vec(&Stored { text: text.clone() }).map_err(|e| io(e.into()))?;
         let tmp = self.path.with_extension("json.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(io)?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
 }

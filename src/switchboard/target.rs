@@ -25,13 +25,21 @@ impl Target {
             None => (text, None),
         };
         let (id, host) = match rest.rsplit_once('@') {
-            Some((id, host)) if id.starts_with('@') => (Some(id.parse::<FeedId>().map_err(|e| e.to_string())?), host),
+            Some((id, host)) if id.starts_with('@') => {
+                (Some(id.parse::<FeedId>().map_err(|e| e.to_string())?), host)
+            }
             _ => (None, rest),
         };
         if !host.contains(':') {
-            return Err(format!("`{text}` is not a switchboard: expected [@ID@]HOST:PORT[#INVITE]"));
+            return Err(format!(
+                "`{text}` is not a switchboard: expected [@ID@]HOST:PORT[#INVITE]"
+            ));
         }
-        Ok(Target { id, host: host.to_string(), invite })
+        Ok(Target {
+            id,
+            host: host.to_string(),
+            invite,
+        })
     }
 
     /// The text form.
@@ -51,7 +59,11 @@ impl Target {
     /// stays pinned unless the user pins one, and the newest invite wins.
     pub fn merge(given: Target, remembered: Option<Target>) -> Target {
         let Some(old) = remembered else { return given };
-        Target { id: given.id.or(old.id), host: given.host, invite: given.invite.or(old.invite) }
+        Target {
+            id: given.id.or(old.id),
+            host: given.host,
+            invite: given.invite.or(old.invite),
+        }
     }
 }
 
@@ -62,11 +74,18 @@ mod tests {
     #[test]
     fn targets_parse_and_print_back() {
         let id = crate::identity::Identity::from_seed([4; 32]).id();
-        for text in ["sb.example.org:7878".to_string(), format!("{id}@10.0.0.1:7878"), format!("{id}@h:1#CODE")] {
+        for text in [
+            "sb.example.org:7878".to_string(),
+            format!("{id}@10.0.0.1:7878"),
+            format!("{id}@h:1#CODE"),
+        ] {
             assert_eq!(Target::parse(&text).unwrap().to_text(), text);
         }
         assert!(Target::parse("nohost").is_err());
-        let merged = Target::merge(Target::parse("h:1").unwrap(), Some(Target::parse(&format!("{id}@h:1")).unwrap()));
+        let merged = Target::merge(
+            Target::parse("h:1").unwrap(),
+            Some(Target::parse(&format!("{id}@h:1")).unwrap()),
+        );
         assert_eq!(merged.id, Some(id));
     }
 }

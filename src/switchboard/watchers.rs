@@ -40,7 +40,10 @@ impl Watchers {
 
     /// The peers watching `id`.
     pub fn of(&self, id: &FeedId) -> Vec<FeedId> {
-        self.by_id.get(id).map(|set| set.iter().copied().collect()).unwrap_or_default()
+        self.by_id
+            .get(id)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Ids watched by anyone.

@@ -152,7 +152,8 @@ impl RateStep {
     }
 
     fn offered_in_time(&self) -> bool {
-        self.sent as f64 / (self.offered_in_ms.max(1_000) as f64 / 1_000.0) >= OFFERED_SHARE_MIN * self.rate as f64
+        self.sent as f64 / (self.offered_in_ms.max(1_000) as f64 / 1_000.0)
+            >= OFFERED_SHARE_MIN * self.rate as f64
     }
 }
 
@@ -184,15 +185,27 @@ pub async fn run() -> Result<RelayReport> {
     let cpus_polled_when_idle = polling.is_some();
     let mut pairs = Vec::new();
     for i in 0..PAIRS {
-        let (x, y) = (Peer::connect(sb.at, 10 + 2 * i as u8).await?, Peer::connect(sb.at, 11 + 2 * i as u8).await?);
+        let (x, y) = (
+            Peer::connect(sb.at, 10 + 2 * i as u8).await?,
+            Peer::connect(sb.at, 11 + 2 * i as u8).await?,
+        );
         introduce(&x, &y).await?;
         pairs.push((x, y));
     }
     let sweep = sweep(&sb, &pairs).await?;
-    let relay_pps = sweep.iter().filter(|s| s.lossless() && s.offered_in_time()).map(|s| s.rate).max().unwrap_or(0);
+    let relay_pps = sweep
+        .iter()
+        .filter(|s| s.lossless() && s.offered_in_time())
+        .map(|s| s.rate)
+        .max()
+        .unwrap_or(0);
     let (connects_per_s, bytes_per_client) = connects(&sb).await?;
     let relay = &client::call(sb.dir.path(), &Request::Status)?["relay"];
-    let limit = |key: &str| relay[key].as_u64().ok_or_else(|| anyhow!("no {key} in the switchboard's status"));
+    let limit = |key: &str| {
+        relay[key]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no {key} in the switchboard's status"))
+    };
     Ok(RelayReport {
         rtt_us,
         cpus_polled_when_idle,
@@ -210,13 +223,18 @@ pub async fn run() -> Result<RelayReport> {
 
 fn start_switchboard() -> Result<Switchboard> {
     let dir = TempDir::new("kith-bench-relay")?;
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let exe = std::env::current_exe().context("finding the kith binary")?;
     let child = Command::new(exe)
         .arg("--data-dir")
         .arg(dir.path())
         .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--client-packets-per-sec", &CLIENT_PACKETS_PER_SEC.to_string()])
+        .args([
+            "--client-packets-per-sec",
+            &CLIENT_PACKETS_PER_SEC.to_string(),
+        ])
         .args(["--client-bytes-per-sec", &CLIENT_BYTES_PER_SEC.to_string()])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
@@ -233,8 +251,14 @@ fn start_switchboard() -> Result<Switchboard> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let id: FeedId = status["id"].as_str().ok_or_else(|| anyhow!("no id"))?.parse()?;
-    let at = Target { addr: format!("127.0.0.1:{port}").parse()?, key: id.verifying_key()? };
+    let id: FeedId = status["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id"))?
+        .parse()?;
+    let at = Target {
+        addr: format!("127.0.0.1:{port}").parse()?,
+        key: id.verifying_key()?,
+    };
     Ok(Switchboard { child, at, dir })
 }
 
@@ -281,7 +305,10 @@ impl Peer {
 
 async fn dial(endpoint: &PeerEndpoint, key: &SigningKey, sb: Target) -> Result<quinn::Connection> {
     let config = outer_client_config(key, sb.key)?;
-    let conn = endpoint.quinn().connect_with(config, sb.addr, &server_name(&sb.key))?.await?;
+    let conn = endpoint
+        .quinn()
+        .connect_with(config, sb.addr, &server_name(&sb.key))?
+        .await?;
     if peer_key(&conn)? != sb.key {
         bail!("the switchboard proved another key");
     }
@@ -294,7 +321,11 @@ async fn introduce(a: &Peer, b: &Peer) -> Result<()> {
         ServerMsg::IntroRequest { from, .. } if from == a.id => {}
         other => bail!("unexpected {other:?}"),
     }
-    b.write(&ClientMsg::IntroAnswer { from: a.id, accept: true }).await?;
+    b.write(&ClientMsg::IntroAnswer {
+        from: a.id,
+        accept: true,
+    })
+    .await?;
     match a.read().await? {
         ServerMsg::Introduced { peer, .. } if peer == b.id => Ok(()),
         other => bail!("not introduced: {other:?}"),
@@ -314,7 +345,9 @@ fn packet(to: &FeedId, seq: u64) -> Bytes {
 /// cores) out of it.
 async fn latencies(sb: Target) -> Result<(Latency, Option<Latency>)> {
     let measure = move || -> Result<(Latency, Option<Latency>)> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         runtime.block_on(async move {
             let (a, b) = (Peer::connect(sb, 1).await?, Peer::connect(sb, 2).await?);
             introduce(&a, &b).await?;
@@ -344,14 +377,28 @@ async fn latencies(sb: Target) -> Result<(Latency, Option<Latency>)> {
 /// the harness. Both ends use the relay link's transport, so that the same 1,232-byte datagrams
 /// fit.
 async fn direct_connection(a: &Peer, b: &Peer) -> Result<(quinn::Connection, quinn::Connection)> {
-    b.endpoint.quinn().set_server_config(Some(outer_server_config(&b.key)?));
+    b.endpoint
+        .quinn()
+        .set_server_config(Some(outer_server_config(&b.key)?));
     let accept = async {
-        let incoming = b.endpoint.quinn().accept().await.ok_or_else(|| anyhow!("b's endpoint closed"))?;
+        let incoming = b
+            .endpoint
+            .quinn()
+            .accept()
+            .await
+            .ok_or_else(|| anyhow!("b's endpoint closed"))?;
         Ok::<_, anyhow::Error>(incoming.await?)
     };
     let b_key = b.id.verifying_key()?;
     let config = outer_client_config(&a.key, b_key)?;
-    let dial = async { Ok::<_, anyhow::Error>(a.endpoint.quinn().connect_with(config, b.endpoint.local_addr()?, &server_name(&b_key))?.await?) };
+    let dial = async {
+        Ok::<_, anyhow::Error>(
+            a.endpoint
+                .quinn()
+                .connect_with(config, b.endpoint.local_addr()?, &server_name(&b_key))?
+                .await?,
+        )
+    };
     let (accepted, dialled) = tokio::join!(accept, dial);
     Ok((dialled?, accepted?))
 }
@@ -360,7 +407,11 @@ async fn direct_connection(a: &Peer, b: &Peer) -> Result<(quinn::Connection, qui
 /// switchboard has already rewritten the header to A's key, so the same bytes go back to A.
 /// The first [`WARM_UP`] are not counted; one not back within [`ROUND_TRIP_TIMEOUT`] is counted
 /// lost (a refusal by the switchboard, or a drop in a socket) and the next one starts.
-async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &FeedId) -> Result<Percentiles> {
+async fn echo_round_trips(
+    a: &quinn::Connection,
+    b: &quinn::Connection,
+    to: &FeedId,
+) -> Result<Percentiles> {
     let echo_conn = b.clone();
     let echo = tokio::spawn(async move {
         while let Ok(frame) = echo_conn.read_datagram().await {
@@ -379,7 +430,9 @@ async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &Fee
             Ok::<_, quinn::ConnectionError>(())
         });
         match back.await {
-            Ok(Ok(())) if seq >= WARM_UP as u64 => samples.push(started.elapsed().as_micros() as u64),
+            Ok(Ok(())) if seq >= WARM_UP as u64 => {
+                samples.push(started.elapsed().as_micros() as u64)
+            }
             Ok(Ok(())) => {}
             Ok(Err(e)) => bail!("round trip {seq}: {e}"),
             Err(_) => lost += 1,
@@ -394,8 +447,18 @@ async fn echo_round_trips(a: &quinn::Connection, b: &quinn::Connection, to: &Fee
 
 fn percentiles(mut samples: Vec<u64>, lost: u64) -> Percentiles {
     samples.sort_unstable();
-    let at = |q: f64| samples.get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1))).copied().unwrap_or(0);
-    Percentiles { lost, p50: at(0.50), p99: at(0.99), max: at(1.0) }
+    let at = |q: f64| {
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Percentiles {
+        lost,
+        p50: at(0.50),
+        p99: at(0.99),
+        max: at(1.0),
+    }
 }
 
 /// Plain UDP round trips of a relayed packet's size: a blocking echo thread, and a client on
@@ -414,7 +477,9 @@ async fn udp_round_trips() -> Result<Percentiles> {
         }
     });
     let measure = move || -> Result<Percentiles> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         runtime.block_on(async move {
             let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
             socket.connect(echo_addr).await?;
@@ -436,7 +501,11 @@ async fn udp_round_trips() -> Result<Percentiles> {
 fn refusals(sb: &Switchboard) -> Result<(u64, u64)> {
     let status = client::call(sb.dir.path(), &Request::Status)?;
     let relay = &status["relay"];
-    let count = |key: &str| relay[key].as_u64().ok_or_else(|| anyhow!("no {key} in the switchboard's status"));
+    let count = |key: &str| {
+        relay[key]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no {key} in the switchboard's status"))
+    };
     Ok((count("refused_queue_full")?, count("refused_rate_limited")?))
 }
 
@@ -446,7 +515,10 @@ fn refusals(sb: &Switchboard) -> Result<(u64, u64)> {
 async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>> {
     let mut steps: Vec<RateStep> = Vec::new();
     for rate in (RATE_STEP..=RATE_MAX).step_by(RATE_STEP as usize) {
-        if steps.last().is_some_and(|s| !s.lossless() || !s.offered_in_time()) {
+        if steps
+            .last()
+            .is_some_and(|s| !s.lossless() || !s.offered_in_time())
+        {
             break;
         }
         let (before, rcvbuf_before) = (refusals(sb)?, udp_rcvbuf_errors());
@@ -456,7 +528,9 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
             .map(|(_, y)| {
                 let (conn, received) = (y.conn.clone(), Arc::clone(&received));
                 tokio::spawn(async move {
-                    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), conn.read_datagram()).await {
+                    while let Ok(Ok(_)) =
+                        tokio::time::timeout(Duration::from_millis(500), conn.read_datagram()).await
+                    {
                         received.fetch_add(1, Ordering::Relaxed);
                     }
                 })
@@ -498,9 +572,13 @@ async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>
 fn udp_rcvbuf_errors() -> u64 {
     let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
-    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
     let at = names.split_whitespace().position(|n| n == "RcvbufErrors");
-    at.and_then(|i| values.split_whitespace().nth(i)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    at.and_then(|i| values.split_whitespace().nth(i))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Connect `CLIENTS` clients (handshake, hello, join) with `CONCURRENCY` at once; the
@@ -526,7 +604,11 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
     let mut batch = tokio::task::JoinSet::new();
     let sb_ref = (sb.at.addr, sb.at.key);
     for (i, config) in configs.into_iter().enumerate() {
-        batch.spawn(connect_client(Arc::clone(&endpoints[i % CLIENT_SOCKETS]), config, sb_ref));
+        batch.spawn(connect_client(
+            Arc::clone(&endpoints[i % CLIENT_SOCKETS]),
+            config,
+            sb_ref,
+        ));
         if batch.len() >= CONCURRENCY {
             if let Some(done) = batch.join_next().await {
                 clients.push(done??);
@@ -551,7 +633,10 @@ async fn connect_client(
     config: quinn::ClientConfig,
     sb: (std::net::SocketAddr, ed25519_dalek::VerifyingKey),
 ) -> Result<Client> {
-    let conn = endpoint.quinn().connect_with(config, sb.0, &server_name(&sb.1))?.await?;
+    let conn = endpoint
+        .quinn()
+        .connect_with(config, sb.0, &server_name(&sb.1))?
+        .await?;
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
     let mut greeted = dial_hello(&conn, &ours).await?;
     stream::write_frame(&mut greeted.send, &ClientMsg::Join { invite: None }).await?;
@@ -564,7 +649,11 @@ async fn connect_client(
 /// Resident bytes of process `pid`.
 fn rss(pid: u32) -> Result<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).context("reading statm")?;
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or_else(|| anyhow!("no rss"))?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow!("no rss"))?;
     Ok(pages * 4096)
 }
 
@@ -592,7 +681,9 @@ pub fn text(r: &RelayReport) -> String {
         };
         out += &format!(
             "  {name}: relayed {}   floor: plain UDP {}, direct QUIC A ↔ B {}\n",
-            p(&l.relayed_us), p(&l.udp_us), p(&l.direct_us)
+            p(&l.relayed_us),
+            p(&l.udp_us),
+            p(&l.direct_us)
         );
     }
     out += &format!(
@@ -607,4 +698,3 @@ pub fn text(r: &RelayReport) -> String {
     );
     out
 }
-

@@ -70,12 +70,19 @@ pub async fn run(entries: usize) -> Result<ReplicateReport> {
     let b_store = Store::open(dir_b.path())?;
     write_feed(&b_store, &b_identity, entries)?;
     let mut b = node(dir_b.path(), b_identity, b_store).await?;
-    let mut a = node(dir_a.path(), Arc::new(Identity::create(dir_a.path())?), Store::open(dir_a.path())?).await?;
+    let mut a = node(
+        dir_a.path(),
+        Arc::new(Identity::create(dir_a.path())?),
+        Store::open(dir_a.path())?,
+    )
+    .await?;
 
     let b_id = b.node.identity.id();
     let b_addr = b.peers.endpoint.local_addr()?.to_string();
     let started = Instant::now();
-    a.node.change(b_id, RolodexChange::Follow { addr: Some(b_addr) }).await?;
+    a.node
+        .change(b_id, RolodexChange::Follow { addr: Some(b_addr) })
+        .await?;
     let mut first_entry = None;
     loop {
         let held = head(&a, &b_id)?;
@@ -86,7 +93,9 @@ pub async fn run(entries: usize) -> Result<ReplicateReport> {
             break;
         }
         if started.elapsed() > REPLICATION_DEADLINE {
-            bail!("replication stalled: A holds {held} of {entries} after {REPLICATION_DEADLINE:?}");
+            bail!(
+                "replication stalled: A holds {held} of {entries} after {REPLICATION_DEADLINE:?}"
+            );
         }
         tokio::time::sleep(POLL).await;
     }
@@ -132,7 +141,14 @@ pub fn text(r: &ReplicateReport) -> String {
 
 async fn node(dir: &std::path::Path, identity: Arc<Identity>, store: Store) -> Result<Daemon> {
     let endpoint = Arc::new(PeerEndpoint::bind(loopback(), identity.signing_key())?);
-    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone, switchboards: Vec::new() };
+    let parts = DaemonParts {
+        data_dir: dir.to_path_buf(),
+        identity,
+        store,
+        endpoint,
+        serve: ServePolicy::Everyone,
+        switchboards: Vec::new(),
+    };
     daemon::start(parts).await
 }
 
@@ -178,14 +194,20 @@ async fn idle_connection_bytes(target: &Daemon, count: usize) -> Result<u64> {
     // Both halves of each connection and its hello stream stay alive until measured.
     let mut held = Vec::with_capacity(count);
     for endpoint in &endpoints {
-        let (conn, _) = endpoint.dial(addr, key).await.context("dialling for the idle-connection measure")?;
+        let (conn, _) = endpoint
+            .dial(addr, key)
+            .await
+            .context("dialling for the idle-connection measure")?;
         let greeted = dial_hello(&conn, &ours).await?;
         held.push((conn, greeted));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while target.peers.connections.len() < count {
         if Instant::now() > deadline {
-            bail!("only {} of {count} idle connections came up", target.peers.connections.len());
+            bail!(
+                "only {} of {count} idle connections came up",
+                target.peers.connections.len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -22,13 +22,18 @@ pub fn call(data_dir: &Path, request: &Request) -> Result<serde_json::Value> {
     stream.set_read_timeout(Some(CONTROL_TIMEOUT))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
-    (&stream).write_all(&line).context("sending the request to the daemon")?;
+    (&stream)
+        .write_all(&line)
+        .context("sending the request to the daemon")?;
     let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).context("reading the daemon's answer")?;
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .context("reading the daemon's answer")?;
     if answer.is_empty() {
         bail!("the daemon closed the connection without answering; check its log");
     }
-    let response: Response = serde_json::from_str(&answer).context("the daemon's answer is not valid")?;
+    let response: Response =
+        serde_json::from_str(&answer).context("the daemon's answer is not valid")?;
     match (response.ok, response.data, response.error) {
         (true, Some(data), _) => Ok(data),
         (_, _, Some(error)) => bail!(error),

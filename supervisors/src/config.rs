@@ -31,8 +31,9 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = flag {
         return Ok(dir);
     }
-    let dirs = directories::ProjectDirs::from("org", "kith", "kith")
-        .context("cannot find a home directory for the default data directory; pass --data-dir DIR")?;
+    let dirs = directories::ProjectDirs::from("org", "kith", "kith").context(
+        "cannot find a home directory for the default data directory; pass --data-dir DIR",
+    )?;
     Ok(dirs.data_dir().to_path_buf())
 }
 
@@ -40,7 +41,8 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 pub fn load(dir: &Path) -> Result<FileConfig> {
     let path = dir.join(CONFIG_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("{} is not valid; fix or remove it", path.display())),
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("{} is not valid; fix or remove it", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

@@ -35,27 +35,42 @@ use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
 use kith::net::PeerEndpoint;
 use kith::node::Node;
-use kith::switchboard::status_file::StatusFile;
 use kith::peer::{Connections, PeerContext, Relays, Replicators, ServePolicy};
 use kith::rolodex::Rolodex;
 use kith::store::Store;
 use kith::supervisor::{
-    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor, Strategy,
-    SupervisorMsg, SupervisorSpec,
+    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor,
+    Strategy, SupervisorMsg, SupervisorSpec,
 };
+use kith::switchboard::status_file::StatusFile;
 use ractor::ActorRef;
 
 /// Restart intensity of the daemon's root: past it, the daemon exits non-zero.
-pub const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Duration::from_secs(10) };
+pub const ROOT_INTENSITY: Intensity = Intensity {
+    max_restarts: 5,
+    period: Duration::from_secs(10),
+};
 /// Peer connections are temporary (never restarted), so this bounds only the supervisor itself.
-const PEERS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+const PEERS_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
 /// Feed replicators are permanent; a few crashes are absorbed, then the root decides.
-const REPLICATORS_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
+const REPLICATORS_INTENSITY: Intensity = Intensity {
+    max_restarts: 20,
+    period: Duration::from_secs(10),
+};
 /// A switchboard link that keeps crashing is restarted a few times, then the root decides.
-const SWITCHBOARDS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+const SWITCHBOARDS_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
 /// A dialer that keeps crashing is restarted a few times, then the entries supervisor gives up
 /// and the root restarts the rolodex side of the tree.
-const ENTRIES_INTENSITY: Intensity = Intensity { max_restarts: 20, period: Duration::from_secs(10) };
+const ENTRIES_INTENSITY: Intensity = Intensity {
+    max_restarts: 20,
+    period: Duration::from_secs(10),
+};
 
 /// What the tree is built from.
 pub struct DaemonParts {
@@ -98,7 +113,9 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
     // The status line set before a restart is announced again; a damaged file is said, not fatal.
     match node.status_file.load() {
         Ok(text) => node.online.set_status(text),
-        Err(e) => tracing::warn!(error = %e, "the saved status line could not be read; starting without one"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the saved status line could not be read; starting without one")
+        }
     }
     let peers = PeerContext {
         node: node.clone(),
@@ -116,7 +133,12 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
     Ok(Daemon { root, node, peers })
 }
 
-fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporter) -> SupervisorSpec {
+fn tree(
+    parts: &DaemonParts,
+    node: &Node,
+    peers: &PeerContext,
+    tree: TreeReporter,
+) -> SupervisorSpec {
     let entries = DynamicSupervisorHandle::new("entries");
     let replicators = DynamicSupervisorHandle::new("replicators");
     let writer_args = StoreWriterArgs {
@@ -133,33 +155,60 @@ fn tree(parts: &DaemonParts, node: &Node, peers: &PeerContext, tree: TreeReporte
         slot: node.rolodex_actor.clone(),
         events: node.events.clone(),
         dial: Some(dial_fn(peers.clone(), entries.clone())),
-        replicate: Some(replicate_fn(node.clone(), peers.replicators.clone(), replicators.clone())),
+        replicate: Some(replicate_fn(
+            node.clone(),
+            peers.replicators.clone(),
+            replicators.clone(),
+        )),
     };
     let handler = node_handler(node.clone(), tree, Some(peers.clone()));
-    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler };
+    let control_args = ControlArgs {
+        data_dir: parts.data_dir.clone(),
+        handler,
+    };
     let listener_args = peers.clone();
     SupervisorSpec {
         name: "daemon".into(),
         strategy: Strategy::RestForOne,
         intensity: ROOT_INTENSITY,
         children: vec![
-            ChildSpec::worker("store_writer", Restart::Permanent, StoreWriter, move || writer_args.clone()),
+            ChildSpec::worker("store_writer", Restart::Permanent, StoreWriter, move || {
+                writer_args.clone()
+            }),
             ChildSpec::dynamic(
-                DynamicSpec { name: "replicators".into(), intensity: REPLICATORS_INTENSITY, max_children: ROLODEX_FOLLOWS_MAX },
+                DynamicSpec {
+                    name: "replicators".into(),
+                    intensity: REPLICATORS_INTENSITY,
+                    max_children: ROLODEX_FOLLOWS_MAX,
+                },
                 replicators,
             ),
             ChildSpec::dynamic(
-                DynamicSpec { name: "peers".into(), intensity: PEERS_INTENSITY, max_children: PEERS_MAX },
+                DynamicSpec {
+                    name: "peers".into(),
+                    intensity: PEERS_INTENSITY,
+                    max_children: PEERS_MAX,
+                },
                 peers.peers.clone(),
             ),
             ChildSpec::dynamic(
-                DynamicSpec { name: "entries".into(), intensity: ENTRIES_INTENSITY, max_children: ACTIVE_ENTRIES_MAX },
+                DynamicSpec {
+                    name: "entries".into(),
+                    intensity: ENTRIES_INTENSITY,
+                    max_children: ACTIVE_ENTRIES_MAX,
+                },
                 entries,
             ),
-            ChildSpec::worker("rolodex", Restart::Permanent, RolodexActor, move || rolodex_args.clone()),
-            ChildSpec::worker("listener", Restart::Permanent, Listener, move || listener_args.clone()),
+            ChildSpec::worker("rolodex", Restart::Permanent, RolodexActor, move || {
+                rolodex_args.clone()
+            }),
+            ChildSpec::worker("listener", Restart::Permanent, Listener, move || {
+                listener_args.clone()
+            }),
             ChildSpec::supervisor(switchboards_tree(peers, &parts.switchboards)),
-            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
+            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || {
+                control_args.clone()
+            }),
         ],
     }
 }
@@ -169,11 +218,24 @@ fn switchboards_tree(peers: &PeerContext, targets: &[String]) -> SupervisorSpec 
     let children = targets
         .iter()
         .map(|target| {
-            let args = SbLinkArgs { ctx: peers.clone(), target: target.clone() };
-            ChildSpec::worker(format!("switchboard:{target}"), Restart::Permanent, SbLink, move || args.clone())
+            let args = SbLinkArgs {
+                ctx: peers.clone(),
+                target: target.clone(),
+            };
+            ChildSpec::worker(
+                format!("switchboard:{target}"),
+                Restart::Permanent,
+                SbLink,
+                move || args.clone(),
+            )
         })
         .collect();
-    SupervisorSpec { name: "switchboards".into(), strategy: Strategy::OneForOne, intensity: SWITCHBOARDS_INTENSITY, children }
+    SupervisorSpec {
+        name: "switchboards".into(),
+        strategy: Strategy::OneForOne,
+        intensity: SWITCHBOARDS_INTENSITY,
+        children,
+    }
 }
 
 /// Start a dialer for an id unless one is running (the child id is the entry's id).
@@ -182,7 +244,12 @@ fn dial_fn(ctx: PeerContext, entries: DynamicSupervisorHandle) -> DialFn {
         let (ctx, entries) = (ctx.clone(), entries.clone());
         tokio::spawn(async move {
             let args = DialerArgs { ctx, id };
-            let spec = ChildSpec::worker(format!("entry:{id}"), Restart::Transient, Dialer, move || args.clone());
+            let spec = ChildSpec::worker(
+                format!("entry:{id}"),
+                Restart::Transient,
+                Dialer,
+                move || args.clone(),
+            );
             if let Err(e) = entries.start_child(spec).await {
                 tracing::debug!(peer = %id.short(), error = %e, "dialer not started");
             }
@@ -191,14 +258,23 @@ fn dial_fn(ctx: PeerContext, entries: DynamicSupervisorHandle) -> DialFn {
 }
 
 /// Start (wanted) or terminate (no longer wanted) the replicator of a feed.
-fn replicate_fn(node: Node, registry: Replicators, replicators: DynamicSupervisorHandle) -> ReplicateFn {
+fn replicate_fn(
+    node: Node,
+    registry: Replicators,
+    replicators: DynamicSupervisorHandle,
+) -> ReplicateFn {
     Arc::new(move |feed, wanted| {
         let (node, registry, replicators) = (node.clone(), registry.clone(), replicators.clone());
         tokio::spawn(async move {
             let id = format!("feed:{feed}");
             let result = if wanted {
-                let args = ReplicatorArgs { node, feed, registry };
-                let spec = ChildSpec::worker(id, Restart::Permanent, FeedReplicator, move || args.clone());
+                let args = ReplicatorArgs {
+                    node,
+                    feed,
+                    registry,
+                };
+                let spec =
+                    ChildSpec::worker(id, Restart::Permanent, FeedReplicator, move || args.clone());
                 replicators.start_child(spec).await.map(|_| ())
             } else {
                 replicators.terminate_child(&id).await
@@ -215,7 +291,9 @@ fn reporter(root: Slot<SupervisorMsg>) -> TreeReporter {
     Arc::new(move || {
         let root: Option<ActorRef<SupervisorMsg>> = root.get();
         Box::pin(async move {
-            let Some(root) = root else { return serde_json::json!({ "error": "the tree is starting" }) };
+            let Some(root) = root else {
+                return serde_json::json!({ "error": "the tree is starting" });
+            };
             match report(&root).await {
                 Ok(report) => serde_json::to_value(report).unwrap_or_default(),
                 Err(e) => serde_json::json!({ "error": e.to_string() }),

@@ -6,15 +6,16 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // clap turns doc comments into help text; flattened flags document themselves.
+#[allow(missing_docs)]
+// clap turns doc comments into help text; flattened flags document themselves.
 pub mod cli;
 pub mod client;
 pub mod config;
 
+pub mod bench_relay;
+pub mod bench_replicate;
+pub mod daemon;
 pub mod output;
 pub mod presence;
 pub mod switchboard;
-pub mod daemon;
-pub mod bench_relay;
-pub mod bench_replicate;
 pub mod wake_latency;

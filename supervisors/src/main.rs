@@ -15,9 +15,11 @@ use kith::peer::ServePolicy;
 use kith::relay::RouterConfig;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
-use kith_supervisors::cli::{BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs};
+use kith_supervisors::cli::{
+    BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs,
+};
 use kith_supervisors::wake_latency::WakeLatencyHold;
-use kith_supervisors::{switchboard, bench_relay, bench_replicate, client, config, daemon, output};
+use kith_supervisors::{bench_relay, bench_replicate, client, config, daemon, output, switchboard};
 use serde_json::json;
 
 /// Where the daemon listens for peers unless told otherwise: any interface, any free port.
@@ -36,7 +38,13 @@ fn run(cli: Cli) -> Result<()> {
     let file = config::load(&dir).unwrap_or_default();
     // Benchmarks print figures; the per-connection info lines of the trees they run would bury them.
     let quiet = matches!(cli.command, Command::Bench { .. }).then(|| "warn".to_string());
-    init_tracing(cli.log.clone().or(file.log.clone()).or_else(|| std::env::var("RUST_LOG").ok()).or(quiet));
+    init_tracing(
+        cli.log
+            .clone()
+            .or(file.log.clone())
+            .or_else(|| std::env::var("RUST_LOG").ok())
+            .or(quiet),
+    );
     match cli.command {
         Command::Init(f) => init(&dir, f.json),
         Command::Whoami(f) => {
@@ -45,32 +53,59 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Daemon(args) => run_daemon(&dir, args, config::load(&dir)?),
-        Command::Post { text, reply_to, json } => ask(&dir, json.json, Request::Post { text, reply_to }, |d| {
+        Command::Post {
+            text,
+            reply_to,
+            json,
+        } => ask(&dir, json.json, Request::Post { text, reply_to }, |d| {
             d["id"].as_str().unwrap_or("").to_string()
         }),
-        Command::Follow { id, addr, json } => ask(&dir, json.json, Request::Follow { id, addr }, contact),
+        Command::Follow { id, addr, json } => {
+            ask(&dir, json.json, Request::Follow { id, addr }, contact)
+        }
         Command::Unfollow(a) => ask(&dir, a.json.json, Request::Unfollow { id: a.id }, contact),
         Command::Block(a) => ask(&dir, a.json.json, Request::Block { id: a.id }, contact),
         Command::Unblock(a) => ask(&dir, a.json.json, Request::Unblock { id: a.id }, contact),
-        Command::Feed { id, limit, json } => ask(&dir, json.json, Request::Feed { id, limit }, output::entries),
-        Command::Timeline { limit, json } => ask(&dir, json.json, Request::Timeline { limit }, output::entries),
+        Command::Feed { id, limit, json } => ask(
+            &dir,
+            json.json,
+            Request::Feed { id, limit },
+            output::entries,
+        ),
+        Command::Timeline { limit, json } => ask(
+            &dir,
+            json.json,
+            Request::Timeline { limit },
+            output::entries,
+        ),
         Command::Contacts(f) => ask(&dir, f.json, Request::Contacts, output::contacts),
         Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
-        Command::Connect { target, json } => ask(&dir, json.json, Request::Connect { target }, |d| {
-            format!("connected to {}", d["peer"].as_str().unwrap_or(""))
-        }),
+        Command::Connect { target, json } => {
+            ask(&dir, json.json, Request::Connect { target }, |d| {
+                format!("connected to {}", d["peer"].as_str().unwrap_or(""))
+            })
+        }
         Command::Bench { which } => bench(which),
-        Command::Presence { action: PresenceCommand::Set { text, json } } => {
-            ask(&dir, json.json, Request::PresenceSet { text }, |d| match d["status"].as_str() {
+        Command::Presence {
+            action: PresenceCommand::Set { text, json },
+        } => ask(
+            &dir,
+            json.json,
+            Request::PresenceSet { text },
+            |d| match d["status"].as_str() {
                 Some(text) => format!("status: {text}"),
                 None => "status cleared".to_string(),
-            })
-        }
-        Command::Switchboard(SwitchboardArgs { action: Some(SwitchboardAction::Invite { hours, json }), .. }) => {
-            ask(&dir, json.json, Request::InviteCreate { hours }, |d| {
-                format!("invite code: {}\n(a daemon uses it as --switchboard HOST:PORT#CODE)", d["code"].as_str().unwrap_or(""))
-            })
-        }
+            },
+        ),
+        Command::Switchboard(SwitchboardArgs {
+            action: Some(SwitchboardAction::Invite { hours, json }),
+            ..
+        }) => ask(&dir, json.json, Request::InviteCreate { hours }, |d| {
+            format!(
+                "invite code: {}\n(a daemon uses it as --switchboard HOST:PORT#CODE)",
+                d["code"].as_str().unwrap_or("")
+            )
+        }),
         Command::Switchboard(args) => run_switchboard(&dir, args),
     }
 }
@@ -85,7 +120,12 @@ fn contact(data: &serde_json::Value) -> String {
     )
 }
 
-fn ask(dir: &Path, json: bool, request: Request, text: impl FnOnce(&serde_json::Value) -> String) -> Result<()> {
+fn ask(
+    dir: &Path,
+    json: bool,
+    request: Request,
+    text: impl FnOnce(&serde_json::Value) -> String,
+) -> Result<()> {
     let data = client::call(dir, &request)?;
     output::print(json, &data, text);
     Ok(())
@@ -110,25 +150,43 @@ fn init(dir: &Path, json: bool) -> Result<()> {
     let identity = Identity::create(dir)?;
     drop(Store::open(dir)?);
     let id = identity.id().to_string();
-    output::print(json, &json!({ "id": id, "data_dir": dir.display().to_string() }), |_| {
-        format!("created {id}\nin {}\nstart the node with `kith daemon --data-dir {}`", dir.display(), dir.display())
-    });
+    output::print(
+        json,
+        &json!({ "id": id, "data_dir": dir.display().to_string() }),
+        |_| {
+            format!(
+                "created {id}\nin {}\nstart the node with `kith daemon --data-dir {}`",
+                dir.display(),
+                dir.display()
+            )
+        },
+    );
     Ok(())
 }
 
 fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<()> {
     let identity = Arc::new(Identity::load(dir)?);
     let store = Store::open(dir)?;
-    let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let listen: std::net::SocketAddr =
-        listen.parse().with_context(|| format!("`{listen}` is not a listen address: expected IP:PORT, e.g. 0.0.0.0:8008"))?;
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: std::net::SocketAddr = listen.parse().with_context(|| {
+        format!("`{listen}` is not a listen address: expected IP:PORT, e.g. 0.0.0.0:8008")
+    })?;
     let serve: ServePolicy = match args.serve.or(file.serve) {
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => ServePolicy::default(),
     };
-    let given = if args.switchboards.is_empty() { file.switchboards } else { args.switchboards };
+    let given = if args.switchboards.is_empty() {
+        file.switchboards
+    } else {
+        args.switchboards
+    };
     let switchboards = switchboard_targets(&store, given)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
             .with_context(|| format!("binding the peer endpoint on {listen}"))?;
@@ -145,7 +203,8 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
 /// store (a remembered key stays pinned), and the remembered ones not given again.
 fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>> {
     use kith::switchboard::target::Target;
-    let mut remembered: std::collections::BTreeMap<String, Target> = std::collections::BTreeMap::new();
+    let mut remembered: std::collections::BTreeMap<String, Target> =
+        std::collections::BTreeMap::new();
     for (host, text) in store.read()?.switchboards()? {
         if let Ok(target) = Target::parse(&text) {
             remembered.insert(host, target);
@@ -162,7 +221,8 @@ fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>>
 }
 
 fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
-    let relay = RouterConfig::with_client_rate(args.client_packets_per_sec, args.client_bytes_per_sec)?;
+    let relay =
+        RouterConfig::with_client_rate(args.client_packets_per_sec, args.client_bytes_per_sec)?;
     // Held for the life of the process; dropping it withdraws the request.
     let _polling = args.poll_idle.then(WakeLatencyHold::zero).transpose()?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -173,14 +233,24 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
     };
     let identity = Arc::new(identity);
     let _lock = kith::store::DirLock::acquire(dir)?;
-    let listen: std::net::SocketAddr =
-        args.listen.parse().with_context(|| format!("`{}` is not a listen address: expected IP:PORT", args.listen))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let listen: std::net::SocketAddr = args.listen.parse().with_context(|| {
+        format!(
+            "`{}` is not a listen address: expected IP:PORT",
+            args.listen
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let endpoint =
-            PeerEndpoint::bind(listen, identity.signing_key()).with_context(|| format!("binding the switchboard on {listen}"))?;
+        let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
+            .with_context(|| format!("binding the switchboard on {listen}"))?;
         // Relay links need datagrams big enough for an inner QUIC packet and its header.
-        endpoint.quinn().set_server_config(Some(kith::relay::config::outer_server_config(identity.signing_key())?));
+        endpoint
+            .quinn()
+            .set_server_config(Some(kith::relay::config::outer_server_config(
+                identity.signing_key(),
+            )?));
         let endpoint = Arc::new(endpoint);
         let parts = switchboard::SwitchboardParts {
             data_dir: dir.to_path_buf(),
@@ -224,7 +294,9 @@ async fn shutdown_signal() -> Result<&'static str> {
 }
 
 fn bench(which: BenchCommand) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match which {
         BenchCommand::Ingest { entries, json } => {
             let report = runtime.block_on(kith::bench::ingest::run(entries))?;
@@ -242,7 +314,11 @@ fn bench(which: BenchCommand) -> Result<()> {
         }
         BenchCommand::Presence { tiny, json } => {
             use kith::presence::bench::{run, BenchOptions};
-            let options = if tiny { BenchOptions::tiny() } else { BenchOptions::default() };
+            let options = if tiny {
+                BenchOptions::tiny()
+            } else {
+                BenchOptions::default()
+            };
             let report = run(options);
             let data = serde_json::to_value(&report)?;
             output::print(json.json, &data, |_| bench_presence_text(&report));

@@ -20,7 +20,9 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// Entries of a feed or timeline, one per line.
 pub fn entries(data: &Value) -> String {
-    let Some(list) = data.get("entries").and_then(Value::as_array) else { return String::new() };
+    let Some(list) = data.get("entries").and_then(Value::as_array) else {
+        return String::new();
+    };
     if list.is_empty() {
         return "(nothing yet)".into();
     }
@@ -40,7 +42,9 @@ pub fn entries(data: &Value) -> String {
 
 /// The rolodex as a table.
 pub fn contacts(data: &Value) -> String {
-    let Some(list) = data.get("contacts").and_then(Value::as_array) else { return String::new() };
+    let Some(list) = data.get("contacts").and_then(Value::as_array) else {
+        return String::new();
+    };
     if list.is_empty() {
         return "(no contacts; add one with `kith follow ID`)".into();
     }
@@ -61,23 +65,52 @@ pub fn contacts(data: &Value) -> String {
 
 /// The supervision tree drawn as text, then the feeds held.
 pub fn status(data: &Value) -> String {
-    let mut out = format!("node {}\nlistening on {}\n", s(data, "id"), s(data, "listen"));
+    let mut out = format!(
+        "node {}\nlistening on {}\n",
+        s(data, "id"),
+        s(data, "listen")
+    );
     if let Some(conns) = data.get("connections").and_then(Value::as_array) {
         out.push_str(&format!("connections: {}\n", conns.len()));
         for c in conns {
-            let path = if c.get("relayed").and_then(Value::as_bool) == Some(true) { "through a switchboard" } else { "direct" };
-            out.push_str(&format!("  {} {} ({}, {path})\n", s(c, "peer"), s(c, "addr"), s(c, "direction")));
+            let path = if c.get("relayed").and_then(Value::as_bool) == Some(true) {
+                "through a switchboard"
+            } else {
+                "direct"
+            };
+            out.push_str(&format!(
+                "  {} {} ({}, {path})\n",
+                s(c, "peer"),
+                s(c, "addr"),
+                s(c, "direction")
+            ));
         }
     }
     if data.get("role").and_then(Value::as_str) == Some("switchboard") {
         out.push_str(&switchboard_counters(data));
     }
-    if let Some(links) = data.get("switchboards").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+    if let Some(links) = data
+        .get("switchboards")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    {
         out.push_str(&format!("switchboards: {}\n", links.len()));
         for l in links {
-            let seen = l.get("observed").and_then(Value::as_str).map(|a| format!(", sees us at {a}")).unwrap_or_default();
-            let why = l.get("reason").and_then(Value::as_str).map(|r| format!(": {r}")).unwrap_or_default();
-            out.push_str(&format!("  {} {}{seen}{why}\n", s(l, "target"), s(l, "state")));
+            let seen = l
+                .get("observed")
+                .and_then(Value::as_str)
+                .map(|a| format!(", sees us at {a}"))
+                .unwrap_or_default();
+            let why = l
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {} {}{seen}{why}\n",
+                s(l, "target"),
+                s(l, "state")
+            ));
         }
     }
     if let Some(tree) = data.get("supervision") {
@@ -97,8 +130,15 @@ pub fn status(data: &Value) -> String {
 fn switchboard_counters(data: &Value) -> String {
     let n = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
     let (c, r) = (&data["counters"], &data["relay"]);
-    let nodes = data.get("cluster").and_then(Value::as_array).map_or(0, Vec::len);
-    let membership = if data.get("invite_only").and_then(Value::as_bool) == Some(true) { "invite only" } else { "open" };
+    let nodes = data
+        .get("cluster")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let membership = if data.get("invite_only").and_then(Value::as_bool) == Some(true) {
+        "invite only"
+    } else {
+        "open"
+    };
     format!(
         "online: {} ({membership}; {} joins, {} refused; {nodes} other cluster nodes linked)\n\
          introductions: {} made, {} refused\n\
@@ -117,10 +157,16 @@ fn draw(sup: &Value, indent: &str, out: &mut String) {
     out.push_str(&format!(
         "{indent}{} ({}, restarts {})\n",
         s(sup, "name"),
-        sup.get("strategy").and_then(Value::as_str).unwrap_or("dynamic"),
-        sup.get("total_restarts").and_then(Value::as_u64).unwrap_or(0)
+        sup.get("strategy")
+            .and_then(Value::as_str)
+            .unwrap_or("dynamic"),
+        sup.get("total_restarts")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
     ));
-    let Some(children) = sup.get("children").and_then(Value::as_array) else { return };
+    let Some(children) = sup.get("children").and_then(Value::as_array) else {
+        return;
+    };
     for child in children {
         if let Some(nested) = child.get("supervisor").filter(|v| !v.is_null()) {
             draw(nested, &format!("{indent}  "), out);
@@ -130,7 +176,10 @@ fn draw(sup: &Value, indent: &str, out: &mut String) {
                 s(child, "id"),
                 s(child, "restart"),
                 s(child, "state"),
-                child.get("restart_count").and_then(Value::as_u64).unwrap_or(0)
+                child
+                    .get("restart_count")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
             ));
         }
     }

@@ -22,18 +22,31 @@ use kith::presence::transport::Transport;
 use kith::supervisor::{ChildSpec, Intensity, Restart, Strategy, SupervisorSpec};
 
 /// The presence supervisor for `tracker` (from [`TrackerPool::handle`]) over `transport`.
-pub fn presence_tree(pool: &TrackerPool, tracker: &Tracker, transport: Arc<dyn Transport>, seed: u64) -> SupervisorSpec {
+pub fn presence_tree(
+    pool: &TrackerPool,
+    tracker: &Tracker,
+    transport: Arc<dyn Transport>,
+    seed: u64,
+) -> SupervisorSpec {
     let shards = pool.options.shard_count;
     let children = (0..shards)
         .map(|index| {
             let args = pool.shard_args(tracker, index, Arc::clone(&transport), seed);
-            ChildSpec::worker(format!("shard:{index}"), Restart::Permanent, ShardActor, move || args.clone())
+            ChildSpec::worker(
+                format!("shard:{index}"),
+                Restart::Permanent,
+                ShardActor,
+                move || args.clone(),
+            )
         })
         .collect();
     SupervisorSpec {
         name: "presence".into(),
         strategy: Strategy::OneForOne,
-        intensity: Intensity { max_restarts: u32::from(shards) * 2, period: Duration::from_secs(1) },
+        intensity: Intensity {
+            max_restarts: u32::from(shards) * 2,
+            period: Duration::from_secs(1),
+        },
         children,
     }
 }

@@ -25,22 +25,22 @@ use kith::actors::sb_listener::SbListener;
 use kith::actors::sb_notifier::SbNotifier;
 use kith::actors::Slot;
 use kith::control::protocol::{Request, Response};
-use kith::identity::Identity;
 use kith::feed::now_ms;
+use kith::identity::Identity;
+use kith::limits::PEERS_SHARDS;
 use kith::limits::{INVITE_TTL_DEFAULT, SB_CLIENTS_MAX};
-use kith::switchboard::invites::InviteFile;
 use kith::net::presence_link::QuicPresence;
 use kith::net::PeerEndpoint;
 use kith::presence::pool::TrackerPool;
-use kith::limits::PEERS_SHARDS;
 use kith::presence::{Options, ReplicaName};
+use kith::relay::RouterConfig;
 use kith::supervisor::{
-    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor, Strategy,
-    SupervisorMsg, SupervisorSpec,
+    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor,
+    Strategy, SupervisorMsg, SupervisorSpec,
 };
 use kith::switchboard::context::{Counters, SbContext};
-use kith::relay::RouterConfig;
 use kith::switchboard::hub::Hub;
+use kith::switchboard::invites::InviteFile;
 use kith::switchboard::nodes::NodeLinks;
 use kith::switchboard::watchers::Watchers;
 use kith::switchboard::PEERS_TOPIC;
@@ -48,11 +48,20 @@ use kith::switchboard::PEERS_TOPIC;
 use crate::presence::presence_tree;
 
 /// Restart intensity of the switchboard's root.
-const ROOT_INTENSITY: Intensity = Intensity { max_restarts: 5, period: Duration::from_secs(10) };
+const ROOT_INTENSITY: Intensity = Intensity {
+    max_restarts: 5,
+    period: Duration::from_secs(10),
+};
 /// A cluster link that keeps crashing is restarted a few times, then the root decides.
-const CLUSTER_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+const CLUSTER_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
 /// Sessions are temporary; this bounds only the clients supervisor itself.
-const CLIENTS_INTENSITY: Intensity = Intensity { max_restarts: 10, period: Duration::from_secs(10) };
+const CLIENTS_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
 
 /// What the switchboard tree is built from.
 pub struct SwitchboardParts {
@@ -83,7 +92,10 @@ pub struct Switchboard {
 /// Build and start the tree.
 pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let node = parts.identity.id().to_string();
-    let pool = TrackerPool::new(Options { shard_count: PEERS_SHARDS, ..Options::default() })?;
+    let pool = TrackerPool::new(Options {
+        shard_count: PEERS_SHARDS,
+        ..Options::default()
+    })?;
     let tracker = pool.handle(&node);
     let link = QuicPresence::new(ReplicaName::new(&node));
     let ctx = SbContext {
@@ -105,7 +117,10 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let listener_args = ctx.clone();
     let notifier_args = ctx.clone();
-    let control_args = ControlArgs { data_dir: parts.data_dir.clone(), handler: handler(ctx.clone(), root_slot.clone(), parts.cpus_polled_when_idle) };
+    let control_args = ControlArgs {
+        data_dir: parts.data_dir.clone(),
+        handler: handler(ctx.clone(), root_slot.clone(), parts.cpus_polled_when_idle),
+    };
     let seed = u64::from_le_bytes(parts.identity.id().0[..8].try_into().unwrap_or_default());
     let spec = SupervisorSpec {
         name: "switchboard".into(),
@@ -114,13 +129,23 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         children: vec![
             ChildSpec::supervisor(presence_tree(&pool, &tracker, Arc::new(link), seed)),
             ChildSpec::dynamic(
-                DynamicSpec { name: "clients".into(), intensity: CLIENTS_INTENSITY, max_children: SB_CLIENTS_MAX },
+                DynamicSpec {
+                    name: "clients".into(),
+                    intensity: CLIENTS_INTENSITY,
+                    max_children: SB_CLIENTS_MAX,
+                },
                 ctx.clients.clone(),
             ),
-            ChildSpec::worker("notifier", Restart::Permanent, SbNotifier, move || notifier_args.clone()),
-            ChildSpec::worker("listener", Restart::Permanent, SbListener, move || listener_args.clone()),
+            ChildSpec::worker("notifier", Restart::Permanent, SbNotifier, move || {
+                notifier_args.clone()
+            }),
+            ChildSpec::worker("listener", Restart::Permanent, SbListener, move || {
+                listener_args.clone()
+            }),
             ChildSpec::supervisor(cluster_tree(&ctx, &parts.join)),
-            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || control_args.clone()),
+            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || {
+                control_args.clone()
+            }),
         ],
     };
     let root = RootSupervisor::start(spec).await?;
@@ -133,23 +158,43 @@ fn cluster_tree(ctx: &SbContext, join: &[String]) -> SupervisorSpec {
     let children = join
         .iter()
         .map(|target| {
-            let args = ClusterLinkArgs { ctx: ctx.clone(), target: target.clone() };
-            ChildSpec::worker(format!("node:{target}"), Restart::Permanent, ClusterLink, move || args.clone())
+            let args = ClusterLinkArgs {
+                ctx: ctx.clone(),
+                target: target.clone(),
+            };
+            ChildSpec::worker(
+                format!("node:{target}"),
+                Restart::Permanent,
+                ClusterLink,
+                move || args.clone(),
+            )
         })
         .collect();
-    SupervisorSpec { name: "cluster".into(), strategy: Strategy::OneForOne, intensity: CLUSTER_INTENSITY, children }
+    SupervisorSpec {
+        name: "cluster".into(),
+        strategy: Strategy::OneForOne,
+        intensity: CLUSTER_INTENSITY,
+        children,
+    }
 }
 
 fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
     let Some(invites) = &ctx.invites else {
         return Response::err("this switchboard has open membership; restart it with --invite-only to use invite codes");
     };
-    let ttl = hours.map_or(INVITE_TTL_DEFAULT, |h| Duration::from_secs(h.saturating_mul(3600)));
+    let ttl = hours.map_or(INVITE_TTL_DEFAULT, |h| {
+        Duration::from_secs(h.saturating_mul(3600))
+    });
     let now = now_ms();
     let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
-    let made = file.invites.create(now, ttl.as_millis() as u64).and_then(|code| file.save().map(|()| code));
+    let made = file
+        .invites
+        .create(now, ttl.as_millis() as u64)
+        .and_then(|code| file.save().map(|()| code));
     match made {
-        Ok(code) => Response::ok(serde_json::json!({ "code": code, "expires_ms": now + ttl.as_millis() as u64 })),
+        Ok(code) => Response::ok(
+            serde_json::json!({ "code": code, "expires_ms": now + ttl.as_millis() as u64 }),
+        ),
         Err(e) => Response::err(e),
     }
 }

@@ -15,16 +15,28 @@ fn three_posts_survive_a_restart() {
     let daemon = Daemon::start(&home.dir, &[]);
     for text in ["one", "two", "three"] {
         let out = kith(&home.dir, &["post", text]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).starts_with('%'));
     }
     let check = |feed: serde_json::Value| {
         let entries = feed["entries"].as_array().unwrap().clone();
         let seen: Vec<(u64, String)> = entries
             .iter()
-            .map(|e| (e["seq"].as_u64().unwrap(), e["text"].as_str().unwrap().to_string()))
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap(),
+                    e["text"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        assert_eq!(seen, vec![(3, "three".into()), (2, "two".into()), (1, "one".into())]);
+        assert_eq!(
+            seen,
+            vec![(3, "three".into()), (2, "two".into()), (1, "one".into())]
+        );
     };
     check(kith_json(&home.dir, &["feed", "--json"]));
     assert!(daemon.stop(), "daemon did not exit cleanly on SIGTERM");
@@ -61,7 +73,10 @@ fn follow_block_contacts_and_timeline() {
     let friend = Home::init().id();
     let _daemon = Daemon::start(&home.dir, &[]);
     kith_json(&home.dir, &["post", "mine", "--json"]);
-    let followed = kith_json(&home.dir, &["follow", &friend, "--addr", "127.0.0.1:9", "--json"]);
+    let followed = kith_json(
+        &home.dir,
+        &["follow", &friend, "--addr", "127.0.0.1:9", "--json"],
+    );
     assert_eq!(followed["contact"]["following"], true);
     let contacts = kith_json(&home.dir, &["contacts", "--json"]);
     assert_eq!(contacts["contacts"][0]["id"], friend.as_str());
@@ -78,13 +93,19 @@ fn follow_block_contacts_and_timeline() {
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(kinds, vec!["unfollow", "follow", "post"], "a block must not be published");
+    assert_eq!(
+        kinds,
+        vec!["unfollow", "follow", "post"],
+        "a block must not be published"
+    );
     let out = kith(&home.dir, &["follow", &friend]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unblock"));
     let timeline = kith_json(&home.dir, &["timeline", "--json"]);
     assert_eq!(timeline["entries"][0]["text"], "mine");
     let out = kith(&home.dir, &["follow", "@nonsense"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a kith id"));
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a kith id")
+    );
 }
 
 #[test]
@@ -95,9 +116,30 @@ fn status_shows_the_live_supervision_tree() {
     let tree = &status["supervision"];
     assert_eq!(tree["name"], "daemon");
     assert_eq!(tree["strategy"], "rest_for_one");
-    let ids: Vec<&str> = tree["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["store_writer", "replicators", "peers", "entries", "rolodex", "listener", "switchboards", "control"]);
-    assert!(tree["children"].as_array().unwrap().iter().all(|c| c["state"] == "running"));
+    let ids: Vec<&str> = tree["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            "store_writer",
+            "replicators",
+            "peers",
+            "entries",
+            "rolodex",
+            "listener",
+            "switchboards",
+            "control"
+        ]
+    );
+    assert!(tree["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["state"] == "running"));
 }
 
 /// SIGKILL during a burst of posts: the store opens, the feed verifies end to end with no gap,
@@ -120,7 +162,10 @@ fn sigkill_during_a_burst_loses_no_acknowledged_post() {
                     }
                     let out = kith(&dir, &["post", &format!("burst {p}-{i}")]);
                     if out.status.success() {
-                        acked.lock().unwrap().push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&out.stdout).trim().to_string());
                     }
                 }
             })
@@ -137,7 +182,11 @@ fn sigkill_during_a_burst_loses_no_acknowledged_post() {
         p.join().unwrap();
     }
     let acked: HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
-    assert!(acked.len() >= 1_000, "only {} posts were acknowledged", acked.len());
+    assert!(
+        acked.len() >= 1_000,
+        "only {} posts were acknowledged",
+        acked.len()
+    );
 
     // The store opens and validates end to end.
     let id: kith::identity::FeedId = home.id().parse().unwrap();
@@ -146,9 +195,18 @@ fn sigkill_during_a_burst_loses_no_acknowledged_post() {
         let reader = store.read().unwrap();
         let held = reader.verify_feed(&id, kith::feed::now_ms()).unwrap();
         assert!(held as usize >= acked.len());
-        let ids: HashSet<String> = reader.feed(&id, 100_000).unwrap().iter().map(|e| e.id.to_string()).collect();
+        let ids: HashSet<String> = reader
+            .feed(&id, 100_000)
+            .unwrap()
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect();
         let missing: Vec<_> = acked.difference(&ids).collect();
-        assert!(missing.is_empty(), "{} acknowledged posts are missing", missing.len());
+        assert!(
+            missing.is_empty(),
+            "{} acknowledged posts are missing",
+            missing.len()
+        );
     }
     // And the daemon comes back on it and goes on appending.
     let _daemon = Daemon::start(&home.dir, &[]);

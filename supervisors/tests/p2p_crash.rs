@@ -16,8 +16,17 @@ const SOON: Duration = Duration::from_secs(20);
 async fn node(dir: &std::path::Path) -> Daemon {
     let identity = Arc::new(Identity::create(dir).unwrap());
     let store = Store::open(dir).unwrap();
-    let endpoint = Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap());
-    let parts = DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve: ServePolicy::Everyone, switchboards: Vec::new() };
+    let endpoint = Arc::new(
+        PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap(),
+    );
+    let parts = DaemonParts {
+        data_dir: dir.to_path_buf(),
+        identity,
+        store,
+        endpoint,
+        serve: ServePolicy::Everyone,
+        switchboards: Vec::new(),
+    };
     daemon::start(parts).await.unwrap()
 }
 
@@ -25,19 +34,31 @@ async fn node(dir: &std::path::Path) -> Daemon {
 async fn wait_for(what: &str, limit: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let started = tokio::time::Instant::now();
     while !cond().await {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 fn head(d: &Daemon, feed: &FeedId) -> u64 {
-    d.node.store.read().unwrap().head(feed).unwrap().map_or(0, |h| h.seq)
+    d.node
+        .store
+        .read()
+        .unwrap()
+        .head(feed)
+        .unwrap()
+        .map_or(0, |h| h.seq)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redialled() {
     if let Ok(filter) = std::env::var("RUST_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     }
     let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = node(ta.path()).await;
@@ -45,32 +66,64 @@ async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redi
     let b_id = b.node.identity.id();
     let b_addr = b.peers.endpoint.local_addr().unwrap().to_string();
     b.node.post("one".into(), None).await.unwrap();
-    a.node.change(b_id, RolodexChange::Follow { addr: Some(b_addr) }).await.unwrap();
-    wait_for("A holds B's first post", SOON, async || head(&a, &b_id) == 1).await;
+    a.node
+        .change(b_id, RolodexChange::Follow { addr: Some(b_addr) })
+        .await
+        .unwrap();
+    wait_for("A holds B's first post", SOON, async || {
+        head(&a, &b_id) == 1
+    })
+    .await;
 
     let peers = a.peers.peers.clone();
-    assert_eq!(peers.which_children().await.unwrap().len(), 1, "one connection actor");
+    assert_eq!(
+        peers.which_children().await.unwrap().len(),
+        1,
+        "one connection actor"
+    );
     let sup = peers.actor().expect("the peers supervisor runs");
     let children = sup.get_cell().get_children();
-    assert_eq!(children.len(), 1, "the supervisor's one linked child is the connection actor");
+    assert_eq!(
+        children.len(),
+        1,
+        "the supervisor's one linked child is the connection actor"
+    );
     let killed = children[0].get_id();
     children[0].kill();
 
     // The supervisor drops the dead temporary child; A's dialer redials, a new actor comes up.
     // (Actor ids are never reused; child ids carry quinn's stable id, which can be.)
-    wait_for("a new connection actor replaces the killed one", SOON, async || {
-        let now = sup.get_cell().get_children();
-        now.len() == 1 && now[0].get_id() != killed && a.peers.connections.contains(&b_id)
-    })
+    wait_for(
+        "a new connection actor replaces the killed one",
+        SOON,
+        async || {
+            let now = sup.get_cell().get_children();
+            now.len() == 1 && now[0].get_id() != killed && a.peers.connections.contains(&b_id)
+        },
+    )
     .await;
     let report = peers.report().await.unwrap();
-    assert_eq!(report.total_restarts, 0, "temporary children are never restarted in place");
-    assert_eq!(report.children.len(), 1, "the killed child is gone from the supervisor: {report:?}");
+    assert_eq!(
+        report.total_restarts, 0,
+        "temporary children are never restarted in place"
+    );
+    assert_eq!(
+        report.children.len(),
+        1,
+        "the killed child is gone from the supervisor: {report:?}"
+    );
     let now = a.peers.connections.views();
-    assert_eq!(now[0].direction, kith::peer::Direction::Outbound, "the dialer made the new connection");
+    assert_eq!(
+        now[0].direction,
+        kith::peer::Direction::Outbound,
+        "the dialer made the new connection"
+    );
 
     b.node.post("two".into(), None).await.unwrap();
-    wait_for("A holds B's post made after the crash", SOON, async || head(&a, &b_id) == 2).await;
+    wait_for("A holds B's post made after the crash", SOON, async || {
+        head(&a, &b_id) == 2
+    })
+    .await;
 
     a.root.shutdown().await.unwrap();
     b.root.shutdown().await.unwrap();

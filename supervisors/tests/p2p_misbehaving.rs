@@ -27,16 +27,29 @@ struct Fake {
 impl Fake {
     fn new(len: usize) -> Fake {
         let identity = Identity::generate();
-        let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap();
+        let endpoint =
+            PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap();
         let mut head: Option<FeedHead> = None;
         let mut feed = Vec::new();
         for i in 0..len {
-            let content = Content::Post { text: format!("fake post {i}"), reply_to: None };
-            let (entry, payload, header) = next_entry(&identity, head.as_ref(), &content, now_ms()).unwrap();
-            head = Some(FeedHead { seq: header.seq, id: entry.id(), timestamp_ms: header.timestamp_ms });
+            let content = Content::Post {
+                text: format!("fake post {i}"),
+                reply_to: None,
+            };
+            let (entry, payload, header) =
+                next_entry(&identity, head.as_ref(), &content, now_ms()).unwrap();
+            head = Some(FeedHead {
+                seq: header.seq,
+                id: entry.id(),
+                timestamp_ms: header.timestamp_ms,
+            });
             feed.push((entry, payload));
         }
-        Fake { identity, endpoint, feed }
+        Fake {
+            identity,
+            endpoint,
+            feed,
+        }
     }
 
     fn id(&self) -> FeedId {
@@ -45,19 +58,46 @@ impl Fake {
 
     /// Dial the daemon, say hello and send our clock (we want our own feed, holding `len`).
     async fn connect(&self, daemon_id: &str, addr: &str) -> (quinn::Connection, Greeted) {
-        let key = daemon_id.parse::<FeedId>().unwrap().verifying_key().unwrap();
-        let (conn, _) = self.endpoint.dial(addr.parse().unwrap(), key).await.unwrap();
+        let key = daemon_id
+            .parse::<FeedId>()
+            .unwrap()
+            .verifying_key()
+            .unwrap();
+        let (conn, _) = self
+            .endpoint
+            .dial(addr.parse().unwrap(), key)
+            .await
+            .unwrap();
         let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate]));
         let mut greeted = dial_hello(&conn, &ours).await.unwrap();
         let clock: Clock = [(self.id(), self.feed.len() as u64)].into_iter().collect();
-        let notes = clock.iter().map(|(feed, seq)| Note { feed: *feed, seq: *seq, want: true }).collect();
-        stream::write_frame(&mut greeted.send, &Msg::Clock { full: true, notes, digest: digest(&clock) }).await.unwrap();
+        let notes = clock
+            .iter()
+            .map(|(feed, seq)| Note {
+                feed: *feed,
+                seq: *seq,
+                want: true,
+            })
+            .collect();
+        stream::write_frame(
+            &mut greeted.send,
+            &Msg::Clock {
+                full: true,
+                notes,
+                digest: digest(&clock),
+            },
+        )
+        .await
+        .unwrap();
         (conn, greeted)
     }
 }
 
 fn wire(entry: &Entry, payload: &[u8]) -> WireEntry {
-    WireEntry { entry: entry.clone(), payload: Some(payload.to_vec()) }
+    WireEntry {
+        entry: entry.clone(),
+        payload: Some(payload.to_vec()),
+    }
 }
 
 /// A well-behaved real peer G that the daemon D follows; returns (G's home, G's daemon).
@@ -66,8 +106,13 @@ fn well_behaved_peer(d: &Home) -> (Home, Daemon, String) {
     let g_id = g.id();
     let dg = Daemon::start(&g.dir, LOOPBACK);
     kith_json(&g.dir, &["post", "g one", "--json"]);
-    kith_json(&d.dir, &["follow", &g_id, "--addr", &listen_addr(&g.dir), "--json"]);
-    wait_for("D holds G's first post", SOON, || head_seq(&d.dir, &g_id) == 1);
+    kith_json(
+        &d.dir,
+        &["follow", &g_id, "--addr", &listen_addr(&g.dir), "--json"],
+    );
+    wait_for("D holds G's first post", SOON, || {
+        head_seq(&d.dir, &g_id) == 1
+    });
     (g, dg, g_id)
 }
 
@@ -89,21 +134,47 @@ async fn a_forged_entry_is_refused_and_its_sender_cut_off_while_others_go_on() {
     let mut forged = second.clone();
     forged.0[0] ^= 0x01; // one bit of the signature
     let entries = vec![wire(good, good_payload), wire(&forged, second_payload)];
-    stream::write_frame(&mut greeted.send, &Msg::Entries { feed: fake.id(), entries }).await.unwrap();
+    stream::write_frame(
+        &mut greeted.send,
+        &Msg::Entries {
+            feed: fake.id(),
+            entries,
+        },
+    )
+    .await
+    .unwrap();
 
-    let closed = tokio::time::timeout(SOON, conn.closed()).await.expect("D closes the connection");
-    assert_eq!(peer_close_code(&closed), Some(CloseCode::InvalidEntry), "closed with: {closed}");
+    let closed = tokio::time::timeout(SOON, conn.closed())
+        .await
+        .expect("D closes the connection");
+    assert_eq!(
+        peer_close_code(&closed),
+        Some(CloseCode::InvalidEntry),
+        "closed with: {closed}"
+    );
     // The valid entry before the forgery is kept; the forged one is not in the store.
     assert_eq!(head_seq(&d.dir, &fake_id), 1);
     let feed = kith_json(&d.dir, &["feed", &fake_id, "--json"]);
-    let seqs: Vec<u64> = feed["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = feed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, vec![1]);
-    wait_for("D forgets the fake peer's connection", SOON, || connection(&d.dir, &fake_id).is_none());
+    wait_for("D forgets the fake peer's connection", SOON, || {
+        connection(&d.dir, &fake_id).is_none()
+    });
 
     // G was not disturbed: same connection, and it still replicates.
-    assert_eq!(connection(&d.dir, &g_id).expect("still connected to G")["since_ms"], g_since);
+    assert_eq!(
+        connection(&d.dir, &g_id).expect("still connected to G")["since_ms"],
+        g_since
+    );
     kith_json(&g.dir, &["post", "g two", "--json"]);
-    wait_for("D holds G's post made after the forgery", SOON, || head_seq(&d.dir, &g_id) == 2);
+    wait_for("D holds G's post made after the forgery", SOON, || {
+        head_seq(&d.dir, &g_id) == 2
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,12 +190,30 @@ async fn entries_of_a_feed_nobody_asked_for_close_the_connection() {
     let fake_id = fake.id().to_string();
     let (conn, mut greeted) = fake.connect(&d_id, &d_addr).await;
     let (entry, payload) = &fake.feed[0];
-    stream::write_frame(&mut greeted.send, &Msg::Entries { feed: fake.id(), entries: vec![wire(entry, payload)] })
+    stream::write_frame(
+        &mut greeted.send,
+        &Msg::Entries {
+            feed: fake.id(),
+            entries: vec![wire(entry, payload)],
+        },
+    )
+    .await
+    .unwrap();
+    let closed = tokio::time::timeout(SOON, conn.closed())
         .await
-        .unwrap();
-    let closed = tokio::time::timeout(SOON, conn.closed()).await.expect("D closes the connection");
-    assert_eq!(peer_close_code(&closed), Some(CloseCode::ProtocolViolation), "closed with: {closed}");
-    assert_eq!(head_seq(&d.dir, &fake_id), 0, "nothing of the unsolicited feed is stored");
+        .expect("D closes the connection");
+    assert_eq!(
+        peer_close_code(&closed),
+        Some(CloseCode::ProtocolViolation),
+        "closed with: {closed}"
+    );
+    assert_eq!(
+        head_seq(&d.dir, &fake_id),
+        0,
+        "nothing of the unsolicited feed is stored"
+    );
     kith_json(&g.dir, &["post", "g two", "--json"]);
-    wait_for("D still replicates G", SOON, || head_seq(&d.dir, &g_id) == 2);
+    wait_for("D still replicates G", SOON, || {
+        head_seq(&d.dir, &g_id) == 2
+    });
 }

@@ -10,8 +10,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    connection, head_offline, head_seq, kith, kith_json, listen_addr, seed_posts, status, timeline_texts,
-    verify_offline, wait_for, Daemon, Home,
+    connection, head_offline, head_seq, kith, kith_json, listen_addr, seed_posts, status,
+    timeline_texts, verify_offline, wait_for, Daemon, Home,
 };
 
 const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
@@ -22,7 +22,10 @@ const BULK: Duration = Duration::from_secs(90);
 
 fn post(dir: &std::path::Path, text: &str) -> u64 {
     let out = kith_json(dir, &["post", text, "--json"]);
-    assert!(out["id"].as_str().is_some_and(|id| id.starts_with('%')), "post: {out}");
+    assert!(
+        out["id"].as_str().is_some_and(|id| id.starts_with('%')),
+        "post: {out}"
+    );
     out["seq"].as_u64().unwrap_or(0)
 }
 
@@ -39,14 +42,20 @@ fn a_new_post_reaches_the_follower_timeline_live() {
     let _da = Daemon::start(&a.dir, LOOPBACK);
     post(&b.dir, "before the follow");
     follow(&a.dir, &b_id, &listen_addr(&b.dir));
-    wait_for("the backlog post in A's timeline", SOON, || timeline_texts(&a.dir).iter().any(|t| t == "before the follow"));
+    wait_for("the backlog post in A's timeline", SOON, || {
+        timeline_texts(&a.dir)
+            .iter()
+            .any(|t| t == "before the follow")
+    });
     assert!(connection(&a.dir, &b_id).is_some(), "A is connected to B");
     let mut latencies = Vec::new();
     for i in 0..5 {
         let text = format!("live post {i}");
         post(&b.dir, &text);
         // The clock starts when B acknowledged the post (it is durable at B).
-        latencies.push(wait_for("a live post in A's timeline", SOON, || timeline_texts(&a.dir).contains(&text)));
+        latencies.push(wait_for("a live post in A's timeline", SOON, || {
+            timeline_texts(&a.dir).contains(&text)
+        }));
     }
     let ms: Vec<u128> = latencies.iter().map(Duration::as_millis).collect();
     eprintln!("live post → follower's timeline, ms (includes ~one `kith timeline` poll): {ms:?}");
@@ -62,13 +71,26 @@ fn a_ten_thousand_entry_backlog_syncs() {
     let da = Daemon::start(&a.dir, LOOPBACK);
     assert_eq!(head_seq(&b.dir, &b_id), N);
     follow(&a.dir, &b_id, &listen_addr(&b.dir));
-    let took = wait_for("A holds all of B's backlog", BULK, || head_seq(&a.dir, &b_id) == N);
-    eprintln!("{N} entries synced in {took:?} ({:.0}/s, debug build)", N as f64 / took.as_secs_f64());
+    let took = wait_for("A holds all of B's backlog", BULK, || {
+        head_seq(&a.dir, &b_id) == N
+    });
+    eprintln!(
+        "{N} entries synced in {took:?} ({:.0}/s, debug build)",
+        N as f64 / took.as_secs_f64()
+    );
     let texts = timeline_texts(&a.dir);
-    assert!(texts.iter().any(|t| t == "backlog post 0: some text so it looks like a short message"));
-    assert!(texts.iter().any(|t| t.starts_with(&format!("backlog post {}:", N - 1))));
+    assert!(texts
+        .iter()
+        .any(|t| t == "backlog post 0: some text so it looks like a short message"));
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with(&format!("backlog post {}:", N - 1))));
     assert!(da.stop(), "A stops cleanly");
-    assert_eq!(verify_offline(&a.dir, &b_id), N, "A's copy of B's feed re-verifies from seq 1");
+    assert_eq!(
+        verify_offline(&a.dir, &b_id),
+        N,
+        "A's copy of B's feed re-verifies from seq 1"
+    );
 }
 
 #[test]
@@ -84,15 +106,26 @@ fn a_follower_killed_mid_sync_resumes_without_a_resend() {
     let da = Daemon::start(&a.dir, LOOPBACK);
     follow(&a.dir, &b_id, &b_addr);
     // Kill A past the middle, so that a resend from seq 1 would cost clearly more than resuming.
-    wait_for("A holds half of B's feed", BULK, || head_seq(&a.dir, &b_id) > N as u64 / 2);
+    wait_for("A holds half of B's feed", BULK, || {
+        head_seq(&a.dir, &b_id) > N as u64 / 2
+    });
     da.kill();
     let held = head_offline(&a.dir, &b_id) as usize;
     eprintln!("A was killed holding {held} of {N}");
-    assert!(held > 0 && held < N, "A must be killed mid-sync (held {held} of {N}); raise N if this box got faster");
-    assert_eq!(verify_offline(&a.dir, &b_id), held as u64, "what A kept after SIGKILL is a valid prefix");
+    assert!(
+        held > 0 && held < N,
+        "A must be killed mid-sync (held {held} of {N}); raise N if this box got faster"
+    );
+    assert_eq!(
+        verify_offline(&a.dir, &b_id),
+        held as u64,
+        "what A kept after SIGKILL is a valid prefix"
+    );
 
     let _da = Daemon::start(&a.dir, LOOPBACK);
-    let took = wait_for("A completes B's feed after its restart", BULK, || head_seq(&a.dir, &b_id) == N as u64);
+    let took = wait_for("A completes B's feed after its restart", BULK, || {
+        head_seq(&a.dir, &b_id) == N as u64
+    });
     // Bytes B put on the wire in the new session (UDP payloads: QUIC and frame overheads included).
     let conn = wait_for_connection(&b.dir, &a_id);
     let sent = conn["bytes_sent"].as_u64().expect("bytes_sent") as usize;
@@ -106,8 +139,14 @@ fn a_follower_killed_mid_sync_resumes_without_a_resend() {
     // protocol overhead (QUIC, framing, acks, clocks: ~17% measured). A resend from seq 1 would
     // need at least `everything` bytes, which is more than the budget since A held over half.
     let budget = missing + missing * 35 / 100 + 64 * 1024;
-    assert!(sent <= budget, "B sent {sent} bytes for {missing} bytes of missing entries (budget {budget})");
-    assert!(budget < everything, "the budget must be below a full resend for the test to mean anything");
+    assert!(
+        sent <= budget,
+        "B sent {sent} bytes for {missing} bytes of missing entries (budget {budget})"
+    );
+    assert!(
+        budget < everything,
+        "the budget must be below a full resend for the test to mean anything"
+    );
     assert!(_da.stop(), "A stops cleanly");
     assert_eq!(verify_offline(&a.dir, &b_id), N as u64);
 }
@@ -140,15 +179,26 @@ fn friends_of_friends_never_reach_the_store() {
     // A live post of C that B relays into its store while A is connected to B, then one of B's
     // after it: once A has B's later post, C's would have arrived had anything been sent.
     post(&c.dir, "c four");
-    wait_for("B holds C's live post", SOON, || head_seq(&b.dir, &c_id) == 4);
+    wait_for("B holds C's live post", SOON, || {
+        head_seq(&b.dir, &c_id) == 4
+    });
     let last = post(&b.dir, "b two");
-    wait_for("A holds B's later post", SOON, || head_seq(&a.dir, &b_id) == last);
-    assert!(connection(&a.dir, &b_id).is_some(), "A is still connected to B (it was never sent anything unwanted)");
+    wait_for("A holds B's later post", SOON, || {
+        head_seq(&a.dir, &b_id) == last
+    });
+    assert!(
+        connection(&a.dir, &b_id).is_some(),
+        "A is still connected to B (it was never sent anything unwanted)"
+    );
     assert_eq!(head_seq(&a.dir, &c_id), 0, "C's feed is not in A's status");
     assert!(!timeline_texts(&a.dir).iter().any(|t| t.starts_with("c ")));
     assert!(connection(&a.dir, &c_id).is_none(), "A never talks to C");
     assert!(da.stop());
-    assert_eq!(head_offline(&a.dir, &c_id), 0, "not one of C's entries is in A's store");
+    assert_eq!(
+        head_offline(&a.dir, &c_id),
+        0,
+        "not one of C's entries is in A's store"
+    );
 }
 
 #[test]
@@ -162,23 +212,41 @@ fn a_blocked_follower_gets_nothing_and_is_refused() {
     post(&b.dir, "before the block");
     follow(&a.dir, &b_id, &b_addr);
     follow(&c.dir, &b_id, &b_addr);
-    wait_for("A holds B's first post", SOON, || head_seq(&a.dir, &b_id) == 1);
+    wait_for("A holds B's first post", SOON, || {
+        head_seq(&a.dir, &b_id) == 1
+    });
 
     let blocked = kith_json(&b.dir, &["block", &a_id, "--json"]);
     assert_eq!(blocked["contact"]["blocked"], true);
-    wait_for("B drops its connection with A", SOON, || connection(&b.dir, &a_id).is_none());
-    wait_for("A sees the connection gone", SOON, || connection(&a.dir, &b_id).is_none());
+    wait_for("B drops its connection with A", SOON, || {
+        connection(&b.dir, &a_id).is_none()
+    });
+    wait_for("A sees the connection gone", SOON, || {
+        connection(&a.dir, &b_id).is_none()
+    });
     post(&b.dir, "after the block");
     // C (not blocked) is the control: the post does propagate.
-    wait_for("C holds B's post after the block", SOON, || head_seq(&c.dir, &b_id) == 2);
+    wait_for("C holds B's post after the block", SOON, || {
+        head_seq(&c.dir, &b_id) == 2
+    });
     // A keeps redialling B (its dialer backs off from 250 ms); watch several attempts' worth.
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
-        assert!(connection(&b.dir, &a_id).is_none(), "B accepted a connection from the id it blocked");
-        assert!(connection(&a.dir, &b_id).is_none(), "A got a connection to B, which blocked it");
+        assert!(
+            connection(&b.dir, &a_id).is_none(),
+            "B accepted a connection from the id it blocked"
+        );
+        assert!(
+            connection(&a.dir, &b_id).is_none(),
+            "A got a connection to B, which blocked it"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(head_seq(&a.dir, &b_id), 1, "A got nothing of B's after the block");
+    assert_eq!(
+        head_seq(&a.dir, &b_id),
+        1,
+        "A got nothing of B's after the block"
+    );
     assert!(da.stop());
     assert_eq!(head_offline(&a.dir, &b_id), 1);
     // The dial is refused by B, not just unanswered: `kith connect` says so.
@@ -198,12 +266,18 @@ fn a_peer_that_dies_and_comes_back_is_redialled() {
     let _da = Daemon::start(&a.dir, LOOPBACK);
     post(&b.dir, "first life");
     follow(&a.dir, &b_id, &b_addr);
-    wait_for("A holds B's first post", SOON, || head_seq(&a.dir, &b_id) == 1);
+    wait_for("A holds B's first post", SOON, || {
+        head_seq(&a.dir, &b_id) == 1
+    });
     let first = connection(&a.dir, &b_id).expect("connected");
     db.kill();
     let _db = Daemon::start(&b.dir, &["--listen", &b_addr]);
     post(&b.dir, "second life");
-    let took = wait_for("A redials B and gets its new post", Duration::from_secs(90), || head_seq(&a.dir, &b_id) == 2);
+    let took = wait_for(
+        "A redials B and gets its new post",
+        Duration::from_secs(90),
+        || head_seq(&a.dir, &b_id) == 2,
+    );
     let second = connection(&a.dir, &b_id).expect("connected again");
     assert_ne!(first["since_ms"], second["since_ms"], "a new connection");
     assert_eq!(second["direction"], "outbound", "A's dialer made it");

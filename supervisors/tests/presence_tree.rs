@@ -15,7 +15,11 @@ use kith_supervisors::presence::presence_tree;
 const SHARDS: u16 = 4;
 
 fn pool() -> TrackerPool {
-    TrackerPool::new(Options { shard_count: SHARDS, ..Options::with_periods(50, 2, 1_000) }).unwrap()
+    TrackerPool::new(Options {
+        shard_count: SHARDS,
+        ..Options::with_periods(50, 2, 1_000)
+    })
+    .unwrap()
 }
 
 async fn node(net: &MemoryNetwork, name: &str, seed: u64) -> (Tracker, RootSupervisor) {
@@ -38,7 +42,11 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn keys(t: &Tracker, topic: &str) -> Vec<String> {
-    let mut keys: Vec<String> = t.list(topic).into_iter().map(|p| p.row.key.clone()).collect();
+    let mut keys: Vec<String> = t
+        .list(topic)
+        .into_iter()
+        .map(|p| p.row.key.clone())
+        .collect();
     keys.sort();
     keys
 }
@@ -54,25 +62,39 @@ async fn a_crashed_shard_is_restarted_and_peers_converge() {
     assert_eq!(tree.strategy, Strategy::OneForOne);
     assert_eq!(tree.children.len(), usize::from(SHARDS));
 
-    a.track(Owner(1), "lobby", "alice", b"hi".to_vec()).await.unwrap();
+    a.track(Owner(1), "lobby", "alice", b"hi".to_vec())
+        .await
+        .unwrap();
     a.track(Owner(2), "other", "bob", vec![]).await.unwrap();
-    eventually("b and c list alice", || keys(&b, "lobby") == ["alice"] && keys(&c, "lobby") == ["alice"]).await;
+    eventually("b and c list alice", || {
+        keys(&b, "lobby") == ["alice"] && keys(&c, "lobby") == ["alice"]
+    })
+    .await;
 
     // Crash the shard that holds "lobby".
     let index = shard_for("lobby", SHARDS);
     let other = shard_for("other", SHARDS);
     let before = a.shard_actor(index).unwrap().get_id();
     a.shard_actor(index).unwrap().kill();
-    eventually("the shard is restarted", || a.shard_actor(index).is_some_and(|s| s.get_id() != before)).await;
+    eventually("the shard is restarted", || {
+        a.shard_actor(index).is_some_and(|s| s.get_id() != before)
+    })
+    .await;
     let tree = report(root_a.actor()).await.unwrap();
     let restarted = &tree.children[usize::from(index)];
     assert_eq!(restarted.restart_count, 1);
     assert_eq!(tree.total_restarts, 1);
 
     // The old incarnation's presences go away everywhere; the new incarnation's arrive.
-    eventually("alice of the old incarnation is gone on b", || keys(&b, "lobby").is_empty()).await;
+    eventually("alice of the old incarnation is gone on b", || {
+        keys(&b, "lobby").is_empty()
+    })
+    .await;
     a.track(Owner(3), "lobby", "carol", vec![]).await.unwrap();
-    eventually("carol reaches b and c", || keys(&b, "lobby") == ["carol"] && keys(&c, "lobby") == ["carol"]).await;
+    eventually("carol reaches b and c", || {
+        keys(&b, "lobby") == ["carol"] && keys(&c, "lobby") == ["carol"]
+    })
+    .await;
     // A shard that did not crash kept its presences (one_for_one).
     if other != index {
         assert_eq!(keys(&b, "other"), ["bob"]);

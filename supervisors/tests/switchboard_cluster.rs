@@ -41,9 +41,25 @@ impl Client {
         let expected = node.verifying_key().unwrap();
         let config = outer_client_config(&key, expected).unwrap();
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let conn = endpoint.quinn().connect_with(config, addr, &server_name(&expected)).unwrap().await.unwrap();
-        let greeted = dial_hello(&conn, &Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]))).await.unwrap();
-        let mut client = Client { id: FeedId::from(key.verifying_key()), conn, send: greeted.send, recv: greeted.recv, endpoint };
+        let conn = endpoint
+            .quinn()
+            .connect_with(config, addr, &server_name(&expected))
+            .unwrap()
+            .await
+            .unwrap();
+        let greeted = dial_hello(
+            &conn,
+            &Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence])),
+        )
+        .await
+        .unwrap();
+        let mut client = Client {
+            id: FeedId::from(key.verifying_key()),
+            conn,
+            send: greeted.send,
+            recv: greeted.recv,
+            endpoint,
+        };
         client.write(ClientMsg::Join { invite: None }).await;
         assert!(matches!(client.read().await, ServerMsg::Welcome { .. }));
         client
@@ -56,7 +72,12 @@ impl Client {
     /// Every message that comes before two quiet seconds.
     async fn drain(&mut self) -> Vec<ServerMsg> {
         let mut got = Vec::new();
-        while let Ok(frame) = tokio::time::timeout(Duration::from_secs(2), stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20)).await {
+        while let Ok(frame) = tokio::time::timeout(
+            Duration::from_secs(2),
+            stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20),
+        )
+        .await
+        {
             got.push(frame.unwrap().expect("a frame"));
         }
         got
@@ -64,14 +85,21 @@ impl Client {
 
     async fn read(&mut self) -> ServerMsg {
         let read = stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20);
-        tokio::time::timeout(Duration::from_secs(10), read).await.expect("an answer in time").unwrap().expect("a frame")
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("an answer in time")
+            .unwrap()
+            .expect("a frame")
     }
 
     /// Sends `payload` to `to` through the relay and waits for the next datagram.
     async fn relay(&self, to: &Client, payload: &[u8]) -> Bytes {
         let frame = Bytes::from([&to.id.0[..], payload].concat());
         self.conn.send_datagram(frame).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), to.conn.read_datagram()).await.expect("relayed in time").unwrap()
+        tokio::time::timeout(Duration::from_secs(5), to.conn.read_datagram())
+            .await
+            .expect("relayed in time")
+            .unwrap()
     }
 }
 
@@ -85,7 +113,11 @@ fn one_switchboard() -> (tempfile::TempDir, Switchboard, u16, FeedId) {
 }
 
 fn id_of(dir: &Path) -> FeedId {
-    kith_json(dir, &["status", "--json"])["id"].as_str().unwrap().parse().unwrap()
+    kith_json(dir, &["status", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,25 +129,43 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     let n1 = id_of(&d1);
     let _n2 = Switchboard::start_with(&d2, p2, &["--join", &format!("{n1}@127.0.0.1:{p1}")]);
     let n2 = id_of(&d2);
-    let online = |dir: &Path| kith_json(dir, &["status", "--json"])["online"].as_u64().unwrap();
+    let online = |dir: &Path| {
+        kith_json(dir, &["status", "--json"])["online"]
+            .as_u64()
+            .unwrap()
+    };
 
     let mut a = Client::join(1, p1, &n1).await;
     let mut b = Client::join(2, p2, &n2).await;
     let mut c = Client::join(3, p2, &n2).await;
-    tokio::task::spawn_blocking(move || wait_for("node 1 sees all three online", Duration::from_secs(20), || online(&d1) == 3))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        wait_for(
+            "node 1 sees all three online",
+            Duration::from_secs(20),
+            || online(&d1) == 3,
+        )
+    })
+    .await
+    .unwrap();
 
     // a, on node 1, asks for b, on node 2: b is asked, with a's observed address, and accepts.
     a.write(ClientMsg::Introduce { to: b.id }).await;
     match b.read().await {
         ServerMsg::IntroRequest { from, observed } => {
             assert_eq!(from, a.id);
-            assert_eq!(observed.port(), a.endpoint.local_addr().unwrap().port(), "a's observed address");
+            assert_eq!(
+                observed.port(),
+                a.endpoint.local_addr().unwrap().port(),
+                "a's observed address"
+            );
         }
         other => panic!("b was not asked: {other:?}"),
     }
-    b.write(ClientMsg::IntroAnswer { from: a.id, accept: true }).await;
+    b.write(ClientMsg::IntroAnswer {
+        from: a.id,
+        accept: true,
+    })
+    .await;
     match a.read().await {
         ServerMsg::Introduced { peer, .. } => assert_eq!(peer, b.id),
         other => panic!("a was not introduced: {other:?}"),
@@ -130,18 +180,31 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
         assert_eq!(&back[..32], &b.id.0[..]);
         assert_eq!(&back[32..], b"pong");
     }
-    let forwarded = |dir: &Path| kith_json(dir, &["status", "--json"])["relay"]["forwarded_packets"].as_u64().unwrap();
+    let forwarded = |dir: &Path| {
+        kith_json(dir, &["status", "--json"])["relay"]["forwarded_packets"]
+            .as_u64()
+            .unwrap()
+    };
     let (d1, d2) = (homes.path().join("n1"), homes.path().join("n2"));
-    assert!(forwarded(&d1) >= 40 && forwarded(&d2) >= 40, "both nodes forwarded every packet");
+    assert!(
+        forwarded(&d1) >= 40 && forwarded(&d2) >= 40,
+        "both nodes forwarded every packet"
+    );
 
     // c, not introduced to a, cannot send to it; and c declines a's request.
-    c.conn.send_datagram(Bytes::from([&a.id.0[..], b"sneak"].concat())).unwrap();
+    c.conn
+        .send_datagram(Bytes::from([&a.id.0[..], b"sneak"].concat()))
+        .unwrap();
     a.write(ClientMsg::Introduce { to: c.id }).await;
     match c.read().await {
         ServerMsg::IntroRequest { from, .. } => assert_eq!(from, a.id),
         other => panic!("c was not asked: {other:?}"),
     }
-    c.write(ClientMsg::IntroAnswer { from: a.id, accept: false }).await;
+    c.write(ClientMsg::IntroAnswer {
+        from: a.id,
+        accept: false,
+    })
+    .await;
     match a.read().await {
         ServerMsg::IntroRefused { to, reason } => {
             assert_eq!(to, c.id);
@@ -174,14 +237,22 @@ async fn a_rejoined_peer_keeps_relaying_when_its_old_connection_ends() {
     let mut a = Client::join(1, port, &node).await;
     a.write(ClientMsg::Introduce { to: b.id }).await;
     assert!(matches!(b.read().await, ServerMsg::IntroRequest { from, .. } if from == a.id));
-    b.write(ClientMsg::IntroAnswer { from: a.id, accept: true }).await;
+    b.write(ClientMsg::IntroAnswer {
+        from: a.id,
+        accept: true,
+    })
+    .await;
     assert!(matches!(a.read().await, ServerMsg::Introduced { peer, .. } if peer == b.id));
     assert_eq!(&a.relay(&b, b"before").await[32..], b"before");
 
     old.conn.close(0u32.into(), b"gone");
     old.conn.closed().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(&a.relay(&b, b"after").await[32..], b"after", "the new connection still relays");
+    assert_eq!(
+        &a.relay(&b, b"after").await[32..],
+        b"after",
+        "the new connection still relays"
+    );
     assert_eq!(&b.relay(&a, b"back").await[32..], b"back");
 }
 
@@ -190,20 +261,43 @@ async fn a_rejoined_peer_keeps_relaying_when_its_old_connection_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_asking_for_introductions_too_fast_is_refused_past_its_rate() {
     let (home, _sb, port, node) = one_switchboard();
-    let (mut a, mut b) = (Client::join(1, port, &node).await, Client::join(2, port, &node).await);
+    let (mut a, mut b) = (
+        Client::join(1, port, &node).await,
+        Client::join(2, port, &node).await,
+    );
     let started = std::time::Instant::now();
     const ASKED: usize = 3 * SB_INTRODUCTIONS_BURST as usize;
     for _ in 0..ASKED {
         a.write(ClientMsg::Introduce { to: b.id }).await;
     }
     let (to_a, to_b) = tokio::join!(a.drain(), b.drain());
-    let allowed = SB_INTRODUCTIONS_BURST as f64 + f64::from(SB_INTRODUCTIONS_PER_SEC) * started.elapsed().as_secs_f64();
+    let allowed = SB_INTRODUCTIONS_BURST as f64
+        + f64::from(SB_INTRODUCTIONS_PER_SEC) * started.elapsed().as_secs_f64();
     let refused = to_a.iter().filter(|m| matches!(m, ServerMsg::IntroRefused { reason, .. } if reason.contains("too many introductions"))).count();
-    let asked = to_b.iter().filter(|m| matches!(m, ServerMsg::IntroRequest { from, .. } if *from == a.id)).count();
-    println!("{ASKED} asked: {asked} passed on to b, {refused} refused (allowed at most {allowed:.0})");
-    assert_eq!(refused + asked, ASKED, "every request was either passed on or refused: {to_a:?}");
-    assert!(asked as f64 <= allowed.ceil(), "{asked} passed on, more than {allowed:.0}");
-    assert!(asked >= SB_INTRODUCTIONS_BURST as usize, "the burst passed: {asked}");
+    let asked = to_b
+        .iter()
+        .filter(|m| matches!(m, ServerMsg::IntroRequest { from, .. } if *from == a.id))
+        .count();
+    println!(
+        "{ASKED} asked: {asked} passed on to b, {refused} refused (allowed at most {allowed:.0})"
+    );
+    assert_eq!(
+        refused + asked,
+        ASKED,
+        "every request was either passed on or refused: {to_a:?}"
+    );
+    assert!(
+        asked as f64 <= allowed.ceil(),
+        "{asked} passed on, more than {allowed:.0}"
+    );
+    assert!(
+        asked >= SB_INTRODUCTIONS_BURST as usize,
+        "the burst passed: {asked}"
+    );
     let counters = &kith_json(home.path(), &["status", "--json"])["counters"];
-    assert_eq!(counters["introductions_refused"].as_u64(), Some(refused as u64), "{counters}");
+    assert_eq!(
+        counters["introductions_refused"].as_u64(),
+        Some(refused as u64),
+        "{counters}"
+    );
 }

@@ -45,7 +45,10 @@ const RELAYED_MAX: u64 = 2_000;
 
 /// The NAT lab of the research note: a bridge, the switchboard, two routers, two peers.
 fn lab() -> Result<Lab, String> {
-    let lab = Lab::open(&["ip", "nft"], &["sw", "sb", "nat_a", "nat_b", "peer_a", "peer_b"])?;
+    let lab = Lab::open(
+        &["ip", "nft"],
+        &["sw", "sb", "nat_a", "nat_b", "peer_a", "peer_b"],
+    )?;
     lab.ip("sw", &["link", "add", "br0", "type", "bridge"]);
     lab.ip("sw", &["link", "set", "br0", "up"]);
     lab.veth(("sw", "sw-sb"), ("sb", "eth0"));
@@ -59,14 +62,21 @@ fn lab() -> Result<Lab, String> {
 /// `nat_SIDE` (public 10.99.0.PUBLIC on the bridge, private 10.99.NET.1) and `peer_SIDE`
 /// (10.99.NET.2) behind it.
 fn router(lab: &Lab, side: &str, net: u8, public: u8) {
-    let (nat, peer, port) = (format!("nat_{side}"), format!("peer_{side}"), format!("sw-n{side}"));
+    let (nat, peer, port) = (
+        format!("nat_{side}"),
+        format!("peer_{side}"),
+        format!("sw-n{side}"),
+    );
     lab.veth(("sw", &port), (&nat, "pub0"));
     lab.ip("sw", &["link", "set", &port, "master", "br0", "up"]);
     lab.addr(&nat, "pub0", &format!("10.99.0.{public}/24"));
     lab.veth((&nat, "lan0"), (&peer, "eth0"));
     lab.addr(&nat, "lan0", &format!("10.99.{net}.1/24"));
     lab.addr(&peer, "eth0", &format!("10.99.{net}.2/24"));
-    lab.ip(&peer, &["route", "add", "default", "via", &format!("10.99.{net}.1")]);
+    lab.ip(
+        &peer,
+        &["route", "add", "default", "via", &format!("10.99.{net}.1")],
+    );
     lab.exec(&nat, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     lab.nft(&nat, &cone_nat(net));
 }
@@ -112,17 +122,43 @@ struct Nodes {
 fn start(lab: &Lab) -> Nodes {
     let sb_home = tempfile::tempdir().unwrap();
     let sb_dir = sb_home.path().join("sb");
-    let sb = lab.spawn("sb", &sb_dir, &["switchboard", "--listen", "10.99.0.10:7878"]);
-    let sb_id = kith_json(&sb_dir, &["status", "--json"])["id"].as_str().unwrap().to_string();
+    let sb = lab.spawn(
+        "sb",
+        &sb_dir,
+        &["switchboard", "--listen", "10.99.0.10:7878"],
+    );
+    let sb_id = kith_json(&sb_dir, &["status", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let target = format!("{sb_id}@10.99.0.10:7878");
 
     let (a, b) = (Home::init(), Home::init());
     let (a_id, b_id) = (a.id(), b.id());
     let listen = format!("0.0.0.0:{PORT}");
-    let args = ["daemon", "--listen", listen.as_str(), "--switchboard", target.as_str()];
-    let (da, db) = (lab.spawn("peer_a", &a.dir, &args), lab.spawn("peer_b", &b.dir, &args));
-    wait_for("both daemons join the switchboard", SOON, || kith_json(&sb_dir, &["status", "--json"])["online"] == 2);
-    Nodes { sb_dir, a, b, a_id, b_id, _procs: [sb, da, db], _sb_home: sb_home }
+    let args = [
+        "daemon",
+        "--listen",
+        listen.as_str(),
+        "--switchboard",
+        target.as_str(),
+    ];
+    let (da, db) = (
+        lab.spawn("peer_a", &a.dir, &args),
+        lab.spawn("peer_b", &b.dir, &args),
+    );
+    wait_for("both daemons join the switchboard", SOON, || {
+        kith_json(&sb_dir, &["status", "--json"])["online"] == 2
+    });
+    Nodes {
+        sb_dir,
+        a,
+        b,
+        a_id,
+        b_id,
+        _procs: [sb, da, db],
+        _sb_home: sb_home,
+    }
 }
 
 fn post(dir: &Path, text: &str) {
@@ -136,7 +172,9 @@ fn has(dir: &Path, text: &str) -> bool {
 
 /// Bytes the switchboard has relayed so far.
 fn forwarded(sb_dir: &Path) -> u64 {
-    kith_json(sb_dir, &["status", "--json"])["relay"]["forwarded_bytes"].as_u64().expect("relay counters")
+    kith_json(sb_dir, &["status", "--json"])["relay"]["forwarded_bytes"]
+        .as_u64()
+        .expect("relay counters")
 }
 
 /// The address `dir`'s daemon has its connection with `peer` on, if connected.
@@ -146,7 +184,8 @@ fn peer_addr(dir: &Path, peer: &str) -> Option<String> {
 
 /// Whether each side's connection is on the other's NAT mapping (not the relay's fd00::/8).
 fn direct(n: &Nodes) -> bool {
-    let not_relayed = |dir: &Path, peer: &str| connection(dir, peer).is_some_and(|c| c["relayed"] == false);
+    let not_relayed =
+        |dir: &Path, peer: &str| connection(dir, peer).is_some_and(|c| c["relayed"] == false);
     peer_addr(&n.a.dir, &n.b_id).as_deref() == Some("10.99.0.12:8008")
         && peer_addr(&n.b.dir, &n.a_id).as_deref() == Some("10.99.0.11:8008")
         && not_relayed(&n.a.dir, &n.b_id)
@@ -157,8 +196,13 @@ fn direct(n: &Nodes) -> bool {
 /// posts, and until every punch and fallback is over) the switchboard relays almost nothing.
 fn follow_and_go_direct(n: &Nodes) {
     let followed = follow(n);
-    wait_for("the connection is direct, through both NATs", SOON, || direct(n));
-    println!("replicated and direct {:?} after the follows", followed.elapsed());
+    wait_for("the connection is direct, through both NATs", SOON, || {
+        direct(n)
+    });
+    println!(
+        "replicated and direct {:?} after the follows",
+        followed.elapsed()
+    );
     stays_direct(n, followed);
 }
 
@@ -184,12 +228,21 @@ fn stays_direct(n: &Nodes, since: Instant) {
         post(&n.b.dir, &format!("live {i} from b"));
     }
     post(&n.a.dir, "live from a");
-    wait_for("the live posts arrive", SOON, || has(&n.a.dir, "live 49 from b") && has(&n.b.dir, "live from a"));
+    wait_for("the live posts arrive", SOON, || {
+        has(&n.a.dir, "live 49 from b") && has(&n.b.dir, "live from a")
+    });
     std::thread::sleep(SETTLED.saturating_sub(since.elapsed()));
     let grown = forwarded(&n.sb_dir) - before;
     println!("switchboard relayed {before} bytes until the path was direct, then {grown} during 51 posts");
-    assert!(grown < RELAYED_MAX, "the switchboard still carries the traffic: {grown} bytes for 51 posts");
-    assert!(direct(n), "the direct connection was replaced: {:?}", peer_addr(&n.a.dir, &n.b_id));
+    assert!(
+        grown < RELAYED_MAX,
+        "the switchboard still carries the traffic: {grown} bytes for 51 posts"
+    );
+    assert!(
+        direct(n),
+        "the direct connection was replaced: {:?}",
+        peer_addr(&n.a.dir, &n.b_id)
+    );
 }
 
 #[test]
@@ -201,8 +254,14 @@ fn peers_behind_cone_nats_punch_a_direct_path() {
     };
     let nodes = start(&lab);
     // The private networks are unroutable from each other (as on the Internet).
-    let direct = kith(&nodes.a.dir, &["connect", &format!("{}@10.99.2.2:{PORT}", nodes.b_id)]);
-    assert!(!direct.status.success(), "a reached b's private address: the lab is not isolating them");
+    let direct = kith(
+        &nodes.a.dir,
+        &["connect", &format!("{}@10.99.2.2:{PORT}", nodes.b_id)],
+    );
+    assert!(
+        !direct.status.success(),
+        "a reached b's private address: the lab is not isolating them"
+    );
     follow_and_go_direct(&nodes);
     println!("took {:?} in all", started.elapsed());
 }
@@ -224,7 +283,10 @@ fn the_callees_dial_back_alone_opens_the_direct_path() {
 /// Asserts that chain `pre` of nft table `table` on nat_b dropped packets: the case was exercised.
 fn assert_dropped(lab: &Lab, table: &str, none: &str) {
     let rules = lab.read("nat_b", &["nft", "list", "chain", "inet", table, "pre"]);
-    assert!(!rules.contains("counter packets 0 "), "{none} was dropped: the case was not exercised\n{rules}");
+    assert!(
+        !rules.contains("counter packets 0 "),
+        "{none} was dropped: the case was not exercised\n{rules}"
+    );
 }
 
 /// On nat_b, before conntrack: drop everything from A's NAT, so no direct path exists (the
@@ -250,7 +312,10 @@ fn a_relayed_pair_moves_to_a_direct_path_once_one_opens() {
     let followed = follow(&nodes);
     std::thread::sleep(SETTLED.saturating_sub(followed.elapsed()));
     let relayed = connection(&nodes.a.dir, &nodes.b_id);
-    assert!(relayed.as_ref().is_some_and(|c| c["relayed"] == true), "not on the relay: {relayed:?}");
+    assert!(
+        relayed.as_ref().is_some_and(|c| c["relayed"] == true),
+        "not on the relay: {relayed:?}"
+    );
     assert_dropped(&lab, "cut", "nothing from a");
 
     lab.exec("nat_b", &["nft", "delete", "table", "inet", "cut"]);
@@ -258,7 +323,9 @@ fn a_relayed_pair_moves_to_a_direct_path_once_one_opens() {
     // The first retry comes REPUNCH_BACKOFF_MIN (± jitter) after the relayed connection; if it
     // came before the path opened, the next one twice that later.
     let limit = REPUNCH_BACKOFF_MIN.mul_f64(3.0 * 1.25) + SOON;
-    let took = wait_for("the connection moves to the direct path", limit, || direct(&nodes));
+    let took = wait_for("the connection moves to the direct path", limit, || {
+        direct(&nodes)
+    });
     println!("direct {took:?} after the path opened");
     stays_direct(&nodes, opened);
     println!("took {:?} in all", started.elapsed());

@@ -45,23 +45,52 @@ fn peers_that_cannot_reach_each_other_replicate_through_the_relay() {
 
     let (a, b) = (Home::init(), Home::init());
     let (a_id, b_id) = (a.id(), b.id());
-    let _da = lab.spawn("a", &a.dir, &["daemon", "--listen", "0.0.0.0:8008", "--switchboard", "10.99.1.1:7878"]);
-    let _db = lab.spawn("b", &b.dir, &["daemon", "--listen", "0.0.0.0:8008", "--switchboard", "10.99.2.1:7878"]);
+    let _da = lab.spawn(
+        "a",
+        &a.dir,
+        &[
+            "daemon",
+            "--listen",
+            "0.0.0.0:8008",
+            "--switchboard",
+            "10.99.1.1:7878",
+        ],
+    );
+    let _db = lab.spawn(
+        "b",
+        &b.dir,
+        &[
+            "daemon",
+            "--listen",
+            "0.0.0.0:8008",
+            "--switchboard",
+            "10.99.2.1:7878",
+        ],
+    );
 
     // Directly, a cannot reach b.
     let direct = kith(&a.dir, &["connect", &format!("{b_id}@10.99.2.2:8008")]);
-    assert!(!direct.status.success(), "a reached b directly: the lab is not isolating them");
+    assert!(
+        !direct.status.success(),
+        "a reached b directly: the lab is not isolating them"
+    );
 
     kith_json(&a.dir, &["post", "a, from its own namespace", "--json"]);
     kith_json(&b.dir, &["post", "b, from its own namespace", "--json"]);
     kith_json(&a.dir, &["follow", &b_id, "--json"]);
     kith_json(&b.dir, &["follow", &a_id, "--json"]);
     let has = |dir: &Path, text: &str| {
-        kith_json(dir, &["timeline", "--json"])["entries"].as_array().unwrap().iter().any(|e| e["text"] == text)
+        kith_json(dir, &["timeline", "--json"])["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == text)
     };
-    let took = wait_for("a and b replicate through the switchboard", Duration::from_secs(60), || {
-        has(&a.dir, "b, from its own namespace") && has(&b.dir, "a, from its own namespace")
-    });
+    let took = wait_for(
+        "a and b replicate through the switchboard",
+        Duration::from_secs(60),
+        || has(&a.dir, "b, from its own namespace") && has(&b.dir, "a, from its own namespace"),
+    );
     println!("replicated across namespaces through the relay in {took:?}");
     let status = kith_json(&sb_dir, &["status", "--json"]);
     assert!(status["relay"]["forwarded_packets"].as_u64().unwrap() > 0);
@@ -76,29 +105,72 @@ fn peers_on_different_nodes_of_a_cluster_replicate_through_both() {
     let homes = tempfile::tempdir().unwrap();
     let (n1_dir, n2_dir) = (homes.path().join("n1"), homes.path().join("n2"));
     let _n1 = lab.spawn("sb", &n1_dir, &["switchboard", "--listen", "0.0.0.0:7878"]);
-    let _n2 = lab.spawn("sb", &n2_dir, &["switchboard", "--listen", "0.0.0.0:7879", "--join", "127.0.0.1:7878"]);
+    let _n2 = lab.spawn(
+        "sb",
+        &n2_dir,
+        &[
+            "switchboard",
+            "--listen",
+            "0.0.0.0:7879",
+            "--join",
+            "127.0.0.1:7878",
+        ],
+    );
     wait_for("the nodes link", Duration::from_secs(30), || {
-        let linked = |dir: &Path| kith_json(dir, &["status", "--json"])["cluster"].as_array().is_some_and(|c| !c.is_empty());
+        let linked = |dir: &Path| {
+            kith_json(dir, &["status", "--json"])["cluster"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        };
         linked(&n1_dir) && linked(&n2_dir)
     });
 
     let (a, b) = (Home::init(), Home::init());
     let (a_id, b_id) = (a.id(), b.id());
-    let _da = lab.spawn("a", &a.dir, &["daemon", "--listen", "0.0.0.0:8008", "--switchboard", "10.99.1.1:7878"]);
-    let _db = lab.spawn("b", &b.dir, &["daemon", "--listen", "0.0.0.0:8008", "--switchboard", "10.99.2.1:7879"]);
+    let _da = lab.spawn(
+        "a",
+        &a.dir,
+        &[
+            "daemon",
+            "--listen",
+            "0.0.0.0:8008",
+            "--switchboard",
+            "10.99.1.1:7878",
+        ],
+    );
+    let _db = lab.spawn(
+        "b",
+        &b.dir,
+        &[
+            "daemon",
+            "--listen",
+            "0.0.0.0:8008",
+            "--switchboard",
+            "10.99.2.1:7879",
+        ],
+    );
     kith_json(&a.dir, &["post", "a, on node 1", "--json"]);
     kith_json(&b.dir, &["post", "b, on node 2", "--json"]);
     kith_json(&a.dir, &["follow", &b_id, "--json"]);
     kith_json(&b.dir, &["follow", &a_id, "--json"]);
     let has = |dir: &Path, text: &str| {
-        kith_json(dir, &["timeline", "--json"])["entries"].as_array().unwrap().iter().any(|e| e["text"] == text)
+        kith_json(dir, &["timeline", "--json"])["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == text)
     };
-    let took = wait_for("a and b replicate through the cluster", Duration::from_secs(60), || {
-        has(&a.dir, "b, on node 2") && has(&b.dir, "a, on node 1")
-    });
+    let took = wait_for(
+        "a and b replicate through the cluster",
+        Duration::from_secs(60),
+        || has(&a.dir, "b, on node 2") && has(&b.dir, "a, on node 1"),
+    );
     println!("replicated across two switchboard nodes in {took:?}");
     for dir in [&n1_dir, &n2_dir] {
         let status = kith_json(dir, &["status", "--json"]);
-        assert!(status["relay"]["forwarded_packets"].as_u64().unwrap() > 0, "every node relayed: {status}");
+        assert!(
+            status["relay"]["forwarded_packets"].as_u64().unwrap() > 0,
+            "every node relayed: {status}"
+        );
     }
 }

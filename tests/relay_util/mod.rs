@@ -57,7 +57,8 @@ pub struct Switchboard {
 impl Switchboard {
     pub fn start(seed: u8, config: RouterConfig, record: bool) -> Arc<Self> {
         let key = key(seed);
-        let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().expect("addr"), &key).expect("bind");
+        let endpoint =
+            PeerEndpoint::bind("127.0.0.1:0".parse().expect("addr"), &key).expect("bind");
         endpoint
             .quinn()
             .set_server_config(Some(outer_server_config(&key).expect("server config")));
@@ -95,8 +96,16 @@ impl Switchboard {
 
     /// Introduces `a` and `b` once both are connected.
     pub async fn introduce(&self, a: FeedId, b: FeedId) {
-        eventually("both clients connected", || self.is_client(&a) && self.is_client(&b)).await;
-        self.hub.lock().expect("hub").router.open_pair(a, b, std::time::Instant::now()).expect("pair");
+        eventually("both clients connected", || {
+            self.is_client(&a) && self.is_client(&b)
+        })
+        .await;
+        self.hub
+            .lock()
+            .expect("hub")
+            .router
+            .open_pair(a, b, std::time::Instant::now())
+            .expect("pair");
     }
 
     pub fn stats(&self) -> kith::relay::RouterStats {

@@ -83,7 +83,10 @@ fn each_refusal_is_named_and_counted() {
     ];
     for (from, f, reason) in cases {
         let before = r.stats().refused(reason);
-        assert_eq!(r.route(&from, f, now, |_| usize::MAX), Action::Refuse(reason));
+        assert_eq!(
+            r.route(&from, f, now, |_| usize::MAX),
+            Action::Refuse(reason)
+        );
         assert_eq!(r.stats().refused(reason), before + 1, "{}", reason.name());
     }
     assert_eq!(
@@ -143,23 +146,47 @@ fn an_operators_client_rate_sets_the_sustained_rate_and_a_burst_of_an_eighth_of_
     r.add_client(id(1), now).expect("a");
     r.add_client(id(2), now).expect("b");
     r.open_pair(id(1), id(2), now).expect("pair");
-    let mut send = |at| matches!(r.route(&id(1), frame(id(2), b"x"), at, |_| usize::MAX), Action::Forward { .. });
+    let mut send = |at| {
+        matches!(
+            r.route(&id(1), frame(id(2), b"x"), at, |_| usize::MAX),
+            Action::Forward { .. }
+        )
+    };
     assert_eq!((0..200).filter(|_| send(now)).count(), 125, "the burst");
     // 100 ms at 1,000 packets/s refills 100.
     let later = now + Duration::from_millis(100);
-    assert_eq!((0..200).filter(|_| send(later)).count(), 100, "the sustained rate");
+    assert_eq!(
+        (0..200).filter(|_| send(later)).count(),
+        100,
+        "the sustained rate"
+    );
 }
 
 #[test]
 fn client_rates_too_low_to_hold_a_frame_are_refused_by_name() {
-    let min = (limits::RELAY_CLIENT_PACKETS_PER_SEC_MIN, limits::RELAY_CLIENT_BYTES_PER_SEC_MIN);
-    assert_eq!(RouterConfig::with_client_rate(min.0 - 1, min.1), Err(RateError::PacketsTooLow(min.0 - 1)));
-    assert_eq!(RouterConfig::with_client_rate(min.0, min.1 - 1), Err(RateError::BytesTooLow(min.1 - 1)));
+    let min = (
+        limits::RELAY_CLIENT_PACKETS_PER_SEC_MIN,
+        limits::RELAY_CLIENT_BYTES_PER_SEC_MIN,
+    );
+    assert_eq!(
+        RouterConfig::with_client_rate(min.0 - 1, min.1),
+        Err(RateError::PacketsTooLow(min.0 - 1))
+    );
+    assert_eq!(
+        RouterConfig::with_client_rate(min.0, min.1 - 1),
+        Err(RateError::BytesTooLow(min.1 - 1))
+    );
     let lowest = RouterConfig::with_client_rate(min.0, min.1).expect("the minimums are valid");
-    assert!(lowest.rate.bytes_burst >= limits::RELAY_FRAME_BYTES_MAX as f64, "a burst holds a full frame");
+    assert!(
+        lowest.rate.bytes_burst >= limits::RELAY_FRAME_BYTES_MAX as f64,
+        "a burst holds a full frame"
+    );
     assert!(lowest.rate.packets_burst >= 1.0);
     assert_eq!(
-        RouterConfig::with_client_rate(limits::RELAY_CLIENT_PACKETS_PER_SEC, limits::RELAY_CLIENT_BYTES_PER_SEC),
+        RouterConfig::with_client_rate(
+            limits::RELAY_CLIENT_PACKETS_PER_SEC,
+            limits::RELAY_CLIENT_BYTES_PER_SEC
+        ),
         Ok(RouterConfig::default())
     );
 }
@@ -169,8 +196,14 @@ fn pairs_close_explicitly_and_when_a_client_leaves() {
     let now = Instant::now();
     let mut r = router_with(1, 2, now);
     assert_eq!(r.open_pair(id(1), id(1), now), Err(RouterError::SelfPair));
-    assert_eq!(r.open_pair(id(1), id(9), now), Err(RouterError::NotConnected(id(9))));
-    assert_eq!(r.add_client(id(1), now), Err(RouterError::AlreadyConnected(id(1))));
+    assert_eq!(
+        r.open_pair(id(1), id(9), now),
+        Err(RouterError::NotConnected(id(9)))
+    );
+    assert_eq!(
+        r.add_client(id(1), now),
+        Err(RouterError::AlreadyConnected(id(1)))
+    );
     r.open_pair(id(1), id(2), now).expect("pair");
     assert!(r.close_pair(&id(2), &id(1)));
     assert!(!r.close_pair(&id(2), &id(1)));
@@ -198,15 +231,25 @@ fn bounds_on_clients_and_pairs() {
     }
     assert_eq!(r.add_client(id(4), now), Err(RouterError::ClientsFull(3)));
     r.open_pair(id(1), id(2), now).expect("pair");
-    r.open_pair(id(1), id(2), now).expect("reopening refreshes the pair");
-    assert_eq!(r.open_pair(id(3), id(1), now), Err(RouterError::PairsFull(id(1))));
-    assert!(!r.is_paired(&id(3), &id(1)), "a refused pair is not half open");
+    r.open_pair(id(1), id(2), now)
+        .expect("reopening refreshes the pair");
+    assert_eq!(
+        r.open_pair(id(3), id(1), now),
+        Err(RouterError::PairsFull(id(1)))
+    );
+    assert!(
+        !r.is_paired(&id(3), &id(1)),
+        "a refused pair is not half open"
+    );
 }
 
 #[test]
 fn a_full_client_makes_room_by_closing_its_pair_idle_past_the_expiry() {
     let t0 = Instant::now();
-    let mut r = Router::new(RouterConfig { pairs_per_client_max: 2, ..RouterConfig::default() });
+    let mut r = Router::new(RouterConfig {
+        pairs_per_client_max: 2,
+        ..RouterConfig::default()
+    });
     for n in 1..=4 {
         r.add_client(id(n), t0).expect("client");
     }
@@ -217,17 +260,34 @@ fn a_full_client_makes_room_by_closing_its_pair_idle_past_the_expiry() {
     // 2 keeps sending to 1 (1 itself never sends); 3 falls silent.
     let sent = r.route(&id(2), frame(id(1), b"x"), just_before, |_| usize::MAX);
     assert!(matches!(sent, Action::Forward { .. }));
-    assert_eq!(r.open_pair(id(1), id(4), just_before), Err(RouterError::PairsFull(id(1))), "nothing idle long enough yet");
-    r.open_pair(id(4), id(1), expired).expect("the silent pair makes room");
-    assert!(r.is_paired(&id(1), &id(2)), "a pair used in either direction stays");
+    assert_eq!(
+        r.open_pair(id(1), id(4), just_before),
+        Err(RouterError::PairsFull(id(1))),
+        "nothing idle long enough yet"
+    );
+    r.open_pair(id(4), id(1), expired)
+        .expect("the silent pair makes room");
+    assert!(
+        r.is_paired(&id(1), &id(2)),
+        "a pair used in either direction stays"
+    );
     assert!(r.is_paired(&id(1), &id(4)));
-    assert!(!r.is_paired(&id(1), &id(3)) && !r.is_paired(&id(3), &id(1)), "closed on both sides");
+    assert!(
+        !r.is_paired(&id(1), &id(3)) && !r.is_paired(&id(3), &id(1)),
+        "closed on both sides"
+    );
     assert_eq!(r.stats().expired_pairs, 1);
     // Frames delivered from another node count as use too.
     let later = expired + limits::RELAY_PAIR_IDLE_EXPIRY;
-    let delivered = r.deliver(id(1), frame(id(4), b"from afar"), later - Duration::from_secs(1), |_| usize::MAX);
+    let delivered = r.deliver(
+        id(1),
+        frame(id(4), b"from afar"),
+        later - Duration::from_secs(1),
+        |_| usize::MAX,
+    );
     assert!(matches!(delivered, Action::Forward { .. }));
-    r.open_pair(id(1), id(3), later).expect("room made by the idle pair with 2");
+    r.open_pair(id(1), id(3), later)
+        .expect("room made by the idle pair with 2");
     assert!(r.is_paired(&id(1), &id(4)) && !r.is_paired(&id(1), &id(2)));
 }
 
@@ -237,7 +297,11 @@ enum Op {
     Remove(u8),
     Open(u8, u8),
     Close(u8, u8),
-    Route { from: u8, frame: Vec<u8>, room: usize },
+    Route {
+        from: u8,
+        frame: Vec<u8>,
+        room: usize,
+    },
     Advance(u16),
 }
 
@@ -353,17 +417,32 @@ fn frames_from_another_node_are_delivered_only_across_an_open_pair() {
     let mut r = router_with(1, 2, now);
     // 2 stands for a client of another node: a stamped frame from it, for local client 1.
     let stamped = frame(id(2), b"from afar");
-    assert_eq!(r.deliver(id(1), stamped.clone(), now, |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
-    r.open_pair(id(1), id(2), now).expect("pair");
-    assert_eq!(r.pair_count(&id(2)), 1);
-    assert_eq!(r.deliver(id(1), stamped.clone(), now, |_| 3), Action::Refuse(Refusal::QueueFull));
-    assert_eq!(r.deliver(id(1), Bytes::from_static(b"short"), now, |_| usize::MAX), Action::Refuse(Refusal::TooShort));
     assert_eq!(
         r.deliver(id(1), stamped.clone(), now, |_| usize::MAX),
-        Action::Forward { to: id(1), frame: stamped.clone() }
+        Action::Refuse(Refusal::NotIntroduced)
+    );
+    r.open_pair(id(1), id(2), now).expect("pair");
+    assert_eq!(r.pair_count(&id(2)), 1);
+    assert_eq!(
+        r.deliver(id(1), stamped.clone(), now, |_| 3),
+        Action::Refuse(Refusal::QueueFull)
+    );
+    assert_eq!(
+        r.deliver(id(1), Bytes::from_static(b"short"), now, |_| usize::MAX),
+        Action::Refuse(Refusal::TooShort)
+    );
+    assert_eq!(
+        r.deliver(id(1), stamped.clone(), now, |_| usize::MAX),
+        Action::Forward {
+            to: id(1),
+            frame: stamped.clone()
+        }
     );
     // A stamp naming a client that is not introduced to the destination is refused.
-    assert_eq!(r.deliver(id(1), frame(id(9), b"forged"), now, |_| usize::MAX), Action::Refuse(Refusal::NotIntroduced));
+    assert_eq!(
+        r.deliver(id(1), frame(id(9), b"forged"), now, |_| usize::MAX),
+        Action::Refuse(Refusal::NotIntroduced)
+    );
     assert_eq!(r.stats().forwarded_packets, 1);
     assert_eq!(r.stats().refused_total(), 4);
 }

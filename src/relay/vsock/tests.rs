@@ -97,7 +97,8 @@ fn sends_one_datagram_per_packet_headed_by_the_destination_key() {
     let to = sock.register_peer(key(2)).expect("register");
     sock.try_send(&transmit(to, b"hello", None)).expect("send");
     // A GSO-style batch is split into segments.
-    sock.try_send(&transmit(to, b"aaabbbc", Some(3))).expect("send");
+    sock.try_send(&transmit(to, b"aaabbbc", Some(3)))
+        .expect("send");
     let expected: Vec<Bytes> = [&b"hello"[..], b"aaa", b"bbb", b"c"]
         .iter()
         .map(|p| frame(key(2), p))
@@ -115,8 +116,10 @@ fn unknown_destinations_and_oversize_packets_are_dropped_not_errors() {
     sock.try_send(&transmit(fake_addr(&key(9)), b"x", None))
         .expect("unknown destination is not an error");
     let to = sock.register_peer(key(2)).expect("register");
-    sock.try_send(&transmit(to, &[0; 11], None)).expect("too large is not an error");
-    sock.try_send(&transmit(to, &[0; 10], None)).expect("fits exactly");
+    sock.try_send(&transmit(to, &[0; 11], None))
+        .expect("too large is not an error");
+    sock.try_send(&transmit(to, &[0; 10], None))
+        .expect("fits exactly");
     let stats = sock.stats();
     assert_eq!(stats.dropped_unknown_destination, 1);
     assert_eq!(stats.dropped_too_large, 1);
@@ -130,10 +133,14 @@ fn a_closed_link_fails_sends() {
     let sock = VirtualSocket::new(key(1), link.clone());
     let to = sock.register_peer(key(2)).expect("register");
     link.closed.store(true, Ordering::Relaxed);
-    let err = sock.try_send(&transmit(to, b"x", None)).expect_err("closed");
+    let err = sock
+        .try_send(&transmit(to, b"x", None))
+        .expect_err("closed");
     assert_eq!(err.kind(), io::ErrorKind::NotConnected);
     assert!(sock.is_closed());
-    let err = sock.try_send(&transmit(to, b"x", None)).expect_err("stays closed");
+    let err = sock
+        .try_send(&transmit(to, b"x", None))
+        .expect_err("stays closed");
     assert_eq!(err.kind(), io::ErrorKind::NotConnected);
 }
 
@@ -143,7 +150,11 @@ fn delivered_frames_come_out_from_the_senders_fake_address_and_wake_the_reader()
     let flag = Arc::new(Flag::default());
     assert_eq!(poll_once(&sock, &flag), Poll::Pending);
     sock.deliver(frame(key(2), b"one"));
-    assert_eq!(flag.0.load(Ordering::Relaxed), 1, "the parked reader is woken");
+    assert_eq!(
+        flag.0.load(Ordering::Relaxed),
+        1,
+        "the parked reader is woken"
+    );
     sock.deliver(frame(key(3), b"two"));
     let got = poll_once(&sock, &flag);
     assert_eq!(
@@ -157,7 +168,8 @@ fn delivered_frames_come_out_from_the_senders_fake_address_and_wake_the_reader()
     let link = MemLink::new(100);
     let sock = VirtualSocket::new(key(1), link.clone());
     sock.deliver(frame(key(2), b"hi"));
-    sock.try_send(&transmit(fake_addr(&key(2)), b"re", None)).expect("send");
+    sock.try_send(&transmit(fake_addr(&key(2)), b"re", None))
+        .expect("send");
     assert_eq!(link.sent(), vec![frame(key(2), b"re")]);
 }
 

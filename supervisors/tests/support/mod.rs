@@ -26,7 +26,11 @@ pub fn kith(dir: &Path, args: &[&str]) -> Output {
 /// stdout of a successful command, parsed as JSON.
 pub fn kith_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = kith(dir, args);
-    assert!(out.status.success(), "kith {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kith {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("one JSON document")
 }
 
@@ -42,13 +46,20 @@ impl Home {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("node");
         let out = kith(&dir, &["init"]);
-        assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Home { _tmp: tmp, dir }
     }
 
     /// This node's id.
     pub fn id(&self) -> String {
-        kith_json(&self.dir, &["whoami", "--json"])["id"].as_str().unwrap().to_string()
+        kith_json(&self.dir, &["whoami", "--json"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -79,7 +90,10 @@ impl Daemon {
             if let Ok(Some(status)) = daemon.child.try_wait() {
                 panic!("daemon exited early with {status}");
             }
-            assert!(Instant::now() < deadline, "daemon did not come up within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not come up within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -94,7 +108,10 @@ impl Daemon {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.success();
             }
-            assert!(Instant::now() < deadline, "daemon did not stop within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -127,7 +144,10 @@ pub fn status(dir: &Path) -> serde_json::Value {
 
 /// The address the daemon accepts peers on, from `status`.
 pub fn listen_addr(dir: &Path) -> String {
-    status(dir)["listen"].as_str().expect("status names the listen address").to_string()
+    status(dir)["listen"]
+        .as_str()
+        .expect("status names the listen address")
+        .to_string()
 }
 
 /// Latest sequence of `feed` the running daemon holds (0: none), from `status`.
@@ -143,7 +163,12 @@ pub fn head_seq(dir: &Path, feed: &str) -> u64 {
 
 /// The live connection with `peer` as `status` shows it, if any.
 pub fn connection(dir: &Path, peer: &str) -> Option<serde_json::Value> {
-    status(dir)["connections"].as_array().expect("status lists connections").iter().find(|c| c["peer"] == peer).cloned()
+    status(dir)["connections"]
+        .as_array()
+        .expect("status lists connections")
+        .iter()
+        .find(|c| c["peer"] == peer)
+        .cloned()
 }
 
 /// Poll `cond` every 20 ms until it holds; panic naming `what` after `limit`. Returns the time it
@@ -154,7 +179,10 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> 
         if cond() {
             return started.elapsed();
         }
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -170,10 +198,20 @@ pub fn seed_posts(dir: &Path, count: usize) -> Vec<usize> {
     while done < count {
         let n = (count - done).min(2_000);
         let ops = (done..done + n)
-            .map(|i| Op::Publish(Content::Post { text: format!("backlog post {i}: some text so it looks like a short message"), reply_to: None }))
+            .map(|i| {
+                Op::Publish(Content::Post {
+                    text: format!("backlog post {i}: some text so it looks like a short message"),
+                    reply_to: None,
+                })
+            })
             .collect();
         let outcomes = run_batch(&store, &identity, ops, kith::feed::now_ms()).expect("batch");
-        assert!(outcomes.iter().all(|o| matches!(o, Ok(OpOutcome::Appended { .. }))), "seeding refused an entry");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Ok(OpOutcome::Appended { .. }))),
+            "seeding refused an entry"
+        );
         done += n;
     }
     let reader = store.read().expect("read");
@@ -181,7 +219,10 @@ pub fn seed_posts(dir: &Path, count: usize) -> Vec<usize> {
     (1..=count as u64)
         .map(|seq| {
             let entry = reader.entry(&me, seq).expect("read").expect("seeded entry");
-            let payload = reader.payload(&me, seq).expect("read").map_or(0, |p| p.len());
+            let payload = reader
+                .payload(&me, seq)
+                .expect("read")
+                .map_or(0, |p| p.len());
             entry.0.len() + payload
         })
         .collect()
@@ -192,7 +233,9 @@ pub fn verify_offline(dir: &Path, feed: &str) -> u64 {
     let store = kith::store::Store::open(dir).expect("store (is a daemon running on it?)");
     let id: kith::identity::FeedId = feed.parse().expect("feed id");
     let reader = store.read().expect("read");
-    reader.verify_feed(&id, kith::feed::now_ms()).expect("the feed re-verifies")
+    reader
+        .verify_feed(&id, kith::feed::now_ms())
+        .expect("the feed re-verifies")
 }
 
 /// Latest sequence of `feed` in the (stopped) node's store.
@@ -232,7 +275,9 @@ impl Switchboard {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn switchboard");
-        wait_for("the switchboard answers", Duration::from_secs(20), || kith(dir, &["status", "--json"]).status.success());
+        wait_for("the switchboard answers", Duration::from_secs(20), || {
+            kith(dir, &["status", "--json"]).status.success()
+        });
         Switchboard(child)
     }
 }
@@ -246,5 +291,9 @@ impl Drop for Switchboard {
 
 /// A UDP port free now on loopback.
 pub fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -34,7 +34,10 @@ static LABS: AtomicUsize = AtomicUsize::new(0);
 impl Lab {
     /// Make the namespaces `which` (each with `lo` up), or say why this host cannot.
     pub fn open(tools: &[&str], which: &[&str]) -> Result<Lab, String> {
-        let uid = Command::new("id").arg("-u").output().map_err(|e| format!("cannot run `id`: {e}"))?;
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map_err(|e| format!("cannot run `id`: {e}"))?;
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
             return Err("needs root (network namespaces)".into());
         }
@@ -44,10 +47,14 @@ impl Lab {
             }
         }
         let n = LABS.fetch_add(1, Ordering::Relaxed);
-        let mut lab = Lab { prefix: format!("kith{}-{n}-", std::process::id()), names: Vec::new() };
+        let mut lab = Lab {
+            prefix: format!("kith{}-{n}-", std::process::id()),
+            names: Vec::new(),
+        };
         for w in which {
             let ns = lab.ns(w);
-            run(&["ip", "netns", "add", &ns]).map_err(|e| format!("cannot make network namespaces: {e}"))?;
+            run(&["ip", "netns", "add", &ns])
+                .map_err(|e| format!("cannot make network namespaces: {e}"))?;
             lab.names.push(ns);
             lab.ip(w, &["link", "set", "lo", "up"]);
         }
@@ -73,15 +80,28 @@ impl Lab {
 
     /// stdout of `ip netns exec NS cmd…`, which must work.
     pub fn read(&self, which: &str, cmd: &[&str]) -> String {
-        let out = Command::new("ip").args(["netns", "exec", &self.ns(which)]).args(cmd).output().expect("ip netns exec");
-        assert!(out.status.success(), "{cmd:?} in {which}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(which)])
+            .args(cmd)
+            .output()
+            .expect("ip netns exec");
+        assert!(
+            out.status.success(),
+            "{cmd:?} in {which}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// A veth pair: `a.1` in namespace `a.0`, `b.1` in namespace `b.0`, both down.
     pub fn veth(&self, a: (&str, &str), b: (&str, &str)) {
         let peer_ns = self.ns(b.0);
-        self.ip(a.0, &["link", "add", a.1, "type", "veth", "peer", "name", b.1, "netns", &peer_ns]);
+        self.ip(
+            a.0,
+            &[
+                "link", "add", a.1, "type", "veth", "peer", "name", b.1, "netns", &peer_ns,
+            ],
+        );
     }
 
     /// Give `dev` in `which` the address `cidr` and bring it up.
@@ -98,9 +118,18 @@ impl Lab {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn nft");
-        child.stdin.take().expect("stdin").write_all(rules.as_bytes()).expect("write the ruleset");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(rules.as_bytes())
+            .expect("write the ruleset");
         let out = child.wait_with_output().expect("nft");
-        assert!(out.status.success(), "nft in {which}: {}\n{rules}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nft in {which}: {}\n{rules}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Run `kith --data-dir DIR args…` in namespace `which`; wait until it answers on its control
@@ -117,9 +146,11 @@ impl Lab {
             .spawn()
             .expect("spawn kith in a namespace");
         let proc = Proc(child);
-        wait_for("the process answers on its control socket", Duration::from_secs(20), || {
-            kith(dir, &["status", "--json"]).status.success()
-        });
+        wait_for(
+            "the process answers on its control socket",
+            Duration::from_secs(20),
+            || kith(dir, &["status", "--json"]).status.success(),
+        );
         proc
     }
 }
@@ -151,15 +182,25 @@ impl Drop for Proc {
 /// Where a process in namespace `ns` logs, and at what level: nowhere, unless
 /// `KITH_LAB_LOGS=DIR` is set, then debug logs in `DIR/<ns>.log` (for diagnosing a failure).
 fn log_to(ns: &str) -> (&'static str, Stdio) {
-    let Some(dir) = std::env::var_os("KITH_LAB_LOGS") else { return ("warn", Stdio::null()) };
+    let Some(dir) = std::env::var_os("KITH_LAB_LOGS") else {
+        return ("warn", Stdio::null());
+    };
     let path = Path::new(&dir).join(format!("{ns}.log"));
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("open the log file");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open the log file");
     ("info,kith=debug", Stdio::from(file))
 }
 
 /// Run a command; its stderr on failure.
 fn run(cmd: &[&str]) -> Result<(), String> {
-    let out = Command::new(cmd[0]).args(&cmd[1..]).stdin(Stdio::null()).output().map_err(|e| format!("{}: {e}", cmd[0]))?;
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", cmd[0]))?;
     if out.status.success() {
         Ok(())
     } else {
