@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kith::presence::bench::{run, BenchOptions};
+use kith::bench::presence::{run, BenchOptions};
 
 struct Counting;
 

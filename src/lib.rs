@@ -6,21 +6,23 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
-pub mod actors;
+pub mod limits;
+
+// Shared cores and plumbing, used by more than one role.
 pub mod bench;
-pub mod control;
-pub mod events;
 pub mod feed;
 pub mod identity;
 pub mod ingest;
-pub mod limits;
 pub mod net;
-pub mod node;
-pub mod peer;
 pub mod presence;
 pub mod relay;
 pub mod replicate;
 pub mod rolodex;
+pub mod runtime;
 pub mod store;
 pub mod supervisor;
+pub mod wire;
+
+// One folder per process role.
+pub mod daemon;
 pub mod switchboard;

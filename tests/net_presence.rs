@@ -8,11 +8,11 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use kith::identity::FeedId;
 use kith::net::endpoint::accept;
-use kith::net::presence_link::QuicPresence;
 use kith::net::PeerEndpoint;
-use kith::presence::pool::{Tracker, TrackerPool};
-use kith::presence::transport::Inbound;
+use kith::presence::driver::pool::{Tracker, TrackerPool};
+use kith::presence::driver::transport::Inbound;
 use kith::presence::{Options, Owner, ReplicaName};
+use kith::switchboard::cluster::presence_link::QuicPresence;
 
 fn name(key: &SigningKey) -> ReplicaName {
     ReplicaName::new(&FeedId::from(key.verifying_key()).to_string())

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith::presence::memory_transport::{MemoryNetConfig, MemoryNetwork};
-use kith::presence::pool::{Tracker, TrackerPool};
-use kith::presence::transport::Inbound;
+use kith::presence::driver::memory_transport::{MemoryNetConfig, MemoryNetwork};
+use kith::presence::driver::pool::{Tracker, TrackerPool};
+use kith::presence::driver::transport::Inbound;
 use kith::presence::{Options, Owner};
 
 fn opts(shards: u16) -> Options {

@@ -584,7 +584,7 @@ fn new_node_catches_up_at_first_contact() {
 /// The bench at tiny sizes: every figure is produced and plausible.
 #[test]
 fn bench_runs_at_tiny_sizes() {
-    let r = kith::presence::bench::run(kith::presence::bench::BenchOptions::tiny());
+    let r = kith::bench::presence::run(kith::bench::presence::BenchOptions::tiny());
     assert!(r.full_transfer_ms > 0.0 && r.full_transfer_bytes > 0);
     assert!(r.delta_merges_per_s > 0.0);
     assert!(r.catchup_ms <= 2_000, "catch-up {} ms", r.catchup_ms);

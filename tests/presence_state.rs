@@ -848,7 +848,7 @@ fn fix_172_update_is_one_diff() {
         a.track(ALICE, "lobby", "alice", vec![]),
         Err(StateError::AlreadyTracked { .. })
     ));
-    let view = kith::presence::view::ShardView::new();
+    let view = kith::presence::driver::view::ShardView::new();
     view.apply(&Diff {
         joins: d.leaves.clone(),
         leaves: vec![],

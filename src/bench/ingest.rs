@@ -9,14 +9,14 @@ use ed25519_dalek::{Signer, SigningKey};
 use ractor::Actor;
 use serde::Serialize;
 
-use crate::actors::store_writer::{IngestReply, StoreWriter, StoreWriterArgs, StoreWriterMsg};
-use crate::actors::Slot;
 use crate::bench::TempDir;
+use crate::daemon::store_writer::{IngestReply, StoreWriter, StoreWriterArgs, StoreWriterMsg};
 use crate::feed::{next_entry, now_ms, Content, Entry, FeedHead};
 use crate::identity::Identity;
 use crate::ingest::{Op, OpOutcome};
 use crate::limits::{CONTROL_TIMEOUT, VERIFY_CHUNK_MAX};
 use crate::rolodex::Rolodex;
+use crate::runtime::Slot;
 use crate::store::Store;
 
 /// Authors the generated entries are spread over.
@@ -70,7 +70,7 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
         identity: Arc::new(Identity::generate()),
         rolodex: Rolodex::default(),
         slot: slot.clone(),
-        events: crate::events::channel(),
+        events: crate::daemon::events::channel(),
     };
     let (writer, handle) = Actor::spawn(None, StoreWriter, args)
         .await

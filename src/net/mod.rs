@@ -19,7 +19,6 @@ pub mod endpoint;
 mod error;
 pub mod frame;
 pub mod hello;
-pub mod presence_link;
 pub mod stream;
 pub mod tls;
 

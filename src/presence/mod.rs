@@ -12,12 +12,13 @@
 //! - [`shard`]: one shard as a sans-IO state machine (events and time in, actions out).
 //! - [`sim`]: a deterministic multi-node simulator over shards (tests and bench).
 //! - [`memory`]: capacity-based memory accounting.
-//! - [`transport`], [`memory_transport`]: the network seam and an in-memory network for tests.
-//! - [`view`]: the concurrently readable view that readers use without messaging the shard.
-//! - [`shard_actor`], [`pool`]: the ractor drivers and the pool description.
-//! - [`mod@bench`]: the `kith bench presence` library side.
+//! - [`driver`]: the ractor shard actors and the pool with its `Tracker` handle, the
+//!   concurrently readable view readers use without messaging a shard, and the network seam
+//!   (`Transport`/`Inbound`) with an in-memory network for tests.
 //!
-//! The core (`types` to `sim`) imports no tokio, no dashmap and does no I/O.
+//! The `kith bench presence` library side is [`crate::bench::presence`].
+//!
+//! The core (everything but `driver`) imports no tokio, no dashmap and does no I/O.
 //!
 //! # Departures from Phoenix.Tracker (each one a fix or a deliberate choice)
 //! - Rows are keyed `(topic, key, replica, owner)` and an older dot never overwrites a newer one
@@ -39,23 +40,18 @@
 //! - Owners are `u64` ids local to their replica (Phoenix pids are global); the diff callback is a
 //!   bounded broadcast channel, not a synchronous callback in the shard.
 
-pub mod bench;
 pub mod clock;
 pub mod delta;
+pub mod driver;
 pub mod generations;
 pub mod memory;
-pub mod memory_transport;
 pub mod message;
 pub mod options;
-pub mod pool;
 pub mod replica;
 pub mod shard;
-pub mod shard_actor;
 pub mod sim;
 pub mod state;
-pub mod transport;
 pub mod types;
-pub mod view;
 
 pub use delta::{Delta, FullState, Payload};
 pub use options::Options;

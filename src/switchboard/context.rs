@@ -10,15 +10,15 @@ use std::sync::Mutex;
 use dashmap::DashMap;
 use ractor::ActorRef;
 
-use crate::actors::sb_session::SbSessionMsg;
 use crate::identity::FeedId;
-use crate::net::presence_link::QuicPresence;
 use crate::net::PeerEndpoint;
-use crate::presence::pool::Tracker;
+use crate::presence::driver::pool::Tracker;
 use crate::supervisor::DynamicSupervisorHandle;
+use crate::switchboard::cluster::nodes::NodeLinks;
+use crate::switchboard::cluster::presence_link::QuicPresence;
 use crate::switchboard::hub::Hub;
 use crate::switchboard::invites::InviteFile;
-use crate::switchboard::nodes::NodeLinks;
+use crate::switchboard::session::SbSessionMsg;
 use crate::switchboard::watchers::Watchers;
 
 /// Counters only: a switchboard keeps no log of who talked to whom.
@@ -104,7 +104,7 @@ pub struct SbContext {
 impl SbContext {
     /// The other cluster nodes this node has a presence link to.
     pub fn cluster_nodes(&self) -> Vec<String> {
-        use crate::presence::transport::Transport;
+        use crate::presence::driver::transport::Transport;
         self.cluster
             .peers()
             .iter()

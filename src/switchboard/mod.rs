@@ -1,23 +1,25 @@
-//! Switchboards: servers that know who is online and introduce peers, without storing feeds.
+//! The switchboard: a server that knows who is online and introduces peers, without storing feeds.
 //!
-//! A daemon keeps a connection to each switchboard it uses ([`crate::actors::sb_link`]). The
-//! switchboard tracks every connected peer in the presence CRDT (topic [`PEERS_TOPIC`], key = the
-//! peer's id, meta = [`PeerMeta`]: since, node, status line), so that a cluster of switchboards
-//! shares who is online. A daemon asks about the ids it follows ([`ClientMsg::Watch`]) and is told
-//! when they come and go; the switchboard keeps that list only for the connection's lifetime —
-//! no social graph is stored.
+//! A daemon keeps a connection to each switchboard it uses ([`crate::daemon::uplink::link`]). The
+//! switchboard tracks every connected peer in the presence CRDT (topic
+//! [`PEERS_TOPIC`](crate::wire::switchboard::PEERS_TOPIC), key = the peer's id, meta =
+//! [`PeerMeta`](crate::wire::switchboard::PeerMeta): since, node, status line), so that a cluster
+//! of switchboards shares who is online. A daemon asks about the ids it follows and is told when
+//! they come and go; the switchboard keeps that list only for the connection's lifetime — no
+//! social graph is stored.
+//!
+//! - [`listener`] accepts connections and starts one [`session`] per connected peer (a daemon, or
+//!   another node of the cluster);
+//! - [`context`] is what every session shares; [`hub`] relays datagrams between introduced pairs;
+//!   [`watchers`] maps a watched id to the sessions watching it, and [`notifier`] turns presence
+//!   diffs into notices for them; [`invites`] is the invite-code file;
+//! - [`cluster`] links this node to the others.
 
+pub mod cluster;
 pub mod context;
 pub mod hub;
 pub mod invites;
-pub mod nodes;
-mod online;
-pub mod protocol;
-pub mod status_file;
-pub mod target;
+pub mod listener;
+pub mod notifier;
+pub mod session;
 pub mod watchers;
-
-pub use online::Online;
-pub use protocol::{
-    check_status, ClientMsg, NodeMsg, NodePacket, PeerMeta, ServerMsg, PEERS_TOPIC,
-};

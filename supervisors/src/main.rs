@@ -8,18 +8,20 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use kith::control::protocol::Request;
+use kith::daemon::peer::ServePolicy;
 use kith::identity::Identity;
 use kith::net::PeerEndpoint;
-use kith::peer::ServePolicy;
 use kith::relay::RouterConfig;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
-use kith_supervisors::cli::{
+use kith::wire::control::Request;
+use kith_supervisors::bench::wake_latency::WakeLatencyHold;
+use kith_supervisors::bench::{relay as bench_relay, replicate as bench_replicate};
+use kith_supervisors::cli::args::{
     BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs,
 };
-use kith_supervisors::wake_latency::WakeLatencyHold;
-use kith_supervisors::{bench_relay, bench_replicate, client, config, daemon, output, switchboard};
+use kith_supervisors::cli::{client, config, output};
+use kith_supervisors::trees::{daemon, switchboard};
 use serde_json::json;
 
 /// Where the daemon listens for peers unless told otherwise: any interface, any free port.
@@ -202,7 +204,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
 /// The switchboards to use: those given (flags or config), merged with those remembered in the
 /// store (a remembered key stays pinned), and the remembered ones not given again.
 fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>> {
-    use kith::switchboard::target::Target;
+    use kith::daemon::uplink::target::Target;
     let mut remembered: std::collections::BTreeMap<String, Target> =
         std::collections::BTreeMap::new();
     for (host, text) in store.read()?.switchboards()? {
@@ -313,7 +315,7 @@ fn bench(which: BenchCommand) -> Result<()> {
             Ok(())
         }
         BenchCommand::Presence { tiny, json } => {
-            use kith::presence::bench::{run, BenchOptions};
+            use kith::bench::presence::{run, BenchOptions};
             let options = if tiny {
                 BenchOptions::tiny()
             } else {
@@ -339,7 +341,7 @@ fn bench(which: BenchCommand) -> Result<()> {
     }
 }
 
-fn bench_presence_text(r: &kith::presence::bench::BenchReport) -> String {
+fn bench_presence_text(r: &kith::bench::presence::BenchReport) -> String {
     let mut out = format!(
         "full transfer of 100k presences: {:.0} ms (extract/encode/decode/merge {:?} ms)   Phoenix here: 641 ms\n\
          delta merges (100 joins each, growing to 100k): {:.0}/s   Phoenix here: 27/s\n\

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kith::daemon::peer::ServePolicy;
 use kith::identity::{FeedId, Identity};
 use kith::net::PeerEndpoint;
-use kith::peer::ServePolicy;
 use kith::rolodex::RolodexChange;
 use kith::store::Store;
-use kith_supervisors::daemon::{self, Daemon, DaemonParts};
+use kith_supervisors::trees::daemon::{self, Daemon, DaemonParts};
 
 const SOON: Duration = Duration::from_secs(20);
 
@@ -115,7 +115,7 @@ async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redi
     let now = a.peers.connections.views();
     assert_eq!(
         now[0].direction,
-        kith::peer::Direction::Outbound,
+        kith::daemon::peer::Direction::Outbound,
         "the dialer made the new connection"
     );
 

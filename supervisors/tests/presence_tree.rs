@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith::presence::memory_transport::{MemoryNetConfig, MemoryNetwork};
-use kith::presence::pool::{shard_for, Tracker, TrackerPool};
-use kith::presence::transport::Inbound;
+use kith::presence::driver::memory_transport::{MemoryNetConfig, MemoryNetwork};
+use kith::presence::driver::pool::{shard_for, Tracker, TrackerPool};
+use kith::presence::driver::transport::Inbound;
 use kith::presence::{Options, Owner};
 use kith::supervisor::{report, RootSupervisor, Strategy};
-use kith_supervisors::presence::presence_tree;
+use kith_supervisors::trees::presence::presence_tree;
 
 const SHARDS: u16 = 4;
 

@@ -22,7 +22,7 @@ use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use kith::net::tls::server_name;
 use kith::net::{stream, PeerEndpoint};
 use kith::relay::config::outer_client_config;
-use kith::switchboard::{ClientMsg, ServerMsg};
+use kith::wire::switchboard::{ClientMsg, ServerMsg};
 use support::{free_port, kith_json, wait_for, Switchboard};
 
 /// A client speaking the switchboard protocol by hand.

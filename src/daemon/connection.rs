@@ -1,0 +1,484 @@
+//! One peer connection: the hello, then a replication session, driven by two small tasks.
+//!
+//! States: greeting (in `pre_start`: hello exchange, consent check), replicating. The actor owns
+//! the QUIC connection. A reader task reads one frame at a time and *calls* the actor with it, so
+//! the stream is not read while the actor ingests (backpressure reaches QUIC flow control). An
+//! events task forwards node events (new entries to push, changed wants, blocks). A sender task
+//! writes what the session decides from the connection's [`Outbox`], reading served ranges from
+//! the store in bounded frames; the actor never waits on the sender.
+//! Started by the listener (inbound) or a dialer (outbound) as a **temporary** child of the peers
+//! dynamic supervisor: a dead connection is redialled by its dialer, never restarted in place.
+//! Dropping the state (stop, crash or kill) closes the connection, forgets it in the table and
+//! announces the disconnection, so a crash is always noticed by the dialer.
+
+use std::net::SocketAddr;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::daemon::events::NodeEvent;
+use crate::daemon::node::{submit, submit_queued, NodeError, Pending};
+use crate::daemon::peer::{
+    wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext,
+};
+use crate::daemon::replicator::ReplicatorMsg;
+use crate::feed::{now_ms, FeedError};
+use crate::identity::FeedId;
+use crate::ingest::{Op, OpOutcome};
+use crate::limits::{
+    CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, FRAME_BYTES_MAX, INGEST_FRAMES_IN_FLIGHT,
+    REPLICATION_BATCH_MAX,
+};
+use crate::net::close::close;
+use crate::net::hello::{
+    accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole,
+};
+use crate::net::{stream, CloseCode};
+use crate::replicate::{Action, Msg, Session, WireEntry};
+use crate::runtime::OwnedTask;
+use crate::store::Store;
+
+/// Messages to a peer connection.
+pub enum PeerMsg {
+    /// A frame from the peer; the reply says whether to keep reading.
+    Frame(Msg, RpcReplyPort<bool>),
+    /// A node event.
+    Event(NodeEvent, RpcReplyPort<()>),
+    /// The events broadcast lagged: re-read the store.
+    Resync(RpcReplyPort<()>),
+    /// The connection ended.
+    Closed(String),
+}
+
+/// The peer connection actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerConn;
+
+/// What a peer connection starts with.
+#[derive(Clone)]
+pub struct PeerConnArgs {
+    /// Shared peer context.
+    pub ctx: PeerContext,
+    /// The established, authenticated connection.
+    pub conn: quinn::Connection,
+    /// The proven peer id.
+    pub peer: FeedId,
+    /// Who dialled.
+    pub direction: Direction,
+}
+
+/// A live connection's state. Its drop tears the connection down.
+pub struct PeerState {
+    ctx: PeerContext,
+    peer: FeedId,
+    session: Session,
+    outbox: Outbox,
+    ingest_slots: Arc<Semaphore>,
+    /// Frames waiting for their verdict; aborted with the state.
+    ingesting: JoinSet<()>,
+    guard: ConnGuard,
+}
+
+struct ConnGuard {
+    ctx: PeerContext,
+    peer: FeedId,
+    conn: quinn::Connection,
+    tasks: Vec<OwnedTask>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.tasks.clear();
+        close(&self.conn, CloseCode::Normal);
+        self.ctx
+            .connections
+            .remove(&self.peer, self.conn.stable_id());
+        let _ = self
+            .ctx
+            .node
+            .events
+            .send(NodeEvent::Disconnected(self.peer));
+    }
+}
+
+impl Actor for PeerConn {
+    type Msg = PeerMsg;
+    type State = PeerState;
+    type Arguments = PeerConnArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        start(myself, args).await
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PeerMsg::Frame(frame, reply) => {
+                let keep = on_frame(state, frame).await;
+                let _ = reply.send(keep);
+                if !keep {
+                    myself.stop(Some("protocol violation".into()));
+                }
+            }
+            PeerMsg::Event(event, reply) => {
+                let keep = on_event(state, event).await;
+                let _ = reply.send(());
+                if !keep {
+                    myself.stop(Some("blocked".into()));
+                }
+            }
+            PeerMsg::Resync(reply) => {
+                let actions = state.session.set_wants(wants(&state.ctx.node));
+                perform(state, actions).await;
+                let _ = reply.send(());
+            }
+            PeerMsg::Closed(reason) => {
+                tracing::debug!(peer = %state.peer.short(), %reason, "connection closed");
+                myself.stop(Some(reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn start(
+    myself: ActorRef<PeerMsg>,
+    args: PeerConnArgs,
+) -> Result<PeerState, ActorProcessingErr> {
+    let PeerConnArgs {
+        ctx,
+        conn,
+        peer,
+        direction,
+    } = args;
+    let blocked = ctx.node.rolodex.is_blocked(&peer);
+    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate]));
+    let greeted = match direction {
+        Direction::Outbound if blocked => {
+            return Err(format!("refusing to talk to blocked {}", peer.short()).into())
+        }
+        Direction::Outbound => dial_hello(&conn, &ours).await?,
+        Direction::Inbound => {
+            let admission = if blocked {
+                Admission::Refuse(GoodbyeReason::NotWelcome)
+            } else {
+                Admission::Welcome
+            };
+            accept_hello(&conn, &ours, admission).await?
+        }
+    };
+    let info = ConnInfo {
+        addr: conn.remote_address(),
+        since_ms: now_ms(),
+        direction,
+        conn: conn.clone(),
+    };
+    match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
+        Admitted::New => {}
+        // Its actor sees the close, stops, and leaves the table entry (now ours) alone.
+        Admitted::Superseded(old) => close(&old, CloseCode::Normal),
+        Admitted::Refused => {
+            close(&conn, CloseCode::Normal);
+            return Err(format!("already connected to {}", peer.short()).into());
+        }
+    }
+    let _ = ctx.node.events.send(NodeEvent::Connected(peer));
+    let mut guard = ConnGuard {
+        ctx: ctx.clone(),
+        peer,
+        conn: conn.clone(),
+        tasks: Vec::new(),
+    };
+    let memory = ctx.node.store.read()?.peer_memory(&peer)?;
+    let mut session = Session::new(wants(&ctx.node), memory);
+    let outbox = Outbox::default();
+    guard.tasks.push(OwnedTask::spawn(send_loop(
+        greeted.send,
+        outbox.clone(),
+        ctx.node.store.clone(),
+        myself.clone(),
+    )));
+    guard.tasks.push(OwnedTask::spawn(read_loop(
+        greeted.recv,
+        conn,
+        myself.clone(),
+    )));
+    guard.tasks.push(OwnedTask::spawn(event_loop(
+        ctx.node.events.subscribe(),
+        myself,
+    )));
+    let actions = session.start();
+    let ingest_slots = Arc::new(Semaphore::new(INGEST_FRAMES_IN_FLIGHT));
+    let mut state = PeerState {
+        ctx,
+        peer,
+        session,
+        outbox,
+        ingest_slots,
+        ingesting: JoinSet::new(),
+        guard,
+    };
+    perform(&mut state, actions).await;
+    tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
+    Ok(state)
+}
+
+fn remote(state: &PeerState) -> SocketAddr {
+    state.guard.conn.remote_address()
+}
+
+async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
+    let local = LocalView {
+        node: &state.ctx.node,
+        peer: state.peer,
+        serve: state.ctx.serve,
+    };
+    match state.session.handle(frame, &local) {
+        Ok(actions) => perform(state, actions).await,
+        Err(e) => {
+            tracing::warn!(peer = %state.peer.short(), error = %e, "closing connection");
+            close(&state.guard.conn, CloseCode::ProtocolViolation);
+            false
+        }
+    }
+}
+
+async fn on_event(state: &mut PeerState, event: NodeEvent) -> bool {
+    let actions = match event {
+        NodeEvent::Appended { feed, seq } => {
+            let local = LocalView {
+                node: &state.ctx.node,
+                peer: state.peer,
+                serve: state.ctx.serve,
+            };
+            state.session.local_append(feed, seq, &local)
+        }
+        NodeEvent::WantsChanged => state.session.set_wants(wants(&state.ctx.node)),
+        NodeEvent::Blocked(id) if id == state.peer => {
+            close(&state.guard.conn, CloseCode::Goodbye);
+            return false;
+        }
+        _ => return true,
+    };
+    perform(state, actions).await
+}
+
+/// Carry out the session's actions; false if the connection must end.
+async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
+    for action in actions {
+        let ok = match action {
+            Action::Send(msg) => match state.outbox.send(msg) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(peer = %state.peer.short(), error = %e, "closing connection");
+                    close(&state.guard.conn, CloseCode::Normal);
+                    false
+                }
+            },
+            Action::Serve { feed, after, upto } => {
+                state.outbox.serve(feed, after, upto);
+                true
+            }
+            Action::Remember(memory) => {
+                let op = Op::PeerMemory(state.peer, memory);
+                if let Err(e) = submit(&state.ctx.node.writer, vec![op]).await {
+                    tracing::warn!(peer = %state.peer.short(), error = %e, "could not save the peer's clock");
+                }
+                true
+            }
+            Action::Ingest { feed, entries } => ingest(state, feed, entries).await,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Hand entries of `feed` from this peer to the feed's replicator (or the store writer directly
+/// if the feed has none, e.g. while it restarts) without waiting for them to be durable: up to
+/// [`INGEST_FRAMES_IN_FLIGHT`] frames are in flight, and the next frame is not read until a slot
+/// frees. A task per frame waits for the verdict; a forged or invalid entry closes the
+/// connection (entries before it are kept; later frames fail their sequence check).
+async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) -> bool {
+    while state.ingesting.try_join_next().is_some() {}
+    let Ok(slot) = Arc::clone(&state.ingest_slots).acquire_owned().await else {
+        return false;
+    };
+    let verdict = match state.ctx.replicators.get(&feed) {
+        Some(replicator) => {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            let msg = ReplicatorMsg::Ingest {
+                from: state.peer,
+                entries,
+                reply: tx.into(),
+            };
+            if replicator.cast(msg).is_err() {
+                return fail(state, &NodeError::Unavailable("the feed replicator"));
+            }
+            Verdict::Replicator(rx)
+        }
+        None => {
+            let ops = entries
+                .into_iter()
+                .map(|w| Op::Remote {
+                    entry: w.entry,
+                    payload: w.payload,
+                    feed: Some(feed),
+                })
+                .collect();
+            match submit_queued(&state.ctx.node.writer, ops) {
+                Ok(pending) => Verdict::Writer(pending),
+                Err(e) => return fail(state, &e),
+            }
+        }
+    };
+    let (conn, peer) = (state.guard.conn.clone(), state.peer);
+    state.ingesting.spawn(async move {
+        let outcome = verdict.outcome().await;
+        drop(slot);
+        match outcome {
+            Ok(None) => {}
+            Ok(Some(e)) => {
+                tracing::warn!(peer = %peer.short(), feed = %feed.short(), error = %e, "peer sent an invalid entry; closing");
+                close(&conn, CloseCode::InvalidEntry);
+            }
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), error = %e, "ingest failed; closing");
+                close(&conn, CloseCode::Normal);
+            }
+        }
+    });
+    true
+}
+
+fn fail(state: &PeerState, e: &NodeError) -> bool {
+    tracing::warn!(peer = %state.peer.short(), error = %e, "ingest failed; closing");
+    close(&state.guard.conn, CloseCode::Normal);
+    false
+}
+
+/// Where an ingest's answer will come from.
+enum Verdict {
+    Replicator(ractor::concurrency::OneshotReceiver<Result<Option<FeedError>, NodeError>>),
+    Writer(Pending),
+}
+
+impl Verdict {
+    async fn outcome(self) -> Result<Option<FeedError>, NodeError> {
+        match self {
+            Verdict::Replicator(rx) => match tokio::time::timeout(CONTROL_TIMEOUT, rx).await {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(_)) => Err(NodeError::Unavailable("the feed replicator")),
+                Err(_) => Err(NodeError::Timeout("the feed replicator", CONTROL_TIMEOUT)),
+            },
+            Verdict::Writer(pending) => Ok(pending.outcome().await?.into_iter().find_map(refused)),
+        }
+    }
+}
+
+fn refused(outcome: Result<OpOutcome, FeedError>) -> Option<FeedError> {
+    outcome.err()
+}
+
+async fn read_loop(
+    mut recv: quinn::RecvStream,
+    conn: quinn::Connection,
+    myself: ActorRef<PeerMsg>,
+) {
+    let reason = loop {
+        match stream::read_frame::<Msg>(&mut recv, FRAME_BYTES_MAX).await {
+            Ok(Some(msg)) => match myself.call(|reply| PeerMsg::Frame(msg, reply), None).await {
+                Ok(ractor::rpc::CallResult::Success(true)) => continue,
+                _ => return,
+            },
+            Ok(None) => break "peer finished".to_string(),
+            Err(e) => {
+                if let Some(code) = e.close_code() {
+                    close(&conn, code);
+                }
+                break e.to_string();
+            }
+        }
+    };
+    let _ = myself.cast(PeerMsg::Closed(reason));
+}
+
+async fn event_loop(mut events: broadcast::Receiver<NodeEvent>, myself: ActorRef<PeerMsg>) {
+    loop {
+        let call = match events.recv().await {
+            Ok(event) => {
+                myself
+                    .call(|reply| PeerMsg::Event(event, reply), None)
+                    .await
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => myself.call(PeerMsg::Resync, None).await,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !matches!(call, Ok(ractor::rpc::CallResult::Success(()))) {
+            return;
+        }
+    }
+}
+
+async fn send_loop(
+    mut send: quinn::SendStream,
+    outbox: Outbox,
+    store: Store,
+    myself: ActorRef<PeerMsg>,
+) {
+    while let Some(job) = outbox.next().await {
+        let sent = match job {
+            Job::Send(msg) => stream::write_frame(&mut send, &msg)
+                .await
+                .map_err(|e| e.to_string()),
+            Job::Serve { feed, after, upto } => serve(&mut send, &store, feed, after, upto).await,
+        };
+        if let Err(reason) = sent {
+            let _ = myself.cast(PeerMsg::Closed(reason));
+            return;
+        }
+    }
+}
+
+/// Send entries `after + 1 ..= upto` of `feed` in frames of bounded size.
+async fn serve(
+    send: &mut quinn::SendStream,
+    store: &Store,
+    feed: FeedId,
+    after: u64,
+    upto: u64,
+) -> Result<(), String> {
+    let mut next = after + 1;
+    while next <= upto {
+        let count = ((upto - next + 1) as usize).min(REPLICATION_BATCH_MAX);
+        let batch = store
+            .read()
+            .and_then(|r| r.range(&feed, next, count, ENTRIES_FRAME_BYTES))
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            // The store holds less than announced (a payload-less feed or a bug): stop here.
+            return Ok(());
+        }
+        next += batch.len() as u64;
+        let entries = batch
+            .into_iter()
+            .map(|(entry, payload)| WireEntry { entry, payload })
+            .collect();
+        stream::write_frame(send, &Msg::Entries { feed, entries })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Map a control request onto the node and shape the answer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::daemon::control::view::{ContactView, EntryView};
+use crate::daemon::node::{Node, NodeError};
+use crate::daemon::peer::{connect, PeerContext};
+use crate::feed::MsgId;
+use crate::identity::FeedId;
+use crate::limits::{QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX};
+use crate::rolodex::RolodexChange;
+use crate::wire::control::{Request, Response};
+
+/// Something that reports the live supervision tree as JSON (provided by whoever built the tree,
+/// so that this worker does not need to know its supervisors).
+pub type TreeReporter =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
+
+/// Answer one request. `peers` is the network context, absent on a node without one.
+pub async fn dispatch(
+    node: &Node,
+    tree: &TreeReporter,
+    peers: Option<&PeerContext>,
+    request: Request,
+) -> Response {
+    match answer(node, tree, peers, request).await {
+        Ok(data) => Response::ok(data),
+        Err(e) => Response::err(e),
+    }
+}
+
+async fn answer(
+    node: &Node,
+    tree: &TreeReporter,
+    peers: Option<&PeerContext>,
+    request: Request,
+) -> Result<serde_json::Value, NodeError> {
+    match request {
+        Request::Whoami => Ok(json!({ "id": node.identity.id().to_string() })),
+        Request::Post { text, reply_to } => {
+            let reply_to = reply_to.map(|r| r.parse::<MsgId>()).transpose()?;
+            let (id, seq) = node.post(text, reply_to).await?;
+            Ok(json!({ "id": id.to_string(), "seq": seq }))
+        }
+        Request::Feed { id, limit } => {
+            let id = match id {
+                Some(text) => parse_id(&text)?,
+                None => node.identity.id(),
+            };
+            entries(node.feed(&id, clamp(limit))?)
+        }
+        Request::Timeline { limit } => entries(node.timeline(clamp(limit))?),
+        Request::Follow { id, addr } => change(node, &id, RolodexChange::Follow { addr }).await,
+        Request::Unfollow { id } => change(node, &id, RolodexChange::Unfollow).await,
+        Request::Block { id } => change(node, &id, RolodexChange::Block).await,
+        Request::Unblock { id } => change(node, &id, RolodexChange::Unblock).await,
+        Request::Contacts => {
+            let contacts: Vec<ContactView> = node
+                .rolodex
+                .list()
+                .iter()
+                .map(|e| ContactView::from(e).with_presence(node.online.get(&e.id)))
+                .collect();
+            Ok(json!({ "contacts": contacts }))
+        }
+        Request::PresenceSet { text } => {
+            node.set_status(text.clone())?;
+            Ok(json!({ "status": text }))
+        }
+        Request::Status => status(node, tree, peers).await,
+        Request::InviteCreate { .. } => Err(NodeError::NotFound(
+            "this is a daemon; run `kith switchboard invite` against a switchboard's data directory".into(),
+        )),
+        Request::Connect { target } => {
+            let peers = peers.ok_or(NodeError::Unavailable("the network"))?;
+            let peer = connect(peers, &target).await.map_err(NodeError::Connect)?;
+            Ok(json!({ "peer": peer.to_string() }))
+        }
+    }
+}
+
+fn clamp(limit: Option<usize>) -> usize {
+    limit
+        .unwrap_or(QUERY_LIMIT_DEFAULT)
+        .clamp(1, QUERY_LIMIT_MAX)
+}
+
+fn parse_id(text: &str) -> Result<FeedId, NodeError> {
+    text.parse()
+        .map_err(|e: crate::identity::IdentityError| NodeError::NotFound(e.to_string()))
+}
+
+fn entries(list: Vec<crate::store::StoredEntry>) -> Result<serde_json::Value, NodeError> {
+    let views: Vec<EntryView> = list.iter().map(EntryView::from).collect();
+    Ok(json!({ "entries": views }))
+}
+
+async fn change(
+    node: &Node,
+    id: &str,
+    change: RolodexChange,
+) -> Result<serde_json::Value, NodeError> {
+    let entry = node.change(parse_id(id)?, change).await?;
+    Ok(json!({ "contact": ContactView::from(&entry) }))
+}
+
+async fn status(
+    node: &Node,
+    tree: &TreeReporter,
+    peers: Option<&PeerContext>,
+) -> Result<serde_json::Value, NodeError> {
+    let me = node.identity.id();
+    let heads = node.store.read()?.heads()?;
+    let feeds: Vec<_> = heads
+        .iter()
+        .map(|(id, head)| {
+            json!({
+                "id": id.to_string(),
+                "seq": head.seq,
+                "own": *id == me,
+                "following": node.rolodex.is_following(id),
+                "updated_ms": head.timestamp_ms,
+            })
+        })
+        .collect();
+    let switchboards = peers.map(|p| p.relays.views()).unwrap_or_default();
+    let (listen, connections, replication) = match peers {
+        Some(p) => {
+            let progress: Vec<_> = p
+                .replicators
+                .progress()
+                .into_iter()
+                .map(|(feed, mut progress)| {
+                    // The store is the truth for how far a feed is held (own posts bypass replicators).
+                    progress.seq = heads
+                        .iter()
+                        .find(|(f, _)| *f == feed)
+                        .map_or(0, |(_, h)| h.seq);
+                    json!({ "feed": feed.to_string(), "progress": progress })
+                })
+                .collect();
+            (
+                p.endpoint.local_addr().ok().map(|a| a.to_string()),
+                p.connections.views(),
+                progress,
+            )
+        }
+        None => (None, Vec::new(), Vec::new()),
+    };
+    Ok(json!({
+        "id": me.to_string(),
+        "listen": listen,
+        "supervision": tree().await,
+        "feeds": feeds,
+        "connections": connections,
+        "switchboards": switchboards,
+        "replication": replication,
+        "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
+    }))
+}

@@ -1,0 +1,135 @@
+//! What entries and contacts look like to clients (JSON), separate from how they are stored.
+
+use serde::Serialize;
+
+use crate::feed::Content;
+use crate::rolodex::RolodexEntry;
+use crate::store::StoredEntry;
+use crate::wire::switchboard::PeerMeta;
+
+/// One entry, for `feed` and `timeline`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EntryView {
+    /// Message id.
+    pub id: String,
+    /// Author id.
+    pub author: String,
+    /// Sequence in the author's feed.
+    pub seq: u64,
+    /// Author's timestamp (ms since the epoch).
+    pub timestamp_ms: u64,
+    /// `post`, `follow`, `unfollow`, `about`, or `deleted` when the payload is gone.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Post text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The message a post replies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The id a follow, unfollow or about names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// About name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// About description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl From<&StoredEntry> for EntryView {
+    fn from(e: &StoredEntry) -> Self {
+        let mut view = EntryView {
+            id: e.id.to_string(),
+            author: e.header.author.to_string(),
+            seq: e.header.seq,
+            timestamp_ms: e.header.timestamp_ms,
+            kind: "deleted",
+            text: None,
+            reply_to: None,
+            contact: None,
+            name: None,
+            description: None,
+        };
+        match &e.content {
+            Some(Content::Post { text, reply_to }) => {
+                view.kind = "post";
+                view.text = Some(text.clone());
+                view.reply_to = reply_to.map(|r| r.to_string());
+            }
+            Some(Content::Follow { id }) => {
+                (view.kind, view.contact) = ("follow", Some(id.to_string()))
+            }
+            Some(Content::Unfollow { id }) => {
+                (view.kind, view.contact) = ("unfollow", Some(id.to_string()))
+            }
+            Some(Content::About {
+                id,
+                name,
+                description,
+            }) => {
+                view.kind = "about";
+                view.contact = Some(id.to_string());
+                view.name = name.clone();
+                view.description = description.clone();
+            }
+            None => {}
+        }
+        view
+    }
+}
+
+/// One rolodex entry, for `contacts`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContactView {
+    /// Their id.
+    pub id: String,
+    /// Local name.
+    pub petname: Option<String>,
+    /// Their own name.
+    pub name: Option<String>,
+    /// Address hints.
+    pub addrs: Vec<String>,
+    /// Switchboards they use.
+    pub switchboards: Vec<String>,
+    /// Followed.
+    pub following: bool,
+    /// Blocked.
+    pub blocked: bool,
+    /// Last connection (ms since the epoch).
+    pub last_seen_ms: Option<u64>,
+    /// Latest sequence held.
+    pub latest_seq: u64,
+    /// Whether a switchboard says they are online now.
+    pub online: bool,
+    /// Their status line, if online and set.
+    pub status: Option<String>,
+}
+
+impl ContactView {
+    /// Add what the switchboards say about this contact.
+    pub fn with_presence(mut self, meta: Option<PeerMeta>) -> Self {
+        self.online = meta.is_some();
+        self.status = meta.and_then(|m| m.status);
+        self
+    }
+}
+
+impl From<&RolodexEntry> for ContactView {
+    fn from(e: &RolodexEntry) -> Self {
+        ContactView {
+            id: e.id.to_string(),
+            petname: e.petname.clone(),
+            name: e.name.clone(),
+            addrs: e.addrs.clone(),
+            switchboards: e.switchboards.clone(),
+            following: e.following,
+            blocked: e.blocked,
+            last_seen_ms: e.last_seen_ms,
+            latest_seq: e.latest_seq,
+            online: false,
+            status: None,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The listener: accepts peer connections on the node's QUIC endpoint.
+//!
+//! An accept loop, owned by the actor, takes each incoming connection; a short task per
+//! connection finishes the TLS handshake (the peer proves its key) and starts a peer connection
+//! actor for it through the peers dynamic-supervisor handle. At most [`HANDSHAKES_MAX`] handshakes
+//! run at once; the rest wait in quinn's queue. Blocked ids are refused in the hello, by the peer
+//! connection itself, so the refusal has a reason the other side can read.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::Semaphore;
+
+use crate::daemon::connection::{PeerConn, PeerConnArgs};
+use crate::daemon::peer::{Direction, PeerContext};
+use crate::identity::FeedId;
+use crate::limits::HANDSHAKES_MAX;
+use crate::net::endpoint::accept;
+use crate::net::PeerEndpoint;
+use crate::runtime::OwnedTask;
+use crate::supervisor::{ChildSpec, Restart};
+
+/// Messages to the listener.
+pub enum ListenerMsg {
+    /// The endpoint closed; the listener fails so that it is restarted.
+    EndpointClosed,
+}
+
+/// The listener actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Listener;
+
+/// The listener's state: its accept loop, aborted with it.
+pub struct ListenerState {
+    _accept: OwnedTask,
+}
+
+impl Actor for Listener {
+    type Msg = ListenerMsg;
+    type State = ListenerState;
+    type Arguments = PeerContext;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "listening for peers");
+        Ok(ListenerState {
+            _accept: OwnedTask::spawn(accept_loop(ctx, myself)),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ListenerMsg::EndpointClosed => Err("the peer endpoint closed".into()),
+        }
+    }
+}
+
+async fn accept_loop(ctx: PeerContext, myself: ActorRef<ListenerMsg>) {
+    let endpoint = Arc::clone(&ctx.endpoint);
+    accept_each(&endpoint, move |conn, peer| {
+        let ctx = ctx.clone();
+        async move {
+            if let Err(e) = start_peer(&ctx, conn, peer, Direction::Inbound).await {
+                tracing::debug!(peer = %peer.short(), error = %e, "inbound connection not started");
+            }
+        }
+    })
+    .await;
+    let _ = myself.cast(ListenerMsg::EndpointClosed);
+}
+
+/// Accept connections on `endpoint` until it closes: each TLS handshake (the peer proves its
+/// key) finishes in its own task, at most [`HANDSHAKES_MAX`] at once, then `on_accept` gets the
+/// connection and the proven id. Shared by the daemon's and the switchboard's listeners.
+pub async fn accept_each<F, Fut>(endpoint: &PeerEndpoint, on_accept: F)
+where
+    F: Fn(quinn::Connection, FeedId) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    let on_accept = Arc::new(on_accept);
+    while let Some(incoming) = endpoint.incoming().await {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            break;
+        };
+        let on_accept = Arc::clone(&on_accept);
+        tokio::spawn(async move {
+            match accept(incoming).await {
+                Ok((conn, key)) => on_accept(conn, FeedId::from(key)).await,
+                Err(e) => tracing::debug!(error = %e, "inbound handshake failed"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Numbers connection actors' child ids, once per process.
+static CONNECTION_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Start a peer connection actor for an authenticated connection (temporary child).
+pub async fn start_peer(
+    ctx: &PeerContext,
+    conn: quinn::Connection,
+    peer: FeedId,
+    direction: Direction,
+) -> Result<(), String> {
+    let args = PeerConnArgs {
+        ctx: ctx.clone(),
+        conn: conn.clone(),
+        peer,
+        direction,
+    };
+    // quinn's stable id is an address, reused once a closed connection is freed; a child id must
+    // not collide with a dead child the supervisor may not have removed yet.
+    let serial = CONNECTION_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("peer:{}:{serial}", peer.short());
+    let spec = ChildSpec::worker(id, Restart::Temporary, PeerConn, move || args.clone());
+    match ctx.peers.start_child(spec).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            crate::net::close::close(&conn, crate::net::CloseCode::Normal);
+            Err(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The control protocol: newline-delimited JSON, one request and one response per line.
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the control socket inside the data directory.
+pub const SOCKET_FILE: &str = "control.sock";
+
+/// A client's request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// This node's id.
+    Whoami,
+    /// Append a post.
+    Post {
+        /// The text.
+        text: String,
+        /// The message replied to.
+        reply_to: Option<String>,
+    },
+    /// One feed, newest first (default: the own feed).
+    Feed {
+        /// Whose.
+        id: Option<String>,
+        /// How many.
+        limit: Option<usize>,
+    },
+    /// Posts of the own and followed feeds, newest first.
+    Timeline {
+        /// How many.
+        limit: Option<usize>,
+    },
+    /// Follow someone.
+    Follow {
+        /// Whom.
+        id: String,
+        /// Where to dial them.
+        addr: Option<String>,
+    },
+    /// Unfollow someone.
+    Unfollow {
+        /// Whom.
+        id: String,
+    },
+    /// Block someone.
+    Block {
+        /// Whom.
+        id: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// Whom.
+        id: String,
+    },
+    /// The rolodex.
+    Contacts,
+    /// Supervision tree, connections, feeds held, rolodex size.
+    Status,
+    /// Set (or clear, with `None`) this node's status line, shown to those who follow it.
+    PresenceSet {
+        /// The text.
+        text: Option<String>,
+    },
+    /// On an invite-only switchboard: make an invite code.
+    InviteCreate {
+        /// Hours it stays valid (default: a week).
+        hours: Option<u64>,
+    },
+    /// Dial a peer now: `HOST:PORT`, or `ID@HOST:PORT` to pin its key.
+    Connect {
+        /// Where.
+        target: String,
+    },
+}
+
+/// The daemon's answer: `{"ok":true,"data":…}` or `{"ok":false,"error":"…"}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Response {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// The result, on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// A sentence saying what went wrong and what to do, on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    /// A success.
+    pub fn ok(data: serde_json::Value) -> Self {
+        Response {
+            ok: true,
+            data: Some(data),
+            error: None,
+        }
+    }
+
+    /// A failure.
+    pub fn err(error: impl std::fmt::Display) -> Self {
+        Response {
+            ok: false,
+            data: None,
+            error: Some(error.to_string()),
+        }
+    }
+}

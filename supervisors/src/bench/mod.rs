@@ -1,0 +1,7 @@
+//! The benchmarks that need a supervision tree or a `kith` process: `kith bench relay`
+//! ([`relay`], with the PM QoS hold in [`wake_latency`]) and `kith bench replicate`
+//! ([`replicate`]). Benchmarks that need only the library live in `kith::bench`.
+
+pub mod relay;
+pub mod replicate;
+pub mod wake_latency;

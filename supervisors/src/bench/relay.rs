@@ -1,0 +1,700 @@
+//! `kith bench relay`: a real switchboard process on loopback and peers in this process, on the
+//! work iroh-relay was measured on here: relayed round trips of a 1,200-byte packet, the highest
+//! relayed rate without loss, connects per second, and the switchboard's memory per client.
+//!
+//! The peers speak the real protocol (key-bound QUIC, hello, join, introduction) and then send
+//! raw relayed datagrams (`[32-byte key][payload]`), which is what an inner QUIC packet is to the
+//! switchboard. Each client is rate-limited by design (`RELAY_CLIENT_*` in limits.rs, 16 MiB/s by
+//! default: about 13,600 full frames a second). Sequential round trips with idle CPUs polling
+//! run faster than that, so the bench's switchboard runs with the operator's flags raising the
+//! per-client limits ([`CLIENT_PACKETS_PER_SEC`], [`CLIENT_BYTES_PER_SEC`]): it measures the
+//! relay, not the throttle (the throttle has its own tests). The rate sweep uses several
+//! introduced pairs at once, and reads the switchboard's refusal counters per step.
+//!
+//! Round trips are measured twice, with the machine's floor beside each: plain UDP round trips
+//! between two threads, and direct QUIC round trips between A and B. First with idle CPUs free
+//! to halt, then as `cyclictest` measures, with a PM QoS request that keeps idle CPUs polling
+//! ([`crate::bench::wake_latency`]): on this VM a halted vCPU takes tens to hundreds of microseconds to
+//! wake, and a relayed round trip wakes four sleepers. The headline `rtt_us` is the second when
+//! the request could be made (root), and says which it is.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use kith::bench::TempDir;
+use kith::identity::FeedId;
+use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use kith::net::tls::{peer_key, server_name};
+use kith::net::{stream, PeerEndpoint};
+use kith::relay::config::{outer_client_config, outer_server_config};
+use kith::wire::control::Request;
+use kith::wire::switchboard::{ClientMsg, ServerMsg};
+use serde::Serialize;
+
+use crate::bench::wake_latency::WakeLatencyHold;
+use crate::cli::client;
+
+/// Sequential round trips measured.
+const ROUND_TRIPS: usize = 10_000;
+/// Round trips made before each measurement and not counted (connections, caches and the
+/// switchboard's buffers warm up, as in any latency benchmark).
+const WARM_UP: usize = 500;
+/// A round trip not back by then is counted lost, and the next one starts.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_millis(200);
+/// Lost round trips past which a measurement is abandoned (1%): something is broken.
+const LOST_MAX: u64 = ROUND_TRIPS as u64 / 100;
+/// Per-client packet rate the bench's switchboard allows (`--client-packets-per-sec`).
+const CLIENT_PACKETS_PER_SEC: u32 = 200_000;
+/// Per-client byte rate the bench's switchboard allows (`--client-bytes-per-sec`, 256 MiB/s).
+const CLIENT_BYTES_PER_SEC: u64 = 256 * 1024 * 1024;
+/// Payload of a relayed packet (an inner QUIC packet's size).
+const PACKET_BYTES: usize = 1_200;
+/// Pairs used for the rate sweep.
+const PAIRS: usize = 8;
+/// The sweep's first rate and its step, in packets per second over all pairs.
+const RATE_STEP: u64 = 10_000;
+/// The sweep stops at this rate, or earlier at the first step that loses packets or that the
+/// harness cannot offer in time.
+const RATE_MAX: u64 = 500_000;
+/// A step's packets must all be offered within this share over its second, or the harness, not
+/// the switchboard, is the limit and the sweep stops.
+const OFFERED_SHARE_MIN: f64 = 0.95;
+/// Clients connected for the connect rate and the memory per client (as iroh-relay was measured).
+const CLIENTS: usize = 5_000;
+/// Clients connecting at once: enough that the switchboard, not the round trips, sets the pace.
+const CONCURRENCY: usize = 128;
+/// UDP sockets the clients dial from.
+const CLIENT_SOCKETS: usize = 8;
+
+/// The figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayReport {
+    /// Relayed round-trip percentiles in µs: `polling.relayed_us` when idle CPUs were kept
+    /// polling, else `halting.relayed_us`.
+    pub rtt_us: Percentiles,
+    /// Whether `rtt_us` was measured with idle CPUs polling (the PM QoS request was made).
+    pub cpus_polled_when_idle: bool,
+    /// Round trips with idle CPUs free to halt (each wake-up pays the hypervisor's latency).
+    pub halting: Latency,
+    /// The same with idle CPUs polling; `None` when the request could not be made.
+    pub polling: Option<Latency>,
+    /// Highest rate (packets/s over all pairs) relayed with no loss and offered in time; 0 if
+    /// even the lowest lost.
+    pub relay_pps: u64,
+    /// Per rate tried: sent and received packets.
+    pub sweep: Vec<RateStep>,
+    /// Clients that connected, joined and were admitted per second.
+    pub connects_per_s: f64,
+    /// The switchboard process's resident memory per connected client.
+    pub bytes_per_client: u64,
+    /// Clients used for the two figures above.
+    pub clients: usize,
+    /// Per-client relay limits the switchboard ran with, as its status reports them.
+    pub client_packets_per_sec: u64,
+    /// See `client_packets_per_sec`.
+    pub client_bytes_per_sec: u64,
+}
+
+/// Round trips under one condition of the CPUs, beside the machine's floor in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// A → switchboard → B → switchboard → A: four loopback hops and four QUIC stacks.
+    pub relayed_us: Percentiles,
+    /// The floor: the same packet over plain loopback UDP between two threads, one hop each
+    /// way (no QUIC, no switchboard).
+    pub udp_us: Percentiles,
+    /// A and B over a direct QUIC connection: two QUIC stacks and the harness, no switchboard.
+    pub direct_us: Percentiles,
+}
+
+/// p50 / p99 / max of the round trips that came back, and how many did not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Round trips not back within the timeout (not in the percentiles).
+    pub lost: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Worst.
+    pub max: u64,
+}
+
+/// One step of the rate sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateStep {
+    /// Packets per second offered.
+    pub rate: u64,
+    /// Packets sent.
+    pub sent: u64,
+    /// Milliseconds the harness took to offer them (1,000 when it kept up).
+    pub offered_in_ms: u64,
+    /// Packets received.
+    pub received: u64,
+    /// Of the lost, refused by the switchboard because the receiver's queue was full (counted
+    /// there; the rest were lost in the sockets on the way).
+    pub refused_queue_full: u64,
+    /// Of the lost, refused by the switchboard's per-client rate limit.
+    pub refused_rate_limited: u64,
+    /// UDP datagrams the kernel dropped for a full socket receive buffer during the step, on
+    /// any socket of the machine (`RcvbufErrors` in /proc/net/snmp); 0 where unreadable.
+    pub dropped_rcvbuf: u64,
+}
+
+impl RateStep {
+    fn lossless(&self) -> bool {
+        self.received == self.sent
+    }
+
+    fn offered_in_time(&self) -> bool {
+        self.sent as f64 / (self.offered_in_ms.max(1_000) as f64 / 1_000.0)
+            >= OFFERED_SHARE_MIN * self.rate as f64
+    }
+}
+
+struct Switchboard {
+    child: Child,
+    at: Target,
+    dir: TempDir,
+}
+
+/// Where the switchboard listens and the key it proves.
+#[derive(Clone, Copy)]
+struct Target {
+    addr: std::net::SocketAddr,
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl Drop for Switchboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the benchmark.
+pub async fn run() -> Result<RelayReport> {
+    let sb = start_switchboard()?;
+    let (halting, polling) = latencies(sb.at).await?;
+    let rtt_us = polling.as_ref().unwrap_or(&halting).relayed_us.clone();
+    let cpus_polled_when_idle = polling.is_some();
+    let mut pairs = Vec::new();
+    for i in 0..PAIRS {
+        let (x, y) = (
+            Peer::connect(sb.at, 10 + 2 * i as u8).await?,
+            Peer::connect(sb.at, 11 + 2 * i as u8).await?,
+        );
+        introduce(&x, &y).await?;
+        pairs.push((x, y));
+    }
+    let sweep = sweep(&sb, &pairs).await?;
+    let relay_pps = sweep
+        .iter()
+        .filter(|s| s.lossless() && s.offered_in_time())
+        .map(|s| s.rate)
+        .max()
+        .unwrap_or(0);
+    let (connects_per_s, bytes_per_client) = connects(&sb).await?;
+    let relay = &client::call(sb.dir.path(), &Request::Status)?["relay"];
+    let limit = |key: &str| {
+        relay[key]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no {key} in the switchboard's status"))
+    };
+    Ok(RelayReport {
+        rtt_us,
+        cpus_polled_when_idle,
+        halting,
+        polling,
+        relay_pps,
+        sweep,
+        connects_per_s,
+        bytes_per_client,
+        clients: CLIENTS,
+        client_packets_per_sec: limit("client_packets_per_sec")?,
+        client_bytes_per_sec: limit("client_bytes_per_sec")?,
+    })
+}
+
+fn start_switchboard() -> Result<Switchboard> {
+    let dir = TempDir::new("kith-bench-relay")?;
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let exe = std::env::current_exe().context("finding the kith binary")?;
+    let child = Command::new(exe)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--client-packets-per-sec",
+            &CLIENT_PACKETS_PER_SEC.to_string(),
+        ])
+        .args(["--client-bytes-per-sec", &CLIENT_BYTES_PER_SEC.to_string()])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the switchboard")?;
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(status) = client::call(dir.path(), &Request::Status) {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!("the switchboard did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let id: FeedId = status["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id"))?
+        .parse()?;
+    let at = Target {
+        addr: format!("127.0.0.1:{port}").parse()?,
+        key: id.verifying_key()?,
+    };
+    Ok(Switchboard { child, at, dir })
+}
+
+struct Peer {
+    id: FeedId,
+    key: SigningKey,
+    conn: quinn::Connection,
+    send: tokio::sync::Mutex<quinn::SendStream>,
+    recv: tokio::sync::Mutex<quinn::RecvStream>,
+    endpoint: PeerEndpoint,
+}
+
+impl Peer {
+    async fn connect(sb: Target, seed: u8) -> Result<Peer> {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?;
+        let conn = dial(&endpoint, &key, sb).await?;
+        let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
+        let greeted = dial_hello(&conn, &ours).await?;
+        let peer = Peer {
+            id: FeedId::from(key.verifying_key()),
+            key,
+            conn,
+            send: tokio::sync::Mutex::new(greeted.send),
+            recv: tokio::sync::Mutex::new(greeted.recv),
+            endpoint,
+        };
+        peer.write(&ClientMsg::Join { invite: None }).await?;
+        match peer.read().await? {
+            ServerMsg::Welcome { .. } => Ok(peer),
+            other => bail!("not admitted: {other:?}"),
+        }
+    }
+
+    async fn write(&self, msg: &ClientMsg) -> Result<()> {
+        Ok(stream::write_frame(&mut *self.send.lock().await, msg).await?)
+    }
+
+    async fn read(&self) -> Result<ServerMsg> {
+        let frame = stream::read_frame::<ServerMsg>(&mut *self.recv.lock().await, 1 << 20).await?;
+        frame.ok_or_else(|| anyhow!("the switchboard closed the stream"))
+    }
+}
+
+async fn dial(endpoint: &PeerEndpoint, key: &SigningKey, sb: Target) -> Result<quinn::Connection> {
+    let config = outer_client_config(key, sb.key)?;
+    let conn = endpoint
+        .quinn()
+        .connect_with(config, sb.addr, &server_name(&sb.key))?
+        .await?;
+    if peer_key(&conn)? != sb.key {
+        bail!("the switchboard proved another key");
+    }
+    Ok(conn)
+}
+
+async fn introduce(a: &Peer, b: &Peer) -> Result<()> {
+    a.write(&ClientMsg::Introduce { to: b.id }).await?;
+    match b.read().await? {
+        ServerMsg::IntroRequest { from, .. } if from == a.id => {}
+        other => bail!("unexpected {other:?}"),
+    }
+    b.write(&ClientMsg::IntroAnswer {
+        from: a.id,
+        accept: true,
+    })
+    .await?;
+    match a.read().await? {
+        ServerMsg::Introduced { peer, .. } if peer == b.id => Ok(()),
+        other => bail!("not introduced: {other:?}"),
+    }
+}
+
+fn packet(to: &FeedId, seq: u64) -> Bytes {
+    let mut bytes = vec![0u8; 32 + PACKET_BYTES];
+    bytes[..32].copy_from_slice(&to.0);
+    bytes[32..40].copy_from_slice(&seq.to_be_bytes());
+    Bytes::from(bytes)
+}
+
+/// The round trips with idle CPUs halting, then polling (when the PM QoS request can be made).
+/// A and B live on a runtime of their own on one thread: the measurement is the switchboard's,
+/// so the harness keeps its own scheduling (work stealing between two busy processes on two
+/// cores) out of it.
+async fn latencies(sb: Target) -> Result<(Latency, Option<Latency>)> {
+    let measure = move || -> Result<(Latency, Option<Latency>)> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let (a, b) = (Peer::connect(sb, 1).await?, Peer::connect(sb, 2).await?);
+            introduce(&a, &b).await?;
+            let (a_direct, b_direct) = direct_connection(&a, &b).await?;
+            let measure = || async {
+                Ok::<_, anyhow::Error>(Latency {
+                    relayed_us: echo_round_trips(&a.conn, &b.conn, &b.id).await?,
+                    udp_us: udp_round_trips().await?,
+                    direct_us: echo_round_trips(&a_direct, &b_direct, &b.id).await?,
+                })
+            };
+            let halting = measure().await?;
+            let polling = match WakeLatencyHold::zero() {
+                Ok(_hold) => Some(measure().await?),
+                Err(e) => {
+                    eprintln!("round trips measured with idle CPUs halting only: {e}");
+                    None
+                }
+            };
+            Ok((halting, polling))
+        })
+    };
+    tokio::task::spawn_blocking(measure).await?
+}
+
+/// A direct QUIC connection from A to B (no switchboard), for the floor of two QUIC stacks and
+/// the harness. Both ends use the relay link's transport, so that the same 1,232-byte datagrams
+/// fit.
+async fn direct_connection(a: &Peer, b: &Peer) -> Result<(quinn::Connection, quinn::Connection)> {
+    b.endpoint
+        .quinn()
+        .set_server_config(Some(outer_server_config(&b.key)?));
+    let accept = async {
+        let incoming = b
+            .endpoint
+            .quinn()
+            .accept()
+            .await
+            .ok_or_else(|| anyhow!("b's endpoint closed"))?;
+        Ok::<_, anyhow::Error>(incoming.await?)
+    };
+    let b_key = b.id.verifying_key()?;
+    let config = outer_client_config(&a.key, b_key)?;
+    let dial = async {
+        Ok::<_, anyhow::Error>(
+            a.endpoint
+                .quinn()
+                .connect_with(config, b.endpoint.local_addr()?, &server_name(&b_key))?
+                .await?,
+        )
+    };
+    let (accepted, dialled) = tokio::join!(accept, dial);
+    Ok((dialled?, accepted?))
+}
+
+/// `a` sends `[to][seq][payload]`, `b` echoes it back, one at a time; on a relayed link the
+/// switchboard has already rewritten the header to A's key, so the same bytes go back to A.
+/// The first [`WARM_UP`] are not counted; one not back within [`ROUND_TRIP_TIMEOUT`] is counted
+/// lost (a refusal by the switchboard, or a drop in a socket) and the next one starts.
+async fn echo_round_trips(
+    a: &quinn::Connection,
+    b: &quinn::Connection,
+    to: &FeedId,
+) -> Result<Percentiles> {
+    let echo_conn = b.clone();
+    let echo = tokio::spawn(async move {
+        while let Ok(frame) = echo_conn.read_datagram().await {
+            if echo_conn.send_datagram(frame).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut samples, mut lost) = (Vec::with_capacity(ROUND_TRIPS), 0);
+    for seq in 0..(WARM_UP + ROUND_TRIPS) as u64 {
+        let started = Instant::now();
+        a.send_datagram(packet(to, seq))?;
+        let back = tokio::time::timeout(ROUND_TRIP_TIMEOUT, async {
+            // Skips a late echo of an earlier, lost round trip.
+            while a.read_datagram().await?.get(32..40) != Some(&seq.to_be_bytes()[..]) {}
+            Ok::<_, quinn::ConnectionError>(())
+        });
+        match back.await {
+            Ok(Ok(())) if seq >= WARM_UP as u64 => {
+                samples.push(started.elapsed().as_micros() as u64)
+            }
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("round trip {seq}: {e}"),
+            Err(_) => lost += 1,
+        }
+        if lost > LOST_MAX {
+            bail!("{lost} of {seq} round trips lost");
+        }
+    }
+    echo.abort();
+    Ok(percentiles(samples, lost))
+}
+
+fn percentiles(mut samples: Vec<u64>, lost: u64) -> Percentiles {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Percentiles {
+        lost,
+        p50: at(0.50),
+        p99: at(0.99),
+        max: at(1.0),
+    }
+}
+
+/// Plain UDP round trips of a relayed packet's size: a blocking echo thread, and a client on
+/// the same kind of one-thread runtime the relayed round trips use.
+async fn udp_round_trips() -> Result<Percentiles> {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let echo_addr = echo.local_addr()?;
+    // The echo thread ends once nothing has come for a while.
+    echo.set_read_timeout(Some(Duration::from_secs(2)))?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            if echo.send_to(&buf[..n], from).is_err() {
+                return;
+            }
+        }
+    });
+    let measure = move || -> Result<Percentiles> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+            socket.connect(echo_addr).await?;
+            let (packet, mut buf) = (vec![0u8; 32 + PACKET_BYTES], vec![0u8; 2048]);
+            let mut samples = Vec::with_capacity(WARM_UP + ROUND_TRIPS);
+            for _ in 0..WARM_UP + ROUND_TRIPS {
+                let started = Instant::now();
+                socket.send(&packet).await?;
+                tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await??;
+                samples.push(started.elapsed().as_micros() as u64);
+            }
+            Ok(percentiles(samples.split_off(WARM_UP), 0))
+        })
+    };
+    tokio::task::spawn_blocking(measure).await?
+}
+
+/// The switchboard's refusal counters: (queue full, rate limited).
+fn refusals(sb: &Switchboard) -> Result<(u64, u64)> {
+    let status = client::call(sb.dir.path(), &Request::Status)?;
+    let relay = &status["relay"];
+    let count = |key: &str| {
+        relay[key]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no {key} in the switchboard's status"))
+    };
+    Ok((count("refused_queue_full")?, count("refused_rate_limited")?))
+}
+
+/// Offer each rate for one second over all pairs (x → y), paced per millisecond; count what
+/// arrives, and what the switchboard refused. Stops after the first step that lost packets or
+/// that the harness could not offer in time.
+async fn sweep(sb: &Switchboard, pairs: &[(Peer, Peer)]) -> Result<Vec<RateStep>> {
+    let mut steps: Vec<RateStep> = Vec::new();
+    for rate in (RATE_STEP..=RATE_MAX).step_by(RATE_STEP as usize) {
+        if steps
+            .last()
+            .is_some_and(|s| !s.lossless() || !s.offered_in_time())
+        {
+            break;
+        }
+        let (before, rcvbuf_before) = (refusals(sb)?, udp_rcvbuf_errors());
+        let received = Arc::new(AtomicU64::new(0));
+        let counters: Vec<_> = pairs
+            .iter()
+            .map(|(_, y)| {
+                let (conn, received) = (y.conn.clone(), Arc::clone(&received));
+                tokio::spawn(async move {
+                    while let Ok(Ok(_)) =
+                        tokio::time::timeout(Duration::from_millis(500), conn.read_datagram()).await
+                    {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        // Exactly `rate / 1000` packets each millisecond, spread over the pairs.
+        let (per_ms, n) = (rate / 1_000, pairs.len() as u64);
+        let mut sent = 0;
+        let start = tokio::time::Instant::now();
+        for ms in 0..1_000u64 {
+            for (i, (x, y)) in pairs.iter().enumerate() {
+                for _ in 0..per_ms / n + u64::from((i as u64) < per_ms % n) {
+                    if x.conn.send_datagram(packet(&y.id, sent)).is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+            tokio::time::sleep_until(start + Duration::from_millis(ms + 1)).await;
+        }
+        let offered_in_ms = start.elapsed().as_millis() as u64;
+        for counter in counters {
+            let _ = counter.await;
+        }
+        let after = refusals(sb)?;
+        steps.push(RateStep {
+            rate,
+            sent,
+            offered_in_ms,
+            received: received.load(Ordering::Relaxed),
+            refused_queue_full: after.0 - before.0,
+            refused_rate_limited: after.1 - before.1,
+            dropped_rcvbuf: udp_rcvbuf_errors().saturating_sub(rcvbuf_before),
+        });
+    }
+    Ok(steps)
+}
+
+/// The kernel's count of UDP datagrams dropped for a full receive buffer; 0 if unreadable.
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors");
+    at.and_then(|i| values.split_whitespace().nth(i))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Connect `CLIENTS` clients (handshake, hello, join) with `CONCURRENCY` at once; the
+/// switchboard's resident memory before and after, per client.
+async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
+    // A few client sockets; each dial carries its own identity in its client config.
+    let mut endpoints = Vec::new();
+    for i in 0..CLIENT_SOCKETS {
+        let key = SigningKey::from_bytes(&[200 + i as u8; 32]);
+        endpoints.push(Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?));
+    }
+    // Each client's identity and TLS config exist before it connects, as a daemon's do.
+    let configs = (0..CLIENTS)
+        .map(|i| {
+            let mut secret = [7u8; 32];
+            secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            outer_client_config(&SigningKey::from_bytes(&secret), sb.at.key)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let before = rss(sb.child.id())?;
+    let started = Instant::now();
+    let mut clients = Vec::with_capacity(CLIENTS);
+    let mut batch = tokio::task::JoinSet::new();
+    let sb_ref = (sb.at.addr, sb.at.key);
+    for (i, config) in configs.into_iter().enumerate() {
+        batch.spawn(connect_client(
+            Arc::clone(&endpoints[i % CLIENT_SOCKETS]),
+            config,
+            sb_ref,
+        ));
+        if batch.len() >= CONCURRENCY {
+            if let Some(done) = batch.join_next().await {
+                clients.push(done??);
+            }
+        }
+    }
+    while let Some(done) = batch.join_next().await {
+        clients.push(done??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss(sb.child.id())?;
+    let per_client = after.saturating_sub(before) / CLIENTS as u64;
+    drop(clients);
+    Ok((CLIENTS as f64 / seconds, per_client))
+}
+
+type Client = (quinn::Connection, quinn::SendStream, quinn::RecvStream);
+
+async fn connect_client(
+    endpoint: Arc<PeerEndpoint>,
+    config: quinn::ClientConfig,
+    sb: (std::net::SocketAddr, ed25519_dalek::VerifyingKey),
+) -> Result<Client> {
+    let conn = endpoint
+        .quinn()
+        .connect_with(config, sb.0, &server_name(&sb.1))?
+        .await?;
+    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
+    let mut greeted = dial_hello(&conn, &ours).await?;
+    stream::write_frame(&mut greeted.send, &ClientMsg::Join { invite: None }).await?;
+    match stream::read_frame::<ServerMsg>(&mut greeted.recv, 1 << 20).await? {
+        Some(ServerMsg::Welcome { .. }) => Ok((conn, greeted.send, greeted.recv)),
+        other => bail!("not admitted: {other:?}"),
+    }
+}
+
+/// Resident bytes of process `pid`.
+fn rss(pid: u32) -> Result<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).context("reading statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow!("no rss"))?;
+    Ok(pages * 4096)
+}
+
+/// The report as text, beside iroh-relay's figures on this machine.
+pub fn text(r: &RelayReport) -> String {
+    let sweep: Vec<String> = r
+        .sweep
+        .iter()
+        .map(|s| {
+            let refused = s.refused_queue_full + s.refused_rate_limited;
+            let late = if s.offered_in_time() { String::new() } else { format!(", offered in {} ms: the harness's limit", s.offered_in_ms) };
+            let kernel = s.dropped_rcvbuf;
+            format!("{}/s: {} of {} ({refused} refused by the switchboard, {kernel} dropped by full socket buffers{late})", s.rate, s.received, s.sent)
+        })
+        .collect();
+    let mut out = format!("round trips of 1,200 B, {ROUND_TRIPS} sequential (µs, p50 / p99 / max); iroh-relay here: relayed p50 ~70, p99 130–250\n");
+    let mut conditions = vec![("idle CPUs halting", &r.halting)];
+    if let Some(polling) = &r.polling {
+        conditions.push(("idle CPUs polling (PM QoS 0 µs, as cyclictest)", polling));
+    }
+    for (name, l) in conditions {
+        let p = |p: &Percentiles| match p.lost {
+            0 => format!("{} / {} / {}", p.p50, p.p99, p.max),
+            lost => format!("{} / {} / {} ({lost} lost)", p.p50, p.p99, p.max),
+        };
+        out += &format!(
+            "  {name}: relayed {}   floor: plain UDP {}, direct QUIC A ↔ B {}\n",
+            p(&l.relayed_us),
+            p(&l.udp_us),
+            p(&l.direct_us)
+        );
+    }
+    out += &format!(
+        "rtt_us (the {} figure): p50 {} µs, p99 {} µs\n\
+         highest rate with no loss ({PAIRS} pairs): {} packets/s   iroh-relay here: 50–75k/s\n  sweep: {}\n\
+         {} clients: {:.0} connects/s (TLS + hello + join), {} B of switchboard memory per client   iroh-relay here: 4,200/s without TLS, 18 KiB\n\
+         per-client limits the switchboard ran with: {} packets/s, {} bytes/s (defaults {} and {})",
+        if r.cpus_polled_when_idle { "polling" } else { "halting" },
+        r.rtt_us.p50, r.rtt_us.p99, r.relay_pps, sweep.join(", "), r.clients, r.connects_per_s, r.bytes_per_client,
+        r.client_packets_per_sec, r.client_bytes_per_sec,
+        kith::limits::RELAY_CLIENT_PACKETS_PER_SEC, kith::limits::RELAY_CLIENT_BYTES_PER_SEC,
+    );
+    out
+}

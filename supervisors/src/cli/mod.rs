@@ -1,0 +1,9 @@
+//! The `kith` command line: flags ([`args`]), settings precedence ([`config`]), the control-socket
+//! client ([`client`]) and text/JSON printing ([`output`]).
+
+#[allow(missing_docs)]
+// clap turns doc comments into help text; flattened flags document themselves.
+pub mod args;
+pub mod client;
+pub mod config;
+pub mod output;

@@ -1,0 +1,304 @@
+//! The daemon's supervision tree — the `application.ex` of a kith node.
+//!
+//! ```text
+//! daemon (rest_for_one, at most 5 restarts in 10 s)
+//! ├── store_writer   permanent worker    the one LMDB writer; group commits
+//! ├── replicators    dynamic supervisor  one permanent feed replicator per wanted feed
+//! ├── peers          dynamic supervisor  one temporary actor per peer connection
+//! ├── entries        dynamic supervisor  one transient dialer per active rolodex entry
+//! ├── rolodex        permanent worker    serialises rolodex changes; starts replicators, dialers
+//! ├── listener       permanent worker    accepts peer connections
+//! ├── switchboards   supervisor          one permanent link per --switchboard (one_for_one)
+//! └── control        permanent worker    the control socket that client commands talk to
+//! ```
+//!
+//! rest_for_one because each child depends on those started before it: if the store writer
+//! restarts, everything after it (which holds its slot and may have requests in flight)
+//! restarts too, while a crash of the control server touches nothing else. The store (with its
+//! directory lock) and the QUIC endpoint are opened before the tree and outlive it, so a restart
+//! never reopens LMDB or rebinds the port.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kith::daemon::control::dispatch::TreeReporter;
+use kith::daemon::control::server::{node_handler, ControlArgs, ControlServer};
+use kith::daemon::dialer::{Dialer, DialerArgs};
+use kith::daemon::listener::Listener;
+use kith::daemon::node::Node;
+use kith::daemon::peer::{Connections, PeerContext, Replicators, ServePolicy};
+use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
+use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
+use kith::daemon::store_writer::{StoreWriter, StoreWriterArgs};
+use kith::daemon::uplink::link::{SbLink, SbLinkArgs};
+use kith::daemon::uplink::status_file::StatusFile;
+use kith::daemon::uplink::Relays;
+use kith::identity::Identity;
+use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
+use kith::net::PeerEndpoint;
+use kith::rolodex::Rolodex;
+use kith::runtime::Slot;
+use kith::store::Store;
+use kith::supervisor::{
+    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor,
+    Strategy, SupervisorMsg, SupervisorSpec,
+};
+use ractor::ActorRef;
+
+/// Restart intensity of the daemon's root: past it, the daemon exits non-zero.
+pub const ROOT_INTENSITY: Intensity = Intensity {
+    max_restarts: 5,
+    period: Duration::from_secs(10),
+};
+/// Peer connections are temporary (never restarted), so this bounds only the supervisor itself.
+const PEERS_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
+/// Feed replicators are permanent; a few crashes are absorbed, then the root decides.
+const REPLICATORS_INTENSITY: Intensity = Intensity {
+    max_restarts: 20,
+    period: Duration::from_secs(10),
+};
+/// A switchboard link that keeps crashing is restarted a few times, then the root decides.
+const SWITCHBOARDS_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
+/// A dialer that keeps crashing is restarted a few times, then the entries supervisor gives up
+/// and the root restarts the rolodex side of the tree.
+const ENTRIES_INTENSITY: Intensity = Intensity {
+    max_restarts: 20,
+    period: Duration::from_secs(10),
+};
+
+/// What the tree is built from.
+pub struct DaemonParts {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// This node's identity.
+    pub identity: Arc<Identity>,
+    /// The opened store (holding the directory lock).
+    pub store: Store,
+    /// The bound QUIC endpoint.
+    pub endpoint: Arc<PeerEndpoint>,
+    /// Whom to serve.
+    pub serve: ServePolicy,
+    /// Switchboards to stay connected to (`HOST:PORT` or `@ID@HOST:PORT`).
+    pub switchboards: Vec<String>,
+}
+
+/// The running daemon's handles.
+pub struct Daemon {
+    /// The root supervisor.
+    pub root: RootSupervisor,
+    /// The node handle.
+    pub node: Node,
+    /// The network context.
+    pub peers: PeerContext,
+}
+
+/// Build and start the tree.
+pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
+    let node = Node {
+        identity: Arc::clone(&parts.identity),
+        store: parts.store.clone(),
+        rolodex: Rolodex::load(&parts.store)?,
+        writer: Slot::new(),
+        rolodex_actor: Slot::new(),
+        events: kith::daemon::events::channel(),
+        online: kith::daemon::uplink::Online::default(),
+        status_file: StatusFile::in_dir(&parts.data_dir),
+    };
+    // The status line set before a restart is announced again; a damaged file is said, not fatal.
+    match node.status_file.load() {
+        Ok(text) => node.online.set_status(text),
+        Err(e) => {
+            tracing::warn!(error = %e, "the saved status line could not be read; starting without one")
+        }
+    }
+    let peers = PeerContext {
+        node: node.clone(),
+        endpoint: Arc::clone(&parts.endpoint),
+        connections: Connections::default(),
+        peers: DynamicSupervisorHandle::new("peers"),
+        serve: parts.serve,
+        replicators: Replicators::default(),
+        relays: Relays::new(parts.switchboards.len()),
+    };
+    let root_slot: Slot<SupervisorMsg> = Slot::new();
+    let spec = tree(&parts, &node, &peers, reporter(root_slot.clone()));
+    let root = RootSupervisor::start(spec).await?;
+    root_slot.set(root.actor().clone());
+    Ok(Daemon { root, node, peers })
+}
+
+fn tree(
+    parts: &DaemonParts,
+    node: &Node,
+    peers: &PeerContext,
+    tree: TreeReporter,
+) -> SupervisorSpec {
+    let entries = DynamicSupervisorHandle::new("entries");
+    let replicators = DynamicSupervisorHandle::new("replicators");
+    let writer_args = StoreWriterArgs {
+        store: parts.store.clone(),
+        identity: Arc::clone(&parts.identity),
+        rolodex: node.rolodex.clone(),
+        slot: node.writer.clone(),
+        events: node.events.clone(),
+    };
+    let rolodex_args = RolodexArgs {
+        identity: Arc::clone(&parts.identity),
+        rolodex: node.rolodex.clone(),
+        writer: node.writer.clone(),
+        slot: node.rolodex_actor.clone(),
+        events: node.events.clone(),
+        dial: Some(dial_fn(peers.clone(), entries.clone())),
+        replicate: Some(replicate_fn(
+            node.clone(),
+            peers.replicators.clone(),
+            replicators.clone(),
+        )),
+    };
+    let handler = node_handler(node.clone(), tree, Some(peers.clone()));
+    let control_args = ControlArgs {
+        data_dir: parts.data_dir.clone(),
+        handler,
+    };
+    let listener_args = peers.clone();
+    SupervisorSpec {
+        name: "daemon".into(),
+        strategy: Strategy::RestForOne,
+        intensity: ROOT_INTENSITY,
+        children: vec![
+            ChildSpec::worker("store_writer", Restart::Permanent, StoreWriter, move || {
+                writer_args.clone()
+            }),
+            ChildSpec::dynamic(
+                DynamicSpec {
+                    name: "replicators".into(),
+                    intensity: REPLICATORS_INTENSITY,
+                    max_children: ROLODEX_FOLLOWS_MAX,
+                },
+                replicators,
+            ),
+            ChildSpec::dynamic(
+                DynamicSpec {
+                    name: "peers".into(),
+                    intensity: PEERS_INTENSITY,
+                    max_children: PEERS_MAX,
+                },
+                peers.peers.clone(),
+            ),
+            ChildSpec::dynamic(
+                DynamicSpec {
+                    name: "entries".into(),
+                    intensity: ENTRIES_INTENSITY,
+                    max_children: ACTIVE_ENTRIES_MAX,
+                },
+                entries,
+            ),
+            ChildSpec::worker("rolodex", Restart::Permanent, RolodexActor, move || {
+                rolodex_args.clone()
+            }),
+            ChildSpec::worker("listener", Restart::Permanent, Listener, move || {
+                listener_args.clone()
+            }),
+            ChildSpec::supervisor(switchboards_tree(peers, &parts.switchboards)),
+            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || {
+                control_args.clone()
+            }),
+        ],
+    }
+}
+
+/// One permanent link per switchboard; they share nothing, hence one_for_one.
+fn switchboards_tree(peers: &PeerContext, targets: &[String]) -> SupervisorSpec {
+    let children = targets
+        .iter()
+        .map(|target| {
+            let args = SbLinkArgs {
+                ctx: peers.clone(),
+                target: target.clone(),
+            };
+            ChildSpec::worker(
+                format!("switchboard:{target}"),
+                Restart::Permanent,
+                SbLink,
+                move || args.clone(),
+            )
+        })
+        .collect();
+    SupervisorSpec {
+        name: "switchboards".into(),
+        strategy: Strategy::OneForOne,
+        intensity: SWITCHBOARDS_INTENSITY,
+        children,
+    }
+}
+
+/// Start a dialer for an id unless one is running (the child id is the entry's id).
+fn dial_fn(ctx: PeerContext, entries: DynamicSupervisorHandle) -> DialFn {
+    Arc::new(move |id| {
+        let (ctx, entries) = (ctx.clone(), entries.clone());
+        tokio::spawn(async move {
+            let args = DialerArgs { ctx, id };
+            let spec = ChildSpec::worker(
+                format!("entry:{id}"),
+                Restart::Transient,
+                Dialer,
+                move || args.clone(),
+            );
+            if let Err(e) = entries.start_child(spec).await {
+                tracing::debug!(peer = %id.short(), error = %e, "dialer not started");
+            }
+        });
+    })
+}
+
+/// Start (wanted) or terminate (no longer wanted) the replicator of a feed.
+fn replicate_fn(
+    node: Node,
+    registry: Replicators,
+    replicators: DynamicSupervisorHandle,
+) -> ReplicateFn {
+    Arc::new(move |feed, wanted| {
+        let (node, registry, replicators) = (node.clone(), registry.clone(), replicators.clone());
+        tokio::spawn(async move {
+            let id = format!("feed:{feed}");
+            let result = if wanted {
+                let args = ReplicatorArgs {
+                    node,
+                    feed,
+                    registry,
+                };
+                let spec =
+                    ChildSpec::worker(id, Restart::Permanent, FeedReplicator, move || args.clone());
+                replicators.start_child(spec).await.map(|_| ())
+            } else {
+                replicators.terminate_child(&id).await
+            };
+            if let Err(e) = result {
+                tracing::debug!(feed = %feed.short(), wanted, error = %e, "replicator not changed");
+            }
+        });
+    })
+}
+
+/// Reports the live tree from the root, for `kith status`.
+fn reporter(root: Slot<SupervisorMsg>) -> TreeReporter {
+    Arc::new(move || {
+        let root: Option<ActorRef<SupervisorMsg>> = root.get();
+        Box::pin(async move {
+            let Some(root) = root else {
+                return serde_json::json!({ "error": "the tree is starting" });
+            };
+            match report(&root).await {
+                Ok(report) => serde_json::to_value(report).unwrap_or_default(),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            }
+        })
+    })
+}

@@ -1,0 +1,6 @@
+//! The supervision trees, one per use, each stating its strategy, restart intensity and each
+//! child's restart type: the `application.ex` and `*_sup.ex` files of kith.
+
+pub mod daemon;
+pub mod presence;
+pub mod switchboard;

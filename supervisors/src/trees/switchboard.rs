@@ -1,0 +1,246 @@
+//! The switchboard's supervision tree — `kith switchboard`.
+//!
+//! ```text
+//! switchboard (rest_for_one, at most 5 restarts in 10 s)
+//! ├── presence    supervisor          shard actors of the presence tracker (one_for_one)
+//! ├── clients     dynamic supervisor  one temporary session per connected peer
+//! ├── notifier    permanent worker    presence diffs → notices to the sessions watching
+//! ├── listener    permanent worker    accepts peers (QUIC, keys proven by TLS)
+//! ├── cluster     supervisor          one permanent link per --join node (one_for_one)
+//! └── control     permanent worker    the control socket (`kith status` on a switchboard)
+//! ```
+//!
+//! rest_for_one: sessions track their peers in the presence shards, so if the presence subtree
+//! restarts, every session restarts too (its peers reconnect and are tracked again). The notifier
+//! comes after the clients, so its restart costs no session: a new notifier asks every session to
+//! resynchronise instead. The listener and control come last. The endpoint and the data-directory lock are held outside the tree.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kith::daemon::control::server::{ControlArgs, ControlServer, Handler};
+use kith::feed::now_ms;
+use kith::identity::Identity;
+use kith::limits::PEERS_SHARDS;
+use kith::limits::{INVITE_TTL_DEFAULT, SB_CLIENTS_MAX};
+use kith::net::PeerEndpoint;
+use kith::presence::driver::pool::TrackerPool;
+use kith::presence::{Options, ReplicaName};
+use kith::relay::RouterConfig;
+use kith::runtime::Slot;
+use kith::supervisor::{
+    report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor,
+    Strategy, SupervisorMsg, SupervisorSpec,
+};
+use kith::switchboard::cluster::link::{ClusterLink, ClusterLinkArgs};
+use kith::switchboard::cluster::nodes::NodeLinks;
+use kith::switchboard::cluster::presence_link::QuicPresence;
+use kith::switchboard::context::{Counters, SbContext};
+use kith::switchboard::hub::Hub;
+use kith::switchboard::invites::InviteFile;
+use kith::switchboard::listener::SbListener;
+use kith::switchboard::notifier::SbNotifier;
+use kith::switchboard::watchers::Watchers;
+use kith::wire::control::{Request, Response};
+use kith::wire::switchboard::PEERS_TOPIC;
+
+use crate::trees::presence::presence_tree;
+
+/// Restart intensity of the switchboard's root.
+const ROOT_INTENSITY: Intensity = Intensity {
+    max_restarts: 5,
+    period: Duration::from_secs(10),
+};
+/// A cluster link that keeps crashing is restarted a few times, then the root decides.
+const CLUSTER_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
+/// Sessions are temporary; this bounds only the clients supervisor itself.
+const CLIENTS_INTENSITY: Intensity = Intensity {
+    max_restarts: 10,
+    period: Duration::from_secs(10),
+};
+
+/// What the switchboard tree is built from.
+pub struct SwitchboardParts {
+    /// The data directory (identity, control socket).
+    pub data_dir: PathBuf,
+    /// The switchboard's identity.
+    pub identity: Arc<Identity>,
+    /// The bound endpoint.
+    pub endpoint: Arc<PeerEndpoint>,
+    /// Admit only peers with an invite code.
+    pub invite_only: bool,
+    /// Other nodes of the cluster to join (`[@ID@]HOST:PORT`).
+    pub join: Vec<String>,
+    /// The limits relayed clients are held to.
+    pub relay: RouterConfig,
+    /// Whether the process keeps idle CPUs polling (`--poll-idle`), for status.
+    pub cpus_polled_when_idle: bool,
+}
+
+/// A running switchboard.
+pub struct Switchboard {
+    /// The root supervisor.
+    pub root: RootSupervisor,
+    /// The shared context.
+    pub ctx: SbContext,
+}
+
+/// Build and start the tree.
+pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
+    let node = parts.identity.id().to_string();
+    let pool = TrackerPool::new(Options {
+        shard_count: PEERS_SHARDS,
+        ..Options::default()
+    })?;
+    let tracker = pool.handle(&node);
+    let link = QuicPresence::new(ReplicaName::new(&node));
+    let ctx = SbContext {
+        node: node.clone(),
+        tracker: tracker.clone(),
+        endpoint: Arc::clone(&parts.endpoint),
+        clients: DynamicSupervisorHandle::new("clients"),
+        counters: Arc::new(Counters::default()),
+        cluster: link.clone(),
+        hub: Hub::new(parts.relay),
+        sessions: Arc::default(),
+        watchers: Watchers::default(),
+        nodes: NodeLinks::default(),
+        invites: match parts.invite_only {
+            true => Some(Arc::new(Mutex::new(InviteFile::load(&parts.data_dir)?))),
+            false => None,
+        },
+    };
+    let root_slot: Slot<SupervisorMsg> = Slot::new();
+    let listener_args = ctx.clone();
+    let notifier_args = ctx.clone();
+    let control_args = ControlArgs {
+        data_dir: parts.data_dir.clone(),
+        handler: handler(ctx.clone(), root_slot.clone(), parts.cpus_polled_when_idle),
+    };
+    let seed = u64::from_le_bytes(parts.identity.id().0[..8].try_into().unwrap_or_default());
+    let spec = SupervisorSpec {
+        name: "switchboard".into(),
+        strategy: Strategy::RestForOne,
+        intensity: ROOT_INTENSITY,
+        children: vec![
+            ChildSpec::supervisor(presence_tree(&pool, &tracker, Arc::new(link), seed)),
+            ChildSpec::dynamic(
+                DynamicSpec {
+                    name: "clients".into(),
+                    intensity: CLIENTS_INTENSITY,
+                    max_children: SB_CLIENTS_MAX,
+                },
+                ctx.clients.clone(),
+            ),
+            ChildSpec::worker("notifier", Restart::Permanent, SbNotifier, move || {
+                notifier_args.clone()
+            }),
+            ChildSpec::worker("listener", Restart::Permanent, SbListener, move || {
+                listener_args.clone()
+            }),
+            ChildSpec::supervisor(cluster_tree(&ctx, &parts.join)),
+            ChildSpec::worker("control", Restart::Permanent, ControlServer, move || {
+                control_args.clone()
+            }),
+        ],
+    };
+    let root = RootSupervisor::start(spec).await?;
+    root_slot.set(root.actor().clone());
+    Ok(Switchboard { root, ctx })
+}
+
+/// One permanent link per `--join` node; they share nothing, hence one_for_one.
+fn cluster_tree(ctx: &SbContext, join: &[String]) -> SupervisorSpec {
+    let children = join
+        .iter()
+        .map(|target| {
+            let args = ClusterLinkArgs {
+                ctx: ctx.clone(),
+                target: target.clone(),
+            };
+            ChildSpec::worker(
+                format!("node:{target}"),
+                Restart::Permanent,
+                ClusterLink,
+                move || args.clone(),
+            )
+        })
+        .collect();
+    SupervisorSpec {
+        name: "cluster".into(),
+        strategy: Strategy::OneForOne,
+        intensity: CLUSTER_INTENSITY,
+        children,
+    }
+}
+
+fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
+    let Some(invites) = &ctx.invites else {
+        return Response::err("this switchboard has open membership; restart it with --invite-only to use invite codes");
+    };
+    let ttl = hours.map_or(INVITE_TTL_DEFAULT, |h| {
+        Duration::from_secs(h.saturating_mul(3600))
+    });
+    let now = now_ms();
+    let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
+    let made = file
+        .invites
+        .create(now, ttl.as_millis() as u64)
+        .and_then(|code| file.save().map(|()| code));
+    match made {
+        Ok(code) => Response::ok(
+            serde_json::json!({ "code": code, "expires_ms": now + ttl.as_millis() as u64 }),
+        ),
+        Err(e) => Response::err(e),
+    }
+}
+
+fn relay_view(ctx: &SbContext) -> serde_json::Value {
+    let (stats, rate) = (ctx.hub.stats(), ctx.hub.config().rate);
+    serde_json::json!({
+        "client_packets_per_sec": rate.packets_per_sec as u64,
+        "client_bytes_per_sec": rate.bytes_per_sec as u64,
+        "forwarded_packets": stats.forwarded_packets,
+        "forwarded_bytes": stats.forwarded_bytes,
+        "refused_packets": stats.refused_total(),
+        "refused_queue_full": stats.refused(kith::relay::Refusal::QueueFull),
+        "refused_rate_limited": stats.refused(kith::relay::Refusal::RateLimited),
+        "lost_closed": ctx.hub.lost(),
+        "pairs_expired": stats.expired_pairs,
+    })
+}
+
+/// `kith status` on a switchboard: the tree, the counters, who is online (a count: no names).
+fn handler(ctx: SbContext, root: Slot<SupervisorMsg>, cpus_polled_when_idle: bool) -> Handler {
+    Arc::new(move |request| {
+        let (ctx, root) = (ctx.clone(), root.get());
+        Box::pin(async move {
+            match request {
+                Request::Status => {
+                    let tree = match root {
+                        Some(root) => report(&root).await.ok().and_then(|r| serde_json::to_value(r).ok()),
+                        None => None,
+                    };
+                    Response::ok(serde_json::json!({
+                        "id": ctx.node,
+                        "role": "switchboard",
+                        "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
+                        "online": ctx.tracker.list(PEERS_TOPIC).len(),
+                        "invite_only": ctx.invites.is_some(),
+                        "cpus_polled_when_idle": cpus_polled_when_idle,
+                        "cluster": ctx.cluster_nodes(),
+                        "counters": ctx.counters.view(),
+                        "relay": relay_view(&ctx),
+                        "supervision": tree,
+                    }))
+                }
+                Request::InviteCreate { hours } => invite(&ctx, hours),
+                _ => Response::err("this is a switchboard: it keeps no feeds; run that command against a daemon's data directory"),
+            }
+        })
+    })
+}
