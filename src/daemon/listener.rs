@@ -18,7 +18,6 @@ use crate::limits::HANDSHAKES_MAX;
 use crate::net::endpoint::accept;
 use crate::net::PeerEndpoint;
 use crate::runtime::OwnedTask;
-use crate::supervisor::{ChildSpec, Restart};
 
 /// Messages to the listener.
 pub enum ListenerMsg {
@@ -105,7 +104,8 @@ where
 /// Numbers connection actors' child ids, once per process.
 static CONNECTION_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Start a peer connection actor for an authenticated connection (temporary child).
+/// Start a peer connection actor for an authenticated connection (a child of `peers`, with the
+/// restart type the tree gave its children).
 pub async fn start_peer(
     ctx: &PeerContext,
     conn: quinn::Connection,
@@ -122,8 +122,11 @@ pub async fn start_peer(
     // not collide with a dead child the supervisor may not have removed yet.
     let serial = CONNECTION_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let id = format!("peer:{}:{serial}", peer.short());
-    let spec = ChildSpec::worker(id, Restart::Temporary, PeerConn, move || args.clone());
-    match ctx.peers.start_child(spec).await {
+    match ctx
+        .peers
+        .start_worker(id, PeerConn, move || args.clone())
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             crate::net::close::close(&conn, crate::net::CloseCode::Normal);

@@ -20,6 +20,10 @@ pub enum SupervisorError {
     /// No child with this id exists under the supervisor.
     #[error("unknown child '{0}'")]
     UnknownChild(String),
+    /// A worker asked to start a child through a handle whose tree stated no restart type for
+    /// its children ([`DynamicSupervisorHandle::for_children`](super::DynamicSupervisorHandle::for_children)).
+    #[error("the tree gave dynamic supervisor '{0}' no restart type for its children")]
+    NoChildRestart(String),
     /// A call to the supervisor failed or timed out.
     #[error("call to supervisor failed: {0}")]
     Call(String),

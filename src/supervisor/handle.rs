@@ -6,6 +6,10 @@
 //! per peer). Each time the dynamic supervisor (re)starts it stores its `ActorRef` in the handle;
 //! when it stops it clears it. Calls made while no instance is live fail with
 //! [`SupervisorError::NotRunning`].
+//!
+//! As in OTP's `simple_one_for_one`, the restart type of the children is part of the
+//! supervisor's template, stated by the tree ([`DynamicSupervisorHandle::for_children`]); a
+//! worker starts a child with [`DynamicSupervisorHandle::start_worker`] and never chooses it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,6 +19,7 @@ use super::dynamic::DynamicSupervisorMsg;
 use super::error::SupervisorError;
 use super::report::{call, SupervisorReport};
 use super::spec::ChildSpec;
+use super::Restart;
 use crate::limits;
 
 /// A cloneable, late-bound reference to a dynamic supervisor.
@@ -25,6 +30,8 @@ pub struct DynamicSupervisorHandle {
 
 struct Inner {
     name: String,
+    /// The restart type of every child a worker starts (`start_worker`), stated by the tree.
+    child_restart: Option<Restart>,
     current: Mutex<Option<ActorRef<DynamicSupervisorMsg>>>,
 }
 
@@ -40,9 +47,20 @@ impl std::fmt::Debug for DynamicSupervisorHandle {
 impl DynamicSupervisorHandle {
     /// An empty handle; `name` is for logs only.
     pub fn new(name: impl Into<String>) -> Self {
+        Self::with(name, None)
+    }
+
+    /// An empty handle whose children, started by workers through
+    /// [`start_worker`](Self::start_worker), all get the restart type `restart`.
+    pub fn for_children(name: impl Into<String>, restart: Restart) -> Self {
+        Self::with(name, Some(restart))
+    }
+
+    fn with(name: impl Into<String>, child_restart: Option<Restart>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 name: name.into(),
+                child_restart,
                 current: Mutex::new(None),
             }),
         }
@@ -56,6 +74,25 @@ impl DynamicSupervisorHandle {
     /// The live dynamic supervisor, if any.
     pub fn actor(&self) -> Option<ActorRef<DynamicSupervisorMsg>> {
         self.lock().clone()
+    }
+
+    /// Starts a worker child under the dynamic supervisor with the restart type the tree stated
+    /// for this supervisor's children.
+    pub async fn start_worker<A>(
+        &self,
+        id: impl Into<String>,
+        actor: A,
+        args: impl Fn() -> A::Arguments + Send + Sync + 'static,
+    ) -> Result<ActorCell, SupervisorError>
+    where
+        A: ractor::Actor + Clone,
+    {
+        let restart = self
+            .inner
+            .child_restart
+            .ok_or_else(|| SupervisorError::NoChildRestart(self.inner.name.clone()))?;
+        self.start_child(ChildSpec::worker(id, restart, actor, args))
+            .await
     }
 
     /// Starts a child under the dynamic supervisor and returns its cell.

@@ -14,7 +14,6 @@ use crate::identity::FeedId;
 use crate::net::close::close;
 use crate::net::CloseCode;
 use crate::runtime::OwnedTask;
-use crate::supervisor::{ChildSpec, Restart};
 use crate::switchboard::context::SbContext;
 use crate::switchboard::session::{SbSession, SbSessionArgs};
 
@@ -83,8 +82,11 @@ async fn start_session(ctx: &SbContext, conn: quinn::Connection, peer: FeedId) {
         peer.short(),
         SERIAL.fetch_add(1, Ordering::Relaxed)
     );
-    let spec = ChildSpec::worker(id, Restart::Temporary, SbSession, move || args.clone());
-    if let Err(e) = ctx.clients.start_child(spec).await {
+    if let Err(e) = ctx
+        .clients
+        .start_worker(id, SbSession, move || args.clone())
+        .await
+    {
         tracing::debug!(peer = %peer.short(), error = %e, "switchboard session not started");
         close(&conn, CloseCode::Normal);
     }

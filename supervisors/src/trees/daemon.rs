@@ -122,7 +122,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
         node: node.clone(),
         endpoint: Arc::clone(&parts.endpoint),
         connections: Connections::default(),
-        peers: DynamicSupervisorHandle::new("peers"),
+        peers: DynamicSupervisorHandle::for_children("peers", Restart::Temporary),
         serve: parts.serve,
         replicators: Replicators::default(),
         relays: Relays::new(parts.switchboards.len()),

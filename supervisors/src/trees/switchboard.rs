@@ -102,7 +102,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         node: node.clone(),
         tracker: tracker.clone(),
         endpoint: Arc::clone(&parts.endpoint),
-        clients: DynamicSupervisorHandle::new("clients"),
+        clients: DynamicSupervisorHandle::for_children("clients", Restart::Temporary),
         counters: Arc::new(Counters::default()),
         cluster: link.clone(),
         hub: Hub::new(parts.relay),
