@@ -1,7 +1,8 @@
 //! The rolodex: every user this node knows, in a concurrent table backed by LMDB.
 //!
 //! The table is the ETS analogue: any actor reads it directly, without a message. It is a cache;
-//! LMDB is the truth, and [`Rolodex::load`] rebuilds the table from the store on start. Changes
+//! LMDB is the truth, and `Store::load_rolodex` rebuilds the table from the store on start
+//! (through [`Rolodex::from_records`], so this module never imports the store). Changes
 //! are computed by the pure [`apply`], made durable by the store writer, and only then cached.
 //! The map is behind this small type, whose API never hands out a guard, so that no caller can
 //! hold a dashmap lock across an `.await` (a known deadlock) and so the map could be swapped.
@@ -17,7 +18,6 @@ pub use change::{apply, RolodexChange, RolodexError};
 pub use entry::RolodexEntry;
 
 use crate::identity::FeedId;
-use crate::store::{Store, StoreError};
 
 /// The in-memory rolodex table. Cheap to clone; clones share the table.
 #[derive(Clone, Default)]
@@ -26,20 +26,22 @@ pub struct Rolodex {
 }
 
 impl Rolodex {
-    /// Build the table from the store: rolodex records, with each feed's latest sequence taken
-    /// from the feed heads (the durable record of replication progress).
-    pub fn load(store: &Store) -> Result<Rolodex, StoreError> {
-        let reader = store.read()?;
+    /// Build the table from durable records, with each feed's latest sequence taken from the
+    /// feed heads (`(feed, latest sequence)`: the durable record of replication progress).
+    pub fn from_records(
+        records: impl IntoIterator<Item = RolodexEntry>,
+        heads: impl IntoIterator<Item = (FeedId, u64)>,
+    ) -> Rolodex {
         let rolodex = Rolodex::default();
-        for entry in reader.rolodex()? {
+        for entry in records {
             rolodex.map.insert(entry.id, entry);
         }
-        for (id, head) in reader.heads()? {
+        for (id, seq) in heads {
             if let Some(mut entry) = rolodex.map.get_mut(&id) {
-                entry.latest_seq = head.seq;
+                entry.latest_seq = seq;
             }
         }
-        Ok(rolodex)
+        rolodex
     }
 
     /// A copy of one entry.

@@ -163,6 +163,14 @@ impl Store {
         &self.dir
     }
 
+    /// The rolodex table as it was last made durable: rolodex records, each feed's latest
+    /// sequence taken from the feed heads.
+    pub fn load_rolodex(&self) -> Result<crate::rolodex::Rolodex, StoreError> {
+        let reader = self.read()?;
+        let heads = reader.heads()?.into_iter().map(|(id, head)| (id, head.seq));
+        Ok(crate::rolodex::Rolodex::from_records(reader.rolodex()?, heads))
+    }
+
     /// A read transaction. Keep it short: a long reader pins old pages.
     pub fn read(&self) -> Result<Reader<'_>, StoreError> {
         Ok(Reader::new(self.env.read_txn()?, self.tables))

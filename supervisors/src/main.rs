@@ -1,6 +1,8 @@
 //! The `kith` binary: parses the command line, then either runs a tree (daemon) or acts as a
 //! client of the running daemon's control socket.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
