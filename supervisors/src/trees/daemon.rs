@@ -37,7 +37,6 @@ use kith::daemon::uplink::Relays;
 use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
 use kith::net::PeerEndpoint;
-use kith::rolodex::Rolodex;
 use kith::runtime::Slot;
 use kith::store::Store;
 use kith::supervisor::{
@@ -104,7 +103,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
     let node = Node {
         identity: Arc::clone(&parts.identity),
         store: parts.store.clone(),
-        rolodex: Rolodex::load(&parts.store)?,
+        rolodex: parts.store.load_rolodex()?,
         writer: Slot::new(),
         rolodex_actor: Slot::new(),
         events: kith::daemon::events::channel(),
