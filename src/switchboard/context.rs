@@ -18,7 +18,7 @@ use crate::switchboard::cluster::nodes::NodeLinks;
 use crate::switchboard::cluster::presence_link::QuicPresence;
 use crate::switchboard::hub::Hub;
 use crate::switchboard::invites::InviteFile;
-use crate::switchboard::session::SbSessionMsg;
+use crate::switchboard::messages::SbSessionMsg;
 use crate::switchboard::watchers::Watchers;
 
 /// Counters only: a switchboard keeps no log of who talked to whom.

@@ -9,7 +9,8 @@
 //! social graph is stored.
 //!
 //! - [`listener`] accepts connections and starts one [`session`] per connected peer (a daemon, or
-//!   another node of the cluster);
+//!   another node of the cluster); [`messages`] are what sessions are sent, and [`intro`] is the
+//!   sessions' introduction policy (sans-IO);
 //! - [`context`] is what every session shares; [`hub`] relays datagrams between introduced pairs;
 //!   [`watchers`] maps a watched id to the sessions watching it, and [`notifier`] turns presence
 //!   diffs into notices for them; [`invites`] is the invite-code file;
@@ -18,8 +19,10 @@
 pub mod cluster;
 pub mod context;
 pub mod hub;
+pub mod intro;
 pub mod invites;
 pub mod listener;
+pub mod messages;
 pub mod notifier;
 pub mod session;
 pub mod watchers;

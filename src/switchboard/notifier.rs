@@ -17,7 +17,7 @@ use crate::identity::FeedId;
 use crate::presence::Diff;
 use crate::runtime::OwnedTask;
 use crate::switchboard::context::SbContext;
-use crate::switchboard::session::SbSessionMsg;
+use crate::switchboard::messages::SbSessionMsg;
 use crate::wire::switchboard::PEERS_TOPIC;
 
 /// Messages to the notifier.

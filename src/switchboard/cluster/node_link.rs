@@ -2,8 +2,8 @@
 //! of different nodes, and the relayed frames between them, batched per node.
 //!
 //! Both ends run the same two tasks on the link's hello stream, started by whoever holds the
-//! connection (the dialling node's [`cluster_link`](super::cluster_link), the accepting node's
-//! [`sb_session`](super::sb_session)): a writer that drains the node's queue
+//! connection (the dialling node's [`link`](super::link), the accepting node's
+//! [`session`](crate::switchboard::session)): a writer that drains the node's queue
 //! ([`NodeLinks`](crate::switchboard::cluster::nodes::NodeLinks)) and writes everything queued meanwhile in
 //! one stream write, and a reader that acts on what the other node sends. Presence travels on
 //! its own stream ([`QuicPresence`](crate::switchboard::cluster::presence_link::QuicPresence)).
@@ -16,7 +16,8 @@ use crate::net::{frame, stream};
 use crate::runtime::OwnedTask;
 use crate::switchboard::cluster::nodes::NodeOut;
 use crate::switchboard::context::SbContext;
-use crate::switchboard::session::{Asker, SbSessionMsg};
+use crate::switchboard::intro::{IntroError, RelayError};
+use crate::switchboard::messages::{Asker, SbSessionMsg};
 use crate::wire::switchboard::{NodeMsg, NodePacket};
 
 /// Items the writer takes from the queue per batch.
@@ -128,7 +129,7 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
                 .is_ok()
             });
             if !asked {
-                let result = Err(format!("{to} is not connected to this switchboard cluster"));
+                let result = Err(IntroError::NotInCluster(to).to_string());
                 ctx.nodes.send(
                     &node,
                     NodeMsg::Answer {
@@ -145,6 +146,7 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
             result,
         } => {
             let result = result
+                .map_err(IntroError::Remote)
                 .and_then(|observed| open_remote(ctx, node, caller, callee).map(|()| observed));
             if let Some(session) = ctx.sessions.get(&caller) {
                 let _ = session.cast(SbSessionMsg::IntroResult { to: callee, result });
@@ -164,18 +166,14 @@ pub fn open_remote(
     node: FeedId,
     local: FeedId,
     remote: FeedId,
-) -> Result<(), String> {
-    let cannot = |e: String| format!("the switchboard cannot relay between you: {e}");
+) -> Result<(), IntroError> {
     let link = ctx
         .nodes
         .forward(&node, remote)
-        .ok_or_else(|| cannot("the other node is not linked".into()))?;
-    ctx.hub
-        .add_remote(remote, node, link)
-        .map_err(|e| cannot(e.to_string()))?;
-    ctx.hub
-        .open_pair(local, remote)
-        .map_err(|e| cannot(e.to_string()))
+        .ok_or(IntroError::CannotRelay(RelayError::NodeNotLinked))?;
+    ctx.hub.add_remote(remote, node, link)?;
+    ctx.hub.open_pair(local, remote)?;
+    Ok(())
 }
 
 #[cfg(test)]

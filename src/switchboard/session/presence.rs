@@ -1,0 +1,136 @@
+//! A session's presence part: admission (join, invite codes), the peer's status line, the ids it
+//! watches and the notices it is sent about them.
+//!
+//! Why apart from the actor: these are the session's steps on the presence tracker and the
+//! watchers index; the actor file only dispatches to them.
+
+use std::collections::HashSet;
+
+use crate::feed::now_ms;
+use crate::identity::FeedId;
+use crate::limits::WATCH_IDS_MAX;
+use crate::switchboard::context::{Counters, SbContext};
+use crate::switchboard::invites::InviteError;
+use crate::wire::switchboard::{check_status, PeerMeta, ServerMsg, PEERS_TOPIC};
+
+use super::io::{send, start_relay};
+use super::SbSessionState;
+
+/// What the presence CRDT holds about this peer.
+fn meta(state: &SbSessionState) -> Vec<u8> {
+    PeerMeta {
+        since_ms: state.since_ms,
+        node: state.ctx.node.clone(),
+        status: state.status.clone(),
+    }
+    .encode()
+}
+
+/// The peer joins: admitted (an invite spent, if needed), tracked, registered for introductions
+/// and relaying, welcomed. False ends the session.
+pub(super) async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
+    if state.joined {
+        return true;
+    }
+    if let Err(e) = admit(&state.ctx, invite.as_deref()) {
+        Counters::bump(&state.ctx.counters.refused);
+        let _ = send(
+            state,
+            ServerMsg::Refused {
+                reason: e.to_string(),
+            },
+        );
+        return false;
+    }
+    let key = state.peer.to_string();
+    if let Err(e) = state
+        .ctx
+        .tracker
+        .track(state.owner, PEERS_TOPIC, &key, meta(state))
+        .await
+    {
+        tracing::warn!(peer = %state.peer.short(), error = %e, "could not track the peer");
+        return false;
+    }
+    state.joined = true;
+    Counters::bump(&state.ctx.counters.joins);
+    state.ctx.sessions.insert(state.peer, state.me.clone());
+    start_relay(state);
+    send(
+        state,
+        ServerMsg::Welcome {
+            observed: state.conn.remote_address(),
+        },
+    )
+}
+
+/// Open membership admits anyone; an invite-only switchboard spends one invite code.
+fn admit(ctx: &SbContext, invite: Option<&str>) -> Result<(), InviteError> {
+    let Some(invites) = &ctx.invites else {
+        return Ok(());
+    };
+    let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
+    file.invites.redeem(invite, now_ms())?;
+    file.save()
+}
+
+/// The peer sets its status line (checked), published in its presence meta.
+pub(super) async fn set_status(state: &mut SbSessionState, text: Option<String>) -> bool {
+    if let Err(reason) = check_status(&text) {
+        return send(state, ServerMsg::Refused { reason });
+    }
+    state.status = text;
+    let (key, meta) = (state.peer.to_string(), meta(state));
+    state
+        .ctx
+        .tracker
+        .update(state.owner, PEERS_TOPIC, &key, move |_| meta)
+        .await
+        .is_ok()
+}
+
+/// The peer replaces the list of ids it watches (bounded); those online are noticed.
+pub(super) fn watch(state: &mut SbSessionState, ids: Vec<FeedId>) -> bool {
+    if ids.len() > WATCH_IDS_MAX {
+        let reason = format!("at most {WATCH_IDS_MAX} ids may be watched");
+        return send(state, ServerMsg::Refused { reason });
+    }
+    let watch: HashSet<FeedId> = ids.into_iter().collect();
+    state.ctx.watchers.replace(state.peer, &state.watch, &watch);
+    state.watch = watch;
+    // A fresh watch list: the client assumes everyone offline, so only those online are news.
+    let online: Vec<FeedId> = state
+        .watch
+        .iter()
+        .filter(|id| is_online(state, id))
+        .copied()
+        .collect();
+    online.into_iter().all(|id| notice(state, id))
+}
+
+fn is_online(state: &SbSessionState, id: &FeedId) -> bool {
+    !state
+        .ctx
+        .tracker
+        .get_by_key(PEERS_TOPIC, &id.to_string())
+        .is_empty()
+}
+
+/// Tell the peer the presence of every id it watches again (notices may have been missed).
+pub(super) fn resync(state: &SbSessionState) -> bool {
+    let ids: Vec<FeedId> = state.watch.iter().copied().collect();
+    ids.into_iter().all(|id| notice(state, id))
+}
+
+/// Tell the peer the current presence of `id`.
+pub(super) fn notice(state: &SbSessionState, id: FeedId) -> bool {
+    let online = state
+        .ctx
+        .tracker
+        .get_by_key(PEERS_TOPIC, &id.to_string())
+        .into_iter()
+        .filter_map(|p| PeerMeta::decode(&p.row.meta))
+        .max_by_key(|m| m.since_ms);
+    Counters::bump(&state.ctx.counters.notices);
+    send(state, ServerMsg::Presence { id, online })
+}
