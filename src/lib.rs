@@ -23,6 +23,10 @@ pub mod store;
 pub mod supervisor;
 pub mod wire;
 
+// The bounded polling helper of the tests; only with the `test-utils` feature.
+#[cfg(feature = "test-utils")]
+pub mod testing;
+
 // One folder per process role.
 pub mod daemon;
 pub mod switchboard;

@@ -13,20 +13,15 @@ use kith::presence::driver::pool::{Tracker, TrackerPool};
 use kith::presence::driver::transport::Inbound;
 use kith::presence::{Options, Owner, ReplicaName};
 use kith::switchboard::cluster::presence_link::QuicPresence;
+use kith::testing::eventually;
 
 fn name(key: &SigningKey) -> ReplicaName {
     ReplicaName::new(&FeedId::from(key.verifying_key()).to_string())
 }
 
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1_000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("not within 10 s: {what}");
-}
+/// Bound and poll step of the waits (`kith::testing::eventually`).
+const BOUND: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trackers_gossip_over_quic() {
@@ -70,7 +65,7 @@ async fn trackers_gossip_over_quic() {
     ta.track(Owner(1), "online", "alice", b"writing".to_vec())
         .await
         .unwrap();
-    eventually("b lists alice", || {
+    eventually("b lists alice", BOUND, POLL, || {
         tb.list("online").iter().any(|p| p.row.key == "alice")
     })
     .await;
@@ -78,13 +73,13 @@ async fn trackers_gossip_over_quic() {
     assert_eq!(seen[0].row.meta, b"writing".to_vec());
 
     tb.track(Owner(7), "online", "bob", vec![]).await.unwrap();
-    eventually("a lists bob", || {
+    eventually("a lists bob", BOUND, POLL, || {
         ta.list("online").iter().any(|p| p.row.key == "bob")
     })
     .await;
 
     ta.untrack(Owner(1), "online", "alice").await.unwrap();
-    eventually("alice leaves b", || {
+    eventually("alice leaves b", BOUND, POLL, || {
         tb.list("online").iter().all(|p| p.row.key != "alice")
     })
     .await;

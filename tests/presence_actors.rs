@@ -9,6 +9,7 @@ use kith::presence::driver::memory_transport::{MemoryNetConfig, MemoryNetwork};
 use kith::presence::driver::pool::{Tracker, TrackerPool};
 use kith::presence::driver::transport::Inbound;
 use kith::presence::{Options, Owner};
+use kith::testing::within;
 
 fn opts(shards: u16) -> Options {
     Options {
@@ -27,16 +28,8 @@ async fn node(net: &MemoryNetwork, name: &str, shards: u16, seed: u64) -> Tracke
     t
 }
 
-/// Sleeps on the paused clock until `cond` holds, at most `max_ms`.
-async fn eventually(max_ms: u64, mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..max_ms / 10 {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
-}
+/// Poll step of the waits (`kith::testing::within`), on the paused clock.
+const POLL: Duration = Duration::from_millis(10);
 
 fn keys(t: &Tracker, topic: &str) -> Vec<String> {
     t.list(topic)
@@ -134,7 +127,10 @@ async fn three_nodes_replicate_partition_and_heal() {
     a.track(Owner(1), "room", "alice", vec![]).await.unwrap();
     b.track(Owner(2), "room", "bob", vec![]).await.unwrap();
     assert!(
-        eventually(3_000, || keys(&c, "room") == ["alice", "bob"]).await,
+        within(Duration::from_millis(3_000), POLL, || {
+            keys(&c, "room") == ["alice", "bob"]
+        })
+        .await,
         "c lists {:?}",
         keys(&c, "room")
     );
@@ -151,7 +147,7 @@ async fn three_nodes_replicate_partition_and_heal() {
     // a is down for c after the down period (400 ms): alice hidden there.
     assert_eq!(keys(&c, "room"), ["carol"]);
     net.heal();
-    let converged = eventually(1_000, || {
+    let converged = within(Duration::from_millis(1_000), POLL, || {
         [&a, &b, &c]
             .iter()
             .all(|t| keys(t, "room") == ["alice", "carol"])
@@ -178,7 +174,12 @@ async fn graceful_permdown_is_seen_at_once_and_shard_count_mismatch_never_meets(
     let odd = node(&net, "gp-odd", 3, 3).await;
     b.track(Owner(1), "lobby", "bob", vec![]).await.unwrap();
     odd.track(Owner(1), "lobby", "odd", vec![]).await.unwrap();
-    assert!(eventually(3_000, || keys(&a, "lobby") == ["bob"]).await);
+    assert!(
+        within(Duration::from_millis(3_000), POLL, || {
+            keys(&a, "lobby") == ["bob"]
+        })
+        .await
+    );
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(
         keys(&a, "lobby"),
@@ -188,7 +189,10 @@ async fn graceful_permdown_is_seen_at_once_and_shard_count_mismatch_never_meets(
     assert_eq!(keys(&odd, "lobby"), ["odd"]);
     b.graceful_permdown().await.unwrap();
     assert!(
-        eventually(100, || a.list("lobby").is_empty()).await,
+        within(Duration::from_millis(100), POLL, || {
+            a.list("lobby").is_empty()
+        })
+        .await,
         "dropped within a round trip"
     );
     tokio::time::sleep(Duration::from_millis(50)).await;

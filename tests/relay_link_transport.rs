@@ -15,7 +15,8 @@ use kith::net::endpoint::accept;
 use kith::net::tls;
 use kith::net::PeerEndpoint;
 use kith::relay::config::{outer_client_config, outer_server_config};
-use relay_util::{eventually, key, BOUND};
+use kith::testing::eventually;
+use relay_util::{key, BOUND, POLL};
 
 /// A switchboard-side endpoint with the outer server config, and one accepted client link.
 async fn link(
@@ -58,7 +59,7 @@ async fn link(
 async fn mtu_discovery_probes_the_ceiling_once_each_way() {
     let (_sb, server, _client, client) = link(40).await;
     let mtu = |c: &quinn::Connection| c.stats().path.current_mtu;
-    eventually("both directions at the ceiling", || {
+    eventually("both directions at the ceiling", BOUND, POLL, || {
         mtu(&server) == limits::RELAY_OUTER_MTU_CEILING
             && mtu(&client) == limits::RELAY_OUTER_MTU_CEILING
     })

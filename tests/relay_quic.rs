@@ -11,6 +11,7 @@ use bytes::Bytes;
 use kith::net::NetError;
 use kith::relay::bucket::Rate;
 use kith::relay::{fake_addr, Refusal, RouterConfig};
+use kith::testing::eventually;
 use relay_util::*;
 
 const CANARY: &[u8] = b"kith relay canary: the switchboard must never read this sentence";
@@ -110,7 +111,10 @@ async fn impersonation_through_the_relay_fails() {
 async fn the_relay_forwards_nothing_without_an_introduction() {
     let sb = Switchboard::start(100, RouterConfig::default(), true);
     let (a, b) = tokio::join!(relay_peer(1, &sb), relay_peer(2, &sb));
-    eventually("connected", || sb.is_client(&a.id) && sb.is_client(&b.id)).await;
+    eventually("connected", BOUND, POLL, || {
+        sb.is_client(&a.id) && sb.is_client(&b.id)
+    })
+    .await;
     let b_addr = a.socket.register_peer(b.id).expect("register");
     let b_key = b.id.verifying_key().expect("key");
     let dial = tokio::time::timeout(Duration::from_millis(500), a.inner.dial(b_addr, b_key));

@@ -7,8 +7,9 @@ use kith::supervisor::{
     report, ChildKind, ChildSpec, ChildState, DynamicSpec, DynamicSupervisorHandle, Restart,
     Strategy, Supervisor, SupervisorError,
 };
+use kith::testing::eventually;
 use ractor::ActorStatus;
-use supervisor_util::{eventually, intensity, ping, spec, Env, ProbeMsg};
+use supervisor_util::{intensity, ping, spec, Env, ProbeMsg, BOUND, POLL};
 
 fn dynamic(name: &str, max_restarts: u32, max_children: usize) -> DynamicSpec {
     DynamicSpec {
@@ -120,7 +121,10 @@ async fn crashed_permanent_child_is_restarted_and_temporary_or_finished_ones_are
 
     env.probe("tmp").cast(ProbeMsg::Fail).unwrap();
     env.probe("trans").cast(ProbeMsg::StopNormal).unwrap();
-    eventually("trans stopped", || env.count("stop:trans") == 1).await;
+    eventually("trans stopped", BOUND, POLL, || {
+        env.count("stop:trans") == 1
+    })
+    .await;
     let mut ids = handle.which_children().await.unwrap();
     for _ in 0..1000 {
         if ids == ["perm"] {
@@ -157,7 +161,10 @@ async fn a_worker_starts_children_through_a_handle_that_follows_restarts() {
 
     // peer1 crashes -> peers escalates -> root (rest_for_one) restarts peers and the listener.
     env.probe("peer1").cast(ProbeMsg::Fail).unwrap();
-    eventually("listener restarted", || env.starts("listener") == 2).await;
+    eventually("listener restarted", BOUND, POLL, || {
+        env.starts("listener") == 2
+    })
+    .await;
 
     let second = handle.actor().unwrap().get_id();
     assert_ne!(first, second);

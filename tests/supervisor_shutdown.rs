@@ -5,8 +5,9 @@ mod supervisor_util;
 use std::time::Duration;
 
 use kith::supervisor::{report, ChildSpec, Restart, Strategy, Supervisor};
+use kith::testing::eventually;
 use ractor::ActorStatus;
-use supervisor_util::{bounded, eventually, spec, Env, ProbeMsg};
+use supervisor_util::{bounded, spec, Env, ProbeMsg, BOUND, POLL};
 
 /// Short enough to keep the suite fast; the tests never assert on how long anything took.
 const DEADLINE: Duration = Duration::from_millis(100);
@@ -77,7 +78,10 @@ async fn a_child_that_ignores_stop_is_killed_after_its_deadline_on_shutdown() {
         .unwrap();
     let stuck = env.probe("stuck");
     stuck.cast(ProbeMsg::Block).unwrap();
-    eventually("stuck blocking", || env.count("blocking:stuck") == 1).await;
+    eventually("stuck blocking", BOUND, POLL, || {
+        env.count("blocking:stuck") == 1
+    })
+    .await;
 
     bounded("shutdown", Supervisor::shutdown(&root))
         .await
@@ -102,7 +106,10 @@ async fn a_sibling_that_ignores_stop_during_a_restart_is_killed_and_restarted() 
         .unwrap();
     let old = env.probe("stuck");
     old.cast(ProbeMsg::Block).unwrap();
-    eventually("stuck blocking", || env.count("blocking:stuck") == 1).await;
+    eventually("stuck blocking", BOUND, POLL, || {
+        env.count("blocking:stuck") == 1
+    })
+    .await;
 
     env.crash_and_wait("b", ProbeMsg::Fail, 2).await;
 

@@ -6,8 +6,9 @@ mod supervisor_util;
 use kith::supervisor::{
     report, ChildSpec, ChildState, Restart, RootExit, RootSupervisor, Strategy, Supervisor,
 };
+use kith::testing::eventually;
 use ractor::ActorStatus;
-use supervisor_util::{bounded, eventually, ping, spec, Env, ProbeMsg};
+use supervisor_util::{bounded, ping, spec, Env, ProbeMsg, BOUND, POLL};
 
 fn perm(env: &Env, ids: &[&str]) -> Vec<ChildSpec> {
     ids.iter()
@@ -52,7 +53,7 @@ async fn rest_for_one_restarts_the_child_and_those_started_after_it() {
     let mark = env.log().len();
 
     env.crash_and_wait("b", ProbeMsg::Fail, 2).await;
-    eventually("d restarted", || env.starts("d") == 2).await;
+    eventually("d restarted", BOUND, POLL, || env.starts("d") == 2).await;
 
     let expected = ["stop:d", "stop:c", "start:b", "start:c", "start:d"];
     assert_eq!(env.log_since(mark), lines(&expected));
@@ -73,7 +74,7 @@ async fn one_for_all_restarts_every_child() {
     let mark = env.log().len();
 
     env.crash_and_wait("b", ProbeMsg::Fail, 2).await;
-    eventually("c restarted", || env.starts("c") == 2).await;
+    eventually("c restarted", BOUND, POLL, || env.starts("c") == 2).await;
 
     let expected = ["stop:c", "stop:a", "start:a", "start:b", "start:c"];
     assert_eq!(env.log_since(mark), lines(&expected));
@@ -92,7 +93,7 @@ async fn a_sibling_failing_to_restart_counts_as_another_restart_of_the_group() {
     let mark = env.log().len();
 
     env.crash_and_wait("b", ProbeMsg::Fail, 2).await;
-    eventually("c restarted", || env.starts("c") == 2).await;
+    eventually("c restarted", BOUND, POLL, || env.starts("c") == 2).await;
 
     // a's failed start is a second failure: the whole group is restarted again.
     let expected = [
@@ -122,7 +123,7 @@ async fn transient_child_is_restarted_only_after_an_abnormal_exit() {
         .unwrap();
 
     env.probe("t1").cast(ProbeMsg::StopNormal).unwrap();
-    eventually("t1 stopped", || env.count("stop:t1") == 1).await;
+    eventually("t1 stopped", BOUND, POLL, || env.count("stop:t1") == 1).await;
     env.crash_and_wait("t2", ProbeMsg::Fail, 2).await;
 
     let r = report(&sup).await.unwrap();
@@ -167,7 +168,7 @@ async fn temporary_children_are_never_restarted_under_any_strategy() {
         // A sibling's crash: tmp2 is left alone (one_for_one) or stopped and removed.
         env.crash_and_wait("a", ProbeMsg::Fail, 2).await;
         if strategy != Strategy::OneForOne {
-            eventually("c restarted", || env.starts("c") == 2).await;
+            eventually("c restarted", BOUND, POLL, || env.starts("c") == 2).await;
         }
         let r = report(&sup).await.unwrap();
         assert_eq!(env.starts("tmp1"), 1, "{strategy:?}");
@@ -224,7 +225,7 @@ async fn a_nested_supervisor_that_gives_up_is_handled_by_its_parent_strategy() {
     assert_eq!(report(&root).await.unwrap().total_restarts, 0);
     env.crash_and_wait("x", ProbeMsg::Fail, 3).await;
     // rest_for_one at the root: w2 (after inner) is restarted, w1 (before) is not.
-    eventually("w2 restarted", || env.starts("w2") == 2).await;
+    eventually("w2 restarted", BOUND, POLL, || env.starts("w2") == 2).await;
 
     assert_eq!(env.probe("w1").get_id(), w1);
     let r = report(&root).await.unwrap();

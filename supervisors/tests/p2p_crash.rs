@@ -9,9 +9,12 @@ use kith::identity::{FeedId, Identity};
 use kith::net::PeerEndpoint;
 use kith::rolodex::RolodexChange;
 use kith::store::Store;
+use kith::testing::eventually_async;
 use kith_supervisors::trees::daemon::{self, Daemon, DaemonParts};
 
 const SOON: Duration = Duration::from_secs(20);
+/// Poll step of the waits (`kith::testing::eventually_async`).
+const POLL: Duration = Duration::from_millis(20);
 
 async fn node(dir: &std::path::Path) -> Daemon {
     let identity = Arc::new(Identity::create(dir).unwrap());
@@ -28,18 +31,6 @@ async fn node(dir: &std::path::Path) -> Daemon {
         switchboards: Vec::new(),
     };
     daemon::start(parts).await.unwrap()
-}
-
-/// Poll `cond` every 20 ms, panicking with `what` after `limit`.
-async fn wait_for(what: &str, limit: Duration, mut cond: impl AsyncFnMut() -> bool) {
-    let started = tokio::time::Instant::now();
-    while !cond().await {
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn head(d: &Daemon, feed: &FeedId) -> u64 {
@@ -70,7 +61,7 @@ async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redi
         .change(b_id, RolodexChange::Follow { addr: Some(b_addr) })
         .await
         .unwrap();
-    wait_for("A holds B's first post", SOON, async || {
+    eventually_async("A holds B's first post", SOON, POLL, async || {
         head(&a, &b_id) == 1
     })
     .await;
@@ -93,9 +84,10 @@ async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redi
 
     // The supervisor drops the dead temporary child; A's dialer redials, a new actor comes up.
     // (Actor ids are never reused; child ids carry quinn's stable id, which can be.)
-    wait_for(
+    eventually_async(
         "a new connection actor replaces the killed one",
         SOON,
+        POLL,
         async || {
             let now = sup.get_cell().get_children();
             now.len() == 1 && now[0].get_id() != killed && a.peers.connections.contains(&b_id)
@@ -120,9 +112,12 @@ async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redi
     );
 
     b.node.post("two".into(), None).await.unwrap();
-    wait_for("A holds B's post made after the crash", SOON, async || {
-        head(&a, &b_id) == 2
-    })
+    eventually_async(
+        "A holds B's post made after the crash",
+        SOON,
+        POLL,
+        async || head(&a, &b_id) == 2,
+    )
     .await;
 
     a.root.shutdown().await.unwrap();

@@ -12,7 +12,8 @@ use kith::net::close::peer_close_code;
 use kith::net::hello::{dial_hello, Capabilities, Capability, Greeted, Hello, NodeRole};
 use kith::net::{stream, CloseCode, PeerEndpoint};
 use kith::replicate::{digest, Clock, Msg, Note, WireEntry};
-use support::{connection, head_seq, kith_json, listen_addr, wait_for, Daemon, Home};
+use kith::testing::eventually_blocking;
+use support::{connection, head_seq, kith_json, listen_addr, Daemon, Home, POLL};
 
 const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
 const SOON: Duration = Duration::from_secs(20);
@@ -110,7 +111,7 @@ fn well_behaved_peer(d: &Home) -> (Home, Daemon, String) {
         &d.dir,
         &["follow", &g_id, "--addr", &listen_addr(&g.dir), "--json"],
     );
-    wait_for("D holds G's first post", SOON, || {
+    eventually_blocking("D holds G's first post", SOON, POLL, || {
         head_seq(&d.dir, &g_id) == 1
     });
     (g, dg, g_id)
@@ -162,7 +163,7 @@ async fn a_forged_entry_is_refused_and_its_sender_cut_off_while_others_go_on() {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, vec![1]);
-    wait_for("D forgets the fake peer's connection", SOON, || {
+    eventually_blocking("D forgets the fake peer's connection", SOON, POLL, || {
         connection(&d.dir, &fake_id).is_none()
     });
 
@@ -172,9 +173,12 @@ async fn a_forged_entry_is_refused_and_its_sender_cut_off_while_others_go_on() {
         g_since
     );
     kith_json(&g.dir, &["post", "g two", "--json"]);
-    wait_for("D holds G's post made after the forgery", SOON, || {
-        head_seq(&d.dir, &g_id) == 2
-    });
+    eventually_blocking(
+        "D holds G's post made after the forgery",
+        SOON,
+        POLL,
+        || head_seq(&d.dir, &g_id) == 2,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +217,7 @@ async fn entries_of_a_feed_nobody_asked_for_close_the_connection() {
         "nothing of the unsolicited feed is stored"
     );
     kith_json(&g.dir, &["post", "g two", "--json"]);
-    wait_for("D still replicates G", SOON, || {
+    eventually_blocking("D still replicates G", SOON, POLL, || {
         head_seq(&d.dir, &g_id) == 2
     });
 }

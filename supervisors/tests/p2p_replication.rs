@@ -9,9 +9,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use kith::testing::eventually_blocking;
 use support::{
     connection, head_offline, head_seq, kith, kith_json, listen_addr, seed_posts, status,
-    timeline_texts, verify_offline, wait_for, Daemon, Home,
+    timeline_texts, verify_offline, Daemon, Home, POLL,
 };
 
 const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
@@ -42,7 +43,7 @@ fn a_new_post_reaches_the_follower_timeline_live() {
     let _da = Daemon::start(&a.dir, LOOPBACK);
     post(&b.dir, "before the follow");
     follow(&a.dir, &b_id, &listen_addr(&b.dir));
-    wait_for("the backlog post in A's timeline", SOON, || {
+    eventually_blocking("the backlog post in A's timeline", SOON, POLL, || {
         timeline_texts(&a.dir)
             .iter()
             .any(|t| t == "before the follow")
@@ -53,9 +54,12 @@ fn a_new_post_reaches_the_follower_timeline_live() {
         let text = format!("live post {i}");
         post(&b.dir, &text);
         // The clock starts when B acknowledged the post (it is durable at B).
-        latencies.push(wait_for("a live post in A's timeline", SOON, || {
-            timeline_texts(&a.dir).contains(&text)
-        }));
+        latencies.push(eventually_blocking(
+            "a live post in A's timeline",
+            SOON,
+            POLL,
+            || timeline_texts(&a.dir).contains(&text),
+        ));
     }
     let ms: Vec<u128> = latencies.iter().map(Duration::as_millis).collect();
     eprintln!("live post → follower's timeline, ms (includes ~one `kith timeline` poll): {ms:?}");
@@ -71,7 +75,7 @@ fn a_ten_thousand_entry_backlog_syncs() {
     let da = Daemon::start(&a.dir, LOOPBACK);
     assert_eq!(head_seq(&b.dir, &b_id), N);
     follow(&a.dir, &b_id, &listen_addr(&b.dir));
-    let took = wait_for("A holds all of B's backlog", BULK, || {
+    let took = eventually_blocking("A holds all of B's backlog", BULK, POLL, || {
         head_seq(&a.dir, &b_id) == N
     });
     eprintln!(
@@ -106,7 +110,7 @@ fn a_follower_killed_mid_sync_resumes_without_a_resend() {
     let da = Daemon::start(&a.dir, LOOPBACK);
     follow(&a.dir, &b_id, &b_addr);
     // Kill A past the middle, so that a resend from seq 1 would cost clearly more than resuming.
-    wait_for("A holds half of B's feed", BULK, || {
+    eventually_blocking("A holds half of B's feed", BULK, POLL, || {
         head_seq(&a.dir, &b_id) > N as u64 / 2
     });
     da.kill();
@@ -123,7 +127,7 @@ fn a_follower_killed_mid_sync_resumes_without_a_resend() {
     );
 
     let _da = Daemon::start(&a.dir, LOOPBACK);
-    let took = wait_for("A completes B's feed after its restart", BULK, || {
+    let took = eventually_blocking("A completes B's feed after its restart", BULK, POLL, || {
         head_seq(&a.dir, &b_id) == N as u64
     });
     // Bytes B put on the wire in the new session (UDP payloads: QUIC and frame overheads included).
@@ -154,7 +158,7 @@ fn a_follower_killed_mid_sync_resumes_without_a_resend() {
 /// The connection with `peer` as `dir`'s daemon shows it, waiting for it to come up.
 fn wait_for_connection(dir: &std::path::Path, peer: &str) -> serde_json::Value {
     let mut found = None;
-    wait_for("the connection to show in status", SOON, || {
+    eventually_blocking("the connection to show in status", SOON, POLL, || {
         found = connection(dir, peer);
         found.is_some()
     });
@@ -172,18 +176,22 @@ fn friends_of_friends_never_reach_the_store() {
         post(&c.dir, text);
     }
     follow(&b.dir, &c_id, &listen_addr(&c.dir));
-    wait_for("B holds C's posts", SOON, || head_seq(&b.dir, &c_id) == 3);
+    eventually_blocking("B holds C's posts", SOON, POLL, || {
+        head_seq(&b.dir, &c_id) == 3
+    });
     follow(&a.dir, &b_id, &listen_addr(&b.dir));
     post(&b.dir, "b one");
-    wait_for("A holds B's post", SOON, || head_seq(&a.dir, &b_id) >= 2);
+    eventually_blocking("A holds B's post", SOON, POLL, || {
+        head_seq(&a.dir, &b_id) >= 2
+    });
     // A live post of C that B relays into its store while A is connected to B, then one of B's
     // after it: once A has B's later post, C's would have arrived had anything been sent.
     post(&c.dir, "c four");
-    wait_for("B holds C's live post", SOON, || {
+    eventually_blocking("B holds C's live post", SOON, POLL, || {
         head_seq(&b.dir, &c_id) == 4
     });
     let last = post(&b.dir, "b two");
-    wait_for("A holds B's later post", SOON, || {
+    eventually_blocking("A holds B's later post", SOON, POLL, || {
         head_seq(&a.dir, &b_id) == last
     });
     assert!(
@@ -212,21 +220,21 @@ fn a_blocked_follower_gets_nothing_and_is_refused() {
     post(&b.dir, "before the block");
     follow(&a.dir, &b_id, &b_addr);
     follow(&c.dir, &b_id, &b_addr);
-    wait_for("A holds B's first post", SOON, || {
+    eventually_blocking("A holds B's first post", SOON, POLL, || {
         head_seq(&a.dir, &b_id) == 1
     });
 
     let blocked = kith_json(&b.dir, &["block", &a_id, "--json"]);
     assert_eq!(blocked["contact"]["blocked"], true);
-    wait_for("B drops its connection with A", SOON, || {
+    eventually_blocking("B drops its connection with A", SOON, POLL, || {
         connection(&b.dir, &a_id).is_none()
     });
-    wait_for("A sees the connection gone", SOON, || {
+    eventually_blocking("A sees the connection gone", SOON, POLL, || {
         connection(&a.dir, &b_id).is_none()
     });
     post(&b.dir, "after the block");
     // C (not blocked) is the control: the post does propagate.
-    wait_for("C holds B's post after the block", SOON, || {
+    eventually_blocking("C holds B's post after the block", SOON, POLL, || {
         head_seq(&c.dir, &b_id) == 2
     });
     // A keeps redialling B (its dialer backs off from 250 ms); watch several attempts' worth.
@@ -266,16 +274,17 @@ fn a_peer_that_dies_and_comes_back_is_redialled() {
     let _da = Daemon::start(&a.dir, LOOPBACK);
     post(&b.dir, "first life");
     follow(&a.dir, &b_id, &b_addr);
-    wait_for("A holds B's first post", SOON, || {
+    eventually_blocking("A holds B's first post", SOON, POLL, || {
         head_seq(&a.dir, &b_id) == 1
     });
     let first = connection(&a.dir, &b_id).expect("connected");
     db.kill();
     let _db = Daemon::start(&b.dir, &["--listen", &b_addr]);
     post(&b.dir, "second life");
-    let took = wait_for(
+    let took = eventually_blocking(
         "A redials B and gets its new post",
         Duration::from_secs(90),
+        POLL,
         || head_seq(&a.dir, &b_id) == 2,
     );
     let second = connection(&a.dir, &b_id).expect("connected again");

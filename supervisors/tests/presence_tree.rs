@@ -10,6 +10,7 @@ use kith::presence::driver::pool::{shard_for, Tracker, TrackerPool};
 use kith::presence::driver::transport::Inbound;
 use kith::presence::{Options, Owner};
 use kith::supervisor::{report, RootSupervisor, Strategy};
+use kith::testing::eventually;
 use kith_supervisors::trees::presence::presence_tree;
 
 const SHARDS: u16 = 4;
@@ -31,15 +32,9 @@ async fn node(net: &MemoryNetwork, name: &str, seed: u64) -> (Tracker, RootSuper
     (tracker, root)
 }
 
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1_000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("not within 10 s: {what}");
-}
+/// Bound and poll step of the waits (`kith::testing::eventually`).
+const BOUND: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(10);
 
 fn keys(t: &Tracker, topic: &str) -> Vec<String> {
     let mut keys: Vec<String> = t
@@ -66,7 +61,7 @@ async fn a_crashed_shard_is_restarted_and_peers_converge() {
         .await
         .unwrap();
     a.track(Owner(2), "other", "bob", vec![]).await.unwrap();
-    eventually("b and c list alice", || {
+    eventually("b and c list alice", BOUND, POLL, || {
         keys(&b, "lobby") == ["alice"] && keys(&c, "lobby") == ["alice"]
     })
     .await;
@@ -76,7 +71,7 @@ async fn a_crashed_shard_is_restarted_and_peers_converge() {
     let other = shard_for("other", SHARDS);
     let before = a.shard_actor(index).unwrap().get_id();
     a.shard_actor(index).unwrap().kill();
-    eventually("the shard is restarted", || {
+    eventually("the shard is restarted", BOUND, POLL, || {
         a.shard_actor(index).is_some_and(|s| s.get_id() != before)
     })
     .await;
@@ -86,12 +81,15 @@ async fn a_crashed_shard_is_restarted_and_peers_converge() {
     assert_eq!(tree.total_restarts, 1);
 
     // The old incarnation's presences go away everywhere; the new incarnation's arrive.
-    eventually("alice of the old incarnation is gone on b", || {
-        keys(&b, "lobby").is_empty()
-    })
+    eventually(
+        "alice of the old incarnation is gone on b",
+        BOUND,
+        POLL,
+        || keys(&b, "lobby").is_empty(),
+    )
     .await;
     a.track(Owner(3), "lobby", "carol", vec![]).await.unwrap();
-    eventually("carol reaches b and c", || {
+    eventually("carol reaches b and c", BOUND, POLL, || {
         keys(&b, "lobby") == ["carol"] && keys(&c, "lobby") == ["carol"]
     })
     .await;

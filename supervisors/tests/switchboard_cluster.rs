@@ -22,8 +22,9 @@ use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use kith::net::tls::server_name;
 use kith::net::{stream, PeerEndpoint};
 use kith::relay::config::outer_client_config;
+use kith::testing::eventually_blocking;
 use kith::wire::switchboard::{ClientMsg, ServerMsg};
-use support::{free_port, kith_json, wait_for, Switchboard};
+use support::{free_port, kith_json, Switchboard, POLL};
 
 /// A client speaking the switchboard protocol by hand.
 struct Client {
@@ -139,9 +140,10 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     let mut b = Client::join(2, p2, &n2).await;
     let mut c = Client::join(3, p2, &n2).await;
     tokio::task::spawn_blocking(move || {
-        wait_for(
+        eventually_blocking(
             "node 1 sees all three online",
             Duration::from_secs(20),
+            POLL,
             || online(&d1) == 3,
         )
     })

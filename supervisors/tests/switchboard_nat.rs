@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kith::limits::{PUNCH_TIMEOUT, REPUNCH_BACKOFF_MIN};
+use kith::testing::eventually_blocking;
 use support::netns::{Lab, Proc};
-use support::{connection, kith, kith_json, timeline_texts, wait_for, Home};
+use support::{connection, kith, kith_json, timeline_texts, Home, POLL};
 
 /// The port every daemon listens on (masquerade keeps it when the mapping is free).
 const PORT: &str = "8008";
@@ -147,7 +148,7 @@ fn start(lab: &Lab) -> Nodes {
         lab.spawn("peer_a", &a.dir, &args),
         lab.spawn("peer_b", &b.dir, &args),
     );
-    wait_for("both daemons join the switchboard", SOON, || {
+    eventually_blocking("both daemons join the switchboard", SOON, POLL, || {
         kith_json(&sb_dir, &["status", "--json"])["online"] == 2
     });
     Nodes {
@@ -196,9 +197,12 @@ fn direct(n: &Nodes) -> bool {
 /// posts, and until every punch and fallback is over) the switchboard relays almost nothing.
 fn follow_and_go_direct(n: &Nodes) {
     let followed = follow(n);
-    wait_for("the connection is direct, through both NATs", SOON, || {
-        direct(n)
-    });
+    eventually_blocking(
+        "the connection is direct, through both NATs",
+        SOON,
+        POLL,
+        || direct(n),
+    );
     println!(
         "replicated and direct {:?} after the follows",
         followed.elapsed()
@@ -214,7 +218,7 @@ fn follow(n: &Nodes) -> Instant {
     kith_json(&n.b.dir, &["follow", &n.a_id, "--json"]);
     kith_json(&n.a.dir, &["follow", &n.b_id, "--json"]);
     let followed = Instant::now();
-    wait_for("a and b replicate each other's posts", SOON, || {
+    eventually_blocking("a and b replicate each other's posts", SOON, POLL, || {
         has(&n.a.dir, "b, behind nat_b") && has(&n.b.dir, "a, behind nat_a")
     });
     followed
@@ -228,7 +232,7 @@ fn stays_direct(n: &Nodes, since: Instant) {
         post(&n.b.dir, &format!("live {i} from b"));
     }
     post(&n.a.dir, "live from a");
-    wait_for("the live posts arrive", SOON, || {
+    eventually_blocking("the live posts arrive", SOON, POLL, || {
         has(&n.a.dir, "live 49 from b") && has(&n.b.dir, "live from a")
     });
     std::thread::sleep(SETTLED.saturating_sub(since.elapsed()));
@@ -323,9 +327,12 @@ fn a_relayed_pair_moves_to_a_direct_path_once_one_opens() {
     // The first retry comes REPUNCH_BACKOFF_MIN (± jitter) after the relayed connection; if it
     // came before the path opened, the next one twice that later.
     let limit = REPUNCH_BACKOFF_MIN.mul_f64(3.0 * 1.25) + SOON;
-    let took = wait_for("the connection moves to the direct path", limit, || {
-        direct(&nodes)
-    });
+    let took = eventually_blocking(
+        "the connection moves to the direct path",
+        limit,
+        POLL,
+        || direct(&nodes),
+    );
     println!("direct {took:?} after the path opened");
     stays_direct(&nodes, opened);
     println!("took {:?} in all", started.elapsed());

@@ -16,8 +16,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use kith::testing::eventually_blocking;
 use support::netns::Lab;
-use support::{kith, kith_json, wait_for, Home};
+use support::{kith, kith_json, Home, POLL};
 
 /// The relay-only lab: a and b each on a veth into the switchboard's namespace, which does not
 /// forward, so neither can reach the other.
@@ -86,9 +87,10 @@ fn peers_that_cannot_reach_each_other_replicate_through_the_relay() {
             .iter()
             .any(|e| e["text"] == text)
     };
-    let took = wait_for(
+    let took = eventually_blocking(
         "a and b replicate through the switchboard",
         Duration::from_secs(60),
+        POLL,
         || has(&a.dir, "b, from its own namespace") && has(&b.dir, "a, from its own namespace"),
     );
     println!("replicated across namespaces through the relay in {took:?}");
@@ -116,7 +118,7 @@ fn peers_on_different_nodes_of_a_cluster_replicate_through_both() {
             "127.0.0.1:7878",
         ],
     );
-    wait_for("the nodes link", Duration::from_secs(30), || {
+    eventually_blocking("the nodes link", Duration::from_secs(30), POLL, || {
         let linked = |dir: &Path| {
             kith_json(dir, &["status", "--json"])["cluster"]
                 .as_array()
@@ -160,9 +162,10 @@ fn peers_on_different_nodes_of_a_cluster_replicate_through_both() {
             .iter()
             .any(|e| e["text"] == text)
     };
-    let took = wait_for(
+    let took = eventually_blocking(
         "a and b replicate through the cluster",
         Duration::from_secs(60),
+        POLL,
         || has(&a.dir, "b, on node 2") && has(&b.dir, "a, on node 1"),
     );
     println!("replicated across two switchboard nodes in {took:?}");

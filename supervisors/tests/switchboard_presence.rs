@@ -7,7 +7,8 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{free_port, kith, kith_bin, kith_json, wait_for, Daemon, Home, Switchboard};
+use kith::testing::eventually_blocking;
+use support::{free_port, kith, kith_bin, kith_json, Daemon, Home, Switchboard, POLL};
 
 fn contact(dir: &Path, id: &str) -> serde_json::Value {
     let contacts = kith_json(dir, &["contacts", "--json"]);
@@ -41,9 +42,10 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
     );
     kith_json(&b.dir, &["presence", "set", "writing tests", "--json"]);
 
-    let took = wait_for(
+    let took = eventually_blocking(
         "a sees b online with its status",
         Duration::from_secs(20),
+        POLL,
         || {
             let c = contact(&a.dir, &b_id);
             c["online"] == true && c["status"] == "writing tests"
@@ -67,9 +69,10 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
     );
 
     db.kill();
-    let took = wait_for(
+    let took = eventually_blocking(
         "a sees b offline (the switchboard notices at the idle timeout)",
         Duration::from_secs(60),
+        POLL,
         || contact(&a.dir, &b_id)["online"] == false,
     );
     println!("b seen offline {took:?} after it was killed");
@@ -80,18 +83,20 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
         &b.dir,
         &["--listen", "127.0.0.1:0", "--switchboard", &target],
     );
-    wait_for(
+    eventually_blocking(
         "a sees b online again, with its saved status",
         Duration::from_secs(20),
+        POLL,
         || {
             let c = contact(&a.dir, &b_id);
             c["online"] == true && c["status"] == "writing tests"
         },
     );
     drop(sb);
-    wait_for(
+    eventually_blocking(
         "a forgets what the dead switchboard said",
         Duration::from_secs(60),
+        POLL,
         || contact(&a.dir, &b_id)["online"] == false,
     );
     let link = &kith_json(&a.dir, &["status", "--json"])["switchboards"][0];
@@ -100,9 +105,10 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
         "{link}"
     );
     let _sb = Switchboard::start(&sb_dir, port);
-    let took = wait_for(
+    let took = eventually_blocking(
         "a sees b online through the restarted switchboard",
         Duration::from_secs(60),
+        POLL,
         || contact(&a.dir, &b_id)["online"] == true,
     );
     println!("reconnected and seen online {took:?} after the switchboard restarted");
@@ -142,18 +148,20 @@ fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused(
             .iter()
             .any(|e| e["text"] == text)
     };
-    let took = wait_for(
+    let took = eventually_blocking(
         "a and b have each other's posts",
         Duration::from_secs(60),
+        POLL,
         || has(&a.dir, "from b") && has(&b.dir, "from a"),
     );
     println!("introduced and replicated {took:?} after the follows");
     let status = kith_json(&sb_dir, &["status", "--json"]);
     assert!(status["counters"]["introductions"].as_u64().unwrap() >= 1);
     // Hole punching: the connection is direct (not the virtual socket's fd00::/8 address).
-    wait_for(
+    eventually_blocking(
         "a's connection to b is direct",
         Duration::from_secs(20),
+        POLL,
         || {
             let conns = kith_json(&a.dir, &["status", "--json"])["connections"]
                 .as_array()
@@ -173,9 +181,12 @@ fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused(
     for i in 0..50 {
         kith_json(&b.dir, &["post", &format!("live {i} from b"), "--json"]);
     }
-    wait_for("the live posts arrive", Duration::from_secs(20), || {
-        has(&a.dir, "live 49 from b")
-    });
+    eventually_blocking(
+        "the live posts arrive",
+        Duration::from_secs(20),
+        POLL,
+        || has(&a.dir, "live 49 from b"),
+    );
     let grown = forwarded() - before;
     assert!(
         grown < 2_000,
@@ -220,14 +231,15 @@ fn an_invite_only_switchboard_admits_each_code_once() {
         &a.dir,
         &["--listen", "127.0.0.1:0", "--switchboard", &target],
     );
-    wait_for(
+    eventually_blocking(
         "a is refused without a code",
         Duration::from_secs(20),
+        POLL,
         || refused() >= 1,
     );
     assert_eq!(online(), 0);
     let link = || kith_json(&a.dir, &["status", "--json"])["switchboards"][0].clone();
-    wait_for("a's status says why", Duration::from_secs(20), || {
+    eventually_blocking("a's status says why", Duration::from_secs(20), POLL, || {
         link()["state"] == "refused"
     });
     assert!(
@@ -247,18 +259,22 @@ fn an_invite_only_switchboard_admits_each_code_once() {
         &b.dir,
         &["--listen", "127.0.0.1:0", "--switchboard", &with_code],
     );
-    wait_for("b joins with the code", Duration::from_secs(20), || {
-        online() == 1
-    });
+    eventually_blocking(
+        "b joins with the code",
+        Duration::from_secs(20),
+        POLL,
+        || online() == 1,
+    );
 
     let before = refused();
     let _dc = Daemon::start(
         &c.dir,
         &["--listen", "127.0.0.1:0", "--switchboard", &with_code],
     );
-    wait_for(
+    eventually_blocking(
         "c is refused: the code was used",
         Duration::from_secs(20),
+        POLL,
         || refused() > before,
     );
     assert_eq!(online(), 1);
@@ -314,9 +330,10 @@ fn an_operator_sets_the_per_client_relay_limits() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(
+    eventually_blocking(
         "the switchboard refuses to start",
         Duration::from_secs(20),
+        POLL,
         || low.try_wait().unwrap().is_some(),
     );
     let out = low.wait_with_output().unwrap();
@@ -358,9 +375,10 @@ fn poll_idle_is_held_while_the_switchboard_runs(home: &Path) {
         "the kernel holds the request while the switchboard runs"
     );
     drop(sb);
-    wait_for(
+    eventually_blocking(
         "the request is withdrawn with the process",
         Duration::from_secs(10),
+        POLL,
         || target().unwrap() == before,
     );
 }
@@ -389,15 +407,17 @@ fn switchboards_are_remembered_and_their_keys_stay_pinned() {
             &format!("127.0.0.1:{port}"),
         ],
     );
-    wait_for("a joins", Duration::from_secs(20), || online(&sb_dir) == 1);
+    eventually_blocking("a joins", Duration::from_secs(20), POLL, || {
+        online(&sb_dir) == 1
+    });
     assert!(da.stop());
-    wait_for("a has left", Duration::from_secs(20), || {
+    eventually_blocking("a has left", Duration::from_secs(20), POLL, || {
         online(&sb_dir) == 0
     });
 
     // No --switchboard this time: the remembered one is used.
     let da = Daemon::start(&a.dir, &["--listen", "127.0.0.1:0"]);
-    wait_for("a rejoins by itself", Duration::from_secs(30), || {
+    eventually_blocking("a rejoins by itself", Duration::from_secs(30), POLL, || {
         online(&sb_dir) == 1
     });
     assert!(da.stop());
@@ -428,19 +448,24 @@ fn a_cluster_shares_who_is_online() {
         .as_str()
         .unwrap()
         .to_string();
-    wait_for("s2 links to s1", Duration::from_secs(20), || {
+    eventually_blocking("s2 links to s1", Duration::from_secs(20), POLL, || {
         kith_json(&s2_dir, &["status", "--json"])["cluster"]
             .as_array()
             .unwrap()
             .iter()
             .any(|n| n == s1_id.as_str())
     });
-    wait_for("s1 sees the link too", Duration::from_secs(20), || {
-        !kith_json(&s1_dir, &["status", "--json"])["cluster"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    });
+    eventually_blocking(
+        "s1 sees the link too",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            !kith_json(&s1_dir, &["status", "--json"])["cluster"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        },
+    );
 
     let (a, b) = (Home::init(), Home::init());
     let b_id = b.id();
@@ -464,9 +489,10 @@ fn a_cluster_shares_who_is_online() {
         ],
     );
     kith_json(&b.dir, &["presence", "set", "on the other node", "--json"]);
-    let took = wait_for(
+    let took = eventually_blocking(
         "a, on s1, sees b, on s2, online",
         Duration::from_secs(30),
+        POLL,
         || {
             let c = contact(&a.dir, &b_id);
             c["online"] == true && c["status"] == "on the other node"

@@ -16,9 +16,12 @@ use kith::net::endpoint::accept;
 use kith::net::{tls, PeerEndpoint};
 use kith::relay::config::{check_link, outer_client_config, outer_server_config};
 use kith::relay::{spawn_pump, Action, Router, RouterConfig, VirtualSocket};
+use kith::testing::eventually;
 
 /// Every wait in these suites is bounded by this.
 pub const BOUND: Duration = Duration::from_secs(10);
+/// How often a bounded wait (`kith::testing::eventually`) checks its condition.
+pub const POLL: Duration = Duration::from_millis(5);
 
 pub fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -26,15 +29,6 @@ pub fn key(seed: u8) -> SigningKey {
 
 pub fn id(seed: u8) -> FeedId {
     FeedId::from(key(seed).verifying_key())
-}
-
-/// Waits until `cond` holds, polling every 5 ms for up to [`BOUND`].
-pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < BOUND, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// The switchboard's shared state: the router and one bounded send queue per client.
@@ -96,7 +90,7 @@ impl Switchboard {
 
     /// Introduces `a` and `b` once both are connected.
     pub async fn introduce(&self, a: FeedId, b: FeedId) {
-        eventually("both clients connected", || {
+        eventually("both clients connected", BOUND, POLL, || {
             self.is_client(&a) && self.is_client(&b)
         })
         .await;

@@ -9,21 +9,12 @@ use dashmap::DashMap;
 use kith::supervisor::{
     ChildSpec, DynamicSupervisorHandle, Intensity, Restart, Strategy, SupervisorSpec,
 };
+use kith::testing::eventually;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-/// Poll step and bound for `eventually`.
-const POLL: Duration = Duration::from_millis(5);
-const BOUND: Duration = Duration::from_secs(5);
-
-/// Waits until `cond` holds, polling every 5 ms for up to 5 s.
-pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let mut waited = Duration::ZERO;
-    while !cond() {
-        assert!(waited < BOUND, "timed out waiting for: {what}");
-        tokio::time::sleep(POLL).await;
-        waited += POLL;
-    }
-}
+/// Poll step and bound of the suites' waits (`kith::testing::eventually`, [`bounded`]).
+pub const POLL: Duration = Duration::from_millis(5);
+pub const BOUND: Duration = Duration::from_secs(5);
 
 /// Awaits `fut`, failing the test if it takes longer than the 5 s bound.
 pub async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
@@ -98,7 +89,7 @@ impl Env {
     /// Sends `msg` to the live probe `id`, then waits until it has been started `starts` times.
     pub async fn crash_and_wait(&self, id: &str, msg: ProbeMsg, starts: usize) {
         self.probe(id).cast(msg).unwrap();
-        eventually(&format!("{id} started {starts} times"), || {
+        eventually(&format!("{id} started {starts} times"), BOUND, POLL, || {
             self.starts(id) >= starts
         })
         .await;

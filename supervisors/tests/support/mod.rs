@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kith::testing::eventually_blocking;
+
 /// The binary under test.
 pub fn kith_bin() -> &'static str {
     env!("CARGO_BIN_EXE_kith")
@@ -171,21 +173,9 @@ pub fn connection(dir: &Path, peer: &str) -> Option<serde_json::Value> {
         .cloned()
 }
 
-/// Poll `cond` every 20 ms until it holds; panic naming `what` after `limit`. Returns the time it
-/// took (for reporting, never for asserting).
-pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if cond() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting for: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// Poll step of the process tests' waits (`kith::testing::eventually_blocking`, which returns
+/// the time a wait took: for reporting, never for asserting).
+pub const POLL: Duration = Duration::from_millis(20);
 
 /// Write `count` posts into the own feed of the (stopped) node in `dir`, through the real ingest
 /// pipeline, in batches. Returns the encoded bytes (entry + payload) of each entry, by seq - 1.
@@ -275,9 +265,12 @@ impl Switchboard {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn switchboard");
-        wait_for("the switchboard answers", Duration::from_secs(20), || {
-            kith(dir, &["status", "--json"]).status.success()
-        });
+        eventually_blocking(
+            "the switchboard answers",
+            Duration::from_secs(20),
+            POLL,
+            || kith(dir, &["status", "--json"]).status.success(),
+        );
         Switchboard(child)
     }
 }

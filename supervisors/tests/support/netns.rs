@@ -19,7 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::{kith, kith_bin, wait_for};
+use super::{kith, kith_bin, POLL};
+use kith::testing::eventually_blocking;
 
 /// Namespaces made by a test, deleted on drop.
 pub struct Lab {
@@ -146,9 +147,10 @@ impl Lab {
             .spawn()
             .expect("spawn kith in a namespace");
         let proc = Proc(child);
-        wait_for(
+        eventually_blocking(
             "the process answers on its control socket",
             Duration::from_secs(20),
+            POLL,
             || kith(dir, &["status", "--json"]).status.success(),
         );
         proc
