@@ -30,3 +30,5 @@ pub mod testing;
 // One folder per process role.
 pub mod daemon;
 pub mod switchboard;
+// The load-test harness (`kith loadtest`): simulated peers against real switchboards.
+pub mod loadtest;

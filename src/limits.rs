@@ -368,3 +368,59 @@ pub const INVITES_MAX: usize = 10_000;
 pub const INVITE_TTL_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a direct attempt after an introduction may take before the relay is used.
 pub const PUNCH_TIMEOUT: Duration = Duration::from_millis(1_500);
+
+// ---- Load-test harness (`kith loadtest`, `src/loadtest/`) ----
+
+/// Simulated peers one harness process runs at most (its dynamic supervisor's maximum too).
+pub const LOADTEST_PEERS_MAX: usize = 100_000;
+/// Peers started per second at most (`--ramp`).
+pub const LOADTEST_RAMP_MAX: u32 = 20_000;
+/// Longest steady phase after the ramp (`--duration`, seconds).
+pub const LOADTEST_DURATION_MAX_SECS: u64 = 3_600;
+/// How long the ramp's peers get to join once the last one started, before the run moves on
+/// and counts the rest as not joined.
+pub const LOADTEST_JOIN_GRACE: Duration = Duration::from_secs(30);
+/// Local switchboard processes `--spawn` starts at most.
+pub const LOADTEST_SPAWN_MAX: usize = 8;
+/// How long a spawned switchboard gets to answer on its control socket.
+pub const LOADTEST_SPAWN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Harness processes a population may be split into (`--shard I/N`).
+pub const LOADTEST_SHARDS_MAX: u32 = 1_024;
+/// UDP sockets (QUIC endpoints) the simulated peers share: QUIC needs no socket per connection.
+pub const LOADTEST_ENDPOINTS: usize = 16;
+/// Connection attempts of one simulated peer before it gives up (each failure is counted by
+/// cause).
+pub const LOADTEST_CONNECT_ATTEMPTS: u32 = 5;
+/// Wait before a simulated peer's next attempt, times the attempt number.
+pub const LOADTEST_RETRY_BASE: Duration = Duration::from_millis(500);
+/// Churn events (status changes, leaves and rejoins) per second at most (`--churn`).
+pub const LOADTEST_CHURN_MAX: u32 = 10_000;
+/// How long a peer that left stays away before it rejoins.
+pub const LOADTEST_AWAY: Duration = Duration::from_millis(1_000);
+/// Introduced pairs the relay scenario makes at most (`--relay-pairs`).
+pub const LOADTEST_RELAY_PAIRS_MAX: usize = 5_000;
+/// Each relayed pair makes one inner round trip this often.
+pub const LOADTEST_RELAY_INTERVAL: Duration = Duration::from_millis(50);
+/// Bytes of one relayed round trip's message (each way).
+pub const LOADTEST_RELAY_MESSAGE_BYTES: usize = 256;
+/// An inner round trip not back by then is counted lost.
+pub const LOADTEST_RELAY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Introductions a caller asks for one pair before it gives up (its callee may not be online yet).
+pub const LOADTEST_INTRO_ATTEMPTS: u32 = 20;
+/// Peers in the replicate scenario's follow graph at most (`--replicate-peers`).
+pub const LOADTEST_REPLICATE_PEERS_MAX: usize = 2_000;
+/// Feeds one simulated peer follows at most in the follow graph.
+pub const LOADTEST_FOLLOWS_MAX: usize = 64;
+/// How long the ghost check waits for the cluster's presence to forget the stopped peers.
+pub const LOADTEST_GHOST_SETTLE: Duration = Duration::from_secs(20);
+/// Samples of the timeline kept at most (one per second: an hour's run and its ramp).
+pub const LOADTEST_TIMELINE_MAX: usize = 7_200;
+/// Largest latency a histogram holds (longer ones are clamped to it): one hour, in µs.
+pub const LOADTEST_LATENCY_MAX_US: u64 = 3_600_000_000;
+/// Report files `kith loadtest merge` reads at most.
+pub const LOADTEST_MERGE_FILES_MAX: usize = LOADTEST_SHARDS_MAX as usize;
+
+const _: () = assert!(LOADTEST_PEERS_MAX <= SB_CLIENTS_MAX);
+const _: () = assert!(LOADTEST_RELAY_PAIRS_MAX * 2 <= LOADTEST_PEERS_MAX);
+const _: () = assert!(LOADTEST_FOLLOWS_MAX <= WATCH_IDS_MAX);
+const _: () = assert!(LOADTEST_RELAY_MESSAGE_BYTES <= RELAY_INNER_PACKET_BYTES_MIN);

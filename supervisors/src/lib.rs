@@ -11,4 +11,5 @@
 
 pub mod bench;
 pub mod cli;
+pub mod loadtest;
 pub mod trees;

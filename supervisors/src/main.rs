@@ -41,7 +41,12 @@ fn run(cli: Cli) -> Result<()> {
     let dir = config::data_dir(cli.data_dir.clone())?;
     let file = config::load(&dir).unwrap_or_default();
     // Benchmarks print figures; the per-connection info lines of the trees they run would bury them.
-    let quiet = matches!(cli.command, Command::Bench { .. }).then(|| "warn".to_string());
+    let quiet = match cli.command {
+        Command::Bench { .. } => Some("warn".to_string()),
+        // Inner connections closed with their relay at teardown make quinn log I/O errors.
+        Command::Loadtest(_) => Some("warn,quinn=off".to_string()),
+        _ => None,
+    };
     init_tracing(
         cli.log
             .clone()
@@ -90,6 +95,7 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Bench { which } => bench(which),
+        Command::Loadtest(args) => kith_supervisors::loadtest::main(args),
         Command::Presence {
             action: PresenceCommand::Set { text, json },
         } => ask(

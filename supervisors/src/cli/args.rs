@@ -100,6 +100,8 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Simulated peers against real switchboards: ramp, presence, relay; a report and a plot.
+    Loadtest(crate::loadtest::args::LoadtestArgs),
     /// Built-in benchmarks: figures beside the machine's raw limits measured in the same run.
     Bench {
         /// Which benchmark.

@@ -2,5 +2,6 @@
 //! child's restart type: the `application.ex` and `*_sup.ex` files of kith.
 
 pub mod daemon;
+pub mod loadtest;
 pub mod presence;
 pub mod switchboard;

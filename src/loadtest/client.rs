@@ -1,0 +1,163 @@
+//! A raw switchboard client: key-bound QUIC with the relay link's transport, hello, join. The
+//! simulated peers, the ghost check and `kith bench relay` all dial switchboards this way.
+//!
+//! Why apart from the daemon's `uplink::link`: that actor carries a whole node (store, rolodex,
+//! events); a simulated peer needs only the connection and its control stream, and thousands of
+//! them share a few UDP endpoints, each dial carrying its own identity in its client config.
+
+use std::net::SocketAddr;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+use crate::daemon::uplink::target::Target;
+use crate::identity::FeedId;
+use crate::limits::{HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
+use crate::loadtest::LoadtestError;
+use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use crate::net::tls::{peer_key, server_name};
+use crate::net::{pin, stream, PeerEndpoint};
+use crate::relay::config::outer_client_config;
+use crate::wire::switchboard::{ClientMsg, ServerMsg};
+
+/// Where a switchboard listens and the key it must prove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SbTarget {
+    /// Its UDP address.
+    pub addr: SocketAddr,
+    /// Its key.
+    pub key: VerifyingKey,
+}
+
+impl SbTarget {
+    /// Its id.
+    pub fn id(&self) -> FeedId {
+        FeedId::from(self.key)
+    }
+
+    /// `@ID@HOST:PORT`, the pinned text form (what `--join` and `--switchboard` take).
+    pub fn to_text(&self) -> String {
+        format!("{}@{}", self.id(), self.addr)
+    }
+
+    /// Resolve `[@ID@]HOST:PORT`; without an id the key is learned by a probe from `endpoint`
+    /// (trust on first use, as a daemon does).
+    pub async fn resolve(text: &str, endpoint: &PeerEndpoint) -> Result<SbTarget, LoadtestError> {
+        let target = Target::parse(text).map_err(|_| LoadtestError::Target(text.to_string()))?;
+        let addr = tokio::net::lookup_host(target.host.as_str())
+            .await?
+            .next()
+            .ok_or_else(|| LoadtestError::Target(text.to_string()))?;
+        let pinned = match target.id {
+            Some(id) => Some(
+                id.verifying_key()
+                    .map_err(|_| LoadtestError::Target(text.to_string()))?,
+            ),
+            None => None,
+        };
+        let key = match pin::pin(endpoint, addr, pinned).await {
+            Ok(pinned) => pinned.key,
+            Err(pin::PinError::Probe(e)) => return Err(e.into()),
+            Err(pin::PinError::OwnAddress) => return Err(LoadtestError::Target(text.to_string())),
+        };
+        Ok(SbTarget { addr, key })
+    }
+}
+
+/// A joined client: the outer connection and its control stream.
+pub struct Joined {
+    /// The outer connection (its datagrams carry relayed inner packets).
+    pub conn: quinn::Connection,
+    /// The control stream, client → switchboard.
+    pub send: quinn::SendStream,
+    /// The control stream, switchboard → client.
+    pub recv: quinn::RecvStream,
+    /// The address the switchboard sees this client at.
+    pub observed: SocketAddr,
+}
+
+/// The QUIC handshake to `sb` as `key`, from the shared `endpoint`, with the relay link's
+/// transport; the switchboard must prove `sb.key`.
+pub async fn dial(
+    endpoint: &PeerEndpoint,
+    key: &SigningKey,
+    sb: SbTarget,
+) -> Result<quinn::Connection, LoadtestError> {
+    let config = outer_client_config(key, sb.key)?;
+    let connecting = endpoint
+        .quinn()
+        .connect_with(config, sb.addr, &server_name(&sb.key))?;
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+        .await
+        .map_err(|_| LoadtestError::Timeout("the QUIC handshake"))??;
+    if peer_key(&conn)? != sb.key {
+        return Err(LoadtestError::Protocol(
+            "the switchboard proved another key",
+        ));
+    }
+    Ok(conn)
+}
+
+/// Dial, hello and join: the whole admission of one client.
+pub async fn join(
+    endpoint: &PeerEndpoint,
+    key: &SigningKey,
+    sb: SbTarget,
+) -> Result<Joined, LoadtestError> {
+    let conn = dial(endpoint, key, sb).await?;
+    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
+    let mut greeted = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial_hello(&conn, &ours))
+        .await
+        .map_err(|_| LoadtestError::Timeout("the hello"))??;
+    stream::write_frame(&mut greeted.send, &ClientMsg::Join { invite: None }).await?;
+    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, read(&mut greeted.recv))
+        .await
+        .map_err(|_| LoadtestError::Timeout("the join"))??;
+    match answer {
+        ServerMsg::Welcome { observed } => Ok(Joined {
+            conn,
+            send: greeted.send,
+            recv: greeted.recv,
+            observed,
+        }),
+        ServerMsg::Refused { reason } => Err(LoadtestError::Refused(reason)),
+        _ => Err(LoadtestError::Protocol(
+            "the join was not answered with a welcome",
+        )),
+    }
+}
+
+/// The next message from the switchboard; an error when the stream ended.
+pub async fn read(recv: &mut quinn::RecvStream) -> Result<ServerMsg, LoadtestError> {
+    stream::read_frame::<ServerMsg>(recv, SB_FRAME_BYTES_MAX)
+        .await?
+        .ok_or(LoadtestError::Protocol("the switchboard closed the stream"))
+}
+
+/// Send one message to the switchboard.
+pub async fn write(send: &mut quinn::SendStream, msg: &ClientMsg) -> Result<(), LoadtestError> {
+    Ok(stream::write_frame(send, msg).await?)
+}
+
+/// The cause of a failed admission, for the report's `connect_failures` (a short stable name).
+pub fn cause(error: &LoadtestError) -> &'static str {
+    match error {
+        LoadtestError::Timeout(_) => "timeout",
+        LoadtestError::Refused(_) => "refused",
+        LoadtestError::Connect(_) => "dial",
+        LoadtestError::Net(_) => "tls",
+        LoadtestError::Connection(e) => connection_cause(e),
+        LoadtestError::Hello(_) => "hello",
+        LoadtestError::Frame(_) | LoadtestError::Protocol(_) => "protocol",
+        _ => "other",
+    }
+}
+
+fn connection_cause(e: &quinn::ConnectionError) -> &'static str {
+    match e {
+        quinn::ConnectionError::TimedOut => "timeout",
+        quinn::ConnectionError::ConnectionClosed(_)
+        | quinn::ConnectionError::ApplicationClosed(_) => "closed",
+        quinn::ConnectionError::Reset => "reset",
+        _ => "handshake",
+    }
+}

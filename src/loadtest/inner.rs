@@ -1,0 +1,163 @@
+//! A simulated peer's inner QUIC over the relay: the real [`VirtualSocket`] on its outer
+//! connection's datagrams, an inner endpoint with its own identity, end-to-end TLS with the
+//! other peer, and round trips of a fixed-size message on one stream (the caller measures, the
+//! callee echoes). The switchboard sees only `[key][opaque packet]` datagrams, as with daemons.
+//!
+//! Why: the relay scenario must measure what a relayed daemon pays (inner QUIC, both
+//! switchboards, the cluster link), not raw datagrams, which `kith bench relay` already does.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+
+use crate::identity::FeedId;
+use crate::limits::{
+    LOADTEST_RELAY_INTERVAL, LOADTEST_RELAY_MESSAGE_BYTES, LOADTEST_RELAY_TIMEOUT,
+};
+use crate::loadtest::metrics::{Measure, Metrics};
+use crate::loadtest::LoadtestError;
+use crate::net::endpoint::accept;
+use crate::net::PeerEndpoint;
+use crate::relay::{pump, VirtualSocket};
+use crate::runtime::OwnedTask;
+
+/// The inner endpoint over one outer connection, and the tasks that drive it.
+pub struct InnerRelay {
+    socket: Arc<VirtualSocket>,
+    endpoint: Arc<PeerEndpoint>,
+    tasks: Vec<OwnedTask>,
+}
+
+impl Drop for InnerRelay {
+    fn drop(&mut self) {
+        // Inner connections first (their close leaves while the socket still sends), then the
+        // socket.
+        self.endpoint.close(crate::net::CloseCode::Normal);
+        self.socket.close();
+    }
+}
+
+impl InnerRelay {
+    /// The virtual socket on `outer`, its receive pump, and an inner endpoint proving `key` that
+    /// echoes every stream it accepts.
+    pub fn start(key: &SigningKey, outer: &quinn::Connection) -> Result<InnerRelay, LoadtestError> {
+        let own = FeedId::from(key.verifying_key());
+        let socket = VirtualSocket::new(own, Arc::new(outer.clone()));
+        let endpoint = Arc::new(PeerEndpoint::with_socket(socket.clone(), key)?);
+        let (conn, inner) = (outer.clone(), Arc::clone(&socket));
+        let pump = OwnedTask::spawn(async move {
+            let _ = pump(conn, inner).await;
+        });
+        let echo = OwnedTask::spawn(echo(Arc::clone(&endpoint)));
+        Ok(InnerRelay {
+            socket,
+            endpoint,
+            tasks: vec![pump, echo],
+        })
+    }
+
+    /// The fake address `peer` has on this socket (registered so packets to it can leave).
+    pub fn register(&self, peer: FeedId) -> Result<SocketAddr, LoadtestError> {
+        self.socket
+            .register_peer(peer)
+            .map_err(|_| LoadtestError::Protocol("the relay's address table is full"))
+    }
+
+    /// Dial `peer` through the relay and make round trips every
+    /// [`LOADTEST_RELAY_INTERVAL`] until `stop` is set or the connection fails.
+    pub fn round_trips(
+        &mut self,
+        peer: FeedId,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(), LoadtestError> {
+        let addr = self.register(peer)?;
+        let key = peer
+            .verifying_key()
+            .map_err(|_| LoadtestError::Protocol("the callee's key is not a valid key"))?;
+        let endpoint = Arc::clone(&self.endpoint);
+        self.tasks.push(OwnedTask::spawn(async move {
+            let result = measure(&endpoint, addr, key, &metrics, &stop).await;
+            if let Err(e) = result {
+                if !stop.load(Ordering::Relaxed) {
+                    metrics.fail(&format!("relay_{}", crate::loadtest::client::cause(&e)));
+                }
+            }
+        }));
+        Ok(())
+    }
+}
+
+async fn measure(
+    endpoint: &PeerEndpoint,
+    addr: SocketAddr,
+    key: ed25519_dalek::VerifyingKey,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<(), LoadtestError> {
+    let (conn, _) = endpoint.dial(addr, key).await?;
+    let (mut send, mut recv) = conn.open_bi().await?;
+    Metrics::bump(&metrics.relay_pairs_up);
+    let mut message = vec![0u8; LOADTEST_RELAY_MESSAGE_BYTES];
+    let mut back = vec![0u8; LOADTEST_RELAY_MESSAGE_BYTES];
+    let mut tick = tokio::time::interval(LOADTEST_RELAY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        seq += 1;
+        message[..8].copy_from_slice(&seq.to_le_bytes());
+        let started = Instant::now();
+        let trip = async {
+            send.write_all(&message)
+                .await
+                .map_err(std::io::Error::from)?;
+            recv.read_exact(&mut back)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(())
+        };
+        match tokio::time::timeout(LOADTEST_RELAY_TIMEOUT, trip).await {
+            Ok(Ok(())) if back == message => {
+                metrics.record(Measure::RelayRtt, started.elapsed());
+                Metrics::bump(&metrics.relay_round_trips);
+                metrics
+                    .relay_bytes
+                    .fetch_add(2 * message.len() as u64, Ordering::Relaxed);
+            }
+            Ok(Ok(())) => return Err(LoadtestError::Protocol("the echo came back changed")),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                // A stream cannot skip a late message: count it and end this pair's loop.
+                Metrics::bump(&metrics.relay_lost);
+                return Err(LoadtestError::Timeout("an inner round trip"));
+            }
+        }
+    }
+    conn.close(0u32.into(), b"done");
+    Ok(())
+}
+
+/// Accept inner connections and echo each of their streams.
+async fn echo(endpoint: Arc<PeerEndpoint>) {
+    while let Some(incoming) = endpoint.incoming().await {
+        tokio::spawn(async move {
+            let Ok((conn, _)) = accept(incoming).await else {
+                return;
+            };
+            while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; LOADTEST_RELAY_MESSAGE_BYTES];
+                    while recv.read_exact(&mut buf).await.is_ok() {
+                        if send.write_all(&buf).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    }
+}

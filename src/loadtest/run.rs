@@ -1,0 +1,325 @@
+//! The scenarios' driver: binds the shared endpoints, resolves the switchboards, ramps the
+//! simulated peers up under the given dynamic supervisor, runs the steady phase (churn; the
+//! relayed pairs run by themselves), samples the timeline once a second, and assembles the
+//! report. The tree, the switchboard processes and the display are the caller's
+//! (`kith-supervisors`): this file decides only what happens when.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::limits::{
+    LOADTEST_CHURN_MAX, LOADTEST_DURATION_MAX_SECS, LOADTEST_ENDPOINTS, LOADTEST_JOIN_GRACE,
+    LOADTEST_PEERS_MAX, LOADTEST_RAMP_MAX, LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
+};
+use crate::loadtest::client::SbTarget;
+use crate::loadtest::graph::FollowGraph;
+use crate::loadtest::harness::Harness;
+use crate::loadtest::metrics::{Measure, Metrics};
+use crate::loadtest::peer::{PeerArgs, PeerMsg, SimPeer};
+use crate::loadtest::plan::Plan;
+use crate::loadtest::report::{Report, REPORT_VERSION};
+use crate::loadtest::schedule::{Ramp, Scenario, Shard};
+use crate::loadtest::{procfs, LoadtestError};
+use crate::net::PeerEndpoint;
+use crate::supervisor::DynamicSupervisorHandle;
+
+/// How often the driver wakes during the ramp.
+const RAMP_TICK: Duration = Duration::from_millis(5);
+/// Follows per peer on average in the follow graph.
+const FOLLOWS_MEAN: usize = 5;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Peers in the whole population (all shards).
+    pub peers: u64,
+    /// Peers started per second, whole population.
+    pub ramp_per_s: f64,
+    /// The steady phase after the ramp.
+    pub duration: Duration,
+    /// What to exercise.
+    pub scenario: Scenario,
+    /// Identities and random choices.
+    pub seed: u64,
+    /// This process's part.
+    pub shard: Shard,
+    /// Presence changes per second, whole population.
+    pub churn_per_s: f64,
+    /// Relayed pairs, whole population.
+    pub relay_pairs: u64,
+    /// Peers in the follow graph, whole population.
+    pub replicate_peers: u64,
+}
+
+impl RunConfig {
+    /// Check every value against its bound in `limits.rs`.
+    pub fn check(&self) -> Result<(), LoadtestError> {
+        if self.peers == 0 || self.peers > LOADTEST_PEERS_MAX as u64 {
+            return Err(LoadtestError::Invalid(
+                "--peers must be between 1 and 100,000 (LOADTEST_PEERS_MAX)",
+            ));
+        }
+        if !(self.ramp_per_s > 0.0 && self.ramp_per_s <= f64::from(LOADTEST_RAMP_MAX)) {
+            return Err(LoadtestError::Invalid(
+                "--ramp must be above 0 and at most 20,000 per second (LOADTEST_RAMP_MAX)",
+            ));
+        }
+        if self.duration.as_secs() > LOADTEST_DURATION_MAX_SECS {
+            return Err(LoadtestError::Invalid(
+                "--duration may be at most 3,600 s (LOADTEST_DURATION_MAX_SECS)",
+            ));
+        }
+        if !(self.churn_per_s >= 0.0 && self.churn_per_s <= f64::from(LOADTEST_CHURN_MAX)) {
+            return Err(LoadtestError::Invalid(
+                "--churn must be between 0 and 10,000 per second (LOADTEST_CHURN_MAX)",
+            ));
+        }
+        if self.relay_pairs > LOADTEST_RELAY_PAIRS_MAX as u64 {
+            return Err(LoadtestError::Invalid(
+                "--relay-pairs may be at most 5,000 (LOADTEST_RELAY_PAIRS_MAX)",
+            ));
+        }
+        if self.replicate_peers > LOADTEST_REPLICATE_PEERS_MAX as u64 {
+            return Err(LoadtestError::Invalid(
+                "--replicate-peers may be at most 2,000 (LOADTEST_REPLICATE_PEERS_MAX)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Moments the caller may measure its switchboards at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the first peer starts.
+    BeforeRamp,
+    /// Every peer joined (or the join grace ran out).
+    Joined,
+    /// The steady phase ended; peers are still up.
+    End,
+}
+
+/// Bind the shared endpoints and resolve the switchboards; build the shared context.
+pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness>, LoadtestError> {
+    config.check()?;
+    if targets.is_empty() {
+        return Err(LoadtestError::Invalid(
+            "give --spawn N or at least one --switchboard [@ID@]HOST:PORT",
+        ));
+    }
+    let mut endpoints = Vec::with_capacity(LOADTEST_ENDPOINTS);
+    let any: SocketAddr = ([0, 0, 0, 0], 0).into();
+    for i in 0..LOADTEST_ENDPOINTS {
+        // The endpoint's own key is never used for a peer's dial (each carries its own config).
+        let secret = *blake3::hash(
+            &[
+                b"kith-loadtest-endpoint".as_slice(),
+                &(i as u64).to_le_bytes(),
+            ]
+            .concat(),
+        )
+        .as_bytes();
+        endpoints.push(Arc::new(PeerEndpoint::bind(
+            any,
+            &SigningKey::from_bytes(&secret),
+        )?));
+    }
+    let mut resolved = Vec::with_capacity(targets.len());
+    for text in targets {
+        resolved.push(SbTarget::resolve(text, &endpoints[0]).await?);
+    }
+    let local = config.shard.local_count(config.peers);
+    let share = |n: u64| {
+        n / u64::from(config.shard.count)
+            + u64::from(u64::from(config.shard.index) < n % u64::from(config.shard.count))
+    };
+    let plan = Plan::new(
+        local,
+        resolved.len() as u64,
+        config.scenario,
+        share(config.relay_pairs),
+        share(config.replicate_peers),
+    );
+    let graph = (plan.replicate_peers > 0).then(|| {
+        FollowGraph::new(
+            plan.replicate_peers as usize,
+            FOLLOWS_MEAN,
+            config.shard.seed(config.seed),
+        )
+    });
+    let metrics = Arc::new(Metrics::new()?);
+    Ok(Arc::new(Harness::new(
+        resolved,
+        endpoints,
+        plan,
+        config.shard,
+        config.seed,
+        graph,
+        metrics,
+    )))
+}
+
+/// Ramp, steady phase, report (without the ghost check and the switchboards' figures, which
+/// need the peers stopped and the processes: the caller adds them). `at` is called at each
+/// [`Phase`].
+pub async fn drive(
+    harness: &Arc<Harness>,
+    sup: &DynamicSupervisorHandle,
+    config: &RunConfig,
+    mut at: impl FnMut(Phase),
+) -> Result<Report, LoadtestError> {
+    let metrics = Arc::clone(&harness.metrics);
+    let peers = harness.plan.peers;
+    at(Phase::BeforeRamp);
+    let rss_before = procfs::rss("self").ok();
+    let ramp = Ramp {
+        peers,
+        per_s: config.shard.share(config.ramp_per_s),
+    };
+    let started = Instant::now();
+    let mut next_sample = started + Duration::from_secs(1);
+    let mut launched = 0u64;
+    // The ramp: bounded by the peer count, and in time by its length plus the grace.
+    let ramp_deadline = started + ramp.length() + LOADTEST_JOIN_GRACE;
+    while launched < peers && Instant::now() < ramp_deadline {
+        let due = ramp.due(started.elapsed());
+        while launched < due {
+            let args = PeerArgs {
+                local: launched,
+                harness: Arc::clone(harness),
+            };
+            if let Err(e) = sup
+                .start_worker(format!("peer-{launched}"), SimPeer, move || args.clone())
+                .await
+            {
+                tracing::debug!(error = %e, "a simulated peer did not start");
+                metrics.fail("start");
+            }
+            launched += 1;
+        }
+        sample_if_due(&metrics, &mut next_sample);
+        tokio::time::sleep(RAMP_TICK).await;
+    }
+    let ramp_s = started.elapsed().as_secs_f64();
+    // Wait for the stragglers (bounded by the grace).
+    let mut all_joined = None;
+    while Instant::now() < ramp_deadline {
+        let joined = Metrics::get(&metrics.connected);
+        if joined >= peers {
+            all_joined = Some(started.elapsed().as_secs_f64());
+            break;
+        }
+        if joined + Metrics::get(&metrics.gave_up) >= peers {
+            break;
+        }
+        sample_if_due(&metrics, &mut next_sample);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let joined_s = started.elapsed().as_secs_f64();
+    let connected = Metrics::get(&metrics.connected);
+    let handshakes = Metrics::get(&metrics.joins);
+    let rss_joined = procfs::rss("self").ok();
+    at(Phase::Joined);
+    // The steady phase: churn at its rate, relayed pairs by themselves, one sample a second.
+    let steady = Instant::now();
+    let relay_before = (
+        Metrics::get(&metrics.relay_round_trips),
+        metrics.relay_bytes.load(Ordering::Relaxed),
+    );
+    let mut rng = StdRng::seed_from_u64(config.shard.seed(config.seed));
+    let churn_rate = config.shard.share(config.churn_per_s);
+    let presence = harness.plan.presence_range();
+    let mut churned = 0u64;
+    while steady.elapsed() < config.duration {
+        if !presence.is_empty() && config.churn_per_s > 0.0 {
+            let due = (steady.elapsed().as_secs_f64() * churn_rate) as u64;
+            while churned < due {
+                let l = rng.gen_range(presence.clone());
+                let msg = match rng.gen_range(0..4) {
+                    0 => PeerMsg::Leave,
+                    _ => PeerMsg::ChangeStatus,
+                };
+                if let Some(actor) = harness.actor(l) {
+                    let _ = actor.cast(msg);
+                }
+                churned += 1;
+            }
+        }
+        sample_if_due(&metrics, &mut next_sample);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let steady_s = steady.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
+    harness.stopping.store(true, Ordering::Relaxed);
+    metrics.sample();
+    at(Phase::End);
+    let relay_after = (
+        Metrics::get(&metrics.relay_round_trips),
+        metrics.relay_bytes.load(Ordering::Relaxed),
+    );
+    let plan = &harness.plan;
+    let relay = plan.relay_pairs > 0;
+    let presence_run = !plan.presence_range().is_empty();
+    let latency = |m: Measure| metrics.whole(m).map(|h| h.latency()).transpose();
+    Ok(Report {
+        version: REPORT_VERSION,
+        scenario: config.scenario.name().to_string(),
+        seed: config.seed,
+        shards: vec![format!("{}/{}", config.shard.index, config.shard.count)],
+        switchboards: harness.targets.len(),
+        peers_target: peers,
+        peers_connected: connected.max(handshakes.min(peers)),
+        connect_failures: metrics.failures(),
+        peers_gave_up: Metrics::get(&metrics.gave_up),
+        ramp_per_s: ramp.per_s,
+        handshakes_per_s: handshakes as f64 / joined_s.max(ramp_s).max(f64::MIN_POSITIVE),
+        all_joined_s: all_joined,
+        connect_ms: latency(Measure::Connect)?,
+        relay_rtt_ms: if relay {
+            latency(Measure::RelayRtt)?
+        } else {
+            None
+        },
+        relay_round_trips_per_s: relay.then(|| (relay_after.0 - relay_before.0) as f64 / steady_s),
+        relay_bytes_per_s: relay.then(|| (relay_after.1 - relay_before.1) as f64 / steady_s),
+        relay_pairs: relay.then(|| [Metrics::get(&metrics.relay_pairs_up), plan.relay_pairs]),
+        relay_lost: relay.then(|| Metrics::get(&metrics.relay_lost)),
+        presence_visible_ms: if presence_run {
+            metrics.presence()?.map(|h| h.latency()).transpose()?
+        } else {
+            None
+        },
+        presence_visible_same_node_ms: latency(Measure::PresenceSameNode)?,
+        presence_visible_other_node_ms: latency(Measure::PresenceOtherNode)?,
+        churn_events: presence_run.then(|| Metrics::get(&metrics.churn_events)),
+        post_arrival_ms: latency(Measure::PostArrival)?,
+        entries_per_s: (plan.replicate_peers > 0 && Metrics::get(&metrics.arrivals) > 0)
+            .then(|| Metrics::get(&metrics.arrivals) as f64 / steady_s),
+        restarts: Metrics::get(&metrics.restarts),
+        harness_bytes_per_peer: match (rss_before, rss_joined) {
+            (Some(a), Some(b)) if connected > 0 => Some(b.saturating_sub(a) / connected),
+            _ => None,
+        },
+        harness_peak_rss_bytes: procfs::peak_rss("self").ok(),
+        harness_cpu_s: procfs::cpu("self").ok().map(|d| d.as_secs_f64()),
+        switchboard_bytes_per_client: None,
+        switchboard_cpu_s: None,
+        failover_ms: None,
+        ghosts: None,
+        duration_s: started.elapsed().as_secs_f64(),
+        timeline: metrics.timeline(),
+        spawned_pids: Vec::new(),
+    })
+}
+
+fn sample_if_due(metrics: &Metrics, next: &mut Instant) {
+    if Instant::now() >= *next {
+        metrics.sample();
+        *next += Duration::from_secs(1);
+    }
+}

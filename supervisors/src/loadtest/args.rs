@@ -1,0 +1,70 @@
+//! `kith loadtest` flags (the variant in `cli::args` points here, so the command's flags live
+//! beside the command).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `kith loadtest …`.
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// `merge`, or nothing to run a load test.
+    #[command(subcommand)]
+    pub action: Option<LoadtestAction>,
+    /// A switchboard to load (repeatable: the nodes of one cluster); `@ID@HOST:PORT` pins its key.
+    #[arg(long = "switchboard", conflicts_with = "spawn")]
+    pub switchboards: Vec<String>,
+    /// Start N local switchboard processes on loopback, joined into one cluster, and load them.
+    #[arg(long)]
+    pub spawn: Option<usize>,
+    /// Simulated peers in the whole population (all shards).
+    #[arg(long, default_value_t = 1_000)]
+    pub peers: u64,
+    /// Peers started per second (whole population).
+    #[arg(long, default_value_t = 1_000.0)]
+    pub ramp: f64,
+    /// Seconds of steady load after the ramp.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// connect, presence, relay, replicate or mixed (all at once).
+    #[arg(long, default_value = "mixed")]
+    pub scenario: String,
+    /// Seed of the peers' identities and of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Presence changes (status lines, leaves and rejoins) per second, whole population.
+    #[arg(long, default_value_t = 50.0)]
+    pub churn: f64,
+    /// Introduced pairs making relayed round trips (whole population).
+    #[arg(long, default_value_t = 100)]
+    pub relay_pairs: u64,
+    /// Peers in the replicate scenario's follow graph (whole population).
+    #[arg(long, default_value_t = 200)]
+    pub replicate_peers: u64,
+    /// This process's part of the population, I/N (N harnesses together make one population).
+    #[arg(long, default_value = "0/1")]
+    pub shard: String,
+    /// Write the report as JSON to FILE.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw connected peers and latency percentiles over time to FILE.svg.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// `kith loadtest merge`.
+#[derive(Debug, Subcommand)]
+pub enum LoadtestAction {
+    /// Merge the JSON reports of shards of one population (histograms merged exactly).
+    Merge {
+        /// The reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report as JSON to FILE.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Draw the merged timeline to FILE.svg.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+}

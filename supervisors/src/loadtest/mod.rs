@@ -1,0 +1,167 @@
+//! `kith loadtest`: runs the harness (`kith::loadtest`) under its supervision tree
+//! ([`crate::trees::loadtest`]) against the given switchboards or against local ones it spawns,
+//! shows progress, prints the table, writes the JSON report and the plot; and
+//! `kith loadtest merge` for the reports of several shards.
+//!
+//! Teardown on every exit path: the spawned switchboards are killed when their [`spawn::Node`]s
+//! drop (normal end, error, or SIGINT/SIGTERM, which end the run's future early), and the
+//! peers' connections are closed with their endpoints before the ghost check.
+
+pub mod args;
+pub mod plot;
+pub mod progress;
+pub mod spawn;
+pub mod table;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kith::limits::LOADTEST_MERGE_FILES_MAX;
+use kith::loadtest::run::{self, Phase, RunConfig};
+use kith::loadtest::{ghosts, Report, Scenario, Shard};
+use kith::net::CloseCode;
+
+use self::args::{LoadtestAction, LoadtestArgs};
+use self::spawn::LocalCluster;
+use crate::trees;
+
+/// Run `kith loadtest …`.
+pub fn main(args: LoadtestArgs) -> Result<()> {
+    if let Some(LoadtestAction::Merge {
+        reports,
+        json,
+        plot,
+    }) = args.action
+    {
+        return merge(&reports, json.as_deref(), plot.as_deref());
+    }
+    let config = RunConfig {
+        peers: args.peers,
+        ramp_per_s: args.ramp,
+        duration: Duration::from_secs(args.duration),
+        scenario: args.scenario.parse::<Scenario>()?,
+        seed: args.seed,
+        shard: args.shard.parse::<Shard>()?,
+        churn_per_s: args.churn,
+        relay_pairs: args.relay_pairs,
+        replicate_peers: args.replicate_peers,
+    };
+    config.check()?;
+    if args.scenario == "failover" {
+        bail!("the failover scenario is not built yet: it needs the daemons' cluster failover");
+    }
+    let cluster = match args.spawn {
+        Some(n) => Some(LocalCluster::start(n, &[])?),
+        None => None,
+    };
+    let targets = match &cluster {
+        Some(c) => c.targets(),
+        None => args.switchboards.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = load(&config, &targets, cluster.as_ref()) => report,
+            signal = shutdown_signal() => bail!("stopped by {}; the spawned switchboards are killed", signal?),
+        }
+    });
+    // Peers, tasks and endpoints end with the runtime; then the switchboards are killed.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let pids = cluster.as_ref().map(LocalCluster::pids).unwrap_or_default();
+    drop(cluster);
+    let mut report = report?;
+    report.spawned_pids = pids;
+    output(&report, args.json.as_deref(), args.plot.as_deref())
+}
+
+/// One run: setup, tree, ramp and steady phase, teardown of the peers, ghost check.
+async fn load(
+    config: &RunConfig,
+    targets: &[String],
+    cluster: Option<&LocalCluster>,
+) -> Result<Report> {
+    let harness = run::setup(config, targets).await?;
+    let mut tree = trees::loadtest::start(harness.plan.peers).await?;
+    let shown = progress::start(Arc::clone(&harness.metrics), harness.plan.peers);
+    let mut sb_rss = [None; 2];
+    let sb_cpu_before = cluster.and_then(LocalCluster::cpu);
+    let mut sb_cpu_after = None;
+    let driven = run::drive(&harness, &tree.peers, config, |phase| match phase {
+        Phase::BeforeRamp => sb_rss[0] = cluster.and_then(LocalCluster::rss),
+        Phase::Joined => sb_rss[1] = cluster.and_then(LocalCluster::rss),
+        Phase::End => sb_cpu_after = cluster.and_then(LocalCluster::cpu),
+    })
+    .await;
+    drop(shown);
+    if let Err(e) = tree.root.shutdown().await {
+        tracing::warn!(error = %e, "the harness's tree did not stop cleanly");
+    }
+    // Every peer connection closes with its endpoint, whatever the tree managed.
+    for endpoint in &harness.endpoints {
+        endpoint.close(CloseCode::Normal);
+    }
+    let mut report = driven?;
+    let checker = kith::net::PeerEndpoint::bind(
+        ([0, 0, 0, 0], 0).into(),
+        &ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+    )?;
+    report.ghosts =
+        match ghosts::count(&checker, &harness.targets, harness.ids(), config.seed).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "the ghost check could not run");
+                None
+            }
+        };
+    if let ([Some(before), Some(after)], true) = (sb_rss, report.peers_connected > 0) {
+        report.switchboard_bytes_per_client =
+            Some(after.saturating_sub(before) / report.peers_connected);
+    }
+    if let (Some(before), Some(after)) = (sb_cpu_before, sb_cpu_after) {
+        report.switchboard_cpu_s = Some(after.saturating_sub(before).as_secs_f64());
+    }
+    Ok(report)
+}
+
+fn output(report: &Report, json: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = plot {
+        plot::draw(report, path)?;
+    }
+    println!("{}", table::text(report));
+    Ok(())
+}
+
+fn merge(files: &[std::path::PathBuf], json: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    if files.len() > LOADTEST_MERGE_FILES_MAX {
+        bail!("at most {LOADTEST_MERGE_FILES_MAX} reports can be merged at once");
+    }
+    let mut reports = Vec::with_capacity(files.len());
+    for file in files {
+        let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let report: Report = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a kith loadtest report", file.display()))?;
+        reports.push(report);
+    }
+    let Some(merged) = Report::merge_all(&reports)? else {
+        bail!("no report to merge");
+    };
+    output(&merged, json, plot)
+}
+
+async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
