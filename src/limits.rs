@@ -364,6 +364,12 @@ pub const SB_INTRODUCTIONS_BURST: u32 = 100;
 pub const INTRODUCTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Invite codes outstanding at once on a switchboard.
 pub const INVITES_MAX: usize = 10_000;
+/// Introductions one switchboard node has asked another for and not yet had answered; past
+/// it, introductions to that node's clients are refused until answers come back.
+pub const NODE_INTRODUCTIONS_PENDING_MAX: usize = 4_096;
+/// Node keys a switchboard accepts as members of its cluster (`--join`, `--cluster-key`,
+/// `--cluster-keys`): a cluster is a handful of nodes, this bounds the file read at start.
+pub const CLUSTER_MEMBERS_MAX: usize = 1_024;
 /// How long an invite code is valid unless the operator says otherwise.
 pub const INVITE_TTL_DEFAULT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a direct attempt after an introduction may take before the relay is used.

@@ -58,11 +58,11 @@ mod serde_bytes_vec {
     use serde::{Deserialize, Deserializer, Serializer};
 
     #[allow(clippy::ptr_arg)] // serde's `with` hands the field as it is declared.
-    pub fn serialize<S: Serializer>(bytes: &Vec<u8>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(bytes: &Vec<u8>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(bytes)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         <Vec<u8>>::deserialize(d)
     }
 }

@@ -28,6 +28,8 @@ pub enum CloseCode {
     HelloTimeout = 0x22,
     /// The hello stream closed or broke before the hello completed.
     HelloAborted = 0x23,
+    /// A peer claimed the switchboard role with a key that is not a member of the cluster.
+    NotAClusterMember = 0x24,
     /// The peer broke the replication protocol (unsolicited feed, oversized clock, ...).
     ProtocolViolation = 0x30,
     /// The peer sent an entry that failed validation (forged signature, fork, ...).
@@ -35,7 +37,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::FrameMalformed,
@@ -45,6 +47,7 @@ impl CloseCode {
         Self::Goodbye,
         Self::HelloTimeout,
         Self::HelloAborted,
+        Self::NotAClusterMember,
         Self::ProtocolViolation,
         Self::InvalidEntry,
     ];
@@ -71,6 +74,7 @@ impl CloseCode {
             Self::Goodbye => "goodbye",
             Self::HelloTimeout => "hello timed out",
             Self::HelloAborted => "hello aborted",
+            Self::NotAClusterMember => "not a member of this cluster",
             Self::ProtocolViolation => "replication protocol violation",
             Self::InvalidEntry => "invalid entry",
         }

@@ -113,6 +113,9 @@ pub enum GoodbyeReason {
     NotWelcome,
     /// The sender is shutting down.
     ShuttingDown,
+    /// The peer claimed the switchboard role, but its key is not a member of the sender's
+    /// cluster.
+    NotAClusterMember,
 }
 
 /// The hello frame body after the version.
@@ -169,6 +172,9 @@ pub enum Admission {
     Welcome,
     /// Say goodbye with this reason.
     Refuse(GoodbyeReason),
+    /// Serve it, unless its hello claims `role`: then say goodbye with `reason` (a switchboard
+    /// welcomes any client but only the nodes of its cluster).
+    RefuseRole(NodeRole, GoodbyeReason),
 }
 
 /// The terms both sides agreed on.
@@ -220,6 +226,8 @@ impl HelloError {
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Self::VersionMismatch { .. } => Some(CloseCode::VersionMismatch),
+            Self::PeerSaidGoodbye(GoodbyeReason::NotAClusterMember)
+            | Self::Refused(GoodbyeReason::NotAClusterMember) => Some(CloseCode::NotAClusterMember),
             Self::PeerSaidGoodbye(_) | Self::Refused(_) => Some(CloseCode::Goodbye),
             Self::Frame(err) => err.close_code(),
             Self::StreamEnded => Some(CloseCode::HelloAborted),
@@ -295,7 +303,15 @@ pub fn respond(
     admission: Admission,
 ) -> (Option<Reply>, Result<Agreed, HelloError>) {
     match (parse(ours.version, body), admission) {
-        (Ok(Received::Hello(theirs)), Admission::Welcome) => {
+        (Ok(Received::Hello(theirs)), Admission::RefuseRole(role, reason))
+            if theirs.role == role =>
+        {
+            (
+                Some(Reply::Goodbye(reason)),
+                Err(HelloError::Refused(reason)),
+            )
+        }
+        (Ok(Received::Hello(theirs)), Admission::Welcome | Admission::RefuseRole(..)) => {
             (Some(Reply::Hello(*ours)), Ok(agree(ours, &theirs)))
         }
         (Ok(Received::Hello(_)), Admission::Refuse(reason)) => (

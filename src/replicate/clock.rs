@@ -31,7 +31,7 @@ pub fn digest(clock: &Clock) -> [u8; 32] {
 }
 
 /// The notes that turn `old` into `new`: changed or added feeds, and withdrawn ones.
-pub fn delta(old: &Clock, new: &Clock) -> Vec<Note> {
+pub(super) fn delta(old: &Clock, new: &Clock) -> Vec<Note> {
     let mut notes: Vec<Note> = new
         .iter()
         .filter(|(feed, seq)| old.get(feed) != Some(seq))
@@ -54,7 +54,7 @@ pub fn delta(old: &Clock, new: &Clock) -> Vec<Note> {
 }
 
 /// Every note of a clock.
-pub fn full(clock: &Clock) -> Vec<Note> {
+pub(super) fn full(clock: &Clock) -> Vec<Note> {
     clock
         .iter()
         .map(|(feed, seq)| Note {
@@ -66,7 +66,7 @@ pub fn full(clock: &Clock) -> Vec<Note> {
 }
 
 /// Apply notes to a view of the sender's clock.
-pub fn apply(view: &mut Clock, notes: &[Note]) {
+pub(super) fn apply(view: &mut Clock, notes: &[Note]) {
     for note in notes {
         if note.want {
             view.insert(note.feed, note.seq);

@@ -4,7 +4,7 @@
 use crate::identity::FeedId;
 
 /// `author ‖ seq`: 40 bytes.
-pub fn entry_key(author: &FeedId, seq: u64) -> [u8; 40] {
+pub(super) fn entry_key(author: &FeedId, seq: u64) -> [u8; 40] {
     let mut key = [0u8; 40];
     key[..32].copy_from_slice(&author.0);
     key[32..].copy_from_slice(&seq.to_be_bytes());
@@ -12,14 +12,14 @@ pub fn entry_key(author: &FeedId, seq: u64) -> [u8; 40] {
 }
 
 /// Split an `entry_key`.
-pub fn split_entry_key(key: &[u8]) -> Option<(FeedId, u64)> {
+pub(super) fn split_entry_key(key: &[u8]) -> Option<(FeedId, u64)> {
     let author: [u8; 32] = key.get(..32)?.try_into().ok()?;
     let seq: [u8; 8] = key.get(32..40)?.try_into().ok()?;
     Some((FeedId(author), u64::from_be_bytes(seq)))
 }
 
 /// `timestamp ‖ author ‖ seq`: 48 bytes.
-pub fn timeline_key(timestamp_ms: u64, author: &FeedId, seq: u64) -> [u8; 48] {
+pub(super) fn timeline_key(timestamp_ms: u64, author: &FeedId, seq: u64) -> [u8; 48] {
     let mut key = [0u8; 48];
     key[..8].copy_from_slice(&timestamp_ms.to_be_bytes());
     key[8..].copy_from_slice(&entry_key(author, seq));
@@ -27,7 +27,7 @@ pub fn timeline_key(timestamp_ms: u64, author: &FeedId, seq: u64) -> [u8; 48] {
 }
 
 /// The `author ‖ seq` part of a `timeline_key`.
-pub fn timeline_entry(key: &[u8]) -> Option<(FeedId, u64)> {
+pub(super) fn timeline_entry(key: &[u8]) -> Option<(FeedId, u64)> {
     split_entry_key(key.get(8..)?)
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::store::StoreError;
 
 /// Name of the lock file inside the data directory.
-pub const LOCK_FILE: &str = "kith.lock";
+pub(super) const LOCK_FILE: &str = "kith.lock";
 
 /// A held directory lock; released when dropped (or when the process exits).
 #[derive(Debug)]

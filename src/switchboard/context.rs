@@ -14,6 +14,7 @@ use crate::identity::FeedId;
 use crate::net::PeerEndpoint;
 use crate::presence::driver::pool::Tracker;
 use crate::supervisor::DynamicSupervisorHandle;
+use crate::switchboard::cluster::members::Members;
 use crate::switchboard::cluster::nodes::NodeLinks;
 use crate::switchboard::cluster::presence_link::QuicPresence;
 use crate::switchboard::hub::Hub;
@@ -30,6 +31,12 @@ pub struct Counters {
     pub joins: AtomicU64,
     /// Hellos that failed.
     pub refused: AtomicU64,
+    /// Hellos that claimed the switchboard role from a key outside the cluster's members.
+    pub nodes_refused: AtomicU64,
+    /// Messages from a cluster node that its own state does not allow (an introduction for a
+    /// client it does not hold, an answer nobody asked it for, a packet from a client that is
+    /// not its own): dropped.
+    pub node_msgs_refused: AtomicU64,
     /// Presence notices sent to watchers.
     pub notices: AtomicU64,
     /// Introductions made (both sides agreed).
@@ -47,6 +54,10 @@ pub struct CountersView {
     pub joins: u64,
     /// Joins refused.
     pub refused: u64,
+    /// Hellos claiming the switchboard role from a key outside the cluster's members.
+    pub nodes_refused: u64,
+    /// Cluster-node messages dropped because the sending node had no right to send them.
+    pub node_msgs_refused: u64,
     /// Presence notices sent.
     pub notices: u64,
     /// Introductions made.
@@ -67,6 +78,8 @@ impl Counters {
             connected: self.connected.load(Ordering::Relaxed),
             joins: self.joins.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            nodes_refused: self.nodes_refused.load(Ordering::Relaxed),
+            node_msgs_refused: self.node_msgs_refused.load(Ordering::Relaxed),
             notices: self.notices.load(Ordering::Relaxed),
             introductions: self.introductions.load(Ordering::Relaxed),
             introductions_refused: self.introductions_refused.load(Ordering::Relaxed),
@@ -97,6 +110,8 @@ pub struct SbContext {
     pub nodes: NodeLinks,
     /// Presence links to the other switchboards of the cluster (the tracker's transport).
     pub cluster: QuicPresence,
+    /// The keys that may act as nodes of this cluster.
+    pub members: Members,
     /// Invite codes, when the switchboard is invite-only (`None`: open membership).
     pub invites: Option<Arc<Mutex<InviteFile>>>,
 }

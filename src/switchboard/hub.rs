@@ -156,15 +156,24 @@ impl Hub {
         }
     }
 
-    /// Deliver `frame` (`[from][inner packet]`, stamped by the node of `from`) to local client `to`.
-    pub fn deliver(&self, to: FeedId, frame: Bytes) {
+    /// Deliver `frame` (`[from][inner packet]`, stamped by `node`) to local client `to`; false
+    /// (and nothing sent) if `from` is not a client of `node` that a local client was
+    /// introduced to. The router then checks the pair, the size and the room, and counts.
+    pub fn deliver(&self, node: &FeedId, to: FeedId, frame: Bytes) -> bool {
         let mut guard = self.lock();
         let Inner {
             router,
             links,
             lost,
-            ..
+            remote,
         } = &mut *guard;
+        let from = frame
+            .get(..crate::limits::RELAY_HEADER_BYTES)
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .map(FeedId);
+        if from.is_none_or(|from| remote.get(&from) != Some(node)) {
+            return false;
+        }
         if let Action::Forward { to, frame } = router.deliver(to, frame, Instant::now(), |to| {
             links.get(to).map_or(0, |l| l.room())
         }) {
@@ -172,6 +181,7 @@ impl Hub {
                 *lost += 1;
             }
         }
+        true
     }
 
     /// The limits clients are held to.

@@ -267,6 +267,11 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
             identity: Arc::clone(&identity),
             endpoint,
             invite_only: args.invite_only,
+            members: switchboard::cluster_members(
+                &args.join,
+                &args.cluster_key,
+                args.cluster_keys.as_deref(),
+            )?,
             join: args.join,
             relay,
             cpus_polled_when_idle: args.poll_idle,

@@ -15,94 +15,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ed25519_dalek::SigningKey;
 use kith::identity::FeedId;
 use kith::limits::{SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC};
-use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
-use kith::net::tls::server_name;
-use kith::net::{stream, PeerEndpoint};
-use kith::relay::config::outer_client_config;
 use kith::testing::eventually_blocking;
 use kith::wire::switchboard::{ClientMsg, ServerMsg};
-use support::{free_port, kith_json, Switchboard, POLL};
-
-/// A client speaking the switchboard protocol by hand.
-struct Client {
-    id: FeedId,
-    conn: quinn::Connection,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    endpoint: PeerEndpoint,
-}
-
-impl Client {
-    async fn join(seed: u8, port: u16, node: &FeedId) -> Client {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &key).unwrap();
-        let expected = node.verifying_key().unwrap();
-        let config = outer_client_config(&key, expected).unwrap();
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let conn = endpoint
-            .quinn()
-            .connect_with(config, addr, &server_name(&expected))
-            .unwrap()
-            .await
-            .unwrap();
-        let greeted = dial_hello(
-            &conn,
-            &Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence])),
-        )
-        .await
-        .unwrap();
-        let mut client = Client {
-            id: FeedId::from(key.verifying_key()),
-            conn,
-            send: greeted.send,
-            recv: greeted.recv,
-            endpoint,
-        };
-        client.write(ClientMsg::Join { invite: None }).await;
-        assert!(matches!(client.read().await, ServerMsg::Welcome { .. }));
-        client
-    }
-
-    async fn write(&mut self, msg: ClientMsg) {
-        stream::write_frame(&mut self.send, &msg).await.unwrap();
-    }
-
-    /// Every message that comes before two quiet seconds.
-    async fn drain(&mut self) -> Vec<ServerMsg> {
-        let mut got = Vec::new();
-        while let Ok(frame) = tokio::time::timeout(
-            Duration::from_secs(2),
-            stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20),
-        )
-        .await
-        {
-            got.push(frame.unwrap().expect("a frame"));
-        }
-        got
-    }
-
-    async fn read(&mut self) -> ServerMsg {
-        let read = stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20);
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .expect("an answer in time")
-            .unwrap()
-            .expect("a frame")
-    }
-
-    /// Sends `payload` to `to` through the relay and waits for the next datagram.
-    async fn relay(&self, to: &Client, payload: &[u8]) -> Bytes {
-        let frame = Bytes::from([&to.id.0[..], payload].concat());
-        self.conn.send_datagram(frame).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), to.conn.read_datagram())
-            .await
-            .expect("relayed in time")
-            .unwrap()
-    }
-}
+use support::sb_client::Client;
+use support::{free_port, identity, kith_json, Switchboard, POLL};
 
 /// One switchboard on loopback: its home (kept while in scope), process, port and id.
 fn one_switchboard() -> (tempfile::TempDir, Switchboard, u16, FeedId) {
@@ -126,7 +44,8 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     let homes = tempfile::tempdir().unwrap();
     let (d1, d2) = (homes.path().join("n1"), homes.path().join("n2"));
     let (p1, p2) = (free_port(), free_port());
-    let _n1 = Switchboard::start(&d1, p1);
+    let n2_key = identity(&d2);
+    let _n1 = Switchboard::start_with(&d1, p1, &["--cluster-key", &n2_key]);
     let n1 = id_of(&d1);
     let _n2 = Switchboard::start_with(&d2, p2, &["--join", &format!("{n1}@127.0.0.1:{p1}")]);
     let n2 = id_of(&d2);

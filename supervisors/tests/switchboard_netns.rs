@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use kith::testing::eventually_blocking;
 use support::netns::Lab;
-use support::{kith, kith_json, Home, POLL};
+use support::{identity, kith, kith_json, Home, POLL};
 
 /// The relay-only lab: a and b each on a veth into the switchboard's namespace, which does not
 /// forward, so neither can reach the other.
@@ -106,7 +106,12 @@ fn peers_on_different_nodes_of_a_cluster_replicate_through_both() {
     };
     let homes = tempfile::tempdir().unwrap();
     let (n1_dir, n2_dir) = (homes.path().join("n1"), homes.path().join("n2"));
-    let _n1 = lab.spawn("sb", &n1_dir, &["switchboard", "--listen", "0.0.0.0:7878"]);
+    let n2_key = identity(&n2_dir);
+    let _n1 = lab.spawn(
+        "sb",
+        &n1_dir,
+        &["switchboard", "--listen", "0.0.0.0:7878", "--cluster-key", &n2_key],
+    );
     let _n2 = lab.spawn(
         "sb",
         &n2_dir,

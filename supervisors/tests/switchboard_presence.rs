@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use kith::testing::eventually_blocking;
-use support::{free_port, kith, kith_bin, kith_json, Daemon, Home, Switchboard, POLL};
+use support::{
+    free_port, identity, kith, kith_bin, kith_json, Daemon, Home, Switchboard, POLL,
+};
 
 fn contact(dir: &Path, id: &str) -> serde_json::Value {
     let contacts = kith_json(dir, &["contacts", "--json"]);
@@ -442,7 +444,8 @@ fn a_cluster_shares_who_is_online() {
     let homes = tempfile::tempdir().unwrap();
     let (s1_dir, s2_dir) = (homes.path().join("s1"), homes.path().join("s2"));
     let (p1, p2) = (free_port(), free_port());
-    let _s1 = Switchboard::start(&s1_dir, p1);
+    let s2_key = identity(&s2_dir);
+    let _s1 = Switchboard::start_with(&s1_dir, p1, &["--cluster-key", &s2_key]);
     let _s2 = Switchboard::start_with(&s2_dir, p2, &["--join", &format!("127.0.0.1:{p1}")]);
     let s1_id = kith_json(&s1_dir, &["status", "--json"])["id"]
         .as_str()

@@ -15,10 +15,10 @@ use crate::limits::{NODE_BATCH_BYTES_MAX, SB_FRAME_BYTES_MAX};
 use crate::net::{frame, stream};
 use crate::runtime::OwnedTask;
 use crate::switchboard::cluster::nodes::NodeOut;
-use crate::switchboard::context::SbContext;
+use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::intro::{IntroError, RelayError};
 use crate::switchboard::messages::{Asker, SbSessionMsg};
-use crate::wire::switchboard::{NodeMsg, NodePacket};
+use crate::wire::switchboard::{NodeMsg, NodePacket, PeerMeta, PEERS_TOPIC};
 
 /// Items the writer takes from the queue per batch.
 const BATCH_ITEMS: usize = 256;
@@ -116,8 +116,38 @@ async fn read_loop(ctx: SbContext, node: FeedId, mut recv: quinn::RecvStream) {
     }
 }
 
+/// Count and log a message `node` had no right to send; it is dropped.
+fn refuse(ctx: &SbContext, node: &FeedId, what: &str) {
+    Counters::bump(&ctx.counters.node_msgs_refused);
+    tracing::warn!(node = %node.short(), "dropped from a cluster node: {what}");
+}
+
+/// Whether presence says `client` is connected to `node` (a node speaks only for its clients).
+fn is_client_of(ctx: &SbContext, client: &FeedId, node: &FeedId) -> bool {
+    let node = node.to_string();
+    ctx.tracker
+        .get_by_key(PEERS_TOPIC, &client.to_string())
+        .into_iter()
+        .filter_map(|p| PeerMeta::decode(&p.row.meta))
+        .any(|meta| meta.node == node)
+}
+
 fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
     match msg {
+        NodeMsg::Introduce { from, .. } if !is_client_of(ctx, &from, &node) => {
+            refuse(
+                ctx,
+                &node,
+                "an introduction for a client that is not its own",
+            );
+        }
+        NodeMsg::Answer { caller, callee, .. } if !ctx.nodes.answered(&node, caller, callee) => {
+            refuse(
+                ctx,
+                &node,
+                "an answer to an introduction nobody asked it for",
+            );
+        }
         NodeMsg::Introduce { from, to, observed } => {
             let asker = Asker::Node(node);
             let asked = ctx.sessions.get(&to).is_some_and(|s| {
@@ -154,7 +184,10 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
         }
         NodeMsg::Packets(packets) => {
             for packet in packets {
-                ctx.hub.deliver(packet.to, Bytes::from(packet.frame));
+                // Not logged: a packet in flight when its pair closed is refused the same way.
+                if !ctx.hub.deliver(&node, packet.to, Bytes::from(packet.frame)) {
+                    Counters::bump(&ctx.counters.node_msgs_refused);
+                }
             }
         }
     }

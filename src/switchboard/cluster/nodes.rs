@@ -6,7 +6,9 @@
 //! [`Hub`](super::hub::Hub) with a [`NodeForward`] as its link, so the router treats local and
 //! remote destinations alike: same pair check, same room check, same counters.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use tokio::sync::mpsc;
@@ -28,6 +30,9 @@ pub enum NodeOut {
 struct Linked {
     conn_id: usize,
     out: mpsc::Sender<NodeOut>,
+    /// Introductions (caller, callee) this node asked `node` for and `node` has not answered:
+    /// an answer is taken only for one of these, so a node cannot make up introductions.
+    asked: Mutex<HashSet<(FeedId, FeedId)>>,
 }
 
 /// Linked nodes by id. Cheap to clone; clones share it.
@@ -41,7 +46,15 @@ impl NodeLinks {
     /// link's writer. A newer link to the same node replaces an older one.
     pub fn attach(&self, node: FeedId, conn_id: usize) -> mpsc::Receiver<NodeOut> {
         let (out, rx) = mpsc::channel(limits::NODE_QUEUE_MAX);
-        self.by_node.insert(node, Linked { conn_id, out });
+        let asked = Mutex::default();
+        self.by_node.insert(
+            node,
+            Linked {
+                conn_id,
+                out,
+                asked,
+            },
+        );
         rx
     }
 
@@ -58,6 +71,33 @@ impl NodeLinks {
         self.by_node
             .get(node)
             .is_some_and(|l| l.out.try_send(NodeOut::Msg(msg)).is_ok())
+    }
+
+    /// Ask `node` to introduce local client `from` to its client `to`; false if `node` is not
+    /// linked, its queue is full, or [`limits::NODE_INTRODUCTIONS_PENDING_MAX`] are pending.
+    pub fn introduce(&self, node: &FeedId, from: FeedId, to: FeedId, observed: SocketAddr) -> bool {
+        let Some(linked) = self.by_node.get(node) else {
+            return false;
+        };
+        let mut asked = linked.asked.lock().unwrap_or_else(|p| p.into_inner());
+        if asked.len() >= limits::NODE_INTRODUCTIONS_PENDING_MAX && !asked.contains(&(from, to)) {
+            return false;
+        }
+        let msg = NodeMsg::Introduce { from, to, observed };
+        let sent = linked.out.try_send(NodeOut::Msg(msg)).is_ok();
+        if sent {
+            asked.insert((from, to));
+        }
+        sent
+    }
+
+    /// `node` answers the introduction of `caller` to `callee`: true (and forgotten) if this
+    /// node asked for it, false if nobody did.
+    pub fn answered(&self, node: &FeedId, caller: FeedId, callee: FeedId) -> bool {
+        self.by_node.get(node).is_some_and(|linked| {
+            let mut asked = linked.asked.lock().unwrap_or_else(|p| p.into_inner());
+            asked.remove(&(caller, callee))
+        })
     }
 
     /// A link for client `to` of `node`, for the hub; `None` if `node` is not linked.
@@ -99,5 +139,83 @@ impl DatagramLink for NodeForward {
     /// Free slots, each good for a frame of the largest size.
     fn room(&self) -> usize {
         self.out.capacity() * limits::RELAY_FRAME_BYTES_MAX
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switchboard::hub::Hub;
+
+    fn id(n: u8) -> FeedId {
+        FeedId([n; 32])
+    }
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 7878))
+    }
+
+    #[test]
+    fn an_answer_is_taken_only_for_an_introduction_this_node_asked_for() {
+        let nodes = NodeLinks::default();
+        let (node, other) = (id(9), id(8));
+        let _rx = nodes.attach(node, 1);
+        let _rx2 = nodes.attach(other, 2);
+        assert!(nodes.introduce(&node, id(1), id(2), addr()));
+        assert!(
+            !nodes.answered(&other, id(1), id(2)),
+            "asked of another node"
+        );
+        assert!(!nodes.answered(&node, id(2), id(1)), "the other way round");
+        assert!(nodes.answered(&node, id(1), id(2)));
+        assert!(!nodes.answered(&node, id(1), id(2)), "only once");
+        assert!(!nodes.introduce(&id(7), id(1), id(2), addr()), "not linked");
+    }
+
+    #[test]
+    fn pending_introductions_to_one_node_are_bounded() {
+        let nodes = NodeLinks::default();
+        let node = id(9);
+        let _rx = nodes.attach(node, 1);
+        let mut asked = 0;
+        for n in 0..u16::MAX {
+            let mut caller = [1u8; 32];
+            caller[..2].copy_from_slice(&n.to_be_bytes());
+            let caller = FeedId(caller);
+            if !nodes.introduce(&node, caller, id(2), addr()) {
+                break;
+            }
+            asked += 1;
+        }
+        assert_eq!(
+            asked,
+            limits::NODE_INTRODUCTIONS_PENDING_MAX.min(limits::NODE_QUEUE_MAX)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_delivers_only_for_its_own_clients() {
+        let (hub, nodes) = (Hub::default(), NodeLinks::default());
+        let (node, rogue, local) = (id(9), id(8), id(1));
+        let _rx = nodes.attach(node, 1);
+        let (a, mut a_rx) = mpsc::channel(8);
+        let sink: Arc<dyn DatagramLink> = Arc::new(NodeForward { to: local, out: a });
+        hub.add(local, sink).unwrap();
+        let remote = id(2);
+        let link = nodes.forward(&node, remote).unwrap();
+        hub.add_remote(remote, node, link).unwrap();
+        hub.open_pair(local, remote).unwrap();
+        let frame = |from: FeedId| bytes::Bytes::from([&from.0[..], b"hi"].concat());
+        assert!(
+            !hub.deliver(&rogue, local, frame(remote)),
+            "not the node of the source"
+        );
+        assert!(
+            !hub.deliver(&node, local, frame(id(3))),
+            "not a client of that node"
+        );
+        assert!(hub.deliver(&node, local, frame(remote)));
+        assert!(matches!(a_rx.try_recv(), Ok(NodeOut::Packet(_))));
+        assert!(a_rx.try_recv().is_err(), "exactly one frame got through");
     }
 }

@@ -93,12 +93,8 @@ fn forward(state: &SbSessionState, to: FeedId) -> bool {
     let Some(node) = home_node(state, &to) else {
         return refuse(state, to, IntroError::NotConnected(to));
     };
-    let request = NodeMsg::Introduce {
-        from: state.peer,
-        to,
-        observed,
-    };
-    state.ctx.nodes.send(&node, request) || refuse(state, to, IntroError::NodeUnreachable(to))
+    state.ctx.nodes.introduce(&node, state.peer, to, observed)
+        || refuse(state, to, IntroError::NodeUnreachable(to))
 }
 
 /// The other cluster node `id` is connected to, per presence.

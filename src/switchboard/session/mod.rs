@@ -31,7 +31,8 @@ use crate::identity::FeedId;
 use crate::limits::SB_SEND_QUEUE;
 use crate::net::close::close;
 use crate::net::hello::{
-    accept_hello, Admission, Capabilities, Capability, Greeted, Hello, NodeRole,
+    accept_hello, Admission, Capabilities, Capability, GoodbyeReason, Greeted, Hello, HelloError,
+    NodeRole,
 };
 use crate::net::CloseCode;
 use crate::presence::driver::transport::Inbound;
@@ -181,8 +182,20 @@ impl Actor for SbSession {
             NodeRole::Switchboard,
             Capabilities::of(&[Capability::Presence, Capability::Relay]),
         );
-        match accept_hello(&state.conn, &ours, Admission::Welcome).await {
+        let admission = match state.ctx.members.contains(&state.peer) {
+            true => Admission::Welcome,
+            false => Admission::RefuseRole(NodeRole::Switchboard, GoodbyeReason::NotAClusterMember),
+        };
+        match accept_hello(&state.conn, &ours, admission).await {
             Ok(greeted) => greet(state, greeted),
+            Err(HelloError::Refused(GoodbyeReason::NotAClusterMember)) => {
+                Counters::bump(&state.ctx.counters.nodes_refused);
+                tracing::warn!(
+                    peer = %state.peer,
+                    "refused a switchboard that is not a member of this cluster (list its key with --cluster-key to admit it)"
+                );
+                myself.stop(Some("not a cluster member".into()));
+            }
             Err(e) => {
                 // A failed hello is counted and ends the session normally (the connection is
                 // already closed with the hello's close code).

@@ -143,6 +143,14 @@ pub struct SwitchboardArgs {
     /// Another switchboard to form a cluster with (repeatable; `@ID@HOST:PORT` pins its key).
     #[arg(long = "join")]
     pub join: Vec<String>,
+    /// The key of another node allowed into this cluster (repeatable; `@ID`). Only listed keys
+    /// (these, the pinned `--join` ids, and `--cluster-keys`) may connect as switchboards: every
+    /// other key that claims the role is refused and counted.
+    #[arg(long = "cluster-key", value_name = "@ID")]
+    pub cluster_key: Vec<String>,
+    /// A file of node keys allowed into this cluster, one `@ID` per line (`#` comments).
+    #[arg(long = "cluster-keys", value_name = "FILE")]
+    pub cluster_keys: Option<PathBuf>,
     /// Admit only peers with an invite code (`kith switchboard invite` makes them; daemons use
     /// `--switchboard HOST:PORT#CODE`).
     #[arg(long)]

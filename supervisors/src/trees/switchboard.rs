@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kith::daemon::control::server::{ControlArgs, ControlServer, Handler};
+use kith::daemon::uplink::target::Target;
 use kith::feed::now_ms;
-use kith::identity::Identity;
+use kith::identity::{FeedId, Identity};
 use kith::limits::PEERS_SHARDS;
 use kith::limits::{INVITE_TTL_DEFAULT, SB_CLIENTS_MAX};
 use kith::net::PeerEndpoint;
@@ -34,6 +35,7 @@ use kith::supervisor::{
     Strategy, SupervisorMsg, SupervisorSpec,
 };
 use kith::switchboard::cluster::link::{ClusterLink, ClusterLinkArgs};
+use kith::switchboard::cluster::members::{read_keys_file, Members};
 use kith::switchboard::cluster::nodes::NodeLinks;
 use kith::switchboard::cluster::presence_link::QuicPresence;
 use kith::switchboard::context::{Counters, SbContext};
@@ -75,6 +77,8 @@ pub struct SwitchboardParts {
     pub invite_only: bool,
     /// Other nodes of the cluster to join (`[@ID@]HOST:PORT`).
     pub join: Vec<String>,
+    /// The keys allowed to act as nodes of this cluster ([`cluster_members`]).
+    pub members: Members,
     /// The limits relayed clients are held to.
     pub relay: RouterConfig,
     /// Whether the process keeps idle CPUs polling (`--poll-idle`), for status.
@@ -109,6 +113,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         sessions: Arc::default(),
         watchers: Watchers::default(),
         nodes: NodeLinks::default(),
+        members: parts.members,
         invites: match parts.invite_only {
             true => Some(Arc::new(Mutex::new(InviteFile::load(&parts.data_dir)?))),
             false => None,
@@ -151,6 +156,30 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
     Ok(Switchboard { root, ctx })
+}
+
+/// The cluster's members: the pinned `--join` ids, each `--cluster-key`, and the lines of the
+/// `--cluster-keys` file. A `--join` without an id adds its node's key once the link pins it.
+pub fn cluster_members(
+    join: &[String],
+    keys: &[String],
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Members> {
+    let mut ids = Vec::new();
+    for target in join {
+        let target = Target::parse(target).map_err(anyhow::Error::msg)?;
+        ids.extend(target.id);
+    }
+    for key in keys {
+        let id = key
+            .parse::<FeedId>()
+            .map_err(|e| anyhow::anyhow!("--cluster-key {key}: {e}"))?;
+        ids.push(id);
+    }
+    if let Some(path) = file {
+        ids.extend(read_keys_file(path)?);
+    }
+    Ok(Members::new(ids)?)
 }
 
 /// One permanent link per `--join` node; they share nothing, hence one_for_one.
@@ -233,6 +262,7 @@ fn handler(ctx: SbContext, root: Slot<SupervisorMsg>, cpus_polled_when_idle: boo
                         "invite_only": ctx.invites.is_some(),
                         "cpus_polled_when_idle": cpus_polled_when_idle,
                         "cluster": ctx.cluster_nodes(),
+                        "cluster_keys": ctx.members.list().iter().map(ToString::to_string).collect::<Vec<_>>(),
                         "counters": ctx.counters.view(),
                         "relay": relay_view(&ctx),
                         "supervision": tree,

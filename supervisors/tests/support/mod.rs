@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod sb_client;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -280,6 +281,15 @@ impl Drop for Switchboard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Make the identity in `dir` now (as `kith init` does) and return its id, so that a
+/// switchboard's key can be listed as a cluster member before it starts.
+pub fn identity(dir: &Path) -> String {
+    kith_json(dir, &["init", "--json"])["id"]
+        .as_str()
+        .expect("init prints the id")
+        .to_string()
 }
 
 /// A UDP port free now on loopback.
