@@ -15,7 +15,7 @@ use crate::limits::{HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
 use crate::loadtest::LoadtestError;
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
 use crate::net::tls::{peer_key, server_name};
-use crate::net::{pin, stream, PeerEndpoint};
+use crate::net::{stream, NetError, PeerEndpoint};
 use crate::relay::config::outer_client_config;
 use crate::wire::switchboard::{ClientMsg, ServerMsg};
 
@@ -54,10 +54,15 @@ impl SbTarget {
             ),
             None => None,
         };
-        let key = match pin::pin(endpoint, addr, pinned).await {
-            Ok(pinned) => pinned.key,
-            Err(pin::PinError::Probe(e)) => return Err(e.into()),
-            Err(pin::PinError::OwnAddress) => return Err(LoadtestError::Target(text.to_string())),
+        let key = match pinned {
+            Some(key) => key,
+            // Trust on first use, as a daemon does: a probe that expects this endpoint's own key
+            // (which only it can prove) fails naming the key the switchboard proved.
+            None => match endpoint.dial(addr, endpoint.public_key()).await {
+                Err(NetError::PeerKeyMismatch(m)) => m.presented,
+                Err(e) => return Err(e.into()),
+                Ok(_) => return Err(LoadtestError::Target(text.to_string())),
+            },
         };
         Ok(SbTarget { addr, key })
     }

@@ -18,7 +18,6 @@
 //! wake, and a relayed round trip wakes four sleepers. The headline `rtt_us` is the second when
 //! the request could be made (root), and says which it is.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,11 +25,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
-use kith::bench::TempDir;
 use kith::identity::FeedId;
-use kith::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
-use kith::net::tls::{peer_key, server_name};
-use kith::net::{stream, PeerEndpoint};
+use kith::loadtest::client::{self as lt_client, Joined, SbTarget};
+use kith::loadtest::procfs;
+use kith::net::tls::server_name;
+use kith::net::PeerEndpoint;
 use kith::relay::config::{outer_client_config, outer_server_config};
 use kith::wire::control::Request;
 use kith::wire::switchboard::{ClientMsg, ServerMsg};
@@ -38,6 +37,7 @@ use serde::Serialize;
 
 use crate::bench::wake_latency::WakeLatencyHold;
 use crate::cli::client;
+use crate::loadtest::spawn::{LocalCluster, Node};
 
 /// Sequential round trips measured.
 const ROUND_TRIPS: usize = 10_000;
@@ -157,29 +157,18 @@ impl RateStep {
     }
 }
 
-struct Switchboard {
-    child: Child,
-    at: Target,
-    dir: TempDir,
-}
-
+/// The switchboard process (spawned and killed by the load-test harness's local cluster).
+type Switchboard = Node;
 /// Where the switchboard listens and the key it proves.
-#[derive(Clone, Copy)]
-struct Target {
-    addr: std::net::SocketAddr,
-    key: ed25519_dalek::VerifyingKey,
-}
-
-impl Drop for Switchboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Target = SbTarget;
 
 /// Run the benchmark.
 pub async fn run() -> Result<RelayReport> {
-    let sb = start_switchboard()?;
+    let cluster = start_switchboard()?;
+    let sb = cluster
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("no switchboard started"))?;
     let (halting, polling) = latencies(sb.at).await?;
     let rtt_us = polling.as_ref().unwrap_or(&halting).relayed_us.clone();
     let cpus_polled_when_idle = polling.is_some();
@@ -221,45 +210,17 @@ pub async fn run() -> Result<RelayReport> {
     })
 }
 
-fn start_switchboard() -> Result<Switchboard> {
-    let dir = TempDir::new("kith-bench-relay")?;
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let exe = std::env::current_exe().context("finding the kith binary")?;
-    let child = Command::new(exe)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
-        .args([
-            "--client-packets-per-sec",
-            &CLIENT_PACKETS_PER_SEC.to_string(),
-        ])
-        .args(["--client-bytes-per-sec", &CLIENT_BYTES_PER_SEC.to_string()])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the switchboard")?;
-    let started = Instant::now();
-    let status = loop {
-        if let Ok(status) = client::call(dir.path(), &Request::Status) {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            bail!("the switchboard did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let id: FeedId = status["id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no id"))?
-        .parse()?;
-    let at = Target {
-        addr: format!("127.0.0.1:{port}").parse()?,
-        key: id.verifying_key()?,
-    };
-    Ok(Switchboard { child, at, dir })
+/// One local switchboard, with the operator's flags raising the per-client relay limits.
+fn start_switchboard() -> Result<LocalCluster> {
+    LocalCluster::start(
+        1,
+        &[
+            "--client-packets-per-sec".to_string(),
+            CLIENT_PACKETS_PER_SEC.to_string(),
+            "--client-bytes-per-sec".to_string(),
+            CLIENT_BYTES_PER_SEC.to_string(),
+        ],
+    )
 }
 
 struct Peer {
@@ -275,44 +236,24 @@ impl Peer {
     async fn connect(sb: Target, seed: u8) -> Result<Peer> {
         let key = SigningKey::from_bytes(&[seed; 32]);
         let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?;
-        let conn = dial(&endpoint, &key, sb).await?;
-        let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
-        let greeted = dial_hello(&conn, &ours).await?;
-        let peer = Peer {
+        let joined = lt_client::join(&endpoint, &key, sb).await?;
+        Ok(Peer {
             id: FeedId::from(key.verifying_key()),
             key,
-            conn,
-            send: tokio::sync::Mutex::new(greeted.send),
-            recv: tokio::sync::Mutex::new(greeted.recv),
+            conn: joined.conn,
+            send: tokio::sync::Mutex::new(joined.send),
+            recv: tokio::sync::Mutex::new(joined.recv),
             endpoint,
-        };
-        peer.write(&ClientMsg::Join { invite: None }).await?;
-        match peer.read().await? {
-            ServerMsg::Welcome { .. } => Ok(peer),
-            other => bail!("not admitted: {other:?}"),
-        }
+        })
     }
 
     async fn write(&self, msg: &ClientMsg) -> Result<()> {
-        Ok(stream::write_frame(&mut *self.send.lock().await, msg).await?)
+        Ok(lt_client::write(&mut *self.send.lock().await, msg).await?)
     }
 
     async fn read(&self) -> Result<ServerMsg> {
-        let frame = stream::read_frame::<ServerMsg>(&mut *self.recv.lock().await, 1 << 20).await?;
-        frame.ok_or_else(|| anyhow!("the switchboard closed the stream"))
+        Ok(lt_client::read(&mut *self.recv.lock().await).await?)
     }
-}
-
-async fn dial(endpoint: &PeerEndpoint, key: &SigningKey, sb: Target) -> Result<quinn::Connection> {
-    let config = outer_client_config(key, sb.key)?;
-    let conn = endpoint
-        .quinn()
-        .connect_with(config, sb.addr, &server_name(&sb.key))?
-        .await?;
-    if peer_key(&conn)? != sb.key {
-        bail!("the switchboard proved another key");
-    }
-    Ok(conn)
 }
 
 async fn introduce(a: &Peer, b: &Peer) -> Result<()> {
@@ -591,23 +532,22 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
         endpoints.push(Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?));
     }
     // Each client's identity and TLS config exist before it connects, as a daemon's do.
-    let configs = (0..CLIENTS)
+    let keys: Vec<SigningKey> = (0..CLIENTS)
         .map(|i| {
             let mut secret = [7u8; 32];
             secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            outer_client_config(&SigningKey::from_bytes(&secret), sb.at.key)
+            SigningKey::from_bytes(&secret)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     let before = rss(sb.child.id())?;
     let started = Instant::now();
     let mut clients = Vec::with_capacity(CLIENTS);
     let mut batch = tokio::task::JoinSet::new();
-    let sb_ref = (sb.at.addr, sb.at.key);
-    for (i, config) in configs.into_iter().enumerate() {
+    for (i, key) in keys.into_iter().enumerate() {
         batch.spawn(connect_client(
             Arc::clone(&endpoints[i % CLIENT_SOCKETS]),
-            config,
-            sb_ref,
+            key,
+            sb.at,
         ));
         if batch.len() >= CONCURRENCY {
             if let Some(done) = batch.join_next().await {
@@ -626,35 +566,17 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
     Ok((CLIENTS as f64 / seconds, per_client))
 }
 
-type Client = (quinn::Connection, quinn::SendStream, quinn::RecvStream);
-
 async fn connect_client(
     endpoint: Arc<PeerEndpoint>,
-    config: quinn::ClientConfig,
-    sb: (std::net::SocketAddr, ed25519_dalek::VerifyingKey),
-) -> Result<Client> {
-    let conn = endpoint
-        .quinn()
-        .connect_with(config, sb.0, &server_name(&sb.1))?
-        .await?;
-    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
-    let mut greeted = dial_hello(&conn, &ours).await?;
-    stream::write_frame(&mut greeted.send, &ClientMsg::Join { invite: None }).await?;
-    match stream::read_frame::<ServerMsg>(&mut greeted.recv, 1 << 20).await? {
-        Some(ServerMsg::Welcome { .. }) => Ok((conn, greeted.send, greeted.recv)),
-        other => bail!("not admitted: {other:?}"),
-    }
+    key: SigningKey,
+    sb: Target,
+) -> Result<Joined> {
+    Ok(lt_client::join(&endpoint, &key, sb).await?)
 }
 
 /// Resident bytes of process `pid`.
 fn rss(pid: u32) -> Result<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).context("reading statm")?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| anyhow!("no rss"))?;
-    Ok(pages * 4096)
+    procfs::rss(&pid.to_string()).context("reading the switchboard's memory")
 }
 
 /// The report as text, beside iroh-relay's figures on this machine.

@@ -1,0 +1,133 @@
+//! `kith loadtest` end to end through the real binary: two spawned switchboard processes, a few
+//! hundred simulated peers for a few seconds of the mixed scenario. Checks that the JSON report
+//! has its fields and that they are sane, that the histograms decode, and that no switchboard
+//! process the harness spawned is left behind. Speed is measured by the command, never asserted
+//! here.
+
+use std::process::Command;
+use std::time::Duration;
+
+use kith::loadtest::histogram::Hist;
+use kith::loadtest::procfs;
+use kith::loadtest::Report;
+
+/// Peers in the run: a few hundred.
+const PEERS: u64 = 300;
+
+#[test]
+fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, plot) = (dir.path().join("report.json"), dir.path().join("plot.svg"));
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args(["loadtest", "--spawn", "2", "--peers", &PEERS.to_string()])
+        .args([
+            "--ramp",
+            "300",
+            "--duration",
+            "3",
+            "--scenario",
+            "mixed",
+            "--seed",
+            "7",
+        ])
+        .args([
+            "--relay-pairs",
+            "10",
+            "--replicate-peers",
+            "0",
+            "--churn",
+            "40",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kith loadtest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in [
+        "peers_target",
+        "peers_connected",
+        "connect_failures",
+        "ramp_per_s",
+        "relay_rtt_ms",
+        "presence_visible_ms",
+        "post_arrival_ms",
+        "restarts",
+        "harness_bytes_per_peer",
+        "switchboard_bytes_per_client",
+        "failover_ms",
+        "ghosts",
+    ] {
+        assert!(value.get(key).is_some(), "the report has no `{key}`");
+    }
+    let report: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(report.peers_target, PEERS);
+    assert!(report.peers_connected <= PEERS);
+    assert!(report.peers_connected > 0, "no peer connected");
+    assert_eq!(report.switchboards, 2);
+    assert_eq!(report.ramp_per_s, 300.0);
+    // Not built: never a made-up number.
+    assert!(report.failover_ms.is_none() && value["failover_ms"].is_null());
+    // Not run (no follow graph): null, not zero.
+    assert!(value["post_arrival_ms"].is_null());
+    let rtt = report
+        .relay_rtt_ms
+        .expect("relay round trips were measured");
+    assert!(rtt.count > 0 && rtt.p50 > 0.0 && rtt.p50 <= rtt.p99 && rtt.p99 <= rtt.max);
+    assert_eq!(Hist::decode(&rtt.hist_us).unwrap().len(), rtt.count);
+    let presence = report
+        .presence_visible_ms
+        .expect("presence changes were timed");
+    assert!(presence.count > 0 && presence.p50 <= presence.p99);
+    assert!(report.ghosts.is_some(), "the ghost check ran");
+    assert!(report.harness_bytes_per_peer.is_some());
+    assert!(report.switchboard_bytes_per_client.is_some());
+    assert!(!report.timeline.is_empty());
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("<svg"));
+    // Two shards' worth: the merge adds the histograms' counts exactly.
+    let merged = dir.path().join("merged.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args(["loadtest", "merge"])
+        .args([&json, &json])
+        .arg("--json")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged: Report = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+    assert_eq!(merged.peers_target, 2 * PEERS);
+    assert_eq!(merged.relay_rtt_ms.map(|l| l.count), Some(2 * rtt.count));
+    // Every switchboard it spawned is gone (killed and reaped before the report was written).
+    assert_eq!(report.spawned_pids.len(), 2);
+    for pid in &report.spawned_pids {
+        let gone = (0..50).any(|_| {
+            let alive = procfs::alive(*pid);
+            if alive {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            !alive
+        });
+        assert!(gone, "switchboard process {pid} is still running");
+    }
+}
+
+#[test]
+fn peers_beyond_the_bound_are_refused_before_anything_starts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args(["loadtest", "--spawn", "1", "--peers", "1000000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--peers"));
+}
