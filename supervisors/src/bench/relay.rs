@@ -181,14 +181,14 @@ pub async fn run() -> Result<RelayReport> {
         introduce(&x, &y).await?;
         pairs.push((x, y));
     }
-    let sweep = sweep(&sb, &pairs).await?;
+    let sweep = sweep(sb, &pairs).await?;
     let relay_pps = sweep
         .iter()
         .filter(|s| s.lossless() && s.offered_in_time())
         .map(|s| s.rate)
         .max()
         .unwrap_or(0);
-    let (connects_per_s, bytes_per_client) = connects(&sb).await?;
+    let (connects_per_s, bytes_per_client) = connects(sb).await?;
     let relay = &client::call(sb.dir.path(), &Request::Status)?["relay"];
     let limit = |key: &str| {
         relay[key]
