@@ -11,18 +11,23 @@
 //!   is the thin async glue over quinn streams.
 //! - [`hello`]: the first exchange on a connection (version, capabilities, role, or a goodbye).
 //! - [`close`]: the application close codes every protocol error maps to.
+//! - [`conn`]: [`Conn`], the opaque handle tables outside `net/` keep of a live connection.
+//! - [`pin`]: trust on first use, how a dialer learns and pins a key it was not given.
 //!
 //! Only this module (and, later, the connection actors) touches quinn.
 
 pub mod close;
+pub mod conn;
 pub mod endpoint;
 mod error;
 pub mod frame;
 pub mod hello;
+pub mod pin;
 pub mod stream;
 pub mod tls;
 
 pub use close::CloseCode;
+pub use conn::{Conn, ConnStats};
 pub use endpoint::PeerEndpoint;
 pub use error::{KeyMismatch, NetError};
 pub use frame::{FrameDecoder, FrameError};
