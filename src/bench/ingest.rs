@@ -10,7 +10,8 @@ use ractor::Actor;
 use serde::Serialize;
 
 use crate::bench::TempDir;
-use crate::daemon::store_writer::{IngestReply, StoreWriter, StoreWriterArgs, StoreWriterMsg};
+use crate::daemon::messages::{IngestReply, StoreWriterMsg};
+use crate::daemon::store_writer::{StoreWriter, StoreWriterArgs};
 use crate::feed::{next_entry, now_ms, Content, Entry, FeedHead};
 use crate::identity::Identity;
 use crate::ingest::{Op, OpOutcome};

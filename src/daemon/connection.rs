@@ -19,12 +19,13 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::daemon::context::PeerContext;
+use crate::daemon::error::NodeError;
 use crate::daemon::events::NodeEvent;
-use crate::daemon::node::{submit, submit_queued, NodeError, Pending};
-use crate::daemon::peer::{
-    wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox, PeerContext,
-};
-use crate::daemon::replicator::ReplicatorMsg;
+use crate::daemon::messages::ReplicatorMsg;
+use crate::daemon::node::Node;
+use crate::daemon::peer::{wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox};
+use crate::daemon::writer::{submit, submit_queued, Pending};
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
@@ -36,10 +37,10 @@ use crate::net::close::close;
 use crate::net::hello::{
     accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole,
 };
-use crate::net::{stream, CloseCode};
-use crate::replicate::{Action, Msg, Session, WireEntry};
+use crate::net::{stream, CloseCode, FrameError};
+use crate::replicate::{Action, Clock, Msg, Session, WireEntry};
 use crate::runtime::OwnedTask;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Messages to a peer connection.
 pub enum PeerMsg {
@@ -139,7 +140,7 @@ impl Actor for PeerConn {
                 }
             }
             PeerMsg::Resync(reply) => {
-                let actions = state.session.set_wants(wants(&state.ctx.node));
+                let actions = state.session.set_wants(node_wants(&state.ctx.node));
                 perform(state, actions).await;
                 let _ = reply.send(());
             }
@@ -182,12 +183,12 @@ async fn start(
         addr: conn.remote_address(),
         since_ms: now_ms(),
         direction,
-        conn: conn.clone(),
+        conn: conn.clone().into(),
     };
     match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
         Admitted::New => {}
         // Its actor sees the close, stops, and leaves the table entry (now ours) alone.
-        Admitted::Superseded(old) => close(&old, CloseCode::Normal),
+        Admitted::Superseded(old) => old.close(CloseCode::Normal),
         Admitted::Refused => {
             close(&conn, CloseCode::Normal);
             return Err(format!("already connected to {}", peer.short()).into());
@@ -201,7 +202,7 @@ async fn start(
         tasks: Vec::new(),
     };
     let memory = ctx.node.store.read()?.peer_memory(&peer)?;
-    let mut session = Session::new(wants(&ctx.node), memory);
+    let mut session = Session::new(node_wants(&ctx.node), memory);
     let outbox = Outbox::default();
     guard.tasks.push(OwnedTask::spawn(send_loop(
         greeted.send,
@@ -234,13 +235,19 @@ async fn start(
     Ok(state)
 }
 
+/// The node's wants (its own feed and the followed ones).
+fn node_wants(node: &Node) -> Clock {
+    wants(node.identity.id(), &node.store, &node.rolodex)
+}
+
 fn remote(state: &PeerState) -> SocketAddr {
     state.guard.conn.remote_address()
 }
 
 async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
     let local = LocalView {
-        node: &state.ctx.node,
+        store: &state.ctx.node.store,
+        rolodex: &state.ctx.node.rolodex,
         peer: state.peer,
         serve: state.ctx.serve,
     };
@@ -258,13 +265,14 @@ async fn on_event(state: &mut PeerState, event: NodeEvent) -> bool {
     let actions = match event {
         NodeEvent::Appended { feed, seq } => {
             let local = LocalView {
-                node: &state.ctx.node,
+                store: &state.ctx.node.store,
+                rolodex: &state.ctx.node.rolodex,
                 peer: state.peer,
                 serve: state.ctx.serve,
             };
             state.session.local_append(feed, seq, &local)
         }
-        NodeEvent::WantsChanged => state.session.set_wants(wants(&state.ctx.node)),
+        NodeEvent::WantsChanged => state.session.set_wants(node_wants(&state.ctx.node)),
         NodeEvent::Blocked(id) if id == state.peer => {
             close(&state.guard.conn, CloseCode::Goodbye);
             return false;
@@ -442,14 +450,25 @@ async fn send_loop(
         let sent = match job {
             Job::Send(msg) => stream::write_frame(&mut send, &msg)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(SendError::from),
             Job::Serve { feed, after, upto } => serve(&mut send, &store, feed, after, upto).await,
         };
         if let Err(reason) = sent {
-            let _ = myself.cast(PeerMsg::Closed(reason));
+            let _ = myself.cast(PeerMsg::Closed(reason.to_string()));
             return;
         }
     }
+}
+
+/// Why the sender stopped: a frame could not be written, or the store could not be read.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// Writing a frame failed.
+    #[error(transparent)]
+    Write(#[from] FrameError),
+    /// Reading the entries to serve failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Send entries `after + 1 ..= upto` of `feed` in frames of bounded size.
@@ -459,14 +478,13 @@ async fn serve(
     feed: FeedId,
     after: u64,
     upto: u64,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let mut next = after + 1;
     while next <= upto {
         let count = ((upto - next + 1) as usize).min(REPLICATION_BATCH_MAX);
         let batch = store
             .read()
-            .and_then(|r| r.range(&feed, next, count, ENTRIES_FRAME_BYTES))
-            .map_err(|e| e.to_string())?;
+            .and_then(|r| r.range(&feed, next, count, ENTRIES_FRAME_BYTES))?;
         if batch.is_empty() {
             // The store holds less than announced (a payload-less feed or a bug): stop here.
             return Ok(());
@@ -476,9 +494,7 @@ async fn serve(
             .into_iter()
             .map(|(entry, payload)| WireEntry { entry, payload })
             .collect();
-        stream::write_frame(send, &Msg::Entries { feed, entries })
-            .await
-            .map_err(|e| e.to_string())?;
+        stream::write_frame(send, &Msg::Entries { feed, entries }).await?;
     }
     Ok(())
 }

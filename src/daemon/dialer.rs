@@ -6,7 +6,7 @@
 //! connection it dialled rides a switchboard relay, it asks for a fresh introduction now and then
 //! ([`repunch_delay`]) and tries the direct path again: NATs and networks change, and a path
 //! that works takes the traffic off the switchboard (the direct connection replaces the relayed
-//! one, see `peer::keep_new`). It stops when
+//! one, see [`crate::daemon::peer::keep_new`]). It stops when
 //! the entry is no longer followed, is blocked, or has no address. Started by the rolodex actor
 //! through a handle to the entries dynamic supervisor (transient: a crash is restarted, a
 //! hibernation is not).
@@ -16,10 +16,12 @@ use std::net::SocketAddr;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::broadcast;
 
+use crate::daemon::context::PeerContext;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::listener::start_peer;
-use crate::daemon::peer::{punch, redial_delay, repunch_delay, Direction, PeerContext};
-use crate::daemon::uplink::link::{Relayed, SbLinkMsg};
+use crate::daemon::messages::{Relayed, SbLinkMsg};
+use crate::daemon::peer::{redial_delay, repunch_delay, Direction};
+use crate::daemon::punch::punch;
 use crate::identity::FeedId;
 use crate::limits::INTRODUCTION_TIMEOUT;
 use crate::runtime::OwnedTask;

@@ -12,12 +12,14 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
 
 use crate::daemon::connection::{PeerConn, PeerConnArgs};
-use crate::daemon::peer::{Direction, PeerContext};
+use crate::daemon::context::PeerContext;
+use crate::daemon::peer::Direction;
 use crate::identity::FeedId;
 use crate::limits::HANDSHAKES_MAX;
 use crate::net::endpoint::accept;
 use crate::net::PeerEndpoint;
 use crate::runtime::OwnedTask;
+use crate::supervisor::SupervisorError;
 
 /// Messages to the listener.
 pub enum ListenerMsg {
@@ -111,7 +113,7 @@ pub async fn start_peer(
     conn: quinn::Connection,
     peer: FeedId,
     direction: Direction,
-) -> Result<(), String> {
+) -> Result<(), SupervisorError> {
     let args = PeerConnArgs {
         ctx: ctx.clone(),
         conn: conn.clone(),
@@ -130,7 +132,7 @@ pub async fn start_peer(
         Ok(_) => Ok(()),
         Err(e) => {
             crate::net::close::close(&conn, crate::net::CloseCode::Normal);
-            Err(e.to_string())
+            Err(e)
         }
     }
 }

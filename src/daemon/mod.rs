@@ -1,24 +1,38 @@
 //! The daemon: what runs in a person's `kith daemon` process.
 //!
+//! Imports run one way, top to bottom:
+//!
+//! - [`control`]: the control socket (server, dispatch, views);
+//! - the worker actors: [`store_writer`], [`rolodex`], [`replicator`], [`connection`],
+//!   [`listener`], [`dialer`], [`sb_link`] (one write owner, the rolodex's actor, one replicator
+//!   per followed feed, one actor per peer connection, the accept loop, one dialer per active
+//!   rolodex entry, one link per switchboard), and what starts connection actors on request:
+//!   [`connect`] (`kith connect`) and [`punch`] (hole punching);
+//! - [`context`]: the [`context::PeerContext`] the networked actors share;
 //! - [`node`]: the [`node::Node`] handle a client request may use (store reads, the writer, the
 //!   rolodex, events, the status line);
-//! - [`store_writer`], [`rolodex`], [`replicator`], [`connection`], [`listener`], [`dialer`]: the
-//!   worker actors (one write owner, the rolodex's actor, one replicator per followed feed, one
-//!   actor per peer connection, the accept loop, one dialer per active rolodex entry);
-//! - [`events`]: the node's bounded event broadcast;
-//! - [`control`]: the control socket (server, dispatch, views);
-//! - [`peer`]: peer-to-peer plumbing (consent policy, connections table, outbox, backoff, punch,
-//!   connect);
-//! - [`uplink`]: the links to switchboards.
+//! - [`writer`]: the store writer's API (submit and wait, or queue);
+//! - [`peer`]: peer-to-peer plumbing (consent policy, connections table, replicators registry,
+//!   outbox, backoff); [`uplink`]: switchboard plumbing (links table, presence, status line,
+//!   targets);
+//! - [`messages`]: the actors' message types that other files use; [`error`]: the error types;
+//!   [`events`]: the node's bounded event broadcast.
 
+pub mod connect;
 pub mod connection;
+pub mod context;
 pub mod control;
 pub mod dialer;
+pub mod error;
 pub mod events;
 pub mod listener;
+pub mod messages;
 pub mod node;
 pub mod peer;
+pub mod punch;
 pub mod replicator;
 pub mod rolodex;
+pub mod sb_link;
 pub mod store_writer;
 pub mod uplink;
+pub mod writer;

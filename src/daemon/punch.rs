@@ -17,8 +17,9 @@
 
 use std::net::SocketAddr;
 
+use crate::daemon::context::PeerContext;
 use crate::daemon::listener::start_peer;
-use crate::daemon::peer::{Direction, PeerContext};
+use crate::daemon::peer::Direction;
 use crate::identity::FeedId;
 use crate::limits::PUNCH_TIMEOUT;
 

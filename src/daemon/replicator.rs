@@ -12,25 +12,15 @@
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinSet;
 
-use crate::daemon::node::{submit_queued, Node, NodeError};
+use crate::daemon::error::NodeError;
+use crate::daemon::messages::ReplicatorMsg;
+use crate::daemon::node::Node;
 use crate::daemon::peer::Replicators;
+use crate::daemon::writer::submit_queued;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
 use crate::ingest::{Op, OpOutcome};
 use crate::replicate::WireEntry;
-
-/// Messages to a feed replicator.
-pub enum ReplicatorMsg {
-    /// Entries of this feed from `from`; reply with the first refusal, if any, once durable.
-    Ingest {
-        /// The peer they came from.
-        from: FeedId,
-        /// The entries, in order.
-        entries: Vec<WireEntry>,
-        /// `Ok(None)`: all stored (or already held); `Ok(Some(e))`: an entry was refused.
-        reply: RpcReplyPort<Result<Option<FeedError>, NodeError>>,
-    },
-}
 
 /// The feed replicator actor.
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,7 +34,7 @@ pub struct ReplicatorArgs {
     /// The feed.
     pub feed: FeedId,
     /// The registry to join.
-    pub registry: Replicators,
+    pub registry: Replicators<ReplicatorMsg>,
 }
 
 /// A replicator's state; dropping it leaves the registry.
@@ -139,7 +129,7 @@ fn ingest(
 
 /// Note progress; the first refusal, if any.
 fn record(
-    registry: &Replicators,
+    registry: &Replicators<ReplicatorMsg>,
     feed: FeedId,
     from: FeedId,
     outcomes: Vec<Result<OpOutcome, FeedError>>,

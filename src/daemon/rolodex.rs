@@ -7,27 +7,18 @@
 
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use crate::daemon::error::NodeError;
 use crate::daemon::events::{Events, NodeEvent};
-use crate::daemon::node::{submit, NodeError};
-use crate::daemon::store_writer::StoreWriterMsg;
+use crate::daemon::messages::{RolodexMsg, StoreWriterMsg};
+use crate::daemon::writer::submit;
 use crate::feed::Content;
 use crate::identity::{FeedId, Identity};
 use crate::ingest::Op;
 use crate::limits::{ROLODEX_ENTRIES_MAX, ROLODEX_FOLLOWS_MAX};
 use crate::rolodex::{apply, Rolodex, RolodexChange, RolodexEntry, RolodexError};
 use crate::runtime::Slot;
-
-/// Messages to the rolodex actor.
-pub enum RolodexMsg {
-    /// Apply a change to one entry; reply with the new entry once it is durable.
-    Change(
-        FeedId,
-        RolodexChange,
-        RpcReplyPort<Result<RolodexEntry, NodeError>>,
-    ),
-}
 
 /// The rolodex actor.
 #[derive(Clone, Copy, Debug, Default)]

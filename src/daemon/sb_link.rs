@@ -3,10 +3,11 @@
 //!
 //! States: connecting (dial with backoff and jitter, [`redial_delay`]), joined (sends its status
 //! line and its watch list — the ids it follows — and records the presence notices it gets). The
-//! switchboard's key is pinned: given as `@ID@HOST:PORT`, or learned on first use (as SSH does)
-//! and kept for the life of the actor. When the connection ends, everything this switchboard
+//! switchboard's key is pinned: given as `@ID@HOST:PORT`, or learned on first use (as SSH does,
+//! [`crate::net::pin`]), kept for the life of the actor and remembered in the store. When the connection ends, everything this switchboard
 //! said is forgotten and the link reconnects by itself. Started by the daemon's tree, one per
-//! `--switchboard`, permanent.
+//! `--switchboard`, permanent. It starts peer connections (introduced peers, dial-backs), so it
+//! sits beside the other actors, above the plumbing in [`crate::daemon::uplink`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,21 +17,25 @@ use ed25519_dalek::VerifyingKey;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::daemon::context::PeerContext;
+use crate::daemon::error::IntroError;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::listener::start_peer;
-use crate::daemon::node::submit_queued;
-use crate::daemon::peer::{punch, Direction};
-use crate::daemon::peer::{redial_delay, PeerContext};
+use crate::daemon::messages::{Relayed, SbLinkMsg};
+use crate::daemon::peer::{redial_delay, Direction};
+use crate::daemon::punch::punch;
 use crate::daemon::uplink::target::Target;
 use crate::daemon::uplink::{LinkState, LinkView};
+use crate::daemon::writer::submit_queued;
 use crate::feed::now_ms;
-use crate::identity::FeedId;
+use crate::identity::{FeedId, IdentityError};
 use crate::ingest::Op;
 use crate::limits::{
     HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE,
 };
 use crate::net::endpoint::accept;
-use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
+use crate::net::pin::{pin, PinError};
 use crate::net::tls::{peer_key, server_name};
 use crate::net::PeerEndpoint;
 use crate::net::{stream, NetError};
@@ -39,31 +44,39 @@ use crate::relay::{pump, VirtualSocket};
 use crate::runtime::OwnedTask;
 use crate::wire::switchboard::{ClientMsg, ServerMsg};
 
-/// Messages to a switchboard link.
-pub enum SbLinkMsg {
-    /// Connect now.
-    Connect,
-    /// A message from the switchboard.
-    Frame(ServerMsg),
-    /// A node event (wants or status changed).
-    Event(NodeEvent),
-    /// Ask the switchboard to introduce this node to an id; the reply carries the relayed
-    /// endpoint and the address to dial them at through it, or why not.
-    Introduce(FeedId, RpcReplyPort<Result<Relayed, String>>),
-    /// The connection ended.
-    Closed(String),
-}
-
-/// A relayed path to a peer: dial `addr` on `endpoint` (the inner QUIC endpoint over the
-/// switchboard link).
-#[derive(Clone)]
-pub struct Relayed {
-    /// The inner endpoint.
-    pub endpoint: Arc<PeerEndpoint>,
-    /// The peer's address on it.
-    pub addr: SocketAddr,
-    /// Where the switchboard sees the peer (for a direct attempt first).
-    pub observed: Option<SocketAddr>,
+/// Why a link could not reach and greet its switchboard.
+#[derive(Debug, thiserror::Error)]
+pub enum UplinkError {
+    /// The host did not resolve.
+    #[error(transparent)]
+    Resolve(std::io::Error),
+    /// The host resolved to no address.
+    #[error("no address")]
+    NoAddress,
+    /// The pinned id is not a valid key.
+    #[error(transparent)]
+    BadId(#[from] IdentityError),
+    /// The switchboard's key could not be learned on first use.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// The connection could not be set up (configuration, or the key check after it).
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// quinn refused to start the dial.
+    #[error(transparent)]
+    Connect(#[from] quinn::ConnectError),
+    /// The handshake did not finish within the bound.
+    #[error("the switchboard handshake timed out")]
+    HandshakeTimeout,
+    /// The handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] quinn::ConnectionError),
+    /// The switchboard proved a key other than the pinned one.
+    #[error("the switchboard proved another key")]
+    OtherKey,
+    /// The hello exchange failed.
+    #[error(transparent)]
+    Hello(#[from] HelloError),
 }
 
 /// The switchboard link actor.
@@ -93,7 +106,7 @@ struct Session {
     conn: quinn::Connection,
     relay: Option<Relay>,
     /// Introductions asked and not yet answered, bounded.
-    asked: HashMap<FeedId, RpcReplyPort<Result<Relayed, String>>>,
+    asked: HashMap<FeedId, RpcReplyPort<Result<Relayed, IntroError>>>,
     /// Welcomed by the switchboard.
     joined: bool,
     /// Why the switchboard refused to admit this node, if it did (it then closes the link).
@@ -115,7 +128,7 @@ impl Drop for Session {
         }
         self.conn.close(0u32.into(), b"bye");
         for (_, port) in self.asked.drain() {
-            let _ = port.send(Err("the switchboard connection ended".into()));
+            let _ = port.send(Err(IntroError::ConnectionEnded));
         }
     }
 }
@@ -208,43 +221,36 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
         }
         Err(e) => {
             tracing::debug!(switchboard = %state.args.target, error = %e, "switchboard not reached");
-            report(state, LinkState::Connecting, None, Some(e));
+            report(state, LinkState::Connecting, None, Some(e.to_string()));
             state.attempt += 1;
             retry(myself, state);
         }
     }
 }
 
-async fn open(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) -> Result<Session, String> {
-    let endpoint = &state.args.ctx.endpoint;
+async fn open(
+    myself: &ActorRef<SbLinkMsg>,
+    state: &mut SbLinkState,
+) -> Result<Session, UplinkError> {
     let addr = tokio::net::lookup_host(state.target.host.as_str())
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(UplinkError::Resolve)?
         .next()
-        .ok_or("no address")?;
-    let key = match state.target.id {
-        Some(id) => id.verifying_key().map_err(|e| e.to_string())?,
-        None => {
-            // Trust on first use: expect our own key, which only we can prove; the error names
-            // the key the switchboard proved, which is then pinned.
-            let own = state.args.ctx.node.identity.signing_key().verifying_key();
-            match endpoint.dial(addr, own).await {
-                Err(NetError::PeerKeyMismatch(m)) => m.presented,
-                Err(e) => return Err(e.to_string()),
-                Ok(_) => return Err("that address is this node itself".into()),
-            }
-        }
-    };
-    if state.target.id.is_none() {
-        state.target.id = Some(FeedId::from(key));
+        .ok_or(UplinkError::NoAddress)?;
+    // Trust on first use: a key learned now is pinned, and remembered across restarts.
+    let given = state.target.id.map(|id| id.verifying_key()).transpose()?;
+    let pinned = pin(&state.args.ctx.endpoint, addr, given).await?;
+    if pinned.learned {
+        state.target.id = Some(FeedId::from(pinned.key));
         remember(&state.args.ctx, &state.target);
     }
+    let key = pinned.key;
     let conn = dial_outer(state, addr, key).await?;
     let ours = Hello::new(
         NodeRole::Daemon,
         Capabilities::of(&[Capability::Replicate, Capability::Presence]),
     );
-    let greeted = dial_hello(&conn, &ours).await.map_err(|e| e.to_string())?;
+    let greeted = dial_hello(&conn, &ours).await?;
     let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
     let tasks = [
         OwnedTask::spawn(write_loop(greeted.send, rx)),
@@ -268,19 +274,16 @@ async fn dial_outer(
     state: &SbLinkState,
     addr: SocketAddr,
     key: VerifyingKey,
-) -> Result<quinn::Connection, String> {
+) -> Result<quinn::Connection, UplinkError> {
     let signing = state.args.ctx.node.identity.signing_key();
-    let config = outer_client_config(signing, key).map_err(|e| e.to_string())?;
+    let config = outer_client_config(signing, key)?;
     let endpoint = state.args.ctx.endpoint.quinn();
-    let connecting = endpoint
-        .connect_with(config, addr, &server_name(&key))
-        .map_err(|e| e.to_string())?;
+    let connecting = endpoint.connect_with(config, addr, &server_name(&key))?;
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
-        .map_err(|_| "the switchboard handshake timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    if peer_key(&conn).map_err(|e| e.to_string())? != key {
-        return Err("the switchboard proved another key".into());
+        .map_err(|_| UplinkError::HandshakeTimeout)??;
+    if peer_key(&conn)? != key {
+        return Err(UplinkError::OtherKey);
     }
     Ok(conn)
 }
@@ -316,27 +319,25 @@ async fn accept_relayed(ctx: PeerContext, endpoint: Arc<PeerEndpoint>) {
     }
 }
 
-fn introduce(state: &mut SbLinkState, to: FeedId, reply: RpcReplyPort<Result<Relayed, String>>) {
+fn introduce(
+    state: &mut SbLinkState,
+    to: FeedId,
+    reply: RpcReplyPort<Result<Relayed, IntroError>>,
+) {
     let Some(session) = state.session.as_mut() else {
-        let _ = reply.send(Err(format!(
-            "not connected to the switchboard {}",
-            state.args.target
-        )));
+        let _ = reply.send(Err(IntroError::NotConnected(state.args.target.clone())));
         return;
     };
     if session.relay.is_none() {
-        let _ = reply.send(Err(format!(
-            "the switchboard {} cannot relay on this path",
-            state.args.target
-        )));
+        let _ = reply.send(Err(IntroError::CannotRelay(state.args.target.clone())));
         return;
     }
     if session.asked.len() >= INTRODUCTIONS_PENDING_MAX {
-        let _ = reply.send(Err("too many introductions pending".into()));
+        let _ = reply.send(Err(IntroError::TooManyPending));
         return;
     }
     if let Some(old) = session.asked.insert(to, reply) {
-        let _ = old.send(Err("superseded by a newer request".into()));
+        let _ = old.send(Err(IntroError::Superseded));
     }
     send(state, ClientMsg::Introduce { to });
 }
@@ -387,12 +388,12 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
                 ..r
             });
             if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&peer)) {
-                let _ = port.send(path.ok_or_else(|| "the relayed endpoint is gone".to_string()));
+                let _ = port.send(path.ok_or(IntroError::RelayGone));
             }
         }
         ServerMsg::IntroRefused { to, reason } => {
             if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&to)) {
-                let _ = port.send(Err(reason));
+                let _ = port.send(Err(IntroError::Refused(reason)));
             }
         }
     }

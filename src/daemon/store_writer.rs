@@ -16,6 +16,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 
 use crate::daemon::events::{Events, NodeEvent};
+use crate::daemon::messages::{IngestReply, StoreWriterMsg};
 use crate::feed::{now_ms, FeedError};
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{commit, prepare, IngestError, Op, OpOutcome, PreparedBatch};
@@ -23,19 +24,6 @@ use crate::limits::{INGEST_BATCH_MAX, INGEST_QUEUE_MAX};
 use crate::rolodex::Rolodex;
 use crate::runtime::Slot;
 use crate::store::Store;
-
-/// The answer to one submission: an outcome per op, or a failure of the whole batch.
-pub type IngestReply = Result<Vec<Result<OpOutcome, FeedError>>, IngestError>;
-
-/// Messages to the store writer.
-pub enum StoreWriterMsg {
-    /// Write these ops; reply once they are durable.
-    Submit(Vec<Op>, RpcReplyPort<IngestReply>),
-    /// Write everything pending now.
-    Flush,
-    /// The committer failed a batch: crash so that the supervisor restarts the writer.
-    CommitFailed(String),
-}
 
 /// The store writer actor.
 #[derive(Clone, Copy, Debug, Default)]

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::daemon::connect::connect;
+use crate::daemon::context::PeerContext;
 use crate::daemon::control::view::{ContactView, EntryView};
-use crate::daemon::node::{Node, NodeError};
-use crate::daemon::peer::{connect, PeerContext};
+use crate::daemon::error::NodeError;
+use crate::daemon::node::Node;
 use crate::feed::MsgId;
 use crate::identity::FeedId;
 use crate::limits::{QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX};
@@ -77,7 +79,7 @@ async fn answer(
         )),
         Request::Connect { target } => {
             let peers = peers.ok_or(NodeError::Unavailable("the network"))?;
-            let peer = connect(peers, &target).await.map_err(NodeError::Connect)?;
+            let peer = connect(peers, &target).await?;
             Ok(json!({ "peer": peer.to_string() }))
         }
     }

@@ -16,9 +16,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
+use crate::daemon::context::PeerContext;
 use crate::daemon::control::dispatch::{dispatch, TreeReporter};
 use crate::daemon::node::Node;
-use crate::daemon::peer::PeerContext;
 use crate::limits::{CONTROL_CONNECTIONS_MAX, CONTROL_LINE_BYTES_MAX};
 use crate::runtime::OwnedTask;
 use crate::wire::control::SOCKET_FILE;

@@ -4,9 +4,10 @@
 //! Serving: never to a blocked peer, never a blocked feed; with [`ServePolicy::Follows`] only to
 //! peers this node follows.
 
-use crate::daemon::node::Node;
 use crate::identity::FeedId;
 use crate::replicate::{Clock, Local};
+use crate::rolodex::Rolodex;
+use crate::store::Store;
 
 /// Whom this node serves feeds to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -32,22 +33,17 @@ impl std::str::FromStr for ServePolicy {
     }
 }
 
-/// This node's clock: the own feed and every followed feed, with the latest sequence held.
-pub fn wants(node: &Node) -> Clock {
-    let me = node.identity.id();
-    let heads = node
-        .store
-        .read()
-        .and_then(|r| r.heads())
-        .unwrap_or_default();
+/// This node's clock: the own feed (`me`) and every followed feed, with the latest sequence
+/// held in `store`.
+pub fn wants(me: FeedId, store: &Store, rolodex: &Rolodex) -> Clock {
+    let heads = store.read().and_then(|r| r.heads()).unwrap_or_default();
     let held = |feed: &FeedId| {
         heads
             .iter()
             .find(|(f, _)| f == feed)
             .map_or(0, |(_, h)| h.seq)
     };
-    let mut clock: Clock = node
-        .rolodex
+    let mut clock: Clock = rolodex
         .following()
         .into_iter()
         .map(|f| (f, held(&f)))
@@ -58,8 +54,10 @@ pub fn wants(node: &Node) -> Clock {
 
 /// The node as one replication session with `peer` sees it.
 pub struct LocalView<'a> {
-    /// The node.
-    pub node: &'a Node,
+    /// The node's store.
+    pub store: &'a Store,
+    /// The node's rolodex.
+    pub rolodex: &'a Rolodex,
     /// The peer.
     pub peer: FeedId,
     /// The serve policy.
@@ -68,8 +66,7 @@ pub struct LocalView<'a> {
 
 impl Local for LocalView<'_> {
     fn seq(&self, feed: &FeedId) -> u64 {
-        self.node
-            .store
+        self.store
             .read()
             .and_then(|r| r.head(feed))
             .ok()
@@ -78,7 +75,7 @@ impl Local for LocalView<'_> {
     }
 
     fn may_serve(&self, feed: &FeedId) -> bool {
-        let rolodex = &self.node.rolodex;
+        let rolodex = self.rolodex;
         if rolodex.is_blocked(&self.peer) || rolodex.is_blocked(feed) {
             return false;
         }

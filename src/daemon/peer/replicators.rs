@@ -2,15 +2,16 @@
 //!
 //! Each feed replicator puts itself here when it starts and takes itself out when its state is
 //! dropped; connection actors look a feed's replicator up to hand it entries, and `kith status`
-//! reads each feed's progress.
+//! reads each feed's progress. The registry is generic over the replicators' message type
+//! (`daemon::messages::ReplicatorMsg` in the daemon), so that this plumbing imports no actor
+//! and no message of one.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use ractor::ActorRef;
+use ractor::{ActorRef, Message};
 use serde::Serialize;
 
-use crate::daemon::replicator::ReplicatorMsg;
 use crate::identity::FeedId;
 
 /// Replication progress of one feed.
@@ -28,21 +29,36 @@ pub struct FeedProgress {
     pub last_source: Option<String>,
 }
 
-#[derive(Clone)]
-struct Registered {
-    actor: ActorRef<ReplicatorMsg>,
+struct Registered<M> {
+    actor: ActorRef<M>,
     progress: FeedProgress,
 }
 
-/// Live feed replicators by feed. Cheap to clone; clones share the table.
-#[derive(Clone, Default)]
-pub struct Replicators {
-    map: Arc<DashMap<FeedId, Registered>>,
+/// Live feed replicators by feed, each an actor taking messages `M`. Cheap to clone; clones
+/// share the table.
+pub struct Replicators<M> {
+    map: Arc<DashMap<FeedId, Registered<M>>>,
 }
 
-impl Replicators {
+impl<M> Clone for Replicators<M> {
+    fn clone(&self) -> Self {
+        Replicators {
+            map: Arc::clone(&self.map),
+        }
+    }
+}
+
+impl<M> Default for Replicators<M> {
+    fn default() -> Self {
+        Replicators {
+            map: Arc::default(),
+        }
+    }
+}
+
+impl<M: Message> Replicators<M> {
     /// Register a (re)started replicator.
-    pub fn register(&self, feed: FeedId, actor: ActorRef<ReplicatorMsg>, seq: u64) {
+    pub fn register(&self, feed: FeedId, actor: ActorRef<M>, seq: u64) {
         let progress = FeedProgress {
             seq,
             ..FeedProgress::default()
@@ -51,13 +67,13 @@ impl Replicators {
     }
 
     /// Remove a replicator, if it is this actor (a newer one may have replaced it).
-    pub fn unregister(&self, feed: &FeedId, actor: &ActorRef<ReplicatorMsg>) {
+    pub fn unregister(&self, feed: &FeedId, actor: &ActorRef<M>) {
         self.map
             .remove_if(feed, |_, r| r.actor.get_id() == actor.get_id());
     }
 
     /// The replicator of `feed`.
-    pub fn get(&self, feed: &FeedId) -> Option<ActorRef<ReplicatorMsg>> {
+    pub fn get(&self, feed: &FeedId) -> Option<ActorRef<M>> {
         self.map.get(feed).map(|r| r.actor.clone())
     }
 

@@ -1,4 +1,7 @@
 //! The table of live peer connections, read by `kith status` without messaging any actor.
+//!
+//! It keeps each connection as a [`Conn`] handle from `net/` (counters, identity, close), so this
+//! plumbing does not touch quinn.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +10,7 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 use crate::identity::FeedId;
+use crate::net::Conn;
 use crate::relay::fake_addr;
 
 /// Who dialled.
@@ -29,7 +33,7 @@ pub struct ConnInfo {
     /// Who dialled.
     pub direction: Direction,
     /// The connection, for its byte counters.
-    pub conn: quinn::Connection,
+    pub conn: Conn,
 }
 
 /// Live connections by peer id. Cheap to clone; clones share the table.
@@ -65,7 +69,7 @@ pub enum Admitted {
     /// It is the only connection with that peer.
     New,
     /// It replaces this older connection, which the caller must close.
-    Superseded(quinn::Connection),
+    Superseded(Conn),
     /// The existing connection stays; the caller must close the new one.
     Refused,
 }
@@ -183,9 +187,9 @@ impl Connections {
                     since_ms: r.since_ms,
                     direction: r.direction,
                     relayed: r.via(r.key()).relayed,
-                    bytes_sent: stats.udp_tx.bytes,
-                    bytes_received: stats.udp_rx.bytes,
-                    rtt_us: r.conn.rtt().as_micros() as u64,
+                    bytes_sent: stats.bytes_sent,
+                    bytes_received: stats.bytes_received,
+                    rtt_us: stats.rtt.as_micros() as u64,
                 }
             })
             .collect();

@@ -1,20 +1,40 @@
 //! The daemon's switchboard links, by target, for dialers that need an introduction, and what
-//! each link last knew of its switchboard, for `kith status`.
+//! each link last knew of its switchboard, for `kith status`. The table is generic over the
+//! links' message type (`daemon::messages::SbLinkMsg` in the daemon), so that this plumbing
+//! imports no actor and no message of one.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use ractor::ActorRef;
+use ractor::{ActorRef, Message};
 use serde::Serialize;
 
-use crate::daemon::uplink::link::SbLinkMsg;
-
-/// Live switchboard links. Cheap to clone; clones share the table.
-#[derive(Clone, Default)]
-pub struct Relays {
-    links: Arc<DashMap<String, ActorRef<SbLinkMsg>>>,
+/// Live switchboard links, each an actor taking messages `M`. Cheap to clone; clones share the
+/// table.
+pub struct Relays<M> {
+    links: Arc<DashMap<String, ActorRef<M>>>,
     views: Arc<DashMap<String, LinkView>>,
     configured: usize,
+}
+
+impl<M> Clone for Relays<M> {
+    fn clone(&self) -> Self {
+        Relays {
+            links: Arc::clone(&self.links),
+            views: Arc::clone(&self.views),
+            configured: self.configured,
+        }
+    }
+}
+
+impl<M> Default for Relays<M> {
+    fn default() -> Self {
+        Relays {
+            links: Arc::default(),
+            views: Arc::default(),
+            configured: 0,
+        }
+    }
 }
 
 /// One switchboard link as `kith status` shows it.
@@ -46,7 +66,7 @@ pub enum LinkState {
     Refused,
 }
 
-impl Relays {
+impl<M: Message> Relays<M> {
     /// A table for `configured` switchboards (known before any link is up).
     pub fn new(configured: usize) -> Self {
         Relays {
@@ -62,12 +82,12 @@ impl Relays {
     }
 
     /// A link (re)started.
-    pub fn register(&self, target: &str, link: ActorRef<SbLinkMsg>) {
+    pub fn register(&self, target: &str, link: ActorRef<M>) {
         self.links.insert(target.to_string(), link);
     }
 
     /// A link stopped.
-    pub fn unregister(&self, target: &str, link: &ActorRef<SbLinkMsg>) {
+    pub fn unregister(&self, target: &str, link: &ActorRef<M>) {
         self.links
             .remove_if(target, |_, l| l.get_id() == link.get_id());
     }
@@ -92,7 +112,7 @@ impl Relays {
     }
 
     /// Every live link.
-    pub fn links(&self) -> Vec<ActorRef<SbLinkMsg>> {
+    pub fn links(&self) -> Vec<ActorRef<M>> {
         self.links.iter().map(|l| l.value().clone()).collect()
     }
 }

@@ -1,9 +1,9 @@
-//! A daemon's uplinks: its links to the switchboards it uses. [`link`] is the actor that keeps one
-//! (join, watches, introductions, the relayed endpoint), [`Relays`] the table of them that
-//! introductions and `kith status` read, [`Online`] who of the watched ids is online,
-//! [`status_file`] the own status line on disk and [`target`] a `--switchboard` argument.
+//! A daemon's uplinks: the plumbing of its links to the switchboards it uses. [`Relays`] is the
+//! table of links that introductions and `kith status` read, [`Online`] who of the watched ids
+//! is online, [`status_file`] the own status line on disk and [`target`] a `--switchboard`
+//! argument. The link actor itself is [`crate::daemon::sb_link`], beside the other actors: it
+//! starts peer connections, so it sits above this folder and [`crate::daemon::peer`].
 
-pub mod link;
 mod links;
 mod online;
 pub mod status_file;

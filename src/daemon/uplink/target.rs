@@ -3,7 +3,18 @@
 //! With `@ID` the switchboard must prove that key; without it the key is learned on first use and
 //! then remembered (the daemon stores the target with the key), as SSH does with known hosts.
 
-use crate::identity::FeedId;
+use crate::identity::{FeedId, IdentityError};
+
+/// Why a text is not a switchboard target.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The `@ID` part is not an id.
+    #[error(transparent)]
+    BadId(#[from] IdentityError),
+    /// The text has no `HOST:PORT`.
+    #[error("`{0}` is not a switchboard: expected [@ID@]HOST:PORT[#INVITE]")]
+    NotASwitchboard(String),
+}
 
 /// A parsed switchboard target.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,22 +29,18 @@ pub struct Target {
 
 impl Target {
     /// Parse `[@ID@]HOST:PORT[#INVITE]`.
-    pub fn parse(text: &str) -> Result<Target, String> {
+    pub fn parse(text: &str) -> Result<Target, TargetError> {
         let (rest, invite) = match text.split_once('#') {
             Some((rest, code)) if !code.is_empty() => (rest, Some(code.to_string())),
             Some((rest, _)) => (rest, None),
             None => (text, None),
         };
         let (id, host) = match rest.rsplit_once('@') {
-            Some((id, host)) if id.starts_with('@') => {
-                (Some(id.parse::<FeedId>().map_err(|e| e.to_string())?), host)
-            }
+            Some((id, host)) if id.starts_with('@') => (Some(id.parse::<FeedId>()?), host),
             _ => (None, rest),
         };
         if !host.contains(':') {
-            return Err(format!(
-                "`{text}` is not a switchboard: expected [@ID@]HOST:PORT[#INVITE]"
-            ));
+            return Err(TargetError::NotASwitchboard(text.to_string()));
         }
         Ok(Target {
             id,

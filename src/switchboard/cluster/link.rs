@@ -14,8 +14,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::daemon::peer::redial_delay;
 use crate::daemon::uplink::target::Target;
-use crate::identity::FeedId;
-use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use crate::identity::{FeedId, IdentityError};
+use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
+use crate::net::pin::{pin, PinError};
 use crate::net::NetError;
 use crate::presence::driver::transport::Inbound;
 use crate::presence::ReplicaName;
@@ -111,32 +112,49 @@ impl Actor for ClusterLink {
     }
 }
 
+/// Why a cluster link could not reach and greet the other node.
+#[derive(Debug, thiserror::Error)]
+enum ClusterLinkError {
+    /// The host did not resolve.
+    #[error(transparent)]
+    Resolve(std::io::Error),
+    /// The host resolved to no address.
+    #[error("no address")]
+    NoAddress,
+    /// The pinned id is not a valid key.
+    #[error(transparent)]
+    BadId(#[from] IdentityError),
+    /// The other node's key could not be learned on first use.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// The dial failed.
+    #[error(transparent)]
+    Dial(#[from] NetError),
+    /// The hello exchange failed.
+    #[error(transparent)]
+    Hello(#[from] HelloError),
+}
+
 async fn connect(
     myself: &ActorRef<ClusterLinkMsg>,
     state: &mut ClusterLinkState,
-) -> Result<(), String> {
+) -> Result<(), ClusterLinkError> {
     let endpoint = &state.ctx.endpoint;
     let addr = tokio::net::lookup_host(state.target.host.as_str())
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(ClusterLinkError::Resolve)?
         .next()
-        .ok_or("no address")?;
-    let key = match state.target.id {
-        Some(id) => id.verifying_key().map_err(|e| e.to_string())?,
-        None => match endpoint.dial(addr, endpoint.public_key()).await {
-            // Trust on first use: the error names the key the node proved.
-            Err(NetError::PeerKeyMismatch(m)) => m.presented,
-            Err(e) => return Err(e.to_string()),
-            Ok(_) => return Err("that address is this node itself".into()),
-        },
-    };
+        .ok_or(ClusterLinkError::NoAddress)?;
+    // Trust on first use: a key learned now stays pinned for the life of the actor.
+    let given = state.target.id.map(|id| id.verifying_key()).transpose()?;
+    let key = pin(endpoint, addr, given).await?.key;
     state.target.id = Some(FeedId::from(key));
-    let (conn, _) = endpoint.dial(addr, key).await.map_err(|e| e.to_string())?;
+    let (conn, _) = endpoint.dial(addr, key).await?;
     let ours = Hello::new(
         NodeRole::Switchboard,
         Capabilities::of(&[Capability::Presence]),
     );
-    let greeted = dial_hello(&conn, &ours).await.map_err(|e| e.to_string())?;
+    let greeted = dial_hello(&conn, &ours).await?;
     let name = ReplicaName::new(&FeedId::from(key).to_string());
     let inbound: Arc<dyn Inbound> = Arc::new(state.ctx.tracker.clone());
     state

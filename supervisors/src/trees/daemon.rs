@@ -22,16 +22,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kith::daemon::context::PeerContext;
 use kith::daemon::control::dispatch::TreeReporter;
 use kith::daemon::control::server::{node_handler, ControlArgs, ControlServer};
 use kith::daemon::dialer::{Dialer, DialerArgs};
 use kith::daemon::listener::Listener;
+use kith::daemon::messages::ReplicatorMsg;
 use kith::daemon::node::Node;
-use kith::daemon::peer::{Connections, PeerContext, Replicators, ServePolicy};
+use kith::daemon::peer::{Connections, Replicators, ServePolicy};
 use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
+use kith::daemon::sb_link::{SbLink, SbLinkArgs};
 use kith::daemon::store_writer::{StoreWriter, StoreWriterArgs};
-use kith::daemon::uplink::link::{SbLink, SbLinkArgs};
 use kith::daemon::uplink::status_file::StatusFile;
 use kith::daemon::uplink::Relays;
 use kith::identity::Identity;
@@ -260,7 +262,7 @@ fn dial_fn(ctx: PeerContext, entries: DynamicSupervisorHandle) -> DialFn {
 /// Start (wanted) or terminate (no longer wanted) the replicator of a feed.
 fn replicate_fn(
     node: Node,
-    registry: Replicators,
+    registry: Replicators<ReplicatorMsg>,
     replicators: DynamicSupervisorHandle,
 ) -> ReplicateFn {
     Arc::new(move |feed, wanted| {
