@@ -364,6 +364,8 @@ pub const SB_INTRODUCTIONS_BURST: u32 = 100;
 pub const INTRODUCTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Invite codes outstanding at once on a switchboard.
 pub const INVITES_MAX: usize = 10_000;
+/// Members an invite-only switchboard remembers (keys its invite codes admitted).
+pub const MEMBERS_MAX: usize = 100_000;
 /// Introductions one switchboard node has asked another for and not yet had answered; past
 /// it, introductions to that node's clients are refused until answers come back.
 pub const NODE_INTRODUCTIONS_PENDING_MAX: usize = 4_096;

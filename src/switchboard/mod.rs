@@ -13,11 +13,13 @@
 //!   sessions' introduction policy (sans-IO);
 //! - [`context`] is what every session shares; [`hub`] relays datagrams between introduced pairs;
 //!   [`watchers`] maps a watched id to the sessions watching it, and [`notifier`] turns presence
-//!   diffs into notices for them; [`invites`] is the invite-code file;
+//!   diffs into notices for them; [`invites`] is the membership file (codes and members);
+//!   [`control`] answers `kith status` and the operator's membership commands;
 //! - [`cluster`] links this node to the others.
 
 pub mod cluster;
 pub mod context;
+pub mod control;
 pub mod hub;
 pub mod intro;
 pub mod invites;

@@ -66,6 +66,20 @@ pub enum Request {
         /// Hours it stays valid (default: a week).
         hours: Option<u64>,
     },
+    /// On an invite-only switchboard: the outstanding invite codes.
+    InviteList,
+    /// On an invite-only switchboard: withdraw an outstanding code.
+    InviteRevoke {
+        /// The code.
+        code: String,
+    },
+    /// On an invite-only switchboard: the members (keys its codes admitted).
+    Members,
+    /// On an invite-only switchboard: forget a member and close its session.
+    MemberRemove {
+        /// The member's id.
+        id: String,
+    },
     /// Dial a peer now: `HOST:PORT`, or `ID@HOST:PORT` to pin its key.
     Connect {
         /// Where.

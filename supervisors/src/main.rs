@@ -108,15 +108,42 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Switchboard(SwitchboardArgs {
-            action: Some(SwitchboardAction::Invite { hours, json }),
+            action: Some(action),
             ..
-        }) => ask(&dir, json.json, Request::InviteCreate { hours }, |d| {
-            format!(
-                "invite code: {}\n(a daemon uses it as --switchboard HOST:PORT#CODE)",
-                d["code"].as_str().unwrap_or("")
-            )
-        }),
+        }) => switchboard_command(&dir, action),
         Command::Switchboard(args) => run_switchboard(&dir, args),
+    }
+}
+
+/// An operator's command to the running switchboard on `dir`.
+fn switchboard_command(dir: &Path, action: SwitchboardAction) -> Result<()> {
+    match action {
+        SwitchboardAction::Invite {
+            list: true, json, ..
+        } => ask(dir, json.json, Request::InviteList, output::invites),
+        SwitchboardAction::Invite {
+            revoke: Some(code),
+            json,
+            ..
+        } => ask(dir, json.json, Request::InviteRevoke { code }, |d| {
+            format!("revoked {}", d["revoked"].as_str().unwrap_or(""))
+        }),
+        SwitchboardAction::Invite { hours, json, .. } => {
+            ask(dir, json.json, Request::InviteCreate { hours }, |d| {
+                format!(
+                    "invite code: {}\n(a daemon uses it as --switchboard HOST:PORT#CODE)",
+                    d["code"].as_str().unwrap_or("")
+                )
+            })
+        }
+        SwitchboardAction::Members { json } => {
+            ask(dir, json.json, Request::Members, output::members)
+        }
+        SwitchboardAction::Remove { id, json } => {
+            ask(dir, json.json, Request::MemberRemove { id }, |d| {
+                format!("removed {}", d["removed"].as_str().unwrap_or(""))
+            })
+        }
     }
 }
 

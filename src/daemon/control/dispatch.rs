@@ -74,8 +74,12 @@ async fn answer(
             Ok(json!({ "status": text }))
         }
         Request::Status => status(node, tree, peers).await,
-        Request::InviteCreate { .. } => Err(NodeError::NotFound(
-            "this is a daemon; run `kith switchboard invite` against a switchboard's data directory".into(),
+        Request::InviteCreate { .. }
+        | Request::InviteList
+        | Request::InviteRevoke { .. }
+        | Request::Members
+        | Request::MemberRemove { .. } => Err(NodeError::NotFound(
+            "this is a daemon; run `kith switchboard invite|members|remove` against a switchboard's data directory".into(),
         )),
         Request::Connect { target } => {
             let peers = peers.ok_or(NodeError::Unavailable("the network"))?;

@@ -10,7 +10,7 @@ use crate::feed::now_ms;
 use crate::identity::FeedId;
 use crate::limits::WATCH_IDS_MAX;
 use crate::switchboard::context::{Counters, SbContext};
-use crate::switchboard::invites::InviteError;
+use crate::switchboard::invites::{Admitted, InviteError};
 use crate::wire::switchboard::{check_status, PeerMeta, ServerMsg, PEERS_TOPIC};
 
 use super::io::{send, start_relay};
@@ -32,7 +32,7 @@ pub(super) async fn join(state: &mut SbSessionState, invite: Option<String>) -> 
     if state.joined {
         return true;
     }
-    if let Err(e) = admit(&state.ctx, invite.as_deref()) {
+    if let Err(e) = admit(&state.ctx, state.peer, invite.as_deref()) {
         Counters::bump(&state.ctx.counters.refused);
         let _ = send(
             state,
@@ -64,14 +64,17 @@ pub(super) async fn join(state: &mut SbSessionState, invite: Option<String>) -> 
     )
 }
 
-/// Open membership admits anyone; an invite-only switchboard spends one invite code.
-fn admit(ctx: &SbContext, invite: Option<&str>) -> Result<(), InviteError> {
+/// Open membership admits anyone; an invite-only switchboard admits its members, and spends an
+/// invite code to make a new one.
+fn admit(ctx: &SbContext, peer: FeedId, invite: Option<&str>) -> Result<(), InviteError> {
     let Some(invites) = &ctx.invites else {
         return Ok(());
     };
     let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
-    file.invites.redeem(invite, now_ms())?;
-    file.save()
+    match file.invites.admit(peer, invite, now_ms())? {
+        Admitted::Member => Ok(()),
+        Admitted::NewMember => file.save(),
+    }
 }
 
 /// The peer sets its status line (checked), published in its presence meta.

@@ -171,11 +171,29 @@ pub struct SwitchboardArgs {
 /// `kith switchboard …` subcommands (talk to the running switchboard).
 #[derive(Debug, Subcommand)]
 pub enum SwitchboardAction {
-    /// Make a single-use invite code.
+    /// Make a single-use invite code (or list or revoke the outstanding ones).
     Invite {
         /// Hours it stays valid (default: a week).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["list", "revoke"])]
         hours: Option<u64>,
+        /// List the outstanding codes instead.
+        #[arg(long, conflicts_with = "revoke")]
+        list: bool,
+        /// Withdraw this outstanding code instead.
+        #[arg(long, value_name = "CODE")]
+        revoke: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// The members: keys an invite code admitted, who rejoin without one.
+    Members {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Forget a member and close its session; it needs a new code to join again.
+    Remove {
+        /// The member's id (@….ed25519).
+        id: String,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -40,6 +40,37 @@ pub fn entries(data: &Value) -> String {
         .join("\n")
 }
 
+/// `kith switchboard invite --list`: one code a line with its expiry.
+pub fn invites(data: &Value) -> String {
+    rows(&data["invites"], |c| {
+        format!("{}  expires {}", s(c, "code"), from_now(&c["expires_ms"]))
+    })
+}
+
+/// `kith switchboard members`: one member a line, since when.
+pub fn members(data: &Value) -> String {
+    rows(&data["members"], |m| {
+        format!("{}  since {}", s(m, "id"), from_now(&m["since_ms"]))
+    })
+}
+
+/// One line per item of the array `list`, or "none".
+fn rows(list: &Value, row: impl Fn(&Value) -> String) -> String {
+    match list.as_array() {
+        Some(items) if !items.is_empty() => items.iter().map(row).collect::<Vec<_>>().join("\n"),
+        _ => "none".into(),
+    }
+}
+
+/// A time in ms since the epoch, against now: "in 3600 s" or "120 s ago".
+fn from_now(ms: &Value) -> String {
+    let (at, now) = (ms.as_u64().unwrap_or(0), kith::feed::now_ms());
+    match at.checked_sub(now) {
+        Some(ahead) => format!("in {} s", ahead / 1000),
+        None => format!("{} s ago", (now - at) / 1000),
+    }
+}
+
 /// The rolodex as a table.
 pub fn contacts(data: &Value) -> String {
     let Some(list) = data.get("contacts").and_then(Value::as_array) else {

@@ -19,12 +19,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kith::daemon::control::server::{ControlArgs, ControlServer, Handler};
+use kith::daemon::control::dispatch::TreeReporter;
+use kith::daemon::control::server::{ControlArgs, ControlServer};
 use kith::daemon::uplink::target::Target;
-use kith::feed::now_ms;
 use kith::identity::{FeedId, Identity};
 use kith::limits::PEERS_SHARDS;
-use kith::limits::{INVITE_TTL_DEFAULT, SB_CLIENTS_MAX};
+use kith::limits::SB_CLIENTS_MAX;
 use kith::net::PeerEndpoint;
 use kith::presence::driver::pool::TrackerPool;
 use kith::presence::{Options, ReplicaName};
@@ -39,13 +39,12 @@ use kith::switchboard::cluster::members::{read_keys_file, Members};
 use kith::switchboard::cluster::nodes::NodeLinks;
 use kith::switchboard::cluster::presence_link::QuicPresence;
 use kith::switchboard::context::{Counters, SbContext};
+use kith::switchboard::control;
 use kith::switchboard::hub::Hub;
 use kith::switchboard::invites::InviteFile;
 use kith::switchboard::listener::SbListener;
 use kith::switchboard::notifier::SbNotifier;
 use kith::switchboard::watchers::Watchers;
-use kith::wire::control::{Request, Response};
-use kith::wire::switchboard::PEERS_TOPIC;
 
 use crate::trees::presence::presence_tree;
 
@@ -124,7 +123,11 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let notifier_args = ctx.clone();
     let control_args = ControlArgs {
         data_dir: parts.data_dir.clone(),
-        handler: handler(ctx.clone(), root_slot.clone(), parts.cpus_polled_when_idle),
+        handler: control::handler(
+            ctx.clone(),
+            tree_reporter(root_slot.clone()),
+            parts.cpus_polled_when_idle,
+        ),
     };
     let seed = u64::from_le_bytes(parts.identity.id().0[..8].try_into().unwrap_or_default());
     let spec = SupervisorSpec {
@@ -207,69 +210,18 @@ fn cluster_tree(ctx: &SbContext, join: &[String]) -> SupervisorSpec {
     }
 }
 
-fn invite(ctx: &SbContext, hours: Option<u64>) -> Response {
-    let Some(invites) = &ctx.invites else {
-        return Response::err("this switchboard has open membership; restart it with --invite-only to use invite codes");
-    };
-    let ttl = hours.map_or(INVITE_TTL_DEFAULT, |h| {
-        Duration::from_secs(h.saturating_mul(3600))
-    });
-    let now = now_ms();
-    let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
-    let made = file
-        .invites
-        .create(now, ttl.as_millis() as u64)
-        .and_then(|code| file.save().map(|()| code));
-    match made {
-        Ok(code) => Response::ok(
-            serde_json::json!({ "code": code, "expires_ms": now + ttl.as_millis() as u64 }),
-        ),
-        Err(e) => Response::err(e),
-    }
-}
-
-fn relay_view(ctx: &SbContext) -> serde_json::Value {
-    let (stats, rate) = (ctx.hub.stats(), ctx.hub.config().rate);
-    serde_json::json!({
-        "client_packets_per_sec": rate.packets_per_sec as u64,
-        "client_bytes_per_sec": rate.bytes_per_sec as u64,
-        "forwarded_packets": stats.forwarded_packets,
-        "forwarded_bytes": stats.forwarded_bytes,
-        "refused_packets": stats.refused_total(),
-        "refused_queue_full": stats.refused(kith::relay::Refusal::QueueFull),
-        "refused_rate_limited": stats.refused(kith::relay::Refusal::RateLimited),
-        "lost_closed": ctx.hub.lost(),
-        "pairs_expired": stats.expired_pairs,
-    })
-}
-
-/// `kith status` on a switchboard: the tree, the counters, who is online (a count: no names).
-fn handler(ctx: SbContext, root: Slot<SupervisorMsg>, cpus_polled_when_idle: bool) -> Handler {
-    Arc::new(move |request| {
-        let (ctx, root) = (ctx.clone(), root.get());
+/// Reports the live tree under `root` for `kith status`.
+fn tree_reporter(root: Slot<SupervisorMsg>) -> TreeReporter {
+    Arc::new(move || {
+        let root = root.get();
         Box::pin(async move {
-            match request {
-                Request::Status => {
-                    let tree = match root {
-                        Some(root) => report(&root).await.ok().and_then(|r| serde_json::to_value(r).ok()),
-                        None => None,
-                    };
-                    Response::ok(serde_json::json!({
-                        "id": ctx.node,
-                        "role": "switchboard",
-                        "listen": ctx.endpoint.local_addr().ok().map(|a| a.to_string()),
-                        "online": ctx.tracker.list(PEERS_TOPIC).len(),
-                        "invite_only": ctx.invites.is_some(),
-                        "cpus_polled_when_idle": cpus_polled_when_idle,
-                        "cluster": ctx.cluster_nodes(),
-                        "cluster_keys": ctx.members.list().iter().map(ToString::to_string).collect::<Vec<_>>(),
-                        "counters": ctx.counters.view(),
-                        "relay": relay_view(&ctx),
-                        "supervision": tree,
-                    }))
-                }
-                Request::InviteCreate { hours } => invite(&ctx, hours),
-                _ => Response::err("this is a switchboard: it keeps no feeds; run that command against a daemon's data directory"),
+            match root {
+                Some(root) => report(&root)
+                    .await
+                    .ok()
+                    .and_then(|r| serde_json::to_value(r).ok())
+                    .unwrap_or(serde_json::Value::Null),
+                None => serde_json::Value::Null,
             }
         })
     })
