@@ -20,10 +20,11 @@ use crate::daemon::context::PeerContext;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::listener::start_peer;
 use crate::daemon::messages::{Relayed, SbLinkMsg};
-use crate::daemon::peer::{redial_delay, repunch_delay, Direction};
+use crate::daemon::peer::Direction;
 use crate::daemon::punch::punch;
 use crate::identity::FeedId;
 use crate::limits::INTRODUCTION_TIMEOUT;
+use crate::runtime::backoff::{redial_delay, repunch_delay};
 use crate::runtime::OwnedTask;
 use ractor::rpc::CallResult;
 

@@ -57,7 +57,7 @@ pub enum ReplicatorMsg {
     },
 }
 
-/// Messages to a switchboard link ([`crate::daemon::sb_link`]).
+/// Messages to a switchboard link ([`crate::daemon::switchboard_link`]).
 pub enum SbLinkMsg {
     /// Connect now.
     Connect,

@@ -2,9 +2,10 @@
 //!
 //! Imports run one way, top to bottom:
 //!
-//! - [`control`]: the control socket (server, dispatch, views);
+//! - [`control`]: the daemon's answers on the control socket (dispatch onto the node, views; the
+//!   socket server itself is the shared [`crate::runtime::control_socket`]);
 //! - the worker actors: [`store_writer`], [`rolodex`], [`replicator`], [`connection`],
-//!   [`listener`], [`dialer`], [`sb_link`] (one write owner, the rolodex's actor, one replicator
+//!   [`listener`], [`dialer`], [`switchboard_link`] (one write owner, the rolodex's actor, one replicator
 //!   per followed feed, one actor per peer connection, the accept loop, one dialer per active
 //!   rolodex entry, one link per switchboard), and what starts connection actors on request:
 //!   [`connect`] (`kith connect`) and [`punch`] (hole punching);
@@ -13,8 +14,7 @@
 //!   rolodex, events, the status line);
 //! - [`writer`]: the store writer's API (submit and wait, or queue);
 //! - [`peer`]: peer-to-peer plumbing (consent policy, connections table, replicators registry,
-//!   outbox, backoff); [`uplink`]: switchboard plumbing (links table, presence, status line,
-//!   targets);
+//!   outbox); [`uplink`]: switchboard plumbing (links table, presence, status line);
 //! - [`messages`]: the actors' message types that other files use; [`error`]: the error types;
 //!   [`events`]: the node's bounded event broadcast.
 
@@ -32,7 +32,7 @@ pub mod peer;
 pub mod punch;
 pub mod replicator;
 pub mod rolodex;
-pub mod sb_link;
 pub mod store_writer;
+pub mod switchboard_link;
 pub mod uplink;
 pub mod writer;

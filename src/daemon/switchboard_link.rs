@@ -22,9 +22,8 @@ use crate::daemon::error::IntroError;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::listener::start_peer;
 use crate::daemon::messages::{Relayed, SbLinkMsg};
-use crate::daemon::peer::{redial_delay, Direction};
+use crate::daemon::peer::Direction;
 use crate::daemon::punch::punch;
-use crate::daemon::uplink::target::Target;
 use crate::daemon::uplink::{LinkState, LinkView};
 use crate::daemon::writer::submit_queued;
 use crate::feed::now_ms;
@@ -36,11 +35,13 @@ use crate::limits::{
 use crate::net::endpoint::accept;
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
 use crate::net::pin::{pin, PinError};
+use crate::net::target::Target;
 use crate::net::tls::{peer_key, server_name};
 use crate::net::PeerEndpoint;
 use crate::net::{stream, NetError};
 use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{pump, VirtualSocket};
+use crate::runtime::backoff::redial_delay;
 use crate::runtime::OwnedTask;
 use crate::wire::switchboard::{ClientMsg, ServerMsg};
 

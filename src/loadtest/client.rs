@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use crate::daemon::uplink::target::Target;
 use crate::identity::FeedId;
 use crate::limits::{HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
 use crate::loadtest::LoadtestError;
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use crate::net::target::Target;
 use crate::net::tls::{peer_key, server_name};
 use crate::net::{stream, NetError, PeerEndpoint};
 use crate::relay::config::outer_client_config;

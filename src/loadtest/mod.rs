@@ -13,7 +13,7 @@
 //!   [`report`] (the report and the merge of shards' reports), [`procfs`] (parsing /proc);
 //! - the harness's IO: [`client`] (dial a switchboard, hello, join: shared with
 //!   `kith bench relay`), [`metrics`] (what the peers record while they run), [`peer`] (the
-//!   simulated peer actor), [`inner`] (its inner QUIC over the relay), [`ghosts`] (the presence
+//!   simulated peer actor, its messages in [`messages`]), [`inner`] (its inner QUIC over the relay), [`ghosts`] (the presence
 //!   check at the end), [`run`] (the scenarios' driver).
 
 pub mod client;
@@ -23,6 +23,7 @@ pub mod graph;
 pub mod harness;
 pub mod histogram;
 pub mod inner;
+pub mod messages;
 pub mod metrics;
 pub mod peer;
 pub mod plan;

@@ -21,27 +21,11 @@ use crate::limits::{
 use crate::loadtest::client::{self, Joined};
 use crate::loadtest::harness::{ChangeKind, Harness};
 use crate::loadtest::inner::InnerRelay;
+pub use crate::loadtest::messages::PeerMsg;
 use crate::loadtest::metrics::{Measure, Metrics};
 use crate::loadtest::plan::Part;
 use crate::runtime::OwnedTask;
 use crate::wire::switchboard::{ClientMsg, PeerMeta, ServerMsg};
-
-/// Messages to a simulated peer.
-#[derive(Debug)]
-pub enum PeerMsg {
-    /// Connect (or reconnect) and join.
-    Connect,
-    /// A message from the switchboard on connection `generation`.
-    Frame(u64, ServerMsg),
-    /// Connection `generation`'s control stream ended, with why.
-    Closed(u64, String),
-    /// Set a fresh status line (the churn).
-    ChangeStatus,
-    /// Leave (close the connection) and rejoin after [`LOADTEST_AWAY`] (the churn).
-    Leave,
-    /// Ask the switchboard for an introduction to the plan's callee.
-    Introduce,
-}
 
 /// The simulated peer actor.
 #[derive(Clone, Copy, Debug, Default)]

@@ -16,6 +16,7 @@
 //!
 //! Only this module (and, later, the connection actors) touches quinn.
 
+pub mod accept;
 pub mod close;
 pub mod conn;
 pub mod endpoint;
@@ -24,6 +25,7 @@ pub mod frame;
 pub mod hello;
 pub mod pin;
 pub mod stream;
+pub mod target;
 pub mod tls;
 
 pub use close::CloseCode;

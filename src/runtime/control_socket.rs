@@ -16,9 +16,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use crate::daemon::context::PeerContext;
-use crate::daemon::control::dispatch::{dispatch, TreeReporter};
-use crate::daemon::node::Node;
 use crate::limits::{CONTROL_CONNECTIONS_MAX, CONTROL_LINE_BYTES_MAX};
 use crate::runtime::OwnedTask;
 use crate::wire::control::SOCKET_FILE;
@@ -43,17 +40,14 @@ pub struct ControlArgs {
     pub handler: Handler,
 }
 
+/// Something that reports the live supervision tree as JSON (provided by whoever built the tree,
+/// so that the handlers do not need to know their supervisors).
+pub type TreeReporter =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
+
 /// Answers one control request.
 pub type Handler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
-
-/// The handler of a daemon: requests dispatched onto its node.
-pub fn node_handler(node: Node, tree: TreeReporter, peers: Option<PeerContext>) -> Handler {
-    Arc::new(move |request| {
-        let (node, tree, peers) = (node.clone(), Arc::clone(&tree), peers.clone());
-        Box::pin(async move { dispatch(&node, &tree, peers.as_ref(), request).await })
-    })
-}
 
 /// The control server's state: its accept loop, aborted with it, and the socket file, removed
 /// with it (so a stopped daemon leaves no socket for clients to find).

@@ -1,6 +1,10 @@
-//! Small runtime helpers every role uses: [`Slot`] (the current `ActorRef` of a restartable
-//! child, filled in by each start) and [`OwnedTask`] (a tokio task aborted when dropped).
+//! Plumbing every process role uses: [`Slot`] (the current `ActorRef` of a restartable child,
+//! filled in by each start), [`OwnedTask`] (a tokio task aborted when dropped), retry delays
+//! ([`backoff`]) and the control socket's server ([`control_socket`]: a daemon and a switchboard
+//! each hand it their own request handler).
 
+pub mod backoff;
+pub mod control_socket;
 mod slot;
 mod task;
 

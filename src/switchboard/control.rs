@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::daemon::control::dispatch::TreeReporter;
-use crate::daemon::control::server::Handler;
+use crate::runtime::control_socket::TreeReporter;
+use crate::runtime::control_socket::Handler;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
 use crate::limits::INVITE_TTL_DEFAULT;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::daemon::listener::accept_each;
+use crate::net::accept::accept_each;
 use crate::identity::FeedId;
 use crate::net::close::close;
 use crate::net::CloseCode;

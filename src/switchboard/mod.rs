@@ -1,6 +1,6 @@
 //! The switchboard: a server that knows who is online and introduces peers, without storing feeds.
 //!
-//! A daemon keeps a connection to each switchboard it uses ([`crate::daemon::uplink::link`]). The
+//! A daemon keeps a connection to each switchboard it uses (`daemon::switchboard_link`, in the daemon role). The
 //! switchboard tracks every connected peer in the presence CRDT (topic
 //! [`PEERS_TOPIC`](crate::wire::switchboard::PEERS_TOPIC), key = the peer's id, meta =
 //! [`PeerMeta`](crate::wire::switchboard::PeerMeta): since, node, status line), so that a cluster

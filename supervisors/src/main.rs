@@ -239,7 +239,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
 /// The switchboards to use: those given (flags or config), merged with those remembered in the
 /// store (a remembered key stays pinned), and the remembered ones not given again.
 fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>> {
-    use kith::daemon::uplink::target::Target;
+    use kith::net::target::Target;
     let mut remembered: std::collections::BTreeMap<String, Target> =
         std::collections::BTreeMap::new();
     for (host, text) in store.read()?.switchboards()? {

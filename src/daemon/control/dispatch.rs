@@ -1,7 +1,5 @@
 //! Map a control request onto the node and shape the answer.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -15,12 +13,16 @@ use crate::feed::MsgId;
 use crate::identity::FeedId;
 use crate::limits::{QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX};
 use crate::rolodex::RolodexChange;
+use crate::runtime::control_socket::{Handler, TreeReporter};
 use crate::wire::control::{Request, Response};
 
-/// Something that reports the live supervision tree as JSON (provided by whoever built the tree,
-/// so that this worker does not need to know its supervisors).
-pub type TreeReporter =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync>;
+/// The handler of a daemon: requests dispatched onto its node.
+pub fn node_handler(node: Node, tree: TreeReporter, peers: Option<PeerContext>) -> Handler {
+    Arc::new(move |request| {
+        let (node, tree, peers) = (node.clone(), Arc::clone(&tree), peers.clone());
+        Box::pin(async move { dispatch(&node, &tree, peers.as_ref(), request).await })
+    })
+}
 
 /// Answer one request. `peers` is the network context, absent on a node without one.
 pub async fn dispatch(

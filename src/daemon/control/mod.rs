@@ -7,5 +7,4 @@
 //! the JSON shapes of the answers.
 
 pub mod dispatch;
-pub mod server;
 pub mod view;

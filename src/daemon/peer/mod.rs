@@ -3,13 +3,11 @@
 //! connection and the retry delays. Nothing here imports an actor; the actors that start
 //! connections (`connect`, `punch`) and the context they share live one level up.
 
-mod backoff;
 mod outbox;
 mod policy;
 mod replicators;
 mod table;
 
-pub use backoff::{redial_delay, repunch_delay};
 pub use outbox::{Job, Outbox, OutboxFull};
 pub use policy::{wants, LocalView, ServePolicy};
 

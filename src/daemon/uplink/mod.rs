@@ -1,13 +1,12 @@
 //! A daemon's uplinks: the plumbing of its links to the switchboards it uses. [`Relays`] is the
 //! table of links that introductions and `kith status` read, [`Online`] who of the watched ids
 //! is online, [`status_file`] the own status line on disk and [`target`] a `--switchboard`
-//! argument. The link actor itself is [`crate::daemon::sb_link`], beside the other actors: it
+//! argument. The link actor itself is [`crate::daemon::switchboard_link`], beside the other actors: it
 //! starts peer connections, so it sits above this folder and [`crate::daemon::peer`].
 
 mod links;
 mod online;
 pub mod status_file;
-pub mod target;
 
 pub use links::{LinkState, LinkView, Relays};
 pub use online::Online;

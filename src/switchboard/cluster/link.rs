@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::daemon::peer::redial_delay;
-use crate::daemon::uplink::target::Target;
+use crate::runtime::backoff::redial_delay;
+use crate::net::target::Target;
 use crate::identity::{FeedId, IdentityError};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
 use crate::net::pin::{pin, PinError};

@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kith::daemon::control::dispatch::TreeReporter;
-use kith::daemon::control::server::{ControlArgs, ControlServer};
-use kith::daemon::uplink::target::Target;
+use kith::runtime::control_socket::TreeReporter;
+use kith::runtime::control_socket::{ControlArgs, ControlServer};
+use kith::net::target::Target;
 use kith::identity::{FeedId, Identity};
 use kith::limits::PEERS_SHARDS;
 use kith::limits::SB_CLIENTS_MAX;
