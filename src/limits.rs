@@ -204,6 +204,11 @@ pub const REDIAL_BACKOFF_MIN: Duration = Duration::from_millis(250);
 pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Redial delays are spread by up to this fraction either way, so that peers do not redial in step.
 pub const REDIAL_JITTER: f64 = 0.25;
+/// First delay after a switchboard refused a join for a reason that may pass (busy, full); it
+/// doubles on each refusal.
+pub const REFUSED_BACKOFF_MIN: Duration = Duration::from_secs(10);
+/// Longest delay between joins a switchboard keeps refusing.
+pub const REFUSED_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
 /// First retry of the direct path while a connection this node dialled rides a relay (the NATs
 /// or the network between the two may have changed); doubled after each failed try.
 pub const REPUNCH_BACKOFF_MIN: Duration = Duration::from_secs(10);

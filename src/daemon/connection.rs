@@ -1,6 +1,12 @@
 //! One peer connection: the hello, then a replication session, driven by two small tasks.
 //!
-//! States: greeting (in `pre_start`: hello exchange, consent check), replicating. The actor owns
+//! The hello (and the consent check in it) runs before the actor starts, in the task of whoever
+//! accepted or dialled the connection ([`hello`], called by
+//! [`start_peer`](crate::daemon::listener::start_peer)): an actor's start must not wait on a
+//! remote peer, or two nodes dialling each other at once deadlock — each one's `peers`
+//! supervisor starts children one at a time, so each outgoing hello would wait for the other's
+//! inbound connection, queued behind the other's own outgoing one (OTP's answer to an `init/1`
+//! that would block is the same: return at once, do the work after). The actor owns
 //! the QUIC connection. A reader task reads one frame at a time and *calls* the actor with it, so
 //! the stream is not read while the actor ingests (backpressure reaches QUIC flow control). An
 //! events task forwards node events (new entries to push, changed wants, blocks). A sender task
@@ -20,7 +26,7 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::daemon::context::PeerContext;
-use crate::daemon::error::NodeError;
+use crate::daemon::error::{NodeError, StartPeerError};
 use crate::daemon::events::NodeEvent;
 use crate::daemon::messages::ReplicatorMsg;
 use crate::daemon::node::Node;
@@ -35,7 +41,8 @@ use crate::limits::{
 };
 use crate::net::close::close;
 use crate::net::hello::{
-    accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Hello, NodeRole,
+    accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Greeted, Hello,
+    NodeRole,
 };
 use crate::net::{stream, CloseCode, FrameError};
 use crate::replicate::{Action, Clock, Msg, Session, WireEntry};
@@ -69,6 +76,8 @@ pub struct PeerConnArgs {
     pub peer: FeedId,
     /// Who dialled.
     pub direction: Direction,
+    /// The finished hello, taken by the one start (a connection actor is never restarted).
+    pub greeted: Arc<std::sync::Mutex<Option<Greeted>>>,
 }
 
 /// A live connection's state. Its drop tears the connection down.
@@ -94,14 +103,19 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.tasks.clear();
         close(&self.conn, CloseCode::Normal);
-        self.ctx
+        // A connection that lost the tie-break to a newer one leaves the peer connected: only
+        // the peer's current connection going away is a disconnection.
+        let current = self
+            .ctx
             .connections
             .remove(&self.peer, self.conn.stable_id());
-        let _ = self
-            .ctx
-            .node
-            .events
-            .send(NodeEvent::Disconnected(self.peer));
+        if current {
+            let _ = self
+                .ctx
+                .node
+                .events
+                .send(NodeEvent::Disconnected(self.peer));
+        }
     }
 }
 
@@ -162,38 +176,13 @@ async fn start(
         conn,
         peer,
         direction,
+        greeted,
     } = args;
-    let blocked = ctx.node.rolodex.is_blocked(&peer);
-    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate]));
-    let greeted = match direction {
-        Direction::Outbound if blocked => {
-            return Err(format!("refusing to talk to blocked {}", peer.short()).into())
-        }
-        Direction::Outbound => dial_hello(&conn, &ours).await?,
-        Direction::Inbound => {
-            let admission = if blocked {
-                Admission::Refuse(GoodbyeReason::NotWelcome)
-            } else {
-                Admission::Welcome
-            };
-            accept_hello(&conn, &ours, admission).await?
-        }
-    };
-    let info = ConnInfo {
-        addr: conn.remote_address(),
-        since_ms: now_ms(),
-        direction,
-        conn: conn.clone().into(),
-    };
-    match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
-        Admitted::New => {}
-        // Its actor sees the close, stops, and leaves the table entry (now ours) alone.
-        Admitted::Superseded(old) => old.close(CloseCode::Normal),
-        Admitted::Refused => {
-            close(&conn, CloseCode::Normal);
-            return Err(format!("already connected to {}", peer.short()).into());
-        }
-    }
+    let greeted = greeted
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or("a connection actor is not restarted: its hello is spent")?;
     let _ = ctx.node.events.send(NodeEvent::Connected(peer));
     let mut guard = ConnGuard {
         ctx: ctx.clone(),
@@ -233,6 +222,61 @@ async fn start(
     perform(&mut state, actions).await;
     tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
     Ok(state)
+}
+
+/// Enter a greeted connection with `peer` in the connections table, unless the one already
+/// there wins the tie-break ([`crate::daemon::peer::keep_new`], evaluated alike on both sides):
+/// false, and this connection is closed with [`CloseCode::Duplicate`]. A connection it replaces
+/// is closed the same way; its actor stops and leaves the table entry (now this one's) alone.
+pub fn admit(
+    ctx: &PeerContext,
+    conn: &quinn::Connection,
+    peer: FeedId,
+    direction: Direction,
+) -> bool {
+    let info = ConnInfo {
+        addr: conn.remote_address(),
+        since_ms: now_ms(),
+        direction,
+        conn: conn.clone().into(),
+    };
+    match ctx.connections.admit(&ctx.node.identity.id(), peer, info) {
+        Admitted::New => true,
+        Admitted::Superseded(old) => {
+            old.close(CloseCode::Duplicate);
+            true
+        }
+        Admitted::Refused => {
+            close(conn, CloseCode::Duplicate);
+            false
+        }
+    }
+}
+
+/// The hello on a new connection with `peer`, with the consent check in it: a blocked id is
+/// never dialled and is told goodbye when it dials. Runs in the caller's task, before the
+/// connection actor starts (see the top of this file for why).
+pub async fn hello(
+    ctx: &PeerContext,
+    conn: &quinn::Connection,
+    peer: FeedId,
+    direction: Direction,
+) -> Result<Greeted, StartPeerError> {
+    let blocked = ctx.node.rolodex.is_blocked(&peer);
+    let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Replicate]));
+    let hello = |source| StartPeerError::Hello { peer, source };
+    match direction {
+        Direction::Outbound if blocked => Err(StartPeerError::Blocked(peer)),
+        Direction::Outbound => dial_hello(conn, &ours).await.map_err(hello),
+        Direction::Inbound => {
+            let admission = if blocked {
+                Admission::Refuse(GoodbyeReason::NotWelcome)
+            } else {
+                Admission::Welcome
+            };
+            accept_hello(conn, &ours, admission).await.map_err(hello)
+        }
+    }
 }
 
 /// The node's wants (its own feed and the followed ones).

@@ -14,7 +14,7 @@ use crate::feed::FeedError;
 use crate::identity::{FeedId, IdentityError};
 use crate::ingest::IngestError;
 use crate::net::pin::PinError;
-use crate::net::NetError;
+use crate::net::{HelloError, NetError};
 use crate::rolodex::RolodexError;
 use crate::store::StoreError;
 use crate::supervisor::SupervisorError;
@@ -74,9 +74,9 @@ pub enum ConnectError {
     /// The peer is blocked.
     #[error("{0} is blocked; run `kith unblock {0}` first")]
     Blocked(FeedId),
-    /// The connection actor could not be started.
+    /// The hello failed, or the connection actor could not be started.
     #[error(transparent)]
-    Start(#[from] SupervisorError),
+    Start(#[from] StartPeerError),
     /// A bare id needs a switchboard, and none is connected.
     #[error("no switchboard is connected; start the daemon with --switchboard HOST:PORT, or give HOST:PORT")]
     NoSwitchboard,
@@ -143,4 +143,23 @@ pub enum IntroError {
     /// The switchboard refused, with its reason.
     #[error("{0}")]
     Refused(String),
+}
+
+/// Why a new connection with a peer did not become a connection actor.
+#[derive(Debug, thiserror::Error)]
+pub enum StartPeerError {
+    /// The peer is blocked: never dialled.
+    #[error("refusing to talk to blocked {0}")]
+    Blocked(FeedId),
+    /// The hello failed (goodbye, version, timeout, broken stream).
+    #[error("hello with {peer}: {source}")]
+    Hello {
+        /// The peer.
+        peer: FeedId,
+        /// Why.
+        source: HelloError,
+    },
+    /// The connection actor could not be started.
+    #[error(transparent)]
+    Start(#[from] SupervisorError),
 }

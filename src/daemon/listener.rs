@@ -2,21 +2,22 @@
 //!
 //! An accept loop, owned by the actor, takes each incoming connection; a short task per
 //! connection finishes the TLS handshake (the peer proves its key) and starts a peer connection
-//! actor for it through the peers dynamic-supervisor handle. At most [`HANDSHAKES_MAX`] handshakes
-//! run at once; the rest wait in quinn's queue. Blocked ids are refused in the hello, by the peer
+//! actor for it through the peers dynamic-supervisor handle. Which handshakes are taken on, and for
+//! how long, is decided by [`crate::net::admission`] (see [`accept_each`]). Blocked ids are refused in the hello, by the peer
 //! connection itself, so the refusal has a reason the other side can read.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::daemon::connection::{PeerConn, PeerConnArgs};
+use crate::daemon::connection::{admit, hello, PeerConn, PeerConnArgs};
 use crate::daemon::context::PeerContext;
+use crate::daemon::error::StartPeerError;
 use crate::daemon::peer::Direction;
 use crate::identity::FeedId;
 use crate::net::accept::accept_each;
+use crate::net::CloseCode;
 use crate::runtime::OwnedTask;
-use crate::supervisor::SupervisorError;
 
 /// Messages to the listener.
 pub enum ListenerMsg {
@@ -78,19 +79,36 @@ async fn accept_loop(ctx: PeerContext, myself: ActorRef<ListenerMsg>) {
 /// Numbers connection actors' child ids, once per process.
 static CONNECTION_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Start a peer connection actor for an authenticated connection (a child of `peers`, with the
-/// restart type the tree gave its children).
+/// Say hello on an authenticated connection, here in the caller's task, then start its
+/// connection actor (a child of `peers`, with the restart type the tree gave its children).
 pub async fn start_peer(
     ctx: &PeerContext,
     conn: quinn::Connection,
     peer: FeedId,
     direction: Direction,
-) -> Result<(), SupervisorError> {
+) -> Result<(), StartPeerError> {
+    let greeted = match hello(ctx, &conn, peer, direction).await {
+        Ok(greeted) => greeted,
+        // The peer finished its side first and closed this one: its other connection won.
+        Err(StartPeerError::Hello { source, .. })
+            if source.peer_close_code() == Some(CloseCode::Duplicate) =>
+        {
+            tracing::debug!(peer = %peer.short(), ?direction, "duplicate connection closed by the peer");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if !admit(ctx, &conn, peer, direction) {
+        // Both sides dialled at once and the other connection won: the peer is connected.
+        tracing::debug!(peer = %peer.short(), ?direction, "duplicate connection closed");
+        return Ok(());
+    }
     let args = PeerConnArgs {
         ctx: ctx.clone(),
         conn: conn.clone(),
         peer,
         direction,
+        greeted: Arc::new(std::sync::Mutex::new(Some(greeted))),
     };
     // quinn's stable id is an address, reused once a closed connection is freed; a child id must
     // not collide with a dead child the supervisor may not have removed yet.
@@ -103,8 +121,9 @@ pub async fn start_peer(
     {
         Ok(_) => Ok(()),
         Err(e) => {
-            crate::net::close::close(&conn, crate::net::CloseCode::Normal);
-            Err(e)
+            crate::net::close::close(&conn, CloseCode::Normal);
+            ctx.connections.remove(&peer, conn.stable_id());
+            Err(e.into())
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A daemon's link to one switchboard: stays connected, says who it is interested in, and keeps
 //! the node's view of who is online.
 //!
-//! States: connecting (dial with backoff and jitter, [`redial_delay`]), joined (sends its status
+//! States: connecting (dial with backoff and jitter), refused (backing off, or waiting for a new
+//! invite code: [`crate::daemon::uplink::retry`]), joined (sends its status
 //! line and its watch list — the ids it follows — and records the presence notices it gets). The
 //! switchboard's key is pinned: given as `@ID@HOST:PORT`, or learned on first use (as SSH does,
 //! [`crate::net::pin`]), kept for the life of the actor and remembered in the store. When the connection ends, everything this switchboard
@@ -24,6 +25,7 @@ use crate::daemon::listener::start_peer;
 use crate::daemon::messages::{Relayed, SbLinkMsg};
 use crate::daemon::peer::Direction;
 use crate::daemon::punch::punch;
+use crate::daemon::uplink::retry::{Next, Retry};
 use crate::daemon::uplink::{LinkState, LinkView};
 use crate::daemon::writer::submit_queued;
 use crate::feed::now_ms;
@@ -41,9 +43,8 @@ use crate::net::PeerEndpoint;
 use crate::net::{stream, NetError};
 use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{pump, VirtualSocket};
-use crate::runtime::backoff::redial_delay;
 use crate::runtime::OwnedTask;
-use crate::wire::switchboard::{ClientMsg, ServerMsg};
+use crate::wire::switchboard::{ClientMsg, JoinRefusal, ServerMsg};
 
 /// Why a link could not reach and greet its switchboard.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +98,10 @@ pub struct SbLinkArgs {
 pub struct SbLinkState {
     args: SbLinkArgs,
     target: Target,
-    attempt: u32,
+    /// When to dial again ([`Retry`]).
+    retry: Retry,
+    /// The state and reason last logged, so the log has one line per change of state.
+    logged: Option<(LinkState, Option<String>)>,
     session: Option<Session>,
     _events: OwnedTask,
 }
@@ -111,7 +115,7 @@ struct Session {
     /// Welcomed by the switchboard.
     joined: bool,
     /// Why the switchboard refused to admit this node, if it did (it then closes the link).
-    refused: Option<String>,
+    refused: Option<(JoinRefusal, String)>,
     _tasks: [OwnedTask; 2],
 }
 
@@ -157,11 +161,13 @@ impl Actor for SbLink {
         let state = SbLinkState {
             args,
             target,
-            attempt: 0,
+            retry: Retry::default(),
+            logged: None,
             session: None,
             _events: events,
         };
-        report(&state, LinkState::Connecting, None, None);
+        let mut state = state;
+        report(&mut state, LinkState::Connecting, None, None, None);
         Ok(state)
     }
 
@@ -183,15 +189,21 @@ impl Actor for SbLink {
             }
             SbLinkMsg::Event(_) => {}
             SbLinkMsg::Closed(reason) => {
-                tracing::debug!(switchboard = %state.args.target, "link down");
-                tracing::info!(switchboard = %state.args.target, %reason, "switchboard connection ended");
-                match state.session.take().and_then(|mut s| s.refused.take()) {
-                    Some(refusal) => report(state, LinkState::Refused, None, Some(refusal)),
-                    None => report(state, LinkState::Connecting, None, Some(reason)),
-                }
+                tracing::debug!(switchboard = %state.args.target, %reason, "link down");
                 state.args.ctx.node.online.forget(&state.args.target);
-                state.attempt = 1;
-                retry(&myself, state);
+                let unit = rand::random::<f64>();
+                match state.session.take().and_then(|mut s| s.refused.take()) {
+                    Some((why, refusal)) => {
+                        let next = state.retry.refused(why, unit);
+                        report(state, LinkState::Refused, None, Some(refusal), Some(next));
+                        schedule(&myself, next);
+                    }
+                    None => {
+                        let next = state.retry.failed(unit);
+                        report(state, LinkState::Connecting, None, Some(reason), Some(next));
+                        schedule(&myself, next);
+                    }
+                }
             }
         }
         Ok(())
@@ -211,20 +223,25 @@ fn remember(ctx: &PeerContext, target: &Target) {
 async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
     match open(myself, state).await {
         Ok(session) => {
-            state.attempt = 0;
             state.session = Some(session);
             let status = state.args.ctx.node.online.status();
             let invite = state.target.invite.clone();
             send(state, ClientMsg::Join { invite });
             send(state, ClientMsg::SetStatus { text: status });
             send(state, watch_list(state));
-            tracing::info!(switchboard = %state.args.target, "connected to switchboard");
+            tracing::debug!(switchboard = %state.args.target, "connected to switchboard");
         }
         Err(e) => {
             tracing::debug!(switchboard = %state.args.target, error = %e, "switchboard not reached");
-            report(state, LinkState::Connecting, None, Some(e.to_string()));
-            state.attempt += 1;
-            retry(myself, state);
+            let next = state.retry.failed(rand::random::<f64>());
+            report(
+                state,
+                LinkState::Connecting,
+                None,
+                Some(e.to_string()),
+                Some(next),
+            );
+            schedule(myself, next);
         }
     }
 }
@@ -364,18 +381,25 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
             if let Some(session) = state.session.as_mut() {
                 session.joined = true;
             }
-            report(state, LinkState::Joined, Some(observed), None);
+            state.retry.welcomed();
+            report(state, LinkState::Joined, Some(observed), None, None);
         }
         ServerMsg::Refused { reason } => {
-            tracing::warn!(switchboard = %via, %reason, "switchboard refused");
+            tracing::debug!(switchboard = %via, %reason, "switchboard refused");
             // Before the welcome it is the join that was refused, and the link will close.
             if let Some(session) = state.session.as_mut().filter(|s| !s.joined) {
-                session.refused = Some(reason);
+                session.refused = Some((JoinRefusal::Other, reason));
+            }
+        }
+        ServerMsg::JoinRefused { why, reason } => {
+            tracing::debug!(switchboard = %via, %reason, "switchboard refused the join");
+            if let Some(session) = state.session.as_mut() {
+                session.refused = Some((why, reason));
             }
         }
         ServerMsg::IntroRequest { from, observed } => {
             let accept = accepts(&state.args.ctx, &from) && relayed(state, from).is_some();
-            tracing::info!(switchboard = %via, from = %from.short(), accept, "introduction asked");
+            tracing::debug!(switchboard = %via, from = %from.short(), accept, "introduction asked");
             send(state, ClientMsg::IntroAnswer { from, accept });
             if accept {
                 // Dial back at the same time: it opens this side's NAT toward the caller.
@@ -400,21 +424,60 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
     }
 }
 
-/// Tell `kith status` where this link is.
+/// Tell `kith status` where this link is (with when it tries again, if it is not joined), and
+/// log a line when the state or its reason changed (one line per change, not per attempt).
 fn report(
-    state: &SbLinkState,
+    state: &mut SbLinkState,
     link: LinkState,
     observed: Option<SocketAddr>,
     reason: Option<String>,
+    next: Option<Next>,
 ) {
+    let now = now_ms();
+    let (next_attempt_ms, waiting_for_invite) = match next {
+        Some(Next::RetryAfter(delay)) => {
+            let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            (Some(now.saturating_add(ms)), false)
+        }
+        Some(Next::WaitForUser) => (None, true),
+        None => (None, false),
+    };
+    let changed = state.logged.as_ref() != Some(&(link, reason.clone()));
+    if changed {
+        log_change(&state.args.target, link, reason.as_deref(), next);
+        state.logged = Some((link, reason.clone()));
+    }
     state.args.ctx.relays.report(LinkView {
         target: state.args.target.clone(),
         id: state.target.id.map(|id| id.to_string()),
         state: link,
-        since_ms: now_ms(),
+        since_ms: now,
         observed: observed.map(|a| a.to_string()),
         reason,
+        next_attempt_ms,
+        waiting_for_invite,
     });
+}
+
+fn log_change(target: &str, link: LinkState, reason: Option<&str>, next: Option<Next>) {
+    let reason = reason.unwrap_or("");
+    let next = match next {
+        Some(Next::RetryAfter(d)) => format!("next attempt in {} s", d.as_secs_f64().ceil()),
+        Some(Next::WaitForUser) => {
+            "waiting for a new invite code (start the daemon with --switchboard HOST:PORT#CODE)"
+                .into()
+        }
+        None => String::new(),
+    };
+    match link {
+        LinkState::Joined => tracing::info!(switchboard = %target, "joined the switchboard"),
+        LinkState::Connecting => {
+            tracing::info!(switchboard = %target, %reason, "switchboard not reached; {next}")
+        }
+        LinkState::Refused => {
+            tracing::warn!(switchboard = %target, %reason, "the switchboard refused this node; {next}")
+        }
+    }
 }
 
 /// The callee's policy: accept introductions only from ids this node follows and has not
@@ -442,9 +505,11 @@ fn send(state: &SbLinkState, msg: ClientMsg) {
     }
 }
 
-fn retry(myself: &ActorRef<SbLinkMsg>, state: &SbLinkState) {
-    let delay = redial_delay(state.attempt.max(1), rand::random::<f64>());
-    myself.send_after(delay, || SbLinkMsg::Connect);
+/// Dial again when `next` says (never, while waiting for a new invite code).
+fn schedule(myself: &ActorRef<SbLinkMsg>, next: Next) {
+    if let Next::RetryAfter(delay) = next {
+        myself.send_after(delay, || SbLinkMsg::Connect);
+    }
 }
 
 async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<ClientMsg>) {

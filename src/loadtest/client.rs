@@ -124,7 +124,9 @@ pub async fn join(
             recv: greeted.recv,
             observed,
         }),
-        ServerMsg::Refused { reason } => Err(LoadtestError::Refused(reason)),
+        ServerMsg::Refused { reason } | ServerMsg::JoinRefused { reason, .. } => {
+            Err(LoadtestError::Refused(reason))
+        }
         _ => Err(LoadtestError::Protocol(
             "the join was not answered with a welcome",
         )),

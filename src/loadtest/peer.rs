@@ -297,7 +297,7 @@ async fn on_frame(myself: &ActorRef<PeerMsg>, state: &mut PeerState, frame: Serv
             tracing::debug!(%reason, "introduction refused for good");
             state.harness.metrics.fail("intro_refused");
         }
-        ServerMsg::Welcome { .. } | ServerMsg::Refused { .. } => {}
+        ServerMsg::Welcome { .. } | ServerMsg::Refused { .. } | ServerMsg::JoinRefused { .. } => {}
     }
 }
 

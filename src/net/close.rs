@@ -30,6 +30,9 @@ pub enum CloseCode {
     HelloAborted = 0x23,
     /// A peer claimed the switchboard role with a key that is not a member of the cluster.
     NotAClusterMember = 0x24,
+    /// Two connections between the same peers (both dialled at once): this one lost the
+    /// tie-break both sides evaluate alike, and the other carries on.
+    Duplicate = 0x25,
     /// The peer broke the replication protocol (unsolicited feed, oversized clock, ...).
     ProtocolViolation = 0x30,
     /// The peer sent an entry that failed validation (forged signature, fork, ...).
@@ -37,7 +40,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::Normal,
         Self::FrameTooLarge,
         Self::FrameMalformed,
@@ -48,6 +51,7 @@ impl CloseCode {
         Self::HelloTimeout,
         Self::HelloAborted,
         Self::NotAClusterMember,
+        Self::Duplicate,
         Self::ProtocolViolation,
         Self::InvalidEntry,
     ];
@@ -75,6 +79,7 @@ impl CloseCode {
             Self::HelloTimeout => "hello timed out",
             Self::HelloAborted => "hello aborted",
             Self::NotAClusterMember => "not a member of this cluster",
+            Self::Duplicate => "a connection between these peers already exists",
             Self::ProtocolViolation => "replication protocol violation",
             Self::InvalidEntry => "invalid entry",
         }

@@ -18,7 +18,9 @@ pub fn repunch_delay(attempt: u32, unit: f64) -> Duration {
     backoff(REPUNCH_BACKOFF_MIN, REPUNCH_BACKOFF_MAX, attempt, unit)
 }
 
-fn backoff(min: Duration, max: Duration, attempt: u32, unit: f64) -> Duration {
+/// An exponential delay from `min` doubling to `max` for attempt `attempt` (1-based), spread by
+/// ±[`REDIAL_JITTER`] with `unit` in [0, 1).
+pub fn backoff(min: Duration, max: Duration, attempt: u32, unit: f64) -> Duration {
     let doublings = attempt.saturating_sub(1).min(20);
     let base = min.saturating_mul(1 << doublings).min(max);
     let spread = 1.0 + REDIAL_JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::FeedId;
 use crate::limits::{INVITES_MAX, MEMBERS_MAX};
+use crate::wire::switchboard::JoinRefusal;
 
 /// Name of the invites file in the switchboard's data directory.
 pub const INVITES_FILE: &str = "invites.json";
@@ -43,6 +44,18 @@ pub enum InviteError {
     /// The invites file could not be written or read.
     #[error("invites file: {0}")]
     Io(String),
+}
+
+impl InviteError {
+    /// What the refused daemon should do about it: only a new code helps a code that is
+    /// missing, unknown, used or expired.
+    pub fn refusal(&self) -> JoinRefusal {
+        match self {
+            Self::Missing | Self::Unknown | Self::Expired => JoinRefusal::Invite,
+            Self::MembersFull | Self::Full => JoinRefusal::Busy,
+            Self::Io(_) => JoinRefusal::Other,
+        }
+    }
 }
 
 /// A key an invite code admitted.

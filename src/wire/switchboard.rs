@@ -85,6 +85,25 @@ pub enum ServerMsg {
         /// Their presence, if online.
         online: Option<PeerMeta>,
     },
+    /// The join was refused; `why` tells the daemon whether trying again can help.
+    JoinRefused {
+        /// What kind of refusal.
+        why: JoinRefusal,
+        /// A sentence saying why.
+        reason: String,
+    },
+}
+
+/// Why a switchboard refused a join, as far as the daemon's retries are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinRefusal {
+    /// Only the user can fix it: a missing, unknown, used or expired invite code, or a
+    /// membership the operator removed. The daemon waits for a new code.
+    Invite,
+    /// The switchboard is full or throttling this client: try again later.
+    Busy,
+    /// Anything else (the switchboard could not save its membership, …): try again later.
+    Other,
 }
 
 /// Switchboard node → switchboard node, on the cluster link's control stream: introductions

@@ -99,3 +99,44 @@ fn members_rejoin_without_a_code_across_restarts_until_removed() {
     assert_eq!(online(&sb_dir), 1);
     drop(sb);
 }
+
+/// A daemon refused for want of an invite code does not redial on its own: one attempt, one
+/// log line, and `kith status` says it waits for a new code (introductions issue, item 2: it
+/// used to redial four times a second, forever, logging three lines each time).
+#[test]
+fn a_refused_daemon_waits_for_a_code_and_says_so_once() {
+    use std::io::Read;
+    let home = tempfile::tempdir().unwrap();
+    let sb_dir = home.path().join("sb");
+    let port = free_port();
+    let _sb = Switchboard::start_with(&sb_dir, port, &["--invite-only"]);
+    let a = Home::init();
+    let mut da = Daemon::start(
+        &a.dir,
+        &["--listen", "127.0.0.1:0", "--switchboard", &format!("127.0.0.1:{port}")],
+    );
+    eventually_blocking("a is refused", Duration::from_secs(20), POLL, || {
+        refused(&sb_dir) >= 1
+    });
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(refused(&sb_dir), 1, "the daemon redialled after an invite refusal");
+    let link = kith_json(&a.dir, &["status", "--json"])["switchboards"][0].clone();
+    assert_eq!(link["state"], "refused", "{link}");
+    assert_eq!(link["waiting_for_invite"], true, "{link}");
+    let text = kith(&a.dir, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("waiting for a new invite code"),
+        "status text says what it waits for"
+    );
+
+    da.child.kill().unwrap();
+    let mut log = String::new();
+    da.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let lines = log.lines().filter(|l| l.contains("refused this node")).count();
+    assert_eq!(lines, 1, "one log line for the refusal:\n{log}");
+}

@@ -148,10 +148,12 @@ impl Connections {
         }
     }
 
-    /// Forget the connection with `peer` if it is the one with this stable id.
-    pub fn remove(&self, peer: &FeedId, stable_id: usize) {
+    /// Forget the connection with `peer` if it is the one with this stable id; false if another
+    /// connection (one that superseded it) is the peer's now.
+    pub fn remove(&self, peer: &FeedId, stable_id: usize) -> bool {
         self.map
-            .remove_if(peer, |_, info| info.conn.stable_id() == stable_id);
+            .remove_if(peer, |_, info| info.conn.stable_id() == stable_id)
+            .is_some()
     }
 
     /// How the connection with `peer` reaches it, if one is up.

@@ -52,6 +52,11 @@ pub struct LinkView {
     pub observed: Option<String>,
     /// Why the link is not joined, if it is not.
     pub reason: Option<String>,
+    /// When the link dials again (ms since the epoch), if it is waiting to.
+    pub next_attempt_ms: Option<u64>,
+    /// The switchboard refused this node's invite code (or it had none): the link waits for the
+    /// user to give a new one.
+    pub waiting_for_invite: bool,
 }
 
 /// The states of a switchboard link.

@@ -6,6 +6,7 @@
 
 mod links;
 mod online;
+pub mod retry;
 pub mod status_file;
 
 pub use links::{LinkState, LinkView, Relays};

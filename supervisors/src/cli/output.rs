@@ -138,7 +138,14 @@ pub fn status(data: &Value) -> String {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "  {} {}{seen}{why}\n",
+            let next = match l.get("next_attempt_ms").and_then(Value::as_u64) {
+                Some(_) => format!("; next attempt {}", from_now(&l["next_attempt_ms"])),
+                None if l.get("waiting_for_invite").and_then(Value::as_bool) == Some(true) => {
+                    "; waiting for a new invite code (--switchboard HOST:PORT#CODE)".into()
+                }
+                None => String::new(),
+            };
+                "  {} {}{seen}{why}{next}\n",
                 s(l, "target"),
                 s(l, "state")
             ));
