@@ -7,7 +7,7 @@
 //! datagram send buffer, [`crate::limits::RELAY_CLIENT_QUEUE_BYTES`], is the per-destination
 //! queue, and the router refuses and counts what does not fit). A client of another cluster node
 //! that a local client was introduced to is registered too, with its node's queue as its link
-//! ([`super::nodes::NodeForward`]); frames from it arrive through [`Hub::deliver`].
+//! ([`crate::switchboard::cluster::nodes::NodeForward`]); frames from it arrive through [`Hub::deliver`].
 //!
 //! Only introduced pairs are forwarded; the router rewrites the source key, enforces the rate
 //! and size limits and counts everything (no record of who talked to whom).

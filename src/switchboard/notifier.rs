@@ -1,5 +1,5 @@
 //! The switchboard's presence notifier: turns the tracker's diffs into notices for the sessions
-//! that watch the ids a diff touches (found through [`Watchers`]), so no session ever looks at a
+//! that watch the ids a diff touches (found through [`Watchers`](crate::switchboard::watchers::Watchers)), so no session ever looks at a
 //! diff about someone it does not watch.
 //!
 //! One permanent worker per node. If it falls behind the tracker's bounded diff broadcast, or

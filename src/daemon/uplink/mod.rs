@@ -1,7 +1,7 @@
 //! A daemon's uplinks: the plumbing of its links to the switchboards it uses. [`Relays`] is the
 //! table of links that introductions and `kith status` read, [`Online`] who of the watched ids
-//! is online, [`status_file`] the own status line on disk and [`target`] a `--switchboard`
-//! argument. The link actor itself is [`crate::daemon::switchboard_link`], beside the other actors: it
+//! is online, [`status_file`] the own status line on disk and [`retry`] when the link dials
+//! again (a `--switchboard` argument is a [`crate::net::target::Target`]). The link actor itself is [`crate::daemon::switchboard_link`], beside the other actors: it
 //! starts peer connections, so it sits above this folder and [`crate::daemon::peer`].
 
 mod links;

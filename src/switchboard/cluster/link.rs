@@ -2,7 +2,7 @@
 //!
 //! States: connecting (dial with backoff and jitter; the other node's key is pinned as
 //! `@ID@HOST:PORT` or learned on first use), linked (the connection carries the presence
-//! tracker's gossip through [`QuicPresence`], so each node lists the peers connected to the
+//! tracker's gossip through [`QuicPresence`](super::presence_link::QuicPresence), so each node lists the peers connected to the
 //! others; its hello stream carries the [`node_link`] between the two nodes: introductions and
 //! relayed frames for clients of the other node). When the connection ends the link is dropped from the tracker's transport — the
 //! tracker marks that node down after its down period — and the link redials. Started by the

@@ -3,7 +3,7 @@
 //! queued meanwhile, as Discord's Manifold sends one message per node instead of one per pid).
 //!
 //! A client of another node that a local client was introduced to is registered in the
-//! [`Hub`](super::hub::Hub) with a [`NodeForward`] as its link, so the router treats local and
+//! [`Hub`](crate::switchboard::hub::Hub) with a [`NodeForward`] as its link, so the router treats local and
 //! remote destinations alike: same pair check, same room check, same counters.
 
 use std::collections::HashSet;
