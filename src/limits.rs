@@ -437,3 +437,23 @@ const _: () = assert!(LOADTEST_PEERS_MAX <= SB_CLIENTS_MAX);
 const _: () = assert!(LOADTEST_RELAY_PAIRS_MAX * 2 <= LOADTEST_PEERS_MAX);
 const _: () = assert!(LOADTEST_FOLLOWS_MAX <= WATCH_IDS_MAX);
 const _: () = assert!(LOADTEST_RELAY_MESSAGE_BYTES <= RELAY_INNER_PACKET_BYTES_MIN);
+
+// --- handshake admission (hardening issue, item 2) ---
+
+/// Pending handshakes (in total) from which an Initial from an address not yet validated is
+/// answered with a QUIC Retry instead of a slot: under a flood, only clients that can receive our
+/// packets hold slots. Low enough that stalled Initials cannot fill [`HANDSHAKES_MAX`].
+pub const HANDSHAKES_RETRY_FROM: usize = 16;
+/// Pending handshakes at most from one source address (an IPv4 address, an IPv6 /64), counted
+/// apart for validated and unvalidated ones. Past it an unvalidated Initial gets a Retry and a
+/// validated one is refused. Several honest users behind one NAT address share it; a handshake
+/// lasts one round trip, so 8 at once from one address is already a burst.
+pub const HANDSHAKES_PER_ADDRESS_MAX: usize = 8;
+/// How long a handshake from an address not validated may take (a validated one has
+/// [`HANDSHAKE_TIMEOUT`]). An honest client answers our first flight within one round trip; 3 s
+/// leaves room for a lost flight at QUIC's initial 1 s probe timeout.
+pub const HANDSHAKE_UNVALIDATED_TIMEOUT: Duration = Duration::from_secs(3);
+
+const _: () = assert!(HANDSHAKES_RETRY_FROM <= HANDSHAKES_MAX);
+const _: () = assert!(HANDSHAKES_PER_ADDRESS_MAX <= HANDSHAKES_RETRY_FROM);
+const _: () = assert!(HANDSHAKE_UNVALIDATED_TIMEOUT.as_millis() <= HANDSHAKE_TIMEOUT.as_millis());

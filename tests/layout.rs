@@ -24,6 +24,7 @@ const PURE: &[&str] = &[
     "relay/router.rs",
     "relay/router/",
     "relay/bucket.rs",
+    "net/admission.rs",
     "rolodex/change.rs",
     "rolodex/entry.rs",
     "wire/",

@@ -2,9 +2,10 @@
 //!
 //! An accept loop, owned by the actor, takes each incoming connection; a short task per
 //! connection finishes the TLS handshake (the peer proves its key) and starts a peer connection
-//! actor for it through the peers dynamic-supervisor handle. Which handshakes are taken on, and for
-//! how long, is decided by [`crate::net::admission`] (see [`accept_each`]). Blocked ids are refused in the hello, by the peer
-//! connection itself, so the refusal has a reason the other side can read.
+//! actor for it through the peers dynamic-supervisor handle. Which handshakes are taken on, and
+//! for how long, is decided by [`crate::net::admission`] (see [`accept_each`]). Blocked ids are
+//! refused in the hello, by the peer connection itself, so the refusal has a reason the other
+//! side can read.
 
 use std::sync::Arc;
 

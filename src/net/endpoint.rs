@@ -9,12 +9,14 @@
 //! see [`PeerEndpoint::with_socket`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{AsyncUdpSocket, Connection, EndpointConfig, IdleTimeout, TransportConfig, VarInt};
 
+use super::admission::{Admission, AdmissionCounts};
 use super::close::{close, CloseCode};
 use super::tls::{self, KeyProbe, TlsIdentity};
 use super::{KeyMismatch, NetError};
@@ -156,6 +158,9 @@ pub struct PeerEndpoint {
     endpoint: quinn::Endpoint,
     identity: TlsIdentity,
     transport: Arc<TransportConfig>,
+    /// Which inbound handshakes the accept loop takes on (see [`super::accept`]); kept here so
+    /// that its counts outlive a restarted loop and every role's status can read them.
+    admission: Arc<Mutex<Admission>>,
 }
 
 impl PeerEndpoint {
@@ -170,6 +175,7 @@ impl PeerEndpoint {
             endpoint,
             identity,
             transport,
+            admission: Arc::default(),
         })
     }
 
@@ -190,6 +196,7 @@ impl PeerEndpoint {
             endpoint,
             identity,
             transport,
+            admission: Arc::default(),
         })
     }
 
@@ -210,6 +217,19 @@ impl PeerEndpoint {
     /// The key this endpoint proves.
     pub fn public_key(&self) -> VerifyingKey {
         self.identity.public()
+    }
+
+    /// The counts of the accept loop's admission decisions (for `kith status`).
+    pub fn handshakes(&self) -> AdmissionCounts {
+        self.admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counts()
+    }
+
+    /// The admission state the accept loop decides with.
+    pub(crate) fn admission(&self) -> Arc<Mutex<Admission>> {
+        Arc::clone(&self.admission)
     }
 
     /// The underlying quinn endpoint (stats, rebinding, ...).
@@ -273,8 +293,17 @@ fn mismatch_or(probe: &KeyProbe, expected: VerifyingKey, err: quinn::ConnectionE
 
 /// Completes an incoming connection; returns it with the key the client proved.
 pub async fn accept(incoming: quinn::Incoming) -> Result<(Connection, VerifyingKey), NetError> {
-    let conn = match tokio::time::timeout(limits::HANDSHAKE_TIMEOUT, incoming).await {
-        Err(_) => return Err(NetError::HandshakeTimeout(limits::HANDSHAKE_TIMEOUT)),
+    accept_within(incoming, limits::HANDSHAKE_TIMEOUT).await
+}
+
+/// Completes an incoming connection within `deadline` (a dropped handshake is closed by quinn);
+/// returns it with the key the client proved.
+pub async fn accept_within(
+    incoming: quinn::Incoming,
+    deadline: Duration,
+) -> Result<(Connection, VerifyingKey), NetError> {
+    let conn = match tokio::time::timeout(deadline, incoming).await {
+        Err(_) => return Err(NetError::HandshakeTimeout(deadline)),
         Ok(result) => result.map_err(NetError::Handshake)?,
     };
     let key = tls::peer_key(&conn)?;

@@ -13,10 +13,13 @@
 //! - [`close`]: the application close codes every protocol error maps to.
 //! - [`conn`]: [`Conn`], the opaque handle tables outside `net/` keep of a live connection.
 //! - [`pin`]: trust on first use, how a dialer learns and pins a key it was not given.
+//! - [`admission`]: which inbound handshakes a listener takes on (Retry under load, a cap per
+//!   source address, a short deadline before validation); [`accept`] is its driver.
 //!
 //! Only this module (and, later, the connection actors) touches quinn.
 
 pub mod accept;
+pub mod admission;
 pub mod close;
 pub mod conn;
 pub mod endpoint;

@@ -54,10 +54,20 @@ fn status(ctx: &SbContext, tree: Value, cpus_polled_when_idle: bool) -> Value {
         "cpus_polled_when_idle": cpus_polled_when_idle,
         "cluster": ctx.cluster_nodes(),
         "cluster_keys": members.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "counters": ctx.counters.view(),
+        "counters": counters(ctx),
         "relay": relay_view(ctx),
         "supervision": tree,
     })
+}
+
+/// The switchboard's counters, with its listener's handshake admission counts (Retries asked,
+/// refusals per address and when full, handshakes cut at their deadline).
+fn counters(ctx: &SbContext) -> Value {
+    let mut counters = json!(ctx.counters.view());
+    if let Value::Object(map) = &mut counters {
+        map.insert("handshakes".into(), json!(ctx.endpoint.handshakes()));
+    }
+    counters
 }
 
 fn relay_view(ctx: &SbContext) -> Value {

@@ -167,6 +167,8 @@ async fn status(
         "connections": connections,
         "switchboards": switchboards,
         "replication": replication,
+        // The listener's handshake admission counts (Retries asked, refusals, deadlines hit).
+        "handshakes": peers.map(|p| p.endpoint.handshakes()),
         "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
     }))
 }

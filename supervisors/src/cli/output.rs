@@ -120,6 +120,7 @@ pub fn status(data: &Value) -> String {
     if data.get("role").and_then(Value::as_str) == Some("switchboard") {
         out.push_str(&switchboard_counters(data));
     }
+    out.push_str(&handshakes(data));
     if let Some(links) = data
         .get("switchboards")
         .and_then(Value::as_array)
@@ -188,6 +189,24 @@ fn switchboard_counters(data: &Value) -> String {
         n(r, "refused_rate_limited"), n(r, "lost_closed"), n(r, "pairs_expired"),
         n(r, "client_packets_per_sec"), n(r, "client_bytes_per_sec"),
         if data.get("cpus_polled_when_idle").and_then(Value::as_bool) == Some(true) { "idle CPUs kept polling (--poll-idle)\n" } else { "" },
+    )
+}
+
+/// The listener's handshake admission counts (a daemon's at the top, a switchboard's among its
+/// counters); empty when the node has no listener.
+fn handshakes(data: &Value) -> String {
+    let Some(h) = data
+        .get("handshakes")
+        .or_else(|| data.get("counters").and_then(|c| c.get("handshakes")))
+        .filter(|h| h.is_object())
+    else {
+        return String::new();
+    };
+    let n = |key: &str| h.get(key).and_then(Value::as_u64).unwrap_or(0);
+    format!(
+        "handshakes: {} pending, {} completed; address checks (Retry) {}; refused {} per address, {} all slots taken; {} timed out, {} ignored\n",
+        n("pending"), n("completed"), n("retried"), n("refused_per_address"), n("refused_busy"),
+        n("timed_out"), n("ignored"),
     )
 }
 
