@@ -138,7 +138,6 @@ pub fn status(data: &Value) -> String {
                 .and_then(Value::as_str)
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            out.push_str(&format!(
             let next = match l.get("next_attempt_ms").and_then(Value::as_u64) {
                 Some(_) => format!("; next attempt {}", from_now(&l["next_attempt_ms"])),
                 None if l.get("waiting_for_invite").and_then(Value::as_bool) == Some(true) => {
@@ -146,6 +145,7 @@ pub fn status(data: &Value) -> String {
                 }
                 None => String::new(),
             };
+            out.push_str(&format!(
                 "  {} {}{seen}{why}{next}\n",
                 s(l, "target"),
                 s(l, "state")
