@@ -209,3 +209,88 @@ async fn graceful_permdown_is_seen_at_once_and_shard_count_mismatch_never_meets(
     a.graceful_permdown().await.unwrap();
     odd.graceful_permdown().await.unwrap();
 }
+
+/// Issue 13: a node restarted with its clock stepped back must be accepted by its peers at
+/// once, not refused as stale until its old incarnation is permdowned (1.5 s here). The first
+/// restart draws its vsn from the clock alone (what every restart did before the floor file)
+/// and shows the refusal; the second uses the floor kept in the node's data directory.
+#[tokio::test(start_paused = true)]
+async fn a_restart_with_the_clock_stepped_back_is_accepted_at_once() {
+    use kith::presence::driver::incarnation::{Incarnations, MicrosClock};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let net = MemoryNetwork::new(MemoryNetConfig::default(), 13);
+    let pool = TrackerPool::new(opts(2)).unwrap();
+    let a = node(&net, "vsn-a", 2, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wall = Arc::new(AtomicU64::new(5_000_000_000));
+    let read = Arc::clone(&wall);
+    let clock: MicrosClock = Arc::new(move || read.load(Ordering::SeqCst));
+    let start_b = |inc: Incarnations| {
+        let tracker = pool.handle_with("vsn-b", Arc::new(inc));
+        let net = &net;
+        let pool = &pool;
+        async move {
+            let t = pool
+                .start_handle(tracker, Arc::new(net.transport("vsn-b")), 2)
+                .await
+                .unwrap();
+            net.attach("vsn-b", Arc::new(t.clone()) as Arc<dyn Inbound>);
+            t
+        }
+    };
+    let crash = |t: &Tracker| {
+        net.detach("vsn-b");
+        for i in 0..2 {
+            if let Some(s) = t.shard_actor(i) {
+                s.stop(None);
+            }
+        }
+    };
+    let topic = "room";
+    let incarnation_of_b = |reps: Vec<kith::presence::replica::Replica>| {
+        reps.iter()
+            .find(|r| r.r#ref.name.as_str() == "vsn-b")
+            .map(|r| r.r#ref.vsn)
+    };
+    let shard = kith::presence::driver::pool::shard_for(topic, 2);
+
+    // First life, with the floor file.
+    let b = start_b(Incarnations::open_with_clock(dir.path(), Arc::clone(&clock)).unwrap()).await;
+    b.track(Owner(1), topic, "bob-1", vec![]).await.unwrap();
+    assert!(
+        within(Duration::from_millis(1_000), POLL, || keys(&a, topic)
+            == ["bob-1"])
+        .await
+    );
+    let v1 = incarnation_of_b(a.replicas(shard).await.unwrap()).unwrap();
+
+    // Crash; the clock steps back a minute; restart from the clock alone: refused as stale.
+    crash(&b);
+    wall.fetch_sub(60_000_000, Ordering::SeqCst);
+    let b = start_b(Incarnations::in_memory_with_clock(Arc::clone(&clock))).await;
+    b.track(Owner(2), topic, "bob-2", vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !keys(&a, topic).contains(&"bob-2".to_string()),
+        "a lower vsn is refused until permdown"
+    );
+    assert_eq!(incarnation_of_b(a.replicas(shard).await.unwrap()), Some(v1));
+
+    // Crash again; restart with the floor file: a larger vsn, accepted at once.
+    crash(&b);
+    let inc = Incarnations::open_with_clock(dir.path(), Arc::clone(&clock)).unwrap();
+    let b = start_b(inc).await;
+    b.track(Owner(3), topic, "bob-3", vec![]).await.unwrap();
+    assert!(
+        within(Duration::from_millis(300), POLL, || keys(&a, topic)
+            == ["bob-3"])
+        .await,
+        "a lists {:?}",
+        keys(&a, topic)
+    );
+    let v3 = incarnation_of_b(a.replicas(shard).await.unwrap()).unwrap();
+    assert!(v3 > v1, "{v3} > {v1}");
+    a.graceful_permdown().await.unwrap();
+    b.graceful_permdown().await.unwrap();
+}

@@ -593,3 +593,174 @@ fn bench_runs_at_tiny_sizes() {
     assert!(r.bytes_per_presence > 0.0 && r.bytes_method == "capacity estimate");
     assert!(serde_json::to_string(&r).is_ok());
 }
+
+// ----- issue 13: idle heartbeats and the down period ----------------------------------------
+
+/// With the down period just above the idle heartbeat interval (accepted by the options check),
+/// two idle nodes must never see each other go down. Before the fix an idle shard sent its
+/// heartbeat one tick late (`max_silent + 1` ticks apart), so every idle gap exceeded the down
+/// period and the peers flapped down and up.
+#[test]
+fn idle_peers_do_not_flap_when_down_period_just_exceeds_idle_heartbeat() {
+    for max_silent in [2, 4, 10] {
+        let mut o = Options::with_periods(100, max_silent, 60_000);
+        // Inside (max_silent·broadcast, (max_silent+1)·broadcast], with room for the
+        // simulated network's 1–10 ms delay variation.
+        o.down_period = o.idle_heartbeat() + 50;
+        assert!(o.validate().is_ok());
+        let mut s = sim(u64::from(max_silent));
+        for n in ["a", "b"] {
+            s.start(n, 1, o.clone()).unwrap();
+        }
+        track(&mut s, "a", 1, "room", "alice");
+        advance(&mut s, 30_000);
+        for n in ["a", "b"] {
+            let downs: Vec<_> = s
+                .node(n)
+                .unwrap()
+                .transitions
+                .iter()
+                .filter(|t| matches!(t, Transition::Down(_)))
+                .cloned()
+                .collect();
+            assert!(
+                downs.is_empty(),
+                "max_silent {max_silent}: {n} saw {downs:?}"
+            );
+        }
+        assert_eq!(s.listed("b", "room"), keys(&["alice"]));
+        assert_eq!(status(&s, "b", "a"), Some((1, ReplicaStatus::Up)));
+    }
+}
+
+/// An idle shard announces itself exactly every `idle_heartbeat()`; 0 and 1 both mean every tick.
+#[test]
+fn idle_heartbeats_are_idle_heartbeat_apart() {
+    for (max_silent, per_tick) in [(0u32, 1u64), (1, 1), (2, 2), (5, 5)] {
+        let mut o = Options::with_periods(100, max_silent, 60_000);
+        o.down_period = o.down_period.max(o.idle_heartbeat() + 100).max(200);
+        assert_eq!(o.idle_heartbeat(), 100 * per_tick);
+        let mut sh = Shard::new(ReplicaRef::new("a", 1), 0, o, 0, 0).unwrap();
+        let mut sent_at = Vec::new();
+        let mut now = 0;
+        while now < 10_000 {
+            now = sh.next_tick();
+            sh.tick(now);
+            let hb = sh.drain_actions().into_iter().any(|a| {
+                matches!(
+                    a,
+                    Action::Broadcast(Envelope {
+                        message: Message::Heartbeat { .. },
+                        ..
+                    })
+                )
+            });
+            if hb {
+                sent_at.push(now);
+            }
+        }
+        let gaps: BTreeSet<u64> = sent_at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(
+            gaps,
+            BTreeSet::from([100 * per_tick]),
+            "max_silent {max_silent}"
+        );
+    }
+}
+
+// ----- issue 13: a transfer answer leaves out the requester's own rows ----------------------
+
+/// Delivers every frame `from` has queued to `to` (broadcasts and frames addressed to it);
+/// returns the transfer answers among them.
+fn pass(from: &mut Shard, to: &mut Shard, now: u64) -> Vec<Envelope> {
+    let to_name = to.state().replica().name.clone();
+    let from_name = from.state().replica().name.clone();
+    let mut acks = Vec::new();
+    for a in from.drain_actions() {
+        let env = match a {
+            Action::Broadcast(env) => env,
+            Action::SendTo(n, env) if n == to_name => env,
+            _ => continue,
+        };
+        if matches!(env.message, Message::TransferAck { .. }) {
+            acks.push(env.clone());
+        }
+        to.receive(&from_name, env, now);
+    }
+    acks
+}
+
+/// Rows of `r` in a transfer answer, delta or full.
+fn rows_of(ack: &Envelope, r: &ReplicaRef) -> (bool, usize, bool) {
+    let Message::TransferAck { payload, .. } = &ack.message else {
+        panic!("not an ack");
+    };
+    match payload {
+        kith::presence::delta::Payload::Delta(d) => (
+            true,
+            d.values.get(r).map_or(0, |v| v.len()),
+            d.clouds.contains_key(r) || d.start.contains_key(r) || d.end.contains_key(r),
+        ),
+        kith::presence::delta::Payload::Full(f) => (
+            false,
+            f.values
+                .iter()
+                .filter(|(x, _)| x == r)
+                .map(|(_, v)| v.len())
+                .sum(),
+            false,
+        ),
+    }
+}
+
+#[test]
+fn transfer_delta_leaves_out_the_requesters_rows() {
+    let (ra, rb) = (ReplicaRef::new("a", 1), ReplicaRef::new("b", 1));
+    let mut a = Shard::new(ra.clone(), 0, opts(), 1, 0).unwrap();
+    let mut b = Shard::new(rb.clone(), 0, opts(), 2, 0).unwrap();
+    // Each meets the other's first (empty) heartbeat and asks for a transfer.
+    let t = a.next_tick().max(b.next_tick());
+    a.tick(t);
+    b.tick(t);
+    pass(&mut a, &mut b, t);
+    pass(&mut b, &mut a, t);
+    pass(&mut a, &mut b, t);
+    pass(&mut b, &mut a, t);
+    // Both track; their deltas reach the other and feed its generation ladder.
+    a.track(Owner(1), "room", "alice", vec![]).unwrap();
+    for i in 0..5 {
+        b.track(Owner(10 + i), "room", &format!("bob{i}"), vec![])
+            .unwrap();
+    }
+    let t = t + 100;
+    a.tick(t);
+    b.tick(t);
+    pass(&mut a, &mut b, t);
+    pass(&mut b, &mut a, t);
+    assert_eq!(a.state().list("room").len(), 6);
+    // a tracks more, so b lacks something; b's request reaches a, whose ladder holds b's rows.
+    a.track(Owner(2), "room", "carol", vec![]).unwrap();
+    let t = t + 100;
+    a.tick(t);
+    a.drain_actions(); // the heartbeat is lost: b must pull
+    b.peer_connected(&ReplicaName::new("a"));
+    pass(&mut b, &mut a, t);
+    let acks = pass(&mut a, &mut b, t);
+    assert_eq!(acks.len(), 1, "one answer to one request");
+    let (delta, own_rows, own_range) = rows_of(&acks[0], &rb);
+    assert!(delta, "the ladder serves this request with a delta");
+    assert_eq!(own_rows, 0, "the answer carries the requester's own rows");
+    assert!(!own_range, "the answer claims the requester's own dots");
+    // It still brings b up to date.
+    let mut listed: Vec<String> = b
+        .state()
+        .list("room")
+        .into_iter()
+        .map(|p| p.row.key.clone())
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        keys(&["alice", "bob0", "bob1", "bob2", "bob3", "bob4", "carol"])
+    );
+}

@@ -72,10 +72,16 @@ impl Generations {
             .map(|g| g.restrict(remote_ctx))
     }
 
-    /// What to answer a transfer request with: a fitting rung, else the full state.
+    /// What to answer a transfer request with: a fitting rung, else the full state. Neither
+    /// carries the requester's own rows (it has them, and ignores them on merge). The rung
+    /// loses the requester's range and clouds too, not just its values: a covered dot without
+    /// a value reads as a remove, and the requester pushes the delta into its own ladder.
     pub fn extract(&self, state: &State, remote: &ReplicaRef, remote_ctx: &Ctx) -> Payload {
         match self.fitting(remote_ctx, state.context()) {
-            Some(d) => Payload::Delta(d),
+            Some(mut d) => {
+                d.prune(remote);
+                Payload::Delta(d)
+            }
             None => Payload::Full(state.extract(remote, remote_ctx)),
         }
     }

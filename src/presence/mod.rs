@@ -35,8 +35,12 @@
 //! - A retired incarnation is remembered as a per-name tombstone: older vsns are refused; the
 //!   same vsn is refused only after a graceful shutdown (a long partition may legitimately
 //!   bring a silently permdowned replica back).
-//! - Options also require `down_period > max_silent_periods * broadcast_period`, and frames
-//!   carry the shard count so that a node with another count is refused.
+//! - Options also require `down_period > max_silent_periods * broadcast_period` (the idle
+//!   heartbeat interval, which the shard keeps exactly: Phoenix's counter sends one tick later
+//!   than that), and frames carry the shard count so that a node with another count is refused.
+//! - A transfer answer never carries the requester's own rows, delta or full state.
+//! - A node's incarnation (vsn) is monotonic across restarts even when its clock steps back
+//!   (a floor kept on disk, [`driver::incarnation`]), so a restart is never refused as stale.
 //! - Owners are `u64` ids local to their replica (Phoenix pids are global); the diff callback is a
 //!   bounded broadcast channel, not a synchronous callback in the shard.
 

@@ -8,9 +8,13 @@ use crate::limits;
 pub struct Options {
     /// Interval between heartbeat ticks (Phoenix default 1.5 s).
     pub broadcast_period: Millis,
-    /// An idle shard still sends an empty heartbeat every this many ticks.
+    /// An idle shard still sends an empty heartbeat every this many ticks (0 and 1 both mean
+    /// every tick); so idle heartbeats are [`Options::idle_heartbeat`] apart.
     pub max_silent_periods: u32,
     /// Silence after which a replica is marked down (default `broadcast * max_silent * 2`).
+    /// Must exceed [`Options::idle_heartbeat`], with a margin for the network's delay
+    /// variation and timer lateness: a gap between two heartbeats of an idle peer is the idle
+    /// heartbeat interval plus that variation.
     pub down_period: Millis,
     /// Silence after which a replica is erased (default 20 min).
     pub permdown_period: Millis,
@@ -37,8 +41,9 @@ pub enum OptionsError {
     /// Down period below two broadcast periods.
     #[error("down_period must be at least twice as large as the broadcast_period")]
     DownBelowBroadcast,
-    /// Down period not above the idle heartbeat interval: idle peers would flap.
-    #[error("down_period must be larger than max_silent_periods * broadcast_period")]
+    /// Down period not above the idle heartbeat interval ([`Options::idle_heartbeat`]): idle
+    /// peers would flap.
+    #[error("down_period must be larger than max(max_silent_periods, 1) * broadcast_period")]
     DownBelowIdleHeartbeat,
     /// Permdown not above down.
     #[error("permdown_period must be larger than the down_period")]
@@ -77,9 +82,11 @@ impl Options {
         }
     }
 
-    /// The idle heartbeat interval.
+    /// The idle heartbeat interval: the shard sends an empty heartbeat on the
+    /// `max_silent_periods`-th silent tick (every tick when it is 0 or 1).
     pub fn idle_heartbeat(&self) -> Millis {
-        self.broadcast_period * u64::from(self.max_silent_periods)
+        self.broadcast_period
+            .saturating_mul(u64::from(self.max_silent_periods.max(1)))
     }
 
     /// Checks the options against each other and against the limits.

@@ -266,7 +266,10 @@ impl Shard {
             self.state.compact();
             self.gens.push(self.state.delta(), &d);
             Some(d)
-        } else if self.silent >= self.opts.max_silent_periods {
+        } else if self.silent.saturating_add(1) >= self.opts.max_silent_periods {
+            // This tick is the `max_silent_periods`-th since the last heartbeat: announce, so
+            // heartbeats are `Options::idle_heartbeat` apart (Phoenix's `>=` before the
+            // increment made them one tick further apart than its doc says).
             None
         } else {
             self.silent += 1;

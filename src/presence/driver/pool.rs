@@ -13,6 +13,7 @@ use bytes::Bytes;
 use ractor::{call, Actor, ActorRef};
 use tokio::sync::broadcast;
 
+use super::incarnation::Incarnations;
 use super::shard_actor::{ShardActor, ShardArgs, ShardMsg};
 use super::transport::{Inbound, Transport};
 use super::view::ShardView;
@@ -63,8 +64,15 @@ impl TrackerPool {
         Ok(Self { options })
     }
 
-    /// The shared parts of a tracker on `node`: one view per shard and the diff channel.
+    /// The shared parts of a tracker on `node`: one view per shard and the diff channel. Its
+    /// incarnations are monotonic in this process only (no data directory).
     pub fn handle(&self, node: &str) -> Tracker {
+        self.handle_with(node, Arc::new(Incarnations::in_memory()))
+    }
+
+    /// [`TrackerPool::handle`] with the node's incarnation source (a file-backed one keeps
+    /// vsns monotonic across process restarts).
+    pub fn handle_with(&self, node: &str, incarnations: Arc<Incarnations>) -> Tracker {
         let (diffs, _) = broadcast::channel(limits::PRESENCE_DIFF_CHANNEL);
         let count = self.options.shard_count;
         Tracker {
@@ -73,6 +81,7 @@ impl TrackerPool {
             views: (0..count).map(|_| Arc::new(ShardView::new())).collect(),
             slots: (0..count).map(|_| Slot::new()).collect(),
             diffs,
+            incarnations,
         }
     }
 
@@ -93,6 +102,7 @@ impl TrackerPool {
             view: tracker.views[usize::from(index)].clone(),
             slot: tracker.slots[usize::from(index)].clone(),
             diffs: tracker.diffs.clone(),
+            incarnations: Arc::clone(&tracker.incarnations),
         }
     }
 
@@ -104,7 +114,16 @@ impl TrackerPool {
         transport: Arc<dyn Transport>,
         seed: u64,
     ) -> Result<Tracker, TrackerError> {
-        let tracker = self.handle(node);
+        self.start_handle(self.handle(node), transport, seed).await
+    }
+
+    /// Starts every shard of `tracker` (from [`TrackerPool::handle_with`]) unsupervised.
+    pub async fn start_handle(
+        &self,
+        tracker: Tracker,
+        transport: Arc<dyn Transport>,
+        seed: u64,
+    ) -> Result<Tracker, TrackerError> {
         for i in 0..self.options.shard_count {
             let args = self.shard_args(&tracker, i, transport.clone(), seed);
             ShardActor::spawn(None, ShardActor, args)
@@ -123,6 +142,7 @@ pub struct Tracker {
     views: Vec<Arc<ShardView>>,
     slots: Vec<Slot<ShardMsg>>,
     diffs: broadcast::Sender<Arc<Diff>>,
+    incarnations: Arc<Incarnations>,
 }
 
 impl Tracker {

@@ -9,15 +9,15 @@
 //!   subscriber lags and loses diffs; it never blocks replication.
 //! - Time: milliseconds since the actor started, on tokio's clock (pausable in tests).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::incarnation::Incarnations;
 use super::transport::Transport;
 use super::view::ShardView;
 use crate::presence::message::Envelope;
@@ -111,6 +111,8 @@ pub struct ShardArgs {
     pub slot: crate::runtime::Slot<ShardMsg>,
     /// Where diffs are published.
     pub diffs: broadcast::Sender<Arc<Diff>>,
+    /// Where every (re)start takes its incarnation number.
+    pub incarnations: Arc<Incarnations>,
 }
 
 /// The shard actor.
@@ -122,23 +124,6 @@ pub struct ShardActorState {
     shard: Shard,
     args: ShardArgs,
     started: Instant,
-}
-
-/// A fresh incarnation number: microseconds since the epoch, strictly increasing in-process.
-pub fn fresh_vsn() -> u64 {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
-    let mut prev = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(prev + 1);
-        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(p) => prev = p,
-        }
-    }
 }
 
 impl ShardActorState {
@@ -203,7 +188,7 @@ impl Actor for ShardActor {
     ) -> Result<ShardActorState, ActorProcessingErr> {
         let me = ReplicaRef {
             name: args.node.clone(),
-            vsn: fresh_vsn(),
+            vsn: args.incarnations.next(),
         };
         let shard = Shard::new(me, args.index, args.opts.clone(), args.seed, 0)?;
         args.view.clear();

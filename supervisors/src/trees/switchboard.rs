@@ -27,6 +27,7 @@ use kith::limits::PEERS_SHARDS;
 use kith::limits::SB_CLIENTS_MAX;
 use kith::net::PeerEndpoint;
 use kith::presence::driver::pool::TrackerPool;
+use kith::presence::driver::incarnation::Incarnations;
 use kith::presence::{Options, ReplicaName};
 use kith::relay::RouterConfig;
 use kith::runtime::Slot;
@@ -99,7 +100,9 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         shard_count: PEERS_SHARDS,
         ..Options::default()
     })?;
-    let tracker = pool.handle(&node);
+    // Incarnations monotonic across restarts, even with the clock stepped back (issue 13).
+    let incarnations = Incarnations::open(&parts.data_dir)?;
+    let tracker = pool.handle_with(&node, Arc::new(incarnations));
     let link = QuicPresence::new(ReplicaName::new(&node));
     let ctx = SbContext {
         node: node.clone(),

@@ -1,0 +1,604 @@
+//! Property-based fuzzing of every decoder that reads bytes from another process: wire frames
+//! (`net::frame`), the hello (`net::hello`), feed entries and their content (`feed`), presence
+//! frames (`presence::message`), switchboard and node messages (`wire::switchboard`) and the
+//! control protocol (`wire::control`). Each decoder gets random bytes and mutated valid inputs
+//! (bit flips, byte overwrites, truncation, insertion, duplicated spans, rewritten length
+//! prefixes); the properties are: no panic, every failure is a named error, and bounded memory:
+//! the largest single allocation made while decoding one input is measured by a counting
+//! allocator and must stay under [`ALLOC_MAX`] (serde's cautious preallocation cap is 1 MiB, so
+//! this catches a length prefix trusted for preallocation), and whatever decodes re-encodes no
+//! larger than the frame bound it came through.
+//!
+//! `net_frame.rs` already covers the frame decoder's stream properties (garbage, splits,
+//! truncation, oversize); this file adds mutated valid frame streams and the allocation bound.
+//!
+//! Case count: 2,000 per property by default (under a second of run time on 2 cores, debug build). Run
+//! longer with `KITH_FUZZ_CASES`, e.g.
+//! `KITH_FUZZ_CASES=200000 cargo test --release -p kith --test fuzz_decoders`.
+//! A failure prints the shrunk input; nothing is persisted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+
+use proptest::prelude::*;
+
+use kith::feed::{check_entry, hash_payload, Content, ContentType, Entry, Header, MsgId};
+use kith::identity::{FeedId, Identity};
+use kith::limits::{FRAME_BYTES_MAX, MAX_PRESENCE_FRAME_BYTES};
+use kith::net::frame::{self, FrameDecoder};
+use kith::net::hello::{self, Capabilities, GoodbyeReason, Hello, NodeRole, PROTOCOL_VERSION};
+use kith::presence::message::Envelope;
+use kith::presence::shard::Action;
+use kith::presence::{Options, Owner, ReplicaRef, Shard};
+use kith::wire::control::Request;
+use kith::wire::switchboard::{ClientMsg, JoinRefusal, NodeMsg, NodePacket, PeerMeta, ServerMsg};
+
+// ----- a counting allocator: the largest single allocation on this thread -------------------
+
+/// Largest single allocation allowed while decoding one input.
+const ALLOC_MAX: usize = 64 * 1024;
+
+struct Counting;
+
+thread_local! {
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = PEAK.try_with(|p| p.set(p.get().max(size)));
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the thread-local is a
+// const-initialised Cell without a destructor, so touching it never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns its result with the largest single allocation it made.
+fn peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    PEAK.with(|p| p.set(0));
+    let out = f();
+    (out, PEAK.with(Cell::get))
+}
+
+// ----- configuration and mutation -----------------------------------------------------------
+
+fn cases() -> u32 {
+    std::env::var("KITH_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// One mutation of a byte string.
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(usize, u8),
+    Set(usize, u8),
+    Truncate(usize),
+    Insert(usize, Vec<u8>),
+    Duplicate(usize, usize),
+    /// Overwrite four bytes with a big-endian u32 (a length prefix, or a varint's bytes).
+    Length(usize, u32),
+    /// Overwrite with a varint (postcard's length and tag encoding).
+    Varint(usize, u64),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1u8..=255).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+        any::<usize>().prop_map(Mutation::Truncate),
+        (
+            any::<usize>(),
+            proptest::collection::vec(any::<u8>(), 1..16)
+        )
+            .prop_map(|(i, v)| Mutation::Insert(i, v)),
+        (any::<usize>(), 1usize..64).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
+        (
+            any::<usize>(),
+            prop_oneof![Just(u32::MAX), Just(0), any::<u32>()]
+        )
+            .prop_map(|(i, n)| Mutation::Length(i, n)),
+        (
+            any::<usize>(),
+            prop_oneof![Just(u64::MAX), Just(1 << 32), any::<u64>()]
+        )
+            .prop_map(|(i, n)| Mutation::Varint(i, n)),
+    ]
+}
+
+fn varint(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+    for m in mutations {
+        let len = bytes.len();
+        let at = |i: usize| if len == 0 { 0 } else { i % len };
+        match m {
+            Mutation::Flip(i, b) if len > 0 => bytes[at(*i)] ^= b,
+            Mutation::Set(i, b) if len > 0 => bytes[at(*i)] = *b,
+            Mutation::Truncate(i) => bytes.truncate(i % (len + 1)),
+            Mutation::Insert(i, v) => {
+                let i = i % (len + 1);
+                bytes.splice(i..i, v.iter().copied());
+            }
+            Mutation::Duplicate(i, n) if len > 0 => {
+                let i = at(*i);
+                let span: Vec<u8> = bytes[i..(i + n).min(len)].to_vec();
+                bytes.splice(i..i, span);
+            }
+            Mutation::Length(i, n) if len > 0 => {
+                let i = at(*i);
+                for (k, b) in n.to_be_bytes().iter().enumerate() {
+                    if let Some(slot) = bytes.get_mut(i + k) {
+                        *slot = *b;
+                    }
+                }
+            }
+            Mutation::Varint(i, n) => {
+                let i = i % (len + 1);
+                let v = varint(*n);
+                let end = (i + v.len()).min(len);
+                bytes.splice(i..end, v);
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// A valid sample from `corpus`, mutated.
+fn mutated(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    (
+        proptest::sample::select(corpus),
+        proptest::collection::vec(mutation(), 1..6),
+    )
+        .prop_map(|(b, ms)| mutate(b, &ms))
+}
+
+fn random_bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..1_500)
+}
+
+/// Random bytes or a mutated valid input.
+fn input(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![1 => random_bytes(), 3 => mutated(corpus)]
+}
+
+// ----- valid corpora ------------------------------------------------------------------------
+
+fn id(n: u8) -> FeedId {
+    Identity::from_seed([n; 32]).id()
+}
+
+fn addr() -> SocketAddr {
+    "203.0.113.7:4242".parse().unwrap()
+}
+
+fn client_msgs() -> Vec<ClientMsg> {
+    vec![
+        ClientMsg::Join {
+            invite: Some("x".repeat(40)),
+        },
+        ClientMsg::Join { invite: None },
+        ClientMsg::SetStatus {
+            text: Some("writing tests".into()),
+        },
+        ClientMsg::Watch {
+            ids: (0..20).map(id).collect(),
+        },
+        ClientMsg::Introduce { to: id(3) },
+        ClientMsg::IntroAnswer {
+            from: id(4),
+            accept: true,
+        },
+    ]
+}
+
+fn server_msgs() -> Vec<ServerMsg> {
+    let meta = PeerMeta {
+        since_ms: 1_700_000_000_000,
+        node: id(9).to_string(),
+        status: Some("away".into()),
+    };
+    vec![
+        ServerMsg::Welcome { observed: addr() },
+        ServerMsg::Refused {
+            reason: "no".into(),
+        },
+        ServerMsg::IntroRequest {
+            from: id(1),
+            observed: "[2001:db8::1]:9".parse().unwrap(),
+        },
+        ServerMsg::Introduced {
+            peer: id(2),
+            observed: addr(),
+        },
+        ServerMsg::IntroRefused {
+            to: id(3),
+            reason: "busy".into(),
+        },
+        ServerMsg::Presence {
+            id: id(4),
+            online: Some(meta),
+        },
+        ServerMsg::Presence {
+            id: id(5),
+            online: None,
+        },
+        ServerMsg::JoinRefused {
+            why: JoinRefusal::Other,
+            reason: "later".into(),
+        },
+    ]
+}
+
+fn node_msgs() -> Vec<NodeMsg> {
+    vec![
+        NodeMsg::Introduce {
+            from: id(1),
+            to: id(2),
+            observed: addr(),
+        },
+        NodeMsg::Answer {
+            callee: id(2),
+            caller: id(1),
+            result: Ok(addr()),
+        },
+        NodeMsg::Answer {
+            callee: id(2),
+            caller: id(1),
+            result: Err("refused".into()),
+        },
+        NodeMsg::Packets(
+            (0..8)
+                .map(|i| NodePacket {
+                    to: id(i),
+                    frame: vec![i; 100],
+                })
+                .collect(),
+        ),
+    ]
+}
+
+fn body<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).unwrap()
+}
+
+fn wire_corpus() -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = client_msgs().iter().map(body).collect();
+    out.extend(server_msgs().iter().map(body));
+    out.extend(node_msgs().iter().map(body));
+    out
+}
+
+fn exchange(from: &mut Shard, to: &mut Shard, name: &str, now: u64, frames: &mut Vec<Vec<u8>>) {
+    for act in from.drain_actions() {
+        if let Action::Broadcast(env) | Action::SendTo(_, env) = act {
+            frames.push(env.encode().unwrap());
+            to.receive(&kith::presence::ReplicaName::new(name), env, now);
+        }
+    }
+}
+
+/// Valid presence frames, taken from two real shards exchanging heartbeats and transfers.
+fn presence_corpus() -> Vec<Vec<u8>> {
+    let opts = Options::with_periods(100, 2, 1_500);
+    let mut a = Shard::new(ReplicaRef::new("a", 1), 0, opts.clone(), 1, 0).unwrap();
+    let mut b = Shard::new(ReplicaRef::new("b", 2), 0, opts, 2, 0).unwrap();
+    for i in 0..5 {
+        a.track(Owner(i), "room", &format!("k{i}"), vec![i as u8; 8])
+            .unwrap();
+        b.track(Owner(i), "lobby", &format!("j{i}"), vec![])
+            .unwrap();
+    }
+    a.untrack(Owner(0), "room", "k0");
+    let mut frames = Vec::new();
+    let mut now = 0;
+    for _ in 0..6 {
+        now += 100;
+        a.tick(now);
+        b.tick(now);
+        exchange(&mut a, &mut b, "a", now, &mut frames);
+        exchange(&mut b, &mut a, "b", now, &mut frames);
+    }
+    a.graceful_permdown();
+    for act in a.drain_actions() {
+        if let Action::Broadcast(env) = act {
+            frames.push(env.encode().unwrap());
+        }
+    }
+    assert!(frames.len() > 4);
+    frames
+}
+
+fn signed_entries() -> Vec<(Entry, Vec<u8>)> {
+    let me = Identity::from_seed([7; 32]);
+    let contents = [
+        Content::Post {
+            text: "hello".into(),
+            reply_to: Some(MsgId([1; 32])),
+        },
+        Content::Follow { id: id(2) },
+        Content::Unfollow { id: id(3) },
+        Content::About {
+            id: me.id(),
+            name: Some("me".into()),
+            description: Some("d".repeat(200)),
+        },
+    ];
+    let mut prev = None;
+    let mut out = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        let payload = c.encode().unwrap();
+        let header = Header {
+            version: kith::feed::FORMAT_VERSION,
+            author: me.id(),
+            seq: i as u64 + 1,
+            prev,
+            timestamp_ms: 1_700_000_000_000 + i as u64,
+            content_type: c.content_type(),
+            payload_hash: hash_payload(&payload),
+            payload_len: payload.len() as u32,
+        };
+        let entry = Entry::sign(&me, &header).unwrap();
+        prev = Some(entry.id());
+        out.push((entry, payload));
+    }
+    out
+}
+
+fn control_corpus() -> Vec<Vec<u8>> {
+    [
+        r#"{"cmd":"whoami"}"#,
+        r#"{"cmd":"post","text":"hi","reply_to":null}"#,
+        r#"{"cmd":"feed","id":null,"limit":20}"#,
+        r#"{"cmd":"timeline","limit":5}"#,
+        r#"{"cmd":"post","text":"\u00e9\ud83d\ude00 nested [[[{}]]]","reply_to":"abc"}"#,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+// ----- properties -----------------------------------------------------------------------------
+
+fn bounded(peak: usize) -> Result<(), TestCaseError> {
+    prop_assert!(
+        peak <= ALLOC_MAX,
+        "one allocation of {peak} bytes while decoding"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Mutated valid frame streams: frames decode one by one or fail with a named error, and
+    /// the decoder's buffer stays within what it was given and the frame bound.
+    #[test]
+    fn frame_streams(bytes in input({
+        let mut stream = Vec::new();
+        for m in client_msgs() {
+            stream.extend(frame::encode(&m, FRAME_BYTES_MAX).unwrap());
+        }
+        vec![stream, frame::encode(&server_msgs(), FRAME_BYTES_MAX).unwrap()]
+    }), cut in any::<prop::sample::Index>()) {
+        let ((), p) = peak(|| {
+            let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX);
+            let at = cut.index(bytes.len() + 1);
+            for piece in [&bytes[..at], &bytes[at..]] {
+                let mut input = piece;
+                while !input.is_empty() {
+                    match decoder.decode_raw(&mut input) {
+                        Ok(Some(body)) => {
+                            assert!(body.len() <= bytes.len());
+                            let _ = frame::decode_body::<ClientMsg>(&body);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = (e.to_string(), e.close_code());
+                            return;
+                        }
+                    }
+                    // Amortised growth of what was received, never the claimed length.
+                    assert!(decoder.buffered_capacity() <= 2 * bytes.len() + 8);
+                }
+            }
+            let _ = decoder.finish();
+        });
+        bounded(p)?;
+    }
+
+    /// The hello: random and mutated hello and goodbye bodies.
+    #[test]
+    fn hello_bodies(bytes in input({
+        let mut out = Vec::new();
+        for role in [NodeRole::Daemon, NodeRole::Switchboard] {
+            let h = Hello::new(role, Capabilities::NONE);
+            out.push(hello::hello_frame(&h).unwrap()[4..].to_vec());
+        }
+        out.push(hello::goodbye_frame(PROTOCOL_VERSION, GoodbyeReason::VersionMismatch).unwrap()[4..].to_vec());
+        out
+    })) {
+        prop_assert!(bytes.len() <= 1_500);
+        let (r, p) = peak(|| hello::parse(PROTOCOL_VERSION, &bytes));
+        bounded(p)?;
+        if let Err(e) = r {
+            let _ = (e.to_string(), e.close_code());
+        }
+        let (c, p) = peak(|| hello::conclude(&Hello::new(NodeRole::Daemon, Capabilities::NONE), &bytes));
+        bounded(p)?;
+        let _ = c.map_err(|e| e.to_string());
+    }
+
+    /// Entries: random and mutated signed entries (and payloads) through the full structural
+    /// check and the signature check.
+    #[test]
+    fn entries(bytes in input(signed_entries().into_iter().map(|(e, _)| e.0).collect()),
+               payload in input(signed_entries().into_iter().map(|(_, p)| p).collect()),
+               with_payload in any::<bool>()) {
+        let entry = Entry(bytes.clone());
+        let (r, p) = peak(|| {
+            let _ = entry.header();
+            check_entry(entry, with_payload.then(|| payload.clone()), None, 1_700_000_100_000)
+        });
+        bounded(p)?;
+        match r {
+            Ok(checked) => {
+                prop_assert!(checked.header.payload_len as usize <= kith::limits::PAYLOAD_BYTES_MAX);
+                let (v, p) = peak(|| checked.verify_signature());
+                bounded(p)?;
+                let _ = v.map_err(|e| e.to_string());
+                if let Some(c) = checked.content() {
+                    let _ = c.map_err(|e| e.to_string());
+                }
+            }
+            Err(e) => { let _ = e.to_string(); }
+        }
+    }
+
+    /// Content payloads: random and mutated; what decodes validates or fails by name, and is
+    /// no larger re-encoded than the payload it came from.
+    #[test]
+    fn contents(bytes in input(signed_entries().into_iter().map(|(_, p)| p).collect())) {
+        let (r, p) = peak(|| Content::decode(&bytes));
+        bounded(p)?;
+        if let Ok(c) = r {
+            let _ = c.validate().map_err(|e| e.to_string());
+            prop_assert!(body(&c).len() <= bytes.len());
+            let _: ContentType = c.content_type();
+        }
+    }
+
+    /// Presence frames: random and mutated frames of real shards; a decoded frame is within
+    /// the presence frame bound and is handled by a shard without panicking.
+    #[test]
+    fn presence_frames(bytes in input(presence_corpus())) {
+        let (r, p) = peak(|| Envelope::decode(&bytes));
+        bounded(p)?;
+        if let Ok(env) = r {
+            prop_assert!(body(&env).len() <= MAX_PRESENCE_FRAME_BYTES);
+            let from = env.message.from().name.clone();
+            let mut shard = Shard::new(ReplicaRef::new("z", 9), env.shard, Options {
+                shard_count: env.shard_count.max(1),
+                ..Options::with_periods(100, 2, 1_500)
+            }, 0, 0);
+            if let Ok(s) = shard.as_mut() {
+                s.receive(&from, env, 10);
+                s.tick(10_000);
+                let _ = s.drain_actions();
+            }
+        }
+    }
+
+    /// Switchboard and node messages: every message type the control stream carries.
+    #[test]
+    fn switchboard_messages(bytes in input(wire_corpus())) {
+        let (_, p) = peak(|| {
+            if let Ok(m) = frame::decode_body::<ClientMsg>(&bytes) {
+                assert!(body(&m).len() <= bytes.len());
+            }
+            if let Ok(m) = frame::decode_body::<ServerMsg>(&bytes) {
+                assert!(body(&m).len() <= bytes.len());
+            }
+            if let Ok(m) = frame::decode_body::<NodeMsg>(&bytes) {
+                assert!(body(&m).len() <= bytes.len());
+            }
+            let _ = PeerMeta::decode(&bytes);
+        });
+        bounded(p)?;
+    }
+
+    /// The control protocol: random and mutated request lines (as UTF-8, lossily, as the
+    /// server only parses valid UTF-8), including deeply nested JSON.
+    #[test]
+    fn control_requests(bytes in input(control_corpus()), depth in 0usize..300) {
+        let text = String::from_utf8_lossy(&bytes);
+        let nested = format!("{}{}{}", "[".repeat(depth), text, "]".repeat(depth));
+        let (_, p) = peak(|| {
+            for line in [text.as_ref(), nested.as_str()] {
+                match serde_json::from_str::<Request>(line) {
+                    Ok(r) => { let _ = serde_json::to_string(&r); }
+                    Err(e) => { let _ = e.to_string(); }
+                }
+            }
+        });
+        prop_assert!(p <= ALLOC_MAX.max(8 * nested.len()), "one allocation of {p} bytes");
+    }
+}
+
+/// The corpora are valid: each sample decodes unmutated (else the mutations fuzz nothing).
+#[test]
+fn corpora_decode() {
+    for b in wire_corpus() {
+        assert!(
+            frame::decode_body::<ClientMsg>(&b).is_ok()
+                || frame::decode_body::<ServerMsg>(&b).is_ok()
+                || frame::decode_body::<NodeMsg>(&b).is_ok()
+        );
+    }
+    for b in presence_corpus() {
+        Envelope::decode(&b).unwrap();
+    }
+    for (e, p) in signed_entries() {
+        let c = check_entry(e, Some(p), None, 1_700_000_100_000).unwrap();
+        c.verify_signature().unwrap();
+        c.content().unwrap().unwrap();
+    }
+    for b in control_corpus() {
+        serde_json::from_slice::<Request>(&b).unwrap();
+    }
+}
+
+/// The allocation probe sees allocations (else the bound checks nothing).
+#[test]
+fn the_probe_measures() {
+    let (v, p) = peak(|| vec![0u8; 100_000]);
+    assert_eq!(v.len(), 100_000);
+    assert!(p >= 100_000);
+    // A length prefix claiming 2^32 elements in a tiny body must not be trusted for
+    // preallocation.
+    let mut claim = vec![3u8]; // ClientMsg::Watch
+    claim.extend(varint(u64::from(u32::MAX)));
+    let (r, p) = peak(|| frame::decode_body::<ClientMsg>(&claim));
+    assert!(r.is_err());
+    assert!(p <= ALLOC_MAX, "{p}");
+}
