@@ -33,6 +33,12 @@ pub enum IdentityError {
     /// The bytes are not a valid ed25519 public key.
     #[error("`{0}` is not a valid ed25519 public key")]
     BadKey(String),
+    /// The key is one of the weak (small-order) ed25519 points, such as all zeros: anyone can
+    /// forge its signatures, so no one can hold it as an identity.
+    #[error(
+        "`{0}` is a weak ed25519 key (all zeros or of small order): no one can own it; refused"
+    )]
+    WeakKey(String),
     /// `kith init` found an identity already there.
     #[error("an identity already exists at {0}; refusing to overwrite it")]
     Exists(String),
@@ -65,6 +71,16 @@ impl FeedId {
     /// The verifying key, if the bytes are a valid point.
     pub fn verifying_key(&self) -> Result<VerifyingKey, IdentityError> {
         VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::BadKey(self.to_string()))
+    }
+
+    /// The public key, refused if it is not valid or is weak (small order, such as all zeros):
+    /// the check every id a user types and every entry's author goes through.
+    pub fn strong_key(&self) -> Result<VerifyingKey, IdentityError> {
+        let key = self.verifying_key()?;
+        if key.is_weak() {
+            return Err(IdentityError::WeakKey(self.to_string()));
+        }
+        Ok(key)
     }
 
     /// A short form for logs: the first 8 base64 characters.
@@ -105,7 +121,7 @@ impl FromStr for FeedId {
         let bytes = STANDARD.decode(body).map_err(|_| bad())?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
         let id = FeedId(key);
-        id.verifying_key()?;
+        id.strong_key()?;
         Ok(id)
     }
 }
@@ -210,6 +226,25 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_keys_are_refused_by_name() {
+        let zero = FeedId([0; 32]).to_string();
+        assert!(
+            matches!(zero.parse::<FeedId>(), Err(IdentityError::WeakKey(_))),
+            "the all-zero key parsed"
+        );
+        // The identity point (1, 0…) is of small order too.
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let one = FeedId(one).to_string();
+        assert!(matches!(
+            one.parse::<FeedId>(),
+            Err(IdentityError::WeakKey(_))
+        ));
+        let real = Identity::from_seed([7; 32]).id();
+        assert_eq!(real.to_string().parse::<FeedId>().unwrap(), real);
+    }
 
     #[test]
     fn id_round_trips_through_text() {

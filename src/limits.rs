@@ -457,3 +457,20 @@ pub const HANDSHAKE_UNVALIDATED_TIMEOUT: Duration = Duration::from_secs(3);
 const _: () = assert!(HANDSHAKES_RETRY_FROM <= HANDSHAKES_MAX);
 const _: () = assert!(HANDSHAKES_PER_ADDRESS_MAX <= HANDSHAKES_RETRY_FROM);
 const _: () = assert!(HANDSHAKE_UNVALIDATED_TIMEOUT.as_millis() <= HANDSHAKE_TIMEOUT.as_millis());
+
+// --- wrong invite codes (hardening issue, item 6) ---
+
+/// Wrong invite codes one client key may send in a row before its joins are refused without the
+/// code being checked.
+pub const JOIN_GUESSES_BURST: u32 = 5;
+/// Wrong invite codes one source address (an IPv4 address, an IPv6 /64) may send in a row; more
+/// than per key, since several users may share an address behind a NAT.
+pub const JOIN_GUESSES_ADDR_BURST: u32 = 20;
+/// Past a burst, one more wrong code is forgiven per this interval (per key and per address).
+pub const JOIN_GUESS_INTERVAL: Duration = Duration::from_secs(10);
+/// Client keys, and source addresses, remembered with unforgiven wrong codes (each table); when
+/// one is full, newcomers share one entry, so a flood of fresh keys is throttled as one client.
+pub const JOIN_GUESS_TABLE_MAX: usize = 4_096;
+/// How long a session whose join was refused stays open for the refusal to reach the peer
+/// (closing at once discards it); the peer normally closes first.
+pub const JOIN_REFUSED_LINGER: Duration = Duration::from_secs(2);

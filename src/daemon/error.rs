@@ -49,6 +49,14 @@ pub enum NodeError {
     /// The status line could not be saved.
     #[error(transparent)]
     Status(#[from] StatusFileError),
+    /// A query's `--limit` is out of range (0, or more than the most one answer holds).
+    #[error("--limit {got} is out of range: give 1 to {max}")]
+    BadLimit {
+        /// The limit asked for.
+        got: usize,
+        /// The most one answer holds ([`QUERY_LIMIT_MAX`](crate::limits::QUERY_LIMIT_MAX)).
+        max: usize,
+    },
 }
 
 /// Why `kith connect` could not connect to a peer.

@@ -167,13 +167,9 @@ impl Checked {
 }
 
 fn author_key(author: &FeedId) -> Result<VerifyingKey, FeedError> {
-    let key = author
-        .verifying_key()
-        .map_err(|_| FeedError::BadAuthorKey(author.to_string()))?;
-    if key.is_weak() {
-        return Err(FeedError::BadAuthorKey(author.to_string()));
-    }
-    Ok(key)
+    author
+        .strong_key()
+        .map_err(|_| FeedError::BadAuthorKey(author.to_string()))
 }
 
 fn check_payload(header: &Header, payload: Option<&[u8]>) -> Result<(), FeedError> {

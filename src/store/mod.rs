@@ -94,10 +94,13 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let lock = DirLock::acquire(data_dir)?;
         let dir = data_dir.join(STORE_DIR);
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        // Owner-only, like the data directory around it (the feeds followed are private).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .map_err(|source| StoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
             .map_size(STORE_MAP_BYTES)

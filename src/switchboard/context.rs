@@ -1,5 +1,6 @@
 //! What every actor of a switchboard node shares.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -18,7 +19,9 @@ use crate::switchboard::cluster::members::Members;
 use crate::switchboard::cluster::nodes::NodeLinks;
 use crate::switchboard::cluster::presence_link::QuicPresence;
 use crate::switchboard::hub::Hub;
+use crate::switchboard::intro::{IntroError, RefusalKind};
 use crate::switchboard::invites::InviteFile;
+use crate::switchboard::join_guesses::JoinGuesses;
 use crate::switchboard::messages::SbSessionMsg;
 use crate::switchboard::watchers::Watchers;
 
@@ -31,6 +34,9 @@ pub struct Counters {
     pub joins: AtomicU64,
     /// Hellos that failed.
     pub refused: AtomicU64,
+    /// Joins refused without their invite code being checked, because the key or its address
+    /// sent too many wrong codes (also counted in `refused`).
+    pub join_guesses_throttled: AtomicU64,
     /// Hellos that claimed the switchboard role from a key outside the cluster's members.
     pub nodes_refused: AtomicU64,
     /// Messages from a cluster node that its own state does not allow (an introduction for a
@@ -43,6 +49,8 @@ pub struct Counters {
     pub introductions: AtomicU64,
     /// Introductions refused (callee said no, or is not here).
     pub introductions_refused: AtomicU64,
+    /// Introductions refused, by [`RefusalKind`] (in [`RefusalKind::ALL`]'s order).
+    pub introductions_refused_by: [AtomicU64; RefusalKind::ALL.len()],
 }
 
 /// A snapshot of the counters, for `kith status` on a switchboard.
@@ -54,6 +62,8 @@ pub struct CountersView {
     pub joins: u64,
     /// Joins refused.
     pub refused: u64,
+    /// Joins refused unchecked after too many wrong invite codes (part of `refused`).
+    pub join_guesses_throttled: u64,
     /// Hellos claiming the switchboard role from a key outside the cluster's members.
     pub nodes_refused: u64,
     /// Cluster-node messages dropped because the sending node had no right to send them.
@@ -64,6 +74,8 @@ pub struct CountersView {
     pub introductions: u64,
     /// Introductions refused.
     pub introductions_refused: u64,
+    /// Introductions refused, by reason (`declined`, `not_connected`, `over_rate`, …).
+    pub introductions_refused_by: BTreeMap<&'static str, u64>,
 }
 
 impl Counters {
@@ -72,17 +84,31 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Count a refused introduction, under its reason too.
+    pub fn refuse_introduction(&self, error: &IntroError) {
+        Self::bump(&self.introductions_refused);
+        Self::bump(&self.introductions_refused_by[error.kind() as usize]);
+    }
+
     /// A snapshot.
     pub fn view(&self) -> CountersView {
         CountersView {
             connected: self.connected.load(Ordering::Relaxed),
             joins: self.joins.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            join_guesses_throttled: self.join_guesses_throttled.load(Ordering::Relaxed),
             nodes_refused: self.nodes_refused.load(Ordering::Relaxed),
             node_msgs_refused: self.node_msgs_refused.load(Ordering::Relaxed),
             notices: self.notices.load(Ordering::Relaxed),
             introductions: self.introductions.load(Ordering::Relaxed),
             introductions_refused: self.introductions_refused.load(Ordering::Relaxed),
+            introductions_refused_by: RefusalKind::ALL
+                .iter()
+                .map(|k| {
+                    let n = self.introductions_refused_by[*k as usize].load(Ordering::Relaxed);
+                    (k.name(), n)
+                })
+                .collect(),
         }
     }
 }
@@ -114,6 +140,8 @@ pub struct SbContext {
     pub members: Members,
     /// Invite codes, when the switchboard is invite-only (`None`: open membership).
     pub invites: Option<Arc<Mutex<InviteFile>>>,
+    /// Wrong invite codes by client key and source address (locked after `invites`).
+    pub join_guesses: Arc<Mutex<JoinGuesses>>,
 }
 
 impl SbContext {

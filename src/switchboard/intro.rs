@@ -66,6 +66,71 @@ pub enum RelayError {
     Router(#[from] RouterError),
 }
 
+/// The reasons an introduction is refused, one counter each on a switchboard's `kith status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// [`IntroError::OverRate`].
+    OverRate,
+    /// [`IntroError::SelfIntroduction`].
+    SelfIntroduction,
+    /// [`IntroError::NotConnected`] or [`IntroError::NotInCluster`].
+    NotConnected,
+    /// [`IntroError::NodeUnreachable`].
+    NodeUnreachable,
+    /// [`IntroError::TooManyPending`].
+    TooManyPending,
+    /// [`IntroError::Declined`].
+    Declined,
+    /// [`IntroError::CannotRelay`].
+    CannotRelay,
+    /// [`IntroError::Remote`]: another node's refusal, as text.
+    Remote,
+}
+
+impl RefusalKind {
+    /// Every kind, in counter order.
+    pub const ALL: [RefusalKind; 8] = [
+        Self::OverRate,
+        Self::SelfIntroduction,
+        Self::NotConnected,
+        Self::NodeUnreachable,
+        Self::TooManyPending,
+        Self::Declined,
+        Self::CannotRelay,
+        Self::Remote,
+    ];
+
+    /// The counter's name in `kith status --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OverRate => "over_rate",
+            Self::SelfIntroduction => "self",
+            Self::NotConnected => "not_connected",
+            Self::NodeUnreachable => "node_unreachable",
+            Self::TooManyPending => "too_many_pending",
+            Self::Declined => "declined",
+            Self::CannotRelay => "cannot_relay",
+            Self::Remote => "remote",
+        }
+    }
+}
+
+impl IntroError {
+    /// Which counter this refusal goes to.
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Self::OverRate => RefusalKind::OverRate,
+            Self::SelfIntroduction => RefusalKind::SelfIntroduction,
+            Self::NotConnected(_) | Self::NotInCluster(_) => RefusalKind::NotConnected,
+            Self::NodeUnreachable(_) => RefusalKind::NodeUnreachable,
+            Self::TooManyPending(_) => RefusalKind::TooManyPending,
+            Self::Declined(_) => RefusalKind::Declined,
+            Self::CannotRelay(_) => RefusalKind::CannotRelay,
+            Self::Remote(_) => RefusalKind::Remote,
+        }
+    }
+}
+
 impl From<RouterError> for IntroError {
     fn from(e: RouterError) -> Self {
         IntroError::CannotRelay(RelayError::Router(e))

@@ -13,7 +13,8 @@
 //!   sessions' introduction policy (sans-IO);
 //! - [`context`] is what every session shares; [`hub`] relays datagrams between introduced pairs;
 //!   [`watchers`] maps a watched id to the sessions watching it, and [`notifier`] turns presence
-//!   diffs into notices for them; [`invites`] is the membership file (codes and members);
+//!   diffs into notices for them; [`invites`] is the membership file (codes and members) and
+//!   [`join_guesses`] throttles wrong invite codes per key and address (sans-IO);
 //!   [`control`] answers `kith status` and the operator's membership commands;
 //! - [`cluster`] links this node to the others.
 
@@ -23,6 +24,7 @@ pub mod control;
 pub mod hub;
 pub mod intro;
 pub mod invites;
+pub mod join_guesses;
 pub mod listener;
 pub mod messages;
 pub mod notifier;

@@ -4,7 +4,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::io::IsTerminal;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use kith::daemon::peer::ServePolicy;
 use kith::identity::Identity;
 use kith::net::PeerEndpoint;
 use kith::relay::RouterConfig;
+use kith::runtime::private_dir::ensure_private_dir;
 use kith::store::Store;
 use kith::supervisor::{RootExit, RootSupervisor};
 use kith::wire::control::Request;
@@ -22,7 +22,7 @@ use kith_supervisors::bench::{relay as bench_relay, replicate as bench_replicate
 use kith_supervisors::cli::args::{
     BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs,
 };
-use kith_supervisors::cli::{client, config, output};
+use kith_supervisors::cli::{client, config, output, report};
 use kith_supervisors::trees::{daemon, switchboard};
 use serde_json::json;
 
@@ -32,7 +32,7 @@ const DEFAULT_LISTEN: &str = "0.0.0.0:0";
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("kith: {e:#}");
+        eprintln!("kith: {}", report::error_text(&e));
         std::process::exit(1);
     }
 }
@@ -47,13 +47,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Loadtest(_) => Some("warn,quinn=off".to_string()),
         _ => None,
     };
-    init_tracing(
-        cli.log
-            .clone()
-            .or(file.log.clone())
-            .or_else(|| std::env::var("RUST_LOG").ok())
-            .or(quiet),
-    );
+    init_tracing(&config::log_filter(
+        cli.log.clone(),
+        std::env::var("RUST_LOG").ok(),
+        file.log.clone(),
+        quiet,
+    ));
     match cli.command {
         Command::Init(f) => init(&dir, f.json),
         Command::Whoami(f) => {
@@ -168,12 +167,14 @@ fn ask(
     Ok(())
 }
 
-fn init_tracing(filter: Option<String>) {
-    let filter = filter
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!(
+            "kith: the log filter `{filter}` is not valid ({e}); logging at `{}` instead",
+            config::DEFAULT_LOG
+        );
+        tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG)
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -182,8 +183,7 @@ fn init_tracing(filter: Option<String>) {
 }
 
 fn init(dir: &Path, json: bool) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    ensure_private_dir(dir)?;
     let identity = Identity::create(dir)?;
     drop(Store::open(dir)?);
     let id = identity.id().to_string();
@@ -203,6 +203,7 @@ fn init(dir: &Path, json: bool) -> Result<()> {
 
 fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<()> {
     let identity = Arc::new(Identity::load(dir)?);
+    ensure_private_dir(dir)?;
     let store = Store::open(dir)?;
     let listen = args
         .listen
@@ -262,7 +263,7 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
         RouterConfig::with_client_rate(args.client_packets_per_sec, args.client_bytes_per_sec)?;
     // Held for the life of the process; dropping it withdraws the request.
     let _polling = args.poll_idle.then(WakeLatencyHold::zero).transpose()?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    ensure_private_dir(dir)?;
     let identity = match Identity::load(dir) {
         Ok(identity) => identity,
         Err(kith::identity::IdentityError::Missing(_)) => Identity::create(dir)?,

@@ -55,9 +55,9 @@ async fn answer(
                 Some(text) => parse_id(&text)?,
                 None => node.identity.id(),
             };
-            entries(node.feed(&id, clamp(limit))?)
+            entries(node.feed(&id, checked(limit)?)?)
         }
-        Request::Timeline { limit } => entries(node.timeline(clamp(limit))?),
+        Request::Timeline { limit } => entries(node.timeline(checked(limit)?)?),
         Request::Follow { id, addr } => change(node, &id, RolodexChange::Follow { addr }).await,
         Request::Unfollow { id } => change(node, &id, RolodexChange::Unfollow).await,
         Request::Block { id } => change(node, &id, RolodexChange::Block).await,
@@ -91,10 +91,18 @@ async fn answer(
     }
 }
 
-fn clamp(limit: Option<usize>) -> usize {
-    limit
-        .unwrap_or(QUERY_LIMIT_DEFAULT)
-        .clamp(1, QUERY_LIMIT_MAX)
+/// The number of entries a query returns: the default, or the limit asked for if it is in
+/// 1..=[`QUERY_LIMIT_MAX`]. A limit outside is refused by name (never silently changed: 0 used to
+/// return one entry, and 50,000 silently returned 10,000).
+fn checked(limit: Option<usize>) -> Result<usize, NodeError> {
+    match limit {
+        None => Ok(QUERY_LIMIT_DEFAULT),
+        Some(got @ 1..=QUERY_LIMIT_MAX) => Ok(got),
+        Some(got) => Err(NodeError::BadLimit {
+            got,
+            max: QUERY_LIMIT_MAX,
+        }),
+    }
 }
 
 fn parse_id(text: &str) -> Result<FeedId, NodeError> {
@@ -171,4 +179,23 @@ async fn status(
         "handshakes": peers.map(|p| p.endpoint.handshakes()),
         "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
     }))
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_is_the_default_or_in_range_and_anything_else_is_refused_by_name() {
+        assert_eq!(checked(None).unwrap(), QUERY_LIMIT_DEFAULT);
+        assert_eq!(checked(Some(1)).unwrap(), 1);
+        assert_eq!(checked(Some(QUERY_LIMIT_MAX)).unwrap(), QUERY_LIMIT_MAX);
+        for got in [0, QUERY_LIMIT_MAX + 1, usize::MAX] {
+            let e = checked(Some(got)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("--limit {got} is out of range: give 1 to {QUERY_LIMIT_MAX}")
+            );
+        }
+    }
 }

@@ -84,7 +84,16 @@ impl StatusFile {
         };
         let bytes = serde_json::to_vec(&Stored { text: text.clone() }).map_err(|e| io(e.into()))?;
         let tmp = self.path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        // Owner-only: what the user last told their switchboards is theirs.
+        let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(&tmp)
+        .map_err(io)?;
         file.write_all(&bytes)
             .and_then(|()| file.sync_all())
             .map_err(io)?;
@@ -103,6 +112,12 @@ mod tests {
         assert_eq!(file.load().expect("none yet"), None);
         file.save(&Some("out walking".into())).expect("save");
         assert_eq!(file.load().expect("load"), Some("out walking".into()));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(STATUS_FILE))
+                .expect("saved")
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "the status file is owner-only");
         file.save(&None).expect("clear");
         assert_eq!(file.load().expect("load"), None);
         std::fs::write(dir.path().join(STATUS_FILE), b"{not json").expect("damage");

@@ -270,3 +270,20 @@ fn refusal_texts_are_unchanged() {
         assert_eq!(error.to_string(), text);
     }
 }
+
+#[test]
+fn each_refusal_kind_has_its_own_counter_slot_and_name() {
+    use std::collections::HashSet;
+    let names: HashSet<&str> = RefusalKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names.len(), RefusalKind::ALL.len());
+    for (i, kind) in RefusalKind::ALL.iter().enumerate() {
+        assert_eq!(*kind as usize, i, "{kind:?} is counted in slot {i}");
+    }
+    let id = FeedId([9; 32]);
+    assert_eq!(IntroError::Declined(id).kind(), RefusalKind::Declined);
+    assert_eq!(
+        IntroError::NotInCluster(id).kind(),
+        RefusalKind::NotConnected
+    );
+    assert_eq!(IntroError::OverRate.kind(), RefusalKind::OverRate);
+}

@@ -40,7 +40,7 @@ pub(super) fn carry_out(state: &SbSessionState, decision: Decision<Asker>) -> bo
             asker,
             error,
         } => {
-            Counters::bump(&state.ctx.counters.introductions_refused);
+            state.ctx.counters.refuse_introduction(&error);
             reply(state, caller, asker, Err(error));
             true
         }
@@ -54,12 +54,10 @@ pub(super) fn carry_out(state: &SbSessionState, decision: Decision<Asker>) -> bo
                 Asker::Node(node) => node_link::open_remote(&state.ctx, *node, state.peer, caller),
             };
             let result = opened.map(|()| state.conn.remote_address());
-            let counter = if result.is_ok() {
-                &state.ctx.counters.introductions
-            } else {
-                &state.ctx.counters.introductions_refused
-            };
-            Counters::bump(counter);
+            match &result {
+                Ok(_) => Counters::bump(&state.ctx.counters.introductions),
+                Err(e) => state.ctx.counters.refuse_introduction(e),
+            }
             reply(state, caller, asker, result);
             true
         }
@@ -68,7 +66,7 @@ pub(super) fn carry_out(state: &SbSessionState, decision: Decision<Asker>) -> bo
 
 /// Tell this peer that its request to reach `to` is refused, and count it.
 fn refuse(state: &SbSessionState, to: FeedId, error: IntroError) -> bool {
-    Counters::bump(&state.ctx.counters.introductions_refused);
+    state.ctx.counters.refuse_introduction(&error);
     send(
         state,
         ServerMsg::IntroRefused {

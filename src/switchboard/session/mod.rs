@@ -79,6 +79,9 @@ pub struct SbSessionState {
     peer: FeedId,
     owner: Owner,
     joined: bool,
+    /// The join was refused: the refusal is on its way and the session ends after a linger;
+    /// frames the peer sent behind its `Join` are ignored meanwhile.
+    join_refused: bool,
     status: Option<String>,
     since_ms: u64,
     watch: HashSet<FeedId>,
@@ -159,6 +162,7 @@ impl Actor for SbSession {
             peer,
             owner: next_owner(),
             joined: false,
+            join_refused: false,
             status: None,
             since_ms: now_ms(),
             watch: HashSet::new(),
@@ -296,6 +300,7 @@ fn greet(state: &mut SbSessionState, greeted: Greeted) {
 /// A frame from the peer; false ends the session.
 async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
     match frame {
+        _ if state.join_refused => true,
         ClientMsg::Join { invite } => presence::join(state, invite).await,
         _ if !state.joined => {
             let _ = send(

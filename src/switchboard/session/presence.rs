@@ -5,12 +5,17 @@
 //! watchers index; the actor file only dispatches to them.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Instant;
 
 use crate::feed::now_ms;
 use crate::identity::FeedId;
-use crate::limits::WATCH_IDS_MAX;
+use crate::limits::{JOIN_REFUSED_LINGER, WATCH_IDS_MAX};
 use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::invites::{Admitted, InviteError};
+use crate::switchboard::join_guesses::TooManyGuesses;
+use crate::switchboard::messages::SbSessionMsg;
+use crate::wire::switchboard::JoinRefusal;
 use crate::wire::switchboard::{check_status, PeerMeta, ServerMsg, PEERS_TOPIC};
 
 use super::io::{send, start_relay};
@@ -27,20 +32,27 @@ fn meta(state: &SbSessionState) -> Vec<u8> {
 }
 
 /// The peer joins: admitted (an invite spent, if needed), tracked, registered for introductions
-/// and relaying, welcomed. False ends the session.
+/// and relaying, welcomed; or refused, and the session ends shortly. False ends the session.
 pub(super) async fn join(state: &mut SbSessionState, invite: Option<String>) -> bool {
     if state.joined {
         return true;
     }
-    if let Err(e) = admit(&state.ctx, state.peer, invite.as_deref()) {
+    let addr = state.conn.remote_address().ip();
+    if let Err(e) = admit(&state.ctx, state.peer, addr, invite.as_deref()) {
         Counters::bump(&state.ctx.counters.refused);
-        let _ = send(
-            state,
-            ServerMsg::Refused {
-                reason: e.to_string(),
-            },
-        );
-        return false;
+        let why = e.refusal();
+        let reason = e.to_string();
+        let _ = send(state, ServerMsg::JoinRefused { why, reason });
+        // Ending the session now would close the connection before the refusal is written
+        // (closing discards unsent stream data): the peer closes once it has read it, else the
+        // session ends after a short linger.
+        state.join_refused = true;
+        // (The timer's task is detached: it ends with the linger, or at once if the session
+        // has already stopped.)
+        drop(state.me.send_after(JOIN_REFUSED_LINGER, || {
+            SbSessionMsg::Closed("join refused".into())
+        }));
+        return true;
     }
     let key = state.peer.to_string();
     if let Err(e) = state
@@ -64,16 +76,55 @@ pub(super) async fn join(state: &mut SbSessionState, invite: Option<String>) -> 
     )
 }
 
+/// Why a join was refused: the invite policy, or too many wrong codes before this one.
+#[derive(Debug, thiserror::Error)]
+enum JoinError {
+    #[error(transparent)]
+    Invite(#[from] InviteError),
+    #[error(transparent)]
+    Throttled(#[from] TooManyGuesses),
+}
+
+impl JoinError {
+    /// What the refused daemon should do about it: a throttled one tries again later.
+    fn refusal(&self) -> JoinRefusal {
+        match self {
+            Self::Invite(e) => e.refusal(),
+            Self::Throttled(_) => JoinRefusal::Busy,
+        }
+    }
+}
+
 /// Open membership admits anyone; an invite-only switchboard admits its members, and spends an
-/// invite code to make a new one.
-fn admit(ctx: &SbContext, peer: FeedId, invite: Option<&str>) -> Result<(), InviteError> {
+/// invite code to make a new one. A non-member whose key or address sent too many wrong codes
+/// is refused before its code is looked at; a wrong code is charged to both.
+fn admit(
+    ctx: &SbContext,
+    peer: FeedId,
+    addr: IpAddr,
+    invite: Option<&str>,
+) -> Result<(), JoinError> {
     let Some(invites) = &ctx.invites else {
         return Ok(());
     };
     let mut file = invites.lock().unwrap_or_else(|p| p.into_inner());
-    match file.invites.admit(peer, invite, now_ms())? {
-        Admitted::Member => Ok(()),
-        Admitted::NewMember => file.save(),
+    let mut guesses = ctx.join_guesses.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    let member = file.invites.members().contains_key(&peer.to_string());
+    if invite.is_some() && !member {
+        if let Err(e) = guesses.check(&peer, addr, now) {
+            Counters::bump(&ctx.counters.join_guesses_throttled);
+            return Err(e.into());
+        }
+    }
+    match file.invites.admit(peer, invite, now_ms()) {
+        Ok(Admitted::Member) => Ok(()),
+        Ok(Admitted::NewMember) => Ok(file.save()?),
+        Err(e @ (InviteError::Unknown | InviteError::Expired)) => {
+            guesses.wrong(peer, addr, now);
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

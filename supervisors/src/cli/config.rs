@@ -37,6 +37,24 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     Ok(dirs.data_dir().to_path_buf())
 }
 
+/// The log filter, by the precedence the README gives: the `--log` flag or `KITH_LOG` (clap
+/// merges those two), then `RUST_LOG`, then `log` in `config.toml`, then the command's own
+/// default (benchmarks are quiet), then `info`.
+pub fn log_filter(
+    flag: Option<String>,
+    rust_log: Option<String>,
+    file: Option<String>,
+    command_default: Option<String>,
+) -> String {
+    flag.or(rust_log)
+        .or(file)
+        .or(command_default)
+        .unwrap_or_else(|| DEFAULT_LOG.to_string())
+}
+
+/// The log filter used when none is given, or when the one given is not valid.
+pub const DEFAULT_LOG: &str = "info";
+
 /// Read `config.toml` from `dir`, or defaults if there is none.
 pub fn load(dir: &Path) -> Result<FileConfig> {
     let path = dir.join(CONFIG_FILE);
@@ -45,5 +63,27 @@ pub fn load(dir: &Path) -> Result<FileConfig> {
             .with_context(|| format!("{} is not valid; fix or remove it", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn the_environment_beats_the_file_and_the_flag_beats_both() {
+        let filter = |flag, env, file, quiet| log_filter(flag, env, file, quiet);
+        assert_eq!(
+            filter(some("trace"), some("debug"), some("off"), None),
+            "trace"
+        );
+        assert_eq!(filter(None, some("debug"), some("off"), None), "debug");
+        assert_eq!(filter(None, None, some("off"), some("warn")), "off");
+        assert_eq!(filter(None, None, None, some("warn")), "warn");
+        assert_eq!(filter(None, None, None, None), DEFAULT_LOG);
     }
 }

@@ -7,3 +7,4 @@ pub mod args;
 pub mod client;
 pub mod config;
 pub mod output;
+pub mod report;

@@ -120,6 +120,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
             true => Some(Arc::new(Mutex::new(InviteFile::load(&parts.data_dir)?))),
             false => None,
         },
+        join_guesses: Arc::default(),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let listener_args = ctx.clone();
