@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::runtime::control_socket::TreeReporter;
-use crate::runtime::control_socket::Handler;
 use crate::feed::now_ms;
 use crate::identity::FeedId;
 use crate::limits::INVITE_TTL_DEFAULT;
+use crate::runtime::control_socket::Handler;
+use crate::runtime::control_socket::TreeReporter;
 use crate::switchboard::context::SbContext;
 use crate::switchboard::invites::InviteFile;
 use crate::switchboard::messages::SbSessionMsg;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::net::accept::accept_each;
 use crate::identity::FeedId;
+use crate::net::accept::accept_each;
 use crate::net::close::close;
 use crate::net::CloseCode;
 use crate::runtime::OwnedTask;

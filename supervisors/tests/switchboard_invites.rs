@@ -11,7 +11,9 @@ use kith::testing::eventually_blocking;
 use support::{free_port, kith, kith_json, Daemon, Home, Switchboard, POLL};
 
 fn online(sb: &Path) -> u64 {
-    kith_json(sb, &["status", "--json"])["online"].as_u64().unwrap()
+    kith_json(sb, &["status", "--json"])["online"]
+        .as_u64()
+        .unwrap()
 }
 
 fn refused(sb: &Path) -> u64 {
@@ -67,7 +69,10 @@ fn members_rejoin_without_a_code_across_restarts_until_removed() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(&a.id().as_str()) && ids.contains(&b.id().as_str()), "{members}");
+    assert!(
+        ids.contains(&a.id().as_str()) && ids.contains(&b.id().as_str()),
+        "{members}"
+    );
 
     // The operator removes a: its session ends and it is refused from then on.
     let before = refused(&sb_dir);
@@ -87,7 +92,10 @@ fn members_rejoin_without_a_code_across_restarts_until_removed() {
     let code = invite(&sb_dir);
     let listed = kith_json(&sb_dir, &["switchboard", "invite", "--list", "--json"]);
     assert!(listed.to_string().contains(&code), "{listed}");
-    kith_json(&sb_dir, &["switchboard", "invite", "--revoke", &code, "--json"]);
+    kith_json(
+        &sb_dir,
+        &["switchboard", "invite", "--revoke", &code, "--json"],
+    );
     let before = refused(&sb_dir);
     let _dc = join(&c, &code);
     eventually_blocking(
@@ -113,13 +121,22 @@ fn a_refused_daemon_waits_for_a_code_and_says_so_once() {
     let a = Home::init();
     let mut da = Daemon::start(
         &a.dir,
-        &["--listen", "127.0.0.1:0", "--switchboard", &format!("127.0.0.1:{port}")],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--switchboard",
+            &format!("127.0.0.1:{port}"),
+        ],
     );
     eventually_blocking("a is refused", Duration::from_secs(20), POLL, || {
         refused(&sb_dir) >= 1
     });
     std::thread::sleep(Duration::from_secs(10));
-    assert_eq!(refused(&sb_dir), 1, "the daemon redialled after an invite refusal");
+    assert_eq!(
+        refused(&sb_dir),
+        1,
+        "the daemon redialled after an invite refusal"
+    );
     let link = kith_json(&a.dir, &["status", "--json"])["switchboards"][0].clone();
     assert_eq!(link["state"], "refused", "{link}");
     assert_eq!(link["waiting_for_invite"], true, "{link}");
@@ -137,6 +154,9 @@ fn a_refused_daemon_waits_for_a_code_and_says_so_once() {
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
-    let lines = log.lines().filter(|l| l.contains("refused this node")).count();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("refused this node"))
+        .count();
     assert_eq!(lines, 1, "one log line for the refusal:\n{log}");
 }

@@ -110,7 +110,13 @@ fn peers_on_different_nodes_of_a_cluster_replicate_through_both() {
     let _n1 = lab.spawn(
         "sb",
         &n1_dir,
-        &["switchboard", "--listen", "0.0.0.0:7878", "--cluster-key", &n2_key],
+        &[
+            "switchboard",
+            "--listen",
+            "0.0.0.0:7878",
+            "--cluster-key",
+            &n2_key,
+        ],
     );
     let _n2 = lab.spawn(
         "sb",

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kith::testing::eventually_blocking;
-use support::{
-    free_port, identity, kith, kith_bin, kith_json, Daemon, Home, Switchboard, POLL,
-};
+use support::{free_port, identity, kith, kith_bin, kith_json, Daemon, Home, Switchboard, POLL};
 
 fn contact(dir: &Path, id: &str) -> serde_json::Value {
     let contacts = kith_json(dir, &["contacts", "--json"]);

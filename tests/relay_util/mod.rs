@@ -19,20 +19,20 @@ use kith::relay::{spawn_pump, Action, Router, RouterConfig, VirtualSocket};
 use kith::testing::eventually;
 
 /// Every wait in these suites is bounded by this.
-pub const BOUND: Duration = Duration::from_secs(10);
+pub(crate) const BOUND: Duration = Duration::from_secs(10);
 /// How often a bounded wait (`kith::testing::eventually`) checks its condition.
-pub const POLL: Duration = Duration::from_millis(5);
+pub(crate) const POLL: Duration = Duration::from_millis(5);
 
-pub fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-pub fn id(seed: u8) -> FeedId {
+pub(crate) fn id(seed: u8) -> FeedId {
     FeedId::from(key(seed).verifying_key())
 }
 
 /// The switchboard's shared state: the router and one bounded send queue per client.
-pub struct Hub {
+pub(crate) struct Hub {
     pub router: Router,
     outs: HashMap<FeedId, quinn::Connection>,
     /// Every frame received from a client, then every frame forwarded, in order.
@@ -41,7 +41,7 @@ pub struct Hub {
     pub record: bool,
 }
 
-pub struct Switchboard {
+pub(crate) struct Switchboard {
     pub endpoint: PeerEndpoint,
     pub hub: Arc<Mutex<Hub>>,
     pub addr: SocketAddr,
@@ -49,7 +49,7 @@ pub struct Switchboard {
 }
 
 impl Switchboard {
-    pub fn start(seed: u8, config: RouterConfig, record: bool) -> Arc<Self> {
+    pub(crate) fn start(seed: u8, config: RouterConfig, record: bool) -> Arc<Self> {
         let key = key(seed);
         let endpoint =
             PeerEndpoint::bind("127.0.0.1:0".parse().expect("addr"), &key).expect("bind");
@@ -84,12 +84,12 @@ impl Switchboard {
         sb
     }
 
-    pub fn is_client(&self, who: &FeedId) -> bool {
+    pub(crate) fn is_client(&self, who: &FeedId) -> bool {
         self.hub.lock().expect("hub").router.is_client(who)
     }
 
     /// Introduces `a` and `b` once both are connected.
-    pub async fn introduce(&self, a: FeedId, b: FeedId) {
+    pub(crate) async fn introduce(&self, a: FeedId, b: FeedId) {
         eventually("both clients connected", BOUND, POLL, || {
             self.is_client(&a) && self.is_client(&b)
         })
@@ -102,7 +102,7 @@ impl Switchboard {
             .expect("pair");
     }
 
-    pub fn stats(&self) -> kith::relay::RouterStats {
+    pub(crate) fn stats(&self) -> kith::relay::RouterStats {
         self.hub.lock().expect("hub").router.stats().clone()
     }
 }
@@ -142,7 +142,7 @@ async fn serve_client(hub: Arc<Mutex<Hub>>, conn: quinn::Connection, from: FeedI
 }
 
 /// An outer connection from `seed` to the switchboard, checked to carry relayed packets.
-pub async fn connect_outer(seed: u8, sb: &Switchboard) -> (PeerEndpoint, quinn::Connection) {
+pub(crate) async fn connect_outer(seed: u8, sb: &Switchboard) -> (PeerEndpoint, quinn::Connection) {
     let me = key(seed);
     let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().expect("addr"), &me).expect("bind");
     let expected = sb.key.verifying_key();
@@ -161,7 +161,7 @@ pub async fn connect_outer(seed: u8, sb: &Switchboard) -> (PeerEndpoint, quinn::
 }
 
 /// A relayed peer: its outer connection and its inner endpoint on a virtual socket.
-pub struct RelayPeer {
+pub(crate) struct RelayPeer {
     pub id: FeedId,
     pub outer_endpoint: PeerEndpoint,
     pub outer: quinn::Connection,
@@ -169,7 +169,7 @@ pub struct RelayPeer {
     pub inner: PeerEndpoint,
 }
 
-pub async fn relay_peer(seed: u8, sb: &Switchboard) -> RelayPeer {
+pub(crate) async fn relay_peer(seed: u8, sb: &Switchboard) -> RelayPeer {
     let (outer_endpoint, outer) = connect_outer(seed, sb).await;
     let id = id(seed);
     let socket = VirtualSocket::new(id, Arc::new(outer.clone()));
@@ -185,7 +185,10 @@ pub async fn relay_peer(seed: u8, sb: &Switchboard) -> RelayPeer {
 }
 
 /// A dials B through the relay (expecting B's key) while B accepts; returns both connections.
-pub async fn inner_connect(a: &RelayPeer, b: &RelayPeer) -> (quinn::Connection, quinn::Connection) {
+pub(crate) async fn inner_connect(
+    a: &RelayPeer,
+    b: &RelayPeer,
+) -> (quinn::Connection, quinn::Connection) {
     let b_addr = a.socket.register_peer(b.id).expect("register");
     let b_key = b.id.verifying_key().expect("key");
     let accepting = async {

@@ -13,11 +13,11 @@ use kith::testing::eventually;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 /// Poll step and bound of the suites' waits (`kith::testing::eventually`, [`bounded`]).
-pub const POLL: Duration = Duration::from_millis(5);
-pub const BOUND: Duration = Duration::from_secs(5);
+pub(crate) const POLL: Duration = Duration::from_millis(5);
+pub(crate) const BOUND: Duration = Duration::from_secs(5);
 
 /// Awaits `fut`, failing the test if it takes longer than the 5 s bound.
-pub async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+pub(crate) async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
     match tokio::time::timeout(BOUND, fut).await {
         Ok(out) => out,
         Err(_) => panic!("timed out: {what}"),
@@ -26,36 +26,36 @@ pub async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
 
 /// What the probes share with the test: a lifecycle log and each probe's live instance.
 #[derive(Clone, Default)]
-pub struct Env {
+pub(crate) struct Env {
     log: Arc<Mutex<Vec<String>>>,
     live: Arc<DashMap<String, ActorRef<ProbeMsg>>>,
     fail_next_start: Arc<DashMap<String, ()>>,
 }
 
 impl Env {
-    pub fn push(&self, line: String) {
+    pub(crate) fn push(&self, line: String) {
         self.log.lock().unwrap().push(line);
     }
 
-    pub fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 
     /// Lines logged from index `from` on.
-    pub fn log_since(&self, from: usize) -> Vec<String> {
+    pub(crate) fn log_since(&self, from: usize) -> Vec<String> {
         self.log()[from..].to_vec()
     }
 
-    pub fn count(&self, line: &str) -> usize {
+    pub(crate) fn count(&self, line: &str) -> usize {
         self.log().iter().filter(|l| *l == line).count()
     }
 
-    pub fn starts(&self, id: &str) -> usize {
+    pub(crate) fn starts(&self, id: &str) -> usize {
         self.count(&format!("start:{id}"))
     }
 
     /// The most recently started instance of probe `id`.
-    pub fn probe(&self, id: &str) -> ActorRef<ProbeMsg> {
+    pub(crate) fn probe(&self, id: &str) -> ActorRef<ProbeMsg> {
         self.live
             .get(id)
             .map(|r| r.clone())
@@ -63,16 +63,16 @@ impl Env {
     }
 
     /// Makes the next start of probe `id` fail (once).
-    pub fn fail_next_start(&self, id: &str) {
+    pub(crate) fn fail_next_start(&self, id: &str) {
         self.fail_next_start.insert(id.to_owned(), ());
     }
 
-    pub fn worker(&self, id: &str, restart: Restart) -> ChildSpec {
+    pub(crate) fn worker(&self, id: &str, restart: Restart) -> ChildSpec {
         self.spec(id, restart, false)
     }
 
     /// A worker whose `pre_start` fails.
-    pub fn failing_worker(&self, id: &str) -> ChildSpec {
+    pub(crate) fn failing_worker(&self, id: &str) -> ChildSpec {
         self.spec(id, Restart::Permanent, true)
     }
 
@@ -87,7 +87,7 @@ impl Env {
     }
 
     /// Sends `msg` to the live probe `id`, then waits until it has been started `starts` times.
-    pub async fn crash_and_wait(&self, id: &str, msg: ProbeMsg, starts: usize) {
+    pub(crate) async fn crash_and_wait(&self, id: &str, msg: ProbeMsg, starts: usize) {
         self.probe(id).cast(msg).unwrap();
         eventually(&format!("{id} started {starts} times"), BOUND, POLL, || {
             self.starts(id) >= starts
@@ -96,14 +96,19 @@ impl Env {
     }
 }
 
-pub fn intensity(max_restarts: u32) -> Intensity {
+pub(crate) fn intensity(max_restarts: u32) -> Intensity {
     Intensity {
         max_restarts,
         period: Duration::from_secs(60),
     }
 }
 
-pub fn spec(name: &str, strategy: Strategy, max: u32, children: Vec<ChildSpec>) -> SupervisorSpec {
+pub(crate) fn spec(
+    name: &str,
+    strategy: Strategy,
+    max: u32,
+    children: Vec<ChildSpec>,
+) -> SupervisorSpec {
     SupervisorSpec {
         name: name.into(),
         strategy,
@@ -114,20 +119,20 @@ pub fn spec(name: &str, strategy: Strategy, max: u32, children: Vec<ChildSpec>) 
 
 /// A worker that logs `start:<id>` / `stop:<id>` and obeys [`ProbeMsg`].
 #[derive(Clone, Copy)]
-pub struct Probe;
+pub(crate) struct Probe;
 
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     id: String,
     env: Env,
     fail_start: bool,
 }
 
-pub struct ProbeState {
+pub(crate) struct ProbeState {
     id: String,
     env: Env,
 }
 
-pub enum ProbeMsg {
+pub(crate) enum ProbeMsg {
     /// Return `Err` from the handler (a crash).
     Fail,
     /// Panic inside the handler.
@@ -204,7 +209,7 @@ impl Actor for Probe {
 }
 
 /// Answers a ping within the bound (the probe is alive and responsive).
-pub async fn ping(probe: &ActorRef<ProbeMsg>) {
+pub(crate) async fn ping(probe: &ActorRef<ProbeMsg>) {
     let reply = ractor::call_t!(probe, ProbeMsg::Ping, 5000);
     reply.expect("probe did not answer");
 }

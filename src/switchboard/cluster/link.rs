@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::runtime::backoff::redial_delay;
-use crate::net::target::Target;
 use crate::identity::{FeedId, IdentityError};
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
 use crate::net::pin::{pin, PinError};
+use crate::net::target::Target;
 use crate::net::NetError;
 use crate::presence::driver::transport::Inbound;
 use crate::presence::ReplicaName;
+use crate::runtime::backoff::redial_delay;
 use crate::runtime::OwnedTask;
 use crate::switchboard::cluster::node_link::{self, NodeLink};
 use crate::switchboard::context::SbContext;

@@ -19,17 +19,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kith::runtime::control_socket::TreeReporter;
-use kith::runtime::control_socket::{ControlArgs, ControlServer};
-use kith::net::target::Target;
 use kith::identity::{FeedId, Identity};
 use kith::limits::PEERS_SHARDS;
 use kith::limits::SB_CLIENTS_MAX;
+use kith::net::target::Target;
 use kith::net::PeerEndpoint;
-use kith::presence::driver::pool::TrackerPool;
 use kith::presence::driver::incarnation::Incarnations;
+use kith::presence::driver::pool::TrackerPool;
 use kith::presence::{Options, ReplicaName};
 use kith::relay::RouterConfig;
+use kith::runtime::control_socket::TreeReporter;
+use kith::runtime::control_socket::{ControlArgs, ControlServer};
 use kith::runtime::Slot;
 use kith::supervisor::{
     report, ChildSpec, DynamicSpec, DynamicSupervisorHandle, Intensity, Restart, RootSupervisor,

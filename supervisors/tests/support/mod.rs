@@ -1,8 +1,8 @@
 //! Running real `kith` processes in a temporary data directory.
 #![allow(dead_code)]
 
-pub mod netns;
-pub mod sb_client;
+pub(crate) mod netns;
+pub(crate) mod sb_client;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use kith::testing::eventually_blocking;
 
 /// The binary under test.
-pub fn kith_bin() -> &'static str {
+pub(crate) fn kith_bin() -> &'static str {
     env!("CARGO_BIN_EXE_kith")
 }
 
 /// Run `kith --data-dir DIR args…` to completion.
-pub fn kith(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn kith(dir: &Path, args: &[&str]) -> Output {
     Command::new(kith_bin())
         .arg("--data-dir")
         .arg(dir)
@@ -27,7 +27,7 @@ pub fn kith(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// stdout of a successful command, parsed as JSON.
-pub fn kith_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+pub(crate) fn kith_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = kith(dir, args);
     assert!(
         out.status.success(),
@@ -38,14 +38,14 @@ pub fn kith_json(dir: &Path, args: &[&str]) -> serde_json::Value {
 }
 
 /// A node's data directory (removed on drop).
-pub struct Home {
+pub(crate) struct Home {
     _tmp: tempfile::TempDir,
     pub dir: PathBuf,
 }
 
 impl Home {
     /// A fresh, initialised data directory.
-    pub fn init() -> Home {
+    pub(crate) fn init() -> Home {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("node");
         let out = kith(&dir, &["init"]);
@@ -58,7 +58,7 @@ impl Home {
     }
 
     /// This node's id.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         kith_json(&self.dir, &["whoami", "--json"])["id"]
             .as_str()
             .unwrap()
@@ -67,13 +67,13 @@ impl Home {
 }
 
 /// A running daemon, killed on drop.
-pub struct Daemon {
+pub(crate) struct Daemon {
     pub child: Child,
 }
 
 impl Daemon {
     /// Start `kith daemon` and wait until its control socket answers.
-    pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Daemon {
         let child = Command::new(kith_bin())
             .arg("--data-dir")
             .arg(dir)
@@ -102,7 +102,7 @@ impl Daemon {
     }
 
     /// SIGTERM, then wait (bounded) for a clean exit; returns whether it exited 0.
-    pub fn stop(mut self) -> bool {
+    pub(crate) fn stop(mut self) -> bool {
         let pid = self.child.id() as i32;
         // SAFETY: sending a signal to our own child process.
         unsafe { libc_kill(pid, 15) };
@@ -120,7 +120,7 @@ impl Daemon {
     }
 
     /// SIGKILL and reap.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -141,12 +141,12 @@ extern "C" {
 // --- peer-to-peer helpers -----------------------------------------------------------------
 
 /// `kith status --json` of a running daemon.
-pub fn status(dir: &Path) -> serde_json::Value {
+pub(crate) fn status(dir: &Path) -> serde_json::Value {
     kith_json(dir, &["status", "--json"])
 }
 
 /// The address the daemon accepts peers on, from `status`.
-pub fn listen_addr(dir: &Path) -> String {
+pub(crate) fn listen_addr(dir: &Path) -> String {
     status(dir)["listen"]
         .as_str()
         .expect("status names the listen address")
@@ -154,7 +154,7 @@ pub fn listen_addr(dir: &Path) -> String {
 }
 
 /// Latest sequence of `feed` the running daemon holds (0: none), from `status`.
-pub fn head_seq(dir: &Path, feed: &str) -> u64 {
+pub(crate) fn head_seq(dir: &Path, feed: &str) -> u64 {
     status(dir)["feeds"]
         .as_array()
         .expect("status lists feeds")
@@ -165,7 +165,7 @@ pub fn head_seq(dir: &Path, feed: &str) -> u64 {
 }
 
 /// The live connection with `peer` as `status` shows it, if any.
-pub fn connection(dir: &Path, peer: &str) -> Option<serde_json::Value> {
+pub(crate) fn connection(dir: &Path, peer: &str) -> Option<serde_json::Value> {
     status(dir)["connections"]
         .as_array()
         .expect("status lists connections")
@@ -176,11 +176,11 @@ pub fn connection(dir: &Path, peer: &str) -> Option<serde_json::Value> {
 
 /// Poll step of the process tests' waits (`kith::testing::eventually_blocking`, which returns
 /// the time a wait took: for reporting, never for asserting).
-pub const POLL: Duration = Duration::from_millis(20);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// Write `count` posts into the own feed of the (stopped) node in `dir`, through the real ingest
 /// pipeline, in batches. Returns the encoded bytes (entry + payload) of each entry, by seq - 1.
-pub fn seed_posts(dir: &Path, count: usize) -> Vec<usize> {
+pub(crate) fn seed_posts(dir: &Path, count: usize) -> Vec<usize> {
     use kith::feed::Content;
     use kith::ingest::{run_batch, Op, OpOutcome};
     let identity = kith::identity::Identity::load(dir).expect("identity");
@@ -220,7 +220,7 @@ pub fn seed_posts(dir: &Path, count: usize) -> Vec<usize> {
 }
 
 /// Open the (stopped) node's store and re-verify `feed`; returns its length.
-pub fn verify_offline(dir: &Path, feed: &str) -> u64 {
+pub(crate) fn verify_offline(dir: &Path, feed: &str) -> u64 {
     let store = kith::store::Store::open(dir).expect("store (is a daemon running on it?)");
     let id: kith::identity::FeedId = feed.parse().expect("feed id");
     let reader = store.read().expect("read");
@@ -230,7 +230,7 @@ pub fn verify_offline(dir: &Path, feed: &str) -> u64 {
 }
 
 /// Latest sequence of `feed` in the (stopped) node's store.
-pub fn head_offline(dir: &Path, feed: &str) -> u64 {
+pub(crate) fn head_offline(dir: &Path, feed: &str) -> u64 {
     let store = kith::store::Store::open(dir).expect("store (is a daemon running on it?)");
     let id: kith::identity::FeedId = feed.parse().expect("feed id");
     let head = store.read().expect("read").head(&id).expect("head");
@@ -238,7 +238,7 @@ pub fn head_offline(dir: &Path, feed: &str) -> u64 {
 }
 
 /// Texts of the posts in the running daemon's timeline.
-pub fn timeline_texts(dir: &Path) -> Vec<String> {
+pub(crate) fn timeline_texts(dir: &Path) -> Vec<String> {
     kith_json(dir, &["timeline", "--json", "--limit", "10000"])["entries"]
         .as_array()
         .expect("entries")
@@ -248,14 +248,14 @@ pub fn timeline_texts(dir: &Path) -> Vec<String> {
 }
 
 /// A running `kith switchboard` on 127.0.0.1:`port`, killed on drop.
-pub struct Switchboard(Child);
+pub(crate) struct Switchboard(Child);
 
 impl Switchboard {
-    pub fn start(dir: &Path, port: u16) -> Switchboard {
+    pub(crate) fn start(dir: &Path, port: u16) -> Switchboard {
         Self::start_with(dir, port, &[])
     }
 
-    pub fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Switchboard {
+    pub(crate) fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Switchboard {
         let child = Command::new(kith_bin())
             .arg("--data-dir")
             .arg(dir)
@@ -285,7 +285,7 @@ impl Drop for Switchboard {
 
 /// Make the identity in `dir` now (as `kith init` does) and return its id, so that a
 /// switchboard's key can be listed as a cluster member before it starts.
-pub fn identity(dir: &Path) -> String {
+pub(crate) fn identity(dir: &Path) -> String {
     kith_json(dir, &["init", "--json"])["id"]
         .as_str()
         .expect("init prints the id")
@@ -293,7 +293,7 @@ pub fn identity(dir: &Path) -> String {
 }
 
 /// A UDP port free now on loopback.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -23,7 +23,7 @@ use super::{kith, kith_bin, POLL};
 use kith::testing::eventually_blocking;
 
 /// Namespaces made by a test, deleted on drop.
-pub struct Lab {
+pub(crate) struct Lab {
     /// `kith<pid>-<n>-`: the prefix of this lab's namespace names.
     prefix: String,
     names: Vec<String>,
@@ -34,7 +34,7 @@ static LABS: AtomicUsize = AtomicUsize::new(0);
 
 impl Lab {
     /// Make the namespaces `which` (each with `lo` up), or say why this host cannot.
-    pub fn open(tools: &[&str], which: &[&str]) -> Result<Lab, String> {
+    pub(crate) fn open(tools: &[&str], which: &[&str]) -> Result<Lab, String> {
         let uid = Command::new("id")
             .arg("-u")
             .output()
@@ -63,24 +63,24 @@ impl Lab {
     }
 
     /// The host-global name of this lab's namespace `which`.
-    pub fn ns(&self, which: &str) -> String {
+    pub(crate) fn ns(&self, which: &str) -> String {
         format!("{}{which}", self.prefix)
     }
 
     /// `ip -n NS args…`.
-    pub fn ip(&self, which: &str, args: &[&str]) {
+    pub(crate) fn ip(&self, which: &str, args: &[&str]) {
         let ns = self.ns(which);
         must(&[&["ip", "-n", ns.as_str()], args].concat());
     }
 
     /// `ip netns exec NS cmd…`.
-    pub fn exec(&self, which: &str, cmd: &[&str]) {
+    pub(crate) fn exec(&self, which: &str, cmd: &[&str]) {
         let ns = self.ns(which);
         must(&[&["ip", "netns", "exec", ns.as_str()], cmd].concat());
     }
 
     /// stdout of `ip netns exec NS cmd…`, which must work.
-    pub fn read(&self, which: &str, cmd: &[&str]) -> String {
+    pub(crate) fn read(&self, which: &str, cmd: &[&str]) -> String {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns(which)])
             .args(cmd)
@@ -95,7 +95,7 @@ impl Lab {
     }
 
     /// A veth pair: `a.1` in namespace `a.0`, `b.1` in namespace `b.0`, both down.
-    pub fn veth(&self, a: (&str, &str), b: (&str, &str)) {
+    pub(crate) fn veth(&self, a: (&str, &str), b: (&str, &str)) {
         let peer_ns = self.ns(b.0);
         self.ip(
             a.0,
@@ -106,13 +106,13 @@ impl Lab {
     }
 
     /// Give `dev` in `which` the address `cidr` and bring it up.
-    pub fn addr(&self, which: &str, dev: &str, cidr: &str) {
+    pub(crate) fn addr(&self, which: &str, dev: &str, cidr: &str) {
         self.ip(which, &["addr", "add", cidr, "dev", dev]);
         self.ip(which, &["link", "set", dev, "up"]);
     }
 
     /// Load an nft ruleset into namespace `which`.
-    pub fn nft(&self, which: &str, rules: &str) {
+    pub(crate) fn nft(&self, which: &str, rules: &str) {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns(which), "nft", "-f", "-"])
             .stdin(Stdio::piped())
@@ -135,7 +135,7 @@ impl Lab {
 
     /// Run `kith --data-dir DIR args…` in namespace `which`; wait until it answers on its control
     /// socket (a Unix socket, so the test talks to it from the root namespace).
-    pub fn spawn(&self, which: &str, dir: &Path, args: &[&str]) -> Proc {
+    pub(crate) fn spawn(&self, which: &str, dir: &Path, args: &[&str]) -> Proc {
         let (filter, stderr) = log_to(&self.ns(which));
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(which), kith_bin(), "--data-dir"])
@@ -172,7 +172,7 @@ impl Drop for Lab {
 }
 
 /// A process in a lab namespace, killed on drop.
-pub struct Proc(Child);
+pub(crate) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {

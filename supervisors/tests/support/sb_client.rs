@@ -14,7 +14,7 @@ use kith::relay::config::outer_client_config;
 use kith::wire::switchboard::{ClientMsg, ServerMsg};
 
 /// A client speaking the switchboard protocol by hand.
-pub struct Client {
+pub(crate) struct Client {
     pub id: FeedId,
     pub conn: quinn::Connection,
     pub send: quinn::SendStream,
@@ -24,7 +24,7 @@ pub struct Client {
 
 impl Client {
     /// Dial the switchboard `node` at `port` as key `[seed; 32]` and say hello in `role`.
-    pub async fn hello(
+    pub(crate) async fn hello(
         seed: u8,
         port: u16,
         node: &FeedId,
@@ -53,7 +53,7 @@ impl Client {
     }
 
     /// A client (the daemon role) joined to the open switchboard `node` at `port`.
-    pub async fn join(seed: u8, port: u16, node: &FeedId) -> Client {
+    pub(crate) async fn join(seed: u8, port: u16, node: &FeedId) -> Client {
         let mut client = Client::hello(seed, port, node, NodeRole::Daemon)
             .await
             .unwrap();
@@ -62,12 +62,12 @@ impl Client {
         client
     }
 
-    pub async fn write(&mut self, msg: ClientMsg) {
+    pub(crate) async fn write(&mut self, msg: ClientMsg) {
         stream::write_frame(&mut self.send, &msg).await.unwrap();
     }
 
     /// Every message that comes before two quiet seconds.
-    pub async fn drain(&mut self) -> Vec<ServerMsg> {
+    pub(crate) async fn drain(&mut self) -> Vec<ServerMsg> {
         let mut got = Vec::new();
         while let Ok(frame) = tokio::time::timeout(
             Duration::from_secs(2),
@@ -80,7 +80,7 @@ impl Client {
         got
     }
 
-    pub async fn read(&mut self) -> ServerMsg {
+    pub(crate) async fn read(&mut self) -> ServerMsg {
         let read = stream::read_frame::<ServerMsg>(&mut self.recv, 1 << 20);
         tokio::time::timeout(Duration::from_secs(10), read)
             .await
@@ -90,7 +90,7 @@ impl Client {
     }
 
     /// Sends `payload` to `to` through the relay and waits for the next datagram.
-    pub async fn relay(&self, to: &Client, payload: &[u8]) -> Bytes {
+    pub(crate) async fn relay(&self, to: &Client, payload: &[u8]) -> Bytes {
         let frame = Bytes::from([&to.id.0[..], payload].concat());
         self.conn.send_datagram(frame).unwrap();
         tokio::time::timeout(Duration::from_secs(5), to.conn.read_datagram())
@@ -99,4 +99,3 @@ impl Client {
             .unwrap()
     }
 }
-
