@@ -39,6 +39,16 @@ const PURE: &[&str] = &[
     "presence/sim.rs",
     "presence/state.rs",
     "presence/types.rs",
+    // Policies beside the actors that carry them out.
+    "switchboard/intro.rs",
+    "switchboard/intro/",
+    "switchboard/join_guesses.rs",
+    "daemon/uplink/retry.rs",
+    "runtime/backoff.rs",
+    "loadtest/schedule.rs",
+    "loadtest/plan.rs",
+    "loadtest/graph.rs",
+    "loadtest/histogram.rs",
 ];
 
 /// Where quinn may be named (relative to `src/`): the network module, the relay's virtual
