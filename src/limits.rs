@@ -474,3 +474,14 @@ pub const JOIN_GUESS_TABLE_MAX: usize = 4_096;
 /// How long a session whose join was refused stays open for the refusal to reach the peer
 /// (closing at once discards it); the peer normally closes first.
 pub const JOIN_REFUSED_LINGER: Duration = Duration::from_secs(2);
+
+// --- control socket deadlines and storage faults (hardening issue, items 3–5 and 7) ---
+
+/// How long a control connection may take to send its next request line; past it the server
+/// answers an error and closes, freeing the slot (idle clients cannot hold every slot).
+pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server waits to write one answer before giving up on that client.
+pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages of LMDB's free list read at most when checking that a short `data.mdb` is only short by
+/// free pages (a damaged list cannot make the open-time check run unbounded).
+pub const STORE_CHECK_PAGES_MAX: u64 = 1 << 20;

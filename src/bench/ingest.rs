@@ -66,9 +66,11 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     let dir = TempDir::new("kith-bench-ingest").map_err(|e| setup(&e))?;
     let store = Store::open(dir.path()).map_err(|e| setup(&e))?;
     let slot = Slot::new();
+    let identity = Arc::new(Identity::generate());
     let args = StoreWriterArgs {
         store,
-        identity: Arc::new(Identity::generate()),
+        own: crate::daemon::own_seq::OwnFeed::untracked(identity.id()),
+        identity,
         rolodex: Rolodex::default(),
         slot: slot.clone(),
         events: crate::daemon::events::channel(),

@@ -16,7 +16,8 @@
 //! - [`peer`]: peer-to-peer plumbing (consent policy, connections table, replicators registry,
 //!   outbox); [`uplink`]: switchboard plumbing (links table, presence, status line);
 //! - [`messages`]: the actors' message types that other files use; [`error`]: the error types;
-//!   [`events`]: the node's bounded event broadcast.
+//!   [`events`]: the node's bounded event broadcast; [`own_seq`]: the own-feed marker (the last
+//!   own sequence, kept beside the key, so that an emptied store cannot fork the feed).
 
 pub mod connect;
 pub mod connection;
@@ -28,6 +29,7 @@ pub mod events;
 pub mod listener;
 pub mod messages;
 pub mod node;
+pub mod own_seq;
 pub mod peer;
 pub mod punch;
 pub mod replicator;

@@ -7,8 +7,14 @@
 //! thread this actor owns that writes batches in order, one LMDB transaction each, and replies to
 //! each submitter only after its commit is durable. So batch N+1 is verified while batch N
 //! commits; the hand-off queue holds one batch, which is the backpressure.
-//! Spawned by the daemon's root supervisor (permanent). If a batch fails or panics, every waiting
-//! caller gets an error and the actor crashes, so that its supervisor restarts it from the store.
+//! Spawned by the daemon's root supervisor (permanent). A batch refused because the disk (or the
+//! LMDB map) is full wrote nothing and leaves the store intact: its callers get the named error
+//! ("disk full: free space and the store writer resumes"), the actor stays up, and the next
+//! batch simply tries again, so writes resume once space is freed. Any other failure or panic
+//! fails every waiting caller and crashes the actor, so that its supervisor restarts it.
+//! After a commit that appended to the own feed, the own-feed marker is updated
+//! ([`crate::daemon::own_seq`]); while the own feed is being fetched back from followers
+//! (`--resync-own-feed`), submissions that would append to it are refused.
 
 use std::sync::Arc;
 
@@ -17,13 +23,14 @@ use tokio::sync::mpsc;
 
 use crate::daemon::events::{Events, NodeEvent};
 use crate::daemon::messages::{IngestReply, StoreWriterMsg};
+use crate::daemon::own_seq::OwnFeed;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{commit, prepare, IngestError, Op, OpOutcome, PreparedBatch};
 use crate::limits::{INGEST_BATCH_MAX, INGEST_QUEUE_MAX};
 use crate::rolodex::Rolodex;
 use crate::runtime::Slot;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The store writer actor.
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,6 +49,8 @@ pub struct StoreWriterArgs {
     pub slot: Slot<StoreWriterMsg>,
     /// Where to announce appended entries.
     pub events: Events,
+    /// The own feed's marker and resync gate.
+    pub own: OwnFeed,
 }
 
 /// The writer's state: the batch being collected, and the committer it hands batches to.
@@ -50,6 +59,8 @@ pub struct StoreWriterState {
     pending_ops: usize,
     flush_queued: bool,
     committer: mpsc::Sender<Prepared>,
+    store: Store,
+    own: OwnFeed,
 }
 
 type Ports = Vec<(usize, RpcReplyPort<IngestReply>)>;
@@ -79,6 +90,8 @@ impl Actor for StoreWriter {
             pending_ops: 0,
             flush_queued: false,
             committer,
+            store: args.store.clone(),
+            own: args.own.clone(),
         })
     }
 
@@ -102,6 +115,12 @@ fn submit(
     ops: Vec<Op>,
     reply: RpcReplyPort<IngestReply>,
 ) -> Result<(), ActorProcessingErr> {
+    if ops.iter().any(|op| matches!(op, Op::Publish(_))) {
+        if let Err(e) = state.own.gate(&state.store) {
+            let _ = reply.send(Err(e));
+            return Ok(());
+        }
+    }
     if state.pending_ops + ops.len() > INGEST_QUEUE_MAX {
         let _ = reply.send(Err(IngestError::Busy(state.pending_ops)));
         return Ok(());
@@ -193,10 +212,28 @@ fn commit_batch(args: &StoreWriterArgs, prepared: Prepared) {
     }));
     match result {
         Ok(Ok(outcomes)) => {
+            let me = args.own.id();
+            let own = outcomes.iter().filter_map(|outcome| match outcome {
+                Ok(OpOutcome::Appended { author, seq, .. }) if *author == me => Some(*seq),
+                _ => None,
+            });
+            if let Some(seq) = own.max() {
+                args.own.appended(seq);
+            }
             note_progress(args, &outcomes);
             reply_each(ports, outcomes);
         }
+        Ok(Err(IngestError::Store(e))) if e.is_full() => {
+            tracing::warn!(error = %e, "a write batch was refused; the store writer keeps running");
+            for (_, port) in ports {
+                let _ = port.send(Err(IngestError::Store(match e {
+                    StoreError::MapFull(bytes) => StoreError::MapFull(bytes),
+                    _ => StoreError::DiskFull,
+                })));
+            }
+        }
         Ok(Err(e)) => {
+            tracing::error!(error = %e, "a write batch failed; the store writer restarts");
             fail_all(ports, &e.to_string());
             let _ = failed.cast(StoreWriterMsg::CommitFailed(e.to_string()));
         }

@@ -22,6 +22,15 @@ pub enum IngestError {
     /// Too much is already queued; try again shortly.
     #[error("the ingest queue is full ({0} entries waiting); try again shortly")]
     Busy(usize),
+    /// The own feed is being fetched back from followers (`--resync-own-feed`): appending to it
+    /// now would fork it.
+    #[error("resyncing your own feed from followers: have {have} of {want}; posting resumes once it is complete")]
+    Resyncing {
+        /// The store's own head.
+        have: u64,
+        /// The last own sequence recorded before the store was emptied.
+        want: u64,
+    },
     /// The store writer is not running.
     #[error("the store writer is not running: {0}")]
     WriterDown(String),

@@ -5,8 +5,10 @@
 //! actor calls, so that all writes are grouped into few commits. A lock file stops a second
 //! process from opening the same data directory.
 
+mod fault;
 mod keys;
 mod lock;
+mod meta;
 mod read;
 mod write;
 
@@ -16,6 +18,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, WithoutTls};
 
 pub use lock::DirLock;
+pub use meta::Damage;
 pub use read::{EntryWithPayload, Reader, StoredEntry, VerifyError};
 pub use write::Writer;
 
@@ -35,9 +38,25 @@ pub enum StoreError {
         /// The lock file.
         path: String,
     },
-    /// LMDB failed.
+    /// LMDB failed (a full disk or map is [`StoreError::DiskFull`] or [`StoreError::MapFull`]).
     #[error("store: {0}")]
-    Lmdb(#[from] heed::Error),
+    Lmdb(heed::Error),
+    /// The filesystem holding the store is full (or the user's quota is): nothing was written.
+    /// The store writer stays up and the next write tries again.
+    #[error("disk full: free space and the store writer resumes")]
+    DiskFull,
+    /// The store reached the size of its LMDB map (`STORE_MAP_BYTES`): nothing was written.
+    #[error("store full: it reached its map size of {0} bytes; writes are refused until entries are removed")]
+    MapFull(usize),
+    /// The data file is shorter than LMDB's own record of it (truncated or cut short): opening it
+    /// would crash the process on the first read past its end.
+    #[error("store damaged; restore from a backup or re-sync (see README): {path}: {damage}")]
+    Damaged {
+        /// The data file.
+        path: String,
+        /// What is wrong with it.
+        damage: Damage,
+    },
     /// A value in the store does not decode: the store is damaged or from a newer kith.
     #[error("store value in `{table}` does not decode: {reason}")]
     Corrupt {
@@ -101,6 +120,7 @@ impl Store {
                 path: dir.display().to_string(),
                 source,
             })?;
+        fault::check_data_file(&dir)?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
             .map_size(STORE_MAP_BYTES)

@@ -149,7 +149,13 @@ impl ChildTable {
         if let Some(slot) = self.slots.get_mut(&id) {
             slot.cell = None;
         }
-        tracing::debug!(child = %id, %reason, "child exited");
+        // A crash is news (OTP's crash report); a normal exit or an orderly shutdown is not.
+        match &reason {
+            ExitReason::Abnormal(why) => {
+                tracing::warn!(child = %id, reason = %why, "child exited abnormally")
+            }
+            _ => tracing::debug!(child = %id, %reason, "child exited"),
+        }
         self.on_exit(sup, id, reason).await
     }
 

@@ -205,6 +205,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
     let identity = Arc::new(Identity::load(dir)?);
     ensure_private_dir(dir)?;
     let store = Store::open(dir)?;
+    let resync_own_feed = args.resync_own_feed;
     let listen = args
         .listen
         .or(file.listen)
@@ -230,7 +231,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
             .with_context(|| format!("binding the peer endpoint on {listen}"))?;
         let endpoint = Arc::new(endpoint);
         let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards };
-        let mut running = daemon::start(parts).await?;
+        let mut running = daemon::start_with(parts, resync_own_feed).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
         run_until_signal(&mut running.root).await

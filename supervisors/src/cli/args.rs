@@ -211,6 +211,11 @@ pub struct DaemonArgs {
     /// Whom to serve feeds to: `everyone` (not blocked) or `follows` (also `serve` in config.toml).
     #[arg(long, env = "KITH_SERVE")]
     pub serve: Option<String>,
+    /// Start although the store holds less of your own feed than you have posted (it was emptied
+    /// or replaced): fetch the feed back from the peers that follow you, and refuse to post until
+    /// it is back (see README).
+    #[arg(long)]
+    pub resync_own_feed: bool,
 }
 
 /// The benchmarks.

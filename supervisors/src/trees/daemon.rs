@@ -30,6 +30,7 @@ use kith::daemon::dialer::{Dialer, DialerArgs};
 use kith::daemon::listener::Listener;
 use kith::daemon::messages::ReplicatorMsg;
 use kith::daemon::node::Node;
+use kith::daemon::own_seq::OwnFeed;
 use kith::daemon::peer::{Connections, Replicators, ServePolicy};
 use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
@@ -101,8 +102,20 @@ pub struct Daemon {
     pub peers: PeerContext,
 }
 
-/// Build and start the tree.
+/// Build and start the tree (refused if the store is behind the own-feed marker).
 pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
+    start_with(parts, false).await
+}
+
+/// Build and start the tree; with `resync_own_feed`, a store behind the own-feed marker is
+/// accepted and the own feed is fetched back from followers before anything is appended to it.
+pub async fn start_with(parts: DaemonParts, resync_own_feed: bool) -> anyhow::Result<Daemon> {
+    let own = OwnFeed::open(
+        &parts.data_dir,
+        &parts.store,
+        parts.identity.id(),
+        resync_own_feed,
+    )?;
     let node = Node {
         identity: Arc::clone(&parts.identity),
         store: parts.store.clone(),
@@ -130,7 +143,7 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
         relays: Relays::new(parts.switchboards.len()),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
-    let spec = tree(&parts, &node, &peers, reporter(root_slot.clone()));
+    let spec = tree(&parts, &node, &peers, own, reporter(root_slot.clone()));
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
     Ok(Daemon { root, node, peers })
@@ -140,6 +153,7 @@ fn tree(
     parts: &DaemonParts,
     node: &Node,
     peers: &PeerContext,
+    own: OwnFeed,
     tree: TreeReporter,
 ) -> SupervisorSpec {
     let entries = DynamicSupervisorHandle::new("entries");
@@ -150,6 +164,7 @@ fn tree(
         rolodex: node.rolodex.clone(),
         slot: node.writer.clone(),
         events: node.events.clone(),
+        own,
     };
     let rolodex_args = RolodexArgs {
         identity: Arc::clone(&parts.identity),
