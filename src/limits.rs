@@ -424,6 +424,17 @@ pub const LOADTEST_INTRO_ATTEMPTS: u32 = 20;
 pub const LOADTEST_REPLICATE_PEERS_MAX: usize = 2_000;
 /// Feeds one simulated peer follows at most in the follow graph.
 pub const LOADTEST_FOLLOWS_MAX: usize = 64;
+/// Posts per second at most in the replicate scenario, whole population (`--posts`).
+pub const LOADTEST_POSTS_MAX: u32 = 10_000;
+/// Entries one simulated peer keeps of one feed (in memory); past it the peer stops posting and
+/// its followers stop taking that feed's entries (each counted).
+pub const LOADTEST_FEED_ENTRIES_MAX: usize = 100_000;
+/// Replication frames read from one inner connection and not yet handled; a full queue stops
+/// the reading (backpressure reaches QUIC's flow control).
+pub const LOADTEST_REPLICATE_FRAMES_QUEUE: usize = 16;
+/// How long a caller waits for the answer to an introduction before it asks again (a request
+/// another node drops unanswered would otherwise leave it waiting forever).
+pub const LOADTEST_INTRO_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the ghost check waits for the cluster's presence to forget the stopped peers.
 pub const LOADTEST_GHOST_SETTLE: Duration = Duration::from_secs(20);
 /// Samples of the timeline kept at most (one per second: an hour's run and its ramp).

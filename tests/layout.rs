@@ -49,6 +49,7 @@ const PURE: &[&str] = &[
     "loadtest/plan.rs",
     "loadtest/graph.rs",
     "loadtest/histogram.rs",
+    "loadtest/replica.rs",
 ];
 
 /// Where quinn may be named (relative to `src/`): the network module, the relay's virtual
@@ -72,6 +73,8 @@ const QUINN: &[&str] = &[
     "loadtest/error.rs",
     "loadtest/inner.rs",
     "loadtest/peer.rs",
+    // Its replication sessions drive inner connections, as daemon/connection.rs does.
+    "loadtest/replicate.rs",
 ];
 
 const IO_CRATES: &[&str] = &["tokio", "quinn", "heed", "dashmap", "ractor"];

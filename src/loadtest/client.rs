@@ -13,9 +13,10 @@ use crate::identity::FeedId;
 use crate::limits::{HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
 use crate::loadtest::LoadtestError;
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use crate::net::pin::pin;
 use crate::net::target::Target;
 use crate::net::tls::{peer_key, server_name};
-use crate::net::{stream, NetError, PeerEndpoint};
+use crate::net::{stream, PeerEndpoint};
 use crate::relay::config::outer_client_config;
 use crate::wire::switchboard::{ClientMsg, ServerMsg};
 
@@ -40,7 +41,7 @@ impl SbTarget {
     }
 
     /// Resolve `[@ID@]HOST:PORT`; without an id the key is learned by a probe from `endpoint`
-    /// (trust on first use, as a daemon does).
+    /// (trust on first use, [`pin`]).
     pub async fn resolve(text: &str, endpoint: &PeerEndpoint) -> Result<SbTarget, LoadtestError> {
         let target = Target::parse(text).map_err(|_| LoadtestError::Target(text.to_string()))?;
         let addr = tokio::net::lookup_host(target.host.as_str())
@@ -54,16 +55,8 @@ impl SbTarget {
             ),
             None => None,
         };
-        let key = match pinned {
-            Some(key) => key,
-            // Trust on first use, as a daemon does: a probe that expects this endpoint's own key
-            // (which only it can prove) fails naming the key the switchboard proved.
-            None => match endpoint.dial(addr, endpoint.public_key()).await {
-                Err(NetError::PeerKeyMismatch(m)) => m.presented,
-                Err(e) => return Err(e.into()),
-                Ok(_) => return Err(LoadtestError::Target(text.to_string())),
-            },
-        };
+        // Trust on first use, as a daemon does (`net::pin`).
+        let key = pin(endpoint, addr, pinned).await?.key;
         Ok(SbTarget { addr, key })
     }
 }
@@ -159,6 +152,30 @@ pub fn cause(error: &LoadtestError) -> &'static str {
     }
 }
 
+/// The cause of a refused introduction, for the report's `intro_refused` (a short stable name).
+/// The switchboard sends its reason as text (`ServerMsg::IntroRefused`); this names the
+/// switchboard's refusal kinds by the words of their messages, and anything else `other`.
+pub fn intro_cause(reason: &str) -> &'static str {
+    const CAUSES: [(&str, &str); 9] = [
+        ("too many introductions asked", "over_rate"),
+        ("your own id", "self"),
+        (
+            "not connected to this switchboard cluster",
+            "not_in_cluster",
+        ),
+        ("not connected to this switchboard", "not_connected"),
+        ("cannot be reached", "node_unreachable"),
+        ("too many introductions pending", "too_many_pending"),
+        ("refused the introduction", "declined"),
+        ("does not accept introductions", "declined"),
+        ("cannot relay between you", "cannot_relay"),
+    ];
+    CAUSES
+        .iter()
+        .find(|(words, _)| reason.contains(words))
+        .map_or("other", |(_, cause)| cause)
+}
+
 fn connection_cause(e: &quinn::ConnectionError) -> &'static str {
     match e {
         quinn::ConnectionError::TimedOut => "timeout",
@@ -166,5 +183,36 @@ fn connection_cause(e: &quinn::ConnectionError) -> &'static str {
         | quinn::ConnectionError::ApplicationClosed(_) => "closed",
         quinn::ConnectionError::Reset => "reset",
         _ => "handshake",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::intro_cause;
+
+    #[test]
+    fn refusals_are_named_by_their_words() {
+        let id = "@abc=.ed25519";
+        assert_eq!(
+            intro_cause(&format!("{id} is not connected to this switchboard")),
+            "not_connected"
+        );
+        assert_eq!(
+            intro_cause(&format!(
+                "{id} is not connected to this switchboard cluster"
+            )),
+            "not_in_cluster"
+        );
+        assert_eq!(
+            intro_cause("too many introductions asked: at most 20 a second; try again later"),
+            "over_rate"
+        );
+        assert_eq!(
+            intro_cause(&format!(
+                "{id} refused the introduction: they do not follow you"
+            )),
+            "declined"
+        );
+        assert_eq!(intro_cause("something new"), "other");
     }
 }

@@ -21,6 +21,9 @@ pub enum LoadtestError {
     /// The QUIC or TLS layer failed.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// No key could be learned for a switchboard given without one (trust on first use).
+    #[error("learning the switchboard's key: {0}")]
+    Pin(#[from] crate::net::pin::PinError),
     /// A connection attempt failed.
     #[error("connection: {0}")]
     Connect(#[from] quinn::ConnectError),
@@ -45,6 +48,12 @@ pub enum LoadtestError {
     /// A histogram could not be decoded, encoded or merged.
     #[error("histogram: {0}")]
     Histogram(String),
+    /// A replication session's peer broke the protocol.
+    #[error("replication: {0}")]
+    Session(#[from] crate::replicate::SessionError),
+    /// An entry replicated to a simulated peer, or its own post, was refused by the feed rules.
+    #[error("replicated entry: {0}")]
+    Replica(#[from] crate::loadtest::replica::ReplicaError),
     /// The supervision engine refused (e.g. the peers supervisor is not running).
     #[error(transparent)]
     Supervisor(#[from] crate::supervisor::SupervisorError),

@@ -81,6 +81,24 @@ impl FollowGraph {
         self.followers.get(node).map_or(&[], |v| v.as_slice())
     }
 
+    /// Whom `node` dials for replication: one connection per pair of nodes with a follow
+    /// between them (either way), dialled by the follower, or by the lower index when each
+    /// follows the other. A replication session is symmetric (each side serves what the other
+    /// wants), so one connection per pair carries both directions.
+    pub fn dials(&self, node: usize) -> Vec<u32> {
+        let me = node as u32;
+        self.follows(node)
+            .iter()
+            .copied()
+            .filter(|&f| !(self.follows(f as usize).contains(&me) && f < me))
+            .collect()
+    }
+
+    /// Whether `caller` dials `node` (the callee's accept policy: only the pairs of the graph).
+    pub fn is_dialled_by(&self, node: usize, caller: usize) -> bool {
+        self.dials(caller).contains(&(node as u32))
+    }
+
     /// Follow edges in all.
     pub fn edges(&self) -> usize {
         self.follows.iter().map(Vec::len).sum()
@@ -124,6 +142,21 @@ mod tests {
             counts[0]
         );
         assert_eq!(g.edges(), counts.iter().sum::<usize>());
+    }
+
+    #[test]
+    fn each_related_pair_has_exactly_one_dialler() {
+        let g = FollowGraph::new(300, 5, 4);
+        for a in 0..g.len() {
+            for b in 0..g.len() {
+                let related =
+                    g.follows(a).contains(&(b as u32)) || g.follows(b).contains(&(a as u32));
+                let dialled = usize::from(g.dials(a).contains(&(b as u32)))
+                    + usize::from(g.dials(b).contains(&(a as u32)));
+                assert_eq!(dialled, usize::from(related), "pair {a} {b}");
+                assert_eq!(g.is_dialled_by(b, a), g.dials(a).contains(&(b as u32)));
+            }
+        }
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! A simulated peer's inner QUIC over the relay: the real [`VirtualSocket`] on its outer
 //! connection's datagrams, an inner endpoint with its own identity, end-to-end TLS with the
-//! other peer, and round trips of a fixed-size message on one stream (the caller measures, the
-//! callee echoes). The switchboard sees only `[key][opaque packet]` datagrams, as with daemons.
+//! other peer, and on it either round trips of a fixed-size message on one stream (the relay
+//! scenario: the caller measures, the callee echoes) or a replication session (the replicate
+//! scenario, [`crate::loadtest::replicate`]). The switchboard sees only `[key][opaque packet]`
+//! datagrams, as with daemons.
 //!
-//! Why: the relay scenario must measure what a relayed daemon pays (inner QUIC, both
-//! switchboards, the cluster link), not raw datagrams, which `kith bench relay` already does.
+//! Why: the relay and replicate scenarios must measure what a relayed daemon pays (inner QUIC,
+//! both switchboards, the cluster link), not raw datagrams, which `kith bench relay` already
+//! does.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,11 +21,28 @@ use crate::limits::{
     LOADTEST_RELAY_INTERVAL, LOADTEST_RELAY_MESSAGE_BYTES, LOADTEST_RELAY_TIMEOUT,
 };
 use crate::loadtest::metrics::{Measure, Metrics};
+use crate::loadtest::replicate::{session, Feeds, Side};
 use crate::loadtest::LoadtestError;
 use crate::net::endpoint::accept;
 use crate::net::PeerEndpoint;
 use crate::relay::{pump, VirtualSocket};
 use crate::runtime::OwnedTask;
+
+/// What a peer does with the inner connections it accepts.
+#[derive(Clone)]
+pub enum Serve {
+    /// Echo every stream (a relay callee).
+    Echo,
+    /// Run a replication session on each (a replicator), with these feeds.
+    Replicate {
+        /// The peer's feeds.
+        feeds: Arc<Feeds>,
+        /// The recorder.
+        metrics: Arc<Metrics>,
+        /// Set when the run ends.
+        stop: Arc<AtomicBool>,
+    },
+}
 
 /// The inner endpoint over one outer connection, and the tasks that drive it.
 pub struct InnerRelay {
@@ -42,8 +62,12 @@ impl Drop for InnerRelay {
 
 impl InnerRelay {
     /// The virtual socket on `outer`, its receive pump, and an inner endpoint proving `key` that
-    /// echoes every stream it accepts.
-    pub fn start(key: &SigningKey, outer: &quinn::Connection) -> Result<InnerRelay, LoadtestError> {
+    /// serves the connections it accepts as `serve` says.
+    pub fn start(
+        key: &SigningKey,
+        outer: &quinn::Connection,
+        serve: Serve,
+    ) -> Result<InnerRelay, LoadtestError> {
         let own = FeedId::from(key.verifying_key());
         let socket = VirtualSocket::new(own, Arc::new(outer.clone()));
         let endpoint = Arc::new(PeerEndpoint::with_socket(socket.clone(), key)?);
@@ -51,11 +75,11 @@ impl InnerRelay {
         let pump = OwnedTask::spawn(async move {
             let _ = pump(conn, inner).await;
         });
-        let echo = OwnedTask::spawn(echo(Arc::clone(&endpoint)));
+        let accepting = OwnedTask::spawn(accept_all(Arc::clone(&endpoint), serve));
         Ok(InnerRelay {
             socket,
             endpoint,
-            tasks: vec![pump, echo],
+            tasks: vec![pump, accepting],
         })
     }
 
@@ -88,6 +112,50 @@ impl InnerRelay {
             }
         }));
         Ok(())
+    }
+
+    /// Dial `peer` through the relay and run a replication session with it until `stop` is set
+    /// or the connection fails (a failure is counted by cause).
+    pub fn replicate_with(
+        &mut self,
+        peer: FeedId,
+        feeds: Arc<Feeds>,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(), LoadtestError> {
+        let addr = self.register(peer)?;
+        let key = peer
+            .verifying_key()
+            .map_err(|_| LoadtestError::Protocol("the followed peer's key is not a valid key"))?;
+        let endpoint = Arc::clone(&self.endpoint);
+        self.tasks.push(OwnedTask::spawn(async move {
+            let result = match endpoint.dial(addr, key).await {
+                Ok((conn, _)) => {
+                    Metrics::bump(&metrics.replicate_links_up);
+                    session(
+                        conn,
+                        Side::Dialled,
+                        feeds,
+                        Arc::clone(&metrics),
+                        Arc::clone(&stop),
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
+            replicate_ended(&metrics, &stop, result);
+        }));
+        Ok(())
+    }
+}
+
+/// Count a replication session that ended in an error before the run's end.
+fn replicate_ended(metrics: &Metrics, stop: &AtomicBool, result: Result<(), LoadtestError>) {
+    if let Err(e) = result {
+        if !stop.load(Ordering::Relaxed) {
+            tracing::debug!(error = %e, "a replication session ended");
+            metrics.fail(&format!("replicate_{}", crate::loadtest::client::cause(&e)));
+        }
     }
 }
 
@@ -141,22 +209,45 @@ async fn measure(
     Ok(())
 }
 
-/// Accept inner connections and echo each of their streams.
-async fn echo(endpoint: Arc<PeerEndpoint>) {
+/// Accept inner connections and serve each.
+async fn accept_all(endpoint: Arc<PeerEndpoint>, serve: Serve) {
     while let Some(incoming) = endpoint.incoming().await {
+        let serve = serve.clone();
         tokio::spawn(async move {
             let Ok((conn, _)) = accept(incoming).await else {
                 return;
             };
-            while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; LOADTEST_RELAY_MESSAGE_BYTES];
-                    while recv.read_exact(&mut buf).await.is_ok() {
-                        if send.write_all(&buf).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+            match serve {
+                Serve::Echo => echo(conn).await,
+                Serve::Replicate {
+                    feeds,
+                    metrics,
+                    stop,
+                } => {
+                    let result = session(
+                        conn,
+                        Side::Accepted,
+                        feeds,
+                        Arc::clone(&metrics),
+                        Arc::clone(&stop),
+                    )
+                    .await;
+                    replicate_ended(&metrics, &stop, result);
+                }
+            }
+        });
+    }
+}
+
+/// Echo every stream of `conn`.
+async fn echo(conn: quinn::Connection) {
+    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; LOADTEST_RELAY_MESSAGE_BYTES];
+            while recv.read_exact(&mut buf).await.is_ok() {
+                if send.write_all(&buf).await.is_err() {
+                    return;
+                }
             }
         });
     }

@@ -77,11 +77,14 @@ pub struct Metrics {
     pub relay_pairs_up: AtomicU64,
     /// Presence changes made (status, leave, rejoin).
     pub churn_events: AtomicU64,
+    /// Replication connections (inner QUIC through the relay) made by the dialling side.
+    pub replicate_links_up: AtomicU64,
     /// Entries posted and entries that reached a follower.
     pub posts: AtomicU64,
     /// See `posts`.
     pub arrivals: AtomicU64,
     failures: Mutex<BTreeMap<String, u64>>,
+    intro_refusals: Mutex<BTreeMap<String, u64>>,
     whole: [Mutex<Hist>; MEASURES],
     interval: [Mutex<Hist>; MEASURES],
     timeline: Mutex<Vec<Sample>>,
@@ -116,9 +119,11 @@ impl Metrics {
             relay_lost: AtomicU64::new(0),
             relay_pairs_up: AtomicU64::new(0),
             churn_events: AtomicU64::new(0),
+            replicate_links_up: AtomicU64::new(0),
             posts: AtomicU64::new(0),
             arrivals: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
+            intro_refusals: Mutex::new(BTreeMap::new()),
             whole: hists()?,
             interval: hists()?,
             timeline: Mutex::new(Vec::new()),
@@ -153,6 +158,18 @@ impl Metrics {
     /// Failures by cause.
     pub fn failures(&self) -> BTreeMap<String, u64> {
         lock(&self.failures).clone()
+    }
+
+    /// Count a refused introduction by its cause.
+    pub fn refuse_intro(&self, cause: &str) {
+        *lock(&self.intro_refusals)
+            .entry(cause.to_string())
+            .or_default() += 1;
+    }
+
+    /// Refused introductions by cause.
+    pub fn intro_refusals(&self) -> BTreeMap<String, u64> {
+        lock(&self.intro_refusals).clone()
     }
 
     /// Record one latency.

@@ -13,8 +13,9 @@
 //!   [`report`] (the report and the merge of shards' reports), [`procfs`] (parsing /proc);
 //! - the harness's IO: [`client`] (dial a switchboard, hello, join: shared with
 //!   `kith bench relay`), [`metrics`] (what the peers record while they run), [`peer`] (the
-//!   simulated peer actor, its messages in [`messages`]), [`inner`] (its inner QUIC over the relay), [`ghosts`] (the presence
-//!   check at the end), [`run`] (the scenarios' driver).
+//!   simulated peer actor, its messages in [`messages`]), [`inner`] (its inner QUIC over the
+//!   relay), [`replicate`] (replication sessions over it, on the in-memory feeds of
+//!   [`replica`]), [`ghosts`] (the presence check at the end), [`run`] (the scenarios' driver).
 
 pub mod client;
 pub mod error;
@@ -28,6 +29,8 @@ pub mod metrics;
 pub mod peer;
 pub mod plan;
 pub mod procfs;
+pub mod replica;
+pub mod replicate;
 pub mod report;
 pub mod run;
 pub mod schedule;

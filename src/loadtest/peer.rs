@@ -1,31 +1,49 @@
 //! The simulated peer: one actor per peer, with its own identity, under the harness's dynamic
 //! supervisor. It joins a switchboard with the real protocol (key-bound QUIC, hello, join),
 //! watches the peers its plan names and times the presence changes it is told of, churns when
-//! told to (status line, leave and rejoin), and, as half of a relayed pair, introduces itself
-//! and runs inner QUIC through the relay ([`crate::loadtest::inner`]).
+//! told to (status line, leave and rejoin), and, as half of a relayed pair or as a node of the
+//! follow graph, introduces itself and runs inner QUIC through the relay
+//! ([`crate::loadtest::inner`]): round trips, or replication ([`crate::loadtest::replicate`]).
+//!
+//! Introductions: a peer watches the peers it must reach and asks for an introduction to each
+//! when the switchboard shows it online (a callee that has not joined yet, or whose presence has
+//! not crossed the cluster yet, would be refused); a refusal is retried after a pause, and an
+//! unanswered request after [`LOADTEST_INTRO_ANSWER_TIMEOUT`], at most
+//! [`LOADTEST_INTRO_ATTEMPTS`] times per target. Like a daemon, a peer accepts an introduction
+//! only from the peers its plan says will call it (a daemon accepts only ids it follows).
 //!
 //! Failures to connect are counted by cause and retried a bounded number of times; a connection
 //! lost mid-run (not by its own leave, not at the end) crashes the actor, and its supervisor
 //! restarts it (counted as a restart). A restarted peer plays the same part: the part is a
 //! function of its index ([`crate::loadtest::plan`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::identity::FeedId;
+use crate::identity::Identity;
 use crate::limits::{
-    LOADTEST_AWAY, LOADTEST_CONNECT_ATTEMPTS, LOADTEST_INTRO_ATTEMPTS, LOADTEST_RETRY_BASE,
+    LOADTEST_AWAY, LOADTEST_CONNECT_ATTEMPTS, LOADTEST_INTRO_ANSWER_TIMEOUT,
+    LOADTEST_INTRO_ATTEMPTS, LOADTEST_RETRY_BASE,
 };
 use crate::loadtest::client::{self, Joined};
 use crate::loadtest::harness::{ChangeKind, Harness};
-use crate::loadtest::inner::InnerRelay;
+use crate::loadtest::inner::{InnerRelay, Serve};
 pub use crate::loadtest::messages::PeerMsg;
 use crate::loadtest::metrics::{Measure, Metrics};
 use crate::loadtest::plan::Part;
+use crate::loadtest::replica::Replica;
+use crate::loadtest::replicate::Feeds;
+use crate::loadtest::schedule::peer_secret;
 use crate::runtime::OwnedTask;
 use crate::wire::switchboard::{ClientMsg, PeerMeta, ServerMsg};
+
+/// The first pause before a refused introduction is asked again (times the attempts so far,
+/// up to ten).
+const INTRO_RETRY: Duration = Duration::from_millis(250);
 
 /// The simulated peer actor.
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,12 +63,26 @@ pub struct PeerState {
     local: u64,
     harness: Arc<Harness>,
     attempt: u32,
-    intro_attempts: u32,
+    /// The peers this one must reach, and how far each introduction got.
+    targets: HashMap<FeedId, Target>,
+    /// The own feed and the followed ones (a node of the follow graph only).
+    feeds: Option<Arc<Feeds>>,
     generation: u64,
     away: bool,
     live: Option<Live>,
     /// The latest change seen of each watched peer (so one change is timed once).
     seen: [u64; 2],
+}
+
+/// One peer to reach through an introduction.
+#[derive(Clone, Copy, Debug, Default)]
+struct Target {
+    /// Introductions asked so far.
+    attempts: u32,
+    /// An introduction is asked and not answered yet.
+    asked: bool,
+    /// Introduced: the inner connection is being made.
+    up: bool,
 }
 
 struct Live {
@@ -83,11 +115,18 @@ impl Actor for SimPeer {
             Metrics::bump(&metrics.restarts);
         }
         myself.cast(PeerMsg::Connect)?;
+        let harness = &args.harness;
+        let targets = reaches(harness, args.local)
+            .into_iter()
+            .map(|id| (id, Target::default()))
+            .collect();
+        let feeds = feeds(harness, args.local);
         Ok(PeerState {
             local: args.local,
             harness: args.harness,
             attempt: 0,
-            intro_attempts: 0,
+            targets,
+            feeds,
             generation: 0,
             away: false,
             live: None,
@@ -129,7 +168,18 @@ impl Actor for SimPeer {
                 myself.send_after(LOADTEST_AWAY, || PeerMsg::Connect);
             }
             PeerMsg::Leave => {}
-            PeerMsg::Introduce => introduce(state).await,
+            PeerMsg::Introduce(to) => introduce(&myself, state, to).await,
+            PeerMsg::IntroTimeout(to, attempt) => {
+                let pending = state
+                    .targets
+                    .get(&to)
+                    .is_some_and(|t| t.asked && t.attempts == attempt);
+                if pending {
+                    state.harness.metrics.refuse_intro("unanswered");
+                    introduce(&myself, state, to).await;
+                }
+            }
+            PeerMsg::Post => post(state),
         }
         Ok(())
     }
@@ -210,9 +260,18 @@ async fn joined_now(myself: &ActorRef<PeerMsg>, state: &mut PeerState, joined: J
             return;
         }
     }
-    if let Part::Caller { .. } = part {
-        // The callee may still be on its way up; introductions are retried if refused.
-        myself.send_after(Duration::from_millis(200), || PeerMsg::Introduce);
+    // Whom to reach: asked for when the switchboard shows them online (the watch's answer).
+    let reach: Vec<FeedId> = state.targets.keys().copied().collect();
+    for target in state.targets.values_mut() {
+        // A new connection has no inner connection yet: everything is asked again.
+        *target = Target::default();
+    }
+    if !reach.is_empty()
+        && client::write(&mut send, &ClientMsg::Watch { ids: reach })
+            .await
+            .is_err()
+    {
+        return;
     }
     state.live = Some(Live {
         send,
@@ -262,51 +321,183 @@ async fn change_status(state: &mut PeerState) {
     .await;
 }
 
-async fn introduce(state: &mut PeerState) {
-    let Part::Caller { callee } = state.harness.plan.part(state.local) else {
+/// Ask for an introduction to `to` (unless it is up, or its attempts are spent), and check
+/// back after [`LOADTEST_INTRO_ANSWER_TIMEOUT`].
+async fn introduce(myself: &ActorRef<PeerMsg>, state: &mut PeerState, to: FeedId) {
+    if state.live.is_none() {
+        return;
+    }
+    let Some(target) = state.targets.get_mut(&to) else {
         return;
     };
-    let Some(to) = state.harness.id(callee) else {
+    if target.up {
         return;
-    };
-    state.intro_attempts += 1;
+    }
+    if target.attempts >= LOADTEST_INTRO_ATTEMPTS {
+        if target.asked {
+            target.asked = false;
+            state.harness.metrics.refuse_intro("gave_up");
+        }
+        return;
+    }
+    target.attempts += 1;
+    target.asked = true;
+    let attempt = target.attempts;
+    myself.send_after(LOADTEST_INTRO_ANSWER_TIMEOUT, move || {
+        PeerMsg::IntroTimeout(to, attempt)
+    });
     write(state, ClientMsg::Introduce { to }).await;
+}
+
+/// Post to the own feed (a node of the follow graph), stamped for the followers to time.
+fn post(state: &mut PeerState) {
+    let Some(feeds) = state.feeds.as_ref() else {
+        return;
+    };
+    let own = FeedId::from(state.harness.key(state.local).verifying_key());
+    match feeds.post(&state.harness.metrics, own) {
+        Ok(_) => Metrics::bump(&state.harness.metrics.posts),
+        Err(e) => {
+            tracing::debug!(error = %e, "a post was not made");
+            state.harness.metrics.fail("post");
+        }
+    }
+}
+
+/// The peers local peer `l` must reach: its callee (a relay caller), or the nodes of the follow
+/// graph it dials (a replicator).
+fn reaches(harness: &Harness, l: u64) -> Vec<FeedId> {
+    match harness.plan.part(l) {
+        Part::Caller { callee } => harness.id(callee).into_iter().collect(),
+        Part::Replicator { node } => {
+            let (Some(graph), start) =
+                (harness.graph.as_ref(), harness.plan.replicate_range().start)
+            else {
+                return Vec::new();
+            };
+            graph
+                .dials(node as usize)
+                .into_iter()
+                .filter_map(|n| harness.id(start + u64::from(n)))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A replicator's feeds: its own and those it follows, empty (in memory: see
+/// [`crate::loadtest::replica`]).
+fn feeds(harness: &Harness, l: u64) -> Option<Arc<Feeds>> {
+    let Part::Replicator { node } = harness.plan.part(l) else {
+        return None;
+    };
+    let graph = harness.graph.as_ref()?;
+    let start = harness.plan.replicate_range().start;
+    let follows: Vec<FeedId> = graph
+        .follows(node as usize)
+        .iter()
+        .filter_map(|n| harness.id(start + u64::from(*n)))
+        .collect();
+    let identity = Identity::from_seed(peer_secret(harness.seed, harness.shard.global(l)));
+    Some(Feeds::new(Replica::new(identity, &follows)))
+}
+
+/// The callee's policy: whether `from` is a peer the plan says will call local peer `l`.
+fn accepts(harness: &Harness, l: u64, from: &FeedId) -> bool {
+    let Some(caller) = harness.local(from) else {
+        return false;
+    };
+    match harness.plan.part(l) {
+        Part::Callee => caller + 1 == l && harness.plan.part(caller) == Part::Caller { callee: l },
+        Part::Replicator { node } => match (harness.plan.part(caller), harness.graph.as_ref()) {
+            (Part::Replicator { node: other }, Some(graph)) => {
+                graph.is_dialled_by(node as usize, other as usize)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 async fn on_frame(myself: &ActorRef<PeerMsg>, state: &mut PeerState, frame: ServerMsg) {
     match frame {
-        ServerMsg::Presence { id, online } => noticed(state, id, online.as_ref()),
+        ServerMsg::Presence { id, online } => {
+            let ask = online.is_some()
+                && state
+                    .targets
+                    .get(&id)
+                    .is_some_and(|t| !t.up && !t.asked && t.attempts == 0);
+            if ask {
+                introduce(myself, state, id).await;
+            }
+            noticed(state, id, online.as_ref())
+        }
         ServerMsg::IntroRequest { from, .. } => {
-            let accept = relay(state).is_some_and(|r| r.register(from).is_ok());
+            let accept = accepts(&state.harness, state.local, &from)
+                && relay(state).is_some_and(|r| r.register(from).is_ok());
             write(state, ClientMsg::IntroAnswer { from, accept }).await;
         }
         ServerMsg::Introduced { peer, .. } => {
+            match state.targets.get_mut(&peer) {
+                Some(target) if !target.up => {
+                    target.up = true;
+                    target.asked = false;
+                }
+                // Not asked for, or a second answer: nothing to start.
+                _ => return,
+            }
             let (metrics, stop) = (
                 Arc::clone(&state.harness.metrics),
                 Arc::clone(&state.harness.stopping),
             );
-            let started = relay(state).map(|r| r.round_trips(peer, metrics, stop));
+            let feeds = state.feeds.clone();
+            let started = relay(state).map(|r| match feeds {
+                Some(feeds) => r.replicate_with(peer, feeds, metrics, stop),
+                None => r.round_trips(peer, metrics, stop),
+            });
             if !matches!(started, Some(Ok(()))) {
                 state.harness.metrics.fail("relay_setup");
             }
         }
-        ServerMsg::IntroRefused { .. } if state.intro_attempts < LOADTEST_INTRO_ATTEMPTS => {
-            myself.send_after(Duration::from_millis(500), || PeerMsg::Introduce);
-        }
-        ServerMsg::IntroRefused { reason, .. } => {
-            tracing::debug!(%reason, "introduction refused for good");
-            state.harness.metrics.fail("intro_refused");
+        ServerMsg::IntroRefused { to, reason, .. } => {
+            let Some(target) = state.targets.get_mut(&to).filter(|t| t.asked) else {
+                return;
+            };
+            target.asked = false;
+            let attempts = target.attempts;
+            state
+                .harness
+                .metrics
+                .refuse_intro(client::intro_cause(&reason));
+            if attempts < LOADTEST_INTRO_ATTEMPTS {
+                // Back off a little more each time: the usual cause is a callee not yet online
+                // on this node, or a callee with many introductions pending.
+                let pause = INTRO_RETRY * attempts.min(10);
+                myself.send_after(pause, move || PeerMsg::Introduce(to));
+            } else {
+                tracing::debug!(%reason, "introduction refused for good");
+                state.harness.metrics.refuse_intro("gave_up");
+            }
         }
         ServerMsg::Welcome { .. } | ServerMsg::Refused { .. } | ServerMsg::JoinRefused { .. } => {}
     }
 }
 
-/// The inner relay over this peer's connection, started on first use.
+/// The inner relay over this peer's connection, started on first use: echoing round trips, or
+/// replicating for a node of the follow graph.
 fn relay(state: &mut PeerState) -> Option<&mut InnerRelay> {
     let key = state.harness.key(state.local);
+    let serve = match &state.feeds {
+        Some(feeds) => Serve::Replicate {
+            feeds: Arc::clone(feeds),
+            metrics: Arc::clone(&state.harness.metrics),
+            stop: Arc::clone(&state.harness.stopping),
+        },
+        None => Serve::Echo,
+    };
     let live = state.live.as_mut()?;
     if live.relay.is_none() {
-        live.relay = InnerRelay::start(&key, &live.conn).ok();
+        live.relay = InnerRelay::start(&key, &live.conn, serve).ok();
     }
     live.relay.as_mut()
 }

@@ -51,6 +51,11 @@ pub struct Report {
     pub relay_round_trips_per_s: Option<f64>,
     /// Relayed payload bytes per second (both ways), all pairs together.
     pub relay_bytes_per_s: Option<f64>,
+    /// Introductions refused by the switchboards, by cause (`not_connected`, `over_rate`,
+    /// `declined`, …), retries included: a pair retries a refused introduction a bounded number
+    /// of times, so a refusal here is not a lost pair (`relay_pairs` says how many came up).
+    #[serde(default)]
+    pub intro_refused: BTreeMap<String, u64>,
     /// Pairs whose inner connection came up, of those planned.
     pub relay_pairs: Option<[u64; 2]>,
     /// Round trips not back in time.
@@ -65,8 +70,16 @@ pub struct Report {
     pub churn_events: Option<u64>,
     /// From a post to its arrival at one follower.
     pub post_arrival_ms: Option<Latency>,
-    /// Entries that reached a follower, per second.
+    /// Entries that reached a follower, per second of the steady phase (arrivals at each
+    /// follower counted apart).
     pub entries_per_s: Option<f64>,
+    /// Posts made by the follow graph's peers.
+    #[serde(default)]
+    pub posts: Option<u64>,
+    /// Replication connections (one per related pair of the follow graph) that came up, of those
+    /// planned.
+    #[serde(default)]
+    pub replicate_links: Option<[u64; 2]>,
     /// Peer actors restarted by their supervisor after a crash.
     pub restarts: u64,
     /// Harness resident memory per connected peer (growth over the ramp / peers).
@@ -100,6 +113,14 @@ fn add_opt<T: std::ops::Add<Output = T> + Copy>(a: Option<T>, b: Option<T>) -> O
     }
 }
 
+fn add_counts(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut sum = a.clone();
+    for (cause, n) in b {
+        *sum.entry(cause.clone()).or_default() += n;
+    }
+    sum
+}
+
 fn weighted(a: Option<u64>, wa: u64, b: Option<u64>, wb: u64) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) if wa + wb > 0 => Some((a * wa + b * wb) / (wa + wb)),
@@ -110,10 +131,7 @@ fn weighted(a: Option<u64>, wa: u64, b: Option<u64>, wb: u64) -> Option<u64> {
 impl Report {
     /// The exact merge of two reports of shards of one population.
     pub fn merge(&self, other: &Report) -> Result<Report, LoadtestError> {
-        let mut failures = self.connect_failures.clone();
-        for (cause, n) in &other.connect_failures {
-            *failures.entry(cause.clone()).or_default() += n;
-        }
+        let failures = add_counts(&self.connect_failures, &other.connect_failures);
         let (wa, wb) = (self.peers_connected, other.peers_connected);
         let lat = |a: &Option<Latency>, b: &Option<Latency>| Latency::merge(a.as_ref(), b.as_ref());
         Ok(Report {
@@ -139,6 +157,7 @@ impl Report {
                 other.relay_round_trips_per_s,
             ),
             relay_bytes_per_s: add_opt(self.relay_bytes_per_s, other.relay_bytes_per_s),
+            intro_refused: add_counts(&self.intro_refused, &other.intro_refused),
             relay_pairs: match (self.relay_pairs, other.relay_pairs) {
                 (Some(a), Some(b)) => Some([a[0] + b[0], a[1] + b[1]]),
                 (a, b) => a.or(b),
@@ -156,6 +175,11 @@ impl Report {
             churn_events: add_opt(self.churn_events, other.churn_events),
             post_arrival_ms: lat(&self.post_arrival_ms, &other.post_arrival_ms)?,
             entries_per_s: add_opt(self.entries_per_s, other.entries_per_s),
+            posts: add_opt(self.posts, other.posts),
+            replicate_links: match (self.replicate_links, other.replicate_links) {
+                (Some(a), Some(b)) => Some([a[0] + b[0], a[1] + b[1]]),
+                (a, b) => a.or(b),
+            },
             restarts: self.restarts + other.restarts,
             harness_bytes_per_peer: weighted(
                 self.harness_bytes_per_peer,
@@ -261,6 +285,7 @@ mod tests {
             relay_rtt_ms: Some(h.latency()?),
             relay_round_trips_per_s: Some(10.0),
             relay_bytes_per_s: None,
+            intro_refused: BTreeMap::from([("over_rate".to_string(), 3)]),
             relay_pairs: Some([1, 1]),
             relay_lost: Some(0),
             presence_visible_ms: None,
@@ -269,6 +294,8 @@ mod tests {
             churn_events: None,
             post_arrival_ms: None,
             entries_per_s: None,
+            posts: None,
+            replicate_links: None,
             restarts: 2,
             harness_bytes_per_peer: Some(1_000),
             harness_peak_rss_bytes: Some(5),
@@ -296,6 +323,7 @@ mod tests {
         assert_eq!(m.peers_target, 400);
         assert_eq!(m.connect_failures["timeout"], 2);
         assert_eq!(m.restarts, 4);
+        assert_eq!(m.intro_refused["over_rate"], 6);
         let rtt = m.relay_rtt_ms.ok_or(LoadtestError::Invalid("no rtt"))?;
         assert_eq!(rtt.count, 100);
         assert!(rtt.p99 >= 1.0 && rtt.max >= 499.0);

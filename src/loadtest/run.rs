@@ -1,4 +1,5 @@
-//! The scenarios' driver: binds the shared endpoints, resolves the switchboards, ramps the
+//! The scenarios' driver: resolves the switchboards, binds the shared endpoints (on loopback,
+//! one source address each: see [`setup`]), ramps the
 //! simulated peers up under the given dynamic supervisor, runs the steady phase (churn; the
 //! relayed pairs run by themselves), samples the timeline once a second, and assembles the
 //! report. The tree, the switchboard processes and the display are the caller's
@@ -14,8 +15,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::limits::{
-    LOADTEST_CHURN_MAX, LOADTEST_DURATION_MAX_SECS, LOADTEST_ENDPOINTS, LOADTEST_JOIN_GRACE,
-    LOADTEST_PEERS_MAX, LOADTEST_RAMP_MAX, LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
+    LOADTEST_CHURN_MAX, LOADTEST_DURATION_MAX_SECS, LOADTEST_ENDPOINTS,
+    LOADTEST_INTRO_ANSWER_TIMEOUT, LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX,
+    LOADTEST_RAMP_MAX, LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
 };
 use crate::loadtest::client::SbTarget;
 use crate::loadtest::graph::FollowGraph;
@@ -31,6 +33,8 @@ use crate::supervisor::DynamicSupervisorHandle;
 
 /// How often the driver wakes during the ramp.
 const RAMP_TICK: Duration = Duration::from_millis(5);
+/// How long the run waits after the steady phase for the last posts to reach their followers.
+const POST_DRAIN: Duration = Duration::from_secs(1);
 /// Follows per peer on average in the follow graph.
 const FOLLOWS_MEAN: usize = 5;
 
@@ -55,6 +59,8 @@ pub struct RunConfig {
     pub relay_pairs: u64,
     /// Peers in the follow graph, whole population.
     pub replicate_peers: u64,
+    /// Posts per second by the follow graph's peers, whole population.
+    pub posts_per_s: f64,
 }
 
 impl RunConfig {
@@ -85,6 +91,11 @@ impl RunConfig {
                 "--relay-pairs may be at most 5,000 (LOADTEST_RELAY_PAIRS_MAX)",
             ));
         }
+        if !(self.posts_per_s >= 0.0 && self.posts_per_s <= f64::from(LOADTEST_POSTS_MAX)) {
+            return Err(LoadtestError::Invalid(
+                "--posts must be between 0 and 10,000 per second (LOADTEST_POSTS_MAX)",
+            ));
+        }
         if self.replicate_peers > LOADTEST_REPLICATE_PEERS_MAX as u64 {
             return Err(LoadtestError::Invalid(
                 "--replicate-peers may be at most 2,000 (LOADTEST_REPLICATE_PEERS_MAX)",
@@ -105,7 +116,14 @@ pub enum Phase {
     End,
 }
 
-/// Bind the shared endpoints and resolve the switchboards; build the shared context.
+/// Resolve the switchboards and bind the shared endpoints; build the shared context.
+///
+/// Against loopback switchboards the endpoints bind 127.0.0.1, .2, … so that the peers come
+/// from as many source addresses as there are endpoints: a switchboard's handshake admission
+/// (`net::admission`) holds each source address to a few pending handshakes, which a ramp of
+/// a thousand a second from one address exceeds. Against a remote switchboard this machine has
+/// one address: its ramp is bounded by that cap, and `--shard` over several machines is the way
+/// past it.
 pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness>, LoadtestError> {
     config.check()?;
     if targets.is_empty() {
@@ -113,26 +131,29 @@ pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness
             "give --spawn N or at least one --switchboard [@ID@]HOST:PORT",
         ));
     }
-    let mut endpoints = Vec::with_capacity(LOADTEST_ENDPOINTS);
     let any: SocketAddr = ([0, 0, 0, 0], 0).into();
-    for i in 0..LOADTEST_ENDPOINTS {
-        // The endpoint's own key is never used for a peer's dial (each carries its own config).
-        let secret = *blake3::hash(
-            &[
-                b"kith-loadtest-endpoint".as_slice(),
-                &(i as u64).to_le_bytes(),
-            ]
-            .concat(),
-        )
-        .as_bytes();
-        endpoints.push(Arc::new(PeerEndpoint::bind(
-            any,
-            &SigningKey::from_bytes(&secret),
-        )?));
-    }
+    // A probe endpoint learns the keys of switchboards given without one (trust on first use).
+    let probe = PeerEndpoint::bind(any, &endpoint_key(u64::MAX))?;
     let mut resolved = Vec::with_capacity(targets.len());
     for text in targets {
-        resolved.push(SbTarget::resolve(text, &endpoints[0]).await?);
+        resolved.push(SbTarget::resolve(text, &probe).await?);
+    }
+    drop(probe);
+    let loopback = resolved
+        .iter()
+        .all(|t| t.addr.is_ipv4() && t.addr.ip().is_loopback());
+    let mut endpoints = Vec::with_capacity(LOADTEST_ENDPOINTS);
+    for i in 0..LOADTEST_ENDPOINTS {
+        // On loopback each endpoint takes its own source address (127.0.0.1, .2, …), as that
+        // many hosts would: a switchboard admits at most HANDSHAKES_PER_ADDRESS_MAX pending
+        // handshakes per source address (its flood defence), which one address would hit at
+        // once. Elsewhere the machine's own address is the only one there is.
+        let bind = match loopback {
+            true => SocketAddr::from(([127, 0, 0, 1 + (i % 254) as u8], 0)),
+            false => any,
+        };
+        // The endpoint's own key is never used for a peer's dial (each carries its own config).
+        endpoints.push(Arc::new(PeerEndpoint::bind(bind, &endpoint_key(i as u64))?));
     }
     let local = config.shard.local_count(config.peers);
     let share = |n: u64| {
@@ -226,6 +247,20 @@ pub async fn drive(
     let handshakes = Metrics::get(&metrics.joins);
     let rss_joined = procfs::rss("self").ok();
     at(Phase::Joined);
+    // The introduced pairs and the follow graph's connections come up after their peers joined
+    // (each waits to see the other online): give them a bounded moment before the steady phase.
+    let links_planned = harness
+        .graph
+        .as_ref()
+        .map_or(0, |g| (0..g.len()).map(|n| g.dials(n).len() as u64).sum());
+    let settle = Instant::now() + 2 * LOADTEST_INTRO_ANSWER_TIMEOUT;
+    while Instant::now() < settle
+        && (Metrics::get(&metrics.relay_pairs_up) < harness.plan.relay_pairs
+            || Metrics::get(&metrics.replicate_links_up) < links_planned)
+    {
+        sample_if_due(&metrics, &mut next_sample);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The steady phase: churn at its rate, relayed pairs by themselves, one sample a second.
     let steady = Instant::now();
     let relay_before = (
@@ -236,7 +271,20 @@ pub async fn drive(
     let churn_rate = config.shard.share(config.churn_per_s);
     let presence = harness.plan.presence_range();
     let mut churned = 0u64;
+    let posters = harness.plan.replicate_range();
+    let post_rate = config.shard.share(config.posts_per_s);
+    let mut posted = 0u64;
+    let arrivals_before = Metrics::get(&metrics.arrivals);
     while steady.elapsed() < config.duration {
+        if !posters.is_empty() && config.posts_per_s > 0.0 {
+            let due = (steady.elapsed().as_secs_f64() * post_rate) as u64;
+            while posted < due {
+                if let Some(actor) = harness.actor(rng.gen_range(posters.clone())) {
+                    let _ = actor.cast(PeerMsg::Post);
+                }
+                posted += 1;
+            }
+        }
         if !presence.is_empty() && config.churn_per_s > 0.0 {
             let due = (steady.elapsed().as_secs_f64() * churn_rate) as u64;
             while churned < due {
@@ -255,6 +303,12 @@ pub async fn drive(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let steady_s = steady.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
+    let arrivals = Metrics::get(&metrics.arrivals) - arrivals_before;
+    // The last posts' entries are still on their way: a bounded moment for them to arrive (their
+    // times count; the rate above is the steady phase's).
+    if !posters.is_empty() {
+        tokio::time::sleep(POST_DRAIN).await;
+    }
     harness.stopping.store(true, Ordering::Relaxed);
     metrics.sample();
     at(Phase::End);
@@ -287,6 +341,7 @@ pub async fn drive(
         },
         relay_round_trips_per_s: relay.then(|| (relay_after.0 - relay_before.0) as f64 / steady_s),
         relay_bytes_per_s: relay.then(|| (relay_after.1 - relay_before.1) as f64 / steady_s),
+        intro_refused: metrics.intro_refusals(),
         relay_pairs: relay.then(|| [Metrics::get(&metrics.relay_pairs_up), plan.relay_pairs]),
         relay_lost: relay.then(|| Metrics::get(&metrics.relay_lost)),
         presence_visible_ms: if presence_run {
@@ -298,8 +353,10 @@ pub async fn drive(
         presence_visible_other_node_ms: latency(Measure::PresenceOtherNode)?,
         churn_events: presence_run.then(|| Metrics::get(&metrics.churn_events)),
         post_arrival_ms: latency(Measure::PostArrival)?,
-        entries_per_s: (plan.replicate_peers > 0 && Metrics::get(&metrics.arrivals) > 0)
-            .then(|| Metrics::get(&metrics.arrivals) as f64 / steady_s),
+        entries_per_s: (plan.replicate_peers > 0).then(|| arrivals as f64 / steady_s),
+        posts: (plan.replicate_peers > 0).then(|| Metrics::get(&metrics.posts)),
+        replicate_links: (plan.replicate_peers > 0)
+            .then(|| [Metrics::get(&metrics.replicate_links_up), links_planned]),
         restarts: Metrics::get(&metrics.restarts),
         harness_bytes_per_peer: match (rss_before, rss_joined) {
             (Some(a), Some(b)) if connected > 0 => Some(b.saturating_sub(a) / connected),
@@ -315,6 +372,12 @@ pub async fn drive(
         timeline: metrics.timeline(),
         spawned_pids: Vec::new(),
     })
+}
+
+/// The key of shared endpoint `i` (never proved to anyone: each dial carries its peer's own).
+fn endpoint_key(i: u64) -> SigningKey {
+    let secret = blake3::hash(&[b"kith-loadtest-endpoint".as_slice(), &i.to_le_bytes()].concat());
+    SigningKey::from_bytes(secret.as_bytes())
 }
 
 fn sample_if_due(metrics: &Metrics, next: &mut Instant) {

@@ -22,6 +22,7 @@ use kith_supervisors::bench::{relay as bench_relay, replicate as bench_replicate
 use kith_supervisors::cli::args::{
     BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs,
 };
+use kith_supervisors::cli::signal::shutdown_signal;
 use kith_supervisors::cli::{client, config, output, report};
 use kith_supervisors::trees::{daemon, switchboard};
 use serde_json::json;
@@ -325,16 +326,6 @@ async fn run_until_signal(root: &mut RootSupervisor) -> Result<()> {
         RootExit::Stopped => Ok(()),
         RootExit::Escalated(why) => bail!("the supervision tree gave up: {why}"),
     }
-}
-
-async fn shutdown_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }
 
 fn bench(which: BenchCommand) -> Result<()> {

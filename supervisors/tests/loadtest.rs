@@ -1,8 +1,9 @@
 //! `kith loadtest` end to end through the real binary: two spawned switchboard processes, a few
 //! hundred simulated peers for a few seconds of the mixed scenario. Checks that the JSON report
-//! has its fields and that they are sane, that the histograms decode, and that no switchboard
-//! process the harness spawned is left behind. Speed is measured by the command, never asserted
-//! here.
+//! has its fields and that they are sane, that the histograms decode, that every relayed pair and
+//! every replication connection of the follow graph came up, and that no switchboard process the
+//! harness spawned is left behind — also when the harness itself is killed with SIGKILL. Speed is
+//! measured by the command, never asserted here.
 
 use std::process::Command;
 use std::time::Duration;
@@ -34,7 +35,9 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
             "--relay-pairs",
             "10",
             "--replicate-peers",
-            "0",
+            "40",
+            "--posts",
+            "20",
             "--churn",
             "40",
         ])
@@ -75,8 +78,25 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
     assert_eq!(report.ramp_per_s, 300.0);
     // Not built: never a made-up number.
     assert!(report.failover_ms.is_none() && value["failover_ms"].is_null());
-    // Not run (no follow graph): null, not zero.
-    assert!(value["post_arrival_ms"].is_null());
+    // Every pair was introduced (each caller watches its callee and asks once it is online; the
+    // callee accepts only its planned caller), every replication connection came up, and posts
+    // reached followers through the relay.
+    assert!(value.get("intro_refused").is_some());
+    assert_eq!(
+        report.relay_pairs,
+        Some([10, 10]),
+        "refused: {:?}",
+        report.intro_refused
+    );
+    let [links_up, links] = report.replicate_links.expect("the follow graph ran");
+    assert!(
+        links > 0 && links_up == links,
+        "{links_up} of {links} links"
+    );
+    assert!(report.posts.is_some_and(|p| p > 0));
+    let arrival = report.post_arrival_ms.expect("posts arrived");
+    assert!(arrival.count > 0 && arrival.p50 <= arrival.p99);
+    assert!(report.entries_per_s.is_some_and(|e| e > 0.0));
     let rtt = report
         .relay_rtt_ms
         .expect("relay round trips were measured");
@@ -130,4 +150,85 @@ fn peers_beyond_the_bound_are_refused_before_anything_starts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--peers"));
+}
+
+/// The spawned switchboards die with a harness killed outright (no destructor runs): each is
+/// started with PR_SET_PDEATHSIG.
+#[test]
+fn switchboards_die_with_a_killed_harness() {
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args([
+            "loadtest",
+            "--spawn",
+            "2",
+            "--peers",
+            "20",
+            "--duration",
+            "60",
+        ])
+        .args(["--scenario", "connect"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let parent = harness.id();
+    // Its children: the two switchboards, once both run.
+    let mut children = Vec::new();
+    for _ in 0..200 {
+        children = children_of(parent);
+        if children.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        children.len(),
+        2,
+        "the harness did not spawn two switchboards"
+    );
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    for pid in children {
+        let gone = (0..50).any(|_| {
+            let alive = procfs::alive(pid) && !zombie(pid);
+            if alive {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            !alive
+        });
+        assert!(gone, "switchboard {pid} outlived its killed harness");
+    }
+}
+
+/// Processes whose parent is `parent` (from /proc/*/stat).
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command is in parentheses and may hold spaces: fields after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether `pid` is a zombie (dead, not reaped yet: its new parent reaps it).
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }

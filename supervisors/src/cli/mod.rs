@@ -1,5 +1,5 @@
 //! The `kith` command line: flags ([`args`]), settings precedence ([`config`]), the control-socket
-//! client ([`client`]) and text/JSON printing ([`output`]).
+//! client ([`client`]), text/JSON printing ([`output`]) and the stop signals ([`signal`]).
 
 #[allow(missing_docs)]
 // clap turns doc comments into help text; flattened flags document themselves.
@@ -8,3 +8,4 @@ pub mod client;
 pub mod config;
 pub mod output;
 pub mod report;
+pub mod signal;

@@ -41,6 +41,9 @@ pub struct LoadtestArgs {
     /// Peers in the replicate scenario's follow graph (whole population).
     #[arg(long, default_value_t = 200)]
     pub replicate_peers: u64,
+    /// Posts per second by the follow graph's peers (whole population; replicate and mixed).
+    #[arg(long, default_value_t = 50.0)]
+    pub posts: f64,
     /// This process's part of the population, I/N (N harnesses together make one population).
     #[arg(long, default_value = "0/1")]
     pub shard: String,

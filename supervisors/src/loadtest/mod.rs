@@ -25,6 +25,7 @@ use kith::net::CloseCode;
 
 use self::args::{LoadtestAction, LoadtestArgs};
 use self::spawn::LocalCluster;
+use crate::cli::signal::shutdown_signal;
 use crate::trees;
 
 /// Run `kith loadtest …`.
@@ -47,6 +48,7 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
         churn_per_s: args.churn,
         relay_pairs: args.relay_pairs,
         replicate_peers: args.replicate_peers,
+        posts_per_s: args.posts,
     };
     config.check()?;
     if args.scenario == "failover" {
@@ -154,14 +156,4 @@ fn merge(files: &[std::path::PathBuf], json: Option<&Path>, plot: Option<&Path>)
         bail!("no report to merge");
     };
     output(&merged, json, plot)
-}
-
-async fn shutdown_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }

@@ -1,8 +1,18 @@
 //! Local switchboard processes for `kith loadtest --spawn N` and `kith bench relay`: real
 //! `kith switchboard` processes of this same binary on loopback, each with its own temporary data
-//! directory; nodes 2..N join node 1 into one cluster. They are killed (and waited for) when the
-//! [`Node`] is dropped, so every exit path of the harness — success, error, Ctrl-C
-//! handled by the caller, a panic that unwinds — tears them down.
+//! directory, joined into one cluster as a full mesh: node `i` joins every node before it
+//! (`--join @ID@ADDR` each) and lists every other node's key (`--cluster-key`). A mesh, not a
+//! star: a node links only to the nodes it joins or that join it, and introductions and relayed
+//! packets cross one link, so two nodes that both joined only node 1 could see each other's
+//! clients in presence (gossip reaches them through node 1) but not introduce them.
+//!
+//! Teardown: they are killed (and waited for) when the [`Node`] is dropped, so every exit path
+//! of the harness that runs destructors — success, error, Ctrl-C handled by the caller, a panic
+//! that unwinds — tears them down. A harness killed outright (SIGKILL, OOM killer) runs none:
+//! for that, each node is started with `PR_SET_PDEATHSIG` = SIGKILL (through `rustix`), so the
+//! kernel kills it when the thread that spawned it ends. That is the harness's main thread in
+//! `kith loadtest` and `kith bench relay`; a caller that spawns from a thread that may end
+//! before the run (a blocking pool's thread) would lose its nodes early.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,18 +64,14 @@ impl LocalCluster {
             dirs.push((dir, id));
         }
         let ids: Vec<FeedId> = dirs.iter().map(|(_, id)| *id).collect();
-        let listed = lists_members()?;
         let mut cluster = LocalCluster {
             nodes: Vec::with_capacity(n),
         };
         for (i, (dir, id)) in dirs.into_iter().enumerate() {
-            let seed = cluster.nodes.first().map(|node| node.at.to_text());
-            let members: Vec<FeedId> = match listed {
-                true => ids.iter().filter(|other| **other != id).copied().collect(),
-                false => Vec::new(),
-            };
+            let joins: Vec<String> = cluster.nodes.iter().map(|node| node.at.to_text()).collect();
+            let members: Vec<FeedId> = ids.iter().filter(|other| **other != id).copied().collect();
             // Pushed as soon as it runs, so an error on a later node still kills this one.
-            let node = start_node(dir, i, seed.as_deref(), &members, extra)?;
+            let node = start_node(dir, i, &joins, &members, extra)?;
             cluster.nodes.push(node);
         }
         Ok(cluster)
@@ -98,24 +104,13 @@ impl LocalCluster {
     }
 }
 
-/// Whether this binary's switchboard takes `--cluster-key` (cluster members listed on the
-/// accepting node): then each node is told the keys of all the others.
-fn lists_members() -> Result<bool> {
-    let exe = std::env::current_exe().context("finding the kith binary")?;
-    let help = Command::new(exe)
-        .args(["switchboard", "--help"])
-        .stderr(Stdio::null())
-        .output()?;
-    Ok(String::from_utf8_lossy(&help.stdout).contains("--cluster-key"))
-}
-
-/// Start node `i` in `dir` (its identity already there), joined to `seed` if given, with the
-/// other nodes' keys as cluster members, and wait until its control socket answers. The one
-/// place a node's command line is made.
+/// Start node `i` in `dir` (its identity already there), joined to each of `joins`
+/// (`@ID@ADDR`), with the other nodes' keys as cluster members, and wait until its control
+/// socket answers. The one place a node's command line is made.
 fn start_node(
     dir: TempDir,
     i: usize,
-    seed: Option<&str>,
+    joins: &[String],
     members: &[FeedId],
     extra: &[String],
 ) -> Result<Node> {
@@ -129,12 +124,13 @@ fn start_node(
         .arg(dir.path())
         .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
         .args(extra);
-    if let Some(seed) = seed {
-        command.args(["--join", seed]);
+    for join in joins {
+        command.args(["--join", join]);
     }
     for member in members {
         command.args(["--cluster-key", &member.to_string()]);
     }
+    die_with_parent(&mut command);
     tracing::debug!(node = i + 1, ?command, "starting a switchboard");
     let child = command
         .env("RUST_LOG", "error")
@@ -170,4 +166,26 @@ fn start_node(
         .parse()?;
     node.at.key = id.verifying_key()?;
     Ok(node)
+}
+
+/// Have the kernel kill the child (SIGKILL) when the thread that spawns it ends, however the
+/// harness ends (`prctl(PR_SET_PDEATHSIG)`); if the harness is already gone by the time the
+/// child runs this, the child does not start (ESRCH).
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    let hook = move || {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        // The parent may have died between the fork and the prctl: then nobody would kill us.
+        if rustix::process::getppid() != Some(parent) {
+            return Err(rustix::io::Errno::SRCH.into());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the child between fork and exec; it makes only the prctl and
+    // getppid system calls (async-signal-safe), does not allocate (its errors are raw OS error
+    // codes), and touches no lock or state shared with the parent's other threads.
+    unsafe {
+        command.pre_exec(hook);
+    }
 }

@@ -22,17 +22,20 @@ fn kib(v: Option<u64>) -> String {
     v.map_or_else(|| "-".into(), |b| format!("{:.1} KiB", b as f64 / 1024.0))
 }
 
-/// The report as a table.
-pub fn text(r: &Report) -> String {
-    let failures = match r.connect_failures.is_empty() {
+fn counts(by_cause: &std::collections::BTreeMap<String, u64>) -> String {
+    match by_cause.is_empty() {
         true => "none".to_string(),
-        false => r
-            .connect_failures
+        false => by_cause
             .iter()
             .map(|(c, n)| format!("{c} {n}"))
             .collect::<Vec<_>>()
             .join(", "),
-    };
+    }
+}
+
+/// The report as a table.
+pub fn text(r: &Report) -> String {
+    let failures = counts(&r.connect_failures);
     let rows: Vec<(&str, String)> = vec![
         (
             "scenario",
@@ -74,6 +77,13 @@ pub fn text(r: &Report) -> String {
             },
         ),
         (
+            "introductions refused",
+            match r.relay_pairs {
+                Some(_) => counts(&r.intro_refused),
+                None => "-".into(),
+            },
+        ),
+        (
             "relay pairs up",
             r.relay_pairs.map_or_else(
                 || "-".into(),
@@ -100,6 +110,12 @@ pub fn text(r: &Report) -> String {
         ("presence changes made", opt(r.churn_events)),
         ("post arrival", latency(&r.post_arrival_ms)),
         ("entries/s", opt(r.entries_per_s.map(|e| format!("{e:.0}")))),
+        ("posts made", opt(r.posts)),
+        (
+            "replication links up",
+            r.replicate_links
+                .map_or_else(|| "-".into(), |[up, of]| format!("{up} of {of}")),
+        ),
         ("restarts", r.restarts.to_string()),
         ("ghosts", opt(r.ghosts)),
         ("harness memory per peer", kib(r.harness_bytes_per_peer)),
