@@ -42,6 +42,8 @@ pub mod rolodex;
 pub mod runtime;
 pub mod store;
 pub mod supervisor;
+// `--metrics ADDR`: the Prometheus text endpoint of switchboards and daemons.
+pub mod metrics;
 pub mod wire;
 
 // The bounded polling helper of the tests; only with the `test-utils` feature.

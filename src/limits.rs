@@ -496,3 +496,20 @@ pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pages of LMDB's free list read at most when checking that a short `data.mdb` is only short by
 /// free pages (a damaged list cannot make the open-time check run unbounded).
 pub const STORE_CHECK_PAGES_MAX: u64 = 1 << 20;
+
+// --- metrics: `--metrics ADDR` on switchboards and daemons (issue 17, item 4) ---
+
+/// Scrapes served at once by one metrics endpoint; past it a connection waits in the backlog.
+pub const METRICS_CONNECTIONS_MAX: usize = 8;
+/// Time a scraper has to send its request head (slow-loris bound).
+pub const METRICS_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Time one metrics connection may live, whatever it does.
+pub const METRICS_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// Time a scrape may take to gather its figures (the supervision report included).
+pub const METRICS_GATHER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Followed feeds a daemon reports a replication lag for, one series each (the most behind
+/// first); the rest are summed into `kith_daemon_replication_lag_feeds_omitted`.
+pub const METRICS_LAG_FEEDS_MAX: usize = 64;
+/// Supervisors named in `kith_supervisor_restarts_total` (the trees have a fixed shape: a
+/// dozen at most; the bound guards the label's cardinality anyway).
+pub const METRICS_SUPERVISORS_MAX: usize = 64;

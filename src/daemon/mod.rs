@@ -28,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod listener;
 pub mod messages;
+pub mod metrics;
 pub mod node;
 pub mod own_seq;
 pub mod peer;

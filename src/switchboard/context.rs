@@ -24,6 +24,7 @@ use crate::switchboard::invites::InviteFile;
 use crate::switchboard::join_guesses::JoinGuesses;
 use crate::switchboard::messages::SbSessionMsg;
 use crate::switchboard::watchers::Watchers;
+use crate::wire::switchboard::JoinRefusal;
 
 /// Counters only: a switchboard keeps no log of who talked to whom.
 #[derive(Debug, Default)]
@@ -51,6 +52,10 @@ pub struct Counters {
     pub introductions_refused: AtomicU64,
     /// Introductions refused, by [`RefusalKind`] (in [`RefusalKind::ALL`]'s order).
     pub introductions_refused_by: [AtomicU64; RefusalKind::ALL.len()],
+    /// Joins refused (part of `refused`), by [`JoinRefusal`] (invite, busy, other).
+    pub joins_refused_by: [AtomicU64; 3],
+    /// Hellos that failed before a join could be asked (part of `refused`).
+    pub hellos_failed: AtomicU64,
 }
 
 /// A snapshot of the counters, for `kith status` on a switchboard.
@@ -90,6 +95,23 @@ impl Counters {
         Self::bump(&self.introductions_refused_by[error.kind() as usize]);
     }
 
+    /// Count a refused join, under its reason too.
+    pub fn refuse_join(&self, why: JoinRefusal) {
+        Self::bump(&self.refused);
+        Self::bump(&self.joins_refused_by[join_refusal_index(why)]);
+    }
+
+    /// Joins refused by reason (`invite`, `busy`, `other`) and failed hellos (`hello`).
+    pub fn joins_refused(&self) -> [(&'static str, u64); 4] {
+        let get = |i: usize| self.joins_refused_by[i].load(Ordering::Relaxed);
+        [
+            ("invite", get(join_refusal_index(JoinRefusal::Invite))),
+            ("busy", get(join_refusal_index(JoinRefusal::Busy))),
+            ("other", get(join_refusal_index(JoinRefusal::Other))),
+            ("hello", self.hellos_failed.load(Ordering::Relaxed)),
+        ]
+    }
+
     /// A snapshot.
     pub fn view(&self) -> CountersView {
         CountersView {
@@ -110,6 +132,14 @@ impl Counters {
                 })
                 .collect(),
         }
+    }
+}
+
+fn join_refusal_index(why: JoinRefusal) -> usize {
+    match why {
+        JoinRefusal::Invite => 0,
+        JoinRefusal::Busy => 1,
+        JoinRefusal::Other => 2,
     }
 }
 

@@ -27,6 +27,7 @@ pub mod invites;
 pub mod join_guesses;
 pub mod listener;
 pub mod messages;
+pub mod metrics;
 pub mod notifier;
 pub mod session;
 pub mod watchers;

@@ -224,6 +224,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         args.switchboards
     };
     let switchboards = switchboard_targets(&store, given)?;
+    let metrics = bind_metrics(args.metrics.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -232,7 +233,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
             .with_context(|| format!("binding the peer endpoint on {listen}"))?;
         let endpoint = Arc::new(endpoint);
         let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards };
-        let mut running = daemon::start_with(parts, resync_own_feed).await?;
+        let mut running = daemon::start_full(parts, resync_own_feed, metrics).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
         run_until_signal(&mut running.root).await
@@ -279,6 +280,7 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
             args.listen
         )
     })?;
+    let metrics = bind_metrics(args.metrics.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -305,12 +307,27 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
             join: args.join,
             relay,
             cpus_polled_when_idle: args.poll_idle,
+            metrics,
+            presence_broadcast_ms: args.presence_broadcast_ms,
         };
         let mut running = switchboard::start(parts).await?;
         let addr = running.ctx.endpoint.local_addr()?;
         tracing::info!(id = %identity.id(), %addr, "kith switchboard running");
         run_until_signal(&mut running.root).await
     })
+}
+
+/// Bind `--metrics ADDR` before the tree, so that a bad or taken address stops the start.
+fn bind_metrics(addr: Option<&str>) -> Result<Option<Arc<std::net::TcpListener>>> {
+    let Some(text) = addr else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = text.parse().with_context(|| {
+        format!("`{text}` is not a metrics address: expected IP:PORT, e.g. 127.0.0.1:9464")
+    })?;
+    let listener = kith::metrics::bind(addr)
+        .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+    Ok(Some(listener))
 }
 
 /// Run a tree until SIGINT/SIGTERM (ordered shutdown, exit 0) or until it gives up (exit non-zero).

@@ -204,6 +204,7 @@ impl Actor for SbSession {
                 // A failed hello is counted and ends the session normally (the connection is
                 // already closed with the hello's close code).
                 Counters::bump(&state.ctx.counters.refused);
+                Counters::bump(&state.ctx.counters.hellos_failed);
                 myself.stop(Some(format!("hello failed: {e}")));
             }
         }

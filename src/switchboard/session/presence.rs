@@ -39,8 +39,8 @@ pub(super) async fn join(state: &mut SbSessionState, invite: Option<String>) -> 
     }
     let addr = state.conn.remote_address().ip();
     if let Err(e) = admit(&state.ctx, state.peer, addr, invite.as_deref()) {
-        Counters::bump(&state.ctx.counters.refused);
         let why = e.refusal();
+        state.ctx.counters.refuse_join(why);
         let reason = e.to_string();
         let _ = send(state, ServerMsg::JoinRefused { why, reason });
         // Ending the session now would close the connection before the refusal is written

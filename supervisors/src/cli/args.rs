@@ -166,6 +166,16 @@ pub struct SwitchboardArgs {
     /// relayed round trip several-fold, at the price of CPUs that never rest.
     #[arg(long)]
     pub poll_idle: bool,
+    /// Serve Prometheus metrics and readiness over HTTP on this address (`127.0.0.1:9464`:
+    /// `GET /metrics`, `GET /ready`). Off by default.
+    #[arg(long, env = "KITH_METRICS", value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// The presence heartbeat period in ms (Phoenix.Tracker's broadcast period): a node that is
+    /// silent for 20 periods is marked down, its peers hidden until it is heard again. Every
+    /// node of a cluster should use the same period.
+    #[arg(long, value_name = "MS", default_value_t = 1_500,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub presence_broadcast_ms: u64,
 }
 
 /// `kith switchboard …` subcommands (talk to the running switchboard).
@@ -216,6 +226,10 @@ pub struct DaemonArgs {
     /// it is back (see README).
     #[arg(long)]
     pub resync_own_feed: bool,
+    /// Serve Prometheus metrics and readiness over HTTP on this address (`127.0.0.1:9464`:
+    /// `GET /metrics`, `GET /ready`). Off by default.
+    #[arg(long, env = "KITH_METRICS", value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// The benchmarks.

@@ -9,7 +9,8 @@
 //! ├── rolodex        permanent worker    serialises rolodex changes; starts replicators, dialers
 //! ├── listener       permanent worker    accepts peer connections
 //! ├── switchboards   supervisor          one permanent link per --switchboard (one_for_one)
-//! └── control        permanent worker    the control socket that client commands talk to
+//! ├── control        permanent worker    the control socket that client commands talk to
+//! └── metrics        permanent worker    `--metrics ADDR`: Prometheus text and readiness (if given)
 //! ```
 //!
 //! rest_for_one because each child depends on those started before it: if the store writer
@@ -23,9 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kith::daemon::context::PeerContext;
-use kith::runtime::control_socket::TreeReporter;
 use kith::daemon::control::dispatch::node_handler;
-use kith::runtime::control_socket::{ControlArgs, ControlServer};
 use kith::daemon::dialer::{Dialer, DialerArgs};
 use kith::daemon::listener::Listener;
 use kith::daemon::messages::ReplicatorMsg;
@@ -34,13 +33,16 @@ use kith::daemon::own_seq::OwnFeed;
 use kith::daemon::peer::{Connections, Replicators, ServePolicy};
 use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
-use kith::daemon::switchboard_link::{SbLink, SbLinkArgs};
 use kith::daemon::store_writer::{StoreWriter, StoreWriterArgs};
+use kith::daemon::switchboard_link::{SbLink, SbLinkArgs};
 use kith::daemon::uplink::status_file::StatusFile;
 use kith::daemon::uplink::Relays;
 use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
+use kith::metrics::{MetricsArgs, MetricsServer};
 use kith::net::PeerEndpoint;
+use kith::runtime::control_socket::TreeReporter;
+use kith::runtime::control_socket::{ControlArgs, ControlServer};
 use kith::runtime::Slot;
 use kith::store::Store;
 use kith::supervisor::{
@@ -110,6 +112,16 @@ pub async fn start(parts: DaemonParts) -> anyhow::Result<Daemon> {
 /// Build and start the tree; with `resync_own_feed`, a store behind the own-feed marker is
 /// accepted and the own feed is fetched back from followers before anything is appended to it.
 pub async fn start_with(parts: DaemonParts, resync_own_feed: bool) -> anyhow::Result<Daemon> {
+    start_full(parts, resync_own_feed, None).await
+}
+
+/// [`start_with`], and with `metrics` (a listener bound before the tree), a `metrics` worker
+/// last in the tree serving `--metrics`.
+pub async fn start_full(
+    parts: DaemonParts,
+    resync_own_feed: bool,
+    metrics: Option<Arc<std::net::TcpListener>>,
+) -> anyhow::Result<Daemon> {
     let own = OwnFeed::open(
         &parts.data_dir,
         &parts.store,
@@ -143,7 +155,23 @@ pub async fn start_with(parts: DaemonParts, resync_own_feed: bool) -> anyhow::Re
         relays: Relays::new(parts.switchboards.len()),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
-    let spec = tree(&parts, &node, &peers, own, reporter(root_slot.clone()));
+    let mut spec = tree(&parts, &node, &peers, own, reporter(root_slot.clone()));
+    if let Some(listener) = metrics {
+        let args = MetricsArgs {
+            listener,
+            source: kith::daemon::metrics::source(
+                node.clone(),
+                peers.clone(),
+                crate::trees::switchboard::typed_reporter(root_slot.clone()),
+            ),
+        };
+        spec.children.push(ChildSpec::worker(
+            "metrics",
+            Restart::Permanent,
+            MetricsServer,
+            move || args.clone(),
+        ));
+    }
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
     Ok(Daemon { root, node, peers })

@@ -7,7 +7,8 @@
 //! ├── notifier    permanent worker    presence diffs → notices to the sessions watching
 //! ├── listener    permanent worker    accepts peers (QUIC, keys proven by TLS)
 //! ├── cluster     supervisor          one permanent link per --join node (one_for_one)
-//! └── control     permanent worker    the control socket (`kith status` on a switchboard)
+//! ├── control     permanent worker    the control socket (`kith status` on a switchboard)
+//! └── metrics     permanent worker    `--metrics ADDR`: Prometheus text and readiness (if given)
 //! ```
 //!
 //! rest_for_one: sessions track their peers in the presence shards, so if the presence subtree
@@ -22,6 +23,7 @@ use std::time::Duration;
 use kith::identity::{FeedId, Identity};
 use kith::limits::PEERS_SHARDS;
 use kith::limits::SB_CLIENTS_MAX;
+use kith::metrics::{MetricsArgs, MetricsServer, ReportFn};
 use kith::net::target::Target;
 use kith::net::PeerEndpoint;
 use kith::presence::driver::incarnation::Incarnations;
@@ -83,6 +85,10 @@ pub struct SwitchboardParts {
     pub relay: RouterConfig,
     /// Whether the process keeps idle CPUs polling (`--poll-idle`), for status.
     pub cpus_polled_when_idle: bool,
+    /// The metrics listener (`--metrics ADDR`), bound before the tree.
+    pub metrics: Option<Arc<std::net::TcpListener>>,
+    /// The presence heartbeat period (`--presence-broadcast-ms`; down after 20 silent periods).
+    pub presence_broadcast_ms: u64,
 }
 
 /// A running switchboard.
@@ -96,9 +102,17 @@ pub struct Switchboard {
 /// Build and start the tree.
 pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
     let node = parts.identity.id().to_string();
+    let defaults = Options::default();
     let pool = TrackerPool::new(Options {
         shard_count: PEERS_SHARDS,
-        ..Options::default()
+        ..Options::with_periods(
+            parts.presence_broadcast_ms,
+            defaults.max_silent_periods,
+            // Past the down period by a margin whatever the period (permdown must exceed down).
+            defaults
+                .permdown_period
+                .max(parts.presence_broadcast_ms.saturating_mul(80)),
+        )
     })?;
     // Incarnations monotonic across restarts, even with the clock stepped back (issue 13).
     let incarnations = Incarnations::open(&parts.data_dir)?;
@@ -160,6 +174,22 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
             }),
         ],
     };
+    let mut spec = spec;
+    if let Some(listener) = parts.metrics {
+        let args = MetricsArgs {
+            listener,
+            source: kith::switchboard::metrics::source(
+                ctx.clone(),
+                typed_reporter(root_slot.clone()),
+            ),
+        };
+        spec.children.push(ChildSpec::worker(
+            "metrics",
+            Restart::Permanent,
+            MetricsServer,
+            move || args.clone(),
+        ));
+    }
     let root = RootSupervisor::start(spec).await?;
     root_slot.set(root.actor().clone());
     Ok(Switchboard { root, ctx })
@@ -212,6 +242,19 @@ fn cluster_tree(ctx: &SbContext, join: &[String]) -> SupervisorSpec {
         intensity: CLUSTER_INTENSITY,
         children,
     }
+}
+
+/// Reports the live tree under `root`, typed, for the metrics (restarts, readiness).
+pub fn typed_reporter(root: Slot<SupervisorMsg>) -> ReportFn {
+    Arc::new(move || {
+        let root = root.get();
+        Box::pin(async move {
+            match root {
+                Some(root) => report(&root).await.ok(),
+                None => None,
+            }
+        })
+    })
 }
 
 /// Reports the live tree under `root` for `kith status`.

@@ -174,6 +174,22 @@ impl Drop for Lab {
 /// A process in a lab namespace, killed on drop.
 pub(crate) struct Proc(Child);
 
+impl Proc {
+    /// SIGTERM (a graceful stop: a daemon leaves its switchboards), then reap, bounded.
+    pub(crate) fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
