@@ -513,3 +513,11 @@ pub const METRICS_LAG_FEEDS_MAX: usize = 64;
 /// Supervisors named in `kith_supervisor_restarts_total` (the trees have a fixed shape: a
 /// dozen at most; the bound guards the label's cardinality anyway).
 pub const METRICS_SUPERVISORS_MAX: usize = 64;
+
+// --- introductions: three outcomes, relay first (introductions issue, items 4–6) ---
+
+/// Ids whose last introduction outcome a daemon remembers for `kith contacts` and `kith status`
+/// (its follows, and the ids `kith connect @ID` asked for); past it the oldest is forgotten.
+pub const INTRO_OUTCOMES_MAX: usize = ROLODEX_FOLLOWS_MAX + 256;
+
+const _: () = assert!(INTRO_OUTCOMES_MAX >= ROLODEX_FOLLOWS_MAX);

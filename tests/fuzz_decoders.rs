@@ -32,7 +32,9 @@ use kith::presence::message::Envelope;
 use kith::presence::shard::Action;
 use kith::presence::{Options, Owner, ReplicaRef, Shard};
 use kith::wire::control::Request;
-use kith::wire::switchboard::{ClientMsg, JoinRefusal, NodeMsg, NodePacket, PeerMeta, ServerMsg};
+use kith::wire::switchboard::{
+    ClientMsg, IntroAnswer, JoinRefusal, NodeMsg, NodePacket, PeerMeta, ServerMsg,
+};
 
 // ----- a counting allocator: the largest single allocation on this thread -------------------
 
@@ -227,7 +229,15 @@ fn client_msgs() -> Vec<ClientMsg> {
         ClientMsg::Introduce { to: id(3) },
         ClientMsg::IntroAnswer {
             from: id(4),
-            accept: true,
+            answer: IntroAnswer::Direct,
+        },
+        ClientMsg::IntroAnswer {
+            from: id(4),
+            answer: IntroAnswer::RelayOnly,
+        },
+        ClientMsg::IntroAnswer {
+            from: id(4),
+            answer: IntroAnswer::Refuse,
         },
     ]
 }
@@ -243,17 +253,23 @@ fn server_msgs() -> Vec<ServerMsg> {
         ServerMsg::Refused {
             reason: "no".into(),
         },
-        ServerMsg::IntroRequest {
-            from: id(1),
-            observed: "[2001:db8::1]:9".parse().unwrap(),
+        ServerMsg::IntroRequest { from: id(1) },
+        ServerMsg::Introduced {
+            peer: id(2),
+            observed: Some(addr()),
         },
         ServerMsg::Introduced {
             peer: id(2),
-            observed: addr(),
+            observed: None,
         },
         ServerMsg::IntroRefused {
             to: id(3),
             reason: "busy".into(),
+            declined: true,
+        },
+        ServerMsg::PunchTo {
+            peer: id(2),
+            observed: "[2001:db8::1]:9".parse().unwrap(),
         },
         ServerMsg::Presence {
             id: id(4),
@@ -280,12 +296,20 @@ fn node_msgs() -> Vec<NodeMsg> {
         NodeMsg::Answer {
             callee: id(2),
             caller: id(1),
-            result: Ok(addr()),
+            result: Ok(Some(addr())),
+            declined: false,
+        },
+        NodeMsg::Answer {
+            callee: id(2),
+            caller: id(1),
+            result: Ok(None),
+            declined: false,
         },
         NodeMsg::Answer {
             callee: id(2),
             caller: id(1),
             result: Err("refused".into()),
+            declined: true,
         },
         NodeMsg::Packets(
             (0..8)

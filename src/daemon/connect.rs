@@ -9,18 +9,16 @@
 use std::net::SocketAddr;
 
 use crate::daemon::context::PeerContext;
-use crate::daemon::error::{ConnectError, RelayFailure};
+use crate::daemon::error::ConnectError;
 use crate::daemon::listener::start_peer;
-use crate::daemon::messages::SbLinkMsg;
 use crate::daemon::peer::Direction;
-use crate::daemon::punch::punch;
+use crate::daemon::punch::through_switchboards;
 use crate::identity::FeedId;
-use crate::limits::INTRODUCTION_TIMEOUT;
 use crate::net::pin::pin;
-use ractor::rpc::CallResult;
 
 /// Dial `target` and start a connection actor; returns the peer's id. A bare `@ID…ed25519`
-/// is reached through the switchboards: introduced, then dialled over the relay.
+/// is reached through the switchboards: introduced, then dialled over the relay at once (and
+/// punched beside it when the peer lets addresses cross).
 pub async fn connect(ctx: &PeerContext, target: &str) -> Result<FeedId, ConnectError> {
     if let Ok(id) = target.parse::<FeedId>() {
         return connect_relayed(ctx, id).await;
@@ -58,44 +56,15 @@ async fn connect_relayed(ctx: &PeerContext, peer: FeedId) -> Result<FeedId, Conn
     if ctx.connections.contains(&peer) {
         return Ok(peer);
     }
-    let links = ctx.relays.links();
-    if links.is_empty() {
+    if ctx.relays.links().is_empty() {
         return Err(ConnectError::NoSwitchboard);
     }
-    let key = peer.verifying_key()?;
-    let mut reasons = Vec::new();
-    for link in links {
-        let relayed = match link
-            .call(
-                |port| SbLinkMsg::Introduce(peer, port),
-                Some(INTRODUCTION_TIMEOUT),
-            )
-            .await
-        {
-            Ok(CallResult::Success(Ok(relayed))) => relayed,
-            Ok(CallResult::Success(Err(reason))) => {
-                reasons.push(RelayFailure::Refused(reason));
-                continue;
-            }
-            _ => {
-                reasons.push(RelayFailure::NoAnswer);
-                continue;
-            }
-        };
-        if let Some(observed) = relayed.observed {
-            if punch(ctx, peer, observed).await {
-                return Ok(peer);
-            }
-        }
-        match relayed.endpoint.dial(relayed.addr, key).await {
-            Ok((conn, _)) => {
-                start_peer(ctx, conn, peer, Direction::Outbound).await?;
-                return Ok(peer);
-            }
-            Err(e) => reasons.push(RelayFailure::Dial(e)),
-        }
-    }
-    Err(ConnectError::Unreachable { peer, reasons })
+    peer.verifying_key()?;
+    // Relay first, punching beside it when the callee lets addresses cross.
+    through_switchboards(ctx, peer)
+        .await
+        .map(|()| peer)
+        .map_err(|reasons| ConnectError::Unreachable { peer, reasons })
 }
 
 async fn resolve(host: &str) -> Result<SocketAddr, ConnectError> {

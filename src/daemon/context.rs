@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::daemon::messages::{ReplicatorMsg, SbLinkMsg};
 use crate::daemon::node::Node;
-use crate::daemon::peer::{Connections, Replicators, ServePolicy};
+use crate::daemon::peer::{Connections, IntroPolicy, Replicators, ServePolicy};
 use crate::daemon::uplink::Relays;
 use crate::net::PeerEndpoint;
 use crate::supervisor::DynamicSupervisorHandle;
@@ -26,6 +26,8 @@ pub struct PeerContext {
     pub peers: DynamicSupervisorHandle,
     /// Whom this node serves.
     pub serve: ServePolicy,
+    /// How this node answers introductions from ids it does not follow.
+    pub introductions: IntroPolicy,
     /// Feed replicators, by feed.
     pub replicators: Replicators<ReplicatorMsg>,
     /// Switchboard links, for introductions.

@@ -1,12 +1,16 @@
 //! A rolodex entry actor: exists while one entry is active — dialling, connected or backing
 //! off — and hibernates (stops; its state is the rolodex record, already durable) when idle.
 //!
-//! States: dialling (tries each address hint in turn), connected (waits for the connection to
-//! end), backing off (a timer with exponential delay and jitter, [`redial_delay`]). While a
-//! connection it dialled rides a switchboard relay, it asks for a fresh introduction now and then
-//! ([`repunch_delay`]) and tries the direct path again: NATs and networks change, and a path
-//! that works takes the traffic off the switchboard (the direct connection replaces the relayed
-//! one, see [`crate::daemon::peer::keep_new`]). It stops when
+//! States: dialling (tries each address hint in turn, then the switchboards: relay first, see
+//! [`crate::daemon::punch`]), connected (waits for the connection to end), backing off (a timer
+//! with exponential delay and jitter, [`redial_delay`]). While a connection rides a switchboard
+//! relay, it asks for a fresh introduction now and then ([`repunch_delay`]) and tries the
+//! direct path again: NATs and networks change, and a path that works takes the traffic off the
+//! switchboard (the direct connection replaces the relayed one, see
+//! [`crate::daemon::peer::keep_new`]). A relayed connection the peer dialled is tried at once
+//! (this node may just have followed it back, so the peer now lets addresses cross). A
+//! relay-only answer (the peer does not follow this node) ends the tries until the connection
+//! ends: nothing would be punched. It stops when
 //! the entry is no longer followed, is blocked, or has no address. Started by the rolodex actor
 //! through a handle to the entries dynamic supervisor (transient: a crash is restarted, a
 //! hibernation is not).
@@ -19,14 +23,12 @@ use tokio::sync::broadcast;
 use crate::daemon::context::PeerContext;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::listener::start_peer;
-use crate::daemon::messages::{Relayed, SbLinkMsg};
 use crate::daemon::peer::Direction;
-use crate::daemon::punch::punch;
+use crate::daemon::punch::{introduce, punch, through_switchboards};
 use crate::identity::FeedId;
-use crate::limits::INTRODUCTION_TIMEOUT;
 use crate::runtime::backoff::{redial_delay, repunch_delay};
 use crate::runtime::OwnedTask;
-use ractor::rpc::CallResult;
+use std::time::Duration;
 
 /// Messages to a dialer.
 pub enum DialerMsg {
@@ -61,6 +63,8 @@ pub struct DialerState {
     repunch_attempt: u32,
     /// A [`DialerMsg::Repunch`] is on its way (at most one at a time).
     repunch_pending: bool,
+    /// The peer answered relay only under the current connection: no direct path to try.
+    relay_only: bool,
     _watch: OwnedTask,
 }
 
@@ -85,6 +89,7 @@ impl Actor for Dialer {
             attempt: 0,
             repunch_attempt: 0,
             repunch_pending: false,
+            relay_only: false,
             _watch: watch,
         })
     }
@@ -100,6 +105,7 @@ impl Actor for Dialer {
             DialerMsg::Disconnected => {
                 state.attempt = 1;
                 state.repunch_attempt = 0;
+                state.relay_only = false;
                 back_off(&myself, state);
             }
             DialerMsg::Blocked => myself.stop(Some("blocked".into())),
@@ -140,92 +146,66 @@ async fn dial(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
             }
         }
     }
-    if through_switchboards(ctx, *id, key).await {
-        state.attempt = 0;
-        return schedule_repunch(myself, state);
+    match through_switchboards(ctx, *id).await {
+        Ok(()) => {
+            state.attempt = 0;
+            return schedule_repunch(myself, state);
+        }
+        Err(reasons) => {
+            for e in reasons {
+                tracing::debug!(peer = %id.short(), error = %e, "not reached through a switchboard");
+            }
+        }
     }
     state.attempt += 1;
     back_off(myself, state);
 }
 
-/// Ask each switchboard link for an introduction, and dial through the first that accepts.
-async fn through_switchboards(
-    ctx: &PeerContext,
-    id: FeedId,
-    key: ed25519_dalek::VerifyingKey,
-) -> bool {
-    for link in ctx.relays.links() {
-        let Some(relayed) = introduce(&link, id).await else {
-            continue;
-        };
-        // A direct path first (traffic off the switchboard), then the relay.
-        if let Some(observed) = relayed.observed {
-            if punch(ctx, id, observed).await {
-                return true;
-            }
-        }
-        match relayed.endpoint.dial(relayed.addr, key).await {
-            Ok((conn, _)) => {
-                if start_peer(ctx, conn, id, Direction::Outbound).await.is_ok() {
-                    return true;
-                }
-            }
-            Err(e) => tracing::debug!(peer = %id.short(), error = %e, "relayed dial failed"),
-        }
-    }
-    false
-}
-
-/// An introduction to `id` through one switchboard link; `None` if refused or unanswered.
-async fn introduce(link: &ActorRef<SbLinkMsg>, id: FeedId) -> Option<Relayed> {
-    match link
-        .call(
-            |port| SbLinkMsg::Introduce(id, port),
-            Some(INTRODUCTION_TIMEOUT),
-        )
-        .await
-    {
-        Ok(CallResult::Success(Ok(relayed))) => Some(relayed),
-        Ok(CallResult::Success(Err(reason))) => {
-            tracing::debug!(peer = %id.short(), %reason, "introduction refused");
-            None
-        }
-        _ => None,
-    }
-}
-
-/// True if the connection with `id` is up, rides a relay, and this node dialled it (the side
-/// that asked for the introduction asks again; the other side dials back when asked).
-fn relayed_by_us(ctx: &PeerContext, id: &FeedId) -> bool {
+/// How the connection with `id` is up on a relay, if it is.
+fn relayed(ctx: &PeerContext, id: &FeedId) -> Option<Direction> {
     ctx.connections
         .via(id)
-        .is_some_and(|via| via.relayed && via.direction == Direction::Outbound)
+        .filter(|via| via.relayed)
+        .map(|via| via.direction)
 }
 
-/// Schedules the next try of the direct path, if the connection rides a relay this node dialled
-/// and no try is already on its way.
+/// Schedules the next try of the direct path, if the connection rides a relay, the peer did not
+/// answer relay only, and no try is already on its way. A relayed connection the peer dialled is
+/// tried at once the first time (see the top of this file).
 fn schedule_repunch(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
-    if state.repunch_pending || !relayed_by_us(&state.args.ctx, &state.args.id) {
+    let Some(direction) = relayed(&state.args.ctx, &state.args.id) else {
+        return;
+    };
+    if state.repunch_pending || state.relay_only {
         return;
     }
     state.repunch_pending = true;
-    let delay = repunch_delay(state.repunch_attempt + 1, rand::random::<f64>());
+    let delay = match (direction, state.repunch_attempt) {
+        (Direction::Inbound, 0) => Duration::ZERO,
+        _ => repunch_delay(state.repunch_attempt + 1, rand::random::<f64>()),
+    };
     tracing::debug!(peer = %state.args.id.short(), ?delay, "relayed; trying the direct path again later");
     myself.send_after(delay, || DialerMsg::Repunch);
 }
 
 /// A fresh introduction (the callee dials back) and a punch, through each switchboard until the
-/// connection is direct; otherwise the next try later.
+/// connection is direct; otherwise the next try later, unless the peer answered relay only.
 async fn repunch(myself: &ActorRef<DialerMsg>, state: &mut DialerState) {
     state.repunch_pending = false;
     let DialerArgs { ctx, id } = &state.args;
-    if !relayed_by_us(ctx, id) {
+    if relayed(ctx, id).is_none() {
         state.repunch_attempt = 0;
         return;
     }
     for link in ctx.relays.links() {
-        let Some(observed) = introduce(&link, *id).await.and_then(|r| r.observed) else {
-            continue;
+        let observed = match introduce(ctx, &link, *id).await {
+            Ok(path) => path.observed,
+            Err(_) => continue,
+        };
+        let Some(observed) = observed else {
+            tracing::debug!(peer = %id.short(), "the peer answered relay only; staying on the relay");
+            state.relay_only = true;
+            return;
         };
         punch(ctx, *id, observed).await;
         if !ctx.connections.via(id).is_some_and(|via| via.relayed) {

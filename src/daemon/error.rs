@@ -120,6 +120,9 @@ pub enum RelayFailure {
     /// The dial through the relay failed.
     #[error("relayed dial failed: {0}")]
     Dial(NetError),
+    /// The relayed connection came up but did not become a connection actor.
+    #[error("relayed connection not started: {0}")]
+    Start(StartPeerError),
 }
 
 fn joined(reasons: &[RelayFailure]) -> String {
@@ -151,6 +154,9 @@ pub enum IntroError {
     /// The switchboard refused, with its reason.
     #[error("{0}")]
     Refused(String),
+    /// The callee itself refused (it does not follow this node), as the switchboard said.
+    #[error("{0}")]
+    Declined(String),
 }
 
 /// Why a new connection with a peer did not become a connection actor.

@@ -70,6 +70,9 @@ pub enum SbLinkMsg {
     Introduce(FeedId, RpcReplyPort<Result<Relayed, IntroError>>),
     /// The connection ended.
     Closed(String),
+    /// `kith switchboards forget`: close the link and dial no more (until the daemon restarts
+    /// with this switchboard given again).
+    Forget,
 }
 
 /// A relayed path to a peer: dial `addr` on `endpoint` (the inner QUIC endpoint over the

@@ -23,7 +23,7 @@ use crate::daemon::error::IntroError;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::listener::start_peer;
 use crate::daemon::messages::{Relayed, SbLinkMsg};
-use crate::daemon::peer::Direction;
+use crate::daemon::peer::{intro_answer, Direction};
 use crate::daemon::punch::punch;
 use crate::daemon::uplink::retry::{Next, Retry};
 use crate::daemon::uplink::{LinkState, LinkView};
@@ -44,7 +44,7 @@ use crate::net::{stream, NetError};
 use crate::relay::config::{check_link, outer_client_config};
 use crate::relay::{pump, VirtualSocket};
 use crate::runtime::OwnedTask;
-use crate::wire::switchboard::{ClientMsg, JoinRefusal, ServerMsg};
+use crate::wire::switchboard::{ClientMsg, IntroAnswer, JoinRefusal, ServerMsg};
 
 /// Why a link could not reach and greet its switchboard.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,8 @@ pub struct SbLinkState {
     /// The state and reason last logged, so the log has one line per change of state.
     logged: Option<(LinkState, Option<String>)>,
     session: Option<Session>,
+    /// Forgotten by the user (`kith switchboards forget`): closed, and dials no more.
+    forgotten: bool,
     _events: OwnedTask,
 }
 
@@ -164,6 +166,7 @@ impl Actor for SbLink {
             retry: Retry::default(),
             logged: None,
             session: None,
+            forgotten: false,
             _events: events,
         };
         let mut state = state;
@@ -177,7 +180,17 @@ impl Actor for SbLink {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if state.forgotten {
+            return Ok(());
+        }
         match msg {
+            SbLinkMsg::Forget => {
+                tracing::info!(switchboard = %state.args.target, "switchboard forgotten; not dialling it again");
+                state.forgotten = true;
+                state.session = None;
+                state.args.ctx.node.online.forget(&state.args.target);
+                state.args.ctx.relays.forget(&state.args.target);
+            }
             SbLinkMsg::Connect if state.session.is_none() => connect(&myself, state).await,
             SbLinkMsg::Connect => {}
             SbLinkMsg::Frame(frame) => on_frame(state, frame),
@@ -397,28 +410,37 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
                 session.refused = Some((why, reason));
             }
         }
-        ServerMsg::IntroRequest { from, observed } => {
-            let accept = accepts(&state.args.ctx, &from) && relayed(state, from).is_some();
-            tracing::debug!(switchboard = %via, from = %from.short(), accept, "introduction asked");
-            send(state, ClientMsg::IntroAnswer { from, accept });
-            if accept {
-                // Dial back at the same time: it opens this side's NAT toward the caller.
-                let ctx = state.args.ctx.clone();
-                tokio::spawn(async move { punch(&ctx, from, observed).await });
+        ServerMsg::IntroRequest { from } => {
+            let mut answer = answer_for(&state.args.ctx, &from);
+            if answer != IntroAnswer::Refuse && relayed(state, from).is_none() {
+                answer = IntroAnswer::Refuse;
             }
+            tracing::debug!(switchboard = %via, from = %from.short(), ?answer, "introduction asked");
+            send(state, ClientMsg::IntroAnswer { from, answer });
+        }
+        ServerMsg::PunchTo { peer, observed } => {
+            // This node answered direct: dial back now; it opens this side's NAT toward the
+            // caller, whose relayed dial and punch run at the same time.
+            let ctx = state.args.ctx.clone();
+            tokio::spawn(async move { punch(&ctx, peer, observed).await });
         }
         ServerMsg::Introduced { peer, observed } => {
-            let path = relayed(state, peer).map(|r| Relayed {
-                observed: Some(observed),
-                ..r
-            });
+            let path = relayed(state, peer).map(|r| Relayed { observed, ..r });
             if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&peer)) {
                 let _ = port.send(path.ok_or(IntroError::RelayGone));
             }
         }
-        ServerMsg::IntroRefused { to, reason } => {
+        ServerMsg::IntroRefused {
+            to,
+            reason,
+            declined,
+        } => {
             if let Some(port) = state.session.as_mut().and_then(|s| s.asked.remove(&to)) {
-                let _ = port.send(Err(IntroError::Refused(reason)));
+                let error = match declined {
+                    true => IntroError::Declined(reason),
+                    false => IntroError::Refused(reason),
+                };
+                let _ = port.send(Err(error));
             }
         }
     }
@@ -480,10 +502,15 @@ fn log_change(target: &str, link: LinkState, reason: Option<&str>, next: Option<
     }
 }
 
-/// The callee's policy: accept introductions only from ids this node follows and has not
-/// blocked.
-fn accepts(ctx: &PeerContext, from: &FeedId) -> bool {
-    ctx.node.rolodex.is_following(from) && !ctx.node.rolodex.is_blocked(from)
+/// The callee's policy ([`intro_answer`]): direct for ids this node follows, the relay only or
+/// a refusal for others (per the introductions setting), a refusal for blocked ids.
+fn answer_for(ctx: &PeerContext, from: &FeedId) -> IntroAnswer {
+    let rolodex = &ctx.node.rolodex;
+    intro_answer(
+        ctx.introductions,
+        rolodex.is_following(from),
+        rolodex.is_blocked(from),
+    )
 }
 
 /// The relayed path to `peer` on this link (registering its address on the inner socket).

@@ -28,6 +28,8 @@ pub enum Op {
     PeerMemory(FeedId, crate::replicate::PeerMemory),
     /// Remember a switchboard (`HOST:PORT`, full target with its pinned key).
     Switchboard(String, String),
+    /// Forget a remembered switchboard (`HOST:PORT`): `kith switchboards forget`.
+    ForgetSwitchboard(String),
 }
 
 /// What happened to one op.
@@ -52,6 +54,8 @@ pub enum OpOutcome {
     PeerMemorySaved(FeedId),
     /// The switchboard is remembered.
     SwitchboardSaved,
+    /// The switchboard is forgotten (true if it was remembered).
+    SwitchboardForgotten(bool),
 }
 
 /// A batch whose entries are checked and verified, ready to be committed.
@@ -78,6 +82,7 @@ enum Prepared {
     Rolodex(RolodexEntry),
     PeerMemory(FeedId, crate::replicate::PeerMemory),
     Switchboard(String, String),
+    ForgetSwitchboard(String),
 }
 
 /// Run one batch against `store`. The outer error means nothing was written; otherwise each op
@@ -130,6 +135,7 @@ fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
             Op::Rolodex(entry) => Some(Prepared::Rolodex(entry)),
             Op::PeerMemory(peer, memory) => Some(Prepared::PeerMemory(peer, memory)),
             Op::Switchboard(host, target) => Some(Prepared::Switchboard(host, target)),
+            Op::ForgetSwitchboard(host) => Some(Prepared::ForgetSwitchboard(host)),
         });
     }
     let mut verified = check_and_verify(remote, now_ms).into_iter();
@@ -167,6 +173,10 @@ fn apply(
         Prepared::Switchboard(host, target) => {
             writer.put_switchboard(&host, &target)?;
             Ok(OpOutcome::SwitchboardSaved)
+        }
+        Prepared::ForgetSwitchboard(host) => {
+            let was = writer.delete_switchboard(&host)?;
+            Ok(OpOutcome::SwitchboardForgotten(was))
         }
     })
 }

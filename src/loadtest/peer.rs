@@ -39,7 +39,7 @@ use crate::loadtest::replica::Replica;
 use crate::loadtest::replicate::Feeds;
 use crate::loadtest::schedule::peer_secret;
 use crate::runtime::OwnedTask;
-use crate::wire::switchboard::{ClientMsg, PeerMeta, ServerMsg};
+use crate::wire::switchboard::{ClientMsg, IntroAnswer, PeerMeta, ServerMsg};
 
 /// The first pause before a refused introduction is asked again (times the attempts so far,
 /// up to ten).
@@ -433,9 +433,13 @@ async fn on_frame(myself: &ActorRef<PeerMsg>, state: &mut PeerState, frame: Serv
             noticed(state, id, online.as_ref())
         }
         ServerMsg::IntroRequest { from, .. } => {
-            let accept = accepts(&state.harness, state.local, &from)
-                && relay(state).is_some_and(|r| r.register(from).is_ok());
-            write(state, ClientMsg::IntroAnswer { from, accept }).await;
+            // Simulated peers relay only: they never punch.
+            let allowed = accepts(&state.harness, state.local, &from);
+            let answer = match allowed && relay(state).is_some_and(|r| r.register(from).is_ok()) {
+                true => IntroAnswer::RelayOnly,
+                false => IntroAnswer::Refuse,
+            };
+            write(state, ClientMsg::IntroAnswer { from, answer }).await;
         }
         ServerMsg::Introduced { peer, .. } => {
             match state.targets.get_mut(&peer) {
@@ -479,7 +483,10 @@ async fn on_frame(myself: &ActorRef<PeerMsg>, state: &mut PeerState, frame: Serv
                 state.harness.metrics.refuse_intro("gave_up");
             }
         }
-        ServerMsg::Welcome { .. } | ServerMsg::Refused { .. } | ServerMsg::JoinRefused { .. } => {}
+        ServerMsg::Welcome { .. }
+        | ServerMsg::Refused { .. }
+        | ServerMsg::JoinRefused { .. }
+        | ServerMsg::PunchTo { .. } => {}
     }
 }
 

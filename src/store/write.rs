@@ -90,6 +90,14 @@ impl<'e> Writer<'e> {
             .put(&mut self.txn, host.as_bytes(), target.as_bytes())?)
     }
 
+    /// Forget a remembered switchboard; true if it was remembered.
+    pub fn delete_switchboard(&mut self, host: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tables
+            .switchboards
+            .delete(&mut self.txn, host.as_bytes())?)
+    }
+
     /// Insert or replace a rolodex entry.
     pub fn put_rolodex(&mut self, entry: &RolodexEntry) -> Result<(), StoreError> {
         let bytes = postcard::to_stdvec(entry).map_err(|e| StoreError::Corrupt {

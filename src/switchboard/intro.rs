@@ -8,6 +8,11 @@
 //! (casting to another session, sending a [`NodeMsg`](crate::wire::switchboard::NodeMsg),
 //! opening a relay pair, counting). It is generic over the asker `A` (where an answer goes), so
 //! that it knows nothing of actors.
+//!
+//! Addresses: a request is shown to the callee without the caller's address, and the callee
+//! answers with one of three outcomes ([`IntroAnswer`]). Only a [`IntroAnswer::Direct`] answer
+//! lets the addresses cross ([`Decision::Accept`] with `punch`); with
+//! [`IntroAnswer::RelayOnly`] the pair is relayed and neither side learns where the other is.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,6 +22,7 @@ use crate::identity::FeedId;
 use crate::limits::{INTRODUCTIONS_PENDING_MAX, SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC};
 use crate::relay::bucket::{Rate, TokenBucket};
 use crate::relay::RouterError;
+use crate::wire::switchboard::IntroAnswer;
 
 /// Why an introduction was refused; the message is what the asking peer is told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,10 +48,8 @@ pub enum IntroError {
     /// The id has [`INTRODUCTIONS_PENDING_MAX`] introductions asked of it and not answered.
     #[error("{0} has too many introductions pending; try again later")]
     TooManyPending(FeedId),
-    /// The id's peer said no.
-    #[error(
-        "{0} does not accept introductions from you (by default a peer accepts only ids it follows)"
-    )]
+    /// The id's peer said no (its policy: it does not follow the caller).
+    #[error("{0} refused the introduction: they do not follow you")]
     Declined(FeedId),
     /// Both agreed, but the relay pair could not be opened.
     #[error("the switchboard cannot relay between you: {0}")]
@@ -53,6 +57,10 @@ pub enum IntroError {
     /// A refusal another node of the cluster sent, as the text it sent.
     #[error("{0}")]
     Remote(String),
+    /// The callee's own refusal ([`IntroError::Declined`]) relayed by another node of the
+    /// cluster, as the text it sent.
+    #[error("{0}")]
+    RemoteDeclined(String),
 }
 
 /// Why the switchboard could not relay between two introduced peers.
@@ -124,10 +132,16 @@ impl IntroError {
             Self::NotConnected(_) | Self::NotInCluster(_) => RefusalKind::NotConnected,
             Self::NodeUnreachable(_) => RefusalKind::NodeUnreachable,
             Self::TooManyPending(_) => RefusalKind::TooManyPending,
-            Self::Declined(_) => RefusalKind::Declined,
+            Self::Declined(_) | Self::RemoteDeclined(_) => RefusalKind::Declined,
             Self::CannotRelay(_) => RefusalKind::CannotRelay,
             Self::Remote(_) => RefusalKind::Remote,
         }
+    }
+
+    /// The callee itself said no (here or on another node), rather than the switchboard being
+    /// unable to introduce: the caller is told it is not followed.
+    pub fn declined(&self) -> bool {
+        matches!(self, Self::Declined(_) | Self::RemoteDeclined(_))
     }
 }
 
@@ -163,12 +177,10 @@ pub enum Decision<A> {
         /// Whom this peer asked for.
         to: FeedId,
     },
-    /// Show this peer the request of `from`, seen at `observed`; the answer comes later.
+    /// Show this peer the request of `from` (without its address); the answer comes later.
     Show {
         /// Who asks.
         from: FeedId,
-        /// Their observed address.
-        observed: SocketAddr,
     },
     /// Answer `caller` through `asker` with `error`, not counted (the request never reached
     /// this peer, or this peer left).
@@ -190,12 +202,16 @@ pub enum Decision<A> {
         error: IntroError,
     },
     /// This peer said yes: open the relay pair with `caller` (on this node, or across the cluster
-    /// per `asker`), count the outcome and answer `caller` through `asker`.
+    /// per `asker`), count the outcome and answer `caller` through `asker`. With `punch` (a
+    /// [`IntroAnswer::Direct`] answer) this peer is told the caller's address and the caller is
+    /// told this peer's; without it (relay only) neither is.
     Accept {
         /// Who asked.
         caller: FeedId,
         /// Where the answer goes.
         asker: A,
+        /// The caller's observed address, for this peer to dial, if the answer was direct.
+        punch: Option<SocketAddr>,
     },
 }
 
@@ -207,8 +223,9 @@ pub struct Introductions<A> {
     /// Introductions this peer may still ask for ([`introduction_rate`]).
     bucket: TokenBucket,
     /// Introductions asked of this peer and not yet answered, at most
-    /// [`INTRODUCTIONS_PENDING_MAX`], by caller.
-    pending: HashMap<FeedId, A>,
+    /// [`INTRODUCTIONS_PENDING_MAX`], by caller, with the caller's observed address (kept here,
+    /// shown to this peer only if it answers [`IntroAnswer::Direct`]).
+    pending: HashMap<FeedId, (A, SocketAddr)>,
 }
 
 impl<A> Introductions<A> {
@@ -239,8 +256,8 @@ impl<A> Introductions<A> {
         Decision::Forward { to }
     }
 
-    /// `from` asks to reach this peer, answered through `asker`: shown to this peer and kept
-    /// pending, unless too many are pending already. A second request from the same caller
+    /// `from`, seen at `observed`, asks to reach this peer, answered through `asker`: shown to
+    /// this peer (without the address) and kept pending, unless too many are pending already. A second request from the same caller
     /// replaces the first (whose asker is dropped unanswered) and is always let through.
     pub fn ask(&mut self, from: FeedId, asker: A, observed: SocketAddr) -> Decision<A> {
         if self.pending.len() >= INTRODUCTIONS_PENDING_MAX && !self.pending.contains_key(&from) {
@@ -250,26 +267,32 @@ impl<A> Introductions<A> {
                 error: IntroError::TooManyPending(self.peer),
             };
         }
-        self.pending.insert(from, asker);
-        Decision::Show { from, observed }
+        self.pending.insert(from, (asker, observed));
+        Decision::Show { from }
     }
 
     /// This peer answered the request of `from`; nothing if none is pending.
-    pub fn answer(&mut self, from: FeedId, accept: bool) -> Decision<A> {
-        let Some(asker) = self.pending.remove(&from) else {
+    pub fn answer(&mut self, from: FeedId, answer: IntroAnswer) -> Decision<A> {
+        let Some((asker, observed)) = self.pending.remove(&from) else {
             return Decision::Nothing;
         };
-        if accept {
-            Decision::Accept {
-                caller: from,
+        let caller = from;
+        match answer {
+            IntroAnswer::Direct => Decision::Accept {
+                caller,
                 asker,
-            }
-        } else {
-            Decision::Decline {
-                caller: from,
+                punch: Some(observed),
+            },
+            IntroAnswer::RelayOnly => Decision::Accept {
+                caller,
+                asker,
+                punch: None,
+            },
+            IntroAnswer::Refuse => Decision::Decline {
+                caller,
                 asker,
                 error: IntroError::Declined(self.peer),
-            }
+            },
         }
     }
 
@@ -278,7 +301,7 @@ impl<A> Introductions<A> {
         let peer = self.peer;
         self.pending
             .drain()
-            .map(|(caller, asker)| Decision::Reply {
+            .map(|(caller, (asker, _))| Decision::Reply {
                 caller,
                 asker,
                 error: IntroError::NotConnected(peer),

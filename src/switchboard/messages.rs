@@ -34,8 +34,8 @@ pub enum SbSessionMsg {
     IntroResult {
         /// Whom this peer asked for.
         to: FeedId,
-        /// Their observed address, or why it was refused.
-        result: Result<SocketAddr, IntroError>,
+        /// Their observed address (a direct answer), none (relay only), or why it was refused.
+        result: Result<Option<SocketAddr>, IntroError>,
     },
     /// The connection ended.
     Closed(String),

@@ -85,6 +85,13 @@ pub enum Request {
         /// Where.
         target: String,
     },
+    /// The switchboards this daemon remembers and links to: pinned key, invite, state.
+    Switchboards,
+    /// Forget a remembered switchboard (`HOST:PORT`, or `@ID` for its key) and close its link.
+    SwitchboardForget {
+        /// Which.
+        target: String,
+    },
 }
 
 /// The daemon's answer: `{"ok":true,"data":…}` or `{"ok":false,"error":"…"}`.

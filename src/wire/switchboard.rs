@@ -39,9 +39,22 @@ pub enum ClientMsg {
     IntroAnswer {
         /// Who asked.
         from: FeedId,
-        /// Whether this peer accepts.
-        accept: bool,
+        /// What this peer lets the caller have: a direct path, the relay only, or nothing.
+        answer: IntroAnswer,
     },
+}
+
+/// A callee's answer to an introduction, decided by its policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntroAnswer {
+    /// Relay, and let each side learn the other's observed address so that they can punch a
+    /// direct path ([`ServerMsg::PunchTo`] to the callee, the address in
+    /// [`ServerMsg::Introduced`] to the caller).
+    Direct,
+    /// Relay only: neither side is told the other's address.
+    RelayOnly,
+    /// No introduction: the caller is told the callee does not follow it.
+    Refuse,
 }
 
 /// Switchboard → daemon.
@@ -57,19 +70,20 @@ pub enum ServerMsg {
         /// Why.
         reason: String,
     },
-    /// `from` asks to be introduced; answer with [`ClientMsg::IntroAnswer`].
+    /// `from` asks to be introduced; answer with [`ClientMsg::IntroAnswer`]. It carries no
+    /// address: the caller's is given only once this peer answers
+    /// [`IntroAnswer::Direct`] ([`ServerMsg::PunchTo`]).
     IntroRequest {
         /// Who asks.
         from: FeedId,
-        /// The address the switchboard sees them at (for a direct attempt).
-        observed: SocketAddr,
     },
     /// The introduction to `peer` was accepted: packets to and from them are forwarded now.
     Introduced {
         /// Whom.
         peer: FeedId,
-        /// The address the switchboard sees them at (for a direct attempt).
-        observed: SocketAddr,
+        /// The address the switchboard sees them at (for a direct attempt), if they answered
+        /// [`IntroAnswer::Direct`]; `None` for the relay only.
+        observed: Option<SocketAddr>,
     },
     /// The introduction to `to` was refused; a sentence saying why.
     IntroRefused {
@@ -77,6 +91,9 @@ pub enum ServerMsg {
         to: FeedId,
         /// Why.
         reason: String,
+        /// The callee itself said no ([`IntroAnswer::Refuse`]: it does not follow the caller),
+        /// rather than the switchboard being unable to introduce them.
+        declined: bool,
     },
     /// A watched id came online, changed status, or went away (`online: None`).
     Presence {
@@ -91,6 +108,15 @@ pub enum ServerMsg {
         why: JoinRefusal,
         /// A sentence saying why.
         reason: String,
+    },
+    /// This peer answered `peer`'s request [`IntroAnswer::Direct`]: the pair is open on the
+    /// relay, and `peer` is seen at `observed`; dial it there (this opens this side's NAT toward
+    /// it).
+    PunchTo {
+        /// The caller.
+        peer: FeedId,
+        /// Where the switchboard sees them.
+        observed: SocketAddr,
     },
 }
 
@@ -119,15 +145,19 @@ pub enum NodeMsg {
         /// The caller's observed address (for hole punching).
         observed: SocketAddr,
     },
-    /// The answer of `callee` (a client of the sending node) to `caller`: its observed address
-    /// when it accepted (the sending node has opened its side of the pair), or why not.
+    /// The answer of `callee` (a client of the sending node) to `caller`: when it accepted
+    /// (the sending node has opened its side of the pair), its observed address if it answered
+    /// [`IntroAnswer::Direct`] (none for the relay only); or why not.
     Answer {
         /// Who was asked.
         callee: FeedId,
         /// Who asked.
         caller: FeedId,
-        /// The callee's observed address, or the reason for the refusal.
-        result: Result<SocketAddr, String>,
+        /// The callee's observed address (direct) or none (relay only), or the reason for the
+        /// refusal.
+        result: Result<Option<SocketAddr>, String>,
+        /// The callee itself refused ([`IntroAnswer::Refuse`]).
+        declined: bool,
     },
     /// Relayed frames for clients of the receiving node.
     Packets(Vec<NodePacket>),

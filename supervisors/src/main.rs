@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use kith::daemon::peer::ServePolicy;
+use kith::daemon::peer::{IntroPolicy, ServePolicy};
 use kith::identity::Identity;
 use kith::net::PeerEndpoint;
 use kith::relay::RouterConfig;
@@ -21,6 +21,7 @@ use kith_supervisors::bench::wake_latency::WakeLatencyHold;
 use kith_supervisors::bench::{relay as bench_relay, replicate as bench_replicate};
 use kith_supervisors::cli::args::{
     BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs,
+    SwitchboardsAction, SwitchboardsArgs,
 };
 use kith_supervisors::cli::signal::shutdown_signal;
 use kith_supervisors::cli::{client, config, output, report};
@@ -89,11 +90,21 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Contacts(f) => ask(&dir, f.json, Request::Contacts, output::contacts),
         Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
-        Command::Connect { target, json } => {
-            ask(&dir, json.json, Request::Connect { target }, |d| {
-                format!("connected to {}", d["peer"].as_str().unwrap_or(""))
-            })
-        }
+        Command::Connect { target, json } => ask(
+            &dir,
+            json.json,
+            Request::Connect { target },
+            output::connected,
+        ),
+        Command::Switchboards(SwitchboardsArgs { action, json }) => match action {
+            None => ask(&dir, json.json, Request::Switchboards, output::switchboards),
+            Some(SwitchboardsAction::Forget { target, json }) => ask(
+                &dir,
+                json.json,
+                Request::SwitchboardForget { target },
+                |d| format!("forgotten: {}", output::join_strings(&d["forgotten"])),
+            ),
+        },
         Command::Bench { which } => bench(which),
         Command::Loadtest(args) => kith_supervisors::loadtest::main(args),
         Command::Presence {
@@ -218,6 +229,10 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => ServePolicy::default(),
     };
+    let introductions: IntroPolicy = match args.introductions.or(file.introductions) {
+        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+        None => IntroPolicy::default_for(serve),
+    };
     let given = if args.switchboards.is_empty() {
         file.switchboards
     } else {
@@ -232,7 +247,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
             .with_context(|| format!("binding the peer endpoint on {listen}"))?;
         let endpoint = Arc::new(endpoint);
-        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards };
+        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards, introductions };
         let mut running = daemon::start_full(parts, resync_own_feed, metrics).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith::daemon::peer::ServePolicy;
+use kith::daemon::peer::{IntroPolicy, ServePolicy};
 use kith::identity::{FeedId, Identity};
 use kith::net::PeerEndpoint;
 use kith::rolodex::RolodexChange;
@@ -29,6 +29,7 @@ async fn node(dir: &std::path::Path) -> Daemon {
         endpoint,
         serve: ServePolicy::Everyone,
         switchboards: Vec::new(),
+        introductions: IntroPolicy::Relay,
     };
     daemon::start(parts).await.unwrap()
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kith::daemon::connect::connect;
-use kith::daemon::peer::{Direction, ServePolicy};
+use kith::daemon::peer::{Direction, IntroPolicy, ServePolicy};
 use kith::identity::Identity;
 use kith::limits::HELLO_TIMEOUT;
 use kith::net::PeerEndpoint;
@@ -32,6 +32,7 @@ async fn node(dir: &std::path::Path) -> Daemon {
         endpoint,
         serve: ServePolicy::Everyone,
         switchboards: Vec::new(),
+        introductions: IntroPolicy::Relay,
     };
     daemon::start(parts).await.unwrap()
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use kith::identity::FeedId;
 use kith::limits::QUERY_LIMIT_MAX;
-use kith::wire::switchboard::{ClientMsg, ServerMsg};
+use kith::wire::switchboard::{ClientMsg, IntroAnswer, ServerMsg};
 use support::sb_client::Client;
 use support::{free_port, kith, kith_bin, kith_json, Daemon, Home, Switchboard};
 
@@ -204,7 +204,7 @@ async fn introduction_refusals_are_counted_by_reason() {
     };
     bob.write(ClientMsg::IntroAnswer {
         from,
-        accept: false,
+        answer: IntroAnswer::Refuse,
     })
     .await;
     let refused = alice

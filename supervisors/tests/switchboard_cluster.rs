@@ -18,7 +18,7 @@ use bytes::Bytes;
 use kith::identity::FeedId;
 use kith::limits::{SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC};
 use kith::testing::eventually_blocking;
-use kith::wire::switchboard::{ClientMsg, ServerMsg};
+use kith::wire::switchboard::{ClientMsg, IntroAnswer, ServerMsg};
 use support::sb_client::Client;
 use support::{free_port, identity, kith_json, Switchboard, POLL};
 
@@ -60,35 +60,47 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     let mut c = Client::join(3, p2, &n2).await;
     tokio::task::spawn_blocking(move || {
         eventually_blocking(
-            "node 1 sees all three online",
+            "both nodes see all three online",
             Duration::from_secs(20),
             POLL,
-            || online(&d1) == 3,
+            || online(&d1) == 3 && online(&d2) == 3,
         )
     })
     .await
     .unwrap();
 
-    // a, on node 1, asks for b, on node 2: b is asked, with a's observed address, and accepts.
+    // a, on node 1, asks for b, on node 2: b is asked (without a's address), and answers
+    // direct: b is then told a's observed address, and a b's.
     a.write(ClientMsg::Introduce { to: b.id }).await;
     match b.read().await {
-        ServerMsg::IntroRequest { from, observed } => {
-            assert_eq!(from, a.id);
+        ServerMsg::IntroRequest { from } => assert_eq!(from, a.id),
+        other => panic!("b was not asked: {other:?}"),
+    }
+    b.write(ClientMsg::IntroAnswer {
+        from: a.id,
+        answer: IntroAnswer::Direct,
+    })
+    .await;
+    match b.read().await {
+        ServerMsg::PunchTo { peer, observed } => {
+            assert_eq!(peer, a.id);
             assert_eq!(
                 observed.port(),
                 a.endpoint.local_addr().unwrap().port(),
                 "a's observed address"
             );
         }
-        other => panic!("b was not asked: {other:?}"),
+        other => panic!("b was not told where a is: {other:?}"),
     }
-    b.write(ClientMsg::IntroAnswer {
-        from: a.id,
-        accept: true,
-    })
-    .await;
     match a.read().await {
-        ServerMsg::Introduced { peer, .. } => assert_eq!(peer, b.id),
+        ServerMsg::Introduced { peer, observed } => {
+            assert_eq!(peer, b.id);
+            assert_eq!(
+                observed.map(|o| o.port()),
+                Some(b.endpoint.local_addr().unwrap().port()),
+                "b's observed address"
+            );
+        }
         other => panic!("a was not introduced: {other:?}"),
     }
 
@@ -123,13 +135,21 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     }
     c.write(ClientMsg::IntroAnswer {
         from: a.id,
-        accept: false,
+        answer: IntroAnswer::Refuse,
     })
     .await;
     match a.read().await {
-        ServerMsg::IntroRefused { to, reason } => {
+        ServerMsg::IntroRefused {
+            to,
+            reason,
+            declined,
+        } => {
             assert_eq!(to, c.id);
-            assert!(reason.contains("does not accept introductions"), "{reason}");
+            assert!(reason.contains("they do not follow you"), "{reason}");
+            assert!(
+                declined,
+                "the callee's own refusal crosses the cluster as one"
+            );
         }
         other => panic!("a was not refused: {other:?}"),
     }
@@ -140,7 +160,7 @@ async fn clients_of_two_nodes_are_introduced_and_relayed_through_the_cluster() {
     let nobody = FeedId([42; 32]);
     a.write(ClientMsg::Introduce { to: nobody }).await;
     match a.read().await {
-        ServerMsg::IntroRefused { to, reason } => {
+        ServerMsg::IntroRefused { to, reason, .. } => {
             assert_eq!(to, nobody);
             assert!(reason.contains("not connected"), "{reason}");
         }
@@ -160,7 +180,7 @@ async fn a_rejoined_peer_keeps_relaying_when_its_old_connection_ends() {
     assert!(matches!(b.read().await, ServerMsg::IntroRequest { from, .. } if from == a.id));
     b.write(ClientMsg::IntroAnswer {
         from: a.id,
-        accept: true,
+        answer: IntroAnswer::Direct,
     })
     .await;
     assert!(matches!(a.read().await, ServerMsg::Introduced { peer, .. } if peer == b.id));

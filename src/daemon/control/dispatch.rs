@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::daemon::connect::connect;
 use crate::daemon::context::PeerContext;
+use crate::daemon::control::switchboards;
 use crate::daemon::control::view::{ContactView, EntryView};
 use crate::daemon::error::NodeError;
 use crate::daemon::node::Node;
@@ -67,7 +68,13 @@ async fn answer(
                 .rolodex
                 .list()
                 .iter()
-                .map(|e| ContactView::from(e).with_presence(node.online.get(&e.id)))
+                .map(|e| {
+                    let reach = peers.map(|p| (p.connections.via(&e.id), p.relays.outcome(&e.id)));
+                    let (via, outcome) = reach.unwrap_or_default();
+                    ContactView::from(e)
+                        .with_presence(node.online.get(&e.id))
+                        .with_reach(via, outcome)
+                })
                 .collect();
             Ok(json!({ "contacts": contacts }))
         }
@@ -83,12 +90,32 @@ async fn answer(
         | Request::MemberRemove { .. } => Err(NodeError::NotFound(
             "this is a daemon; run `kith switchboard invite|members|remove` against a switchboard's data directory".into(),
         )),
+        Request::Switchboards => switchboards::list(node, peers),
+        Request::SwitchboardForget { target } => switchboards::forget(node, peers, &target).await,
         Request::Connect { target } => {
             let peers = peers.ok_or(NodeError::Unavailable("the network"))?;
             let peer = connect(peers, &target).await?;
-            Ok(json!({ "peer": peer.to_string() }))
+            let (connection, introduction) = reach(peers, &peer);
+            Ok(json!({
+                "peer": peer.to_string(),
+                "connection": connection,
+                "introduction": introduction,
+            }))
         }
     }
+}
+
+/// How this node reaches `peer`: the live connection's path (`direct` or `relayed`) and how the
+/// last introduction to it ended.
+fn reach(
+    peers: &PeerContext,
+    peer: &FeedId,
+) -> (Option<&'static str>, Option<crate::daemon::uplink::Outcome>) {
+    let connection = peers
+        .connections
+        .via(peer)
+        .map(|v| if v.relayed { "relayed" } else { "direct" });
+    (connection, peers.relays.outcome(peer))
 }
 
 /// The number of entries a query returns: the default, or the limit asked for if it is in
@@ -144,6 +171,22 @@ async fn status(
         })
         .collect();
     let switchboards = peers.map(|p| p.relays.views()).unwrap_or_default();
+    // Per followed id: online or not, connected directly or relayed, how the last introduction
+    // ended (refused: they do not follow you).
+    let follows: Vec<_> = node
+        .rolodex
+        .following()
+        .into_iter()
+        .map(|id| {
+            let (connection, introduction) = peers.map(|p| reach(p, &id)).unwrap_or_default();
+            json!({
+                "id": id.to_string(),
+                "online": node.online.get(&id).is_some(),
+                "connection": connection,
+                "introduction": introduction,
+            })
+        })
+        .collect();
     let (listen, connections, replication) = match peers {
         Some(p) => {
             let progress: Vec<_> = p
@@ -174,6 +217,7 @@ async fn status(
         "feeds": feeds,
         "connections": connections,
         "switchboards": switchboards,
+        "follows": follows,
         "replication": replication,
         // The listener's handshake admission counts (Retries asked, refusals, deadlines hit).
         "handshakes": peers.map(|p| p.endpoint.handshakes()),

@@ -7,4 +7,5 @@
 //! [`crate::daemon::node::Node`] handle; [`view`] holds the JSON shapes of the answers.
 
 pub mod dispatch;
+pub(crate) mod switchboards;
 pub mod view;

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::daemon::peer::Via;
+use crate::daemon::uplink::Outcome;
 use crate::feed::Content;
 use crate::rolodex::RolodexEntry;
 use crate::store::StoredEntry;
@@ -105,13 +107,27 @@ pub struct ContactView {
     pub online: bool,
     /// Their status line, if online and set.
     pub status: Option<String>,
+    /// Online since (ms since the epoch), as the switchboard says.
+    pub online_since_ms: Option<u64>,
+    /// The connection with them, if one is up: `direct` or `relayed` (through a switchboard).
+    pub connection: Option<&'static str>,
+    /// How the last introduction this node asked for them ended, if one was asked.
+    pub introduction: Option<Outcome>,
 }
 
 impl ContactView {
     /// Add what the switchboards say about this contact.
     pub fn with_presence(mut self, meta: Option<PeerMeta>) -> Self {
         self.online = meta.is_some();
+        self.online_since_ms = meta.as_ref().map(|m| m.since_ms);
         self.status = meta.and_then(|m| m.status);
+        self
+    }
+
+    /// Add how this node reaches them: the live connection's path, and the last introduction.
+    pub fn with_reach(mut self, via: Option<Via>, introduction: Option<Outcome>) -> Self {
+        self.connection = via.map(|v| if v.relayed { "relayed" } else { "direct" });
+        self.introduction = introduction;
         self
     }
 }
@@ -130,6 +146,9 @@ impl From<&RolodexEntry> for ContactView {
             latest_seq: e.latest_seq,
             online: false,
             status: None,
+            online_since_ms: None,
+            connection: None,
+            introduction: None,
         }
     }
 }

@@ -9,7 +9,7 @@ mod replicators;
 mod table;
 
 pub use outbox::{Job, Outbox, OutboxFull};
-pub use policy::{wants, LocalView, ServePolicy};
+pub use policy::{intro_answer, wants, IntroPolicy, LocalView, ServePolicy};
 
 pub use replicators::{FeedProgress, Replicators};
 pub use table::{keep_new, Admitted, ConnInfo, ConnView, Connections, Direction, Via};

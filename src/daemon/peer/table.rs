@@ -76,22 +76,26 @@ pub enum Admitted {
 
 /// Which of two connections with one peer to keep: true for the new one.
 ///
-/// - Same direction: the new one. The peer keeps one connection with us too, so a second dial
-///   (or a second accept) means it gave the old connection up — typically it was killed and
-///   restarted, and the old connection is dead but has not timed out here yet.
-/// - Opposite directions (both sides dialled at once), one direct and one through a switchboard
-///   relay: the direct one. After an introduction the caller may give up its own punch and dial
-///   through the relay while the callee's dial-back opens the direct path; without this rule the
-///   id order would keep the relayed one half of the time and the traffic would never leave the
-///   switchboard. A relayed connection is relayed at both ends, so both sides agree.
-/// - Otherwise: the one dialled by the lower id, a rule both sides evaluate alike, so they keep
-///   the same connection.
+/// - One direct and one through a switchboard relay, whoever dialled each: the direct one.
+///   After an introduction the caller dials through the relay at once and punches beside it,
+///   while the callee dials back (relay first, direct when it opens): both direct and relayed
+///   connections come up, in either order, in either direction, and the traffic must end on the
+///   direct path. A relayed connection is relayed at both ends, so both sides agree whatever
+///   order the two came up in. (The cost: a restarted peer that comes back only through the relay
+///   waits until the dead direct connection times out here, [`CONNECTION_IDLE_TIMEOUT`].)
+/// - Same path, same direction: the new one. The peer keeps one connection with us too, so a
+///   second dial (or a second accept) means it gave the old connection up — typically it was
+///   killed and restarted, and the old connection is dead but has not timed out here yet.
+/// - Same path, opposite directions (both sides dialled at once): the one dialled by the lower
+///   id, a rule both sides evaluate alike, so they keep the same connection.
+///
+/// [`CONNECTION_IDLE_TIMEOUT`]: crate::limits::CONNECTION_IDLE_TIMEOUT
 pub fn keep_new(me: &FeedId, peer: &FeedId, existing: Via, new: Via) -> bool {
-    if existing.direction == new.direction {
-        return true;
-    }
     if existing.relayed != new.relayed {
         return existing.relayed;
+    }
+    if existing.direction == new.direction {
+        return true;
     }
     let dialled_by_me = |d: Direction| d == Direction::Outbound;
     let lower_is_me = me < peer;
@@ -220,11 +224,24 @@ mod tests {
         assert!(!keep_new(&low, &high, outbound, inbound));
         assert!(keep_new(&high, &low, outbound, inbound));
         assert!(!keep_new(&high, &low, inbound, outbound));
-        // Same direction: the newer connection wins, whatever its path.
+        // Same direction, same path: the newer connection wins.
         for d in [Direction::Inbound, Direction::Outbound] {
-            for (old, new) in [(false, false), (false, true), (true, false), (true, true)] {
-                assert!(keep_new(&low, &high, via(d, old), via(d, new)));
-                assert!(keep_new(&high, &low, via(d, old), via(d, new)));
+            for path in [false, true] {
+                assert!(keep_new(&low, &high, via(d, path), via(d, path)));
+                assert!(keep_new(&high, &low, via(d, path), via(d, path)));
+            }
+        }
+    }
+
+    #[test]
+    fn relay_first_then_direct_in_the_same_direction_keeps_the_direct_one_in_either_order() {
+        let (low, high) = (FeedId([1; 32]), FeedId([2; 32]));
+        // The caller dialled both (the relay at once, the punch beside it): outbound at the
+        // caller, inbound at the callee; whichever came up first, the direct one stays.
+        for (me, peer) in [(low, high), (high, low)] {
+            for d in [Direction::Inbound, Direction::Outbound] {
+                assert!(keep_new(&me, &peer, via(d, true), via(d, false)));
+                assert!(!keep_new(&me, &peer, via(d, false), via(d, true)));
             }
         }
     }

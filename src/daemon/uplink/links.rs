@@ -1,5 +1,6 @@
-//! The daemon's switchboard links, by target, for dialers that need an introduction, and what
-//! each link last knew of its switchboard, for `kith status`. The table is generic over the
+//! The daemon's switchboard links, by target, for dialers that need an introduction, what
+//! each link last knew of its switchboard, for `kith status`, and the outcome of the last
+//! introduction asked for each id ([`Outcome`], for `kith contacts`). The table is generic over the
 //! links' message type (`daemon::messages::SbLinkMsg` in the daemon), so that this plumbing
 //! imports no actor and no message of one.
 
@@ -9,11 +10,15 @@ use dashmap::DashMap;
 use ractor::{ActorRef, Message};
 use serde::Serialize;
 
+use crate::identity::FeedId;
+use crate::limits::INTRO_OUTCOMES_MAX;
+
 /// Live switchboard links, each an actor taking messages `M`. Cheap to clone; clones share the
 /// table.
 pub struct Relays<M> {
     links: Arc<DashMap<String, ActorRef<M>>>,
     views: Arc<DashMap<String, LinkView>>,
+    outcomes: Arc<DashMap<FeedId, Outcome>>,
     configured: usize,
 }
 
@@ -22,6 +27,7 @@ impl<M> Clone for Relays<M> {
         Relays {
             links: Arc::clone(&self.links),
             views: Arc::clone(&self.views),
+            outcomes: Arc::clone(&self.outcomes),
             configured: self.configured,
         }
     }
@@ -32,9 +38,35 @@ impl<M> Default for Relays<M> {
         Relays {
             links: Arc::default(),
             views: Arc::default(),
+            outcomes: Arc::default(),
             configured: 0,
         }
     }
+}
+
+/// How the last introduction this node asked for an id ended.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Outcome {
+    /// What the callee (or the switchboard) answered.
+    pub answer: OutcomeKind,
+    /// The switchboard's sentence, for a refusal.
+    pub reason: Option<String>,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
+}
+
+/// The kinds of [`Outcome`].
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// Introduced with addresses: a direct path may be punched.
+    Direct,
+    /// Introduced through the relay only: neither side learns the other's address.
+    RelayOnly,
+    /// The callee refused: it does not follow this node.
+    Refused,
+    /// No switchboard could introduce them (not online, no answer, …).
+    Failed,
 }
 
 /// One switchboard link as `kith status` shows it.
@@ -77,8 +109,36 @@ impl<M: Message> Relays<M> {
         Relays {
             links: Arc::default(),
             views: Arc::default(),
+            outcomes: Arc::default(),
             configured,
         }
+    }
+
+    /// Record how the last introduction to `id` ended (the oldest record goes past
+    /// [`INTRO_OUTCOMES_MAX`]).
+    pub fn note_outcome(&self, id: FeedId, outcome: Outcome) {
+        if self.outcomes.len() >= INTRO_OUTCOMES_MAX && !self.outcomes.contains_key(&id) {
+            let oldest = self
+                .outcomes
+                .iter()
+                .min_by_key(|o| o.at_ms)
+                .map(|o| *o.key());
+            if let Some(oldest) = oldest {
+                self.outcomes.remove(&oldest);
+            }
+        }
+        self.outcomes.insert(id, outcome);
+    }
+
+    /// How the last introduction to `id` ended, if one was asked.
+    pub fn outcome(&self, id: &FeedId) -> Option<Outcome> {
+        self.outcomes.get(id).map(|o| o.value().clone())
+    }
+
+    /// Forget the link to `target` and what it knew (`kith switchboards forget`).
+    pub fn forget(&self, target: &str) {
+        self.links.remove(target);
+        self.views.remove(target);
     }
 
     /// How many switchboards this node is configured to use.
@@ -114,6 +174,11 @@ impl<M: Message> Relays<M> {
         let mut out: Vec<LinkView> = self.views.iter().map(|v| v.value().clone()).collect();
         out.sort_by(|a, b| a.target.cmp(&b.target));
         out
+    }
+
+    /// The live link to `target`, if any.
+    pub fn link(&self, target: &str) -> Option<ActorRef<M>> {
+        self.links.get(target).map(|l| l.value().clone())
     }
 
     /// Every live link.

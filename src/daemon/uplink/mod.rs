@@ -9,5 +9,5 @@ mod online;
 pub mod retry;
 pub mod status_file;
 
-pub use links::{LinkState, LinkView, Relays};
+pub use links::{LinkState, LinkView, Outcome, OutcomeKind, Relays};
 pub use online::Online;

@@ -166,6 +166,7 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
                         callee: to,
                         caller: from,
                         result,
+                        declined: false,
                     },
                 );
             }
@@ -174,9 +175,13 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
             callee,
             caller,
             result,
+            declined,
         } => {
             let result = result
-                .map_err(IntroError::Remote)
+                .map_err(|reason| match declined {
+                    true => IntroError::RemoteDeclined(reason),
+                    false => IntroError::Remote(reason),
+                })
                 .and_then(|observed| open_remote(ctx, node, caller, callee).map(|()| observed));
             if let Some(session) = ctx.sessions.get(&caller) {
                 let _ = session.cast(SbSessionMsg::IntroResult { to: callee, result });
@@ -240,6 +245,7 @@ mod tests {
             callee: FeedId([9; 32]),
             caller: FeedId([8; 32]),
             result: Err("no".into()),
+            declined: true,
         };
         let items = vec![
             packet(1, 100),

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::wire::switchboard::IntroAnswer::{Direct, Refuse, RelayOnly};
 
 fn id(n: u8) -> FeedId {
     FeedId([n; 32])
@@ -104,21 +105,37 @@ fn a_request_is_shown_then_accepted_once() {
     let mut intros = Introductions::new(ME, now);
     assert_eq!(
         intros.ask(id(3), "a", addr()),
-        Decision::Show {
-            from: id(3),
-            observed: addr()
-        }
+        Decision::Show { from: id(3) }
     );
     assert_eq!(intros.pending(), 1);
     assert_eq!(
-        intros.answer(id(3), true),
+        intros.answer(id(3), Direct),
         Decision::Accept {
             caller: id(3),
-            asker: "a"
+            asker: "a",
+            punch: Some(addr()),
         }
     );
     assert_eq!(intros.pending(), 0);
-    assert_eq!(intros.answer(id(3), true), Decision::Nothing);
+    assert_eq!(intros.answer(id(3), Direct), Decision::Nothing);
+}
+
+#[test]
+fn a_relay_only_answer_lets_no_address_cross() {
+    let mut intros = Introductions::new(ME, Instant::now());
+    // The request shown to the callee has no address in it (Show carries only the id).
+    assert_eq!(
+        intros.ask(id(3), "a", addr()),
+        Decision::Show { from: id(3) }
+    );
+    assert_eq!(
+        intros.answer(id(3), RelayOnly),
+        Decision::Accept {
+            caller: id(3),
+            asker: "a",
+            punch: None,
+        }
+    );
 }
 
 #[test]
@@ -126,21 +143,25 @@ fn a_declined_request_names_the_callee() {
     let mut intros = Introductions::new(ME, Instant::now());
     intros.ask(id(3), "a", addr());
     assert_eq!(
-        intros.answer(id(3), false),
+        intros.answer(id(3), Refuse),
         Decision::Decline {
             caller: id(3),
             asker: "a",
             error: IntroError::Declined(ME)
         }
     );
+    assert!(IntroError::Declined(ME).declined());
+    assert!(IntroError::Declined(ME)
+        .to_string()
+        .ends_with("they do not follow you"));
     assert_eq!(intros.pending(), 0);
 }
 
 #[test]
 fn an_answer_to_nothing_asked_does_nothing() {
     let mut intros = Introductions::<Asker>::new(ME, Instant::now());
-    assert_eq!(intros.answer(id(3), true), Decision::Nothing);
-    assert_eq!(intros.answer(id(3), false), Decision::Nothing);
+    assert_eq!(intros.answer(id(3), Direct), Decision::Nothing);
+    assert_eq!(intros.answer(id(3), Refuse), Decision::Nothing);
 }
 
 #[test]
@@ -150,10 +171,11 @@ fn a_second_request_from_the_same_caller_replaces_the_first() {
     intros.ask(id(3), "second", addr());
     assert_eq!(intros.pending(), 1);
     assert_eq!(
-        intros.answer(id(3), true),
+        intros.answer(id(3), RelayOnly),
         Decision::Accept {
             caller: id(3),
-            asker: "second"
+            asker: "second",
+            punch: None,
         }
     );
 }
@@ -184,7 +206,7 @@ fn pending_requests_are_bounded() {
     ));
     // An answer makes room.
     assert!(matches!(
-        intros.answer(caller(1), false),
+        intros.answer(caller(1), Refuse),
         Decision::Decline { .. }
     ));
     assert!(matches!(
@@ -251,7 +273,7 @@ fn refusal_texts_are_unchanged() {
         ),
         (
             IntroError::Declined(peer),
-            format!("{peer} does not accept introductions from you (by default a peer accepts only ids it follows)"),
+            format!("{peer} refused the introduction: they do not follow you"),
         ),
         (
             IntroError::CannotRelay(RelayError::NodeNotLinked),
@@ -265,6 +287,10 @@ fn refusal_texts_are_unchanged() {
             ),
         ),
         (IntroError::Remote("as sent".into()), "as sent".to_string()),
+        (
+            IntroError::RemoteDeclined("as sent".into()),
+            "as sent".to_string(),
+        ),
     ];
     for (error, text) in cases {
         assert_eq!(error.to_string(), text);

@@ -24,9 +24,7 @@ pub(super) fn carry_out(state: &SbSessionState, decision: Decision<Asker>) -> bo
         Decision::Nothing => true,
         Decision::Refuse { to, error } => refuse(state, to, error),
         Decision::Forward { to } => forward(state, to),
-        Decision::Show { from, observed } => {
-            send(state, ServerMsg::IntroRequest { from, observed })
-        }
+        Decision::Show { from } => send(state, ServerMsg::IntroRequest { from }),
         Decision::Reply {
             caller,
             asker,
@@ -44,7 +42,11 @@ pub(super) fn carry_out(state: &SbSessionState, decision: Decision<Asker>) -> bo
             reply(state, caller, asker, Err(error));
             true
         }
-        Decision::Accept { caller, asker } => {
+        Decision::Accept {
+            caller,
+            asker,
+            punch,
+        } => {
             let opened = match &asker {
                 Asker::Local(_) => state
                     .ctx
@@ -53,13 +55,25 @@ pub(super) fn carry_out(state: &SbSessionState, decision: Decision<Asker>) -> bo
                     .map_err(IntroError::from),
                 Asker::Node(node) => node_link::open_remote(&state.ctx, *node, state.peer, caller),
             };
-            let result = opened.map(|()| state.conn.remote_address());
+            // Addresses cross only on a direct answer: this peer is told where the caller is,
+            // and the caller where this peer is. Relay only: neither.
+            let result = opened.map(|()| punch.map(|_| state.conn.remote_address()));
             match &result {
                 Ok(_) => Counters::bump(&state.ctx.counters.introductions),
                 Err(e) => state.ctx.counters.refuse_introduction(e),
             }
+            let keep = match (&result, punch) {
+                (Ok(_), Some(observed)) => send(
+                    state,
+                    ServerMsg::PunchTo {
+                        peer: caller,
+                        observed,
+                    },
+                ),
+                _ => true,
+            };
             reply(state, caller, asker, result);
-            true
+            keep
         }
     }
 }
@@ -72,6 +86,7 @@ fn refuse(state: &SbSessionState, to: FeedId, error: IntroError) -> bool {
         ServerMsg::IntroRefused {
             to,
             reason: error.to_string(),
+            declined: error.declined(),
         },
     )
 }
@@ -113,7 +128,7 @@ fn reply(
     state: &SbSessionState,
     caller: FeedId,
     asker: Asker,
-    result: Result<SocketAddr, IntroError>,
+    result: Result<Option<SocketAddr>, IntroError>,
 ) {
     match asker {
         Asker::Local(session) => {
@@ -128,6 +143,7 @@ fn reply(
                 NodeMsg::Answer {
                     callee: state.peer,
                     caller,
+                    declined: result.as_ref().is_err_and(IntroError::declined),
                     result: result.map_err(|e| e.to_string()),
                 },
             );

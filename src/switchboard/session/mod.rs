@@ -242,6 +242,7 @@ impl Actor for SbSession {
                     Err(e) => ServerMsg::IntroRefused {
                         to,
                         reason: e.to_string(),
+                        declined: e.declined(),
                     },
                 };
                 send(state, msg)
@@ -318,8 +319,8 @@ async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
             let decision = state.intros.introduce(to, Instant::now());
             introductions::carry_out(state, decision)
         }
-        ClientMsg::IntroAnswer { from, accept } => {
-            let decision = state.intros.answer(from, accept);
+        ClientMsg::IntroAnswer { from, answer } => {
+            let decision = state.intros.answer(from, answer);
             introductions::carry_out(state, decision)
         }
     }

@@ -32,7 +32,7 @@ use kith::net::tls::server_name;
 use kith::net::PeerEndpoint;
 use kith::relay::config::{outer_client_config, outer_server_config};
 use kith::wire::control::Request;
-use kith::wire::switchboard::{ClientMsg, ServerMsg};
+use kith::wire::switchboard::{ClientMsg, IntroAnswer, ServerMsg};
 use serde::Serialize;
 
 use crate::bench::wake_latency::WakeLatencyHold;
@@ -264,7 +264,7 @@ async fn introduce(a: &Peer, b: &Peer) -> Result<()> {
     }
     b.write(&ClientMsg::IntroAnswer {
         from: a.id,
-        accept: true,
+        answer: IntroAnswer::RelayOnly,
     })
     .await?;
     match a.read().await? {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use kith::bench::TempDir;
-use kith::daemon::peer::ServePolicy;
+use kith::daemon::peer::{IntroPolicy, ServePolicy};
 use kith::feed::{now_ms, Content};
 use kith::identity::{FeedId, Identity};
 use kith::ingest::{run_batch, Op, OpOutcome};
@@ -148,6 +148,7 @@ async fn node(dir: &std::path::Path, identity: Arc<Identity>, store: Store) -> R
         endpoint,
         serve: ServePolicy::Everyone,
         switchboards: Vec::new(),
+        introductions: IntroPolicy::Relay,
     };
     daemon::start(parts).await
 }

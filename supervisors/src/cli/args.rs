@@ -108,6 +108,32 @@ pub enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// The switchboards this daemon remembers (dialled on every start): pinned key, invite code,
+    /// state; `forget` drops one.
+    Switchboards(SwitchboardsArgs),
+}
+
+/// `kith switchboards [forget HOST:PORT|@ID] [--json]`.
+#[derive(Debug, Args)]
+pub struct SwitchboardsArgs {
+    /// What to do (default: list them).
+    #[command(subcommand)]
+    pub action: Option<SwitchboardsAction>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// `kith switchboards …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SwitchboardsAction {
+    /// Forget a switchboard: removed from the store, its link closed; not dialled again unless
+    /// given again with --switchboard.
+    Forget {
+        /// `HOST:PORT`, or `@ID…ed25519` for its pinned key.
+        target: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 /// An id argument and `--json`.
@@ -221,6 +247,13 @@ pub struct DaemonArgs {
     /// Whom to serve feeds to: `everyone` (not blocked) or `follows` (also `serve` in config.toml).
     #[arg(long, env = "KITH_SERVE")]
     pub serve: Option<String>,
+    /// How to answer a switchboard's introduction from someone you do not follow: `follows`
+    /// (refuse), `relay` (through the switchboard only, neither side learns the other's address)
+    /// or `everyone` (direct: your address is revealed). Ids you follow always get a direct path;
+    /// blocked ids never get one. Default: `relay` with `--serve everyone`, `follows` with
+    /// `--serve follows` (also `introductions` in config.toml).
+    #[arg(long, env = "KITH_INTRODUCTIONS")]
+    pub introductions: Option<String>,
     /// Start although the store holds less of your own feed than you have posted (it was emptied
     /// or replaced): fetch the feed back from the peers that follow you, and refuse to post until
     /// it is back (see README).

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Serve policy: `everyone` or `follows`.
     pub serve: Option<String>,
+    /// Introductions policy: `follows`, `relay` or `everyone`.
+    pub introductions: Option<String>,
 }
 
 /// The data directory: the flag or KITH_DATA_DIR, else the platform's data directory.

@@ -88,10 +88,103 @@ pub fn contacts(data: &Value) -> String {
                 _ => "known",
             };
             let seq = c.get("latest_seq").and_then(Value::as_u64).unwrap_or(0);
-            format!("{}  {state:<9}  seq {seq}", s(c, "id"))
+            format!(
+                "{}  {state:<9}  seq {seq}  {}; {}",
+                s(c, "id"),
+                presence(c, "online_since_ms"),
+                reach(c)
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Whether a contact is online (with since when and its status line), as the switchboards say.
+fn presence(c: &Value, since_key: &str) -> String {
+    if c.get("online").and_then(Value::as_bool) != Some(true) {
+        return "offline".into();
+    }
+    let since = match c.get(since_key).filter(|v| v.is_u64()) {
+        Some(ms) => format!(" since {}", from_now(ms)),
+        None => String::new(),
+    };
+    match c.get("status").and_then(Value::as_str) {
+        Some(text) => format!("online{since}: \"{text}\""),
+        None => format!("online{since}"),
+    }
+}
+
+/// How this node reaches a contact: connected directly or relayed, or why not (the last
+/// introduction's outcome).
+fn reach(c: &Value) -> String {
+    match c.get("connection").and_then(Value::as_str) {
+        Some("direct") => return "connected directly".into(),
+        Some(_) => return "connected, relayed through a switchboard".into(),
+        None => {}
+    }
+    let intro = &c["introduction"];
+    match intro.get("answer").and_then(Value::as_str) {
+        Some("refused") => "refused: they do not follow you".into(),
+        Some("failed") => format!("not connected: {}", s(intro, "reason")),
+        _ => "not connected".into(),
+    }
+}
+
+/// `kith connect`: whom, and how.
+pub fn connected(data: &Value) -> String {
+    let how = match data.get("connection").and_then(Value::as_str) {
+        Some("direct") => "directly",
+        Some(_) => "relayed through a switchboard",
+        None => "(the connection closed again)",
+    };
+    let only = match data["introduction"].get("answer").and_then(Value::as_str) {
+        Some("relay_only") => " (they let you reach them through the relay only)",
+        _ => "",
+    };
+    format!("connected to {} {how}{only}", s(data, "peer"))
+}
+
+/// `kith switchboards`: one switchboard a line: host, pinned key, invite, state.
+pub fn switchboards(data: &Value) -> String {
+    rows(&data["switchboards"], |b| {
+        let id = b
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("key not pinned yet");
+        let invite = match b.get("invite").and_then(Value::as_str) {
+            Some(code) => format!(", invite {code}"),
+            None => String::new(),
+        };
+        let link = &b["link"];
+        let state = match link.get("state").and_then(Value::as_str) {
+            Some(state) => {
+                let why = link
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                format!("{state} since {}{why}", from_now(&link["since_ms"]))
+            }
+            None => "no link (forgotten or not started)".into(),
+        };
+        let kept = match b.get("remembered").and_then(Value::as_bool) {
+            Some(true) => "remembered",
+            _ => "not remembered",
+        };
+        format!("{}  {id}{invite}  {kept}  {state}", s(b, "host"))
+    })
+}
+
+/// The strings of a JSON array, comma-separated.
+pub fn join_strings(list: &Value) -> String {
+    list.as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// The supervision tree drawn as text, then the feeds held.
@@ -150,6 +243,20 @@ pub fn status(data: &Value) -> String {
                 s(l, "target"),
                 s(l, "state")
             ));
+        }
+    }
+    if let Some(follows) = data
+        .get("follows")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    {
+        out.push_str(&format!("following: {}\n", follows.len()));
+        for f in follows {
+            let online = match f.get("online").and_then(Value::as_bool) {
+                Some(true) => "online",
+                _ => "offline",
+            };
+            out.push_str(&format!("  {} {online}; {}\n", s(f, "id"), reach(f)));
         }
     }
     if let Some(tree) = data.get("supervision") {

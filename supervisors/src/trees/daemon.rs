@@ -30,7 +30,7 @@ use kith::daemon::listener::Listener;
 use kith::daemon::messages::ReplicatorMsg;
 use kith::daemon::node::Node;
 use kith::daemon::own_seq::OwnFeed;
-use kith::daemon::peer::{Connections, Replicators, ServePolicy};
+use kith::daemon::peer::{Connections, IntroPolicy, Replicators, ServePolicy};
 use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
 use kith::daemon::store_writer::{StoreWriter, StoreWriterArgs};
@@ -92,6 +92,8 @@ pub struct DaemonParts {
     pub serve: ServePolicy,
     /// Switchboards to stay connected to (`HOST:PORT` or `@ID@HOST:PORT`).
     pub switchboards: Vec<String>,
+    /// How to answer introductions from ids this node does not follow.
+    pub introductions: IntroPolicy,
 }
 
 /// The running daemon's handles.
@@ -151,6 +153,7 @@ pub async fn start_full(
         connections: Connections::default(),
         peers: DynamicSupervisorHandle::for_children("peers", Restart::Temporary),
         serve: parts.serve,
+        introductions: parts.introductions,
         replicators: Replicators::default(),
         relays: Relays::new(parts.switchboards.len()),
     };
