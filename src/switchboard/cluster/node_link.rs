@@ -122,25 +122,48 @@ fn refuse(ctx: &SbContext, node: &FeedId, what: &str) {
     tracing::warn!(node = %node.short(), "dropped from a cluster node: {what}");
 }
 
-/// Whether presence says `client` is connected to `node` (a node speaks only for its clients).
-fn is_client_of(ctx: &SbContext, client: &FeedId, node: &FeedId) -> bool {
+/// Where presence puts a client of the cluster, as seen by this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Home {
+    /// Connected to the node that speaks for it.
+    Here,
+    /// Connected to another node: the node speaking for it lies.
+    Elsewhere,
+    /// Not in this node's presence yet (its join may still be on its way here).
+    Unknown,
+}
+
+/// Where presence says `client` is connected, against the `node` speaking for it (a node
+/// speaks only for its own clients).
+fn home_of(ctx: &SbContext, client: &FeedId, node: &FeedId) -> Home {
     let node = node.to_string();
-    ctx.tracker
+    let homes: Vec<String> = ctx
+        .tracker
         .get_by_key(PEERS_TOPIC, &client.to_string())
         .into_iter()
         .filter_map(|p| PeerMeta::decode(&p.row.meta))
-        .any(|meta| meta.node == node)
+        .map(|meta| meta.node)
+        .collect();
+    match homes {
+        _ if homes.contains(&node) => Home::Here,
+        _ if homes.is_empty() => Home::Unknown,
+        _ => Home::Elsewhere,
+    }
+}
+
+/// Tell `node` that its client `caller` cannot be introduced to `callee`, and why.
+fn answer_refused(ctx: &SbContext, node: FeedId, caller: FeedId, callee: FeedId, reason: String) {
+    let answer = NodeMsg::Answer {
+        callee,
+        caller,
+        result: Err(reason),
+        declined: false,
+    };
+    ctx.nodes.send(&node, answer);
 }
 
 fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
     match msg {
-        NodeMsg::Introduce { from, .. } if !is_client_of(ctx, &from, &node) => {
-            refuse(
-                ctx,
-                &node,
-                "an introduction for a client that is not its own",
-            );
-        }
         NodeMsg::Answer { caller, callee, .. } if !ctx.nodes.answered(&node, caller, callee) => {
             refuse(
                 ctx,
@@ -148,29 +171,36 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
                 "an answer to an introduction nobody asked it for",
             );
         }
-        NodeMsg::Introduce { from, to, observed } => {
-            let asker = Asker::Node(node);
-            let asked = ctx.sessions.get(&to).is_some_and(|s| {
-                s.cast(SbSessionMsg::IntroRequest {
-                    from,
-                    asker,
-                    observed,
-                })
-                .is_ok()
-            });
-            if !asked {
-                let result = Err(IntroError::NotInCluster(to).to_string());
-                ctx.nodes.send(
-                    &node,
-                    NodeMsg::Answer {
-                        callee: to,
-                        caller: from,
-                        result,
-                        declined: false,
-                    },
-                );
+        NodeMsg::Introduce { from, to, observed } => match home_of(ctx, &from, &node) {
+            Home::Elsewhere => refuse(
+                ctx,
+                &node,
+                "an introduction for a client that is not its own",
+            ),
+            // The caller's join has not reached this node yet: refuse, so that it asks again
+            // soon, rather than ask the callee on the word of a node about an id never seen.
+            Home::Unknown => answer_refused(
+                ctx,
+                node,
+                from,
+                to,
+                format!("{from} is not known on the callee's switchboard node yet; try again in a moment"),
+            ),
+            Home::Here => {
+                let asker = Asker::Node(node);
+                let asked = ctx.sessions.get(&to).is_some_and(|s| {
+                    s.cast(SbSessionMsg::IntroRequest {
+                        from,
+                        asker,
+                        observed,
+                    })
+                    .is_ok()
+                });
+                if !asked {
+                    answer_refused(ctx, node, from, to, IntroError::NotInCluster(to).to_string());
+                }
             }
-        }
+        },
         NodeMsg::Answer {
             callee,
             caller,
