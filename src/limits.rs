@@ -435,6 +435,13 @@ pub const LOADTEST_REPLICATE_FRAMES_QUEUE: usize = 16;
 /// How long a caller waits for the answer to an introduction before it asks again (a request
 /// another node drops unanswered would otherwise leave it waiting forever).
 pub const LOADTEST_INTRO_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// QUIC handshakes the harness has in flight at most, all peers together. A switchboard holds
+/// at most [`HANDSHAKES_MAX`] pending handshakes and refuses past it (and
+/// [`HANDSHAKES_PER_ADDRESS_MAX`] per source address): a harness that dialled without a bound
+/// would measure those refusals rather than how fast the switchboard admits. Peers wait for a
+/// slot; the wait is not part of their `connect_ms`, and a ramp the slots cannot keep up with
+/// shows as `handshakes_per_s` below `ramp_per_s`.
+pub const LOADTEST_HANDSHAKES_IN_FLIGHT: usize = 48;
 /// How long the ghost check waits for the cluster's presence to forget the stopped peers.
 pub const LOADTEST_GHOST_SETTLE: Duration = Duration::from_secs(20);
 /// Samples of the timeline kept at most (one per second: an hour's run and its ramp).
@@ -445,6 +452,9 @@ pub const LOADTEST_LATENCY_MAX_US: u64 = 3_600_000_000;
 pub const LOADTEST_MERGE_FILES_MAX: usize = LOADTEST_SHARDS_MAX as usize;
 
 const _: () = assert!(LOADTEST_PEERS_MAX <= SB_CLIENTS_MAX);
+const _: () = assert!(LOADTEST_HANDSHAKES_IN_FLIGHT < HANDSHAKES_MAX);
+const _: () =
+    assert!(LOADTEST_HANDSHAKES_IN_FLIGHT <= LOADTEST_ENDPOINTS * HANDSHAKES_PER_ADDRESS_MAX / 2);
 const _: () = assert!(LOADTEST_RELAY_PAIRS_MAX * 2 <= LOADTEST_PEERS_MAX);
 const _: () = assert!(LOADTEST_FOLLOWS_MAX <= WATCH_IDS_MAX);
 const _: () = assert!(LOADTEST_RELAY_MESSAGE_BYTES <= RELAY_INNER_PACKET_BYTES_MIN);

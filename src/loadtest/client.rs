@@ -156,8 +156,12 @@ pub fn cause(error: &LoadtestError) -> &'static str {
 /// The switchboard sends its reason as text (`ServerMsg::IntroRefused`); this names the
 /// switchboard's refusal kinds by the words of their messages, and anything else `other`.
 pub fn intro_cause(reason: &str) -> &'static str {
-    const CAUSES: [(&str, &str); 9] = [
+    const CAUSES: [(&str, &str); 10] = [
         ("too many introductions asked", "over_rate"),
+        (
+            "not known on the callee's switchboard node",
+            "caller_not_known_there",
+        ),
         ("your own id", "self"),
         (
             "not connected to this switchboard cluster",

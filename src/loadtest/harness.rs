@@ -58,6 +58,9 @@ pub struct Harness {
     pub metrics: Arc<Metrics>,
     /// Set when the run ends: connections that close now are not failures, loops stop.
     pub stopping: Arc<AtomicBool>,
+    /// Admissions (handshake, hello, join) in flight, at most
+    /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT).
+    pub dial_slots: tokio::sync::Semaphore,
     ids: Vec<FeedId>,
     index: HashMap<FeedId, u64>,
     live: DashMap<u64, ActorRef<PeerMsg>>,
@@ -97,6 +100,7 @@ impl Harness {
             graph,
             metrics,
             stopping: Arc::new(AtomicBool::new(false)),
+            dial_slots: tokio::sync::Semaphore::new(crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT),
             ids,
             index,
             live: DashMap::new(),

@@ -213,6 +213,10 @@ async fn connect(myself: &ActorRef<PeerMsg>, state: &mut PeerState) {
         return;
     };
     let key = harness.key(state.local);
+    // A slot first (see LOADTEST_HANDSHAKES_IN_FLIGHT); the wait is not the admission's time.
+    let Ok(_slot) = harness.dial_slots.acquire().await else {
+        return;
+    };
     let started = Instant::now();
     match client::join(endpoint, &key, *target).await {
         Ok(joined) => {
@@ -469,6 +473,7 @@ async fn on_frame(myself: &ActorRef<PeerMsg>, state: &mut PeerState, frame: Serv
             };
             target.asked = false;
             let attempts = target.attempts;
+            tracing::debug!(%reason, attempts, "introduction refused");
             state
                 .harness
                 .metrics

@@ -44,6 +44,11 @@ pub struct LoadtestArgs {
     /// Posts per second by the follow graph's peers (whole population; replicate and mixed).
     #[arg(long, default_value_t = 50.0)]
     pub posts: f64,
+    /// With --spawn: the spawned switchboards' presence heartbeat period in ms (their
+    /// `--presence-broadcast-ms`; theirs by default), to weigh a shorter period's CPU cost
+    /// against how soon presence crosses the cluster.
+    #[arg(long, value_name = "MS", requires = "spawn")]
+    pub presence_broadcast_ms: Option<u64>,
     /// This process's part of the population, I/N (N harnesses together make one population).
     #[arg(long, default_value = "0/1")]
     pub shard: String,

@@ -55,7 +55,13 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
         bail!("the failover scenario is not built yet: it needs the daemons' cluster failover");
     }
     let cluster = match args.spawn {
-        Some(n) => Some(LocalCluster::start(n, &[])?),
+        Some(n) => {
+            let extra: Vec<String> = match args.presence_broadcast_ms {
+                Some(ms) => vec!["--presence-broadcast-ms".into(), ms.to_string()],
+                None => Vec::new(),
+            };
+            Some(LocalCluster::start(n, &extra)?)
+        }
         None => None,
     };
     let targets = match &cluster {
