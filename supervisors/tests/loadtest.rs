@@ -186,6 +186,8 @@ fn switchboards_die_with_a_killed_harness() {
         2,
         "the harness did not spawn two switchboards"
     );
+    // Their data directories: a harness killed outright cannot remove them, so the test does.
+    let dirs: Vec<String> = children.iter().filter_map(|pid| data_dir(*pid)).collect();
     harness.kill().unwrap();
     harness.wait().unwrap();
     for pid in children {
@@ -198,6 +200,22 @@ fn switchboards_die_with_a_killed_harness() {
         });
         assert!(gone, "switchboard {pid} outlived its killed harness");
     }
+    assert_eq!(dirs.len(), 2);
+    for dir in dirs {
+        assert!(dir.contains("kith-loadtest-sb"), "{dir}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The `--data-dir` a process was started with (from /proc/PID/cmdline).
+fn data_dir(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--data-dir")?;
+    args.get(at + 1).cloned()
 }
 
 /// Processes whose parent is `parent` (from /proc/*/stat).
