@@ -75,8 +75,8 @@ fn first_timeline(sb_dir: &Path, target: &str, run: usize) -> Duration {
     let (friend_id, newcomer_id) = (friend.id(), newcomer.id());
     seed_posts(&friend.dir, POSTS);
     let before = online(sb_dir);
-    let _df = daemon(&friend.dir, target, &[]);
-    let _dn = daemon(&newcomer.dir, target, &[]);
+    let df = daemon(&friend.dir, target, &[]);
+    let dn = daemon(&newcomer.dir, target, &[]);
     eventually_blocking("both daemons join the switchboard", SOON, POLL, || {
         online(sb_dir) >= before + 2
     });
@@ -96,8 +96,9 @@ fn first_timeline(sb_dir: &Path, target: &str, run: usize) -> Duration {
         connection(&newcomer.dir, &friend_id).is_some_and(|c| c["relayed"] == false)
             && connection(&friend.dir, &newcomer_id).is_some_and(|c| c["relayed"] == false)
     });
-    // Both are gone before the next run starts (the switchboard count goes back).
-    drop((_df, _dn));
+    // Both are gone before the next run starts (the switchboard count goes back). Stopped, not
+    // killed, so they leave at once instead of at the switchboard's idle timeout.
+    assert!(df.stop() && dn.stop(), "the daemons stop cleanly");
     eventually_blocking("both daemons left the switchboard", SOON, POLL, || {
         online(sb_dir) == before
     });
