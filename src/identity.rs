@@ -2,7 +2,10 @@
 //!
 //! A [`FeedId`] is a public key. It prints as `@<base64>.ed25519` (the form SSB users know) and
 //! parses back from that form, so ids can be copied between terminals and round-trip exactly.
-//! The secret key lives in one file in the data directory, readable only by its owner.
+//! The secret key lives in one file in the data directory, readable only by its owner. Its
+//! 32-byte seed can be written down as a recovery phrase (24 BIP-39 English words, the last
+//! carrying a checksum) and the same identity rebuilt from it ([`Identity::recovery_phrase`],
+//! [`Identity::from_recovery_phrase`]).
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -56,6 +59,10 @@ pub enum IdentityError {
         /// Its mode bits.
         mode: u32,
     },
+    /// A recovery phrase does not decode: a word not in the BIP-39 English list, a word count
+    /// other than 24, or a checksum that does not match (a word mistyped or swapped).
+    #[error("that is not a kith recovery phrase: {0}")]
+    BadPhrase(String),
     /// Reading or writing the file failed.
     #[error("identity file {path}: {source}")]
     Io {
@@ -156,15 +163,49 @@ impl Identity {
         &self.signing
     }
 
+    /// The recovery phrase: the seed as 24 BIP-39 English words. Whoever holds it holds the
+    /// identity.
+    pub fn recovery_phrase(&self) -> String {
+        // 32 bytes is a valid BIP-39 entropy length, so this cannot fail; an empty phrase (which
+        // no restore accepts) stands in rather than a panic.
+        bip39::Mnemonic::from_entropy(&self.signing.to_bytes())
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Rebuild an identity from its recovery phrase (case and extra whitespace do not matter).
+    pub fn from_recovery_phrase(phrase: &str) -> Result<Self, IdentityError> {
+        let words: Vec<String> = phrase.split_whitespace().map(str::to_lowercase).collect();
+        if words.len() != 24 {
+            return Err(IdentityError::BadPhrase(format!(
+                "it has {} words; a recovery phrase has 24",
+                words.len()
+            )));
+        }
+        let mnemonic = bip39::Mnemonic::parse_in(bip39::Language::English, words.join(" "))
+            .map_err(|e| IdentityError::BadPhrase(e.to_string()))?;
+        let seed: [u8; 32] = mnemonic
+            .to_entropy()
+            .try_into()
+            .map_err(|_| IdentityError::BadPhrase("it does not hold 32 bytes".into()))?;
+        Ok(Identity::from_seed(seed))
+    }
+
     /// Create the identity file in `dir`, refusing to overwrite one that exists.
     pub fn create(dir: &Path) -> Result<Self, IdentityError> {
+        Identity::generate().save_new(dir)
+    }
+
+    /// Write this identity as the identity file in `dir`, refusing to overwrite one that exists
+    /// (a new identity, or one restored from its recovery phrase).
+    pub fn save_new(self, dir: &Path) -> Result<Self, IdentityError> {
         let path = dir.join(SECRET_FILE);
         let shown = path.display().to_string();
         let io = |source| IdentityError::Io {
             path: shown.clone(),
             source,
         };
-        let identity = Identity::generate();
+        let identity = self;
         let mut file = match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -226,6 +267,39 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recovery_phrase_rebuilds_the_same_identity_and_typos_are_refused() {
+        let identity = Identity::generate();
+        let phrase = identity.recovery_phrase();
+        let words: Vec<&str> = phrase.split(' ').collect();
+        assert_eq!(words.len(), 24);
+        let back =
+            Identity::from_recovery_phrase(&format!("  {}\n", phrase.to_uppercase())).unwrap();
+        assert_eq!(back.id(), identity.id());
+        assert_eq!(
+            back.signing_key().to_bytes(),
+            identity.signing_key().to_bytes()
+        );
+        // Two words swapped: the checksum no longer matches.
+        let mut swapped = words.clone();
+        let other = (1..24).find(|&i| swapped[i] != swapped[0]).unwrap();
+        swapped.swap(0, other);
+        for bad in [
+            swapped.join(" "),
+            words[..23].join(" "),
+            format!("{} notaword", words[..23].join(" ")),
+            String::new(),
+        ] {
+            assert!(
+                matches!(
+                    Identity::from_recovery_phrase(&bad),
+                    Err(IdentityError::BadPhrase(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn weak_keys_are_refused_by_name() {

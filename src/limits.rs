@@ -531,3 +531,34 @@ pub const METRICS_SUPERVISORS_MAX: usize = 64;
 pub const INTRO_OUTCOMES_MAX: usize = ROLODEX_FOLLOWS_MAX + 256;
 
 const _: () = assert!(INTRO_OUTCOMES_MAX >= ROLODEX_FOLLOWS_MAX);
+
+// --- the social layer: names, threads, mentions, reactions (social issue, part 1) ---
+
+/// Feeds one post may mention.
+pub const MENTIONS_MAX: usize = 16;
+/// Bytes of one reaction (an emoji with its modifiers, or a short word).
+pub const REACTION_BYTES_MAX: usize = 32;
+/// Characters of a name shown; longer names are cut with an ellipsis.
+pub const NAME_CHARS_SHOWN_MAX: usize = 48;
+/// Replies of one thread read at most (the thread view says when it stops there).
+pub const THREAD_REPLIES_MAX: usize = 1_000;
+/// Reactions to one message read at most to count them.
+pub const REACTIONS_SCAN_MAX: usize = 10_000;
+/// Distinct reactions shown under one message (the most used first).
+pub const REACTION_KINDS_SHOWN_MAX: usize = 12;
+/// Where the daemon listens for peers when no port was given or kept: a fixed port, so that a
+/// contact card stays valid across restarts (SSB uses 8008). If it is taken at the first start,
+/// a free port is chosen; either way the port is kept in the data directory (`listen.port`).
+pub const DEFAULT_PEER_PORT: u16 = 8009;
+
+/// Entries of one feed read at most to count its posts and follows for `kith profile`.
+pub const PROFILE_SCAN_MAX: usize = 100_000;
+/// Bytes of a contact card (`kith:…`), read or made.
+pub const CARD_BYTES_MAX: usize = 2_048;
+/// Addresses in one contact card.
+pub const CARD_ADDRS_MAX: usize = 8;
+/// Switchboards in one contact card.
+pub const CARD_SWITCHBOARDS_MAX: usize = 8;
+
+const _: () = assert!(MENTIONS_MAX * 32 < PAYLOAD_BYTES_MAX);
+const _: () = assert!(NAME_CHARS_SHOWN_MAX * 4 >= NAME_BYTES_MAX / 4);

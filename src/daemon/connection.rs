@@ -115,6 +115,7 @@ impl Drop for ConnGuard {
                 .node
                 .events
                 .send(NodeEvent::Disconnected(self.peer));
+            self.ctx.node.note_seen(self.peer);
         }
     }
 }
@@ -184,6 +185,7 @@ async fn start(
         .take()
         .ok_or("a connection actor is not restarted: its hello is spent")?;
     let _ = ctx.node.events.send(NodeEvent::Connected(peer));
+    ctx.node.note_seen(peer);
     let mut guard = ConnGuard {
         ctx: ctx.clone(),
         peer,

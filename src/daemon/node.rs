@@ -46,17 +46,47 @@ pub struct Node {
 }
 
 impl Node {
-    /// Append a post to the own feed; returns once it is durable.
+    /// Append a post to the own feed; returns once it is durable. A reply names the thread's
+    /// root (found from the message answered, which must be held here) and the message answered.
     pub async fn post(
         &self,
         text: String,
         reply_to: Option<MsgId>,
     ) -> Result<(MsgId, u64), NodeError> {
-        let mut outcomes = submit(
-            &self.writer,
-            vec![Op::Publish(Content::Post { text, reply_to })],
-        )
-        .await?;
+        self.post_with(text, reply_to, Vec::new()).await
+    }
+
+    /// [`Node::post`] with the ids the text mentions (see [`crate::feed::mentions`]).
+    pub async fn post_with(
+        &self,
+        text: String,
+        reply_to: Option<MsgId>,
+        mentions: Vec<FeedId>,
+    ) -> Result<(MsgId, u64), NodeError> {
+        let root = match reply_to {
+            Some(parent) => Some(self.store.read()?.thread(&parent)?.root_id),
+            None => None,
+        };
+        if let Some(parent) = reply_to {
+            if self.store.read()?.locate(&parent)?.is_none() {
+                return Err(NodeError::NotFound(format!(
+                    "{parent} is not held here, so its thread is unknown; reply to a message \
+                     shown by `kith timeline`, `kith feed` or `kith thread`"
+                )));
+            }
+        }
+        self.publish(Content::Text {
+            text,
+            root,
+            branch: reply_to,
+            mentions,
+        })
+        .await
+    }
+
+    /// Sign `content` as the next entry of the own feed; returns once it is durable.
+    pub async fn publish(&self, content: Content) -> Result<(MsgId, u64), NodeError> {
+        let mut outcomes = submit(&self.writer, vec![Op::Publish(content)]).await?;
         match outcomes.pop() {
             Some(Ok(OpOutcome::Appended { id, seq, .. })) => Ok((id, seq)),
             Some(Err(e)) => Err(e.into()),
@@ -85,6 +115,25 @@ impl Node {
             Ok(CallResult::Timeout) => Err(NodeError::Timeout("the rolodex", CONTROL_TIMEOUT)),
             Ok(CallResult::SenderError) | Err(_) => Err(NodeError::Unavailable("the rolodex")),
         }
+    }
+
+    /// A connection with `id` opened or closed now: remember when it was last seen, for a
+    /// contact already in the rolodex (a passing stranger is not added). Runs in the background
+    /// (callers are connection actors and their drop guards); does nothing outside a runtime.
+    pub fn note_seen(&self, id: FeedId) {
+        if id == self.identity.id() || self.rolodex.get(&id).is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let node = self.clone();
+        runtime.spawn(async move {
+            let seen = RolodexChange::Seen(crate::feed::now_ms());
+            if let Err(e) = node.change(id, seen).await {
+                tracing::debug!(peer = %id.short(), error = %e, "last seen not recorded");
+            }
+        });
     }
 
     /// Set (or clear) this node's status line; switchboard links announce it.

@@ -151,8 +151,8 @@ impl FromStr for MsgId {
     type Err = FeedError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad =
-            || FeedError::ContentInvalid(format!("`{text}` is not a message id (%<base64>.b3)"));
+        // Bounded: the text may be anything a user or a peer typed.
+        let bad = || FeedError::BadMessageId(text.chars().take(80).collect());
         let body = text
             .trim()
             .strip_prefix('%')

@@ -105,4 +105,35 @@ pub enum FeedError {
     /// The entry names a message id that this check expected to be another.
     #[error("entry {0} is a duplicate of one already held")]
     Duplicate(MsgId),
+    /// A reply names its root but not the message it answers, or the other way round.
+    #[error("a reply needs both its thread's root and the message it answers")]
+    ReplyIncomplete,
+    /// A post mentions more feeds than allowed.
+    #[error("a post mentions {len} feeds; the most allowed is {max}")]
+    TooManyMentions {
+        /// How many.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A post lists the same mention twice.
+    #[error("a post mentions {0} twice")]
+    MentionRepeated(FeedId),
+    /// A reaction is empty, too long or holds hidden characters.
+    #[error("reaction refused: {0}")]
+    ReactionInvalid(String),
+    /// A name is too long or holds control or direction characters.
+    #[error("name refused: {0}")]
+    NameInvalid(String),
+    /// Text that should be a message id (`%<base64>.b3`) is not one.
+    #[error("`{0}` is not a message id (%<base64>.b3)")]
+    BadMessageId(String),
+    /// A mentioned name belongs to several feeds this node knows.
+    #[error("@{name} could be any of {ids:?}; mention one by its full id (see `kith contacts`)")]
+    MentionAmbiguous {
+        /// The name typed.
+        name: String,
+        /// The short ids of the feeds that have it.
+        ids: Vec<String>,
+    },
 }

@@ -10,12 +10,14 @@ mod check;
 mod content;
 mod entry;
 mod error;
+pub mod mentions;
+pub mod names;
 
 pub use check::{
     check_entry, check_entry_with, check_sequence, next_entry, Checked, FeedHead, KeyCache,
     Placement,
 };
-pub use content::{Content, ContentType};
+pub use content::{check_reaction, Content, ContentType};
 pub use entry::{hash_payload, Entry, Header, MsgId, PayloadHash, FORMAT_VERSION};
 pub use error::FeedError;
 

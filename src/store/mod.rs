@@ -10,6 +10,7 @@ mod keys;
 mod lock;
 mod meta;
 mod read;
+mod social;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, WithoutTls};
 pub use lock::DirLock;
 pub use meta::Damage;
 pub use read::{EntryWithPayload, Reader, StoredEntry, VerifyError};
+pub use social::{FeedSummary, Profile, Reactions, Thread};
 pub use write::Writer;
 
 use crate::limits::{STORE_MAP_BYTES, STORE_READERS_MAX};
@@ -97,6 +99,8 @@ pub(crate) struct Tables {
     /// `HOST:PORT` → the switchboard's pinned target (`@ID@HOST:PORT[#INVITE]`), as SSH keeps
     /// known hosts: the daemon reconnects to these, and a key learned on first use stays pinned.
     switchboards: Table,
+    /// Names, threads, mentions and reactions ([`social`]).
+    social: social::SocialTables,
 }
 
 /// A handle to the node's store. Cheap to clone; all clones share one environment and one lock.
@@ -130,6 +134,7 @@ impl Store {
         // environment open, and heed refuses a second open of one path inside this process.
         let env = unsafe { options.open(&dir)? };
         let tables = Self::create_tables(&env)?;
+        social::backfill(&env, &tables)?;
         Ok(Store {
             env,
             tables,
@@ -178,6 +183,7 @@ impl Store {
             rolodex,
             peers,
             switchboards,
+            social: social::SocialTables::create(env)?,
         })
     }
 
@@ -191,7 +197,10 @@ impl Store {
     pub fn load_rolodex(&self) -> Result<crate::rolodex::Rolodex, StoreError> {
         let reader = self.read()?;
         let heads = reader.heads()?.into_iter().map(|(id, head)| (id, head.seq));
-        Ok(crate::rolodex::Rolodex::from_records(reader.rolodex()?, heads))
+        Ok(crate::rolodex::Rolodex::from_records(
+            reader.rolodex()?,
+            heads,
+        ))
     }
 
     /// A read transaction. Keep it short: a long reader pins old pages.

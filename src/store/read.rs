@@ -27,8 +27,8 @@ pub type EntryWithPayload = (Entry, Option<Vec<u8>>);
 
 /// A read transaction over the store.
 pub struct Reader<'e> {
-    txn: RoTxn<'e, WithoutTls>,
-    tables: Tables,
+    pub(super) txn: RoTxn<'e, WithoutTls>,
+    pub(super) tables: Tables,
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(

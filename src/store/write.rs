@@ -12,8 +12,8 @@ use crate::store::{StoreError, Tables};
 
 /// One write transaction. Dropped without [`Writer::commit`], it aborts.
 pub struct Writer<'e> {
-    txn: RwTxn<'e>,
-    tables: Tables,
+    pub(super) txn: RwTxn<'e>,
+    pub(super) tables: Tables,
 }
 
 impl<'e> Writer<'e> {
@@ -49,6 +49,10 @@ impl<'e> Writer<'e> {
         self.tables.msgs.put(&mut self.txn, &checked.id.0, &key)?;
         if let Some(payload) = &checked.payload {
             self.tables.payloads.put(&mut self.txn, &key, payload)?;
+            // Names, threads, mentions and reactions are indexed in the same transaction.
+            if let Ok(content) = crate::feed::Content::decode(payload) {
+                crate::store::social::index(&mut self.txn, &self.tables, header, &content)?;
+            }
         }
         if header.content_type == ContentType::Post {
             let tkey = timeline_key(header.timestamp_ms, &header.author, header.seq);

@@ -85,6 +85,52 @@ pub enum Request {
         /// Where.
         target: String,
     },
+    /// Publish an about entry for the own feed (the fields given; the others stay).
+    ProfileSet {
+        /// The display name.
+        name: Option<String>,
+        /// The description.
+        description: Option<String>,
+    },
+    /// A feed's profile (default: the own one).
+    Profile {
+        /// Whose.
+        id: Option<String>,
+    },
+    /// Give a contact a local name (never published), or clear it with `None`.
+    Petname {
+        /// Whom.
+        id: String,
+        /// The name.
+        petname: Option<String>,
+    },
+    /// The thread a message belongs to: its root and the replies held.
+    Thread {
+        /// Any message of the thread.
+        id: String,
+    },
+    /// Posts that mention this node, newest first.
+    Mentions {
+        /// How many.
+        limit: Option<usize>,
+    },
+    /// Publish a short reaction to a message.
+    React {
+        /// The message.
+        id: String,
+        /// The reaction (an emoji or a word).
+        text: String,
+    },
+    /// This node's contact card.
+    Card {
+        /// More `HOST:PORT` addresses to put in it (e.g. a name or a forwarded port).
+        addrs: Vec<String>,
+    },
+    /// Follow the node a contact card names: its addresses, its switchboards and their keys.
+    FollowCard {
+        /// The card (`kith:…`).
+        card: String,
+    },
     /// The switchboards this daemon remembers and links to: pinned key, invite, state.
     Switchboards,
     /// Forget a remembered switchboard (`HOST:PORT`, or `@ID` for its key) and close its link.

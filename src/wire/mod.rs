@@ -3,5 +3,6 @@
 //! nodes of a switchboard cluster ([`switchboard`]). Plain serde types and their checks, no I/O,
 //! so both sides of each protocol import them from below.
 
+pub mod card;
 pub mod control;
 pub mod switchboard;

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::io::IsTerminal;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,13 +24,11 @@ use kith_supervisors::cli::args::{
     BenchCommand, Cli, Command, DaemonArgs, PresenceCommand, SwitchboardAction, SwitchboardArgs,
     SwitchboardsAction, SwitchboardsArgs,
 };
+use kith_supervisors::cli::args::{ContactsAction, ContactsArgs};
 use kith_supervisors::cli::signal::shutdown_signal;
-use kith_supervisors::cli::{client, config, output, report};
+use kith_supervisors::cli::{client, config, output, port, report, social};
 use kith_supervisors::trees::{daemon, switchboard};
 use serde_json::json;
-
-/// Where the daemon listens for peers unless told otherwise: any interface, any free port.
-const DEFAULT_LISTEN: &str = "0.0.0.0:0";
 
 fn main() {
     let cli = Cli::parse();
@@ -56,7 +55,7 @@ fn run(cli: Cli) -> Result<()> {
         quiet,
     ));
     match cli.command {
-        Command::Init(f) => init(&dir, f.json),
+        Command::Init(f) => init(&dir, f.restore, f.json.json),
         Command::Whoami(f) => {
             let id = Identity::load(&dir)?.id().to_string();
             output::print(f.json, &json!({ "id": id }), |_| id.clone());
@@ -70,6 +69,9 @@ fn run(cli: Cli) -> Result<()> {
         } => ask(&dir, json.json, Request::Post { text, reply_to }, |d| {
             d["id"].as_str().unwrap_or("").to_string()
         }),
+        Command::Follow { id, addr, json } if id.starts_with("kith:") && addr.is_none() => {
+            ask(&dir, json.json, Request::FollowCard { card: id }, contact)
+        }
         Command::Follow { id, addr, json } => {
             ask(&dir, json.json, Request::Follow { id, addr }, contact)
         }
@@ -88,7 +90,26 @@ fn run(cli: Cli) -> Result<()> {
             Request::Timeline { limit },
             output::entries,
         ),
-        Command::Contacts(f) => ask(&dir, f.json, Request::Contacts, output::contacts),
+        Command::Contacts(ContactsArgs { action: None, json }) => {
+            ask(&dir, json.json, Request::Contacts, output::contacts)
+        }
+        Command::Contacts(ContactsArgs {
+            action: Some(ContactsAction::Name { id, name, json }),
+            ..
+        }) => ask(
+            &dir,
+            json.json,
+            Request::Petname { id, petname: name },
+            |d| {
+                let c = &d["contact"];
+                format!(
+                    "{}  {}",
+                    c["label"].as_str().unwrap_or(""),
+                    c["id"].as_str().unwrap_or("")
+                )
+            },
+        ),
+        Command::Social(command) => social::run(&dir, command),
         Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
         Command::Connect { target, json } => ask(
             &dir,
@@ -194,20 +215,64 @@ fn init_tracing(filter: &str) {
         .try_init();
 }
 
-fn init(dir: &Path, json: bool) -> Result<()> {
-    ensure_private_dir(dir)?;
-    let identity = Identity::create(dir)?;
+/// A restored identity has posted before, but this data directory holds none of its feed: record
+/// in the own-feed marker (`kith::daemon::own_seq`) that the feed reaches at least seq 1, so the
+/// daemon starts only with `--resync-own-feed` and appends nothing to the own feed (no post, no
+/// follow) until a follower has served it back. The marker is read back through its own reader,
+/// so a change of its format fails here rather than silently.
+fn mark_restored(dir: &Path) -> Result<()> {
+    use kith::daemon::own_seq::{load, OWN_SEQ_FILE};
+    let path = dir.join(OWN_SEQ_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, b"kith-own-seq-v1 1\n")?;
+    file.sync_all()?;
+    match load(&path)? {
+        Some(1) => Ok(()),
+        other => bail!(
+            "the own-feed marker {} reads back as {other:?}",
+            path.display()
+        ),
+    }
+}
+
+fn init(dir: &Path, restore: bool, json: bool) -> Result<()> {
+    let identity = if restore {
+        let restored = Identity::from_recovery_phrase(&social::read_phrase()?)?;
+        ensure_private_dir(dir)?;
+        let restored = restored.save_new(dir)?;
+        mark_restored(dir)?;
+        restored
+    } else {
+        ensure_private_dir(dir)?;
+        Identity::create(dir)?
+    };
     drop(Store::open(dir)?);
     let id = identity.id().to_string();
     output::print(
         json,
         &json!({ "id": id, "data_dir": dir.display().to_string() }),
         |_| {
-            format!(
-                "created {id}\nin {}\nstart the node with `kith daemon --data-dir {}`",
+            let done = if restore { "restored" } else { "created" };
+            let mut text = format!(
+                "{done} {id}\nin {}\nstart the node with `kith daemon --data-dir {}`",
                 dir.display(),
                 dir.display()
-            )
+            );
+            if restore {
+                text = format!(
+                    "{done} {id}\nin {}\nstart the node with `kith daemon --resync-own-feed --data-dir {}`, \
+                     then reach someone who follows you (`kith connect @ID@HOST:PORT`): your feed \
+                     comes back from them, and posting resumes once it is back",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            text
         },
     );
     Ok(())
@@ -218,13 +283,14 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
     ensure_private_dir(dir)?;
     let store = Store::open(dir)?;
     let resync_own_feed = args.resync_own_feed;
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let listen: std::net::SocketAddr = listen.parse().with_context(|| {
-        format!("`{listen}` is not a listen address: expected IP:PORT, e.g. 0.0.0.0:8008")
-    })?;
+    // With no listen address given, the port is kept in the data directory (a card stays valid).
+    let keep_port = args.listen.is_none() && file.listen.is_none();
+    let listen: std::net::SocketAddr = match args.listen.or(file.listen) {
+        Some(listen) => listen.parse().with_context(|| {
+            format!("`{listen}` is not a listen address: expected IP:PORT, e.g. 0.0.0.0:8009")
+        })?,
+        None => port::default_listen(dir),
+    };
     let serve: ServePolicy = match args.serve.or(file.serve) {
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => ServePolicy::default(),
@@ -244,8 +310,18 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
-            .with_context(|| format!("binding the peer endpoint on {listen}"))?;
+        let endpoint = match PeerEndpoint::bind(listen, identity.signing_key()) {
+            Ok(endpoint) => endpoint,
+            Err(e) if keep_port => {
+                tracing::warn!(error = %e, %listen, "the kept listen port is taken; listening on a free one (contact cards made before no longer hold this node's port)");
+                PeerEndpoint::bind(port::any_port(listen), identity.signing_key())
+                    .with_context(|| format!("binding the peer endpoint on {}", port::any_port(listen)))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding the peer endpoint on {listen}")),
+        };
+        if keep_port {
+            port::keep(dir, endpoint.local_addr()?.port())?;
+        }
         let endpoint = Arc::new(endpoint);
         let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards, introductions };
         let mut running = daemon::start_full(parts, resync_own_feed, metrics).await?;

@@ -6,11 +6,11 @@ use serde_json::json;
 
 use crate::daemon::connect::connect;
 use crate::daemon::context::PeerContext;
+use crate::daemon::control::social;
 use crate::daemon::control::switchboards;
-use crate::daemon::control::view::{ContactView, EntryView};
+use crate::daemon::control::view::ContactView;
 use crate::daemon::error::NodeError;
 use crate::daemon::node::Node;
-use crate::feed::MsgId;
 use crate::identity::FeedId;
 use crate::limits::{QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX};
 use crate::rolodex::RolodexChange;
@@ -46,19 +46,15 @@ async fn answer(
 ) -> Result<serde_json::Value, NodeError> {
     match request {
         Request::Whoami => Ok(json!({ "id": node.identity.id().to_string() })),
-        Request::Post { text, reply_to } => {
-            let reply_to = reply_to.map(|r| r.parse::<MsgId>()).transpose()?;
-            let (id, seq) = node.post(text, reply_to).await?;
-            Ok(json!({ "id": id.to_string(), "seq": seq }))
-        }
+        Request::Post { text, reply_to } => social::post(node, text, reply_to).await,
         Request::Feed { id, limit } => {
             let id = match id {
                 Some(text) => parse_id(&text)?,
                 None => node.identity.id(),
             };
-            entries(node.feed(&id, checked(limit)?)?)
+            entries(node, node.feed(&id, checked(limit)?)?)
         }
-        Request::Timeline { limit } => entries(node.timeline(checked(limit)?)?),
+        Request::Timeline { limit } => entries(node, node.timeline(checked(limit)?)?),
         Request::Follow { id, addr } => change(node, &id, RolodexChange::Follow { addr }).await,
         Request::Unfollow { id } => change(node, &id, RolodexChange::Unfollow).await,
         Request::Block { id } => change(node, &id, RolodexChange::Block).await,
@@ -76,7 +72,7 @@ async fn answer(
                         .with_reach(via, outcome)
                 })
                 .collect();
-            Ok(json!({ "contacts": contacts }))
+            Ok(json!({ "contacts": social::name_contacts(node, peers, contacts)? }))
         }
         Request::PresenceSet { text } => {
             node.set_status(text.clone())?;
@@ -102,6 +98,16 @@ async fn answer(
                 "introduction": introduction,
             }))
         }
+        Request::ProfileSet { name, description } => {
+            social::profile_set(node, name, description).await
+        }
+        Request::Profile { id } => social::profile(node, id),
+        Request::Petname { id, petname } => social::petname(node, &id, petname).await,
+        Request::Thread { id } => social::thread(node, &id),
+        Request::Mentions { limit } => social::mentions(node, checked(limit)?),
+        Request::React { id, text } => social::react(node, &id, text).await,
+        Request::Card { addrs } => social::card(node, peers, addrs),
+        Request::FollowCard { card } => social::follow_card(node, peers, &card).await,
     }
 }
 
@@ -137,9 +143,11 @@ fn parse_id(text: &str) -> Result<FeedId, NodeError> {
         .map_err(|e: crate::identity::IdentityError| NodeError::NotFound(e.to_string()))
 }
 
-fn entries(list: Vec<crate::store::StoredEntry>) -> Result<serde_json::Value, NodeError> {
-    let views: Vec<EntryView> = list.iter().map(EntryView::from).collect();
-    Ok(json!({ "entries": views }))
+fn entries(
+    node: &Node,
+    list: Vec<crate::store::StoredEntry>,
+) -> Result<serde_json::Value, NodeError> {
+    Ok(json!({ "entries": social::entry_views(node, &list)? }))
 }
 
 async fn change(

@@ -16,6 +16,9 @@ pub struct EntryView {
     pub id: String,
     /// Author id.
     pub author: String,
+    /// How the author is shown: petname, published name (with the short id beside it when it
+    /// collides with another), or the short id.
+    pub author_name: String,
     /// Sequence in the author's feed.
     pub seq: u64,
     /// Author's timestamp (ms since the epoch).
@@ -26,9 +29,30 @@ pub struct EntryView {
     /// Post text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// The message a post replies to.
+    /// The message a post replies to (its branch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// The first message of the thread a reply belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// How the author of the message replied to is shown, when it is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to_author: Option<String>,
+    /// The first words of the message replied to, when it is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to_excerpt: Option<String>,
+    /// The feeds a post mentions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// The message a reaction is to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reacts_to: Option<String>,
+    /// A reaction's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
+    /// The reactions to this message, most given first (each counted once per feed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionCount>,
     /// The id a follow, unfollow or about names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
@@ -40,16 +64,33 @@ pub struct EntryView {
     pub description: Option<String>,
 }
 
+/// One reaction and how many feeds gave it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ReactionCount {
+    /// The reaction.
+    pub text: String,
+    /// How many feeds gave it.
+    pub count: u32,
+}
+
 impl From<&StoredEntry> for EntryView {
     fn from(e: &StoredEntry) -> Self {
         let mut view = EntryView {
             id: e.id.to_string(),
             author: e.header.author.to_string(),
+            author_name: e.header.author.short(),
             seq: e.header.seq,
             timestamp_ms: e.header.timestamp_ms,
             kind: "deleted",
             text: None,
             reply_to: None,
+            root: None,
+            reply_to_author: None,
+            reply_to_excerpt: None,
+            mentions: Vec::new(),
+            reacts_to: None,
+            reaction: None,
+            reactions: Vec::new(),
             contact: None,
             name: None,
             description: None,
@@ -76,6 +117,23 @@ impl From<&StoredEntry> for EntryView {
                 view.name = name.clone();
                 view.description = description.clone();
             }
+            Some(Content::Text {
+                text,
+                root,
+                branch,
+                mentions,
+            }) => {
+                view.kind = "post";
+                view.text = Some(text.clone());
+                view.reply_to = branch.map(|r| r.to_string());
+                view.root = root.map(|r| r.to_string());
+                view.mentions = mentions.iter().map(ToString::to_string).collect();
+            }
+            Some(Content::React { msg, text }) => {
+                view.kind = "react";
+                view.reacts_to = Some(msg.to_string());
+                view.reaction = Some(text.clone());
+            }
             None => {}
         }
         view
@@ -91,6 +149,8 @@ pub struct ContactView {
     pub petname: Option<String>,
     /// Their own name.
     pub name: Option<String>,
+    /// How they are shown (petname, name, `name (@short)` when it collides, or the short id).
+    pub label: String,
     /// Address hints.
     pub addrs: Vec<String>,
     /// Switchboards they use.
@@ -138,6 +198,7 @@ impl From<&RolodexEntry> for ContactView {
             id: e.id.to_string(),
             petname: e.petname.clone(),
             name: e.name.clone(),
+            label: e.id.short(),
             addrs: e.addrs.clone(),
             switchboards: e.switchboards.clone(),
             following: e.following,

@@ -32,7 +32,7 @@ pub struct JsonFlag {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create this node's identity and store (refuses to overwrite an existing identity).
-    Init(JsonFlag),
+    Init(InitArgs),
     /// Print this node's id.
     Whoami(JsonFlag),
     /// Run the node in the foreground; SIGINT or SIGTERM stops it gracefully.
@@ -41,15 +41,18 @@ pub enum Command {
     Post {
         /// The text.
         text: String,
-        /// The message id this post replies to.
-        #[arg(long)]
+        /// Reply to this message (%….b3, as printed by `timeline`, `feed` or `thread`): the
+        /// post joins that message's thread (`kith thread MSG` shows it). `@name` or `@id` in
+        /// the text mentions that feed (it shows in their `kith mentions`).
+        #[arg(long, value_name = "MSG")]
         reply_to: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Follow someone: replicate their feed.
     Follow {
-        /// Their id (@….ed25519).
+        /// Their id (@….ed25519), or their contact card (kith:…, from `kith card`): the card's
+        /// addresses are dialled and its switchboards remembered with their keys.
         id: String,
         /// Where to dial them directly (HOST:PORT).
         #[arg(long)]
@@ -81,8 +84,8 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// The rolodex: everyone this node knows.
-    Contacts(JsonFlag),
+    /// The rolodex: everyone this node knows. `kith contacts name ID NAME` names one for you.
+    Contacts(ContactsArgs),
     /// Supervision tree, connections, feeds held and rolodex size of the running daemon.
     Status(JsonFlag),
     /// Set your status line (shown to those who follow you when you are online); no TEXT clears it.
@@ -111,6 +114,9 @@ pub enum Command {
     /// The switchboards this daemon remembers (dialled on every start): pinned key, invite code,
     /// state; `forget` drops one.
     Switchboards(SwitchboardsArgs),
+    /// The social commands: profile, thread, mentions, react, card, identity.
+    #[command(flatten)]
+    Social(crate::cli::social::SocialCommand),
 }
 
 /// `kith switchboards [forget HOST:PORT|@ID] [--json]`.
@@ -297,6 +303,43 @@ pub enum BenchCommand {
         /// How many entries in the replicated feed.
         #[arg(long, default_value_t = 100_000)]
         entries: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `kith init` flags.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Rebuild an identity from its recovery phrase (from `kith identity export`), read from
+    /// standard input, instead of making a new one. Start the daemon and let it fetch your feed
+    /// back from a follower before you post again (see README).
+    #[arg(long)]
+    pub restore: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// `kith contacts [name ID [NAME]]`.
+#[derive(Debug, Args)]
+pub struct ContactsArgs {
+    /// What to do (default: list them).
+    #[command(subcommand)]
+    pub action: Option<ContactsAction>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// `kith contacts …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContactsAction {
+    /// Give someone a name only you see (a petname: never published, shown instead of the name
+    /// they chose); no NAME clears it.
+    Name {
+        /// Their id (@….ed25519).
+        id: String,
+        /// The name.
+        name: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -7,5 +7,9 @@ pub mod args;
 pub mod client;
 pub mod config;
 pub mod output;
+pub mod port;
 pub mod report;
 pub mod signal;
+#[allow(missing_docs)]
+// clap turns doc comments into help text; flattened flags document themselves.
+pub mod social;

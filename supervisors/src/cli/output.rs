@@ -18,26 +18,9 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Entries of a feed or timeline, one per line.
+/// Entries of a feed or timeline: who (by name), what, what a reply answers, reactions.
 pub fn entries(data: &Value) -> String {
-    let Some(list) = data.get("entries").and_then(Value::as_array) else {
-        return String::new();
-    };
-    if list.is_empty() {
-        return "(nothing yet)".into();
-    }
-    list.iter()
-        .map(|e| {
-            let author: String = s(e, "author").chars().take(9).collect();
-            let seq = e.get("seq").and_then(Value::as_u64).unwrap_or(0);
-            let body = match s(e, "type") {
-                "post" => s(e, "text").to_string(),
-                kind => format!("[{kind}] {}", s(e, "contact")),
-            };
-            format!("{author}… #{seq:<5} {body}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    crate::cli::social::entries_text(data)
 }
 
 /// `kith switchboard invite --list`: one code a line with its expiry.
@@ -89,7 +72,8 @@ pub fn contacts(data: &Value) -> String {
             };
             let seq = c.get("latest_seq").and_then(Value::as_u64).unwrap_or(0);
             format!(
-                "{}  {state:<9}  seq {seq}  {}; {}",
+                "{:<24}  {}  {state:<9}  seq {seq}  {}; {}",
+                crate::cli::social::safe_text(s(c, "label")),
                 s(c, "id"),
                 presence(c, "online_since_ms"),
                 reach(c)

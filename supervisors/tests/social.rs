@@ -1,0 +1,437 @@
+//! The social layer with real `kith` daemons on loopback: names and petnames, threads across
+//! three users (and a reply whose parent is not held), mentions, reactions, the contact card and
+//! the kept listen port, and an identity restored from its recovery phrase that gets its feed
+//! back and posts on without a fork.
+//!
+//! Every wait is a bounded poll; nothing about speed is asserted.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kith::testing::eventually_blocking;
+use serde_json::Value;
+use support::{head_seq, kith, kith_bin, kith_json, listen_addr, Daemon, Home, POLL};
+
+const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
+/// Deadline for replication between running daemons (debug build, shared 2-core box).
+const SOON: Duration = Duration::from_secs(30);
+
+/// A running node: its home, its daemon, its id and address.
+struct Node {
+    home: Home,
+    daemon: Option<Daemon>,
+    id: String,
+    addr: String,
+}
+
+impl Node {
+    fn start() -> Node {
+        let home = Home::init();
+        let daemon = Daemon::start(&home.dir, LOOPBACK);
+        let id = home.id();
+        let addr = listen_addr(&home.dir);
+        Node {
+            home,
+            daemon: Some(daemon),
+            id,
+            addr,
+        }
+    }
+
+    /// Stop the daemon gracefully (its connections close at once).
+    fn stop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            assert!(d.stop(), "the daemon exits cleanly");
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        &self.home.dir
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        kith_json(self.dir(), &all)
+    }
+
+    fn follow(&self, other: &Node) {
+        let out = self.json(&["follow", &other.id, "--addr", &other.addr]);
+        assert_eq!(out["contact"]["following"], true, "{out}");
+    }
+
+    fn post(&self, text: &str, reply_to: Option<&str>) -> String {
+        let mut args = vec!["post", text];
+        if let Some(parent) = reply_to {
+            args.extend(["--reply-to", parent]);
+        }
+        let out = self.json(&args);
+        out["id"].as_str().expect("post prints its id").to_string()
+    }
+
+    /// Wait until this node holds `feed` up to `seq`.
+    fn holds(&self, feed: &Node, seq: u64) {
+        eventually_blocking("replicated", SOON, POLL, || {
+            head_seq(self.dir(), &feed.id) >= seq
+        });
+    }
+
+    fn seq(&self) -> u64 {
+        head_seq(self.dir(), &self.id)
+    }
+}
+
+fn entries(v: &Value) -> Vec<Value> {
+    v["entries"].as_array().cloned().unwrap_or_default()
+}
+
+fn fails_with(dir: &Path, args: &[&str], words: &str) {
+    let out = kith(dir, args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "kith {args:?} succeeded");
+    assert!(err.contains(words), "kith {args:?}: {err}");
+}
+
+#[test]
+fn names_petnames_threads_mentions_and_reactions_reach_the_followers() {
+    let (a, b, c, e) = (Node::start(), Node::start(), Node::start(), Node::start());
+    // A, B and C follow each other; C also follows E, whom A does not follow; E follows A.
+    for (x, y) in [
+        (&a, &b),
+        (&a, &c),
+        (&b, &a),
+        (&b, &c),
+        (&c, &a),
+        (&c, &b),
+        (&c, &e),
+        (&e, &a),
+    ] {
+        x.follow(y);
+    }
+
+    // --- names ---
+    a.json(&[
+        "profile",
+        "set",
+        "--name",
+        "Ada",
+        "--description",
+        "counts things",
+    ]);
+    b.json(&["profile", "set", "--name", "Bob"]);
+    fails_with(
+        a.dir(),
+        &["profile", "set", "--name", "evil\u{1b}[2J"],
+        "name refused",
+    );
+    fails_with(
+        a.dir(),
+        &["profile", "set", "--name", &"x".repeat(200)],
+        "name refused",
+    );
+    let root = a.post("first post of a thread", None);
+    for (x, y) in [(&b, &a), (&c, &a), (&a, &b), (&c, &b)] {
+        x.holds(y, y.seq());
+    }
+    let tl = b.json(&["timeline"]);
+    let from_a: Vec<Value> = entries(&tl)
+        .into_iter()
+        .filter(|e| e["author"] == a.id.as_str())
+        .collect();
+    assert!(!from_a.is_empty(), "{tl}");
+    assert!(from_a.iter().all(|e| e["author_name"] == "Ada"), "{tl}");
+    let text = String::from_utf8_lossy(&kith(b.dir(), &["timeline"]).stdout).into_owned();
+    assert!(text.contains("Ada #"), "{text}");
+    let profile = b.json(&["profile", &a.id]);
+    assert_eq!(profile["name"], "Ada");
+    assert_eq!(profile["description"], "counts things");
+    assert_eq!(profile["following"], true);
+    assert_eq!(profile["follows_you"], true);
+    assert!(profile["posts"].as_u64() >= Some(1));
+    assert_eq!(profile["follows"], 2);
+    let contacts = b.json(&["contacts"]);
+    let of_a = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == a.id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(of_a["name"], "Ada");
+    assert_eq!(of_a["label"], "Ada");
+    assert!(of_a["last_seen_ms"].as_u64().is_some(), "{of_a}");
+
+    // A petname wins on B, and is never published.
+    let pet = b.json(&["contacts", "name", &a.id, "Mum"]);
+    assert_eq!(pet["contact"]["label"], "Mum");
+    let tl = b.json(&["timeline"]);
+    assert!(entries(&tl)
+        .iter()
+        .filter(|e| e["author"] == a.id.as_str())
+        .all(|e| e["author_name"] == "Mum"));
+    assert!(!b.json(&["feed"]).to_string().contains("Mum"));
+    assert!(!a.json(&["feed", &b.id]).to_string().contains("Mum"));
+    fails_with(
+        b.dir(),
+        &["contacts", "name", &a.id, "tab\there"],
+        "name refused",
+    );
+
+    // E takes Ada's name: on C, who follows both, each shows with its short id.
+    e.json(&["profile", "set", "--name", "Ada"]);
+    c.holds(&e, e.seq());
+    let labels = c.json(&["contacts"]);
+    for who in [&a, &e] {
+        let label = labels["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == who.id.as_str())
+            .map(|x| x["label"].as_str().unwrap_or("").to_string())
+            .unwrap();
+        assert!(label.starts_with("Ada (@"), "{label}");
+    }
+
+    // --- a thread of depth 3 across three users, and a reply whose parent A lacks ---
+    b.holds(&a, a.seq());
+    let r1 = b.post("B answers A", Some(&root));
+    c.holds(&b, b.seq());
+    let r2 = c.post("C answers B", Some(&r1));
+    a.holds(&c, c.seq());
+    let r3 = a.post("A answers C", Some(&r2));
+    e.holds(&a, 1);
+    let e1 = e.post("E answers A, unseen by A", Some(&root));
+    for x in [&a, &b, &c] {
+        x.holds(&a, a.seq());
+        x.holds(&b, b.seq());
+        x.holds(&c, c.seq());
+    }
+    for x in [&a, &b, &c] {
+        let t = x.json(&["thread", &r2]);
+        // C follows E, so C also holds E's answer to the root (last, after the branch above).
+        let mut want = vec![(r1.clone(), 1), (r2.clone(), 2), (r3.clone(), 3)];
+        if std::ptr::eq(x, &c) {
+            want.push((e1.clone(), 1));
+        }
+        assert_eq!(t["root"]["id"], root.as_str(), "{t}");
+        let got: Vec<(String, u64)> = t["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["depth"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{t}");
+        assert_eq!(t["missing"], 0);
+        let text = String::from_utf8_lossy(&kith(x.dir(), &["thread", &root]).stdout).into_owned();
+        let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+        assert!(at("first post") < at("B answers A"));
+        assert!(at("B answers A") < at("C answers B"));
+        assert!(at("C answers B") < at("A answers C"));
+    }
+    // The timeline marks a reply with its parent's author and first words.
+    let tl = c.json(&["timeline"]);
+    let reply = entries(&tl)
+        .into_iter()
+        .find(|x| x["id"] == r2.as_str())
+        .unwrap();
+    assert_eq!(reply["reply_to_author"], "Bob", "{reply}");
+    assert_eq!(reply["reply_to_excerpt"], "B answers A");
+    let text = String::from_utf8_lossy(&kith(c.dir(), &["timeline"]).stdout).into_owned();
+    assert!(text.contains("re Bob: \"B answers A\""), "{text}");
+
+    // C answers E's reply: A holds C's answer but not E's message, and says so.
+    c.holds(&e, e.seq());
+    let r4 = c.post("C answers E", Some(&e1));
+    a.holds(&c, c.seq());
+    let t = a.json(&["thread", &root]);
+    let orphan = t["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == r4.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("C's answer to E in A's thread: {t}"));
+    assert_eq!(orphan["parent_missing"], true);
+    assert_eq!(t["missing"], 1);
+    let text = String::from_utf8_lossy(&kith(a.dir(), &["thread", &root]).stdout).into_owned();
+    assert!(text.contains("not held here"), "{text}");
+    // Replying to a message this node does not hold is refused by name.
+    fails_with(
+        a.dir(),
+        &["post", "blind", "--reply-to", &e1],
+        "not held here",
+    );
+    fails_with(
+        a.dir(),
+        &["post", "bad", "--reply-to", "%nope.b3"],
+        "not a message id",
+    );
+
+    // --- mentions ---
+    let m1 = a.post("thanks @Bob for the answer", None);
+    let m2 = c.post(&format!("and {} too", b.id), None);
+    let none = a.post("no mention of anyone", None);
+    let out = a.json(&["post", "hello @nobody-known"]);
+    assert_eq!(out["mentions"], serde_json::json!([]));
+    b.holds(&a, a.seq());
+    b.holds(&c, c.seq());
+    let mentions: Vec<String> = entries(&b.json(&["mentions"]))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        mentions.contains(&m1) && mentions.contains(&m2),
+        "{mentions:?}"
+    );
+    assert!(!mentions.contains(&none));
+    assert!(entries(&a.json(&["mentions"])).is_empty());
+
+    // --- reactions: counted once per feed and reaction ---
+    b.json(&["react", &root, "👍"]);
+    b.json(&["react", &root, "👍"]);
+    c.json(&["react", &root, "👍"]);
+    c.json(&["react", &root, "wow"]);
+    fails_with(c.dir(), &["react", &root, "   "], "reaction refused");
+    fails_with(
+        c.dir(),
+        &["react", &root, &"x".repeat(40)],
+        "reaction refused",
+    );
+    fails_with(c.dir(), &["react", "%nope.b3", "👍"], "not a message id");
+    a.holds(&b, b.seq());
+    a.holds(&c, c.seq());
+    let t = a.json(&["thread", &root]);
+    assert_eq!(
+        t["root"]["reactions"],
+        serde_json::json!([{"text": "👍", "count": 2}, {"text": "wow", "count": 1}]),
+        "{t}"
+    );
+    let text = String::from_utf8_lossy(&kith(a.dir(), &["feed"]).stdout).into_owned();
+    assert!(text.contains("👍 2"), "{text}");
+}
+
+#[test]
+fn a_contact_card_is_followed_and_the_port_is_kept_across_restarts() {
+    // The default port: kept in the data directory, the same after a restart.
+    let home = Home::init();
+    let first = {
+        let _d = Daemon::start(&home.dir, &[]);
+        listen_addr(&home.dir)
+    };
+    let kept = std::fs::read_to_string(home.dir.join("listen.port")).unwrap();
+    assert_eq!(first.rsplit(':').next().unwrap(), kept.trim());
+    let again = {
+        let _d = Daemon::start(&home.dir, &[]);
+        listen_addr(&home.dir)
+    };
+    assert_eq!(first, again);
+
+    // A card names the node and where to dial it; a fresh node follows it and replicates.
+    let (a, b) = (Node::start(), Node::start());
+    a.post("reachable by card", None);
+    let card = a.json(&["card"]);
+    let text = card["card"].as_str().unwrap().to_string();
+    assert!(text.starts_with(&format!("kith:{}", a.id)), "{card}");
+    assert!(text.contains(&format!("addr={}", a.addr)), "{card}");
+    let qr = String::from_utf8_lossy(&kith(a.dir(), &["card", "--qr"]).stdout).into_owned();
+    assert!(qr.contains('█') || qr.contains('▀'), "{qr}");
+    assert!(qr.ends_with(&format!("{text}\n")));
+    let followed = b.json(&["follow", &text]);
+    assert_eq!(followed["contact"]["following"], true, "{followed}");
+    b.holds(&a, a.seq());
+    fails_with(b.dir(), &["follow", "kith:@garbage.ed25519"], "card");
+    fails_with(
+        b.dir(),
+        &["follow", &format!("kith:{}?addr=nohost", a.id)],
+        "not HOST:PORT",
+    );
+}
+
+fn restore(dir: &Path, phrase: &str) -> std::process::Output {
+    let mut child = Command::new(kith_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["init", "--restore", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn init --restore");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(phrase.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_restored_identity_gets_its_feed_back_and_posts_on_without_a_fork() {
+    let mut a = Node::start();
+    let b = Node::start();
+    b.follow(&a);
+    for i in 0..5 {
+        a.post(&format!("before the laptop was lost {i}"), None);
+    }
+    b.holds(&a, a.seq());
+    let held = a.seq();
+    let export = a.json(&["identity", "export"]);
+    let phrase = export["phrase"].as_str().unwrap().to_string();
+    assert_eq!(phrase.split(' ').count(), 24);
+    assert_eq!(export["id"], a.id.as_str());
+    let a_id = a.id.clone();
+    // The laptop is lost: its daemon gone (its connections closed), its data directory with it.
+    a.stop();
+    drop(a);
+
+    // A mistyped phrase is refused by name and leaves no identity behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("restored");
+    let mut words: Vec<&str> = phrase.split(' ').collect();
+    let other = (1..24).find(|&i| words[i] != words[0]).unwrap();
+    words.swap(0, other);
+    let out = restore(&dir, &words.join(" "));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a kith recovery phrase"));
+    assert!(!dir.join("secret.key").exists());
+
+    let out = restore(&dir, &format!("{phrase}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(restored["id"], a_id.as_str());
+    // Without --resync-own-feed the daemon refuses: it would fork the feed.
+    let out = kith(&dir, &["daemon", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resync-own-feed"));
+    let _da = Daemon::start(&dir, &["--listen", "127.0.0.1:0", "--resync-own-feed"]);
+    // Nothing is appended to the own feed before it is back: not a post, not a follow.
+    fails_with(&dir, &["post", "too early"], "resyncing your own feed");
+    fails_with(&dir, &["follow", &b.id], "resyncing your own feed");
+    // The restored node reaches B, who follows it and holds its feed: the feed comes back.
+    kith_json(
+        &dir,
+        &["connect", &format!("{}@{}", b.id, b.addr), "--json"],
+    );
+    eventually_blocking("the own feed back from B", SOON, POLL, || {
+        head_seq(&dir, &a_id) == held
+    });
+    let next = kith_json(&dir, &["post", "back again", "--json"]);
+    assert_eq!(next["seq"], held + 1);
+    eventually_blocking("B takes the new post: no fork", SOON, POLL, || {
+        head_seq(b.dir(), &a_id) == held + 1
+    });
+}
