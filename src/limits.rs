@@ -459,6 +459,17 @@ const _: () = assert!(LOADTEST_RELAY_PAIRS_MAX * 2 <= LOADTEST_PEERS_MAX);
 const _: () = assert!(LOADTEST_FOLLOWS_MAX <= WATCH_IDS_MAX);
 const _: () = assert!(LOADTEST_RELAY_MESSAGE_BYTES <= RELAY_INNER_PACKET_BYTES_MIN);
 
+// --- control socket deadlines and storage faults (hardening issue, items 3–5 and 7) ---
+
+/// How long a control connection may take to send its next request line; past it the server
+/// answers an error and closes, freeing the slot (idle clients cannot hold every slot).
+pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server waits to write one answer before giving up on that client.
+pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages of LMDB's free list read at most when checking that a short `data.mdb` is only short by
+/// free pages (a damaged list cannot make the open-time check run unbounded).
+pub const STORE_CHECK_PAGES_MAX: u64 = 1 << 20;
+
 // --- handshake admission (hardening issue, item 2) ---
 
 /// Pending handshakes (in total) from which an Initial from an address not yet validated is
@@ -496,42 +507,6 @@ pub const JOIN_GUESS_TABLE_MAX: usize = 4_096;
 /// (closing at once discards it); the peer normally closes first.
 pub const JOIN_REFUSED_LINGER: Duration = Duration::from_secs(2);
 
-// --- control socket deadlines and storage faults (hardening issue, items 3–5 and 7) ---
-
-/// How long a control connection may take to send its next request line; past it the server
-/// answers an error and closes, freeing the slot (idle clients cannot hold every slot).
-pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the server waits to write one answer before giving up on that client.
-pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pages of LMDB's free list read at most when checking that a short `data.mdb` is only short by
-/// free pages (a damaged list cannot make the open-time check run unbounded).
-pub const STORE_CHECK_PAGES_MAX: u64 = 1 << 20;
-
-// --- metrics: `--metrics ADDR` on switchboards and daemons (issue 17, item 4) ---
-
-/// Scrapes served at once by one metrics endpoint; past it a connection waits in the backlog.
-pub const METRICS_CONNECTIONS_MAX: usize = 8;
-/// Time a scraper has to send its request head (slow-loris bound).
-pub const METRICS_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// Time one metrics connection may live, whatever it does.
-pub const METRICS_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-/// Time a scrape may take to gather its figures (the supervision report included).
-pub const METRICS_GATHER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// Followed feeds a daemon reports a replication lag for, one series each (the most behind
-/// first); the rest are summed into `kith_daemon_replication_lag_feeds_omitted`.
-pub const METRICS_LAG_FEEDS_MAX: usize = 64;
-/// Supervisors named in `kith_supervisor_restarts_total` (the trees have a fixed shape: a
-/// dozen at most; the bound guards the label's cardinality anyway).
-pub const METRICS_SUPERVISORS_MAX: usize = 64;
-
-// --- introductions: three outcomes, relay first (introductions issue, items 4–6) ---
-
-/// Ids whose last introduction outcome a daemon remembers for `kith contacts` and `kith status`
-/// (its follows, and the ids `kith connect @ID` asked for); past it the oldest is forgotten.
-pub const INTRO_OUTCOMES_MAX: usize = ROLODEX_FOLLOWS_MAX + 256;
-
-const _: () = assert!(INTRO_OUTCOMES_MAX >= ROLODEX_FOLLOWS_MAX);
-
 // --- the social layer: names, threads, mentions, reactions (social issue, part 1) ---
 
 /// Feeds one post may mention.
@@ -562,3 +537,28 @@ pub const CARD_SWITCHBOARDS_MAX: usize = 8;
 
 const _: () = assert!(MENTIONS_MAX * 32 < PAYLOAD_BYTES_MAX);
 const _: () = assert!(NAME_CHARS_SHOWN_MAX * 4 >= NAME_BYTES_MAX / 4);
+
+// --- introductions: three outcomes, relay first (introductions issue, items 4–6) ---
+
+/// Ids whose last introduction outcome a daemon remembers for `kith contacts` and `kith status`
+/// (its follows, and the ids `kith connect @ID` asked for); past it the oldest is forgotten.
+pub const INTRO_OUTCOMES_MAX: usize = ROLODEX_FOLLOWS_MAX + 256;
+
+const _: () = assert!(INTRO_OUTCOMES_MAX >= ROLODEX_FOLLOWS_MAX);
+
+// --- metrics: `--metrics ADDR` on switchboards and daemons (issue 17, item 4) ---
+
+/// Scrapes served at once by one metrics endpoint; past it a connection waits in the backlog.
+pub const METRICS_CONNECTIONS_MAX: usize = 8;
+/// Time a scraper has to send its request head (slow-loris bound).
+pub const METRICS_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Time one metrics connection may live, whatever it does.
+pub const METRICS_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// Time a scrape may take to gather its figures (the supervision report included).
+pub const METRICS_GATHER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Followed feeds a daemon reports a replication lag for, one series each (the most behind
+/// first); the rest are summed into `kith_daemon_replication_lag_feeds_omitted`.
+pub const METRICS_LAG_FEEDS_MAX: usize = 64;
+/// Supervisors named in `kith_supervisor_restarts_total` (the trees have a fixed shape: a
+/// dozen at most; the bound guards the label's cardinality anyway).
+pub const METRICS_SUPERVISORS_MAX: usize = 64;
