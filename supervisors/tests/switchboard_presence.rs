@@ -118,7 +118,9 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
 
 /// Two daemons that know only each other's ids and one switchboard's address are introduced
 /// and replicate; on loopback the direct path works, so the traffic leaves the switchboard (its
-/// forwarded bytes stop growing). A third that neither follows is refused with a clear message.
+/// forwarded bytes stop growing). A third that neither follows is refused with a clear message by
+/// B, which serves only the ids it follows (`--serve follows`; serving everyone, it would let a
+/// stranger in through the relay only).
 /// (`switchboard_netns.rs` has the case where only the relay can carry them.)
 #[test]
 fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused() {
@@ -131,9 +133,10 @@ fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused(
     let (a, b, c) = (Home::init(), Home::init(), Home::init());
     let (a_id, b_id) = (a.id(), b.id());
     let args = ["--listen", "127.0.0.1:0", "--switchboard", target.as_str()];
+    let follows_only = [&args[..], &["--serve", "follows"]].concat();
     let (_da, _db, _dc) = (
         Daemon::start(&a.dir, &args),
-        Daemon::start(&b.dir, &args),
+        Daemon::start(&b.dir, &follows_only),
         Daemon::start(&c.dir, &args),
     );
     kith_json(&a.dir, &["post", "from a", "--json"]);
@@ -197,7 +200,7 @@ fn introduced_peers_replicate_through_the_switchboard_and_strangers_are_refused(
     let out = kith(&c.dir, &["connect", &b_id]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not accept introductions"), "{err}");
+    assert!(err.contains("they do not follow you"), "{err}");
     let status = kith_json(&sb_dir, &["status", "--json"]);
     assert!(
         status["counters"]["introductions_refused"]
