@@ -1,80 +1,40 @@
-//! The listener: accepts peer connections on the node's QUIC endpoint.
+//! The daemon's side of the listener: what it starts for each peer connection accepted on the
+//! node's QUIC endpoint (the actor itself is the shared [`crate::net::listener::Listener`]).
 //!
-//! An accept loop, owned by the actor, takes each incoming connection; a short task per
+//! An accept loop, owned by the listener actor, takes each incoming connection; a short task per
 //! connection finishes the TLS handshake (the peer proves its key) and starts a peer connection
 //! actor for it through the peers dynamic-supervisor handle. Which handshakes are taken on, and
-//! for how long, is decided by [`crate::net::admission`] (see [`accept_each`]). Blocked ids are
+//! for how long, is decided by [`crate::net::admission`] (see [`crate::net::accept::accept_each`]). Blocked ids are
 //! refused in the hello, by the peer connection itself, so the refusal has a reason the other
 //! side can read.
 
 use std::sync::Arc;
-
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::daemon::connection::{admit, hello, PeerConn, PeerConnArgs};
 use crate::daemon::context::PeerContext;
 use crate::daemon::error::StartPeerError;
 use crate::daemon::peer::Direction;
 use crate::identity::FeedId;
-use crate::net::accept::accept_each;
+use crate::net::listener::{ListenerArgs, OnAccept};
 use crate::net::CloseCode;
-use crate::runtime::OwnedTask;
 
-/// Messages to the listener.
-pub enum ListenerMsg {
-    /// The endpoint closed; the listener fails so that it is restarted.
-    EndpointClosed,
-}
-
-/// The listener actor.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Listener;
-
-/// The listener's state: its accept loop, aborted with it.
-pub struct ListenerState {
-    _accept: OwnedTask,
-}
-
-impl Actor for Listener {
-    type Msg = ListenerMsg;
-    type State = ListenerState;
-    type Arguments = PeerContext;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        tracing::info!(addr = ?ctx.endpoint.local_addr().ok(), "listening for peers");
-        Ok(ListenerState {
-            _accept: OwnedTask::spawn(accept_loop(ctx, myself)),
-        })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        _state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            ListenerMsg::EndpointClosed => Err("the peer endpoint closed".into()),
-        }
-    }
-}
-
-async fn accept_loop(ctx: PeerContext, myself: ActorRef<ListenerMsg>) {
+/// The shared listener's arguments for a daemon: every authenticated connection gets its hello
+/// and, if admitted, a peer connection actor.
+pub fn listener_args(ctx: PeerContext) -> ListenerArgs {
     let endpoint = Arc::clone(&ctx.endpoint);
-    accept_each(&endpoint, move |conn, peer| {
+    let on_accept: OnAccept = Arc::new(move |conn, peer| {
         let ctx = ctx.clone();
-        async move {
+        Box::pin(async move {
             if let Err(e) = start_peer(&ctx, conn, peer, Direction::Inbound).await {
                 tracing::debug!(peer = %peer.short(), error = %e, "inbound connection not started");
             }
-        }
-    })
-    .await;
-    let _ = myself.cast(ListenerMsg::EndpointClosed);
+        })
+    });
+    ListenerArgs {
+        endpoint,
+        role: "peers",
+        on_accept,
+    }
 }
 
 /// Numbers connection actors' child ids, once per process.

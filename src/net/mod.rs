@@ -26,6 +26,7 @@ pub mod endpoint;
 mod error;
 pub mod frame;
 pub mod hello;
+pub mod listener;
 pub mod pin;
 pub mod stream;
 pub mod target;

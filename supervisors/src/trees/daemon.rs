@@ -26,7 +26,7 @@ use std::time::Duration;
 use kith::daemon::context::PeerContext;
 use kith::daemon::control::dispatch::node_handler;
 use kith::daemon::dialer::{Dialer, DialerArgs};
-use kith::daemon::listener::Listener;
+use kith::daemon::listener::listener_args;
 use kith::daemon::messages::ReplicatorMsg;
 use kith::daemon::node::Node;
 use kith::daemon::own_seq::OwnFeed;
@@ -40,6 +40,7 @@ use kith::daemon::uplink::Relays;
 use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
 use kith::metrics::{MetricsArgs, MetricsServer};
+use kith::net::listener::Listener;
 use kith::net::PeerEndpoint;
 use kith::runtime::control_socket::TreeReporter;
 use kith::runtime::control_socket::{ControlArgs, ControlServer};
@@ -215,7 +216,7 @@ fn tree(
         data_dir: parts.data_dir.clone(),
         handler,
     };
-    let listener_args = peers.clone();
+    let listener_args = listener_args(peers.clone());
     SupervisorSpec {
         name: "daemon".into(),
         strategy: Strategy::RestForOne,

@@ -24,6 +24,7 @@ use kith::identity::{FeedId, Identity};
 use kith::limits::PEERS_SHARDS;
 use kith::limits::SB_CLIENTS_MAX;
 use kith::metrics::{MetricsArgs, MetricsServer, ReportFn};
+use kith::net::listener::Listener;
 use kith::net::target::Target;
 use kith::net::PeerEndpoint;
 use kith::presence::driver::incarnation::Incarnations;
@@ -45,7 +46,7 @@ use kith::switchboard::context::{Counters, SbContext};
 use kith::switchboard::control;
 use kith::switchboard::hub::Hub;
 use kith::switchboard::invites::InviteFile;
-use kith::switchboard::listener::SbListener;
+use kith::switchboard::listener::listener_args;
 use kith::switchboard::notifier::SbNotifier;
 use kith::switchboard::watchers::Watchers;
 
@@ -137,7 +138,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
         join_guesses: Arc::default(),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
-    let listener_args = ctx.clone();
+    let listener_args = listener_args(ctx.clone());
     let notifier_args = ctx.clone();
     let control_args = ControlArgs {
         data_dir: parts.data_dir.clone(),
@@ -165,7 +166,7 @@ pub async fn start(parts: SwitchboardParts) -> anyhow::Result<Switchboard> {
             ChildSpec::worker("notifier", Restart::Permanent, SbNotifier, move || {
                 notifier_args.clone()
             }),
-            ChildSpec::worker("listener", Restart::Permanent, SbListener, move || {
+            ChildSpec::worker("listener", Restart::Permanent, Listener, move || {
                 listener_args.clone()
             }),
             ChildSpec::supervisor(cluster_tree(&ctx, &parts.join)),
