@@ -1,38 +1,19 @@
 //! A peer connection actor that dies is handled by its supervisor and the peer is redialled: two
 //! daemon trees in one runtime, the connection actor killed through its supervisor's cell.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use kith::daemon::peer::{IntroPolicy, ServePolicy};
-use kith::identity::{FeedId, Identity};
-use kith::net::PeerEndpoint;
+use kith::identity::FeedId;
 use kith::rolodex::RolodexChange;
-use kith::store::Store;
 use kith::testing::eventually_async;
-use kith_supervisors::trees::daemon::{self, Daemon, DaemonParts};
+use kith_supervisors::trees::daemon::Daemon;
+use support::in_process::daemon_tree;
 
 const SOON: Duration = Duration::from_secs(20);
 /// Poll step of the waits (`kith::testing::eventually_async`).
 const POLL: Duration = Duration::from_millis(20);
-
-async fn node(dir: &std::path::Path) -> Daemon {
-    let identity = Arc::new(Identity::create(dir).unwrap());
-    let store = Store::open(dir).unwrap();
-    let endpoint = Arc::new(
-        PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap(),
-    );
-    let parts = DaemonParts {
-        data_dir: dir.to_path_buf(),
-        identity,
-        store,
-        endpoint,
-        serve: ServePolicy::Everyone,
-        switchboards: Vec::new(),
-        introductions: IntroPolicy::Relay,
-    };
-    daemon::start(parts).await.unwrap()
-}
 
 fn head(d: &Daemon, feed: &FeedId) -> u64 {
     d.node
@@ -53,8 +34,8 @@ async fn a_killed_peer_connection_is_removed_by_its_supervisor_and_the_peer_redi
             .try_init();
     }
     let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = node(ta.path()).await;
-    let mut b = node(tb.path()).await;
+    let mut a = daemon_tree(ta.path()).await;
+    let mut b = daemon_tree(tb.path()).await;
     let b_id = b.node.identity.id();
     let b_addr = b.peers.endpoint.local_addr().unwrap().to_string();
     b.node.post("one".into(), None).await.unwrap();

@@ -4,38 +4,19 @@
 //! inbound connection, queued behind that node's own outgoing one in its `peers` supervisor), and
 //! exactly one connection remains, the same one on both sides.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use kith::daemon::connect::connect;
-use kith::daemon::peer::{Direction, IntroPolicy, ServePolicy};
-use kith::identity::Identity;
+use kith::daemon::peer::Direction;
 use kith::limits::HELLO_TIMEOUT;
-use kith::net::PeerEndpoint;
-use kith::store::Store;
 use kith::testing::eventually_async;
-use kith_supervisors::trees::daemon::{self, Daemon, DaemonParts};
+use kith_supervisors::trees::daemon::Daemon;
+use support::in_process::daemon_tree;
 
 const ROUNDS: usize = 50;
 const POLL: Duration = Duration::from_millis(10);
-
-async fn node(dir: &std::path::Path) -> Daemon {
-    let identity = Arc::new(Identity::create(dir).unwrap());
-    let store = Store::open(dir).unwrap();
-    let endpoint = Arc::new(
-        PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity.signing_key()).unwrap(),
-    );
-    let parts = DaemonParts {
-        data_dir: dir.to_path_buf(),
-        identity,
-        store,
-        endpoint,
-        serve: ServePolicy::Everyone,
-        switchboards: Vec::new(),
-        introductions: IntroPolicy::Relay,
-    };
-    daemon::start(parts).await.unwrap()
-}
 
 /// Stop every connection actor of `d` and wait until its table is empty.
 async fn hang_up(d: &Daemon) {
@@ -54,7 +35,7 @@ async fn hang_up(d: &Daemon) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crossing_dials_settle_on_one_connection_without_waiting_for_a_timeout() {
     let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a, b) = (node(ta.path()).await, node(tb.path()).await);
+    let (a, b) = (daemon_tree(ta.path()).await, daemon_tree(tb.path()).await);
     let (a_id, b_id) = (a.node.identity.id(), b.node.identity.id());
     let to_b = format!("{b_id}@{}", b.peers.endpoint.local_addr().unwrap());
     let to_a = format!("{a_id}@{}", a.peers.endpoint.local_addr().unwrap());

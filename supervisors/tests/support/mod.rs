@@ -1,6 +1,7 @@
 //! Running real `kith` processes in a temporary data directory.
 #![allow(dead_code)]
 
+pub(crate) mod in_process;
 pub(crate) mod netns;
 pub(crate) mod sb_client;
 
