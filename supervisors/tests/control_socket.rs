@@ -29,18 +29,25 @@ fn idle_clients_holding_every_slot_get_others_a_busy_answer_not_eagain() {
     let home = Home::init();
     let _daemon = Daemon::start(&home.dir, LOOPBACK);
     let socket = home.dir.join(SOCKET_FILE);
-    let idle: Vec<UnixStream> = (0..CONTROL_CONNECTIONS_MAX)
-        .map(|_| UnixStream::connect(&socket).expect("connect"))
-        .collect();
+    // The start-up readiness check's own connection may still hold its slot for a moment after
+    // it was answered; then one idle client is turned away and `status` finds a free slot. A
+    // few bounded tries get a moment when the idle clients hold every slot; a server that never
+    // turns anyone away fails every try.
+    let (idle, out) = (0..5)
+        .find_map(|_| {
+            let idle: Vec<UnixStream> = (0..CONTROL_CONNECTIONS_MAX)
+                .map(|_| UnixStream::connect(&socket).expect("connect"))
+                .collect();
+            let out = kith(&home.dir, &["status"]);
+            (!out.status.success()).then_some((idle, out))
+        })
+        .expect("every slot is held by idle clients in one of 5 tries");
     for stream in &idle {
         stream
             .set_read_timeout(Some(CONTROL_READ_TIMEOUT * 3))
             .expect("timeout");
     }
-
-    let out = kith(&home.dir, &["status"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "every slot is held");
     assert!(
         stderr.contains(&format!(
             "daemon busy: {CONTROL_CONNECTIONS_MAX} commands in progress; try again"
