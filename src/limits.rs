@@ -562,3 +562,40 @@ pub const METRICS_LAG_FEEDS_MAX: usize = 64;
 /// Supervisors named in `kith_supervisor_restarts_total` (the trees have a fixed shape: a
 /// dozen at most; the bound guards the label's cardinality anyway).
 pub const METRICS_SUPERVISORS_MAX: usize = 64;
+
+// --- the web page: `kith daemon --web`, `kith web` (issue 16) ---
+
+/// Where the daemon serves its web page when `--web` is not given: loopback only, a fixed port
+/// so that a bookmark keeps working (`--web off` turns it off). If the port is taken the daemon
+/// says so and runs without the page; an address given with `--web` must bind.
+pub const WEB_PORT_DEFAULT: u16 = 8807;
+/// Threads on one timeline page.
+pub const WEB_TIMELINE_THREADS: usize = 20;
+/// Replies shown under a thread on the timeline (the thread's page shows them all).
+pub const WEB_TIMELINE_REPLIES_SHOWN: usize = 3;
+/// Timeline keys one page reads at most (a page of a few followed feeds among many held).
+pub const TIMELINE_PAGE_SCAN_MAX: usize = 20_000;
+/// Posts shown on a profile page.
+pub const WEB_PROFILE_POSTS: usize = 30;
+/// HTTP connections the web page serves at once; past it a connection waits in the backlog.
+pub const WEB_CONNECTIONS_MAX: usize = 64;
+/// Live-update streams (server-sent events) open at once; past it a page works without them.
+pub const WEB_EVENT_STREAMS_MAX: usize = 16;
+/// How often a live-update stream looks for presence and replication changes.
+pub const WEB_EVENT_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// New entries of one feed a live-update stream sends at once (a burst from replication is
+/// cut to its newest; the page shows the rest on reload).
+pub const WEB_EVENT_POSTS_MAX: u64 = 20;
+/// Contacts a live-update stream watches for presence changes (the page's own).
+pub const WEB_EVENT_CONTACTS_MAX: usize = 1_024;
+/// Time a browser has to send a request head (slow-loris bound).
+pub const WEB_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Bytes of a form a browser may post (a post is at most a payload; the rest is small).
+pub const WEB_FORM_BYTES_MAX: usize = 64 * 1024;
+/// How long a session cookie is valid.
+pub const WEB_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// Peers whose announced clocks are read for the replication bars of the status page.
+pub const WEB_PROGRESS_PEERS_MAX: usize = 256;
+
+const _: () = assert!(WEB_FORM_BYTES_MAX > PAYLOAD_BYTES_MAX * 3);
+const _: () = assert!(WEB_TIMELINE_THREADS <= TIMELINE_PAGE_SCAN_MAX);

@@ -38,4 +38,5 @@ pub mod rolodex;
 pub mod store_writer;
 pub mod switchboard_link;
 pub mod uplink;
+pub mod web;
 pub mod writer;

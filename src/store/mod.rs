@@ -11,6 +11,7 @@ mod lock;
 mod meta;
 mod read;
 mod social;
+mod timeline;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use lock::DirLock;
 pub use meta::Damage;
 pub use read::{EntryWithPayload, Reader, StoredEntry, VerifyError};
 pub use social::{FeedSummary, Profile, Reactions, Thread};
+pub use timeline::{TimelineCursor, TimelinePage, TimelineThread};
 pub use write::Writer;
 
 use crate::limits::{STORE_MAP_BYTES, STORE_READERS_MAX};

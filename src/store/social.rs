@@ -34,7 +34,7 @@ const INDEXED_KEY: &[u8] = b"indexed-v1";
 #[derive(Clone, Copy)]
 pub(crate) struct SocialTables {
     profiles: Table,
-    replies: Table,
+    pub(super) replies: Table,
     mentions: Table,
     reactions: Table,
     meta: Table,

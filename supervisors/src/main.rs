@@ -127,6 +127,7 @@ fn run(cli: Cli) -> Result<()> {
             ),
         },
         Command::Bench { which } => bench(which),
+        Command::Web(f) => web_link(&dir, f.json),
         Command::Loadtest(args) => kith_supervisors::loadtest::main(args),
         Command::Presence {
             action: PresenceCommand::Set { text, json },
@@ -306,6 +307,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
     };
     let switchboards = switchboard_targets(&store, given)?;
     let metrics = bind_metrics(args.metrics.as_deref())?;
+    let web = bind_web(args.web.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -324,7 +326,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         }
         let endpoint = Arc::new(endpoint);
         let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards, introductions };
-        let mut running = daemon::start_full(parts, resync_own_feed, metrics).await?;
+        let mut running = daemon::start_web(parts, resync_own_feed, metrics, web).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");
         run_until_signal(&mut running.root).await
@@ -408,6 +410,53 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
     })
 }
 
+/// Bind the web page before the tree: `--web ADDR` must bind (loopback only); without it the
+/// default port is tried and, if taken, the daemon runs without the page and says so.
+fn bind_web(given: Option<&str>) -> Result<Option<Arc<std::net::TcpListener>>> {
+    match given {
+        Some("off") => Ok(None),
+        Some(text) => {
+            let addr: std::net::SocketAddr = text.parse().with_context(|| {
+                format!("`{text}` is not a web address: expected 127.0.0.1:PORT, or `off`")
+            })?;
+            Ok(Some(kith::daemon::web::bind(addr)?))
+        }
+        None => {
+            let addr = std::net::SocketAddr::from((
+                std::net::Ipv4Addr::LOCALHOST,
+                kith::limits::WEB_PORT_DEFAULT,
+            ));
+            match kith::daemon::web::bind(addr) {
+                Ok(listener) => Ok(Some(listener)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the web page is not served (another daemon may hold its port); give --web 127.0.0.1:PORT to serve it elsewhere");
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// `kith web`: the running page's login link, from the files the daemon keeps.
+fn web_link(dir: &Path, json: bool) -> Result<()> {
+    use kith::daemon::web::auth::{read_token, ADDR_FILE};
+    let not_running = || {
+        anyhow::anyhow!(
+            "the web page is not running: start `kith daemon` (it serves the page unless given --web off)"
+        )
+    };
+    let text = std::fs::read_to_string(dir.join(ADDR_FILE)).map_err(|_| not_running())?;
+    let addr: std::net::SocketAddr = text.trim().parse().map_err(|_| not_running())?;
+    // A daemon killed outright leaves the file behind: only a page that answers is printed.
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+        .map_err(|_| not_running())?;
+    let token = read_token(dir)?;
+    let url = format!("http://{addr}/login?token={token}");
+    let data = json!({ "url": url, "addr": addr.to_string(), "token": token });
+    output::print(json, &data, |_| url.clone());
+    Ok(())
+}
+
 /// Bind `--metrics ADDR` before the tree, so that a bad or taken address stops the start.
 fn bind_metrics(addr: Option<&str>) -> Result<Option<Arc<std::net::TcpListener>>> {
     let Some(text) = addr else {
@@ -477,6 +526,14 @@ fn bench(which: BenchCommand) -> Result<()> {
             let report = runtime.block_on(bench_replicate::run(entries))?;
             let data = serde_json::to_value(&report)?;
             output::print(json.json, &data, |_| bench_replicate::text(&report));
+            Ok(())
+        }
+        BenchCommand::Web { posts, json } => {
+            let report = runtime.block_on(kith_supervisors::bench::web::run(posts))?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| {
+                kith_supervisors::bench::web::text(&report)
+            });
             Ok(())
         }
     }

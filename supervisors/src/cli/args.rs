@@ -117,6 +117,9 @@ pub enum Command {
     /// The social commands: profile, thread, mentions, react, card, identity.
     #[command(flatten)]
     Social(crate::cli::social::SocialCommand),
+    /// The web page of the running daemon: prints its address with a login link (keep it
+    /// private: it logs a browser in as you).
+    Web(JsonFlag),
 }
 
 /// `kith switchboards [forget HOST:PORT|@ID] [--json]`.
@@ -269,6 +272,11 @@ pub struct DaemonArgs {
     /// `GET /metrics`, `GET /ready`). Off by default.
     #[arg(long, env = "KITH_METRICS", value_name = "ADDR")]
     pub metrics: Option<String>,
+    /// Serve the web page on this loopback address (`127.0.0.1:PORT`), or `off`. Default:
+    /// 127.0.0.1:8807 (if that port is taken the daemon says so and runs without the page).
+    /// `kith web` prints the address with a login link.
+    #[arg(long, env = "KITH_WEB", value_name = "ADDR|off")]
+    pub web: Option<String>,
 }
 
 /// The benchmarks.
@@ -303,6 +311,14 @@ pub enum BenchCommand {
         /// How many entries in the replicated feed.
         #[arg(long, default_value_t = 100_000)]
         entries: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// The web page's timeline with 10,000 posts held: server render time and page weight.
+    Web {
+        /// How many posts in the store.
+        #[arg(long, default_value_t = 10_000)]
+        posts: usize,
         #[command(flatten)]
         json: JsonFlag,
     },

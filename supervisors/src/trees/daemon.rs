@@ -10,7 +10,8 @@
 //! ├── listener       permanent worker    accepts peer connections
 //! ├── switchboards   supervisor          one permanent link per --switchboard (one_for_one)
 //! ├── control        permanent worker    the control socket that client commands talk to
-//! └── metrics        permanent worker    `--metrics ADDR`: Prometheus text and readiness (if given)
+//! ├── metrics        permanent worker    `--metrics ADDR`: Prometheus text and readiness (if given)
+//! └── web            permanent worker    the web page on loopback (`--web ADDR`, unless `--web off`)
 //! ```
 //!
 //! rest_for_one because each child depends on those started before it: if the store writer
@@ -125,6 +126,18 @@ pub async fn start_full(
     resync_own_feed: bool,
     metrics: Option<Arc<std::net::TcpListener>>,
 ) -> anyhow::Result<Daemon> {
+    start_web(parts, resync_own_feed, metrics, None).await
+}
+
+/// [`start_full`], and with `web` (a loopback listener bound before the tree), a `web` worker
+/// last in the tree serving the web page (issue 16); its login token is made in the data
+/// directory on first use.
+pub async fn start_web(
+    parts: DaemonParts,
+    resync_own_feed: bool,
+    metrics: Option<Arc<std::net::TcpListener>>,
+    web: Option<Arc<std::net::TcpListener>>,
+) -> anyhow::Result<Daemon> {
     let own = OwnFeed::open(
         &parts.data_dir,
         &parts.store,
@@ -173,6 +186,30 @@ pub async fn start_full(
             "metrics",
             Restart::Permanent,
             MetricsServer,
+            move || args.clone(),
+        ));
+    }
+    if let Some(listener) = web {
+        let keys = Arc::new(kith::daemon::web::auth::Keys::load_or_create(
+            &parts.data_dir,
+        )?);
+        let allowed = kith::daemon::web::guard::Allowed::for_addr(listener.local_addr()?);
+        let state = kith::daemon::web::WebState::new(
+            node.clone(),
+            Some(peers.clone()),
+            reporter(root_slot.clone()),
+            keys,
+            allowed,
+        );
+        let args = kith::daemon::web::WebArgs {
+            listener,
+            state,
+            data_dir: parts.data_dir.clone(),
+        };
+        spec.children.push(ChildSpec::worker(
+            "web",
+            Restart::Permanent,
+            kith::daemon::web::WebServer,
             move || args.clone(),
         ));
     }

@@ -1,0 +1,32 @@
+//! The daemon's web page (issue 16): the timeline, posting, profiles with follow and block
+//! buttons, contacts with presence and status lines, the node's status and its settings,
+//! served from the daemon itself on loopback (`kith daemon --web ADDR`, on by default at
+//! [`crate::limits::WEB_PORT_DEFAULT`]; `kith web` prints the login link).
+//!
+//! One file per concern, imports running downward:
+//!
+//! - [`server`]: the supervised worker, the routes, the security headers;
+//! - [`events`]: live updates over server-sent events (new posts, presence, replication);
+//! - [`pages`]: the handlers, each reading and changing the node through the control socket's
+//!   answers ([`state::WebState::ask`]);
+//! - [`state`]: what the handlers share, and the reads the command line has no command for
+//!   (the timeline as threads, replication bars);
+//! - [`templates`]: the HTML (maud: checked at compile time, every value escaped);
+//! - [`auth`] (login token, session cookie), [`csrf`] (the forms' token), [`guard`] (the
+//!   Host and Origin checks against DNS rebinding and cross-site requests); [`error`].
+//!
+//! The static script (`static/app.js`) and style sheet (`static/style.css`) are compiled in.
+
+pub mod auth;
+pub mod csrf;
+pub mod error;
+pub mod events;
+pub mod guard;
+pub mod pages;
+pub mod server;
+pub mod state;
+pub mod templates;
+
+pub use error::WebError;
+pub use server::{bind, router, WebArgs, WebMsg, WebServer};
+pub use state::WebState;
