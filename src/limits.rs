@@ -46,6 +46,10 @@ pub const QUERY_LIMIT_MAX: usize = 10_000;
 pub const QUERY_LIMIT_DEFAULT: usize = 50;
 
 const _: () = assert!(INGEST_QUEUE_MAX >= INGEST_BATCH_MAX);
+/// Parts of batches (of up to [`VERIFY_CHUNK_MAX`] ops each) waiting for the store writer's
+/// verifier threads: three batches' worth (one committing, one queued for the committer, one
+/// being handed over), the most the pipeline holds at once.
+pub const VERIFY_PARTS_QUEUED_MAX: usize = 3 * INGEST_BATCH_MAX.div_ceil(VERIFY_CHUNK_MAX);
 
 // --- rolodex ---
 

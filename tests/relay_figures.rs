@@ -50,10 +50,6 @@ fn seq_of(frame: &Bytes) -> u64 {
     u64::from_be_bytes(s)
 }
 
-fn pct(sorted: &[u64], p: f64) -> u64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "figures: run in release with --ignored --nocapture"]
 async fn relay_figures() {
@@ -95,14 +91,18 @@ async fn relay_figures() {
         }
     }
     echo.abort();
-    samples.sort_unstable();
     assert!(!samples.is_empty());
+    // Percentiles from the one helper `kith bench` and the load test use.
+    let mut hist = kith::loadtest::histogram::Hist::new().expect("histogram");
+    for sample in &samples {
+        hist.record(*sample);
+    }
     println!(
         "rtt_us: n={} p50={} p99={} max={} lost={}",
         samples.len(),
-        pct(&samples, 0.50),
-        pct(&samples, 0.99),
-        samples[samples.len() - 1],
+        hist.value_at(0.50),
+        hist.value_at(0.99),
+        hist.max_value(),
         lost
     );
 

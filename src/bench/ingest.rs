@@ -1,6 +1,8 @@
 //! `kith bench ingest`: entries verified and stored per second through the real pipeline (the
 //! store writer actor, batched verification, grouped LMDB commits into a temporary store), and in
-//! the same run the raw ed25519 verification rates on one core.
+//! the same run the raw ed25519 verification rates: strict and batched on one core, and batched
+//! on every core at once, which is the ceiling ingest is read against
+//! (`ingest_vs_verify_all_cores`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,25 +11,24 @@ use ed25519_dalek::{Signer, SigningKey};
 use ractor::Actor;
 use serde::Serialize;
 
-use crate::bench::TempDir;
 use crate::daemon::messages::{IngestReply, StoreWriterMsg};
 use crate::daemon::store_writer::{StoreWriter, StoreWriterArgs};
-use crate::feed::{next_entry, now_ms, Content, Entry, FeedHead};
+use crate::feed::{next_entry, now_ms, Content, Entry, FeedError, FeedHead};
 use crate::identity::Identity;
-use crate::ingest::{Op, OpOutcome};
-use crate::limits::{CONTROL_TIMEOUT, VERIFY_CHUNK_MAX};
+use crate::ingest::{IngestError, Op, OpOutcome};
+use crate::limits::{
+    CONTROL_TIMEOUT, ENTRIES_FRAME_BYTES, INGEST_FRAMES_IN_FLIGHT, VERIFY_CHUNK_MAX,
+};
 use crate::rolodex::Rolodex;
 use crate::runtime::Slot;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Authors the generated entries are spread over.
 const AUTHORS: usize = 16;
-/// Entries per submission, as a replication stream would deliver them.
-const SUBMIT_CHUNK: usize = 1_000;
-/// Submissions in flight at once.
-const IN_FLIGHT: usize = 4;
 /// Signatures used to measure the raw verification rates.
 const RAW_SAMPLES: usize = 8_192;
+/// Times each verifying thread goes through the samples (a longer measurement is steadier).
+const RAW_ROUNDS: usize = 4;
 
 /// The figures.
 #[derive(Debug, Clone, Serialize)]
@@ -42,8 +43,13 @@ pub struct IngestReport {
     pub verify_single_per_s: f64,
     /// Raw `verify_batch` rate on one core (batches of [`VERIFY_CHUNK_MAX`]).
     pub verify_batch_per_s: f64,
+    /// Raw `verify_batch` rate of all `cores` verifying at once (batches of
+    /// [`VERIFY_CHUNK_MAX`]): what the machine can verify, with nothing else to do.
+    pub verify_batch_all_cores_per_s: f64,
     /// `ingest_per_s / verify_batch_per_s`.
-    pub ingest_vs_verify_batch: f64,
+    pub ingest_vs_verify_one_core: f64,
+    /// `ingest_per_s / verify_batch_all_cores_per_s`.
+    pub ingest_vs_verify_all_cores: f64,
     /// Cores available to the pipeline's verification.
     pub cores: usize,
 }
@@ -51,20 +57,42 @@ pub struct IngestReport {
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    /// Setting up failed.
+    /// The scratch directory could not be made, or a thread not started.
     #[error("benchmark setup: {0}")]
-    Setup(String),
-    /// An entry was refused: the pipeline is broken.
+    Io(#[from] std::io::Error),
+    /// The temporary store could not be opened.
+    #[error("benchmark setup: {0}")]
+    Store(#[from] StoreError),
+    /// The entries could not be generated.
+    #[error("generating the signed entries: {0}")]
+    Generate(#[source] FeedError),
+    /// The store writer did not start.
+    #[error("starting the store writer: {0}")]
+    Spawn(#[from] ractor::SpawnErr),
+    /// The store writer could not be sent a submission: it stopped.
+    #[error("the store writer stopped: {0}")]
+    WriterGone(String),
+    /// The store writer did not answer within [`CONTROL_TIMEOUT`], or dropped the request.
+    #[error("the store writer {0}")]
+    NoAnswer(&'static str),
+    /// The pipeline refused a whole submission.
+    #[error("the pipeline refused a submission: {0}")]
+    Batch(#[from] IngestError),
+    /// The pipeline refused an entry: the pipeline is broken.
     #[error("the pipeline refused an entry: {0}")]
-    Refused(String),
+    Entry(#[source] FeedError),
+    /// An entry was not appended (a duplicate, or another outcome): the bench is broken.
+    #[error("an entry was not appended: {0:?}")]
+    NotAppended(OpOutcome),
 }
 
 /// Run the benchmark with `entries` entries.
 pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
-    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
-    let ops = generate(entries.max(1)).map_err(|e| setup(&e))?;
-    let dir = TempDir::new("kith-bench-ingest").map_err(|e| setup(&e))?;
-    let store = Store::open(dir.path()).map_err(|e| setup(&e))?;
+    let ops = generate(entries.max(1)).map_err(BenchError::Generate)?;
+    let dir = tempfile::Builder::new()
+        .prefix("kith-bench-ingest")
+        .tempdir()?;
+    let store = Store::open(dir.path())?;
     let slot = Slot::new();
     let identity = Arc::new(Identity::generate());
     let args = StoreWriterArgs {
@@ -75,41 +103,53 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
         slot: slot.clone(),
         events: crate::daemon::events::channel(),
     };
-    let (writer, handle) = Actor::spawn(None, StoreWriter, args)
-        .await
-        .map_err(|e| setup(&e))?;
+    let (writer, handle) = Actor::spawn(None, StoreWriter, args).await?;
     let started = Instant::now();
     let result = pump(&writer, ops).await;
     let seconds = started.elapsed().as_secs_f64();
     writer.stop(None);
     let _ = handle.await;
     result?;
-    let (verify_single_per_s, verify_batch_per_s) = raw_verify_rates();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rates = tokio::task::spawn_blocking(move || raw_verify_rates(cores))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let ingest_per_s = entries as f64 / seconds;
     Ok(IngestReport {
         entries,
         seconds,
         ingest_per_s,
-        verify_single_per_s,
-        verify_batch_per_s,
-        ingest_vs_verify_batch: ingest_per_s / verify_batch_per_s,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        verify_single_per_s: rates.single,
+        verify_batch_per_s: rates.batch,
+        verify_batch_all_cores_per_s: rates.batch_all_cores,
+        ingest_vs_verify_one_core: ingest_per_s / rates.batch,
+        ingest_vs_verify_all_cores: ingest_per_s / rates.batch_all_cores,
+        cores,
     })
 }
 
-/// Submit the chunks in order (casts keep the mailbox order), at most [`IN_FLIGHT`] waiting.
+/// Submit the entries as one replication stream delivers them: frames of at most
+/// [`ENTRIES_FRAME_BYTES`] of entries and payloads, each one submission, at most
+/// [`INGEST_FRAMES_IN_FLIGHT`] waiting for their verdict (the next is sent when the oldest is
+/// durable). Casts keep the mailbox order.
 async fn pump(writer: &ractor::ActorRef<StoreWriterMsg>, ops: Vec<Op>) -> Result<(), BenchError> {
     let mut ops = ops.into_iter().peekable();
     let mut waiting = std::collections::VecDeque::new();
     while ops.peek().is_some() {
-        if waiting.len() >= IN_FLIGHT {
+        if waiting.len() >= INGEST_FRAMES_IN_FLIGHT {
             settle(waiting.pop_front()).await?;
         }
-        let chunk: Vec<Op> = ops.by_ref().take(SUBMIT_CHUNK).collect();
+        let (mut frame, mut bytes) = (Vec::new(), 0);
+        while let Some(op) =
+            ops.next_if(|op| frame.is_empty() || bytes + op_bytes(op) <= ENTRIES_FRAME_BYTES)
+        {
+            bytes += op_bytes(&op);
+            frame.push(op);
+        }
         let (tx, rx) = ractor::concurrency::oneshot();
         writer
-            .cast(StoreWriterMsg::Submit(chunk, tx.into()))
-            .map_err(|e| BenchError::Refused(e.to_string()))?;
+            .cast(StoreWriterMsg::Submit(frame, tx.into()))
+            .map_err(|e| BenchError::WriterGone(e.to_string()))?;
         waiting.push_back(rx);
     }
     while let Some(rx) = waiting.pop_front() {
@@ -118,20 +158,26 @@ async fn pump(writer: &ractor::ActorRef<StoreWriterMsg>, ops: Vec<Op>) -> Result
     Ok(())
 }
 
+/// The bytes an op takes in an entries frame: the entry and its payload.
+fn op_bytes(op: &Op) -> usize {
+    match op {
+        Op::Remote { entry, payload, .. } => entry.0.len() + payload.as_ref().map_or(0, Vec::len),
+        _ => 0,
+    }
+}
+
 async fn settle(
     rx: Option<ractor::concurrency::OneshotReceiver<IngestReply>>,
 ) -> Result<(), BenchError> {
-    let refused = |e: &dyn std::fmt::Display| BenchError::Refused(e.to_string());
     let Some(rx) = rx else { return Ok(()) };
     let reply = tokio::time::timeout(CONTROL_TIMEOUT, rx)
         .await
-        .map_err(|_| refused(&"the store writer did not answer"))?
-        .map_err(|_| refused(&"the store writer dropped the request"))?;
-    for outcome in reply.map_err(|e| refused(&e))? {
-        match outcome {
-            Ok(OpOutcome::Appended { .. }) => {}
-            Ok(other) => return Err(refused(&format!("{other:?}"))),
-            Err(e) => return Err(refused(&e)),
+        .map_err(|_| BenchError::NoAnswer("did not answer in time"))?
+        .map_err(|_| BenchError::NoAnswer("dropped the request"))?;
+    for outcome in reply? {
+        match outcome.map_err(BenchError::Entry)? {
+            OpOutcome::Appended { .. } => {}
+            other => return Err(BenchError::NotAppended(other)),
         }
     }
     Ok(())
@@ -142,7 +188,7 @@ type SignedFeed = Vec<(Entry, Vec<u8>)>;
 
 /// Chained, signed entries from [`AUTHORS`] authors, interleaved as replication would deliver
 /// several feeds. Signed on all cores: signing is not what is measured.
-fn generate(entries: usize) -> Result<Vec<Op>, crate::feed::FeedError> {
+fn generate(entries: usize) -> Result<Vec<Op>, FeedError> {
     let per_author = entries.div_ceil(AUTHORS);
     let signed: Vec<Result<SignedFeed, _>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..AUTHORS)
@@ -152,7 +198,7 @@ fn generate(entries: usize) -> Result<Vec<Op>, crate::feed::FeedError> {
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(crate::feed::FeedError::ContentInvalid(
+                    Err(FeedError::ContentInvalid(
                         "a signing thread panicked".into(),
                     ))
                 })
@@ -184,7 +230,7 @@ fn generate(entries: usize) -> Result<Vec<Op>, crate::feed::FeedError> {
     Ok(ops)
 }
 
-fn author_feed(seed: u8, count: usize) -> Result<Vec<(Entry, Vec<u8>)>, crate::feed::FeedError> {
+fn author_feed(seed: u8, count: usize) -> Result<Vec<(Entry, Vec<u8>)>, FeedError> {
     let identity = Identity::from_seed([seed.wrapping_add(1); 32]);
     let mut head: Option<FeedHead> = None;
     let now = now_ms();
@@ -202,44 +248,76 @@ fn author_feed(seed: u8, count: usize) -> Result<Vec<(Entry, Vec<u8>)>, crate::f
     Ok(out)
 }
 
-/// Raw verification rates on one core: strict single, and batches of [`VERIFY_CHUNK_MAX`].
-pub fn raw_verify_rates() -> (f64, f64) {
+/// The raw ed25519 rates, measured on the same signatures.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRates {
+    /// `verify_strict`, one core.
+    pub single: f64,
+    /// `verify_batch` in batches of [`VERIFY_CHUNK_MAX`], one core.
+    pub batch: f64,
+    /// The same on `cores` threads at once, each with its own copy of the work.
+    pub batch_all_cores: f64,
+}
+
+/// One signed sample: message, key, signature.
+type Sample = (
+    Vec<u8>,
+    ed25519_dalek::VerifyingKey,
+    ed25519_dalek::Signature,
+);
+
+/// Raw verification rates: strict single and batches of [`VERIFY_CHUNK_MAX`] on one core, then
+/// batches on `cores` threads at once.
+pub fn raw_verify_rates(cores: usize) -> RawRates {
     let keys: Vec<SigningKey> = (0..64u8)
         .map(|i| SigningKey::from_bytes(&[i.wrapping_add(100); 32]))
         .collect();
-    let messages: Vec<Vec<u8>> = (0..RAW_SAMPLES)
-        .map(|i| format!("{i:0>150}").into_bytes())
-        .collect();
-    let signed: Vec<_> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            (
-                keys[i % keys.len()].verifying_key(),
-                keys[i % keys.len()].sign(m),
-            )
+    let samples: Vec<Sample> = (0..RAW_SAMPLES)
+        .map(|i| {
+            let message = format!("{i:0>150}").into_bytes();
+            let key = &keys[i % keys.len()];
+            let signature = key.sign(&message);
+            (message, key.verifying_key(), signature)
         })
         .collect();
     let started = Instant::now();
-    let valid = messages
+    let valid = samples
         .iter()
-        .zip(&signed)
-        .filter(|(m, (k, s))| k.verify_strict(m, s).is_ok())
+        .filter(|(m, k, s)| k.verify_strict(m, s).is_ok())
         .count();
     let single = valid as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
+    let verified = verify_rounds(&samples);
+    let batch = verified as f64 / started.elapsed().as_secs_f64();
+    let cores = cores.max(1);
+    let started = Instant::now();
+    let verified: usize = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..cores)
+            .map(|_| scope.spawn(|| verify_rounds(&samples)))
+            .collect();
+        // A thread that panicked verified nothing.
+        threads.into_iter().map(|t| t.join().unwrap_or(0)).sum()
+    });
+    let batch_all_cores = verified as f64 / started.elapsed().as_secs_f64();
+    RawRates {
+        single,
+        batch,
+        batch_all_cores,
+    }
+}
+
+/// [`RAW_ROUNDS`] passes of `verify_batch` over the samples; the signatures verified.
+fn verify_rounds(samples: &[Sample]) -> usize {
     let mut verified = 0;
-    for (ms, ss) in messages
-        .chunks(VERIFY_CHUNK_MAX)
-        .zip(signed.chunks(VERIFY_CHUNK_MAX))
-    {
-        let refs: Vec<&[u8]> = ms.iter().map(Vec::as_slice).collect();
-        let sigs: Vec<_> = ss.iter().map(|(_, s)| *s).collect();
-        let vks: Vec<_> = ss.iter().map(|(k, _)| *k).collect();
-        if ed25519_dalek::verify_batch(&refs, &sigs, &vks).is_ok() {
-            verified += refs.len();
+    for _ in 0..RAW_ROUNDS {
+        for chunk in samples.chunks(VERIFY_CHUNK_MAX) {
+            let messages: Vec<&[u8]> = chunk.iter().map(|(m, _, _)| m.as_slice()).collect();
+            let keys: Vec<_> = chunk.iter().map(|(_, k, _)| *k).collect();
+            let signatures: Vec<_> = chunk.iter().map(|(_, _, s)| *s).collect();
+            if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+                verified += chunk.len();
+            }
         }
     }
-    let batch = verified as f64 / started.elapsed().as_secs_f64();
-    (single, batch)
+    verified
 }

@@ -4,13 +4,20 @@
 //! Wall-clock figures (`full_transfer_ms`, `delta_merges_per_s`) are measured with
 //! `std::time::Instant` around the CRDT work. Cluster figures (`catchup_ms`, `convergence_ms`)
 //! run the real shard state machines in the deterministic simulator ([`crate::presence::sim`]) and report
-//! **simulated** time: protocol latency (periods, round trips), not CPU time.
+//! **simulated** time: protocol latency (periods, round trips), not CPU time. Memory figures are
+//! counted by [`crate::bench::alloc::CountingAlloc`] when it is the global allocator (the `kith`
+//! binary, `cargo bench --bench presence`), and absent otherwise. Percentiles come from an HDR
+//! histogram ([`crate::loadtest::histogram::Hist`]), as every percentile `kith bench` and the load
+//! test print. Phoenix's own figures are quoted in the README with their date and source; this
+//! file prints none of them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::bench::alloc::held_by;
+use crate::loadtest::histogram::Hist;
 use crate::presence::delta::Payload;
 use crate::presence::driver::view::ShardView;
 use crate::presence::message::{Envelope, Message};
@@ -38,9 +45,6 @@ pub struct BenchOptions {
     pub cluster_sizes: Vec<usize>,
     /// Seed of the simulated networks.
     pub seed: u64,
-    /// Bytes currently allocated, if the binary installs a counting global allocator; then
-    /// `bytes_per_presence` is measured with it instead of estimated from capacities.
-    pub allocated_bytes: Option<fn() -> usize>,
 }
 
 impl Default for BenchOptions {
@@ -54,7 +58,6 @@ impl Default for BenchOptions {
             joins_per_s: 1_000,
             cluster_sizes: vec![3, 5, 8],
             seed: 1,
-            allocated_bytes: None,
         }
     }
 }
@@ -75,46 +78,59 @@ impl BenchOptions {
     }
 }
 
-/// Median and 99th percentile, in milliseconds.
+/// Median and 99th percentile, in milliseconds, of the presences that converged.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Percentiles {
     /// Median.
     pub p50: u64,
     /// 99th percentile.
     pub p99: u64,
+    /// Presences some node had not listed by the end of the run (not in the percentiles).
+    pub unconverged: usize,
 }
 
-/// The figures of a bench run.
+/// The figures of a bench run, with the sizes they were measured at. Phoenix.Tracker's figures
+/// on the same work are quoted in the README ("Anchors"), not here.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
+    /// Presences in the full transfer and in the memory figures.
+    pub presences: usize,
     /// Extract, postcard encode, decode and merge of `presences` into a fresh replica, wall
-    /// clock (Phoenix: 641 ms for 100k; target ≤ 320).
+    /// clock.
     pub full_transfer_ms: f64,
     /// Size of that full-state frame.
     pub full_transfer_bytes: usize,
     /// The full transfer by phase: extract, encode, decode, merge.
     pub full_transfer_phases_ms: [f64; 4],
+    /// Deltas merged one after another for `delta_merges_per_s`.
+    pub deltas: usize,
+    /// Joins per delta.
+    pub delta_joins: usize,
     /// `deltas` deltas of `delta_joins` joins merged one after another into a growing replica,
-    /// wall clock (Phoenix: 27/s; target ≥ 1,000).
+    /// wall clock.
     pub delta_merges_per_s: f64,
+    /// Presences held by the quiet cluster a new node joins.
+    pub catchup_presences: usize,
     /// A new node joining a quiet 3-node cluster holding `catchup_presences`, at default
     /// periods, until it lists them all. **Simulated time** through the real shard state
-    /// machines, 1–5 ms links (Phoenix: 13.8 s; target ≤ 2,000).
+    /// machines, 1–5 ms links; `u64::MAX` if it never did within the run.
     pub catchup_ms: u64,
+    /// Presences tracked in each convergence run.
+    pub convergence_presences: usize,
+    /// Their track rate, per second.
+    pub joins_per_s: u64,
     /// From a track on one node until every other node lists it, by cluster size, at default
     /// periods (1.5 s broadcast), `convergence_presences` tracked at `joins_per_s`.
-    /// **Simulated time**, 1–5 ms links (Phoenix, 3 nodes: p99 1,523 ms).
+    /// **Simulated time**, 1–5 ms links.
     pub convergence_ms: BTreeMap<String, Percentiles>,
     /// Heap bytes per tracked presence in the CRDT state of a replica holding `presences`
-    /// remote presences (Phoenix: 432 B in ETS; target ≤ 432).
-    pub bytes_per_presence: f64,
+    /// remote presences, counted by the counting allocator; `None` when it is not the global
+    /// allocator (never estimated).
+    pub bytes_per_presence: Option<f64>,
     /// Same, for a replica's own presences (they also sit in the owner index).
-    pub bytes_per_local_presence: f64,
-    /// Extra heap bytes per presence in the shard actor's concurrently readable view (measured
-    /// only with a counting allocator: `cargo bench --bench presence`).
+    pub bytes_per_local_presence: Option<f64>,
+    /// Extra heap bytes per presence in the shard actor's concurrently readable view.
     pub view_bytes_per_presence: Option<f64>,
-    /// How the bytes were measured: "counting allocator" or "capacity estimate".
-    pub bytes_method: String,
 }
 
 fn meta(i: usize) -> Vec<u8> {
@@ -139,14 +155,19 @@ fn populated(me: &ReplicaRef, n: usize) -> State {
 /// Runs every measurement.
 pub fn run(opts: BenchOptions) -> BenchReport {
     let (full_transfer_ms, full_transfer_bytes, phases) = full_transfer(opts.presences);
-    let (bytes_per_presence, bytes_per_local_presence, view_bytes_per_presence, bytes_method) =
-        memory(&opts);
+    let memory = memory(&opts);
     BenchReport {
+        presences: opts.presences,
         full_transfer_ms,
         full_transfer_bytes,
         full_transfer_phases_ms: phases,
+        deltas: opts.deltas,
+        delta_joins: opts.delta_joins,
         delta_merges_per_s: delta_merges(opts.deltas, opts.delta_joins),
+        catchup_presences: opts.catchup_presences,
         catchup_ms: catchup(opts.catchup_presences, opts.seed),
+        convergence_presences: opts.convergence_presences,
+        joins_per_s: opts.joins_per_s,
         convergence_ms: opts
             .cluster_sizes
             .iter()
@@ -157,10 +178,9 @@ pub fn run(opts: BenchOptions) -> BenchReport {
                 )
             })
             .collect(),
-        bytes_per_presence,
-        bytes_per_local_presence,
-        view_bytes_per_presence,
-        bytes_method,
+        bytes_per_presence: memory.remote,
+        bytes_per_local_presence: memory.local,
+        view_bytes_per_presence: memory.view,
     }
 }
 
@@ -286,49 +306,46 @@ fn convergence(nodes: usize, total: usize, per_s: u64, seed: u64) -> Percentiles
     }
     let t = s.now() + 10_000;
     s.run_until(t);
-    let mut lat: Vec<u64> = tracked
-        .iter()
-        .map(|(dot, origin, t0)| {
-            names
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i != origin)
-                .map(|(_, n)| {
-                    s.node(n)
-                        .and_then(|nd| nd.joined_at.get(dot))
-                        .map_or(u64::MAX, |t| t - t0)
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    lat.sort_unstable();
-    let pct = |q: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0)
-    };
+    // Each presence's latency: until the last of the other nodes listed it; `None` if one
+    // never did.
+    let latencies = tracked.iter().map(|(dot, origin, t0)| {
+        names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i != origin)
+            .map(|(_, n)| {
+                s.node(n)
+                    .and_then(|nd| nd.joined_at.get(dot))
+                    .map(|t| t.saturating_sub(*t0))
+            })
+            .try_fold(0, |worst, t| t.map(|t| worst.max(t)))
+    });
+    let (mut hist, mut unconverged) = (Hist::new().ok(), 0);
+    for latency in latencies {
+        match (latency, hist.as_mut()) {
+            (Some(ms), Some(hist)) => hist.record(ms),
+            _ => unconverged += 1,
+        }
+    }
+    let at = |q: f64| hist.as_ref().map_or(0, |h| h.value_at(q));
     Percentiles {
-        p50: pct(0.5),
-        p99: pct(0.99),
+        p50: at(0.50),
+        p99: at(0.99),
+        unconverged,
     }
 }
 
-fn memory(opts: &BenchOptions) -> (f64, f64, Option<f64>, String) {
+/// Heap bytes per presence, counted by the counting allocator (`None` without it).
+struct Memory {
+    remote: Option<f64>,
+    local: Option<f64>,
+    view: Option<f64>,
+}
+
+fn memory(opts: &BenchOptions) -> Memory {
     let n = opts.presences.max(1);
     let (a_ref, b_ref) = (ReplicaRef::new("a", 1), ReplicaRef::new("b", 1));
-    // Live bytes allocated by `f` and still held when it returns (temporaries cancel out).
-    let measure = |f: &mut dyn FnMut()| -> Option<usize> {
-        let count = opts.allocated_bytes?;
-        let before = count();
-        f();
-        Some(count().saturating_sub(before))
-    };
-    let mut local = State::new(a_ref.clone());
-    let local_bytes = measure(&mut || local = populated(&a_ref, n));
-    if local_bytes.is_none() {
-        local = populated(&a_ref, n);
-    }
+    let (local, local_bytes) = held_by(|| populated(&a_ref, n));
     let ctx = [(a_ref.clone(), 0), (b_ref.clone(), 0)]
         .into_iter()
         .collect();
@@ -336,34 +353,23 @@ fn memory(opts: &BenchOptions) -> (f64, f64, Option<f64>, String) {
     drop(local);
     let mut remote = State::new(b_ref.clone());
     remote.replica_up(&a_ref);
-    let mut merge = || {
+    let ((), remote_bytes) = held_by(|| {
         if let Ok(full) = postcard::from_bytes(&frame) {
             drop(remote.merge(Payload::Full(full)));
         }
-    };
-    let remote_bytes = measure(&mut merge);
-    if remote_bytes.is_none() {
-        merge();
-    }
+    });
     let view = ShardView::new();
-    let mut fill = || {
+    // The diff is built and dropped inside the measurement: only what the view keeps counts.
+    let ((), view_bytes) = held_by(|| {
         view.apply(&crate::presence::types::Diff {
             joins: remote.visible_presences(),
             leaves: vec![],
         })
-    };
-    let view_bytes = measure(&mut fill);
-    let per = |b: usize| b as f64 / n as f64;
-    match (remote_bytes, local_bytes, view_bytes) {
-        (Some(r), Some(l), Some(v)) => (per(r), per(l), Some(per(v)), "counting allocator".into()),
-        _ => {
-            let local = populated(&a_ref, n);
-            (
-                per(remote.heap_bytes()),
-                per(local.heap_bytes()),
-                None,
-                "capacity estimate".into(),
-            )
-        }
+    });
+    let per = |b: Option<usize>| b.map(|b| b as f64 / n as f64);
+    Memory {
+        remote: per(remote_bytes),
+        local: per(local_bytes),
+        view: per(view_bytes),
     }
 }

@@ -2,11 +2,15 @@
 //!
 //! States: idle, or collecting (a `Flush` is queued behind the submissions). A `Submit` adds ops
 //! to the pending batch and, if none is queued, queues a `Flush` to itself; because the mailbox is
-//! FIFO, every submission that arrived before the flush joins its batch. The flush checks and
-//! verifies the batch on a blocking thread (all cores), then hands it to the **committer**, a
-//! thread this actor owns that writes batches in order, one LMDB transaction each, and replies to
-//! each submitter only after its commit is durable. So batch N+1 is verified while batch N
-//! commits; the hand-off queue holds one batch, which is the backpressure.
+//! FIFO, every submission that arrived before the flush joins its batch. The flush cuts the batch
+//! into parts and queues them to the **verifiers** ([`crate::ingest::Verifiers`], one thread per
+//! core), then hands the batch to the **committer**, a thread this actor owns that writes batches
+//! in order, one LMDB transaction each, applying each part as soon as it is verified (in batch
+//! order, [`crate::ingest::commit_parts`]), and replies to each submitter only after its commit is
+//! durable. So every core verifies while the committer writes, within a batch and across batches
+//! (batch N+1 is verified while batch N commits); the hand-off queue holds one batch, which is
+//! the backpressure. A part whose verifier crashed fails its whole batch (nothing written) and
+//! the actor, as a failed commit does.
 //! Spawned by the daemon's root supervisor (permanent). A batch refused because the disk (or the
 //! LMDB map) is full wrote nothing and leaves the store intact: its callers get the named error
 //! ("disk full: free space and the store writer resumes"), the actor stays up, and the next
@@ -26,7 +30,7 @@ use crate::daemon::messages::{IngestReply, StoreWriterMsg};
 use crate::daemon::own_seq::OwnFeed;
 use crate::feed::{now_ms, FeedError};
 use crate::identity::{FeedId, Identity};
-use crate::ingest::{commit, prepare, IngestError, Op, OpOutcome, PreparedBatch};
+use crate::ingest::{commit_parts, IngestError, Op, OpOutcome, Verifiers, Verifying};
 use crate::limits::{INGEST_BATCH_MAX, INGEST_QUEUE_MAX};
 use crate::rolodex::Rolodex;
 use crate::runtime::Slot;
@@ -58,6 +62,7 @@ pub struct StoreWriterState {
     pending: Vec<(Vec<Op>, RpcReplyPort<IngestReply>)>,
     pending_ops: usize,
     flush_queued: bool,
+    verifiers: Verifiers,
     committer: mpsc::Sender<Prepared>,
     store: Store,
     own: OwnFeed,
@@ -65,9 +70,9 @@ pub struct StoreWriterState {
 
 type Ports = Vec<(usize, RpcReplyPort<IngestReply>)>;
 
-/// A verified batch on its way to the committer, with whom to answer.
+/// A batch being verified, on its way to the committer, with whom to answer.
 struct Prepared {
-    batch: PreparedBatch,
+    batch: Verifying,
     ports: Ports,
     /// Fails the actor if the commit fails, so that the supervisor restarts it.
     failed: ActorRef<StoreWriterMsg>,
@@ -83,12 +88,14 @@ impl Actor for StoreWriter {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let verifiers = Verifiers::per_core()?;
         let committer = spawn_committer(args.clone())?;
         args.slot.set(myself);
         Ok(StoreWriterState {
             pending: Vec::new(),
             pending_ops: 0,
             flush_queued: false,
+            verifiers,
             committer,
             store: args.store.clone(),
             own: args.own.clone(),
@@ -141,7 +148,9 @@ async fn flush(
     state.flush_queued = false;
     while !state.pending.is_empty() {
         let batch = take_batch(state);
-        let prepared = prepare_batch(batch, myself.clone()).await?;
+        let Some(prepared) = prepare_batch(&state.verifiers, batch, myself.clone())? else {
+            continue;
+        };
         // Waits while the committer is busy with the previous batch and one more is queued.
         if state.committer.send(prepared).await.is_err() {
             return Err("the committer thread is gone".into());
@@ -165,25 +174,34 @@ fn take_batch(state: &mut StoreWriterState) -> Vec<(Vec<Op>, RpcReplyPort<Ingest
     state.pending.drain(..count).collect()
 }
 
-async fn prepare_batch(
+/// Queue the batch's parts to the verifiers. A full queue answers every submitter "busy"
+/// (`None`); verifiers that are gone fail them and the actor, so that its supervisor restarts it.
+fn prepare_batch(
+    verifiers: &Verifiers,
     batch: Vec<(Vec<Op>, RpcReplyPort<IngestReply>)>,
     failed: ActorRef<StoreWriterMsg>,
-) -> Result<Prepared, ActorProcessingErr> {
+) -> Result<Option<Prepared>, ActorProcessingErr> {
     let mut ops = Vec::with_capacity(batch.iter().map(|(ops, _)| ops.len()).sum());
     let mut ports = Vec::with_capacity(batch.len());
     for (submission, port) in batch {
         ports.push((submission.len(), port));
         ops.extend(submission);
     }
-    match tokio::task::spawn_blocking(move || prepare(ops, now_ms())).await {
-        Ok(batch) => Ok(Prepared {
+    match verifiers.verify(ops, now_ms()) {
+        Ok(batch) => Ok(Some(Prepared {
             batch,
             ports,
             failed,
-        }),
-        Err(panicked) => {
-            fail_all(ports, "the batch verification crashed");
-            Err(format!("ingest verification panicked: {panicked}").into())
+        })),
+        Err(IngestError::Busy(waiting)) => {
+            for (_, port) in ports {
+                let _ = port.send(Err(IngestError::Busy(waiting)));
+            }
+            Ok(None)
+        }
+        Err(e) => {
+            fail_all(ports, &e.to_string());
+            Err(format!("ingest verification: {e}").into())
         }
     }
 }
@@ -208,7 +226,7 @@ fn commit_batch(args: &StoreWriterArgs, prepared: Prepared) {
         failed,
     } = prepared;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        commit(&args.store, &args.identity, batch, now_ms())
+        commit_parts(&args.store, &args.identity, batch.into_parts(), now_ms())
     }));
     match result {
         Ok(Ok(outcomes)) => {

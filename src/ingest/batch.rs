@@ -4,7 +4,7 @@ use crate::feed::{
     check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement,
 };
 use crate::identity::{FeedId, Identity};
-use crate::ingest::{check_and_verify, IngestError};
+use crate::ingest::{check_and_verify, check_and_verify_here, IngestError, Unchecked};
 use crate::rolodex::RolodexEntry;
 use crate::store::{Store, Writer};
 
@@ -98,7 +98,13 @@ pub fn run_batch(
 
 /// The CPU half of a batch: check and verify every remote entry on all cores.
 pub fn prepare(ops: Vec<Op>, now_ms: u64) -> PreparedBatch {
-    PreparedBatch(prepare_ops(ops, now_ms))
+    PreparedBatch(prepare_ops(ops, now_ms, check_and_verify))
+}
+
+/// [`prepare`] on this thread only: for one part of a batch, on a verifier thread of a caller
+/// that runs one per core ([`crate::ingest::Verifiers`]).
+pub fn prepare_here(ops: Vec<Op>, now_ms: u64) -> PreparedBatch {
+    PreparedBatch(prepare_ops(ops, now_ms, check_and_verify_here))
 }
 
 /// The store half of a batch: sequence checks, signing own entries, and one write transaction.
@@ -108,17 +114,36 @@ pub fn commit(
     batch: PreparedBatch,
     now_ms: u64,
 ) -> Result<Vec<Result<OpOutcome, FeedError>>, IngestError> {
+    commit_parts(store, identity, [Ok(batch)], now_ms)
+}
+
+/// [`commit`] for a batch prepared in parts, applied in order as they come, all in **one** write
+/// transaction: `parts` may block while the next part is still being verified, so the store is
+/// written while the other cores verify. A part that failed (`Err`) aborts the transaction:
+/// nothing of the batch is written.
+pub fn commit_parts(
+    store: &Store,
+    identity: &Identity,
+    parts: impl IntoIterator<Item = Result<PreparedBatch, IngestError>>,
+    now_ms: u64,
+) -> Result<Vec<Result<OpOutcome, FeedError>>, IngestError> {
     store.write(|writer| {
-        let mut out = Vec::with_capacity(batch.0.len());
-        for op in batch.0 {
-            out.push(apply(writer, identity, op, now_ms)?);
+        let mut out = Vec::new();
+        for part in parts {
+            for op in part?.0 {
+                out.push(apply(writer, identity, op, now_ms)?);
+            }
         }
         Ok(out)
     })
 }
 
-/// Check and verify all remote entries (on all cores), keeping every op in its place.
-fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
+/// Check and verify all remote entries with `verify`, keeping every op in its place.
+fn prepare_ops(
+    ops: Vec<Op>,
+    now_ms: u64,
+    verify: fn(Vec<Unchecked>, u64) -> Vec<Result<Checked, FeedError>>,
+) -> Vec<Prepared> {
     let mut remote = Vec::new();
     let mut slots = Vec::with_capacity(ops.len());
     for op in ops {
@@ -138,7 +163,7 @@ fn prepare_ops(ops: Vec<Op>, now_ms: u64) -> Vec<Prepared> {
             Op::ForgetSwitchboard(host) => Some(Prepared::ForgetSwitchboard(host)),
         });
     }
-    let mut verified = check_and_verify(remote, now_ms).into_iter();
+    let mut verified = verify(remote, now_ms).into_iter();
     slots
         .into_iter()
         .map(|slot| match slot {

@@ -5,13 +5,19 @@
 //! strict per-entry verification to find a bad one), and then everything is written in **one**
 //! LMDB transaction. Each op gets its own outcome: one forged entry does not sink its batch. The
 //! two halves ([`prepare`] on all cores, [`commit`] in LMDB) run as a pipeline in the store
-//! writer: the next batch is verified while the previous one commits.
+//! writer: a batch is cut into parts that the [`Verifiers`] (one thread per core) check and
+//! verify while the committer applies the parts already verified, in order, in the batch's one
+//! transaction ([`commit_parts`]); the next batch is verified while the previous one commits.
 
 mod batch;
+mod pool;
 mod verify;
 
-pub use batch::{commit, prepare, run_batch, Op, OpOutcome, PreparedBatch};
-pub use verify::{check_and_verify, verify_signatures, Unchecked};
+pub use batch::{
+    commit, commit_parts, prepare, prepare_here, run_batch, Op, OpOutcome, PreparedBatch,
+};
+pub use pool::{Verifiers, Verifying};
+pub use verify::{check_and_verify, check_and_verify_here, verify_signatures, Unchecked};
 
 /// Why a whole batch failed (as opposed to one entry in it).
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,9 @@
 //! checks its share structurally (decompressing each author's key once, [`KeyCache`]) and then
 //! verifies the signatures in `verify_batch` chunks. `verify_batch` answers only "all valid" or
 //! "some invalid", so a failed chunk is re-verified entry by entry with `verify_strict` to name
-//! the bad one. Verification, not LMDB, bounds ingest, so it gets every core.
+//! the bad one. Verification, not LMDB, bounds ingest, so it gets every core: here with scoped
+//! threads for one batch ([`check_and_verify`]), or in the store writer with one verifier thread
+//! per core, each running [`check_and_verify_here`] on its part ([`crate::ingest::Verifiers`]).
 
 use crate::feed::{check_entry_with, Checked, Entry, FeedError, KeyCache};
 use crate::identity::FeedId;
@@ -21,7 +23,7 @@ pub fn check_and_verify(items: Vec<Unchecked>, now_ms: u64) -> Vec<Result<Checke
         .div_ceil(threads.max(1))
         .max(VERIFY_CHUNK_MAX / 4);
     if items.len() <= per_thread {
-        return check_serial(items, now_ms);
+        return check_and_verify_here(items, now_ms);
     }
     let mut parts = Vec::new();
     let mut items = items.into_iter().peekable();
@@ -33,7 +35,10 @@ pub fn check_and_verify(items: Vec<Unchecked>, now_ms: u64) -> Vec<Result<Checke
             .into_iter()
             .map(|part| {
                 let len = part.len();
-                (len, scope.spawn(move || check_serial(part, now_ms)))
+                (
+                    len,
+                    scope.spawn(move || check_and_verify_here(part, now_ms)),
+                )
             })
             .collect();
         let mut out = Vec::new();
@@ -50,7 +55,11 @@ pub fn check_and_verify(items: Vec<Unchecked>, now_ms: u64) -> Vec<Result<Checke
     })
 }
 
-fn check_serial(items: Vec<Unchecked>, now_ms: u64) -> Vec<Result<Checked, FeedError>> {
+/// [`check_and_verify`] on this thread only, for a caller that already keeps every core busy.
+pub fn check_and_verify_here(
+    items: Vec<Unchecked>,
+    now_ms: u64,
+) -> Vec<Result<Checked, FeedError>> {
     let mut keys = KeyCache::default();
     let checked: Vec<Result<Checked, FeedError>> = items
         .into_iter()

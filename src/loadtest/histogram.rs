@@ -53,6 +53,17 @@ impl Hist {
         self.0.reset();
     }
 
+    /// The value at quantile `q` (0..=1), in the unit recorded (for `kith bench`, whose figures
+    /// are in µs or ms as each names them: one percentile helper for the bench and the load test).
+    pub fn value_at(&self, q: f64) -> u64 {
+        self.0.value_at_quantile(q)
+    }
+
+    /// The largest value recorded (0 when empty), in the unit recorded.
+    pub fn max_value(&self) -> u64 {
+        self.0.max()
+    }
+
     /// The value at quantile `q` (0..=1), in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         self.0.value_at_quantile(q) as f64 / 1_000.0

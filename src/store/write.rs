@@ -1,5 +1,7 @@
 //! The write transaction: appends of validated entries and rolodex updates, committed together.
 
+use std::collections::BTreeMap;
+
 use heed::RwTxn;
 
 use crate::feed::{Checked, ContentType, Entry, FeedHead};
@@ -11,23 +13,44 @@ use crate::store::read::{entry_in, head_in};
 use crate::store::{StoreError, Tables};
 
 /// One write transaction. Dropped without [`Writer::commit`], it aborts.
+///
+/// The heads of the feeds it appended to are kept here and written once each at commit (in key
+/// order), not once per entry: a batch of a feed's entries costs one `heads` put, not one per
+/// entry. [`Writer::head`] reads them first, so the transaction sees its own appends.
 pub struct Writer<'e> {
     pub(super) txn: RwTxn<'e>,
     pub(super) tables: Tables,
+    /// Heads of the feeds appended to in this transaction, not yet in the `heads` table: at most
+    /// one per feed appended to, so bounded by the batch.
+    heads: BTreeMap<FeedId, FeedHead>,
 }
 
 impl<'e> Writer<'e> {
     pub(crate) fn new(txn: RwTxn<'e>, tables: Tables) -> Self {
-        Writer { txn, tables }
+        Writer {
+            txn,
+            tables,
+            heads: BTreeMap::new(),
+        }
     }
 
-    pub(crate) fn commit(self) -> Result<(), StoreError> {
+    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        for (author, head) in std::mem::take(&mut self.heads) {
+            let bytes = postcard::to_stdvec(&head).map_err(|e| StoreError::Corrupt {
+                table: "heads",
+                reason: e.to_string(),
+            })?;
+            self.tables.heads.put(&mut self.txn, &author.0, &bytes)?;
+        }
         Ok(self.txn.commit()?)
     }
 
     /// The feed's head as this transaction sees it (including its own appends).
     pub fn head(&self, author: &FeedId) -> Result<Option<FeedHead>, StoreError> {
-        head_in(&self.txn, &self.tables, author)
+        match self.heads.get(author) {
+            Some(head) => Ok(Some(*head)),
+            None => head_in(&self.txn, &self.tables, author),
+        }
     }
 
     /// The entry at `author`/`seq` as this transaction sees it.
@@ -63,13 +86,7 @@ impl<'e> Writer<'e> {
             id: checked.id,
             timestamp_ms: header.timestamp_ms,
         };
-        let bytes = postcard::to_stdvec(&head).map_err(|e| StoreError::Corrupt {
-            table: "heads",
-            reason: e.to_string(),
-        })?;
-        self.tables
-            .heads
-            .put(&mut self.txn, &header.author.0, &bytes)?;
+        self.heads.insert(header.author, head);
         Ok(head)
     }
 
@@ -112,5 +129,77 @@ impl<'e> Writer<'e> {
             .tables
             .rolodex
             .put(&mut self.txn, &entry.id.0, &bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::feed::{check_entry, next_entry, now_ms, Checked, Content, FeedHead};
+    use crate::identity::Identity;
+    use crate::store::{Store, StoreError};
+
+    /// `count` chained, checked entries of `author`, from its head `after`.
+    fn chain(author: &Identity, after: Option<FeedHead>, count: usize) -> Vec<Checked> {
+        let mut head = after;
+        (0..count)
+            .map(|i| {
+                let content = Content::Post {
+                    text: format!("post {i}"),
+                    reply_to: None,
+                };
+                let (entry, payload, header) =
+                    next_entry(author, head.as_ref(), &content, now_ms()).unwrap();
+                head = Some(FeedHead {
+                    seq: header.seq,
+                    id: entry.id(),
+                    timestamp_ms: header.timestamp_ms,
+                });
+                check_entry(entry, Some(payload), None, now_ms()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn heads_are_seen_inside_the_transaction_and_written_at_commit_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let (a_entries, b_entries) = (chain(&a, None, 3), chain(&b, None, 1));
+        store
+            .write(|w| {
+                for c in a_entries.iter().chain(&b_entries) {
+                    w.append(c)?;
+                    // The transaction sees its own appends.
+                    assert_eq!(w.head(&c.header.author)?.map(|h| h.seq), Some(c.header.seq));
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let reader = store.read().unwrap();
+        let mut heads: Vec<_> = reader
+            .heads()
+            .unwrap()
+            .into_iter()
+            .map(|(id, h)| (id, h.seq, h.id))
+            .collect();
+        heads.sort();
+        let mut want = vec![(a.id(), 3, a_entries[2].id), (b.id(), 1, b_entries[0].id)];
+        want.sort();
+        assert_eq!(heads, want);
+        drop(reader);
+
+        // An aborted transaction leaves the head where it was.
+        let last = reader_head(&store, &a);
+        let next = chain(&a, last, 1);
+        let aborted = store.write(|w| {
+            w.append(&next[0])?;
+            Err::<(), _>(StoreError::DiskFull)
+        });
+        assert!(matches!(aborted, Err(StoreError::DiskFull)));
+        assert_eq!(reader_head(&store, &a).map(|h| h.seq), Some(3));
+    }
+
+    fn reader_head(store: &Store, who: &Identity) -> Option<FeedHead> {
+        store.read().unwrap().head(&who.id()).unwrap()
     }
 }

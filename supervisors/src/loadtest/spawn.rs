@@ -18,12 +18,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use kith::bench::TempDir;
 use kith::identity::{FeedId, Identity};
 use kith::limits::{LOADTEST_SPAWN_MAX, LOADTEST_SPAWN_TIMEOUT};
 use kith::loadtest::client::SbTarget;
 use kith::loadtest::procfs;
 use kith::wire::control::Request;
+use tempfile::TempDir;
 
 use crate::cli::client;
 
@@ -59,7 +59,9 @@ impl LocalCluster {
         // Identities first, so every node can be told the keys of the others.
         let mut dirs = Vec::with_capacity(n);
         for _ in 0..n {
-            let dir = TempDir::new("kith-loadtest-sb")?;
+            let dir = tempfile::Builder::new()
+                .prefix("kith-loadtest-sb")
+                .tempdir()?;
             let id = Identity::create(dir.path())?.id();
             dirs.push((dir, id));
         }
