@@ -104,11 +104,7 @@ fn ingest(
     let feed = state.args.feed;
     let ops = entries
         .into_iter()
-        .map(|w| Op::Remote {
-            entry: w.entry,
-            payload: w.payload,
-            feed: Some(feed),
-        })
+        .map(|w| Op::from_wire(w, Some(feed)))
         .collect();
     let pending = match submit_queued(&state.args.node.writer, ops) {
         Ok(pending) => pending,

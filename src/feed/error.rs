@@ -128,6 +128,56 @@ pub enum FeedError {
     /// Text that should be a message id (`%<base64>.b3`) is not one.
     #[error("`{0}` is not a message id (%<base64>.b3)")]
     BadMessageId(String),
+    /// A private message names more recipients than allowed.
+    #[error(
+        "a private message may have at most {max} recipients besides you; this one names {len}"
+    )]
+    TooManyRecipients {
+        /// How many were named.
+        len: usize,
+        /// The bound ([`DM_RECIPIENTS_MAX`](crate::limits::DM_RECIPIENTS_MAX)).
+        max: usize,
+    },
+    /// A private message's sealed payload does not have the shape of one, or a slot opened for
+    /// this node but the body under it does not decrypt or decode.
+    #[error("private message is malformed: {0}")]
+    PrivateMalformed(String),
+    /// A private message opened here names another author than the feed it is in: someone
+    /// republished a message sealed for them.
+    #[error("private message in {author}'s feed was sealed by {sealed_by}: a republished message, ignored")]
+    PrivateForwarded {
+        /// The feed it appeared in.
+        author: FeedId,
+        /// The author named inside the sealed body.
+        sealed_by: FeedId,
+    },
+    /// A delete entry names a message of another feed.
+    #[error("you can only delete your own messages: {msg} is by {author}")]
+    DeleteNotOwn {
+        /// The message named.
+        msg: MsgId,
+        /// Its author.
+        author: FeedId,
+    },
+    /// A delete entry names a message that cannot be deleted (not held, not earlier in the same
+    /// feed, already deleted, or of a kind that is not deletable).
+    #[error("cannot delete {msg}: {why}")]
+    DeleteRefused {
+        /// The message named.
+        msg: MsgId,
+        /// Why.
+        why: String,
+    },
+    /// An entry arrived without its payload and no valid delete entry of its author covers it.
+    #[error(
+        "{author} seq {seq} came without its payload and no delete entry of its author covers it"
+    )]
+    PayloadMissing {
+        /// The feed.
+        author: FeedId,
+        /// The entry's sequence.
+        seq: u64,
+    },
     /// A mentioned name belongs to several feeds this node knows.
     #[error("@{name} could be any of {ids:?}; mention one by its full id (see `kith contacts`)")]
     MentionAmbiguous {

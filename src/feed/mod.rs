@@ -8,10 +8,12 @@
 
 mod check;
 mod content;
+pub mod deletion;
 mod entry;
 mod error;
 pub mod mentions;
 pub mod names;
+pub mod private;
 
 pub use check::{
     check_entry, check_entry_with, check_sequence, next_entry, Checked, FeedHead, KeyCache,

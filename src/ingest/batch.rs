@@ -1,10 +1,12 @@
 //! One batch: check, verify, then apply every op in a single write transaction.
 
+use crate::feed::deletion::{check_delete, check_tombstone, Tombstone};
 use crate::feed::{
     check_sequence, next_entry, Checked, Content, Entry, FeedError, MsgId, Placement,
 };
 use crate::identity::{FeedId, Identity};
 use crate::ingest::{check_and_verify, check_and_verify_here, IngestError, Unchecked};
+use crate::replicate::WireEntry;
 use crate::rolodex::RolodexEntry;
 use crate::store::{Store, Writer};
 
@@ -30,6 +32,36 @@ pub enum Op {
     Switchboard(String, String),
     /// Forget a remembered switchboard (`HOST:PORT`): `kith switchboards forget`.
     ForgetSwitchboard(String),
+    /// An entry from another node that came without its payload, with the delete entry of its
+    /// author that covers it ([`crate::feed::deletion`]). An [`Op::Remote`] without a payload is
+    /// refused ([`FeedError::PayloadMissing`]).
+    Tombstoned {
+        /// The exact entry bytes.
+        entry: Entry,
+        /// The delete entry (and its payload) that took the payload back.
+        tombstone: Tombstone,
+        /// The feed it was delivered as part of, if any.
+        feed: Option<FeedId>,
+    },
+}
+
+impl Op {
+    /// The op for an entry as it arrived in replication: with its payload, or deleted with its
+    /// tombstone (a payload-less entry without one becomes an [`Op::Remote`] that is refused).
+    pub fn from_wire(wire: WireEntry, feed: Option<FeedId>) -> Op {
+        match (wire.payload, wire.tombstone) {
+            (None, Some(tombstone)) => Op::Tombstoned {
+                entry: wire.entry,
+                tombstone,
+                feed,
+            },
+            (payload, _) => Op::Remote {
+                entry: wire.entry,
+                payload,
+                feed,
+            },
+        }
+    }
 }
 
 /// What happened to one op.
@@ -79,6 +111,7 @@ impl PreparedBatch {
 enum Prepared {
     Publish(Content),
     Remote(Result<Checked, FeedError>),
+    Tombstoned(Result<(Checked, Tombstone), FeedError>),
     Rolodex(RolodexEntry),
     PeerMemory(FeedId, crate::replicate::PeerMemory),
     Switchboard(String, String),
@@ -145,6 +178,7 @@ fn prepare_ops(
     verify: fn(Vec<Unchecked>, u64) -> Vec<Result<Checked, FeedError>>,
 ) -> Vec<Prepared> {
     let mut remote = Vec::new();
+    let mut tombstones = Vec::new();
     let mut slots = Vec::with_capacity(ops.len());
     for op in ops {
         slots.push(match op {
@@ -155,6 +189,16 @@ fn prepare_ops(
                 feed,
             } => {
                 remote.push((entry, payload, feed));
+                tombstones.push(None);
+                None
+            }
+            Op::Tombstoned {
+                entry,
+                tombstone,
+                feed,
+            } => {
+                remote.push((entry, None, feed));
+                tombstones.push(Some(tombstone));
                 None
             }
             Op::Rolodex(entry) => Some(Prepared::Rolodex(entry)),
@@ -163,16 +207,30 @@ fn prepare_ops(
             Op::ForgetSwitchboard(host) => Some(Prepared::ForgetSwitchboard(host)),
         });
     }
-    let mut verified = verify(remote, now_ms).into_iter();
+    let mut verified = verify(remote, now_ms).into_iter().zip(tombstones);
     slots
         .into_iter()
         .map(|slot| match slot {
             Some(prepared) => prepared,
-            None => Prepared::Remote(
-                verified
-                    .next()
-                    .unwrap_or_else(|| Err(FeedError::HeaderMalformed("lost in checking".into()))),
-            ),
+            None => match verified.next() {
+                Some((checked, None)) => Prepared::Remote(checked.and_then(|c| {
+                    // A payload may be missing only with its author's delete entry beside it.
+                    match c.payload {
+                        Some(_) => Ok(c),
+                        None => Err(FeedError::PayloadMissing {
+                            author: c.header.author,
+                            seq: c.header.seq,
+                        }),
+                    }
+                })),
+                Some((checked, Some(tombstone))) => Prepared::Tombstoned(checked.and_then(|c| {
+                    check_tombstone(&c, &tombstone, now_ms)?;
+                    Ok((c, tombstone))
+                })),
+                None => {
+                    Prepared::Remote(Err(FeedError::HeaderMalformed("lost in checking".into())))
+                }
+            },
         })
         .collect()
 }
@@ -185,8 +243,11 @@ fn apply(
 ) -> Result<Result<OpOutcome, FeedError>, IngestError> {
     Ok(match op {
         Prepared::Publish(content) => publish(writer, identity, content, now_ms)?,
-        Prepared::Remote(Ok(checked)) => append_remote(writer, checked)?,
-        Prepared::Remote(Err(e)) => Err(e),
+        Prepared::Remote(Ok(checked)) => append_remote(writer, identity, checked, None)?,
+        Prepared::Remote(Err(e)) | Prepared::Tombstoned(Err(e)) => Err(e),
+        Prepared::Tombstoned(Ok((checked, tombstone))) => {
+            append_remote(writer, identity, checked, Some(tombstone))?
+        }
         Prepared::Rolodex(entry) => {
             writer.put_rolodex(&entry)?;
             Ok(OpOutcome::RolodexSaved(entry.id))
@@ -231,7 +292,12 @@ fn publish(
         signature,
         payload: Some(payload),
     };
+    let opened = match before_append(writer, identity, &checked) {
+        Ok(opened) => opened,
+        Err(e) => return Ok(Err(e)),
+    };
     writer.append(&checked)?;
+    after_append(writer, &checked, None, opened)?;
     let (author, seq) = (checked.header.author, checked.header.seq);
     Ok(Ok(OpOutcome::Appended {
         id,
@@ -243,7 +309,9 @@ fn publish(
 
 fn append_remote(
     writer: &mut Writer<'_>,
+    identity: &Identity,
     checked: Checked,
+    tombstone: Option<Tombstone>,
 ) -> Result<Result<OpOutcome, FeedError>, IngestError> {
     let author = checked.header.author;
     let seq = checked.header.seq;
@@ -259,7 +327,12 @@ fn append_remote(
             }
         }
         Ok(Placement::Next) => {
+            let opened = match before_append(writer, identity, &checked) {
+                Ok(opened) => opened,
+                Err(e) => return Ok(Err(e)),
+            };
             writer.append(&checked)?;
+            after_append(writer, &checked, tombstone, opened)?;
             let content = checked.content().and_then(Result::ok);
             Ok(Ok(OpOutcome::Appended {
                 id: checked.id,
@@ -268,5 +341,401 @@ fn append_remote(
                 content,
             }))
         }
+    }
+}
+
+/// Rules that need the store or this node's key, checked before an entry is appended, so that a
+/// refused entry leaves nothing behind. A delete must name an earlier, deletable message of its
+/// own feed that still has its payload, or one whose payload this very entry already took back
+/// (a node that received the deleted entry with this tombstone before the delete itself). A
+/// private message that opens with this node's key must be well formed and sealed by the feed's
+/// author; the answer says whether it opened (for the inbox).
+fn before_append(
+    writer: &Writer<'_>,
+    identity: &Identity,
+    checked: &Checked,
+) -> Result<bool, FeedError> {
+    let store = |e: crate::store::StoreError| FeedError::PayloadMalformed(e.to_string());
+    match checked.content() {
+        Some(Ok(Content::Private { sealed })) => {
+            Ok(crate::feed::private::open(identity, &checked.header.author, &sealed)?.is_some())
+        }
+        Some(Ok(Content::Delete { msg })) => {
+            let Some((author, seq)) = writer.locate(&msg).map_err(store)? else {
+                check_delete(&checked.header, msg, None, true)?;
+                return Ok(false);
+            };
+            let target = writer
+                .entry(&author, seq)
+                .map_err(store)?
+                .map(|e| e.header())
+                .transpose()?;
+            let held = writer.has_payload(&author, seq).map_err(store)?;
+            if !held && author == checked.header.author {
+                if let Some(t) = writer.tombstone(&author, seq).map_err(store)? {
+                    if t.entry.id() == checked.id {
+                        return Ok(false);
+                    }
+                }
+            }
+            check_delete(&checked.header, msg, target.as_ref(), held)?;
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// What an appended entry does to the store besides itself, in the same transaction: a delete
+/// drops the payload it names (keeping its own entry as the tombstone), a payload-less entry
+/// keeps its tombstone, and a private message this node opened is noted for the inbox.
+fn after_append(
+    writer: &mut Writer<'_>,
+    checked: &Checked,
+    tombstone: Option<Tombstone>,
+    opened: bool,
+) -> Result<(), crate::store::StoreError> {
+    let (author, seq) = (checked.header.author, checked.header.seq);
+    if let (None, Some(t)) = (&checked.payload, &tombstone) {
+        writer.put_tombstone(&author, seq, t)?;
+    }
+    if opened {
+        writer.index_private(&checked.header)?;
+    }
+    if let (Some(payload), Some(Ok(Content::Delete { msg }))) =
+        (&checked.payload, checked.content())
+    {
+        if let Some((a, s)) = writer.locate(&msg)? {
+            let t = Tombstone {
+                entry: checked.entry.clone(),
+                payload: payload.clone(),
+            };
+            writer.delete_payload(&a, s, &t)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::private::seal;
+    use crate::feed::{hash_payload, now_ms, ContentType, FeedHead, Header};
+    use crate::store::Store;
+
+    struct Node {
+        _dir: tempfile::TempDir,
+        store: Store,
+        me: Identity,
+    }
+
+    impl Node {
+        fn new() -> Node {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            Node {
+                _dir: dir,
+                store,
+                me: Identity::generate(),
+            }
+        }
+
+        fn run(&self, op: Op) -> Result<OpOutcome, FeedError> {
+            run_batch(&self.store, &self.me, vec![op], now_ms())
+                .unwrap()
+                .pop()
+                .unwrap()
+        }
+
+        fn publish(&self, content: Content) -> Result<MsgId, FeedError> {
+            match self.run(Op::Publish(content))? {
+                OpOutcome::Appended { id, .. } => Ok(id),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// Everything `other` holds of `feed`, as replication serves it, ingested here.
+        fn sync(&self, other: &Node, feed: &FeedId) -> Vec<Result<OpOutcome, FeedError>> {
+            let from = self.head(feed) + 1;
+            let wire = other
+                .store
+                .read()
+                .unwrap()
+                .range(feed, from, 1000, usize::MAX)
+                .unwrap();
+            let ops = wire
+                .into_iter()
+                .map(|w| Op::from_wire(w, Some(*feed)))
+                .collect();
+            run_batch(&self.store, &self.me, ops, now_ms()).unwrap()
+        }
+
+        fn head(&self, feed: &FeedId) -> u64 {
+            self.store
+                .read()
+                .unwrap()
+                .head(feed)
+                .unwrap()
+                .map_or(0, |h| h.seq)
+        }
+
+        fn payload(&self, feed: &FeedId, seq: u64) -> Option<Vec<u8>> {
+            self.store.read().unwrap().payload(feed, seq).unwrap()
+        }
+
+        fn verify(&self, feed: &FeedId) -> u64 {
+            self.store
+                .read()
+                .unwrap()
+                .verify_feed(feed, now_ms())
+                .unwrap()
+        }
+
+        fn inbox(&self) -> usize {
+            self.store.read().unwrap().inbox(100).unwrap().len()
+        }
+    }
+
+    fn text(t: &str, mentions: Vec<FeedId>) -> Content {
+        Content::Text {
+            text: t.into(),
+            root: None,
+            branch: None,
+            mentions,
+        }
+    }
+
+    /// Sign `payload` (any bytes) as the next entry of `who`'s feed as `node` holds it.
+    fn raw(node: &Node, who: &Identity, kind: ContentType, payload: &[u8]) -> Op {
+        let head: Option<FeedHead> = node.store.read().unwrap().head(&who.id()).unwrap();
+        let header = Header {
+            version: crate::feed::FORMAT_VERSION,
+            author: who.id(),
+            seq: head.map_or(1, |h| h.seq + 1),
+            prev: head.map(|h| h.id),
+            timestamp_ms: now_ms(),
+            content_type: kind,
+            payload_hash: hash_payload(payload),
+            payload_len: payload.len() as u32,
+        };
+        Op::Remote {
+            entry: Entry::sign(who, &header).unwrap(),
+            payload: Some(payload.to_vec()),
+            feed: Some(who.id()),
+        }
+    }
+
+    #[test]
+    fn a_delete_drops_the_payload_everywhere_and_the_feed_still_validates() {
+        let (a, b, c) = (Node::new(), Node::new(), Node::new());
+        let aid = a.me.id();
+        let p1 = a
+            .publish(text("regrettable words", vec![b.me.id()]))
+            .unwrap();
+        let p2 = a.publish(text("keep this", vec![])).unwrap();
+        a.publish(Content::React {
+            msg: p2,
+            text: "👍".into(),
+        })
+        .unwrap();
+        assert!(b.sync(&a, &aid).iter().all(Result::is_ok));
+        assert!(b.payload(&aid, 1).is_some());
+        assert_eq!(
+            b.store
+                .read()
+                .unwrap()
+                .mentions(&b.me.id(), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+
+        a.publish(Content::Delete { msg: p1 }).unwrap();
+        assert_eq!(a.payload(&aid, 1), None);
+        assert!(a
+            .store
+            .read()
+            .unwrap()
+            .tombstone(&aid, 1)
+            .unwrap()
+            .is_some());
+        assert_eq!(a.verify(&aid), 4);
+        // B, holding the payload, drops it (and the mention derived from it) on the next sync.
+        assert!(b.sync(&a, &aid).iter().all(Result::is_ok));
+        assert_eq!(b.payload(&aid, 1), None);
+        assert!(b.payload(&aid, 2).is_some());
+        assert!(b
+            .store
+            .read()
+            .unwrap()
+            .mentions(&b.me.id(), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(b.verify(&aid), 4);
+        let shown = b.store.read().unwrap().message(&p1).unwrap().unwrap();
+        assert_eq!(shown.content, None);
+        // C, syncing later (from B), gets the header with the tombstone and never the payload.
+        let served = b
+            .store
+            .read()
+            .unwrap()
+            .range(&aid, 1, 10, usize::MAX)
+            .unwrap();
+        assert!(served[0].payload.is_none() && served[0].tombstone.is_some());
+        assert!(c.sync(&b, &aid).iter().all(Result::is_ok));
+        assert_eq!(c.head(&aid), 4);
+        assert_eq!(c.payload(&aid, 1), None);
+        assert_eq!(c.verify(&aid), 4);
+        // Deleting a reaction removes its text from the reaction index.
+        a.publish(Content::Delete {
+            msg: a
+                .store
+                .read()
+                .unwrap()
+                .entry(&aid, 3)
+                .unwrap()
+                .unwrap()
+                .id(),
+        })
+        .unwrap();
+        assert!(a
+            .store
+            .read()
+            .unwrap()
+            .reactions(&p2, |_| false)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_payload_stripped_without_its_authors_delete_is_refused_and_nothing_is_stored() {
+        let (a, c) = (Node::new(), Node::new());
+        let aid = a.me.id();
+        let p1 = a.publish(text("one", vec![])).unwrap();
+        a.publish(text("two", vec![])).unwrap();
+        let d = a.publish(Content::Delete { msg: p1 }).unwrap();
+        let wire = a
+            .store
+            .read()
+            .unwrap()
+            .range(&aid, 1, 10, usize::MAX)
+            .unwrap();
+        // Seq 1 without payload and without tombstone: refused by name.
+        let mut bare = wire[0].clone();
+        bare.tombstone = None;
+        assert_eq!(
+            c.run(Op::from_wire(bare, Some(aid))),
+            Err(FeedError::PayloadMissing {
+                author: aid,
+                seq: 1
+            })
+        );
+        assert_eq!(c.head(&aid), 0);
+        // Seq 1 arrives properly; seq 2 stripped, with seq 1's tombstone: refused.
+        c.run(Op::from_wire(wire[0].clone(), Some(aid))).unwrap();
+        let mut stripped = wire[1].clone();
+        stripped.payload = None;
+        stripped.tombstone = wire[0].tombstone.clone();
+        assert!(matches!(
+            c.run(Op::from_wire(stripped, Some(aid))),
+            Err(FeedError::PayloadMissing { seq: 2, .. })
+        ));
+        assert_eq!(c.head(&aid), 1);
+        // The rest, then the delete itself (whose target is already payload-less here).
+        assert!(c.sync(&a, &aid).iter().all(Result::is_ok));
+        assert_eq!(c.head(&aid), 3);
+        assert_eq!(c.store.read().unwrap().locate(&d).unwrap(), Some((aid, 3)));
+        assert_eq!(c.verify(&aid), 3);
+    }
+
+    #[test]
+    fn deleting_what_is_not_yours_or_not_deletable_is_refused_by_name_and_stores_nothing() {
+        let (a, b) = (Node::new(), Node::new());
+        let (aid, bid) = (a.me.id(), b.me.id());
+        let theirs = b.publish(text("bob's", vec![])).unwrap();
+        assert!(a.sync(&b, &bid).iter().all(Result::is_ok));
+        let follow = a.publish(Content::Follow { id: bid }).unwrap();
+        let mine = a.publish(text("mine", vec![])).unwrap();
+        let before = a.head(&aid);
+        assert_eq!(
+            a.publish(Content::Delete { msg: theirs }),
+            Err(FeedError::DeleteNotOwn {
+                msg: theirs,
+                author: bid
+            })
+        );
+        for msg in [follow, MsgId([9; 32])] {
+            assert!(matches!(
+                a.publish(Content::Delete { msg }),
+                Err(FeedError::DeleteRefused { .. })
+            ));
+        }
+        a.publish(Content::Delete { msg: mine }).unwrap();
+        assert!(matches!(
+            a.publish(Content::Delete { msg: mine }),
+            Err(FeedError::DeleteRefused { .. })
+        ));
+        assert_eq!(a.head(&aid), before + 1);
+        // A delete of A's message signed into B's feed is refused where it arrives.
+        assert!(b.sync(&a, &aid).iter().all(Result::is_ok));
+        let bad = raw(
+            &b,
+            &b.me,
+            ContentType::Delete,
+            &Content::Delete { msg: follow }.encode().unwrap(),
+        );
+        let b_head = b.head(&bid);
+        assert!(matches!(b.run(bad), Err(FeedError::DeleteNotOwn { .. })));
+        assert_eq!(b.head(&bid), b_head);
+        assert!(b.payload(&aid, 1).is_some());
+    }
+
+    #[test]
+    fn a_private_message_is_indexed_for_its_readers_only_and_a_malformed_one_is_refused() {
+        let (a, b, d) = (Node::new(), Node::new(), Node::new());
+        let aid = a.me.id();
+        let sealed = seal(&a.me, &[b.me.id()], "for b only", &mut rand::thread_rng()).unwrap();
+        a.publish(Content::Private {
+            sealed: sealed.clone(),
+        })
+        .unwrap();
+        assert_eq!(a.inbox(), 1);
+        assert!(b.sync(&a, &aid).iter().all(Result::is_ok));
+        assert!(d.sync(&a, &aid).iter().all(Result::is_ok));
+        assert_eq!((b.inbox(), d.inbox()), (1, 0));
+        assert_eq!(d.head(&aid), 1);
+
+        // Not the shape of a sealed message: refused everywhere, nothing stored.
+        let short = postcard::to_stdvec(&Content::Private {
+            sealed: vec![0; 100],
+        })
+        .unwrap();
+        for node in [&b, &d] {
+            assert!(matches!(
+                node.run(raw(node, &a.me, ContentType::Private, &short)),
+                Err(FeedError::PrivateMalformed(_))
+            ));
+            assert_eq!(node.head(&aid), 1);
+        }
+        // B's slot opens but the body was tampered with: B refuses it by name, nothing stored.
+        let mut tampered = seal(&a.me, &[b.me.id()], "x", &mut rand::thread_rng()).unwrap();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 0x55;
+        let payload = Content::Private { sealed: tampered }.encode().unwrap();
+        assert!(matches!(
+            b.run(raw(&b, &a.me, ContentType::Private, &payload)),
+            Err(FeedError::PrivateMalformed(_))
+        ));
+        assert_eq!(b.head(&aid), 1);
+        // A message sealed by A, republished in C's feed: B sees it is not C's.
+        let c = Identity::generate();
+        let copied = Content::Private { sealed }.encode().unwrap();
+        assert_eq!(
+            b.run(raw(&b, &c, ContentType::Private, &copied)),
+            Err(FeedError::PrivateForwarded {
+                author: c.id(),
+                sealed_by: aid
+            })
+        );
+        assert_eq!(b.head(&c.id()), 0);
     }
 }

@@ -105,6 +105,7 @@ impl Replica {
         log.entries.push(WireEntry {
             entry,
             payload: Some(payload),
+            tombstone: None,
         });
         Ok(header.seq)
     }
@@ -148,6 +149,7 @@ impl Replica {
             log.entries.push(WireEntry {
                 entry: checked.entry,
                 payload: checked.payload,
+                tombstone: None,
             });
             kept.push(Kept {
                 feed,

@@ -122,6 +122,7 @@ fn perform(
                     .map(|e| WireEntry {
                         entry: e.clone(),
                         payload: None,
+                        tombstone: None,
                     })
                     .collect();
                 for chunk in wire.chunks(crate::limits::REPLICATION_BATCH_MAX) {
@@ -199,6 +200,7 @@ fn unsolicited_entries_end_the_session() {
     let entries = vec![WireEntry {
         entry: u.feeds[&feed(3)][0].clone(),
         payload: None,
+        tombstone: None,
     }];
     let err = s
         .handle(

@@ -21,8 +21,11 @@ pub struct Note {
 pub struct WireEntry {
     /// The exact signed bytes.
     pub entry: Entry,
-    /// The payload, unless the holder deleted it.
+    /// The payload, unless its author deleted it.
     pub payload: Option<Vec<u8>>,
+    /// Without a payload: the author's delete entry that covers it (without one the entry is
+    /// refused, so a relaying node cannot strip payloads).
+    pub tombstone: Option<crate::feed::deletion::Tombstone>,
 }
 
 /// A replication message.

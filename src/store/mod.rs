@@ -5,6 +5,7 @@
 //! actor calls, so that all writes are grouped into few commits. A lock file stops a second
 //! process from opening the same data directory.
 
+mod deletion;
 mod fault;
 mod keys;
 mod lock;
@@ -23,6 +24,7 @@ pub use lock::DirLock;
 pub use meta::Damage;
 pub use read::{EntryWithPayload, Reader, StoredEntry, VerifyError};
 pub use social::{FeedSummary, Profile, Reactions, Thread};
+pub use deletion::InboxItem;
 pub use timeline::{TimelineCursor, TimelinePage, TimelineThread};
 pub use write::Writer;
 
@@ -103,6 +105,8 @@ pub(crate) struct Tables {
     switchboards: Table,
     /// Names, threads, mentions and reactions ([`social`]).
     social: social::SocialTables,
+    /// Tombstones of deleted payloads and the private-message index ([`deletion`]).
+    removal: deletion::DeletionTables,
 }
 
 /// A handle to the node's store. Cheap to clone; all clones share one environment and one lock.
@@ -130,7 +134,7 @@ impl Store {
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
             .map_size(STORE_MAP_BYTES)
-            .max_dbs(16)
+            .max_dbs(32)
             .max_readers(STORE_READERS_MAX);
         // SAFETY: the directory lock above guarantees that no other kith process has this
         // environment open, and heed refuses a second open of one path inside this process.
@@ -186,6 +190,7 @@ impl Store {
             peers,
             switchboards,
             social: social::SocialTables::create(env)?,
+            removal: deletion::DeletionTables::create(env)?,
         })
     }
 

@@ -6,7 +6,7 @@ use crate::feed::{
     check_entry, check_sequence, Content, Entry, FeedError, FeedHead, Header, MsgId, Placement,
 };
 use crate::identity::FeedId;
-use crate::replicate::PeerMemory;
+use crate::replicate::{PeerMemory, WireEntry};
 use crate::rolodex::RolodexEntry;
 use crate::store::keys::{entry_key, split_entry_key, timeline_entry};
 use crate::store::{StoreError, Tables};
@@ -175,14 +175,16 @@ impl<'e> Reader<'e> {
     }
 
     /// Entries of `author` from `from` on, in order: at most `count` entries and about
-    /// `bytes_max` bytes (always at least one entry if any is held). With payloads.
+    /// `bytes_max` bytes (always at least one entry if any is held). With payloads, or, for a
+    /// deleted one, the tombstone that proves its author deleted it: a deleted payload is never
+    /// served again.
     pub fn range(
         &self,
         author: &FeedId,
         from: u64,
         count: usize,
         bytes_max: usize,
-    ) -> Result<Vec<EntryWithPayload>, StoreError> {
+    ) -> Result<Vec<WireEntry>, StoreError> {
         let mut out = Vec::new();
         let mut bytes = 0;
         let start = entry_key(author, from);
@@ -199,11 +201,27 @@ impl<'e> Reader<'e> {
                 .payloads
                 .get(&self.txn, key)?
                 .map(<[u8]>::to_vec);
-            bytes += entry.0.len() + payload.as_ref().map_or(0, Vec::len) + 16;
+            let tombstone = match payload {
+                Some(_) => None,
+                None => split_entry_key(key)
+                    .map(|(a, seq)| self.tombstone(&a, seq))
+                    .transpose()?
+                    .flatten(),
+            };
+            bytes += entry.0.len()
+                + payload.as_ref().map_or(0, Vec::len)
+                + tombstone
+                    .as_ref()
+                    .map_or(0, |t| t.entry.0.len() + t.payload.len())
+                + 16;
             if !out.is_empty() && (out.len() >= count || bytes > bytes_max) {
                 break;
             }
-            out.push((entry, payload));
+            out.push(WireEntry {
+                entry,
+                payload,
+                tombstone,
+            });
         }
         Ok(out)
     }
@@ -251,8 +269,17 @@ impl<'e> Reader<'e> {
                 .payloads
                 .get(&self.txn, key)?
                 .map(<[u8]>::to_vec);
+            let deleted = payload.is_none();
             let checked = check_entry(entry, payload, Some(*author), now_ms)?;
             checked.verify_signature()?;
+            if deleted {
+                // A payload may be missing only where its author's delete entry took it back.
+                let (a, seq) = (checked.header.author, checked.header.seq);
+                match self.tombstone(&a, seq)? {
+                    Some(t) => crate::feed::deletion::check_tombstone(&checked, &t, now_ms)?,
+                    None => return Err(FeedError::PayloadMissing { author: a, seq }.into()),
+                }
+            }
             if check_sequence(head.as_ref(), &checked)? != Placement::Next {
                 return Err(FeedError::WrongSequence {
                     author: *author,

@@ -58,6 +58,15 @@ impl<'e> Writer<'e> {
         entry_in(&self.txn, &self.tables, author, seq)
     }
 
+    /// Where a message id sits, as this transaction sees it: its author and sequence.
+    pub fn locate(&self, id: &crate::feed::MsgId) -> Result<Option<(FeedId, u64)>, StoreError> {
+        Ok(self
+            .tables
+            .msgs
+            .get(&self.txn, &id.0)?
+            .and_then(crate::store::keys::split_entry_key))
+    }
+
     /// Append an entry that the caller has fully validated as the feed's next one.
     pub fn append(&mut self, checked: &Checked) -> Result<FeedHead, StoreError> {
         let header = &checked.header;

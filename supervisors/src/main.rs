@@ -305,6 +305,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => IntroPolicy::default_for(serve),
     };
+    let presence_visible_to: PresenceVisibility =
     let given = if args.switchboards.is_empty() {
         file.switchboards
     } else {

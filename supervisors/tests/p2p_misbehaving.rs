@@ -98,6 +98,7 @@ fn wire(entry: &Entry, payload: &[u8]) -> WireEntry {
     WireEntry {
         entry: entry.clone(),
         payload: Some(payload.to_vec()),
+        tombstone: None,
     }
 }
 

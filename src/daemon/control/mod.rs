@@ -7,6 +7,7 @@
 //! [`crate::daemon::node::Node`] handle; [`view`] holds the JSON shapes of the answers.
 
 pub mod dispatch;
+pub(crate) mod private;
 pub(crate) mod social;
 pub(crate) mod switchboards;
 pub mod view;

@@ -282,6 +282,9 @@ pub fn entry_text(e: &Value) -> String {
             clean(e.get("name").and_then(Value::as_str).unwrap_or("")),
             s(e, "contact")
         ),
+        "deleted" => "(deleted by its author)".to_string(),
+        "delete" => format!("[deleted {}]", s(e, "deletes")),
+        "private" => "[a private message]".to_string(),
         kind => format!("[{kind}] {}", s(e, "contact")),
     };
     format!(
