@@ -115,6 +115,7 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Social(command) => social::run(&dir, command),
+        Command::Private(command) => kith_supervisors::cli::private::run(&dir, command),
         Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
         Command::Connect { target, json } => ask(
             &dir,
@@ -305,7 +306,6 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => IntroPolicy::default_for(serve),
     };
-    let presence_visible_to: PresenceVisibility =
     let given = if args.switchboards.is_empty() {
         file.switchboards
     } else {
