@@ -31,6 +31,8 @@ pub mod limits;
 
 // Shared cores and plumbing, used by more than one role.
 pub mod bench;
+// Files by BLAKE3 hash, the blob store and verified streaming (issue 15).
+pub mod blob;
 pub mod feed;
 pub mod identity;
 pub mod ingest;

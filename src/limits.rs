@@ -46,10 +46,6 @@ pub const QUERY_LIMIT_MAX: usize = 10_000;
 pub const QUERY_LIMIT_DEFAULT: usize = 50;
 
 const _: () = assert!(INGEST_QUEUE_MAX >= INGEST_BATCH_MAX);
-/// Parts of batches (of up to [`VERIFY_CHUNK_MAX`] ops each) waiting for the store writer's
-/// verifier threads: three batches' worth (one committing, one queued for the committer, one
-/// being handed over), the most the pipeline holds at once.
-pub const VERIFY_PARTS_QUEUED_MAX: usize = 3 * INGEST_BATCH_MAX.div_ceil(VERIFY_CHUNK_MAX);
 
 // --- rolodex ---
 
@@ -567,29 +563,6 @@ pub const METRICS_LAG_FEEDS_MAX: usize = 64;
 /// dozen at most; the bound guards the label's cardinality anyway).
 pub const METRICS_SUPERVISORS_MAX: usize = 64;
 
-// --- private messages and deletion (issue 15, items 1, 3, 4) ---
-
-/// Recipients of one private message besides its author (SSB's private-box allows 7).
-pub const DM_RECIPIENTS_MAX: usize = 7;
-/// Sealed key slots in every private message: the recipients and the author, the unused ones
-/// filled with random bytes, so that the payload does not tell how many read it.
-pub const DM_SLOTS: usize = DM_RECIPIENTS_MAX + 1;
-/// Largest private message text, in bytes (the slots, the nonce, the tag, the author and up to
-/// seven recipient ids take the rest of the payload).
-pub const DM_TEXT_BYTES_MAX: usize = 7_000;
-/// The sealed body is padded to a multiple of this, so its length tells little of the text's.
-pub const DM_PAD_BYTES: usize = 64;
-/// Private entries read (and trial-opened) at most for one `kith inbox` or `kith dm --thread`.
-pub const INBOX_SCAN_MAX: usize = 5_000;
-/// Conversations listed at most by one `kith inbox`.
-pub const INBOX_CONVERSATIONS_MAX: usize = 500;
-
-// Slots (80 bytes each), nonce (24), tag (16), the body's ids and padding fit in a payload.
-const _: () = assert!(
-    DM_SLOTS * 80 + 24 + 16 + 8 + (DM_RECIPIENTS_MAX + 1) * 33 + DM_TEXT_BYTES_MAX + DM_PAD_BYTES
-        < PAYLOAD_BYTES_MAX
-);
-
 // --- the web page: `kith daemon --web`, `kith web` (issue 16) ---
 
 /// Where the daemon serves its web page when `--web` is not given: loopback only, a fixed port
@@ -626,3 +599,46 @@ pub const WEB_PROGRESS_PEERS_MAX: usize = 256;
 
 const _: () = assert!(WEB_FORM_BYTES_MAX > PAYLOAD_BYTES_MAX * 3);
 const _: () = assert!(WEB_TIMELINE_THREADS <= TIMELINE_PAGE_SCAN_MAX);
+
+// --- blobs: files by BLAKE3 hash, fetched by verified streaming (issue 15, item 2) ---
+
+/// Default largest blob (`blobs.max_bytes` in config.toml): what one attachment may be.
+pub const BLOB_BYTES_MAX_DEFAULT: u64 = 5 * 1024 * 1024;
+/// Default total of all blobs a node holds (`blobs.budget_bytes`).
+pub const BLOB_BUDGET_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+/// The most `blobs.max_bytes` may be set to: a served blob is read into memory whole.
+pub const BLOB_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+/// Bytes of an attachment's file name.
+pub const BLOB_NAME_BYTES_MAX: usize = 255;
+/// Attachments of one post.
+pub const ATTACHMENTS_MAX: usize = 8;
+/// Blob files a node lists or counts (a store past it refuses new blobs as over budget).
+pub const BLOBS_HELD_MAX: usize = 100_000;
+/// Blobs referenced by wanted feeds that the fetcher tracks.
+pub const BLOB_REFS_MAX: usize = 65_536;
+/// Blob fetches running at once.
+pub const BLOB_FETCHES_IN_FLIGHT: usize = 4;
+/// Blobs served at once by one node (all peers together): each is read into memory whole.
+pub const BLOB_SERVES_MAX: usize = 4;
+/// Blob streams one peer may have open towards this node at once (more wait in QUIC).
+pub const BLOB_STREAMS_PER_PEER: usize = 2;
+/// Largest frame of the blob exchange (the want, the reply, the verdict: all small).
+pub const BLOB_FRAME_BYTES_MAX: u32 = 1024;
+/// Time one blob fetch may take, from the want to the verdict.
+pub const BLOB_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// First delay before asking again for a blob whose fetch failed; doubles up to the max.
+pub const BLOB_RETRY_BASE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest delay between two tries of one blob.
+pub const BLOB_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+/// Entries the fetcher reads from the store per step when it looks for attachments.
+pub const BLOB_SCAN_BATCH: usize = 512;
+/// How often the fetcher looks for work (retries due, new peers) without an event.
+pub const BLOB_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// Bytes read from a blob stream at a time.
+pub const BLOB_READ_BYTES: usize = 64 * 1024;
+
+const _: () = assert!(BLOB_BYTES_MAX_DEFAULT <= BLOB_BYTES_CEILING);
+const _: () = assert!(BLOB_BUDGET_BYTES_DEFAULT >= BLOB_BYTES_MAX_DEFAULT);
+const _: () = assert!(BLOB_FRAME_BYTES_MAX <= FRAME_BYTES_MAX);
+/// Refusals of served blobs a node remembers for `kith blob ls` (the newest).
+pub const BLOB_REFUSALS_KEPT: usize = 32;

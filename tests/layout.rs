@@ -50,6 +50,11 @@ const PURE: &[&str] = &[
     "loadtest/graph.rs",
     "loadtest/histogram.rs",
     "loadtest/replica.rs",
+    // Blobs: ids, verified streaming, the exchange's messages, the fetch and serve decisions.
+    "blob/id.rs",
+    "blob/plan.rs",
+    "blob/verify.rs",
+    "blob/wire.rs",
 ];
 
 /// Where quinn may be named (relative to `src/`): the network module, the relay's virtual
@@ -75,6 +80,9 @@ const QUINN: &[&str] = &[
     "loadtest/peer.rs",
     // Its replication sessions drive inner connections, as daemon/connection.rs does.
     "loadtest/replicate.rs",
+    // Blob streams beside a peer connection's replication stream (serve and fetch).
+    "daemon/blob/serve.rs",
+    "daemon/blob/fetch.rs",
 ];
 
 const IO_CRATES: &[&str] = &["tokio", "quinn", "heed", "dashmap", "ractor"];

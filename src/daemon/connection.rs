@@ -201,6 +201,14 @@ async fn start(
         ctx.node.store.clone(),
         myself.clone(),
     )));
+    // Blobs ride streams of their own beside the replication stream (`daemon/blob/serve.rs`).
+    guard
+        .tasks
+        .push(OwnedTask::spawn(crate::daemon::blob::serve::serve_streams(
+            conn.clone(),
+            ctx.node.blobs.clone(),
+            peer,
+        )));
     guard.tasks.push(OwnedTask::spawn(read_loop(
         greeted.recv,
         conn,
@@ -386,7 +394,11 @@ async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) ->
         None => {
             let ops = entries
                 .into_iter()
-                .map(|w| Op::from_wire(w, Some(feed)))
+                .map(|w| Op::Remote {
+                    entry: w.entry,
+                    payload: w.payload,
+                    feed: Some(feed),
+                })
                 .collect();
             match submit_queued(&state.ctx.node.writer, ops) {
                 Ok(pending) => Verdict::Writer(pending),
@@ -532,14 +544,11 @@ async fn serve(
             return Ok(());
         }
         next += batch.len() as u64;
-        stream::write_frame(
-            send,
-            &Msg::Entries {
-                feed,
-                entries: batch,
-            },
-        )
-        .await?;
+        let entries = batch
+            .into_iter()
+            .map(|(entry, payload)| WireEntry { entry, payload })
+            .collect();
+        stream::write_frame(send, &Msg::Entries { feed, entries }).await?;
     }
     Ok(())
 }

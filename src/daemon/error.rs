@@ -49,6 +49,9 @@ pub enum NodeError {
     /// The status line could not be saved.
     #[error(transparent)]
     Status(#[from] StatusFileError),
+    /// A blob operation was refused or failed.
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
     /// A query's `--limit` is out of range (0, or more than the most one answer holds).
     #[error("--limit {got} is out of range: give 1 to {max}")]
     BadLimit {

@@ -19,6 +19,7 @@
 //!   [`events`]: the node's bounded event broadcast; [`own_seq`]: the own-feed marker (the last
 //!   own sequence, kept beside the key, so that an emptied store cannot fork the feed).
 
+pub mod blob;
 pub mod connect;
 pub mod connection;
 pub mod context;

@@ -43,6 +43,8 @@ pub struct Node {
     pub online: Online,
     /// Where the status line is kept across restarts.
     pub status_file: StatusFile,
+    /// The blob files, their serving slots and the refusals peers sent about them.
+    pub blobs: crate::daemon::blob::Blobs,
 }
 
 impl Node {
@@ -63,6 +65,19 @@ impl Node {
         reply_to: Option<MsgId>,
         mentions: Vec<FeedId>,
     ) -> Result<(MsgId, u64), NodeError> {
+        self.post_attached(text, reply_to, mentions, Vec::new())
+            .await
+    }
+
+    /// [`Node::post_with`] and attached blobs (already in the blob store): a
+    /// [`Content::Attached`] post when there are some, a [`Content::Text`] one otherwise.
+    pub async fn post_attached(
+        &self,
+        text: String,
+        reply_to: Option<MsgId>,
+        mentions: Vec<FeedId>,
+        blobs: Vec<crate::blob::BlobRef>,
+    ) -> Result<(MsgId, u64), NodeError> {
         let root = match reply_to {
             Some(parent) => Some(self.store.read()?.thread(&parent)?.root_id),
             None => None,
@@ -74,6 +89,17 @@ impl Node {
                      shown by `kith timeline`, `kith feed` or `kith thread`"
                 )));
             }
+        }
+        if !blobs.is_empty() {
+            return self
+                .publish(Content::Attached {
+                    text,
+                    root,
+                    branch: reply_to,
+                    mentions,
+                    blobs,
+                })
+                .await;
         }
         self.publish(Content::Text {
             text,

@@ -11,8 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobRef;
 use crate::feed::{FeedError, MsgId};
 use crate::identity::FeedId;
+use crate::limits::{ATTACHMENTS_MAX, BLOB_BYTES_CEILING};
 use crate::limits::{
     DESCRIPTION_BYTES_MAX, MENTIONS_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, POST_TEXT_BYTES_MAX,
     REACTION_BYTES_MAX,
@@ -31,10 +33,6 @@ pub enum ContentType {
     About,
     /// A short reaction (an emoji or a word) to a message.
     React,
-    /// A private message: sealed to its recipients and its author ([`crate::feed::private`]).
-    Private,
-    /// The author takes back one of their earlier messages: its payload is dropped everywhere.
-    Delete,
 }
 
 /// A payload, decoded.
@@ -84,17 +82,20 @@ pub enum Content {
         /// The reaction: an emoji or a word.
         text: String,
     },
-    /// A private message: key slots and a sealed body, opaque to all but its recipients and its
-    /// author (the layout and its checks are in [`crate::feed::private`]).
-    Private {
-        /// The sealed bytes.
-        sealed: Vec<u8>,
-    },
-    /// Delete an earlier message of the same feed: nodes drop its payload and keep its signed
-    /// header, so the feed still validates.
-    Delete {
-        /// The message taken back.
-        msg: MsgId,
+    /// A post with attached blobs (images, files) by hash: a [`Content::Text`] plus the blobs,
+    /// which followers fetch from the peers that hold them (see [`crate::blob`]). The text may
+    /// be empty when something is attached.
+    Attached {
+        /// The text.
+        text: String,
+        /// The thread's first message, as in [`Content::Text`].
+        root: Option<MsgId>,
+        /// The message answered, as in [`Content::Text`].
+        branch: Option<MsgId>,
+        /// The feeds the text mentions.
+        mentions: Vec<FeedId>,
+        /// The attached blobs (at least one, at most [`ATTACHMENTS_MAX`]).
+        blobs: Vec<BlobRef>,
     },
 }
 
@@ -108,8 +109,7 @@ impl Content {
             Content::About { .. } => ContentType::About,
             Content::Text { .. } => ContentType::Post,
             Content::React { .. } => ContentType::React,
-            Content::Private { .. } => ContentType::Private,
-            Content::Delete { .. } => ContentType::Delete,
+            Content::Attached { .. } => ContentType::Post,
         }
     }
 
@@ -162,7 +162,13 @@ impl Content {
                 Ok(())
             }
             Content::React { text, .. } => check_reaction(text),
-            Content::Private { sealed } => crate::feed::private::check_shape(sealed),
+            Content::Attached {
+                text,
+                root,
+                branch,
+                mentions,
+                blobs,
+            } => check_attached(text, root, branch, mentions, blobs),
             _ => Ok(()),
         }
     }
@@ -173,6 +179,7 @@ impl Content {
         match self {
             Content::Post { reply_to, .. } => *reply_to,
             Content::Text { branch, .. } => *branch,
+            Content::Attached { branch, .. } => *branch,
             Content::React { msg, .. } => Some(*msg),
             _ => None,
         }
@@ -182,6 +189,7 @@ impl Content {
     pub fn post_text(&self) -> Option<&str> {
         match self {
             Content::Post { text, .. } | Content::Text { text, .. } => Some(text),
+            Content::Attached { text, .. } => Some(text),
             _ => None,
         }
     }
@@ -233,6 +241,42 @@ pub fn check_reaction(text: &str) -> Result<(), FeedError> {
         ));
     }
     Ok(())
+}
+
+/// Check an [`Content::Attached`] post: the bounds of a [`Content::Text`] (the text may be empty
+/// when something is attached), one to [`ATTACHMENTS_MAX`] blobs, each named plainly and no
+/// larger than any node accepts ([`BLOB_BYTES_CEILING`]).
+fn check_attached(
+    text: &str,
+    root: &Option<MsgId>,
+    branch: &Option<MsgId>,
+    mentions: &[FeedId],
+    blobs: &[BlobRef],
+) -> Result<(), FeedError> {
+    if blobs.is_empty() || blobs.len() > ATTACHMENTS_MAX {
+        return Err(FeedError::ContentInvalid(format!(
+            "a post attaches 1 to {ATTACHMENTS_MAX} files, not {}",
+            blobs.len()
+        )));
+    }
+    for blob in blobs {
+        blob.validate()
+            .map_err(|e| FeedError::ContentInvalid(e.to_string()))?;
+        if blob.size > BLOB_BYTES_CEILING {
+            return Err(FeedError::ContentInvalid(format!(
+                "an attachment of {} bytes is over the {BLOB_BYTES_CEILING} any node accepts",
+                blob.size
+            )));
+        }
+    }
+    let text = if text.trim().is_empty() { "-" } else { text };
+    Content::Text {
+        text: text.to_string(),
+        root: *root,
+        branch: *branch,
+        mentions: mentions.to_vec(),
+    }
+    .validate()
 }
 
 #[cfg(test)]

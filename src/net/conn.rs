@@ -47,6 +47,15 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Open a stream of its own on this connection (a blob fetch: `daemon/blob/`).
+    pub async fn open_stream(
+        &self,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError> {
+        self.0.open_bi().await
+    }
+}
+
 impl From<quinn::Connection> for Conn {
     fn from(conn: quinn::Connection) -> Self {
         Conn(conn)

@@ -180,6 +180,12 @@ pub(crate) fn index(
             branch,
             mentions,
             ..
+        }
+        | Content::Attached {
+            root,
+            branch,
+            mentions,
+            ..
         } => {
             if let (Some(root), Some(branch)) = (root, branch) {
                 s.replies
@@ -208,50 +214,6 @@ pub(crate) fn index(
         Content::React { msg, text } => {
             s.reactions
                 .put(txn, &reaction_key(msg, &author, seq), text.as_bytes())?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Remove what [`index`] derived from an entry whose payload is being deleted: its place in a
-/// thread, its mentions, a reaction's text. (A profile is never derived from a deletable entry.)
-pub(crate) fn unindex(
-    txn: &mut RwTxn<'_>,
-    tables: &Tables,
-    header: &Header,
-    content: &Content,
-) -> Result<(), StoreError> {
-    let s = &tables.social;
-    let (author, seq, at) = (header.author, header.seq, header.timestamp_ms);
-    match content {
-        Content::Text { root, mentions, .. } => {
-            if let Some(root) = root {
-                s.replies
-                    .delete(txn, &timed_key(&root.0, at, &author, seq))?;
-            }
-            for who in mentions {
-                s.mentions
-                    .delete(txn, &timed_key(&who.0, at, &author, seq))?;
-            }
-        }
-        Content::Post {
-            reply_to: Some(parent),
-            ..
-        } => {
-            // The first form's row is under the root found as `index` found it.
-            let root = match content_of(txn, tables, parent)? {
-                Some(Content::Text { root: Some(r), .. }) => r,
-                Some(Content::Post {
-                    reply_to: Some(r), ..
-                }) => r,
-                _ => *parent,
-            };
-            s.replies
-                .delete(txn, &timed_key(&root.0, at, &author, seq))?;
-        }
-        Content::React { msg, .. } => {
-            s.reactions.delete(txn, &reaction_key(msg, &author, seq))?;
         }
         _ => {}
     }
@@ -373,7 +335,8 @@ impl Reader<'_> {
     /// replies held, oldest first, at most [`THREAD_REPLIES_MAX`].
     pub fn thread(&self, id: &MsgId) -> Result<Thread, StoreError> {
         let root_id = match self.message(id)?.and_then(|m| m.content) {
-            Some(Content::Text { root: Some(r), .. }) => r,
+            Some(Content::Text { root: Some(r), .. })
+            | Some(Content::Attached { root: Some(r), .. }) => r,
             Some(Content::Post {
                 reply_to: Some(parent),
                 ..

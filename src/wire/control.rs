@@ -138,30 +138,28 @@ pub enum Request {
         /// Which.
         target: String,
     },
-    /// Seal a private message to up to 7 recipients (and to this node) and publish it.
-    Dm {
-        /// The recipients' ids.
-        to: Vec<String>,
-        /// The text.
+    /// Append a post with files attached (`kith post --attach FILE`): each file is stored as a
+    /// blob first, and the post refers to them by hash.
+    PostAttached {
+        /// The text (may be empty when something is attached).
         text: String,
+        /// The message replied to.
+        reply_to: Option<String>,
+        /// Absolute paths of the files to attach.
+        attach: Vec<String>,
     },
-    /// The private conversations this node can read, most recent first.
-    Inbox {
-        /// How many conversations.
-        limit: Option<usize>,
+    /// Store a file as a blob (`kith blob add FILE`).
+    BlobAdd {
+        /// Its absolute path.
+        path: String,
     },
-    /// The private messages exchanged with one id, oldest first.
-    DmThread {
-        /// Whose.
-        id: String,
-        /// How many messages (the latest ones).
-        limit: Option<usize>,
-    },
-    /// Delete one of this node's own messages: followers drop its payload.
-    Delete {
-        /// The message.
+    /// Where a held blob's verified file is (`kith blob get ID`).
+    BlobGet {
+        /// The blob's id.
         id: String,
     },
+    /// The blobs held, the limits, and refusals peers sent about blobs served from here.
+    BlobLs,
 }
 
 /// The daemon's answer: `{"ok":true,"data":…}` or `{"ok":false,"error":"…"}`.

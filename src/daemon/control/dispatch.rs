@@ -6,7 +6,6 @@ use serde_json::json;
 
 use crate::daemon::connect::connect;
 use crate::daemon::context::PeerContext;
-use crate::daemon::control::private;
 use crate::daemon::control::social;
 use crate::daemon::control::switchboards;
 use crate::daemon::control::view::ContactView;
@@ -48,6 +47,14 @@ async fn answer(
     match request {
         Request::Whoami => Ok(json!({ "id": node.identity.id().to_string() })),
         Request::Post { text, reply_to } => social::post(node, text, reply_to).await,
+        Request::PostAttached {
+            text,
+            reply_to,
+            attach,
+        } => social::post_attached(node, text, reply_to, attach).await,
+        Request::BlobAdd { path } => crate::daemon::blob::control::add(node, path).await,
+        Request::BlobGet { id } => crate::daemon::blob::control::get(node, id).await,
+        Request::BlobLs => crate::daemon::blob::control::list(node).await,
         Request::Feed { id, limit } => {
             let id = match id {
                 Some(text) => parse_id(&text)?,
@@ -109,10 +116,6 @@ async fn answer(
         Request::React { id, text } => social::react(node, &id, text).await,
         Request::Card { addrs } => social::card(node, peers, addrs),
         Request::FollowCard { card } => social::follow_card(node, peers, &card).await,
-        Request::Dm { to, text } => private::dm(node, to, text).await,
-        Request::Inbox { limit } => private::inbox(node, checked(limit)?),
-        Request::DmThread { id, limit } => private::thread(node, &id, checked(limit)?),
-        Request::Delete { id } => private::delete(node, &id).await,
     }
 }
 

@@ -140,6 +140,16 @@ pub(crate) async fn post(
     text: String,
     reply_to: Option<String>,
 ) -> Result<Value, NodeError> {
+    post_attached(node, text, reply_to, Vec::new()).await
+}
+
+/// [`post`] with the files at `attach` stored as blobs and attached (`kith post --attach`).
+pub(crate) async fn post_attached(
+    node: &Node,
+    text: String,
+    reply_to: Option<String>,
+    attach: Vec<String>,
+) -> Result<Value, NodeError> {
     let reply_to = reply_to.map(|r| parse_msg(&r)).transpose()?;
     let typed = tokens(&text);
     let mentions = if typed.is_empty() {
@@ -163,8 +173,29 @@ pub(crate) async fn post(
         resolve(&typed, &known)?
     };
     let mentioned: Vec<String> = mentions.iter().map(ToString::to_string).collect();
-    let (id, seq) = node.post_with(text, reply_to, mentions).await?;
-    Ok(json!({ "id": id.to_string(), "seq": seq, "mentions": mentioned }))
+    // Checked before the files are stored, so a refused post leaves no blob behind.
+    if !attach.is_empty() {
+        let probe = crate::blob::BlobRef {
+            id: crate::blob::BlobId([0; 32]),
+            size: 0,
+            name: None,
+        };
+        Content::Attached {
+            text: text.clone(),
+            root: reply_to,
+            branch: reply_to,
+            mentions: mentions.clone(),
+            blobs: vec![probe; attach.len()],
+        }
+        .validate()?;
+    }
+    let blobs = crate::daemon::blob::control::add_files(node, attach).await?;
+    let attached: Vec<Value> = blobs
+        .iter()
+        .map(|b| json!({ "id": b.id.to_string(), "size": b.size, "name": b.name }))
+        .collect();
+    let (id, seq) = node.post_attached(text, reply_to, mentions, blobs).await?;
+    Ok(json!({ "id": id.to_string(), "seq": seq, "mentions": mentioned, "attachments": attached }))
 }
 
 /// `kith profile set`.

@@ -23,8 +23,7 @@ pub struct EntryView {
     pub seq: u64,
     /// Author's timestamp (ms since the epoch).
     pub timestamp_ms: u64,
-    /// `post`, `follow`, `unfollow`, `about`, `react`, `private` (sealed), `delete`, or
-    /// `deleted` when its author deleted it (the payload is gone; the signed header stays).
+    /// `post`, `follow`, `unfollow`, `about`, or `deleted` when the payload is gone.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Post text.
@@ -63,9 +62,21 @@ pub struct EntryView {
     /// About description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The message a delete entry takes back.
+    /// The blobs a post attaches (`kith blob get ID` writes one out once it is held).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// One blob a post attaches.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AttachmentView {
+    /// The blob's id (`&…b3`).
+    pub id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The attached file's name, if given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub deletes: Option<String>,
+    pub name: Option<String>,
 }
 
 /// One reaction and how many feeds gave it.
@@ -98,7 +109,7 @@ impl From<&StoredEntry> for EntryView {
             contact: None,
             name: None,
             description: None,
-            deletes: None,
+            attachments: Vec::new(),
         };
         match &e.content {
             Some(Content::Post { text, reply_to }) => {
@@ -139,11 +150,26 @@ impl From<&StoredEntry> for EntryView {
                 view.reacts_to = Some(msg.to_string());
                 view.reaction = Some(text.clone());
             }
-            // Opaque here: `kith inbox` and `kith dm --thread` open it for its readers.
-            Some(Content::Private { .. }) => view.kind = "private",
-            Some(Content::Delete { msg }) => {
-                view.kind = "delete";
-                view.deletes = Some(msg.to_string());
+            Some(Content::Attached {
+                text,
+                root,
+                branch,
+                mentions,
+                blobs,
+            }) => {
+                view.kind = "post";
+                view.text = Some(text.clone());
+                view.reply_to = branch.map(|r| r.to_string());
+                view.root = root.map(|r| r.to_string());
+                view.mentions = mentions.iter().map(ToString::to_string).collect();
+                view.attachments = blobs
+                    .iter()
+                    .map(|b| AttachmentView {
+                        id: b.id.to_string(),
+                        size: b.size,
+                        name: b.name.clone(),
+                    })
+                    .collect();
             }
             None => {}
         }

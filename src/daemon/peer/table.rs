@@ -204,6 +204,18 @@ impl Connections {
     }
 }
 
+impl Connections {
+    /// The live connection with `peer`, to open a stream of its own on (a blob fetch).
+    pub fn conn(&self, peer: &FeedId) -> Option<Conn> {
+        self.map.get(peer).map(|c| c.conn.clone())
+    }
+
+    /// The ids of the peers connected now.
+    pub fn peers(&self) -> Vec<FeedId> {
+        self.map.iter().map(|c| *c.key()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,12 @@ pub enum Command {
         /// the text mentions that feed (it shows in their `kith mentions`).
         #[arg(long, value_name = "MSG")]
         reply_to: Option<String>,
+        /// Attach a file (an image, a document): it is stored as a blob by its BLAKE3 hash and
+        /// your followers fetch it. Repeat for more (at most 8); each at most the blob limit
+        /// (5 MiB unless `[blobs] max_bytes` in config.toml says otherwise). The text may be
+        /// empty ("") when something is attached.
+        #[arg(long, value_name = "FILE")]
+        attach: Vec<std::path::PathBuf>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -117,12 +123,14 @@ pub enum Command {
     /// The social commands: profile, thread, mentions, react, card, identity.
     #[command(flatten)]
     Social(crate::cli::social::SocialCommand),
-    /// Private messages and deletion: dm, inbox, delete.
-    #[command(flatten)]
-    Private(crate::cli::private::PrivateCommand),
     /// The web page of the running daemon: prints its address with a login link (keep it
     /// private: it logs a browser in as you).
     Web(JsonFlag),
+    /// Files by hash (blobs): add one, write one out, list those held.
+    Blob {
+        #[command(subcommand)]
+        action: crate::cli::blob::BlobCommand,
+    },
 }
 
 /// `kith switchboards [forget HOST:PORT|@ID] [--json]`.

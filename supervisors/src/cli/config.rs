@@ -26,6 +26,32 @@ pub struct FileConfig {
     pub serve: Option<String>,
     /// Introductions policy: `follows`, `relay` or `everyone`.
     pub introductions: Option<String>,
+    /// The blob store's limits (`[blobs]`).
+    #[serde(default)]
+    pub blobs: BlobsConfig,
+}
+
+/// `[blobs]` in config.toml: `max_bytes` (largest blob stored, attached or fetched; default
+/// 5 MiB) and `budget_bytes` (largest total held; default 1 GiB).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// Largest blob.
+    pub max_bytes: Option<u64>,
+    /// Largest total.
+    pub budget_bytes: Option<u64>,
+}
+
+impl BlobsConfig {
+    /// The limits these settings give, or a sentence saying what is wrong with them.
+    pub fn limits(&self) -> Result<kith::blob::BlobLimits> {
+        kith::blob::BlobLimits::from_config(self.max_bytes, self.budget_bytes).with_context(|| {
+            format!(
+                "[blobs] in {CONFIG_FILE}: max_bytes must be 1 to {} and budget_bytes at least max_bytes",
+                kith::limits::BLOB_BYTES_CEILING
+            )
+        })
+    }
 }
 
 /// The data directory: the flag or KITH_DATA_DIR, else the platform's data directory.

@@ -10,6 +10,7 @@
 //! ├── listener       permanent worker    accepts peer connections
 //! ├── switchboards   supervisor          one permanent link per --switchboard (one_for_one)
 //! ├── control        permanent worker    the control socket that client commands talk to
+//! ├── blobs          permanent worker    fetches the blobs followed feeds attach; drops unfollowed
 //! ├── metrics        permanent worker    `--metrics ADDR`: Prometheus text and readiness (if given)
 //! └── web            permanent worker    the web page on loopback (`--web ADDR`, unless `--web off`)
 //! ```
@@ -24,6 +25,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kith::blob::{BlobLimits, BlobStore};
+use kith::daemon::blob::fetcher::{BlobFetcher, BlobFetcherArgs};
+use kith::daemon::blob::Blobs;
 use kith::daemon::context::PeerContext;
 use kith::daemon::control::dispatch::node_handler;
 use kith::daemon::dialer::{Dialer, DialerArgs};
@@ -96,6 +100,8 @@ pub struct DaemonParts {
     pub switchboards: Vec<String>,
     /// How to answer introductions from ids this node does not follow.
     pub introductions: IntroPolicy,
+    /// The per-blob limit and total budget of the blob store (`[blobs]` in config.toml).
+    pub blobs: BlobLimits,
 }
 
 /// The running daemon's handles.
@@ -153,6 +159,7 @@ pub async fn start_web(
         events: kith::daemon::events::channel(),
         online: kith::daemon::uplink::Online::default(),
         status_file: StatusFile::in_dir(&parts.data_dir),
+        blobs: Blobs::new(BlobStore::open(&parts.data_dir, parts.blobs)?),
     };
     // The status line set before a restart is announced again; a damaged file is said, not fatal.
     match node.status_file.load() {
@@ -254,6 +261,7 @@ fn tree(
         handler,
     };
     let listener_args = listener_args(peers.clone());
+    let fetcher_args = BlobFetcherArgs { ctx: peers.clone() };
     SupervisorSpec {
         name: "daemon".into(),
         strategy: Strategy::RestForOne,
@@ -295,6 +303,11 @@ fn tree(
             ChildSpec::supervisor(switchboards_tree(peers, &parts.switchboards)),
             ChildSpec::worker("control", Restart::Permanent, ControlServer, move || {
                 control_args.clone()
+            }),
+            // Last: it only reads the store and uses the connections; its crash restarts
+            // nothing else.
+            ChildSpec::worker("blobs", Restart::Permanent, BlobFetcher, move || {
+                fetcher_args.clone()
             }),
         ],
     }

@@ -26,6 +26,7 @@ pub(crate) async fn daemon_tree(dir: &Path) -> Daemon {
         serve: ServePolicy::Everyone,
         switchboards: Vec::new(),
         introductions: IntroPolicy::Relay,
+        blobs: Default::default(),
     };
     daemon::start(parts).await.unwrap()
 }
