@@ -46,6 +46,10 @@ pub const QUERY_LIMIT_MAX: usize = 10_000;
 pub const QUERY_LIMIT_DEFAULT: usize = 50;
 
 const _: () = assert!(INGEST_QUEUE_MAX >= INGEST_BATCH_MAX);
+/// Parts of batches (of up to [`VERIFY_CHUNK_MAX`] ops each) waiting for the store writer's
+/// verifier threads: three batches' worth (one committing, one queued for the committer, one
+/// being handed over), the most the pipeline holds at once.
+pub const VERIFY_PARTS_QUEUED_MAX: usize = 3 * INGEST_BATCH_MAX.div_ceil(VERIFY_CHUNK_MAX);
 
 // --- rolodex ---
 
@@ -562,6 +566,29 @@ pub const METRICS_LAG_FEEDS_MAX: usize = 64;
 /// Supervisors named in `kith_supervisor_restarts_total` (the trees have a fixed shape: a
 /// dozen at most; the bound guards the label's cardinality anyway).
 pub const METRICS_SUPERVISORS_MAX: usize = 64;
+
+// --- private messages and deletion (issue 15, items 1, 3, 4) ---
+
+/// Recipients of one private message besides its author (SSB's private-box allows 7).
+pub const DM_RECIPIENTS_MAX: usize = 7;
+/// Sealed key slots in every private message: the recipients and the author, the unused ones
+/// filled with random bytes, so that the payload does not tell how many read it.
+pub const DM_SLOTS: usize = DM_RECIPIENTS_MAX + 1;
+/// Largest private message text, in bytes (the slots, the nonce, the tag, the author and up to
+/// seven recipient ids take the rest of the payload).
+pub const DM_TEXT_BYTES_MAX: usize = 7_000;
+/// The sealed body is padded to a multiple of this, so its length tells little of the text's.
+pub const DM_PAD_BYTES: usize = 64;
+/// Private entries read (and trial-opened) at most for one `kith inbox` or `kith dm --thread`.
+pub const INBOX_SCAN_MAX: usize = 5_000;
+/// Conversations listed at most by one `kith inbox`.
+pub const INBOX_CONVERSATIONS_MAX: usize = 500;
+
+// Slots (80 bytes each), nonce (24), tag (16), the body's ids and padding fit in a payload.
+const _: () = assert!(
+    DM_SLOTS * 80 + 24 + 16 + 8 + (DM_RECIPIENTS_MAX + 1) * 33 + DM_TEXT_BYTES_MAX + DM_PAD_BYTES
+        < PAYLOAD_BYTES_MAX
+);
 
 // --- the web page: `kith daemon --web`, `kith web` (issue 16) ---
 

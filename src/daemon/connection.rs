@@ -394,11 +394,7 @@ async fn ingest(state: &mut PeerState, feed: FeedId, entries: Vec<WireEntry>) ->
         None => {
             let ops = entries
                 .into_iter()
-                .map(|w| Op::Remote {
-                    entry: w.entry,
-                    payload: w.payload,
-                    feed: Some(feed),
-                })
+                .map(|w| Op::from_wire(w, Some(feed)))
                 .collect();
             match submit_queued(&state.ctx.node.writer, ops) {
                 Ok(pending) => Verdict::Writer(pending),
@@ -544,11 +540,14 @@ async fn serve(
             return Ok(());
         }
         next += batch.len() as u64;
-        let entries = batch
-            .into_iter()
-            .map(|(entry, payload)| WireEntry { entry, payload })
-            .collect();
-        stream::write_frame(send, &Msg::Entries { feed, entries }).await?;
+        stream::write_frame(
+            send,
+            &Msg::Entries {
+                feed,
+                entries: batch,
+            },
+        )
+        .await?;
     }
     Ok(())
 }

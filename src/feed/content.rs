@@ -33,6 +33,10 @@ pub enum ContentType {
     About,
     /// A short reaction (an emoji or a word) to a message.
     React,
+    /// A private message: sealed to its recipients and its author ([`crate::feed::private`]).
+    Private,
+    /// The author takes back one of their earlier messages: its payload is dropped everywhere.
+    Delete,
 }
 
 /// A payload, decoded.
@@ -82,6 +86,18 @@ pub enum Content {
         /// The reaction: an emoji or a word.
         text: String,
     },
+    /// A private message: key slots and a sealed body, opaque to all but its recipients and its
+    /// author (the layout and its checks are in [`crate::feed::private`]).
+    Private {
+        /// The sealed bytes.
+        sealed: Vec<u8>,
+    },
+    /// Delete an earlier message of the same feed: nodes drop its payload and keep its signed
+    /// header, so the feed still validates.
+    Delete {
+        /// The message taken back.
+        msg: MsgId,
+    },
     /// A post with attached blobs (images, files) by hash: a [`Content::Text`] plus the blobs,
     /// which followers fetch from the peers that hold them (see [`crate::blob`]). The text may
     /// be empty when something is attached.
@@ -109,6 +125,8 @@ impl Content {
             Content::About { .. } => ContentType::About,
             Content::Text { .. } => ContentType::Post,
             Content::React { .. } => ContentType::React,
+            Content::Private { .. } => ContentType::Private,
+            Content::Delete { .. } => ContentType::Delete,
             Content::Attached { .. } => ContentType::Post,
         }
     }
@@ -162,6 +180,7 @@ impl Content {
                 Ok(())
             }
             Content::React { text, .. } => check_reaction(text),
+            Content::Private { sealed } => crate::feed::private::check_shape(sealed),
             Content::Attached {
                 text,
                 root,

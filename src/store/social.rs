@@ -220,6 +220,50 @@ pub(crate) fn index(
     Ok(())
 }
 
+/// Remove what [`index`] derived from an entry whose payload is being deleted: its place in a
+/// thread, its mentions, a reaction's text. (A profile is never derived from a deletable entry.)
+pub(crate) fn unindex(
+    txn: &mut RwTxn<'_>,
+    tables: &Tables,
+    header: &Header,
+    content: &Content,
+) -> Result<(), StoreError> {
+    let s = &tables.social;
+    let (author, seq, at) = (header.author, header.seq, header.timestamp_ms);
+    match content {
+        Content::Text { root, mentions, .. } => {
+            if let Some(root) = root {
+                s.replies
+                    .delete(txn, &timed_key(&root.0, at, &author, seq))?;
+            }
+            for who in mentions {
+                s.mentions
+                    .delete(txn, &timed_key(&who.0, at, &author, seq))?;
+            }
+        }
+        Content::Post {
+            reply_to: Some(parent),
+            ..
+        } => {
+            // The first form's row is under the root found as `index` found it.
+            let root = match content_of(txn, tables, parent)? {
+                Some(Content::Text { root: Some(r), .. }) => r,
+                Some(Content::Post {
+                    reply_to: Some(r), ..
+                }) => r,
+                _ => *parent,
+            };
+            s.replies
+                .delete(txn, &timed_key(&root.0, at, &author, seq))?;
+        }
+        Content::React { msg, .. } => {
+            s.reactions.delete(txn, &reaction_key(msg, &author, seq))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Index every entry held, once, if the store predates the social indexes.
 pub(crate) fn backfill(env: &Env<WithoutTls>, tables: &Tables) -> Result<u64, StoreError> {
     let mut wtxn = env.write_txn()?;

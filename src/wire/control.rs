@@ -138,6 +138,30 @@ pub enum Request {
         /// Which.
         target: String,
     },
+    /// Seal a private message to up to 7 recipients (and to this node) and publish it.
+    Dm {
+        /// The recipients' ids.
+        to: Vec<String>,
+        /// The text.
+        text: String,
+    },
+    /// The private conversations this node can read, most recent first.
+    Inbox {
+        /// How many conversations.
+        limit: Option<usize>,
+    },
+    /// The private messages exchanged with one id, oldest first.
+    DmThread {
+        /// Whose.
+        id: String,
+        /// How many messages (the latest ones).
+        limit: Option<usize>,
+    },
+    /// Delete one of this node's own messages: followers drop its payload.
+    Delete {
+        /// The message.
+        id: String,
+    },
     /// Append a post with files attached (`kith post --attach FILE`): each file is stored as a
     /// blob first, and the post refers to them by hash.
     PostAttached {

@@ -30,6 +30,11 @@ use kith_supervisors::cli::{client, config, output, port, report, social};
 use kith_supervisors::trees::{daemon, switchboard};
 use serde_json::json;
 
+/// The system allocator with a per-thread count of live bytes: `kith bench presence` measures
+/// memory with it, as `cargo bench` does (one thread-local add per allocation elsewhere).
+#[global_allocator]
+static ALLOC: kith::bench::alloc::CountingAlloc = kith::bench::alloc::CountingAlloc;
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
@@ -122,6 +127,7 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Social(command) => social::run(&dir, command),
+        Command::Private(command) => kith_supervisors::cli::private::run(&dir, command),
         Command::Blob { action } => kith_supervisors::cli::blob::run(&dir, action),
         Command::Status(f) => ask(&dir, f.json, Request::Status, output::status),
         Command::Connect { target, json } => ask(
@@ -510,10 +516,12 @@ fn bench(which: BenchCommand) -> Result<()> {
             output::print(json.json, &data, |_| {
                 format!(
                     "ingest: {:.0} entries/s ({} entries in {:.2} s, {} cores)\n\
-                     raw ed25519 on one core: verify_strict {:.0}/s, verify_batch {:.0}/s\n\
-                     ingest / verify_batch: {:.0}%   (SSB on this machine: ssb-validate 9,800/s, ssb-db2 4,300/s)",
+                     raw ed25519, same run: verify_strict {:.0}/s and verify_batch {:.0}/s on one core, verify_batch {:.0}/s on all {} cores\n\
+                     ingest / verify_batch: {:.0}% of one core, {:.0}% of all cores",
                     report.ingest_per_s, report.entries, report.seconds, report.cores,
-                    report.verify_single_per_s, report.verify_batch_per_s, report.ingest_vs_verify_batch * 100.0
+                    report.verify_single_per_s, report.verify_batch_per_s,
+                    report.verify_batch_all_cores_per_s, report.cores,
+                    report.ingest_vs_verify_one_core * 100.0, report.ingest_vs_verify_all_cores * 100.0
                 )
             });
             Ok(())
@@ -555,21 +563,32 @@ fn bench(which: BenchCommand) -> Result<()> {
 
 fn bench_presence_text(r: &kith::bench::presence::BenchReport) -> String {
     let mut out = format!(
-        "full transfer of 100k presences: {:.0} ms (extract/encode/decode/merge {:?} ms)   Phoenix here: 641 ms\n\
-         delta merges (100 joins each, growing to 100k): {:.0}/s   Phoenix here: 27/s\n\
-         catch-up of a new node (10k presences, simulated time): {} ms   Phoenix here: 13,800 ms\n",
-        r.full_transfer_ms, r.full_transfer_phases_ms, r.delta_merges_per_s, r.catchup_ms
+        "full transfer of {} presences: {:.0} ms (extract/encode/decode/merge {:?} ms)\n\
+         delta merges ({} of {} joins each, growing to {} presences): {:.0}/s\n\
+         catch-up of a new node ({} presences, simulated time): {} ms\n",
+        r.presences,
+        r.full_transfer_ms,
+        r.full_transfer_phases_ms,
+        r.deltas,
+        r.delta_joins,
+        r.deltas * r.delta_joins,
+        r.delta_merges_per_s,
+        r.catchup_presences,
+        r.catchup_ms
     );
     for (nodes, p) in &r.convergence_ms {
-        out.push_str(&format!("convergence, {nodes} nodes (simulated time): p50 {} ms, p99 {} ms   Phoenix (3 nodes): p99 1,523 ms\n", p.p50, p.p99));
+        out.push_str(&format!(
+            "convergence, {nodes} nodes ({} presences at {}/s, simulated time): p50 {} ms, p99 {} ms{}\n",
+            r.convergence_presences, r.joins_per_s, p.p50, p.p99,
+            match p.unconverged { 0 => String::new(), n => format!(" ({n} never listed everywhere)") }
+        ));
     }
-    let view = match r.view_bytes_per_presence {
-        Some(bytes) => format!("+{bytes:.0} B in the read view"),
-        None => "read view not measured without a counting allocator".to_string(),
-    };
+    let bytes = |b: Option<f64>| b.map_or("not measured".to_string(), |b| format!("{b:.0} B"));
     out.push_str(&format!(
-        "memory: {:.0} B per presence ({view}; {})   Phoenix here: 432 B in ETS",
-        r.bytes_per_presence, r.bytes_method
+        "memory (counting allocator): {} per presence, {} per own presence, +{} in the read view",
+        bytes(r.bytes_per_presence),
+        bytes(r.bytes_per_local_presence),
+        bytes(r.view_bytes_per_presence)
     ));
     out
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::daemon::connect::connect;
 use crate::daemon::context::PeerContext;
+use crate::daemon::control::private;
 use crate::daemon::control::social;
 use crate::daemon::control::switchboards;
 use crate::daemon::control::view::ContactView;
@@ -116,6 +117,10 @@ async fn answer(
         Request::React { id, text } => social::react(node, &id, text).await,
         Request::Card { addrs } => social::card(node, peers, addrs),
         Request::FollowCard { card } => social::follow_card(node, peers, &card).await,
+        Request::Dm { to, text } => private::dm(node, to, text).await,
+        Request::Inbox { limit } => private::inbox(node, checked(limit)?),
+        Request::DmThread { id, limit } => private::thread(node, &id, checked(limit)?),
+        Request::Delete { id } => private::delete(node, &id).await,
     }
 }
 

@@ -23,7 +23,8 @@ pub struct EntryView {
     pub seq: u64,
     /// Author's timestamp (ms since the epoch).
     pub timestamp_ms: u64,
-    /// `post`, `follow`, `unfollow`, `about`, or `deleted` when the payload is gone.
+    /// `post`, `follow`, `unfollow`, `about`, `react`, `private` (sealed), `delete`, or
+    /// `deleted` when its author deleted it (the payload is gone; the signed header stays).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Post text.
@@ -62,6 +63,9 @@ pub struct EntryView {
     /// About description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The message a delete entry takes back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<String>,
     /// The blobs a post attaches (`kith blob get ID` writes one out once it is held).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentView>,
@@ -109,6 +113,7 @@ impl From<&StoredEntry> for EntryView {
             contact: None,
             name: None,
             description: None,
+            deletes: None,
             attachments: Vec::new(),
         };
         match &e.content {
@@ -149,6 +154,12 @@ impl From<&StoredEntry> for EntryView {
                 view.kind = "react";
                 view.reacts_to = Some(msg.to_string());
                 view.reaction = Some(text.clone());
+            }
+            // Opaque here: `kith inbox` and `kith dm --thread` open it for its readers.
+            Some(Content::Private { .. }) => view.kind = "private",
+            Some(Content::Delete { msg }) => {
+                view.kind = "delete";
+                view.deletes = Some(msg.to_string());
             }
             Some(Content::Attached {
                 text,

@@ -123,6 +123,9 @@ pub enum Command {
     /// The social commands: profile, thread, mentions, react, card, identity.
     #[command(flatten)]
     Social(crate::cli::social::SocialCommand),
+    /// Private messages and deletion: dm, inbox, delete.
+    #[command(flatten)]
+    Private(crate::cli::private::PrivateCommand),
     /// The web page of the running daemon: prints its address with a login link (keep it
     /// private: it logs a browser in as you).
     Web(JsonFlag),

@@ -11,6 +11,9 @@ pub mod client;
 pub mod config;
 pub mod output;
 pub mod port;
+#[allow(missing_docs)]
+// clap turns doc comments into help text; flattened flags document themselves.
+pub mod private;
 pub mod report;
 pub mod signal;
 #[allow(missing_docs)]
