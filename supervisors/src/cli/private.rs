@@ -25,7 +25,7 @@ pub enum PrivateCommand {
     /// you can read it; nobody else learns who it is for. A recipient receives it only if they
     /// follow you. `kith dm --thread @ID` shows the messages you exchanged with someone.
     Dm {
-        /// The recipients' ids (@….ed25519), then the text.
+        /// The recipients' ids (@….ed25519), then the text (the words after the last id).
         #[arg(value_name = "@ID… TEXT")]
         words: Vec<String>,
         /// Show the private messages exchanged with this id instead of sending one.
@@ -92,21 +92,31 @@ pub fn run(dir: &Path, command: PrivateCommand) -> Result<()> {
             }
             ask(dir, json.json, Request::DmThread { id, limit }, thread_text)
         }
-        PrivateCommand::Dm {
-            mut words, json, ..
-        } => {
-            let Some(text) = words.pop() else {
-                bail!("give the recipients and the text: kith dm @ID [@ID…] TEXT");
-            };
-            if words.is_empty() {
+        PrivateCommand::Dm { words, json, .. } => {
+            // The leading `@….ed25519` words are the recipients; the rest is the text (quoted or not).
+            let split = words
+                .iter()
+                .position(|w| {
+                    !(w.starts_with('@')
+                        && w.ends_with(".ed25519")
+                        && !w.contains(char::is_whitespace))
+                })
+                .unwrap_or(words.len());
+            let (to, rest) = words.split_at(split);
+            if to.is_empty() {
                 bail!("give at least one recipient before the text: kith dm @ID [@ID…] TEXT");
             }
-            let data = client::call(dir, &Request::Dm { to: words, text })?;
+            if rest.is_empty() {
+                bail!("give the text after the recipients: kith dm @ID [@ID…] TEXT");
+            }
+            let (to, text) = (to.to_vec(), rest.join(" "));
+            let data = client::call(dir, &Request::Dm { to, text })?;
             let not = labels(data.get("not_following"));
             if !not.is_empty() {
+                let verb = if not.len() == 1 { "does" } else { "do" };
                 eprintln!(
-                    "kith: {} do(es) not follow you, so they will not receive it (messages reach \
-                     only those who replicate your feed)",
+                    "kith: {} {verb} not follow you, so they will not receive it (a private \
+                     message reaches only those who replicate your feed)",
                     not.join(", ")
                 );
             }
