@@ -454,6 +454,23 @@ pub const LOADTEST_TIMELINE_MAX: usize = 7_200;
 pub const LOADTEST_LATENCY_MAX_US: u64 = 3_600_000_000;
 /// Report files `kith loadtest merge` reads at most.
 pub const LOADTEST_MERGE_FILES_MAX: usize = LOADTEST_SHARDS_MAX as usize;
+/// Admissions in flight at most that `--in-flight` may ask for. Past
+/// `LOADTEST_ENDPOINTS * HANDSHAKES_PER_ADDRESS_MAX` (128 on loopback) a switchboard refuses the
+/// handshakes over its per-address cap, which the run then counts as failures.
+pub const LOADTEST_HANDSHAKES_IN_FLIGHT_MAX: usize = 256;
+/// Failover scenario: how long the cluster runs with every peer joined before a node is killed.
+pub const LOADTEST_FAILOVER_AFTER: Duration = Duration::from_secs(2);
+/// Failover scenario: how long the run waits for the killed node's peers to be back online
+/// through other nodes, and for the dead node's presence to leave every other node.
+pub const LOADTEST_FAILOVER_WAIT: Duration = Duration::from_secs(90);
+/// Failover scenario: how often the harness reads each surviving node's presence count.
+pub const LOADTEST_FAILOVER_POLL: Duration = Duration::from_millis(100);
+/// The presence heartbeat period `--spawn` gives its switchboards unless
+/// `--presence-broadcast-ms` says otherwise, in ms. A cluster shows a join on other nodes at
+/// the next heartbeat (p99 about one period), and marks a silent node down after 20 periods:
+/// 750 ms keeps the first under a second and the second (15 s) past the QUIC idle timeout
+/// (`CONNECTION_IDLE_TIMEOUT`) a client needs to notice its node is gone.
+pub const LOADTEST_SPAWN_BROADCAST_MS: u64 = 750;
 
 const _: () = assert!(LOADTEST_PEERS_MAX <= SB_CLIENTS_MAX);
 const _: () = assert!(LOADTEST_HANDSHAKES_IN_FLIGHT < HANDSHAKES_MAX);
@@ -493,6 +510,17 @@ pub const HANDSHAKE_UNVALIDATED_TIMEOUT: Duration = Duration::from_secs(3);
 const _: () = assert!(HANDSHAKES_RETRY_FROM <= HANDSHAKES_MAX);
 const _: () = assert!(HANDSHAKES_PER_ADDRESS_MAX <= HANDSHAKES_RETRY_FROM);
 const _: () = assert!(HANDSHAKE_UNVALIDATED_TIMEOUT.as_millis() <= HANDSHAKE_TIMEOUT.as_millis());
+/// Validated handshakes (their address proven) that wait for a slot at most when all
+/// [`HANDSHAKES_MAX`] are taken, instead of being refused at once (at most
+/// [`HANDSHAKES_PER_ADDRESS_MAX`] of them from one source). A burst of honest clients — a ramp, a
+/// failed node's clients moving over — is admitted as slots free; stalled handshakes cannot use it
+/// (unvalidated attempts are answered with a Retry, never queued). Each holds one Initial packet.
+pub const HANDSHAKES_QUEUED_MAX: usize = 512;
+/// How long a queued handshake may wait for a slot before it is refused (below the client's own
+/// handshake timeout, so it hears the refusal and backs off instead of timing out).
+pub const HANDSHAKE_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+const _: () = assert!(HANDSHAKE_QUEUE_WAIT.as_millis() < HANDSHAKE_TIMEOUT.as_millis());
 
 // --- wrong invite codes (hardening issue, item 6) ---
 

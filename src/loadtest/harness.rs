@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use ed25519_dalek::SigningKey;
@@ -58,12 +58,19 @@ pub struct Harness {
     pub metrics: Arc<Metrics>,
     /// Set when the run ends: connections that close now are not failures, loops stop.
     pub stopping: Arc<AtomicBool>,
-    /// Admissions (handshake, hello, join) in flight, at most
-    /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT).
+    /// Admissions (handshake, hello, join) in flight, at most `--in-flight` (by default
+    /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)).
     pub dial_slots: tokio::sync::Semaphore,
     ids: Vec<FeedId>,
     index: HashMap<FeedId, u64>,
     live: DashMap<u64, ActorRef<PeerMsg>>,
+    /// Peers that moved off their planned switchboard (its connection was lost or its dial
+    /// failed): how many nodes on they now dial. Only moved peers have an entry.
+    moved: DashMap<u64, usize>,
+    /// The node the failover scenario killed, and when.
+    killed: OnceLock<(usize, Instant)>,
+    /// Peers of the killed node that joined again through another node (each counted once).
+    failed_over: DashMap<u64, ()>,
     changes: DashMap<u64, Change>,
     change_seq: AtomicU64,
 }
@@ -104,9 +111,19 @@ impl Harness {
             ids,
             index,
             live: DashMap::new(),
+            moved: DashMap::new(),
+            killed: OnceLock::new(),
+            failed_over: DashMap::new(),
             changes: DashMap::new(),
             change_seq: AtomicU64::new(0),
         }
+    }
+
+    /// At most `n` admissions in flight (instead of
+    /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)).
+    pub fn with_in_flight(mut self, n: usize) -> Harness {
+        self.dial_slots = tokio::sync::Semaphore::new(n);
+        self
     }
 
     /// The signing key of local peer `l`.
@@ -132,6 +149,57 @@ impl Harness {
     /// The endpoint local peer `l` dials from.
     pub fn endpoint(&self, l: u64) -> Option<&Arc<PeerEndpoint>> {
         self.endpoints.get(l as usize % self.endpoints.len().max(1))
+    }
+
+    /// The switchboard (an index into `targets`) local peer `l` dials now: its planned one, or
+    /// the one it moved on to.
+    pub fn node(&self, l: u64) -> usize {
+        let n = self.targets.len().max(1);
+        let moved = self.moved.get(&l).map_or(0, |m| *m);
+        (self.plan.switchboard(l) + moved) % n
+    }
+
+    /// Local peer `l` lost its switchboard (or could not reach it): it dials the next node of
+    /// the cluster from now on, as a daemon given the whole cluster does.
+    pub fn move_on(&self, l: u64) {
+        if self.targets.len() > 1 {
+            *self.moved.entry(l).or_default() += 1;
+        }
+    }
+
+    /// The failover scenario killed node `node` now.
+    pub fn killed_now(&self, node: usize) {
+        let _ = self.killed.set((node, Instant::now()));
+    }
+
+    /// The node killed and when, once it was.
+    pub fn killed(&self) -> Option<(usize, Instant)> {
+        self.killed.get().copied()
+    }
+
+    /// Local peer `l` joined `node`: if it is a peer of the killed node back online through
+    /// another one for the first time, how long after the kill.
+    pub fn rejoined(&self, l: u64, node: usize) -> Option<Duration> {
+        let (dead, at) = self.killed()?;
+        if self.plan.switchboard(l) != dead || node == dead {
+            return None;
+        }
+        self.failed_over
+            .insert(l, ())
+            .is_none()
+            .then(|| at.elapsed())
+    }
+
+    /// Peers of the killed node back online through another node.
+    pub fn failed_over(&self) -> u64 {
+        self.failed_over.len() as u64
+    }
+
+    /// The local peers planned on node `node`.
+    pub fn planned_on(&self, node: usize) -> u64 {
+        (0..self.plan.peers)
+            .filter(|l| self.plan.switchboard(*l) == node)
+            .count() as u64
     }
 
     /// Whether the run is ending.

@@ -6,7 +6,7 @@
 //! than the peers themselves; a record is a short lock on one histogram.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -29,9 +29,13 @@ pub enum Measure {
     RelayRtt,
     /// From a post to its arrival at one follower.
     PostArrival,
+    /// From the kill of a node to one of its peers joined again through another node.
+    Failover,
+    /// One inner QUIC round trip through the relay made in the steady phase (after the ramp).
+    RelayRttSteady,
 }
 
-const MEASURES: usize = 5;
+const MEASURES: usize = 7;
 
 impl Measure {
     fn at(self) -> usize {
@@ -88,6 +92,7 @@ pub struct Metrics {
     whole: [Mutex<Hist>; MEASURES],
     interval: [Mutex<Hist>; MEASURES],
     timeline: Mutex<Vec<Sample>>,
+    steady: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,6 +105,8 @@ impl Metrics {
     pub fn new() -> Result<Metrics, LoadtestError> {
         let hists = || -> Result<[Mutex<Hist>; MEASURES], LoadtestError> {
             Ok([
+                Mutex::new(Hist::new()?),
+                Mutex::new(Hist::new()?),
                 Mutex::new(Hist::new()?),
                 Mutex::new(Hist::new()?),
                 Mutex::new(Hist::new()?),
@@ -127,6 +134,7 @@ impl Metrics {
             whole: hists()?,
             interval: hists()?,
             timeline: Mutex::new(Vec::new()),
+            steady: AtomicBool::new(false),
         })
     }
 
@@ -177,6 +185,16 @@ impl Metrics {
         let us = took.as_micros() as u64;
         lock(&self.whole[measure.at()]).record(us);
         lock(&self.interval[measure.at()]).record(us);
+        if measure == Measure::RelayRtt && self.steady.load(Ordering::Relaxed) {
+            lock(&self.whole[Measure::RelayRttSteady.at()]).record(us);
+        }
+    }
+
+    /// The ramp is over: round trips from now on are counted in the steady phase's own
+    /// histogram too ([`Measure::RelayRttSteady`]), apart from those the ramp's handshakes
+    /// slowed.
+    pub fn mark_steady(&self) {
+        self.steady.store(true, Ordering::Relaxed);
     }
 
     /// The whole run's histogram of `measure`, if anything was recorded.
@@ -223,6 +241,7 @@ impl Metrics {
             post_ms: take(Measure::PostArrival),
         };
         let _ = take(Measure::Connect);
+        let _ = take(Measure::Failover);
         let mut timeline = lock(&self.timeline);
         if timeline.len() < LOADTEST_TIMELINE_MAX {
             timeline.push(sample);

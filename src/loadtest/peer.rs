@@ -14,8 +14,10 @@
 //!
 //! Failures to connect are counted by cause and retried a bounded number of times; a connection
 //! lost mid-run (not by its own leave, not at the end) crashes the actor, and its supervisor
-//! restarts it (counted as a restart). A restarted peer plays the same part: the part is a
-//! function of its index ([`crate::loadtest::plan`]).
+//! restarts it (counted as a restart). A lost connection or a failed dial moves the peer to the
+//! next node of the cluster ([`Harness::move_on`]), as a daemon given the whole cluster moves
+//! when its node dies: the failover scenario times that. A restarted peer plays the same part:
+//! the part is a function of its index ([`crate::loadtest::plan`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -155,6 +157,8 @@ impl Actor for SimPeer {
                 disconnected(state);
                 if !state.harness.is_stopping() {
                     state.harness.metrics.fail("lost");
+                    // Its node may be gone: the restarted peer dials the next one.
+                    state.harness.move_on(state.local);
                     return Err(format!("connection to the switchboard lost: {reason}").into());
                 }
             }
@@ -206,10 +210,9 @@ fn disconnected(state: &mut PeerState) {
 
 async fn connect(myself: &ActorRef<PeerMsg>, state: &mut PeerState) {
     let harness = Arc::clone(&state.harness);
-    let (Some(endpoint), Some(target)) = (
-        harness.endpoint(state.local),
-        harness.targets.get(harness.plan.switchboard(state.local)),
-    ) else {
+    let node = harness.node(state.local);
+    let (Some(endpoint), Some(target)) = (harness.endpoint(state.local), harness.targets.get(node))
+    else {
         return;
     };
     let key = harness.key(state.local);
@@ -221,6 +224,9 @@ async fn connect(myself: &ActorRef<PeerMsg>, state: &mut PeerState) {
     match client::join(endpoint, &key, *target).await {
         Ok(joined) => {
             harness.metrics.record(Measure::Connect, started.elapsed());
+            if let Some(after_kill) = harness.rejoined(state.local, node) {
+                harness.metrics.record(Measure::Failover, after_kill);
+            }
             Metrics::bump(&harness.metrics.joins);
             Metrics::bump(&harness.metrics.connected);
             state.attempt = 0;
@@ -230,6 +236,7 @@ async fn connect(myself: &ActorRef<PeerMsg>, state: &mut PeerState) {
         Err(e) if harness.is_stopping() => drop(e),
         Err(e) => {
             harness.metrics.fail(client::cause(&e));
+            harness.move_on(state.local);
             state.attempt += 1;
             if state.attempt >= LOADTEST_CONNECT_ATTEMPTS {
                 Metrics::bump(&harness.metrics.gave_up);

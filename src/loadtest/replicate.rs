@@ -28,8 +28,9 @@ use crate::replicate::{Action, Msg, PeerMemory, Session};
 use crate::runtime::OwnedTask;
 
 /// Entries announced to a peer's sessions and not yet taken, per session (a session that lags
-/// behind re-reads its clock instead).
-const APPENDED_QUEUE: usize = 1_024;
+/// behind re-reads its clock instead). The channel's slots are allocated up front, per peer:
+/// 64 (about 5 KB) holds several seconds of a busy peer's posts and its follows' entries.
+const APPENDED_QUEUE: usize = 64;
 
 /// One simulated peer's feeds and the announcements of new entries.
 pub struct Feeds {

@@ -47,6 +47,10 @@ pub struct Report {
     pub connect_ms: Option<Latency>,
     /// Inner QUIC round trips through the relay.
     pub relay_rtt_ms: Option<Latency>,
+    /// The same, only the round trips of the steady phase (after every peer joined and the
+    /// pairs came up): the relay's latency without the ramp's handshakes competing for CPU.
+    #[serde(default)]
+    pub relay_rtt_steady_ms: Option<Latency>,
     /// Round trips per second over the steady phase, all pairs together.
     pub relay_round_trips_per_s: Option<f64>,
     /// Relayed payload bytes per second (both ways), all pairs together.
@@ -93,8 +97,20 @@ pub struct Report {
     pub switchboard_bytes_per_client: Option<u64>,
     /// Switchboards' CPU time, seconds, all nodes, when spawned.
     pub switchboard_cpu_s: Option<f64>,
-    /// Node failover: not built (it needs the daemons' cluster failover, not landed).
+    /// Failover scenario: from the kill of a node to each of its peers joined again through
+    /// another node.
     pub failover_ms: Option<Latency>,
+    /// Failover scenario: the killed node's peers back online through another node, and how
+    /// many it had.
+    #[serde(default)]
+    pub failover_back: Option<[u64; 2]>,
+    /// Failover scenario: from the kill until every surviving node listed exactly the connected
+    /// peers (no presence of the dead node left), ms; `null` if that did not happen in time.
+    #[serde(default)]
+    pub failover_presence_clean_ms: Option<f64>,
+    /// The spawned cluster's down period (a silent node's presence is hidden after it), ms.
+    #[serde(default)]
+    pub down_period_ms: Option<u64>,
     /// Presences the switchboards still listed for stopped peers after the settle time.
     pub ghosts: Option<u64>,
     /// Seconds from the first start to the end of the steady phase.
@@ -152,6 +168,7 @@ impl Report {
             },
             connect_ms: lat(&self.connect_ms, &other.connect_ms)?,
             relay_rtt_ms: lat(&self.relay_rtt_ms, &other.relay_rtt_ms)?,
+            relay_rtt_steady_ms: lat(&self.relay_rtt_steady_ms, &other.relay_rtt_steady_ms)?,
             relay_round_trips_per_s: add_opt(
                 self.relay_round_trips_per_s,
                 other.relay_round_trips_per_s,
@@ -200,6 +217,18 @@ impl Report {
             ),
             switchboard_cpu_s: add_opt(self.switchboard_cpu_s, other.switchboard_cpu_s),
             failover_ms: lat(&self.failover_ms, &other.failover_ms)?,
+            failover_back: match (self.failover_back, other.failover_back) {
+                (Some(a), Some(b)) => Some([a[0] + b[0], a[1] + b[1]]),
+                (a, b) => a.or(b),
+            },
+            failover_presence_clean_ms: match (
+                self.failover_presence_clean_ms,
+                other.failover_presence_clean_ms,
+            ) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            down_period_ms: self.down_period_ms.max(other.down_period_ms),
             ghosts: add_opt(self.ghosts, other.ghosts),
             duration_s: self.duration_s.max(other.duration_s),
             timeline: merge_timelines(&self.timeline, &other.timeline),
@@ -283,6 +312,7 @@ mod tests {
             all_joined_s: Some(2.0),
             connect_ms: None,
             relay_rtt_ms: Some(h.latency()?),
+            relay_rtt_steady_ms: None,
             relay_round_trips_per_s: Some(10.0),
             relay_bytes_per_s: None,
             intro_refused: BTreeMap::from([("over_rate".to_string(), 3)]),
@@ -303,6 +333,9 @@ mod tests {
             switchboard_bytes_per_client: None,
             switchboard_cpu_s: None,
             failover_ms: None,
+            failover_back: None,
+            failover_presence_clean_ms: None,
+            down_period_ms: None,
             ghosts: Some(0),
             duration_s: 3.0,
             timeline: vec![Sample {

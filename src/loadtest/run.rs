@@ -15,9 +15,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::limits::{
-    LOADTEST_CHURN_MAX, LOADTEST_DURATION_MAX_SECS, LOADTEST_ENDPOINTS,
-    LOADTEST_INTRO_ANSWER_TIMEOUT, LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX,
-    LOADTEST_RAMP_MAX, LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
+    LOADTEST_CHURN_MAX, LOADTEST_DURATION_MAX_SECS, LOADTEST_ENDPOINTS, LOADTEST_FAILOVER_AFTER,
+    LOADTEST_FAILOVER_WAIT, LOADTEST_HANDSHAKES_IN_FLIGHT_MAX, LOADTEST_INTRO_ANSWER_TIMEOUT,
+    LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX, LOADTEST_RAMP_MAX,
+    LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
 };
 use crate::loadtest::client::SbTarget;
 use crate::loadtest::graph::FollowGraph;
@@ -61,6 +62,8 @@ pub struct RunConfig {
     pub replicate_peers: u64,
     /// Posts per second by the follow graph's peers, whole population.
     pub posts_per_s: f64,
+    /// Admissions (handshake, hello, join) in flight at most, this process.
+    pub in_flight: usize,
 }
 
 impl RunConfig {
@@ -96,6 +99,11 @@ impl RunConfig {
                 "--posts must be between 0 and 10,000 per second (LOADTEST_POSTS_MAX)",
             ));
         }
+        if self.in_flight == 0 || self.in_flight > LOADTEST_HANDSHAKES_IN_FLIGHT_MAX {
+            return Err(LoadtestError::Invalid(
+                "--in-flight must be between 1 and 256 (LOADTEST_HANDSHAKES_IN_FLIGHT_MAX)",
+            ));
+        }
         if self.replicate_peers > LOADTEST_REPLICATE_PEERS_MAX as u64 {
             return Err(LoadtestError::Invalid(
                 "--replicate-peers may be at most 2,000 (LOADTEST_REPLICATE_PEERS_MAX)",
@@ -112,6 +120,8 @@ pub enum Phase {
     BeforeRamp,
     /// Every peer joined (or the join grace ran out).
     Joined,
+    /// Failover scenario: kill node `.0` (an index into the targets) now.
+    Kill(usize),
     /// The steady phase ended; peers are still up.
     End,
 }
@@ -129,6 +139,11 @@ pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness
     if targets.is_empty() {
         return Err(LoadtestError::Invalid(
             "give --spawn N or at least one --switchboard [@ID@]HOST:PORT",
+        ));
+    }
+    if config.scenario == Scenario::Failover && targets.len() < 2 {
+        return Err(LoadtestError::Invalid(
+            "--scenario failover needs a cluster the harness spawned: --spawn 2 or more",
         ));
     }
     let any: SocketAddr = ([0, 0, 0, 0], 0).into();
@@ -175,15 +190,18 @@ pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness
         )
     });
     let metrics = Arc::new(Metrics::new()?);
-    Ok(Arc::new(Harness::new(
-        resolved,
-        endpoints,
-        plan,
-        config.shard,
-        config.seed,
-        graph,
-        metrics,
-    )))
+    Ok(Arc::new(
+        Harness::new(
+            resolved,
+            endpoints,
+            plan,
+            config.shard,
+            config.seed,
+            graph,
+            metrics,
+        )
+        .with_in_flight(config.in_flight),
+    ))
 }
 
 /// Ramp, steady phase, report (without the ghost check and the switchboards' figures, which
@@ -261,7 +279,11 @@ pub async fn drive(
         sample_if_due(&metrics, &mut next_sample);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    if config.scenario == Scenario::Failover {
+        failover(harness, &mut at, &mut next_sample).await;
+    }
     // The steady phase: churn at its rate, relayed pairs by themselves, one sample a second.
+    metrics.mark_steady();
     let steady = Instant::now();
     let relay_before = (
         Metrics::get(&metrics.relay_round_trips),
@@ -339,6 +361,11 @@ pub async fn drive(
         } else {
             None
         },
+        relay_rtt_steady_ms: if relay {
+            latency(Measure::RelayRttSteady)?
+        } else {
+            None
+        },
         relay_round_trips_per_s: relay.then(|| (relay_after.0 - relay_before.0) as f64 / steady_s),
         relay_bytes_per_s: relay.then(|| (relay_after.1 - relay_before.1) as f64 / steady_s),
         intro_refused: metrics.intro_refusals(),
@@ -366,12 +393,39 @@ pub async fn drive(
         harness_cpu_s: procfs::cpu("self").ok().map(|d| d.as_secs_f64()),
         switchboard_bytes_per_client: None,
         switchboard_cpu_s: None,
-        failover_ms: None,
+        failover_ms: latency(Measure::Failover)?,
+        failover_back: harness
+            .killed()
+            .map(|(dead, _)| [harness.failed_over(), harness.planned_on(dead)]),
+        failover_presence_clean_ms: None,
+        down_period_ms: None,
         ghosts: None,
         duration_s: started.elapsed().as_secs_f64(),
         timeline: metrics.timeline(),
         spawned_pids: Vec::new(),
     })
+}
+
+/// The failover scenario's middle: a moment of steady load, then the last node is killed (by
+/// the caller, at [`Phase::Kill`]) and the run waits, bounded by [`LOADTEST_FAILOVER_WAIT`],
+/// until every peer of that node joined again through another node. Each peer's time from the
+/// kill to its new join is recorded as it happens (`Measure::Failover`).
+async fn failover(harness: &Arc<Harness>, at: &mut impl FnMut(Phase), next: &mut Instant) {
+    let metrics = &harness.metrics;
+    let until = Instant::now() + LOADTEST_FAILOVER_AFTER;
+    while Instant::now() < until {
+        sample_if_due(metrics, next);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead = harness.targets.len().saturating_sub(1);
+    at(Phase::Kill(dead));
+    harness.killed_now(dead);
+    let orphans = harness.planned_on(dead);
+    let until = Instant::now() + LOADTEST_FAILOVER_WAIT;
+    while Instant::now() < until && harness.failed_over() < orphans {
+        sample_if_due(metrics, next);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The key of shared endpoint `i` (never proved to anyone: each dial carries its peer's own).

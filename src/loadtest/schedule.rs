@@ -24,6 +24,9 @@ pub enum Scenario {
     Replicate,
     /// All of the above at once.
     Mixed,
+    /// On a cluster the harness spawned: one node killed (SIGKILL) mid-run; its peers move to
+    /// the other nodes, and the dead node's presence must leave every other node.
+    Failover,
 }
 
 impl Scenario {
@@ -40,6 +43,7 @@ impl Scenario {
             Scenario::Relay => "relay",
             Scenario::Replicate => "replicate",
             Scenario::Mixed => "mixed",
+            Scenario::Failover => "failover",
         }
     }
 }
@@ -53,6 +57,7 @@ impl FromStr for Scenario {
             "relay" => Scenario::Relay,
             "replicate" => Scenario::Replicate,
             "mixed" => Scenario::Mixed,
+            "failover" => Scenario::Failover,
             other => return Err(LoadtestError::Scenario(other.to_string())),
         })
     }

@@ -5,9 +5,15 @@
 //!
 //! The loop never waits for a slot: a decision is taken for every attempt as it arrives, so a
 //! flood of stalled handshakes is answered with Retries (which cost no state) instead of
-//! queueing honest clients behind it.
+//! queueing honest clients behind it. Only an attempt from a proven address may wait, in the
+//! core's bounded queue, when every slot is taken: the loop holds it in arrival order, gives it
+//! the next slot that frees, and refuses it once it has waited the core's bound.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::identity::FeedId;
 use crate::net::admission::{Action, Admission, Attempt, Outcome, Ticket};
@@ -25,53 +31,100 @@ where
 {
     let admission = endpoint.admission();
     let on_accept = Arc::new(on_accept);
-    while let Some(incoming) = endpoint.incoming().await {
-        let attempt = Attempt {
-            ip: incoming.remote_address().ip(),
-            validated: incoming.remote_address_validated(),
-            may_retry: incoming.may_retry(),
-        };
-        let action = lock(&admission).admit(attempt);
-        let (ticket, deadline) = match action {
-            Action::Accept { ticket, deadline } => (ticket, deadline),
-            Action::Retry => {
-                // The core asks for a Retry only when `may_retry`; should quinn still refuse,
-                // the attempt is refused rather than admitted.
-                if let Err(e) = incoming.retry() {
-                    e.into_incoming().refuse();
+    let freed = Arc::new(Notify::new());
+    let wait = lock(&admission).queue_wait();
+    // Proven attempts waiting for a slot, oldest first (bounded by the core's queue).
+    let mut queue: VecDeque<(Instant, quinn::Incoming)> = VecDeque::new();
+    loop {
+        let oldest = queue.front().map(|(since, _)| *since + wait);
+        tokio::select! {
+            incoming = endpoint.incoming() => {
+                let Some(incoming) = incoming else { break };
+                let attempt = Attempt {
+                    ip: incoming.remote_address().ip(),
+                    validated: incoming.remote_address_validated(),
+                    may_retry: incoming.may_retry(),
+                };
+                let action = lock(&admission).admit(attempt);
+                match action {
+                    Action::Accept { ticket, deadline } => {
+                        handshake(incoming, ticket, deadline, &admission, &freed, &on_accept)
+                    }
+                    Action::Queue => queue.push_back((Instant::now(), incoming)),
+                    Action::Retry => {
+                        // The core asks for a Retry only when `may_retry`; should quinn still
+                        // refuse, the attempt is refused rather than admitted.
+                        if let Err(e) = incoming.retry() {
+                            e.into_incoming().refuse();
+                        }
+                    }
+                    Action::Refuse => incoming.refuse(),
+                    Action::Ignore => incoming.ignore(),
                 }
-                continue;
             }
-            Action::Refuse => {
+            _ = freed.notified(), if !queue.is_empty() => {}
+            _ = tokio::time::sleep_until(oldest.unwrap_or_else(Instant::now)), if oldest.is_some() => {}
+        }
+        // Slots freed or waits ran out: the queue's head, in order.
+        while let Some((since, incoming)) = queue.pop_front() {
+            let ip = incoming.remote_address().ip();
+            if since.elapsed() >= wait {
+                lock(&admission).expire_queued(ip);
                 incoming.refuse();
                 continue;
             }
-            Action::Ignore => {
-                incoming.ignore();
-                continue;
+            let action = lock(&admission).admit_queued(ip);
+            match action {
+                Action::Accept { ticket, deadline } => {
+                    handshake(incoming, ticket, deadline, &admission, &freed, &on_accept)
+                }
+                _ => {
+                    queue.push_front((since, incoming));
+                    break;
+                }
             }
-        };
-        let slot = Slot {
-            admission: Arc::clone(&admission),
-            ticket: Some(ticket),
-        };
-        let on_accept = Arc::clone(&on_accept);
-        tokio::spawn(async move {
-            let result = accept_within(incoming, deadline).await;
-            let outcome = match &result {
-                Ok(_) => Outcome::Completed,
-                Err(NetError::HandshakeTimeout(_)) => Outcome::TimedOut,
-                Err(_) => Outcome::Failed,
-            };
-            match result {
-                // The slot is held through the caller's work too (its hello is bounded by
-                // HELLO_TIMEOUT), so the tasks this loop starts stay bounded.
-                Ok((conn, key)) => on_accept(conn, FeedId::from(key)).await,
-                Err(e) => tracing::debug!(error = %e, "inbound handshake failed"),
-            }
-            slot.end(outcome);
-        });
+        }
     }
+    for (_, incoming) in queue {
+        lock(&admission).forget_queued(incoming.remote_address().ip());
+        incoming.refuse();
+    }
+}
+
+/// Run one admitted handshake in its own task; its slot is given back (and the loop told) when
+/// it ends, after `on_accept` for a connection.
+fn handshake<F, Fut>(
+    incoming: quinn::Incoming,
+    ticket: Ticket,
+    deadline: std::time::Duration,
+    admission: &Arc<Mutex<Admission>>,
+    freed: &Arc<Notify>,
+    on_accept: &Arc<F>,
+) where
+    F: Fn(quinn::Connection, FeedId) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slot = Slot {
+        admission: Arc::clone(admission),
+        freed: Arc::clone(freed),
+        ticket: Some(ticket),
+    };
+    let on_accept = Arc::clone(on_accept);
+    tokio::spawn(async move {
+        let result = accept_within(incoming, deadline).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Completed,
+            Err(NetError::HandshakeTimeout(_)) => Outcome::TimedOut,
+            Err(_) => Outcome::Failed,
+        };
+        match result {
+            // The slot is held through the caller's work too (its hello is bounded by
+            // HELLO_TIMEOUT), so the tasks this loop starts stay bounded.
+            Ok((conn, key)) => on_accept(conn, FeedId::from(key)).await,
+            Err(e) => tracing::debug!(error = %e, "inbound handshake failed"),
+        }
+        slot.end(outcome);
+    });
 }
 
 fn lock(admission: &Mutex<Admission>) -> std::sync::MutexGuard<'_, Admission> {
@@ -82,6 +135,8 @@ fn lock(admission: &Mutex<Admission>) -> std::sync::MutexGuard<'_, Admission> {
 /// dropped first (a runtime shutting down), so no slot is ever lost.
 struct Slot {
     admission: Arc<Mutex<Admission>>,
+    /// Wakes the accept loop for its queue.
+    freed: Arc<Notify>,
     ticket: Option<Ticket>,
 }
 
@@ -89,6 +144,7 @@ impl Slot {
     fn end(mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
             lock(&self.admission).finish(ticket, outcome);
+            self.freed.notify_one();
         }
     }
 }
@@ -97,6 +153,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             lock(&self.admission).finish(ticket, Outcome::Failed);
+            self.freed.notify_one();
         }
     }
 }

@@ -18,6 +18,14 @@
 //! - **A short deadline before validation.** A handshake from an unvalidated address must finish
 //!   within [`Limits::unvalidated_timeout`] (one round trip suffices for an honest client, with
 //!   room for a lost flight); a validated one keeps [`Limits::validated_timeout`].
+//! - **A short queue for proven clients.** When every slot is taken, a validated attempt (its
+//!   address is proven) waits in a bounded queue ([`Limits::queue_max`], at most
+//!   [`Limits::per_source_max`] per source) for at most [`Limits::queue_wait`] instead of being
+//!   refused at once: a burst of honest clients (a ramp, a cluster node's clients failing over)
+//!   is admitted as slots free up rather than sent away to retry. Unvalidated attempts never
+//!   queue (they get a Retry, which costs no state), and a queued attempt that outwaits its bound
+//!   is refused, so stalled handshakes still cannot lock the door: at worst they make proven
+//!   clients wait [`Limits::queue_wait`] before the refusal they got before.
 //!
 //! The core counts pending handshakes by source and in total, decides an [`Action`] for each
 //! [`Attempt`], and takes back the [`Ticket`] of a handshake that ended. The driver turns actions
@@ -44,6 +52,10 @@ pub struct Limits {
     pub validated_timeout: Duration,
     /// How long a handshake from an address not validated may take.
     pub unvalidated_timeout: Duration,
+    /// Validated attempts waiting for a slot at most, in total.
+    pub queue_max: usize,
+    /// How long a validated attempt may wait for a slot before it is refused.
+    pub queue_wait: Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +66,8 @@ impl Default for Limits {
             per_source_max: limits::HANDSHAKES_PER_ADDRESS_MAX,
             validated_timeout: limits::HANDSHAKE_TIMEOUT,
             unvalidated_timeout: limits::HANDSHAKE_UNVALIDATED_TIMEOUT,
+            queue_max: limits::HANDSHAKES_QUEUED_MAX,
+            queue_wait: limits::HANDSHAKE_QUEUE_WAIT,
         }
     }
 }
@@ -82,8 +96,12 @@ pub enum Action {
     },
     /// Answer with a Retry: the client must prove its address first.
     Retry,
+    /// Hold the attempt: every slot is taken, its address is proven and the queue has room. The
+    /// driver keeps it in arrival order and asks [`Admission::admit_queued`] when a slot frees
+    /// (or [`Admission::expire_queued`] once it has waited [`Limits::queue_wait`]).
+    Queue,
     /// Answer with a refusal (CONNECTION_REFUSED): the address is proven and over its cap, or
-    /// every slot is taken.
+    /// every slot is taken and the queue is full.
     Refuse,
     /// Drop the attempt without a word (an unvalidated address we may not Retry: an answer
     /// could be reflected at a forged source).
@@ -135,11 +153,18 @@ impl Source {
     }
 }
 
-/// Pending handshakes of one source.
+/// Pending handshakes of one source, and its attempts waiting in the queue.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pending {
     validated: usize,
     unvalidated: usize,
+    queued: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.validated == 0 && self.unvalidated == 0 && self.queued == 0
+    }
 }
 
 impl Pending {
@@ -165,8 +190,14 @@ pub struct AdmissionCounts {
     pub retried: u64,
     /// Validated attempts refused because their source had its cap of pending handshakes.
     pub refused_per_address: u64,
-    /// Validated attempts refused because every slot was taken.
+    /// Validated attempts refused because every slot was taken and the queue was full.
     pub refused_busy: u64,
+    /// Validated attempts waiting for a slot now.
+    pub queued: u64,
+    /// Validated attempts that waited for a slot (since the start).
+    pub queued_total: u64,
+    /// Queued attempts refused because they waited [`Limits::queue_wait`] without a slot.
+    pub queue_expired: u64,
     /// Attempts dropped without an answer.
     pub ignored: u64,
     /// Handshakes cut at their deadline.
@@ -177,10 +208,11 @@ pub struct AdmissionCounts {
 #[derive(Debug)]
 pub struct Admission {
     limits: Limits,
-    /// Pending handshakes by source; a source with none has no entry, so the table holds at
-    /// most `limits.total_max` entries.
+    /// Pending and queued handshakes by source; a source with none has no entry, so the table
+    /// holds at most `limits.total_max + limits.queue_max` entries.
     sources: HashMap<Source, Pending>,
     total: usize,
+    queued: usize,
     counts: AdmissionCounts,
 }
 
@@ -197,6 +229,7 @@ impl Admission {
             limits,
             sources: HashMap::new(),
             total: 0,
+            queued: 0,
             counts: AdmissionCounts::default(),
         }
     }
@@ -212,6 +245,12 @@ impl Admission {
                 return Action::Refuse;
             }
             if self.total >= limits.total_max {
+                if self.queued < limits.queue_max && pending.queued < limits.per_source_max {
+                    self.sources.entry(source).or_default().queued += 1;
+                    self.queued += 1;
+                    self.counts.queued_total += 1;
+                    return Action::Queue;
+                }
                 self.counts.refused_busy += 1;
                 return Action::Refuse;
             }
@@ -229,20 +268,56 @@ impl Admission {
             }
             limits.unvalidated_timeout
         };
-        *self
-            .sources
-            .entry(source)
-            .or_default()
-            .class(attempt.validated) += 1;
+        self.take_slot(source, attempt.validated, deadline)
+    }
+
+    fn take_slot(&mut self, source: Source, validated: bool, deadline: Duration) -> Action {
+        *self.sources.entry(source).or_default().class(validated) += 1;
         self.total += 1;
         self.counts.accepted += 1;
         Action::Accept {
-            ticket: Ticket {
-                source,
-                validated: attempt.validated,
-            },
+            ticket: Ticket { source, validated },
             deadline,
         }
+    }
+
+    /// A queued attempt from `ip` (the oldest one the driver holds) asks again: `Accept` if a
+    /// slot is free now (it leaves the queue), else `Queue` (it keeps its place).
+    pub fn admit_queued(&mut self, ip: IpAddr) -> Action {
+        if self.total >= self.limits.total_max {
+            return Action::Queue;
+        }
+        let source = Source::of(ip);
+        self.leave_queue(source);
+        self.take_slot(source, true, self.limits.validated_timeout)
+    }
+
+    /// A queued attempt from `ip` waited [`Limits::queue_wait`] without a slot: it leaves the
+    /// queue and is refused (counted).
+    pub fn expire_queued(&mut self, ip: IpAddr) -> Action {
+        self.leave_queue(Source::of(ip));
+        self.counts.queue_expired += 1;
+        Action::Refuse
+    }
+
+    /// A queued attempt from `ip` went away without a decision (the endpoint closing).
+    pub fn forget_queued(&mut self, ip: IpAddr) {
+        self.leave_queue(Source::of(ip));
+    }
+
+    /// How long a queued attempt may wait.
+    pub fn queue_wait(&self) -> Duration {
+        self.limits.queue_wait
+    }
+
+    fn leave_queue(&mut self, source: Source) {
+        if let Some(pending) = self.sources.get_mut(&source) {
+            pending.queued = pending.queued.saturating_sub(1);
+            if pending.is_empty() {
+                self.sources.remove(&source);
+            }
+        }
+        self.queued = self.queued.saturating_sub(1);
     }
 
     /// Give back the slot of a handshake that ended with `outcome`.
@@ -255,7 +330,7 @@ impl Admission {
         if let Some(pending) = self.sources.get_mut(&ticket.source) {
             let class = pending.class(ticket.validated);
             *class = class.saturating_sub(1);
-            if pending.validated == 0 && pending.unvalidated == 0 {
+            if pending.is_empty() {
                 self.sources.remove(&ticket.source);
             }
         }
@@ -266,11 +341,13 @@ impl Admission {
     pub fn counts(&self) -> AdmissionCounts {
         AdmissionCounts {
             pending: self.total as u64,
+            queued: self.queued as u64,
             ..self.counts
         }
     }
 
-    /// Sources with a pending handshake (bounded by [`Limits::total_max`]).
+    /// Sources with a pending or queued handshake (bounded by [`Limits::total_max`] plus
+    /// [`Limits::queue_max`]).
     pub fn sources(&self) -> usize {
         self.sources.len()
     }
@@ -286,6 +363,8 @@ mod tests {
         per_source_max: 2,
         validated_timeout: Duration::from_secs(10),
         unvalidated_timeout: Duration::from_secs(3),
+        queue_max: 3,
+        queue_wait: Duration::from_secs(2),
     };
 
     fn ip(text: &str) -> IpAddr {
@@ -375,15 +454,84 @@ mod tests {
     }
 
     #[test]
-    fn every_slot_taken_refuses_validated_and_retries_unvalidated() {
+    fn every_slot_taken_queues_validated_then_refuses_and_retries_unvalidated() {
+        let mut a = Admission::new(LIMITS);
+        let mut held = Vec::new();
+        for n in 0..LIMITS.total_max {
+            held.push(ticket(a.admit(proven(&format!("203.0.113.{n}")))).0);
+        }
+        for n in 0..LIMITS.queue_max {
+            assert_eq!(a.admit(proven(&format!("192.0.2.{n}"))), Action::Queue);
+        }
+        // The queue is full: the next proven attempt is refused, an unvalidated one retried.
+        assert_eq!(a.admit(proven("192.0.2.99")), Action::Refuse);
+        assert_eq!(a.counts().refused_busy, 1);
+        assert_eq!(a.admit(fresh("192.0.2.98")), Action::Retry);
+        assert_eq!(a.counts().pending, LIMITS.total_max as u64);
+        assert_eq!(a.counts().queued, LIMITS.queue_max as u64);
+        // No slot yet: the oldest keeps its place.
+        assert_eq!(a.admit_queued(ip("192.0.2.0")), Action::Queue);
+        // A slot frees: the oldest queued attempt takes it, with the validated deadline.
+        a.finish(held.remove(0), Outcome::Completed);
+        let (t, d) = ticket(a.admit_queued(ip("192.0.2.0")));
+        assert!(t.validated());
+        assert_eq!(d, LIMITS.validated_timeout);
+        assert_eq!(a.counts().queued, LIMITS.queue_max as u64 - 1);
+        // The queue has room again for a newcomer.
+        assert_eq!(a.admit(proven("192.0.2.50")), Action::Queue);
+        assert_eq!(a.counts().queued_total, LIMITS.queue_max as u64 + 1);
+    }
+
+    #[test]
+    fn a_queued_attempt_that_outwaits_its_bound_is_refused_and_counted() {
         let mut a = Admission::new(LIMITS);
         for n in 0..LIMITS.total_max {
             ticket(a.admit(proven(&format!("203.0.113.{n}"))));
         }
-        assert_eq!(a.admit(proven("192.0.2.1")), Action::Refuse);
-        assert_eq!(a.counts().refused_busy, 1);
-        assert_eq!(a.admit(fresh("192.0.2.1")), Action::Retry);
-        assert_eq!(a.counts().pending, LIMITS.total_max as u64);
+        assert_eq!(a.admit(proven("192.0.2.1")), Action::Queue);
+        assert_eq!(a.expire_queued(ip("192.0.2.1")), Action::Refuse);
+        let counts = a.counts();
+        assert_eq!((counts.queued, counts.queue_expired), (0, 1));
+        assert_eq!(a.sources(), LIMITS.total_max);
+    }
+
+    #[test]
+    fn one_source_holds_at_most_its_cap_of_the_queue() {
+        let mut a = Admission::new(Limits {
+            queue_max: 100,
+            ..LIMITS
+        });
+        for n in 0..LIMITS.total_max {
+            ticket(a.admit(proven(&format!("203.0.113.{n}"))));
+        }
+        for _ in 0..LIMITS.per_source_max {
+            assert_eq!(a.admit(proven("198.51.100.7")), Action::Queue);
+        }
+        assert_eq!(a.admit(proven("198.51.100.7")), Action::Refuse);
+        // Another proven source still gets a place.
+        assert_eq!(a.admit(proven("192.0.2.1")), Action::Queue);
+        a.forget_queued(ip("198.51.100.7"));
+        assert_eq!(a.admit(proven("198.51.100.7")), Action::Queue);
+    }
+
+    #[test]
+    fn a_stalled_flood_never_reaches_the_queue() {
+        // Unvalidated attempts are retried or ignored when busy, never queued: only a client
+        // that proved its address can wait for a slot.
+        let mut a = Admission::new(LIMITS);
+        for n in 0..LIMITS.total_max {
+            ticket(a.admit(proven(&format!("203.0.113.{n}"))));
+        }
+        for n in 0..1_000u32 {
+            let ip = IpAddr::from(n.to_be_bytes()).to_string();
+            assert_eq!(a.admit(fresh(&ip)), Action::Retry);
+            let no_retry = Attempt {
+                may_retry: false,
+                ..fresh(&ip)
+            };
+            assert_eq!(a.admit(no_retry), Action::Ignore);
+        }
+        assert_eq!(a.counts().queued, 0);
     }
 
     #[test]
@@ -439,7 +587,8 @@ mod tests {
             let _ = a.admit(fresh(&ip.to_string()));
             let _ = a.admit(proven(&ip.to_string()));
         }
-        assert!(a.sources() <= LIMITS.total_max);
+        assert!(a.sources() <= LIMITS.total_max + LIMITS.queue_max);
         assert_eq!(a.counts().pending, LIMITS.total_max as u64);
+        assert_eq!(a.counts().queued, LIMITS.queue_max as u64);
     }
 }

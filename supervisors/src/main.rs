@@ -526,7 +526,29 @@ fn bench(which: BenchCommand) -> Result<()> {
             });
             Ok(())
         }
-        BenchCommand::Presence { tiny, json } => {
+        BenchCommand::Presence {
+            cluster: Some(nodes),
+            broadcast_ms,
+            joins,
+            presences,
+            catchups,
+            json,
+            ..
+        } => {
+            use kith_supervisors::bench::presence_cluster::{run, text, Options};
+            let options = Options {
+                nodes,
+                broadcast_ms,
+                joins,
+                presences,
+                catchups,
+            };
+            let report = runtime.block_on(run(options))?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| text(&report));
+            Ok(())
+        }
+        BenchCommand::Presence { tiny, json, .. } => {
             use kith::bench::presence::{run, BenchOptions};
             let options = if tiny {
                 BenchOptions::tiny()

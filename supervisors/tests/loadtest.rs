@@ -76,8 +76,12 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
     assert!(report.peers_connected > 0, "no peer connected");
     assert_eq!(report.switchboards, 2);
     assert_eq!(report.ramp_per_s, 300.0);
-    // Not built: never a made-up number.
+    // Not measured by this scenario (no node is killed): null, never a made-up number.
     assert!(report.failover_ms.is_none() && value["failover_ms"].is_null());
+    assert!(report.failover_back.is_none());
+    // The steady phase's round trips are a part of the whole run's.
+    let steady = report.relay_rtt_steady_ms.as_ref().map_or(0, |l| l.count);
+    assert!(steady <= report.relay_rtt_ms.as_ref().map_or(0, |l| l.count));
     // Every pair was introduced (each caller watches its callee and asks once it is online; the
     // callee accepts only its planned caller), every replication connection came up, and posts
     // reached followers through the relay.

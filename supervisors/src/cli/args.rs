@@ -310,6 +310,22 @@ pub enum BenchCommand {
         /// Small sizes (a quick smoke run).
         #[arg(long)]
         tiny: bool,
+        /// Measure on N real switchboard processes on loopback instead: a join's convergence
+        /// and a fresh node's catch-up, with real sockets.
+        #[arg(long, value_name = "N")]
+        cluster: Option<usize>,
+        /// With --cluster: the nodes' presence heartbeat period, ms.
+        #[arg(long, value_name = "MS", default_value_t = 1_500, requires = "cluster")]
+        broadcast_ms: u64,
+        /// With --cluster: joins timed for convergence.
+        #[arg(long, default_value_t = 200, requires = "cluster")]
+        joins: usize,
+        /// With --cluster: presences the fresh node catches up on.
+        #[arg(long, default_value_t = 10_000, requires = "cluster")]
+        presences: u64,
+        /// With --cluster: fresh-node catch-ups timed.
+        #[arg(long, default_value_t = 10, requires = "cluster")]
+        catchups: usize,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -49,6 +49,11 @@ pub struct LoadtestArgs {
     /// against how soon presence crosses the cluster.
     #[arg(long, value_name = "MS", requires = "spawn")]
     pub presence_broadcast_ms: Option<u64>,
+    /// Admissions (handshake, hello, join) in flight at most: a switchboard holds 64 handshakes
+    /// at once and queues proven ones past that; more in flight than it can work through only
+    /// lengthens each admission.
+    #[arg(long, default_value_t = kith::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)]
+    pub in_flight: usize,
     /// This process's part of the population, I/N (N harnesses together make one population).
     #[arg(long, default_value = "0/1")]
     pub shard: String,

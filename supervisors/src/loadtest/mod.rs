@@ -8,6 +8,7 @@
 //! peers' connections are closed with their endpoints before the ghost check.
 
 pub mod args;
+pub mod failover;
 pub mod plot;
 pub mod progress;
 pub mod spawn;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kith::limits::LOADTEST_MERGE_FILES_MAX;
+use kith::limits::{LOADTEST_MERGE_FILES_MAX, LOADTEST_SPAWN_BROADCAST_MS};
 use kith::loadtest::run::{self, Phase, RunConfig};
 use kith::loadtest::{ghosts, Report, Scenario, Shard};
 use kith::net::CloseCode;
@@ -49,17 +50,18 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
         relay_pairs: args.relay_pairs,
         replicate_peers: args.replicate_peers,
         posts_per_s: args.posts,
+        in_flight: args.in_flight,
     };
     config.check()?;
-    if args.scenario == "failover" {
-        bail!("the failover scenario is not built yet: it needs the daemons' cluster failover");
+    if config.scenario == Scenario::Failover && args.spawn.is_none() {
+        bail!("--scenario failover kills a node: it runs only on a cluster it spawns (--spawn N, N >= 2)");
     }
+    let period = args
+        .presence_broadcast_ms
+        .unwrap_or(LOADTEST_SPAWN_BROADCAST_MS);
     let cluster = match args.spawn {
         Some(n) => {
-            let extra: Vec<String> = match args.presence_broadcast_ms {
-                Some(ms) => vec!["--presence-broadcast-ms".into(), ms.to_string()],
-                None => Vec::new(),
-            };
+            let extra = vec!["--presence-broadcast-ms".to_string(), period.to_string()];
             Some(LocalCluster::start(n, &extra)?)
         }
         None => None,
@@ -83,6 +85,17 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
     drop(cluster);
     let mut report = report?;
     report.spawned_pids = pids;
+    if args.spawn.is_some() {
+        let defaults = kith::presence::options::Options::default();
+        report.down_period_ms = Some(
+            kith::presence::options::Options::with_periods(
+                period,
+                defaults.max_silent_periods,
+                defaults.permdown_period,
+            )
+            .down_period,
+        );
+    }
     output(&report, args.json.as_deref(), args.plot.as_deref())
 }
 
@@ -98,13 +111,27 @@ async fn load(
     let mut sb_rss = [None; 2];
     let sb_cpu_before = cluster.and_then(LocalCluster::cpu);
     let mut sb_cpu_after = None;
+    let mut killed = None;
+    let mut clean_watch = None;
     let driven = run::drive(&harness, &tree.peers, config, |phase| match phase {
         Phase::BeforeRamp => sb_rss[0] = cluster.and_then(LocalCluster::rss),
         Phase::Joined => sb_rss[1] = cluster.and_then(LocalCluster::rss),
+        Phase::Kill(node) => {
+            if let Some(cluster) = cluster {
+                if let Err(e) = cluster.kill(node) {
+                    tracing::warn!(error = %e, "the failover scenario could not kill its node");
+                }
+                killed = Some(node);
+                clean_watch = Some(failover::watch_presence(cluster, node, &harness));
+            }
+        }
         Phase::End => sb_cpu_after = cluster.and_then(LocalCluster::cpu),
     })
     .await;
     drop(shown);
+    // Peers are still connected: the watch ends when the dead node's presence is gone
+    // everywhere, or at its bound.
+    let clean = clean_watch.and_then(|w| w.join().ok().flatten());
     if let Err(e) = tree.root.shutdown().await {
         tracing::warn!(error = %e, "the harness's tree did not stop cleanly");
     }
@@ -113,18 +140,23 @@ async fn load(
         endpoint.close(CloseCode::Normal);
     }
     let mut report = driven?;
+    report.failover_presence_clean_ms = clean.map(|d| d.as_secs_f64() * 1_000.0);
     let checker = kith::net::PeerEndpoint::bind(
         ([0, 0, 0, 0], 0).into(),
         &ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
     )?;
-    report.ghosts =
-        match ghosts::count(&checker, &harness.targets, harness.ids(), config.seed).await {
-            Ok(n) => Some(n),
-            Err(e) => {
-                tracing::warn!(error = %e, "the ghost check could not run");
-                None
-            }
-        };
+    // The killed node is not asked (it is gone); every other node must have forgotten it.
+    let alive: Vec<_> = (0..harness.targets.len())
+        .filter(|i| Some(*i) != killed)
+        .map(|i| harness.targets[i])
+        .collect();
+    report.ghosts = match ghosts::count(&checker, &alive, harness.ids(), config.seed).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "the ghost check could not run");
+            None
+        }
+    };
     if let ([Some(before), Some(after)], true) = (sb_rss, report.peers_connected > 0) {
         report.switchboard_bytes_per_client =
             Some(after.saturating_sub(before) / report.peers_connected);

@@ -97,6 +97,49 @@ impl LocalCluster {
             .sum()
     }
 
+    /// Kill node `i` outright (SIGKILL), as a crash or a pulled plug would; it is reaped when
+    /// the cluster drops.
+    pub fn kill(&self, i: usize) -> Result<()> {
+        let node = self
+            .nodes
+            .get(i)
+            .ok_or_else(|| anyhow!("no spawned node {i}"))?;
+        let pid = rustix::process::Pid::from_raw(node.child.id() as i32)
+            .ok_or_else(|| anyhow!("a spawned node has no process id"))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL)
+            .with_context(|| format!("killing spawned node {}", i + 1))?;
+        Ok(())
+    }
+
+    /// Kill node `i` (SIGKILL) and start it again on the same address, with the same identity
+    /// and data directory and the same flags: a node that crashed and came back, with none of
+    /// the cluster's presence in memory. Returns when it answers on its control socket.
+    pub fn restart(&mut self, i: usize, extra: &[String]) -> Result<()> {
+        let joins: Vec<String> = (0..self.nodes.len())
+            .filter(|j| *j != i)
+            .map(|j| self.nodes[j].at.to_text())
+            .collect();
+        let members: Vec<FeedId> = (0..self.nodes.len())
+            .filter(|j| *j != i)
+            .map(|j| self.nodes[j].at.id())
+            .collect();
+        let node = self
+            .nodes
+            .get_mut(i)
+            .ok_or_else(|| anyhow!("no spawned node {i}"))?;
+        let _ = node.child.kill();
+        let _ = node.child.wait();
+        node.child = launch(
+            node.dir.path(),
+            node.at.addr.port(),
+            &joins,
+            &members,
+            extra,
+        )?;
+        ready(node)?;
+        Ok(())
+    }
+
     /// CPU time of all nodes together.
     pub fn cpu(&self) -> Option<Duration> {
         self.nodes
@@ -119,11 +162,33 @@ fn start_node(
     let port = std::net::UdpSocket::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    let mut node = Node {
+        child: launch(dir.path(), port, joins, members, extra)?,
+        at: SbTarget {
+            addr: format!("127.0.0.1:{port}").parse()?,
+            key: ed25519_dalek::SigningKey::from_bytes(&[0; 32]).verifying_key(),
+        },
+        dir,
+    };
+    tracing::debug!(node = i + 1, "started a switchboard");
+    node.at.key = ready(&mut node)?.verifying_key()?;
+    Ok(node)
+}
+
+/// Start `kith switchboard` in `dir` on loopback `port`, joined to `joins`, with `members` as
+/// its cluster's other keys.
+fn launch(
+    dir: &std::path::Path,
+    port: u16,
+    joins: &[String],
+    members: &[FeedId],
+    extra: &[String],
+) -> Result<Child> {
     let exe = std::env::current_exe().context("finding the kith binary")?;
     let mut command = Command::new(exe);
     command
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(dir)
         .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
         .args(extra);
     for join in joins {
@@ -133,22 +198,18 @@ fn start_node(
         command.args(["--cluster-key", &member.to_string()]);
     }
     die_with_parent(&mut command);
-    tracing::debug!(node = i + 1, ?command, "starting a switchboard");
-    let child = command
+    command
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .context("starting a switchboard")?;
-    let mut node = Node {
-        child,
-        at: SbTarget {
-            addr: format!("127.0.0.1:{port}").parse()?,
-            key: ed25519_dalek::SigningKey::from_bytes(&[0; 32]).verifying_key(),
-        },
-        dir,
-    };
+        .context("starting a switchboard")
+}
+
+/// Wait until `node` answers on its control socket (bounded by [`LOADTEST_SPAWN_TIMEOUT`]);
+/// its id as it says.
+fn ready(node: &mut Node) -> Result<FeedId> {
     let started = Instant::now();
     let status = loop {
         if let Ok(status) = client::call(node.dir.path(), &Request::Status) {
@@ -162,12 +223,10 @@ fn start_node(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let id: FeedId = status["id"]
+    Ok(status["id"]
         .as_str()
         .ok_or_else(|| anyhow!("the switchboard's status has no id"))?
-        .parse()?;
-    node.at.key = id.verifying_key()?;
-    Ok(node)
+        .parse()?)
 }
 
 /// Have the kernel kill the child (SIGKILL) when the thread that spawns it ends, however the

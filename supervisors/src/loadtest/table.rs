@@ -69,6 +69,7 @@ pub fn text(r: &Report) -> String {
         ("connect failures", failures),
         ("connect (dial+TLS+hello+join)", latency(&r.connect_ms)),
         ("relay round trip (inner QUIC)", latency(&r.relay_rtt_ms)),
+        ("  in the steady phase only", latency(&r.relay_rtt_steady_ms)),
         (
             "relay throughput",
             match (r.relay_round_trips_per_s, r.relay_bytes_per_s) {
@@ -132,9 +133,25 @@ pub fn text(r: &Report) -> String {
             "switchboard CPU (all nodes)",
             opt(r.switchboard_cpu_s.map(|s| format!("{s:.1} s"))),
         ),
+        ("failover: back online after", latency(&r.failover_ms)),
         (
-            "failover",
-            "not built (needs the daemons' cluster failover)".into(),
+            "failover: peers back",
+            r.failover_back
+                .map_or_else(|| "-".into(), |[back, of]| format!("{back} of {of}")),
+        ),
+        (
+            "failover: dead node's presence gone",
+            match (r.failover_back, r.failover_presence_clean_ms) {
+                (None, _) => "-".into(),
+                (Some(_), None) => "not within the wait".into(),
+                (Some(_), Some(ms)) => format!("after {:.2} s", ms / 1_000.0),
+            },
+        ),
+        (
+            "down period",
+            opt(r
+                .down_period_ms
+                .map(|ms| format!("{:.1} s", ms as f64 / 1_000.0))),
         ),
         ("run time", format!("{:.1} s", r.duration_s)),
     ];
