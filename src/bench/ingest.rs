@@ -88,7 +88,7 @@ pub enum BenchError {
 
 /// Run the benchmark with `entries` entries.
 pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
-    let ops = generate(entries.max(1)).map_err(BenchError::Generate)?;
+    let frames = generate(entries.max(1)).map_err(BenchError::Generate)?;
     let dir = tempfile::Builder::new()
         .prefix("kith-bench-ingest")
         .tempdir()?;
@@ -105,7 +105,7 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     };
     let (writer, handle) = Actor::spawn(None, StoreWriter, args).await?;
     let started = Instant::now();
-    let result = pump(&writer, ops).await;
+    let result = pump(&writer, frames).await;
     let seconds = started.elapsed().as_secs_f64();
     writer.stop(None);
     let _ = handle.await;
@@ -128,23 +128,17 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     })
 }
 
-/// Submit the entries as one replication stream delivers them: frames of at most
-/// [`ENTRIES_FRAME_BYTES`] of entries and payloads, each one submission, at most
-/// [`INGEST_FRAMES_IN_FLIGHT`] waiting for their verdict (the next is sent when the oldest is
-/// durable). Casts keep the mailbox order.
-async fn pump(writer: &ractor::ActorRef<StoreWriterMsg>, ops: Vec<Op>) -> Result<(), BenchError> {
-    let mut ops = ops.into_iter().peekable();
+/// Submit the frames as one replication stream delivers them: each frame one submission, at
+/// most [`INGEST_FRAMES_IN_FLIGHT`] waiting for their verdict (the next is sent when the oldest
+/// is durable). Casts keep the mailbox order.
+async fn pump(
+    writer: &ractor::ActorRef<StoreWriterMsg>,
+    frames: Vec<Vec<Op>>,
+) -> Result<(), BenchError> {
     let mut waiting = std::collections::VecDeque::new();
-    while ops.peek().is_some() {
+    for frame in frames {
         if waiting.len() >= INGEST_FRAMES_IN_FLIGHT {
             settle(waiting.pop_front()).await?;
-        }
-        let (mut frame, mut bytes) = (Vec::new(), 0);
-        while let Some(op) =
-            ops.next_if(|op| frame.is_empty() || bytes + op_bytes(op) <= ENTRIES_FRAME_BYTES)
-        {
-            bytes += op_bytes(&op);
-            frame.push(op);
         }
         let (tx, rx) = ractor::concurrency::oneshot();
         writer
@@ -156,14 +150,6 @@ async fn pump(writer: &ractor::ActorRef<StoreWriterMsg>, ops: Vec<Op>) -> Result
         settle(Some(rx)).await?;
     }
     Ok(())
-}
-
-/// The bytes an op takes in an entries frame: the entry and its payload.
-fn op_bytes(op: &Op) -> usize {
-    match op {
-        Op::Remote { entry, payload, .. } => entry.0.len() + payload.as_ref().map_or(0, Vec::len),
-        _ => 0,
-    }
 }
 
 async fn settle(
@@ -186,9 +172,10 @@ async fn settle(
 /// One author's signed entries with their payloads.
 type SignedFeed = Vec<(Entry, Vec<u8>)>;
 
-/// Chained, signed entries from [`AUTHORS`] authors, interleaved as replication would deliver
-/// several feeds. Signed on all cores: signing is not what is measured.
-fn generate(entries: usize) -> Result<Vec<Op>, FeedError> {
+/// Chained, signed entries from [`AUTHORS`] authors, in frames as replication delivers them:
+/// each frame holds consecutive entries of one feed, at most [`ENTRIES_FRAME_BYTES`] of entries
+/// and payloads, and the feeds take turns. Signed on all cores: signing is not what is measured.
+fn generate(entries: usize) -> Result<Vec<Vec<Op>>, FeedError> {
     let per_author = entries.div_ceil(AUTHORS);
     let signed: Vec<Result<SignedFeed, _>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..AUTHORS)
@@ -206,32 +193,44 @@ fn generate(entries: usize) -> Result<Vec<Op>, FeedError> {
             .collect()
     });
     let signed: Vec<SignedFeed> = signed.into_iter().collect::<Result<_, _>>()?;
-    let mut feeds: Vec<_> = signed.into_iter().map(Vec::into_iter).collect();
-    let mut ops = Vec::with_capacity(entries);
-    'outer: loop {
-        let mut any = false;
-        for feed in feeds.iter_mut() {
-            if ops.len() >= entries {
-                break 'outer;
-            }
-            if let Some((entry, payload)) = feed.next() {
-                ops.push(Op::Remote {
+    let mut feeds: Vec<_> = signed
+        .into_iter()
+        .enumerate()
+        .map(|(a, f)| (author(a as u8).id(), f.into_iter().peekable()))
+        .collect();
+    let (mut frames, mut left) = (Vec::new(), entries);
+    while left > 0 && feeds.iter_mut().any(|(_, f)| f.peek().is_some()) {
+        for (id, feed) in feeds.iter_mut() {
+            let (mut frame, mut bytes) = (Vec::new(), 0);
+            while let Some((entry, payload)) = feed.next_if(|(entry, payload)| {
+                left > frame.len()
+                    && (frame.is_empty()
+                        || bytes + entry.0.len() + payload.len() <= ENTRIES_FRAME_BYTES)
+            }) {
+                bytes += entry.0.len() + payload.len();
+                // Delivered as part of its feed, as a connection hands entries in.
+                frame.push(Op::Remote {
                     entry,
                     payload: Some(payload),
-                    feed: None,
+                    feed: Some(*id),
                 });
-                any = true;
+            }
+            left -= frame.len();
+            if !frame.is_empty() {
+                frames.push(frame);
             }
         }
-        if !any {
-            break;
-        }
     }
-    Ok(ops)
+    Ok(frames)
+}
+
+/// The `seed`-th generated author.
+fn author(seed: u8) -> Identity {
+    Identity::from_seed([seed.wrapping_add(1); 32])
 }
 
 fn author_feed(seed: u8, count: usize) -> Result<Vec<(Entry, Vec<u8>)>, FeedError> {
-    let identity = Identity::from_seed([seed.wrapping_add(1); 32]);
+    let identity = author(seed);
     let mut head: Option<FeedHead> = None;
     let now = now_ms();
     let mut out = Vec::with_capacity(count);
