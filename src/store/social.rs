@@ -231,7 +231,8 @@ pub(crate) fn unindex(
     let s = &tables.social;
     let (author, seq, at) = (header.author, header.seq, header.timestamp_ms);
     match content {
-        Content::Text { root, mentions, .. } => {
+        // An attached post is indexed as a post is (its blobs are the blob store's to drop).
+        Content::Text { root, mentions, .. } | Content::Attached { root, mentions, .. } => {
             if let Some(root) = root {
                 s.replies
                     .delete(txn, &timed_key(&root.0, at, &author, seq))?;
