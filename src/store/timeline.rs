@@ -100,14 +100,17 @@ impl Reader<'_> {
                 None => std::ops::Bound::Unbounded,
             },
         );
-        let mut scanned = 0usize;
         let mut last: Option<TimelineCursor> = None;
-        for item in self.tables.timeline.rev_range(&self.txn, &bounds)? {
+        for (scanned, item) in self
+            .tables
+            .timeline
+            .rev_range(&self.txn, &bounds)?
+            .enumerate()
+        {
             if page.threads.len() >= threads || scanned >= TIMELINE_PAGE_SCAN_MAX {
                 page.next = last;
                 break;
             }
-            scanned += 1;
             let (key, _) = item?;
             let Some(cursor) = TimelineCursor::of(key) else {
                 continue;

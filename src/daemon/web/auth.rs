@@ -24,8 +24,12 @@ use crate::daemon::web::error::WebError;
 pub const TOKEN_FILE: &str = "web.token";
 /// The file the running web page writes its address to, for `kith web`.
 pub const ADDR_FILE: &str = "web.addr";
-/// The session cookie's name.
-pub const COOKIE: &str = "kith_session";
+/// The session cookie's name for a page served on `port`. Browsers keep cookies per host, not
+/// per port: two daemons on one machine (127.0.0.1:8807 and :8808) would overwrite each other's
+/// session under one name.
+pub fn cookie_name(port: u16) -> String {
+    format!("kith_session_{port}")
+}
 
 /// The login token and the keys derived from it.
 pub struct Keys {
@@ -149,27 +153,28 @@ impl Keys {
     }
 }
 
-/// The session cookie among a request's `Cookie` header values, if one is valid.
+/// The session cookie `name` among a request's `Cookie` header values, if one is valid.
 pub fn session_of<'a>(
     keys: &Keys,
+    name: &str,
     cookie_headers: impl Iterator<Item = &'a str>,
     now_ms: u64,
 ) -> Option<Session> {
     cookie_headers
         .flat_map(|h| h.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == COOKIE)
+        .filter(|(n, _)| *n == name)
         .find_map(|(_, value)| keys.check_session(value, now_ms))
 }
 
 /// The `Set-Cookie` value that starts a session.
-pub fn set_cookie(value: &str, max_age_secs: u64) -> String {
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}")
+pub fn set_cookie(name: &str, value: &str, max_age_secs: u64) -> String {
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}")
 }
 
 /// The `Set-Cookie` value that ends one.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 #[cfg(test)]
@@ -202,8 +207,11 @@ mod tests {
         assert!(keys.check_session(&parts.join("."), 1_000).is_none());
         assert!(keys.check_session("", 1_000).is_none());
         assert!(keys.check_session("a.b.c.d", 1_000).is_none());
-        let header = format!("x=1; {COOKIE}=garbage; {COOKIE}={cookie}");
-        assert!(session_of(&keys, [header.as_str()].into_iter(), 1_000).is_some());
+        let name = cookie_name(8807);
+        let header = format!("x=1; {name}=garbage; kith_session_1={cookie}");
+        assert!(session_of(&keys, &name, [header.as_str()].into_iter(), 1_000).is_none());
+        let header = format!("x=1; {name}=garbage; {name}={cookie}");
+        assert!(session_of(&keys, &name, [header.as_str()].into_iter(), 1_000).is_some());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #[derive(Clone, Debug)]
 pub struct Allowed {
     hosts: Vec<String>,
+    port: u16,
 }
 
 /// Why a request was refused.
@@ -41,7 +42,13 @@ impl Allowed {
         };
         Allowed {
             hosts: vec![format!("{ip}:{port}"), format!("localhost:{port}")],
+            port,
         }
+    }
+
+    /// The port the page is served on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The first name (the address printed by `kith web`).

@@ -39,7 +39,7 @@ impl FromRequestParts<WebState> for Authed {
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        match session_of(&state.keys, cookies, now_ms()) {
+        match session_of(&state.keys, &state.cookie, cookies, now_ms()) {
             Some(session) => Ok(Authed(session)),
             None if parts.uri.path() == "/events" => {
                 Err((StatusCode::UNAUTHORIZED, "log in first\n").into_response())
@@ -166,7 +166,7 @@ fn thread_body(state: &WebState, data: &serde_json::Value) -> Markup {
             list.extend(reader.message(id)?);
         }
         drop(reader);
-        Ok(state.views(&list)?)
+        state.views(&list)
     };
     match read() {
         Ok(views) => {
@@ -559,7 +559,11 @@ fn login_page(status: StatusCode, error: Option<&str>) -> Response {
 
 fn logged_in(state: &WebState) -> Response {
     let expires = now_ms().saturating_add(WEB_SESSION_TTL.as_millis() as u64);
-    let cookie = set_cookie(&state.keys.new_session(expires), WEB_SESSION_TTL.as_secs());
+    let cookie = set_cookie(
+        &state.cookie,
+        &state.keys.new_session(expires),
+        WEB_SESSION_TTL.as_secs(),
+    );
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = cookie.parse() {
         response.headers_mut().insert(SET_COOKIE, value);
@@ -605,7 +609,7 @@ pub async fn logout(
         return csrf_refused();
     }
     let mut response = Redirect::to("/login").into_response();
-    if let Ok(value) = clear_cookie().parse() {
+    if let Ok(value) = clear_cookie(&state.cookie).parse() {
         response.headers_mut().insert(SET_COOKIE, value);
     }
     response

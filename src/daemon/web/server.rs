@@ -113,7 +113,9 @@ async fn guard(State(state): State<WebState>, request: Request, next: Next) -> R
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it Chromium sends `Origin: null` on a form post, which the check
+    // above must refuse. `same-origin` gives other sites no referrer and this page its origin.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers
         .entry(CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));

@@ -17,7 +17,7 @@ use crate::daemon::control::dispatch::dispatch;
 use crate::daemon::control::social::entry_views;
 use crate::daemon::control::view::EntryView;
 use crate::daemon::node::Node;
-use crate::daemon::web::auth::Keys;
+use crate::daemon::web::auth::{cookie_name, Keys};
 use crate::daemon::web::error::WebError;
 use crate::daemon::web::guard::Allowed;
 use crate::daemon::web::templates::{ContactRow, ProgressRow, ThreadView};
@@ -45,6 +45,8 @@ pub struct WebState {
     pub allowed: Arc<Allowed>,
     /// Live-update streams left.
     pub streams: Arc<Semaphore>,
+    /// The session cookie's name (it carries the port: see [`cookie_name`]).
+    pub cookie: Arc<str>,
 }
 
 impl WebState {
@@ -61,6 +63,7 @@ impl WebState {
             peers,
             tree,
             keys,
+            cookie: cookie_name(allowed.port()).into(),
             allowed: Arc::new(allowed),
             streams: Arc::new(Semaphore::new(WEB_EVENT_STREAMS_MAX)),
         }

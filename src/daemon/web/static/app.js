@@ -17,8 +17,18 @@
       if (list[i].getAttribute(attr) === value) fn(list[i]);
     }
   }
-  var source = new EventSource('/events');
-  source.addEventListener('post', function (e) {
+  var source = null;
+  function connect() {
+    source = new EventSource('/events');
+    source.addEventListener('post', onPost);
+    source.addEventListener('presence', onPresence);
+    source.addEventListener('progress', onProgress);
+  }
+  // A page left (or kept in the back-forward cache) gives its stream back: a browser opens
+  // only a few connections to one host, and streams kept by old pages would starve new ones.
+  window.addEventListener('pagehide', function () { if (source) { source.close(); source = null; } });
+  window.addEventListener('pageshow', function () { if (!source) connect(); });
+  function onPost(e) {
     var d = JSON.parse(e.data);
     var timeline = document.querySelector('[data-live="timeline"]');
     if (timeline) {
@@ -32,8 +42,8 @@
       posts.insertBefore(element(d.post), posts.firstChild);
       say('New post');
     }
-  });
-  source.addEventListener('presence', function (e) {
+  }
+  function onPresence(e) {
     var d = JSON.parse(e.data);
     each('data-presence', d.id, function (el) {
       el.classList.toggle('online', d.online);
@@ -41,8 +51,8 @@
       if (state) state.textContent = d.online ? 'online' : 'offline';
     });
     each('data-status', d.id, function (el) { el.textContent = d.status || ''; });
-  });
-  source.addEventListener('progress', function (e) {
+  }
+  function onProgress(e) {
     var d = JSON.parse(e.data);
     each('data-feed', d.feed, function (el) {
       el.max = Math.max(d.target, 1);
@@ -50,5 +60,6 @@
       el.textContent = d.held + ' of ' + d.target;
     });
     each('data-feed-text', d.feed, function (el) { el.textContent = d.held + ' of ' + d.target; });
-  });
+  }
+  connect();
 })();
