@@ -697,3 +697,30 @@ const _: () = assert!(BLOB_BUDGET_BYTES_DEFAULT >= BLOB_BYTES_MAX_DEFAULT);
 const _: () = assert!(BLOB_FRAME_BYTES_MAX <= FRAME_BYTES_MAX);
 /// Refusals of served blobs a node remembers for `kith blob ls` (the newest).
 pub const BLOB_REFUSALS_KEPT: usize = 32;
+
+// --- a daemon's link to a switchboard cluster (failover) ------------------------------------
+
+/// Members (`@ID@HOST:PORT`, `HOST:PORT` or a bare `@ID`) one `--switchboard` cluster may list.
+pub const SB_CLUSTER_ITEMS_MAX: usize = 16;
+/// Addresses a link tries per round, all its cluster's names resolved together: a DNS name that
+/// resolves to more is cut here.
+pub const SB_CLUSTER_ADDRS_MAX: usize = 32;
+/// Longest wait before a link tries the next member of its cluster (jitter, so that the clients
+/// of a node that died spread over the others instead of all landing at one instant).
+pub const SB_FAILOVER_JITTER_MAX: std::time::Duration = std::time::Duration::from_millis(500);
+/// Keep-alive interval of a daemon's link to its switchboard: the link notices a dead node within
+/// [`SB_LINK_IDLE_TIMEOUT`], which also bounds how long a dead daemon looks online to its node.
+pub const SB_LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(1_500);
+/// How long a daemon's link to its switchboard may hear nothing before it is given up and the
+/// link moves to another member of the cluster (QUIC takes the smaller of the two sides' idle
+/// timeouts, so the switchboard drops a silent daemon as soon).
+pub const SB_LINK_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+const _: () = assert!(SB_LINK_KEEP_ALIVE.as_millis() * 3 <= SB_LINK_IDLE_TIMEOUT.as_millis());
+const _: () = assert!(SB_LINK_IDLE_TIMEOUT.as_millis() <= CONNECTION_IDLE_TIMEOUT.as_millis());
+/// Switchboard links (each to one switchboard or cluster) a daemon runs at once: given,
+/// remembered, and added by followed contact cards.
+pub const SB_LINKS_MAX: usize = 32;
+
+const _: () = assert!(SB_CLUSTER_ITEMS_MAX <= SB_CLUSTER_ADDRS_MAX);
+const _: () = assert!(CARD_SWITCHBOARDS_MAX <= SB_LINKS_MAX);

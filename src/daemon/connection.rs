@@ -305,8 +305,18 @@ async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
         peer: state.peer,
         serve: state.ctx.serve,
     };
+    let clock = matches!(frame, Msg::Clock { .. });
     match state.session.handle(frame, &local) {
-        Ok(actions) => perform(state, actions).await,
+        Ok(actions) => {
+            if clock {
+                // How far this peer holds our own feed: a resyncing node posts only past it.
+                let me = state.ctx.node.identity.id();
+                if let Some(seq) = state.session.memory().received.get(&me) {
+                    state.ctx.node.own.peer_holds(*seq);
+                }
+            }
+            perform(state, actions).await
+        }
         Err(e) => {
             tracing::warn!(peer = %state.peer.short(), error = %e, "closing connection");
             close(&state.guard.conn, CloseCode::ProtocolViolation);

@@ -32,4 +32,7 @@ pub struct PeerContext {
     pub replicators: Replicators<ReplicatorMsg>,
     /// Switchboard links, for introductions.
     pub relays: Relays<SbLinkMsg>,
+    /// Where switchboard links are started (one per switchboard or cluster; the tree states
+    /// their restart type), so a link can be added while the daemon runs (`kith follow CARD`).
+    pub links: DynamicSupervisorHandle,
 }

@@ -7,7 +7,8 @@
 //! - the worker actors: [`store_writer`], [`rolodex`], [`replicator`], [`connection`],
 //!   [`listener`], [`dialer`], [`switchboard_link`] (one write owner, the rolodex's actor, one replicator
 //!   per followed feed, one actor per peer connection, the accept loop, one dialer per active
-//!   rolodex entry, one link per switchboard), and what starts connection actors on request:
+//!   rolodex entry, one link per switchboard or cluster, and [`link_starter`], which starts the
+//!   links given or remembered), and what starts connection actors on request:
 //!   [`connect`] (`kith connect`) and [`punch`] (hole punching);
 //! - [`context`]: the [`context::PeerContext`] the networked actors share;
 //! - [`node`]: the [`node::Node`] handle a client request may use (store reads, the writer, the
@@ -27,6 +28,7 @@ pub mod control;
 pub mod dialer;
 pub mod error;
 pub mod events;
+pub mod link_starter;
 pub mod listener;
 pub mod messages;
 pub mod metrics;

@@ -12,6 +12,7 @@ use ractor::rpc::CallResult;
 use crate::daemon::error::NodeError;
 use crate::daemon::events::{Events, NodeEvent};
 use crate::daemon::messages::{RolodexMsg, StoreWriterMsg};
+use crate::daemon::own_seq::OwnFeed;
 use crate::daemon::uplink::status_file::StatusFile;
 use crate::daemon::uplink::Online;
 use crate::daemon::writer::submit;
@@ -43,6 +44,8 @@ pub struct Node {
     pub online: Online,
     /// Where the status line is kept across restarts.
     pub status_file: StatusFile,
+    /// The own feed's marker and resync gate (peers' clocks report how far they hold it).
+    pub own: OwnFeed,
     /// The blob files, their serving slots and the refusals peers sent about them.
     pub blobs: crate::daemon::blob::Blobs,
 }

@@ -8,7 +8,14 @@
 //! what happens to the store. At start [`decide`] compares it with the store's own head: below
 //! it, the daemon refuses to start unless `--resync-own-feed` is given; with it, the daemon runs
 //! but refuses to append to the own feed ([`OwnFeed::gate`]) until replication has brought the
-//! own feed back up to the marker (the own feed is always wanted, so followers serve it).
+//! own feed back (the own feed is always wanted, so followers serve it).
+//!
+//! "Back" is the marker *and* the longest own feed a peer has said it holds: a restored identity
+//! (`kith init --restore`) knows only that it posted at least once (marker 1), and a follower
+//! serves a long feed in batches of [`REPLICATION_BATCH_MAX`](crate::limits::REPLICATION_BATCH_MAX),
+//! so the first batch alone must not open the gate. Each peer's clock names how far it holds
+//! this feed ([`OwnFeed::peer_holds`], reported by the connection before any of that peer's
+//! entries are read), and the gate stays shut until the store holds that much.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -108,6 +115,8 @@ struct Inner {
     written: Mutex<u64>,
     /// While resyncing, the sequence the own feed must reach before appends; 0 otherwise.
     resync_to: AtomicU64,
+    /// While resyncing, the longest own feed a peer's clock said it holds.
+    peer_head: AtomicU64,
 }
 
 impl OwnFeed {
@@ -149,6 +158,7 @@ impl OwnFeed {
             path: Some(path),
             written: Mutex::new(written),
             resync_to: AtomicU64::new(resync_to),
+            peer_head: AtomicU64::new(0),
         })))
     }
 
@@ -159,6 +169,7 @@ impl OwnFeed {
             path: None,
             written: Mutex::new(0),
             resync_to: AtomicU64::new(0),
+            peer_head: AtomicU64::new(0),
         }))
     }
 
@@ -168,12 +179,12 @@ impl OwnFeed {
     }
 
     /// Whether the own feed may be appended to now: refused while it is being resynced and the
-    /// store's own head is still below the marker. Once it has caught up it stays open.
+    /// store's own head is below the marker or below what a peer said it holds of the feed
+    /// ([`OwnFeed::peer_holds`]). Once it has caught up it stays open.
     pub fn gate(&self, store: &Store) -> Result<(), IngestError> {
-        let want = self.0.resync_to.load(Ordering::Acquire);
-        if want == 0 {
+        let Some(want) = self.wanted() else {
             return Ok(());
-        }
+        };
         let have = store.read()?.head(&self.0.id)?.map_or(0, |h| h.seq);
         if have >= want {
             self.0.resync_to.store(0, Ordering::Release);
@@ -186,12 +197,28 @@ impl OwnFeed {
         Err(IngestError::Resyncing { have, want })
     }
 
-    /// While resyncing, how far the own feed has come back: `(have, want)`.
-    pub fn resync_progress(&self, store: &Store) -> Option<(u64, u64)> {
-        let want = self.0.resync_to.load(Ordering::Acquire);
-        if want == 0 {
+    /// A peer's clock says it holds this node's own feed up to `seq`. While resyncing, the gate
+    /// then waits for the store to hold that much too, so the next own entry follows the
+    /// longest feed known rather than forking it. Ignored once the own feed is open.
+    pub fn peer_holds(&self, seq: u64) {
+        if self.0.resync_to.load(Ordering::Acquire) != 0 {
+            self.0.peer_head.fetch_max(seq, Ordering::AcqRel);
+        }
+    }
+
+    /// While resyncing, the sequence the own feed must reach: the marker or the longest own feed
+    /// a peer holds, whichever is further.
+    fn wanted(&self) -> Option<u64> {
+        let marker = self.0.resync_to.load(Ordering::Acquire);
+        if marker == 0 {
             return None;
         }
+        Some(marker.max(self.0.peer_head.load(Ordering::Acquire)))
+    }
+
+    /// While resyncing, how far the own feed has come back: `(have, want)`.
+    pub fn resync_progress(&self, store: &Store) -> Option<(u64, u64)> {
+        let want = self.wanted()?;
         let have = store
             .read()
             .ok()?
@@ -333,5 +360,52 @@ mod tests {
         assert_eq!(load(&dir.path().join(OWN_SEQ_FILE)).unwrap(), Some(5));
         own.appended(6);
         assert_eq!(load(&dir.path().join(OWN_SEQ_FILE)).unwrap(), Some(6));
+    }
+
+    /// A restored identity (marker 1) whose follower holds a feed longer than one replication
+    /// batch: the first batch back must not open the gate, or the next post would sign a
+    /// sequence the follower already holds (a fork).
+    #[test]
+    fn a_restored_feed_longer_than_one_batch_stays_gated_until_all_of_it_is_back() {
+        use crate::feed::Content;
+        use crate::ingest::{run_batch, Op};
+        use crate::limits::REPLICATION_BATCH_MAX;
+        let dir = tempfile::tempdir().unwrap();
+        let identity = crate::identity::Identity::generate();
+        save(&dir.path().join(OWN_SEQ_FILE), 1).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let own = OwnFeed::open(dir.path(), &store, identity.id(), true).unwrap();
+        let follower_holds = (2 * REPLICATION_BATCH_MAX + REPLICATION_BATCH_MAX / 2) as u64;
+        own.peer_holds(follower_holds);
+        // The own entries come back batch by batch (published here: the same feed, the same
+        // store writes as a follower's batches).
+        let mut held = 0u64;
+        while held < follower_holds {
+            let n = REPLICATION_BATCH_MAX.min((follower_holds - held) as usize);
+            let ops = (0..n)
+                .map(|i| {
+                    Op::Publish(Content::Post {
+                        text: format!("post {}", held + i as u64 + 1),
+                        reply_to: None,
+                    })
+                })
+                .collect();
+            run_batch(&store, &identity, ops, crate::feed::now_ms()).unwrap();
+            held += n as u64;
+            if held < follower_holds {
+                match own.gate(&store) {
+                    Err(IngestError::Resyncing { have, want }) => {
+                        assert_eq!((have, want), (held, follower_holds));
+                    }
+                    other => panic!("the gate opened at {held} of {follower_holds}: {other:?}"),
+                }
+                assert_eq!(own.resync_progress(&store), Some((held, follower_holds)));
+            }
+        }
+        own.gate(&store).expect("the whole feed is back");
+        assert_eq!(own.resync_progress(&store), None);
+        // Once open it stays open; later clocks change nothing.
+        own.peer_holds(follower_holds + 10);
+        own.gate(&store).expect("still open");
     }
 }

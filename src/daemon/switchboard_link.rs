@@ -6,9 +6,22 @@
 //! line and its watch list — the ids it follows — and records the presence notices it gets). The
 //! switchboard's key is pinned: given as `@ID@HOST:PORT`, or learned on first use (as SSH does,
 //! [`crate::net::pin`]), kept for the life of the actor and remembered in the store. When the connection ends, everything this switchboard
-//! said is forgotten and the link reconnects by itself. Started by the daemon's tree, one per
-//! `--switchboard`, permanent. It starts peer connections (introduced peers, dial-backs), so it
-//! sits beside the other actors, above the plumbing in [`crate::daemon::uplink`].
+//! said is forgotten and the link reconnects by itself.
+//!
+//! A link names one switchboard or a cluster of them ([`Cluster`]: several members, or a name
+//! that resolves to several nodes, with their keys). It keeps one connection at a time, to one
+//! member; when that node dies (the link hears nothing for [`SB_LINK_IDLE_TIMEOUT`](crate::limits::SB_LINK_IDLE_TIMEOUT)), ends the
+//! connection or refuses the join, the link moves to the next member at once, and backs off only
+//! once every member was tried ([`crate::daemon::uplink::retry`]). Its inner relay endpoint is
+//! closed with the connection, so the relayed peer connections it carried end at once and are
+//! dialled again through the new member. A watched peer that rejoins (a newer presence, i.e. it
+//! moved to another node) has its relayed connection here closed the same way: the path it rode
+//! died with its old link.
+//!
+//! Started through [`start_link`] under the daemon's `switchboards` dynamic supervisor (its
+//! restart type is the tree's), one per `--switchboard`, remembered switchboard or switchboard
+//! a followed contact card names. It starts peer connections (introduced peers, dial-backs), so
+//! it sits beside the other actors, above the plumbing in [`crate::daemon::uplink`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,18 +45,21 @@ use crate::feed::now_ms;
 use crate::identity::{FeedId, IdentityError};
 use crate::ingest::Op;
 use crate::limits::{
-    HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_FRAME_BYTES_MAX, SB_SEND_QUEUE,
+    HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_CLUSTER_ADDRS_MAX, SB_FRAME_BYTES_MAX,
+    SB_SEND_QUEUE,
 };
 use crate::net::endpoint::accept;
 use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
 use crate::net::pin::{pin, PinError};
-use crate::net::target::Target;
+use crate::net::target::{Cluster, KeyRule, TargetError};
 use crate::net::tls::{peer_key, server_name};
+use crate::net::CloseCode;
 use crate::net::PeerEndpoint;
 use crate::net::{stream, NetError};
-use crate::relay::config::{check_link, outer_client_config};
+use crate::relay::config::{check_link, uplink_client_config};
 use crate::relay::{pump, VirtualSocket};
 use crate::runtime::OwnedTask;
+use crate::supervisor::SupervisorError;
 use crate::wire::switchboard::{ClientMsg, IntroAnswer, JoinRefusal, ServerMsg};
 
 /// Why a link could not reach and greet its switchboard.
@@ -79,6 +95,44 @@ pub enum UplinkError {
     /// The hello exchange failed.
     #[error(transparent)]
     Hello(#[from] HelloError),
+    /// The node proved a key that is none of its cluster's.
+    #[error("the switchboard proved {0}, which is not a key of this cluster")]
+    NotInCluster(FeedId),
+}
+
+/// Why a link could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartLinkError {
+    /// The text is not a switchboard or cluster.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The `switchboards` supervisor refused (not running, full).
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+}
+
+/// The child id of the link to `cluster` under the `switchboards` supervisor.
+pub fn child_id(cluster: &Cluster) -> String {
+    format!("switchboard:{}", cluster.key())
+}
+
+/// Start a link to the switchboard or cluster `target` names, unless one runs already
+/// (`Ok(false)`); `Ok(true)` if started now.
+pub async fn start_link(ctx: &PeerContext, target: &str) -> Result<bool, StartLinkError> {
+    let cluster = Cluster::parse(target)?;
+    let args = SbLinkArgs {
+        ctx: ctx.clone(),
+        target: target.to_string(),
+    };
+    match ctx
+        .links
+        .start_worker(child_id(&cluster), SbLink, move || args.clone())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(SupervisorError::DuplicateId(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The switchboard link actor.
@@ -97,7 +151,12 @@ pub struct SbLinkArgs {
 /// A link's state.
 pub struct SbLinkState {
     args: SbLinkArgs,
-    target: Target,
+    /// The switchboard or cluster, with the keys learned so far.
+    target: Cluster,
+    /// This round's members: each address the cluster's names resolved to.
+    candidates: Vec<Candidate>,
+    /// The member the current session is with.
+    linked: Option<Linked>,
     /// When to dial again ([`Retry`]).
     retry: Retry,
     /// The state and reason last logged, so the log has one line per change of state.
@@ -106,6 +165,21 @@ pub struct SbLinkState {
     /// Forgotten by the user (`kith switchboards forget`): closed, and dials no more.
     forgotten: bool,
     _events: OwnedTask,
+}
+
+/// One address of a cluster member.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    addr: SocketAddr,
+    /// Index of its member in the cluster.
+    member: usize,
+}
+
+/// The member a session is with: its address and proven key.
+#[derive(Clone, Copy, Debug)]
+struct Linked {
+    addr: SocketAddr,
+    key: FeedId,
 }
 
 struct Session {
@@ -132,6 +206,8 @@ impl Drop for Session {
     fn drop(&mut self) {
         if let Some(relay) = &self.relay {
             relay.socket.close();
+            // The relayed connections riding this link end now, not at their idle timeout.
+            relay.endpoint.close(CloseCode::Normal);
         }
         self.conn.close(0u32.into(), b"bye");
         for (_, port) in self.asked.drain() {
@@ -150,8 +226,8 @@ impl Actor for SbLink {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let target = Target::parse(&args.target)?;
-        if target.id.is_some() {
+        let target = Cluster::parse(&args.target)?;
+        if !target.known_keys().is_empty() {
             remember(&args.ctx, &target);
         }
         let events = OwnedTask::spawn(forward_events(
@@ -162,8 +238,10 @@ impl Actor for SbLink {
         myself.cast(SbLinkMsg::Connect)?;
         let state = SbLinkState {
             args,
+            retry: Retry::new(target.members.len()),
             target,
-            retry: Retry::default(),
+            candidates: Vec::new(),
+            linked: None,
             logged: None,
             session: None,
             forgotten: false,
@@ -172,6 +250,22 @@ impl Actor for SbLink {
         let mut state = state;
         report(&mut state, LinkState::Connecting, None, None, None);
         Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stopped (forgotten, or restarting): what it said of who is online goes with it.
+        state.session = None;
+        state.args.ctx.node.online.forget(&state.args.target);
+        state
+            .args
+            .ctx
+            .relays
+            .unregister(&state.args.target, &myself);
+        Ok(())
     }
 
     async fn handle(
@@ -204,6 +298,7 @@ impl Actor for SbLink {
             SbLinkMsg::Closed(reason) => {
                 tracing::debug!(switchboard = %state.args.target, %reason, "link down");
                 state.args.ctx.node.online.forget(&state.args.target);
+                state.linked = None;
                 let unit = rand::random::<f64>();
                 match state.session.take().and_then(|mut s| s.refused.take()) {
                     Some((why, refusal)) => {
@@ -223,18 +318,59 @@ impl Actor for SbLink {
     }
 }
 
-/// Remember this switchboard with its pinned key in the store, so the daemon reconnects to it
-/// after a restart and a key learned on first use stays pinned (never overwritten by an
-/// unpinned form: only targets with a key are written).
-fn remember(ctx: &PeerContext, target: &Target) {
-    let op = Op::Switchboard(target.host.clone(), target.to_text());
+/// Remember this switchboard (or cluster) with its pinned keys in the store, so the daemon
+/// reconnects to it after a restart and a key learned on first use stays pinned (never
+/// overwritten by an unpinned form: only targets with a key are written).
+fn remember(ctx: &PeerContext, target: &Cluster) {
+    let op = Op::Switchboard(target.key(), target.to_text());
     if let Err(e) = submit_queued(&ctx.node.writer, vec![op]) {
-        tracing::debug!(switchboard = %target.host, error = %e, "switchboard not remembered");
+        tracing::debug!(switchboard = %target.key(), error = %e, "switchboard not remembered");
     }
 }
 
+/// Every address the cluster's members resolve to, in the order given (at most
+/// [`SB_CLUSTER_ADDRS_MAX`]); a name that does not resolve is skipped, the last such error kept.
+async fn resolve(target: &Cluster) -> Result<Vec<Candidate>, UplinkError> {
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut failed = None;
+    for (member, m) in target.members.iter().enumerate() {
+        match tokio::net::lookup_host(m.host.as_str()).await {
+            Ok(addrs) => {
+                for addr in addrs {
+                    if out.len() < SB_CLUSTER_ADDRS_MAX && !out.iter().any(|c| c.addr == addr) {
+                        out.push(Candidate { addr, member });
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    match (out.is_empty(), failed) {
+        (true, Some(e)) => Err(UplinkError::Resolve(e)),
+        (true, None) => Err(UplinkError::NoAddress),
+        (false, _) => Ok(out),
+    }
+}
+
+/// The member to dial now: the cluster's names are resolved again at the start of each round.
+async fn candidate(state: &mut SbLinkState) -> Result<Candidate, UplinkError> {
+    if state.retry.starts_round() || state.candidates.is_empty() {
+        state.candidates = resolve(&state.target).await?;
+        state.retry.set_members(state.candidates.len());
+    }
+    state
+        .candidates
+        .get(state.retry.member())
+        .copied()
+        .ok_or(UplinkError::NoAddress)
+}
+
 async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
-    match open(myself, state).await {
+    let opened = match candidate(state).await {
+        Ok(member) => open(myself, state, member).await,
+        Err(e) => Err(e),
+    };
+    match opened {
         Ok(session) => {
             state.session = Some(session);
             let status = state.args.ctx.node.online.status();
@@ -262,21 +398,36 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
 async fn open(
     myself: &ActorRef<SbLinkMsg>,
     state: &mut SbLinkState,
+    candidate: Candidate,
 ) -> Result<Session, UplinkError> {
-    let addr = tokio::net::lookup_host(state.target.host.as_str())
-        .await
-        .map_err(UplinkError::Resolve)?
-        .next()
-        .ok_or(UplinkError::NoAddress)?;
-    // Trust on first use: a key learned now is pinned, and remembered across restarts.
-    let given = state.target.id.map(|id| id.verifying_key()).transpose()?;
-    let pinned = pin(&state.args.ctx.endpoint, addr, given).await?;
-    if pinned.learned {
-        state.target.id = Some(FeedId::from(pinned.key));
-        remember(&state.args.ctx, &state.target);
-    }
-    let key = pinned.key;
+    let Candidate { addr, member } = candidate;
+    let endpoint = &state.args.ctx.endpoint;
+    let key = match state.target.rule(member) {
+        KeyRule::Pinned(id) => id.verifying_key()?,
+        // A member without its own key proves one of the cluster's: a probe names the key it
+        // holds, which must be listed before it is dialled with it.
+        KeyRule::AnyOf(keys) => {
+            let key = pin(endpoint, addr, None).await?.key;
+            if !keys.contains(&FeedId::from(key)) {
+                return Err(UplinkError::NotInCluster(FeedId::from(key)));
+            }
+            key
+        }
+        // Trust on first use: a key learned now is pinned, and remembered across restarts.
+        KeyRule::Learn => {
+            let key = pin(endpoint, addr, None).await?.key;
+            if let Some(m) = state.target.members.get_mut(member) {
+                m.id = Some(FeedId::from(key));
+            }
+            remember(&state.args.ctx, &state.target);
+            key
+        }
+    };
     let conn = dial_outer(state, addr, key).await?;
+    state.linked = Some(Linked {
+        addr,
+        key: FeedId::from(key),
+    });
     let ours = Hello::new(
         NodeRole::Daemon,
         Capabilities::of(&[Capability::Replicate, Capability::Presence]),
@@ -299,15 +450,15 @@ async fn open(
     })
 }
 
-/// Dial the switchboard with the relay link's transport (datagrams large enough for an inner
-/// packet), pinned to `key`.
+/// Dial the switchboard with the uplink's transport (datagrams large enough for an inner
+/// packet; keep-alives that notice a dead node within [`SB_LINK_IDLE_TIMEOUT`](crate::limits::SB_LINK_IDLE_TIMEOUT)), pinned to `key`.
 async fn dial_outer(
     state: &SbLinkState,
     addr: SocketAddr,
     key: VerifyingKey,
 ) -> Result<quinn::Connection, UplinkError> {
     let signing = state.args.ctx.node.identity.signing_key();
-    let config = outer_client_config(signing, key)?;
+    let config = uplink_client_config(signing, key)?;
     let endpoint = state.args.ctx.endpoint.quinn();
     let connecting = endpoint.connect_with(config, addr, &server_name(&key))?;
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
@@ -384,6 +535,16 @@ fn on_frame(state: &mut SbLinkState, frame: ServerMsg) {
     match frame {
         ServerMsg::Presence { id, online } => {
             let came = online.is_some() && state.args.ctx.node.online.get(&id).is_none();
+            // A newer presence than the one this switchboard showed: the peer rejoined (its node
+            // died, it moved to another member). A relayed connection with it rode its old link,
+            // which is gone: close it now rather than at its idle timeout, and dial again.
+            let before = state.args.ctx.node.online.reported_by(&via, &id);
+            let rejoined =
+                matches!((&before, &online), (Some(b), Some(n)) if n.since_ms > b.since_ms);
+            if rejoined && state.args.ctx.connections.close_relayed(&id) {
+                tracing::debug!(switchboard = %via, peer = %id.short(), "peer rejoined; its relayed connection closed");
+            }
+            let came = came || rejoined;
             state.args.ctx.node.online.report(&via, id, online);
             if came {
                 let _ = state.args.ctx.node.events.send(NodeEvent::Online(id));
@@ -469,9 +630,14 @@ fn report(
         log_change(&state.args.target, link, reason.as_deref(), next);
         state.logged = Some((link, reason.clone()));
     }
+    let id = match state.linked {
+        Some(linked) => Some(linked.key),
+        None => state.target.known_keys().first().copied(),
+    };
     state.args.ctx.relays.report(LinkView {
         target: state.args.target.clone(),
-        id: state.target.id.map(|id| id.to_string()),
+        id: id.map(|id| id.to_string()),
+        member: state.linked.map(|l| l.addr.to_string()),
         state: link,
         since_ms: now,
         observed: observed.map(|a| a.to_string()),

@@ -72,6 +72,25 @@ pub fn outer_client_config(
     Ok(config)
 }
 
+/// A daemon's client config towards its switchboard `expected`: the relay link transport with
+/// keep-alives every [`limits::SB_LINK_KEEP_ALIVE`] and an idle timeout of
+/// [`limits::SB_LINK_IDLE_TIMEOUT`], so a node that dies is noticed (and the daemon moves to
+/// another member of its cluster) within seconds rather than the peer connections' timeout.
+pub fn uplink_client_config(
+    key: &SigningKey,
+    expected: VerifyingKey,
+) -> Result<quinn::ClientConfig, NetError> {
+    let mut config = client_config(key, expected)?;
+    let mut transport = outer_transport_config()?;
+    let idle = quinn::IdleTimeout::try_from(limits::SB_LINK_IDLE_TIMEOUT)
+        .map_err(|_| NetError::Config("the uplink idle timeout is out of range"))?;
+    transport
+        .keep_alive_interval(Some(limits::SB_LINK_KEEP_ALIVE))
+        .max_idle_timeout(Some(idle));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
 /// Checks that `conn` can carry relayed packets now (its datagram size changes with the path).
 pub fn check_link(conn: &quinn::Connection) -> Result<(), LinkCheckError> {
     let needed = limits::RELAY_INNER_PACKET_BYTES_MIN + limits::RELAY_HEADER_BYTES;

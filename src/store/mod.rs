@@ -10,6 +10,7 @@ mod fault;
 mod keys;
 mod lock;
 mod meta;
+mod page;
 mod read;
 mod social;
 mod timeline;
@@ -20,11 +21,12 @@ use std::path::{Path, PathBuf};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, WithoutTls};
 
+pub use deletion::InboxItem;
 pub use lock::DirLock;
 pub use meta::Damage;
+pub use page::Before;
 pub use read::{EntryWithPayload, Reader, StoredEntry, VerifyError};
 pub use social::{FeedSummary, Profile, Reactions, Thread};
-pub use deletion::InboxItem;
 pub use timeline::{TimelineCursor, TimelinePage, TimelineThread};
 pub use write::Writer;
 

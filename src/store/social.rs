@@ -446,6 +446,37 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    /// Posts that mention `who`, newest first, at most `limit`, below `before` (a page of
+    /// `kith mentions --before MSGID`; see [`crate::store::Before`]).
+    pub fn mentions_before(
+        &self,
+        who: &FeedId,
+        before: Option<&crate::store::Before>,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let lower = who.0;
+        let upper = before.map(|b| timed_key(&who.0, b.timestamp_ms, &b.author, b.seq));
+        let end = timed_key(&who.0, u64::MAX, &FeedId([0xff; 32]), u64::MAX);
+        let bounds = (
+            std::ops::Bound::Included(&lower[..]),
+            match &upper {
+                Some(k) => std::ops::Bound::Excluded(&k[..]),
+                None => std::ops::Bound::Included(&end[..]),
+            },
+        );
+        let mut out = Vec::new();
+        for item in self.tables.social.mentions.rev_range(&self.txn, &bounds)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            if let Some((author, seq)) = timed_entry(key) {
+                out.extend(self.stored(&author, seq)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The reactions to `msg`, counted once per feed and reaction; `blocked` feeds are left out.
     /// Reads at most [`REACTIONS_SCAN_MAX`]; shows at most [`REACTION_KINDS_SHOWN_MAX`] kinds.
     pub fn reactions(

@@ -92,7 +92,9 @@ impl Hub {
     }
 
     /// Register `client` of cluster node `node`, reached through `link` (its node's queue), unless
-    /// it is already known (as a local or remote client).
+    /// it is already known as a local client. A client known as another node's moves to `node`
+    /// with its pairs: it failed over (its old node died, or it rejoined elsewhere), and the
+    /// caller checked with presence that `node` holds it now.
     pub fn add_remote(
         &self,
         client: FeedId,
@@ -101,6 +103,10 @@ impl Hub {
     ) -> Result<(), RouterError> {
         let mut inner = self.lock();
         if inner.router.is_client(&client) {
+            if inner.remote.get(&client).is_some_and(|old| *old != node) {
+                inner.links.insert(client, link);
+                inner.remote.insert(client, node);
+            }
             return Ok(());
         }
         inner.router.add_client(client, Instant::now())?;

@@ -24,11 +24,17 @@ pub enum Request {
         id: Option<String>,
         /// How many.
         limit: Option<usize>,
+        /// Start below this message (the next page).
+        #[serde(default)]
+        before: Option<String>,
     },
     /// Posts of the own and followed feeds, newest first.
     Timeline {
         /// How many.
         limit: Option<usize>,
+        /// Start below this message (the next page).
+        #[serde(default)]
+        before: Option<String>,
     },
     /// Follow someone.
     Follow {
@@ -113,6 +119,9 @@ pub enum Request {
     Mentions {
         /// How many.
         limit: Option<usize>,
+        /// Start below this message (the next page).
+        #[serde(default)]
+        before: Option<String>,
     },
     /// Publish a short reaction to a message.
     React {

@@ -95,16 +95,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Unfollow(a) => ask(&dir, a.json.json, Request::Unfollow { id: a.id }, contact),
         Command::Block(a) => ask(&dir, a.json.json, Request::Block { id: a.id }, contact),
         Command::Unblock(a) => ask(&dir, a.json.json, Request::Unblock { id: a.id }, contact),
-        Command::Feed { id, limit, json } => ask(
+        Command::Feed {
+            id,
+            limit,
+            before,
+            json,
+        } => ask(
             &dir,
             json.json,
-            Request::Feed { id, limit },
+            Request::Feed { id, limit, before },
             output::entries,
         ),
-        Command::Timeline { limit, json } => ask(
+        Command::Timeline {
+            limit,
+            before,
+            json,
+        } => ask(
             &dir,
             json.json,
-            Request::Timeline { limit },
+            Request::Timeline { limit, before },
             output::entries,
         ),
         Command::Contacts(ContactsArgs { action: None, json }) => {
@@ -353,25 +362,12 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
     })
 }
 
-/// The switchboards to use: those given (flags or config), merged with those remembered in the
-/// store (a remembered key stays pinned), and the remembered ones not given again.
+/// The switchboards (and clusters) to use: those given (flags or config), merged with those
+/// remembered in the store (a remembered key stays pinned), and the remembered ones not given
+/// again. A given one that does not parse is refused here, before the daemon starts.
 fn switchboard_targets(store: &Store, given: Vec<String>) -> Result<Vec<String>> {
-    use kith::net::target::Target;
-    let mut remembered: std::collections::BTreeMap<String, Target> =
-        std::collections::BTreeMap::new();
-    for (host, text) in store.read()?.switchboards()? {
-        if let Ok(target) = Target::parse(&text) {
-            remembered.insert(host, target);
-        }
-    }
-    let mut out = Vec::new();
-    for text in given {
-        let target = Target::parse(&text).map_err(anyhow::Error::msg)?;
-        let merged = Target::merge(target.clone(), remembered.remove(&target.host));
-        out.push(merged.to_text());
-    }
-    out.extend(remembered.into_values().map(|t| t.to_text()));
-    Ok(out)
+    let remembered = store.read()?.switchboards()?;
+    kith::net::target::merge_targets(&given, &remembered).map_err(anyhow::Error::msg)
 }
 
 fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {

@@ -435,3 +435,195 @@ fn a_restored_identity_gets_its_feed_back_and_posts_on_without_a_fork() {
         head_seq(b.dir(), &a_id) == held + 1
     });
 }
+
+/// A restored identity whose feed is longer than one replication batch
+/// (`REPLICATION_BATCH_MAX`): posting stays refused until every entry a follower holds is
+/// back, not only the first batch, so the first post after the restore follows the whole feed
+/// and the follower takes it (no fork). A client keeps trying to post during the catch-up.
+#[test]
+fn a_restored_feed_longer_than_one_batch_is_whole_before_the_next_post() {
+    let held = 2 * kith::limits::REPLICATION_BATCH_MAX + 500;
+    let home = Home::init();
+    support::seed_posts(&home.dir, held);
+    let a_id = home.id();
+    let a_daemon = Daemon::start(&home.dir, LOOPBACK);
+    let a_addr = listen_addr(&home.dir);
+    let b = Node::start();
+    let followed = b.json(&["follow", &a_id, "--addr", &a_addr]);
+    assert_eq!(followed["contact"]["following"], true, "{followed}");
+    eventually_blocking("B holds all of A", SOON, POLL, || {
+        head_seq(b.dir(), &a_id) == held as u64
+    });
+    let phrase = kith_json(&home.dir, &["identity", "export", "--json"])["phrase"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(a_daemon.stop(), "A stops cleanly");
+    drop(home);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("restored");
+    let out = restore(&dir, &phrase);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _da = Daemon::start(&dir, &["--listen", "127.0.0.1:0", "--resync-own-feed"]);
+    // A client that posts as soon as it is let: its first accepted post must follow the whole
+    // feed B holds.
+    let poster = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + SOON;
+            let mut refused = 0u32;
+            while std::time::Instant::now() < deadline {
+                let out = kith(&dir, &["post", "first after the restore", "--json"]);
+                if out.status.success() {
+                    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                    return (v["seq"].as_u64(), refused);
+                }
+                let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                assert!(err.contains("resyncing your own feed"), "{err}");
+                refused += 1;
+            }
+            (None, refused)
+        })
+    };
+    kith_json(
+        &dir,
+        &["connect", &format!("{}@{}", b.id, b.addr), "--json"],
+    );
+    let (seq, refused) = poster.join().unwrap();
+    println!("{refused} posts refused while the feed came back");
+    assert_eq!(
+        seq,
+        Some(held as u64 + 1),
+        "the first post after the restore follows all {held} entries B holds"
+    );
+    assert_eq!(head_seq(&dir, &a_id), held as u64 + 1);
+    eventually_blocking("B takes the new post: no fork", SOON, POLL, || {
+        head_seq(b.dir(), &a_id) == held as u64 + 1
+    });
+}
+
+/// `kith follow CARD` on a running node that knows no switchboard, given only the card of a node
+/// behind one (its addresses taken out, so that the switchboard is the only way to it): the
+/// daemon links to the card's switchboard at once — no restart — and replicates the node's feed
+/// through it. Following the card again adds no second link.
+#[test]
+fn following_a_card_links_to_its_switchboard_without_a_restart() {
+    let sb_home = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let _sb = support::Switchboard::start(sb_home.path(), port);
+    let sb = format!("127.0.0.1:{port}");
+    let a_home = Home::init();
+    let _a = Daemon::start(
+        &a_home.dir,
+        &["--listen", "127.0.0.1:0", "--switchboard", &sb],
+    );
+    let a_id = a_home.id();
+    kith_json(
+        &a_home.dir,
+        &["post", "only through the switchboard", "--json"],
+    );
+    eventually_blocking("A joined its switchboard", SOON, POLL, || {
+        kith_json(&a_home.dir, &["switchboards", "--json"])["switchboards"][0]["link"]["state"]
+            == "joined"
+    });
+    let card = kith_json(&a_home.dir, &["card", "--json"]);
+    let full = card["card"].as_str().unwrap();
+    assert!(
+        full.contains("sb="),
+        "the card names the switchboard: {full}"
+    );
+    // Only the id and the switchboard: no address to dial.
+    let (head, query) = full.split_once('?').unwrap();
+    let parts: Vec<&str> = query.split('&').filter(|p| p.starts_with("sb=")).collect();
+    let only_sb = format!("{head}?{}", parts.join("&"));
+
+    let b = Node::start();
+    assert_eq!(
+        b.json(&["switchboards"])["switchboards"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "B knows no switchboard"
+    );
+    let followed = b.json(&["follow", &only_sb]);
+    assert_eq!(followed["contact"]["following"], true, "{followed}");
+    assert_eq!(
+        followed["switchboards_added"].as_array().map(Vec::len),
+        Some(1),
+        "{followed}"
+    );
+    eventually_blocking("B holds A's post", SOON, POLL, || {
+        head_seq(b.dir(), &a_id) >= 1
+    });
+    let links = b.json(&["switchboards"]);
+    let list = links["switchboards"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{links}");
+    assert_eq!(list[0]["link"]["state"], "joined", "{links}");
+    assert_eq!(list[0]["remembered"], true, "{links}");
+    // Again: nothing new to link to.
+    let again = b.json(&["follow", &only_sb]);
+    assert_eq!(
+        again["switchboards_added"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+    let status = b.json(&["status"]);
+    assert_eq!(
+        status["switchboards"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
+}
+
+/// `--before` pages a listing longer than one answer (issue 14, item 6): `feed` and `timeline`
+/// read page by page give every entry once, newest first, and a full page names the id to go
+/// on from; a `--before` that is not a held message is refused by name.
+#[test]
+fn feed_and_timeline_page_with_before() {
+    let home = Home::init();
+    support::seed_posts(&home.dir, 130);
+    let _d = Daemon::start(&home.dir, LOOPBACK);
+    let me = home.id();
+    for listing in [vec!["feed"], vec!["timeline"]] {
+        let mut seen: Vec<u64> = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..10 {
+            let mut args: Vec<&str> = listing.clone();
+            args.extend(["--limit", "50", "--json"]);
+            if let Some(b) = &before {
+                args.extend(["--before", b]);
+            }
+            let page = kith_json(&home.dir, &args);
+            let list = entries(&page);
+            assert!(list.len() <= 50, "{page}");
+            seen.extend(list.iter().map(|e| e["seq"].as_u64().unwrap()));
+            match page["next_before"].as_str() {
+                Some(next) => {
+                    assert_eq!(list.len(), 50, "only a full page goes on: {page}");
+                    assert_eq!(list.last().unwrap()["id"], next);
+                    before = Some(next.to_string());
+                }
+                None => break,
+            }
+        }
+        let want: Vec<u64> = (1..=130).rev().collect();
+        assert_eq!(seen, want, "{listing:?}: every post once, newest first");
+    }
+    fails_with(
+        &home.dir,
+        &["feed", "--before", "%nope.b3"],
+        "not a message id",
+    );
+    let other = format!("%{}.b3", "A".repeat(43) + "=");
+    fails_with(
+        &home.dir,
+        &["timeline", "--before", &other],
+        "not held here",
+    );
+    let _ = me;
+}

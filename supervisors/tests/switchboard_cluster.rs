@@ -8,6 +8,10 @@
 //!
 //! The clients speak the switchboard protocol directly (key-bound QUIC, hello, join, introduce)
 //! and send `[32-byte key][payload]` datagrams: what an inner QUIC packet is to a switchboard.
+//!
+//! And a daemon that fails over within its cluster (issue 17, item 1): three nodes, real `kith`
+//! daemons given the whole cluster, the node of one of them killed; it is online again through
+//! another node, and posts reach it again, within the presence down period plus 5 s.
 
 mod support;
 
@@ -19,8 +23,9 @@ use kith::identity::FeedId;
 use kith::limits::{SB_INTRODUCTIONS_BURST, SB_INTRODUCTIONS_PER_SEC};
 use kith::testing::eventually_blocking;
 use kith::wire::switchboard::{ClientMsg, IntroAnswer, ServerMsg};
+use support::netns::{Lab, Proc};
 use support::sb_client::Client;
-use support::{free_port, identity, kith_json, Switchboard, POLL};
+use support::{free_port, head_seq, identity, kith, kith_json, Home, Switchboard, POLL};
 
 /// One switchboard on loopback: its home (kept while in scope), process, port and id.
 fn one_switchboard() -> (tempfile::TempDir, Switchboard, u16, FeedId) {
@@ -240,5 +245,207 @@ async fn a_client_asking_for_introductions_too_fast_is_refused_past_its_rate() {
         counters["introductions_refused"].as_u64(),
         Some(refused as u64),
         "{counters}"
+    );
+}
+
+/// The failover test's presence heartbeat: a node is marked down after 20 silent periods.
+const FAILOVER_BROADCAST_MS: u64 = 500;
+/// Its down period (`--presence-broadcast-ms` × 20).
+const FAILOVER_DOWN: Duration = Duration::from_millis(FAILOVER_BROADCAST_MS * 20);
+
+/// Where daemon `dir`'s one switchboard link is now: the member's address, if it is joined.
+fn linked_member(dir: &Path) -> Option<String> {
+    let status = kith_json(dir, &["status", "--json"]);
+    let link = status["switchboards"].as_array()?.first()?.clone();
+    if link["state"] != "joined" {
+        return None;
+    }
+    link["member"].as_str().map(str::to_string)
+}
+
+fn kith_ok(dir: &Path, args: &[&str]) {
+    let out = kith(dir, args);
+    assert!(
+        out.status.success(),
+        "kith {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 17's done-when for failover, with real processes in one network namespace whose
+/// nftables drop every datagram between the two daemons' ports, so that they can only reach
+/// each other through the switchboards' relay (as two daemons behind symmetric NATs): three
+/// nodes; A is given the cluster as its members with their keys and lands on node 1, B is given
+/// it as addresses plus the nodes' keys and lands on node 2. Node 2 is killed (SIGKILL): B's
+/// link notices within its idle timeout and moves to another member, the relayed connection is
+/// dialled again through the new node, A's next post reaches B, and every surviving node lists
+/// B exactly once — all within the down period plus 5 s of the kill (the time is printed).
+#[test]
+fn a_daemon_whose_node_dies_is_online_through_another_node_and_gets_posts_again() {
+    let lab = match Lab::open(&["ip", "nft"], &["fo"]) {
+        Ok(lab) => lab,
+        Err(why) => return println!("skipped: {why}"),
+    };
+    lab.nft(
+        "fo",
+        "table inet nodirect {\n\
+         chain out { type filter hook output priority 0; \
+         udp sport { 9101, 9102 } udp dport { 9101, 9102 } drop; }\n\
+         }\n",
+    );
+    let homes = tempfile::tempdir().unwrap();
+    let dirs: Vec<std::path::PathBuf> = (1..=3)
+        .map(|n| homes.path().join(format!("sb{n}")))
+        .collect();
+    let keys: Vec<String> = dirs.iter().map(|d| identity(d)).collect();
+    let addr = |n: usize| format!("127.0.0.1:780{}", n + 1);
+    let pinned = |n: usize| format!("{}@{}", keys[n], addr(n));
+    let period = FAILOVER_BROADCAST_MS.to_string();
+    let extra: [Vec<String>; 3] = [
+        vec![
+            "--cluster-key".into(),
+            keys[1].clone(),
+            "--cluster-key".into(),
+            keys[2].clone(),
+        ],
+        vec![
+            "--join".into(),
+            pinned(0),
+            "--cluster-key".into(),
+            keys[2].clone(),
+        ],
+        vec!["--join".into(), pinned(0), "--join".into(), pinned(1)],
+    ];
+    let mut nodes: Vec<Option<Proc>> = (0..3)
+        .map(|n| {
+            let mut args: Vec<String> = vec![
+                "switchboard".into(),
+                "--listen".into(),
+                addr(n),
+                "--presence-broadcast-ms".into(),
+                period.clone(),
+            ];
+            args.extend(extra[n].iter().cloned());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Some(lab.spawn("fo", &dirs[n], &args))
+        })
+        .collect();
+    let online = |n: usize| {
+        kith_json(&dirs[n], &["status", "--json"])["online"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // A: the members with their keys, node 1 first. B: the addresses, node 2 first, and the
+    // nodes' keys alone (what a DNS name resolving to every node would be given with).
+    let (a, b) = (Home::init(), Home::init());
+    let (ida, idb) = (a.id(), b.id());
+    let a_cluster = format!("{},{},{}", pinned(0), pinned(1), pinned(2));
+    let b_cluster = format!(
+        "{},{},{},{},{},{}",
+        addr(1),
+        addr(2),
+        addr(0),
+        keys[0],
+        keys[1],
+        keys[2]
+    );
+    let _pa = lab.spawn(
+        "fo",
+        &a.dir,
+        &[
+            "daemon",
+            "--listen",
+            "127.0.0.1:9101",
+            "--switchboard",
+            &a_cluster,
+        ],
+    );
+    let _pb = lab.spawn(
+        "fo",
+        &b.dir,
+        &[
+            "daemon",
+            "--listen",
+            "127.0.0.1:9102",
+            "--switchboard",
+            &b_cluster,
+        ],
+    );
+    kith_ok(&a.dir, &["follow", &idb]);
+    kith_ok(&b.dir, &["follow", &ida]);
+    eventually_blocking(
+        "A on node 1 and B on node 2",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            linked_member(&a.dir).as_deref() == Some(addr(0).as_str())
+                && linked_member(&b.dir).as_deref() == Some(addr(1).as_str())
+        },
+    );
+    eventually_blocking(
+        "every node lists A and B",
+        Duration::from_secs(20),
+        POLL,
+        || (0..3).all(|n| online(n) == 2),
+    );
+    kith_ok(&a.dir, &["post", "before the node dies"]);
+    let before = head_seq(&a.dir, &ida);
+    eventually_blocking(
+        "B holds A's first post",
+        Duration::from_secs(20),
+        POLL,
+        || head_seq(&b.dir, &ida) >= before,
+    );
+    let relayed = support::connection(&a.dir, &idb).expect("A is connected to B");
+    assert_eq!(
+        relayed["relayed"], true,
+        "only the relay joins them: {relayed}"
+    );
+
+    // Node 2 dies without a word.
+    drop(nodes[1].take());
+    let killed = std::time::Instant::now();
+    kith_ok(&a.dir, &["post", "after the node died"]);
+    let after = head_seq(&a.dir, &ida);
+    assert!(after > before);
+    let bound = FAILOVER_DOWN + Duration::from_secs(5);
+    eventually_blocking("B is linked through another node", bound, POLL, || {
+        linked_member(&b.dir).is_some_and(|m| m != addr(1))
+    });
+    let moved = killed.elapsed();
+    println!(
+        "B is on {:?} {moved:?} after the kill",
+        linked_member(&b.dir)
+    );
+    eventually_blocking(
+        "A's post reaches B again",
+        bound.saturating_sub(killed.elapsed()),
+        POLL,
+        || head_seq(&b.dir, &ida) >= after,
+    );
+    let reached = killed.elapsed();
+    assert!(
+        support::connection(&b.dir, &ida).is_some(),
+        "B is connected to A again"
+    );
+    // Presence shows B twice (its dead node's entry and its new one) at most until the dead node
+    // is marked down: one down period.
+    eventually_blocking(
+        "the surviving nodes list A and B once each",
+        bound.saturating_sub(killed.elapsed()),
+        POLL,
+        || online(0) == 2 && online(2) == 2,
+    );
+    let single = killed.elapsed();
+    let sees_b = kith_json(&a.dir, &["contacts", "--json"])["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == idb.as_str() && c["online"] == true);
+    assert!(sees_b, "A sees B online");
+    println!(
+        "after the kill: B linked again after {moved:?}, A's post reached B after {reached:?}, \
+         B listed once after {single:?} (down period {FAILOVER_DOWN:?}; bound {bound:?})"
     );
 }

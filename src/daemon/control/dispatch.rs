@@ -56,14 +56,32 @@ async fn answer(
         Request::BlobAdd { path } => crate::daemon::blob::control::add(node, path).await,
         Request::BlobGet { id } => crate::daemon::blob::control::get(node, id).await,
         Request::BlobLs => crate::daemon::blob::control::list(node).await,
-        Request::Feed { id, limit } => {
+        Request::Feed { id, limit, before } => {
             let id = match id {
                 Some(text) => parse_id(&text)?,
                 None => node.identity.id(),
             };
-            entries(node, node.feed(&id, checked(limit)?)?)
+            let limit = checked(limit)?;
+            let before = match cursor(node, before.as_deref())? {
+                Some(b) if b.author != id => {
+                    return Err(NodeError::NotFound(format!(
+                        "--before names a message of another feed than {id}"
+                    )))
+                }
+                b => b.map(|b| b.seq),
+            };
+            let list = node.store.read()?.feed_before(&id, before, limit)?;
+            page(node, list, limit)
         }
-        Request::Timeline { limit } => entries(node, node.timeline(checked(limit)?)?),
+        Request::Timeline { limit, before } => {
+            let limit = checked(limit)?;
+            let before = cursor(node, before.as_deref())?;
+            let me = node.identity.id();
+            let list = node.store.read()?.timeline_before(before.as_ref(), limit, |a| {
+                *a == me || node.rolodex.is_following(a)
+            })?;
+            page(node, list, limit)
+        }
         Request::Follow { id, addr } => change(node, &id, RolodexChange::Follow { addr }).await,
         Request::Unfollow { id } => change(node, &id, RolodexChange::Unfollow).await,
         Request::Block { id } => change(node, &id, RolodexChange::Block).await,
@@ -113,7 +131,21 @@ async fn answer(
         Request::Profile { id } => social::profile(node, id),
         Request::Petname { id, petname } => social::petname(node, &id, petname).await,
         Request::Thread { id } => social::thread(node, &id),
-        Request::Mentions { limit } => social::mentions(node, checked(limit)?),
+        Request::Mentions { limit, before } => {
+            let limit = checked(limit)?;
+            let before = cursor(node, before.as_deref())?;
+            let list = node
+                .store
+                .read()?
+                .mentions_before(&node.identity.id(), before.as_ref(), limit)?;
+            // A blocked author's posts are left out; the page still continues below them.
+            let next = next_before(&list, limit);
+            let list: Vec<_> = list
+                .into_iter()
+                .filter(|e| !node.rolodex.is_blocked(&e.header.author))
+                .collect();
+            Ok(json!({ "entries": social::entry_views(node, &list)?, "next_before": next }))
+        }
         Request::React { id, text } => social::react(node, &id, text).await,
         Request::Card { addrs } => social::card(node, peers, addrs),
         Request::FollowCard { card } => social::follow_card(node, peers, &card).await,
@@ -156,11 +188,39 @@ fn parse_id(text: &str) -> Result<FeedId, NodeError> {
         .map_err(|e: crate::identity::IdentityError| NodeError::NotFound(e.to_string()))
 }
 
-fn entries(
+/// The cursor `--before MSGID` names: the message must be held here.
+fn cursor(node: &Node, before: Option<&str>) -> Result<Option<crate::store::Before>, NodeError> {
+    let Some(text) = before else {
+        return Ok(None);
+    };
+    let id: crate::feed::MsgId = text
+        .parse()
+        .map_err(|_| NodeError::NotFound(format!("--before {text} is not a message id (%….b3)")))?;
+    match node.store.read()?.before_of(&id)? {
+        Some(b) => Ok(Some(b)),
+        None => Err(NodeError::NotFound(format!(
+            "--before {id} is not held here; give a message id a listing printed"
+        ))),
+    }
+}
+
+/// A page of a newest-first listing: its entries and, when it is full (there may be more),
+/// `next_before`: the id to give `--before` for the next page.
+fn page(
     node: &Node,
     list: Vec<crate::store::StoredEntry>,
+    limit: usize,
 ) -> Result<serde_json::Value, NodeError> {
-    Ok(json!({ "entries": social::entry_views(node, &list)? }))
+    let next = next_before(&list, limit);
+    Ok(json!({ "entries": social::entry_views(node, &list)?, "next_before": next }))
+}
+
+/// The id to give `--before` for the page after `list`, if it is full (there may be more).
+fn next_before(list: &[crate::store::StoredEntry], limit: usize) -> Option<String> {
+    match list.last() {
+        Some(last) if list.len() >= limit => Some(last.id.to_string()),
+        _ => None,
+    }
 }
 
 async fn change(

@@ -394,19 +394,6 @@ pub(crate) fn thread(node: &Node, id: &str) -> Result<Value, NodeError> {
     }))
 }
 
-/// `kith mentions`.
-pub(crate) fn mentions(node: &Node, limit: usize) -> Result<Value, NodeError> {
-    let me = node.identity.id();
-    let list: Vec<StoredEntry> = node
-        .store
-        .read()?
-        .mentions(&me, limit)?
-        .into_iter()
-        .filter(|e| !node.rolodex.is_blocked(&e.header.author))
-        .collect();
-    Ok(json!({ "entries": entry_views(node, &list)? }))
-}
-
 /// `kith react MSG TEXT`.
 pub(crate) async fn react(node: &Node, id: &str, text: String) -> Result<Value, NodeError> {
     let msg = parse_msg(id)?;
@@ -444,10 +431,16 @@ pub(crate) fn card(
             if let Some(seen) = link.observed {
                 addrs.push(seen);
             }
-            if let (Some(id), Ok(target)) =
-                (link.id, crate::net::target::Target::parse(&link.target))
-            {
-                switchboards.push(format!("{id}@{}", target.host));
+            // A switchboard by the name it was given; a cluster by the member the link is on.
+            let Ok(cluster) = crate::net::target::Cluster::parse(&link.target) else {
+                continue;
+            };
+            let host = match (cluster.members.as_slice(), link.member) {
+                ([one], _) => Some(one.host.clone()),
+                (_, member) => member,
+            };
+            if let (Some(id), Some(host)) = (link.id, host) {
+                switchboards.push(format!("{id}@{host}"));
             }
         }
     }
@@ -473,14 +466,61 @@ pub(crate) fn card(
     }))
 }
 
-/// `kith follow CARD`: follow with the card's addresses, remember its switchboards (pinned),
-/// and dial now (the dialer tries the addresses, then the switchboard links this node has).
+/// `kith follow CARD`: remember the card's switchboards (pinned) and link to the new ones at
+/// once, follow with the card's addresses, and dial now (the dialer tries the addresses, then
+/// the switchboard links this node has).
 pub(crate) async fn follow_card(
     node: &Node,
     peers: Option<&PeerContext>,
     text: &str,
 ) -> Result<Value, NodeError> {
     let card = Card::parse(text).map_err(|e| NodeError::NotFound(e.to_string()))?;
+    // What this node links to already, remembered or running: a card naming one of them (or a
+    // member of a cluster it links to) adds no second link.
+    let mut known: Vec<crate::net::target::Cluster> = node
+        .store
+        .read()?
+        .switchboards()?
+        .into_iter()
+        .filter_map(|(_, text)| crate::net::target::Cluster::parse(&text).ok())
+        .collect();
+    if let Some(p) = peers {
+        known.extend(
+            p.relays
+                .views()
+                .iter()
+                .filter_map(|v| crate::net::target::Cluster::parse(&v.target).ok()),
+        );
+    }
+    let mut new_switchboards = Vec::new();
+    let mut ops = Vec::new();
+    for sb in &card.switchboards {
+        let target = crate::net::target::Target::parse(sb)
+            .map_err(|e| NodeError::NotFound(e.to_string()))?;
+        let linked = known.iter().any(|c| {
+            c.members.iter().any(|m| m.host == target.host)
+                || target.id.is_some_and(|id| c.known_keys().contains(&id))
+        });
+        if !linked && !new_switchboards.contains(&target.to_text()) {
+            new_switchboards.push(target.to_text());
+            ops.push(Op::Switchboard(target.host.clone(), target.to_text()));
+        }
+    }
+    if !ops.is_empty() {
+        for outcome in crate::daemon::writer::submit(&node.writer, ops).await? {
+            outcome?;
+        }
+    }
+    // Link to the new switchboards now: the contact may be reachable only through them.
+    if let Some(p) = peers {
+        for target in &new_switchboards {
+            if let Err(e) = crate::daemon::switchboard_link::start_link(p, target).await {
+                tracing::warn!(switchboard = %target, error = %e, "switchboard link not started");
+            }
+        }
+    }
+    // Then follow: the dialer that starts now finds the links (an entry with no address and no
+    // switchboard would hibernate at once).
     let mut entry = node
         .change(card.id, RolodexChange::Follow { addr: None })
         .await?;
@@ -493,28 +533,6 @@ pub(crate) async fn follow_card(
                 },
             )
             .await?;
-    }
-    let remembered: BTreeSet<String> = node
-        .store
-        .read()?
-        .switchboards()?
-        .into_iter()
-        .map(|(host, _)| host)
-        .collect();
-    let mut new_switchboards = Vec::new();
-    let mut ops = Vec::new();
-    for sb in &card.switchboards {
-        let target = crate::net::target::Target::parse(sb)
-            .map_err(|e| NodeError::NotFound(e.to_string()))?;
-        if !remembered.contains(&target.host) {
-            new_switchboards.push(target.to_text());
-            ops.push(Op::Switchboard(target.host.clone(), target.to_text()));
-        }
-    }
-    if !ops.is_empty() {
-        for outcome in crate::daemon::writer::submit(&node.writer, ops).await? {
-            outcome?;
-        }
     }
     let mut dialled = None;
     if let Some(p) = peers {

@@ -15,18 +15,21 @@ use crate::daemon::context::PeerContext;
 use crate::daemon::error::NodeError;
 use crate::daemon::messages::SbLinkMsg;
 use crate::daemon::node::Node;
+use crate::daemon::switchboard_link::child_id;
 use crate::daemon::uplink::LinkView;
 use crate::daemon::writer::submit;
 use crate::ingest::Op;
-use crate::net::target::Target;
+use crate::net::target::Cluster;
 
 /// One switchboard as `kith switchboards` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct SwitchboardView {
-    /// `HOST:PORT`.
+    /// `HOST:PORT` (a cluster's members', comma-separated).
     host: String,
-    /// The pinned key, if known.
+    /// The pinned key, if known (a cluster's first).
     id: Option<String>,
+    /// A cluster's keys, members' and bare (empty for a single switchboard).
+    keys: Vec<String>,
     /// The invite code used (or to be used), if any.
     invite: Option<String>,
     /// Remembered in the store (dialled on every start).
@@ -42,12 +45,16 @@ pub(crate) fn list(
 ) -> Result<serde_json::Value, NodeError> {
     let mut out: BTreeMap<String, SwitchboardView> = BTreeMap::new();
     for (host, text) in node.store.read()?.switchboards()? {
-        let target = Target::parse(&text).ok();
+        let target = Cluster::parse(&text).ok();
         out.insert(
             host.clone(),
             SwitchboardView {
                 host,
-                id: target.as_ref().and_then(|t| t.id).map(|id| id.to_string()),
+                id: target
+                    .as_ref()
+                    .and_then(|t| t.known_keys().first().copied())
+                    .map(|id| id.to_string()),
+                keys: cluster_keys(target.as_ref()),
                 invite: target.and_then(|t| t.invite),
                 remembered: true,
                 link: None,
@@ -55,18 +62,17 @@ pub(crate) fn list(
         );
     }
     for view in peers.map(|p| p.relays.views()).unwrap_or_default() {
-        let Ok(target) = Target::parse(&view.target) else {
+        let Ok(target) = Cluster::parse(&view.target) else {
             continue;
         };
-        let entry = out
-            .entry(target.host.clone())
-            .or_insert_with(|| SwitchboardView {
-                host: target.host.clone(),
-                id: None,
-                invite: target.invite.clone(),
-                remembered: false,
-                link: None,
-            });
+        let entry = out.entry(target.key()).or_insert_with(|| SwitchboardView {
+            host: target.key(),
+            id: None,
+            keys: cluster_keys(Some(&target)),
+            invite: target.invite.clone(),
+            remembered: false,
+            link: None,
+        });
         entry.id = entry.id.take().or(view.id.clone());
         entry.link = Some(view);
     }
@@ -74,39 +80,52 @@ pub(crate) fn list(
     Ok(json!({ "switchboards": list }))
 }
 
-/// Forget the switchboards `which` names (`HOST:PORT`, or `@ID` for its pinned key): removed
-/// from the store and their links closed for good.
+/// A cluster's keys as text; none for a single switchboard (its key is `id`).
+fn cluster_keys(target: Option<&Cluster>) -> Vec<String> {
+    match target {
+        Some(t) if t.members.len() > 1 || !t.keys.is_empty() => {
+            t.known_keys().iter().map(|k| k.to_string()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Forget the switchboards `which` names (`HOST:PORT`, a cluster's `HOST:PORT,…`, or `@ID` for
+/// a pinned key): removed from the store and their links closed for good.
 pub(crate) async fn forget(
     node: &Node,
     peers: Option<&PeerContext>,
     which: &str,
 ) -> Result<serde_json::Value, NodeError> {
     let id = which.parse::<crate::identity::FeedId>().ok();
-    let matches = |target: &Target| match id {
-        Some(id) => target.id == Some(id),
-        None => target.host == which,
+    let matches = |target: &Cluster| match id {
+        Some(id) => target.known_keys().contains(&id),
+        None => target.key() == which || target.members.iter().any(|m| m.host == which),
     };
     let mut hosts: Vec<String> = node
         .store
         .read()?
         .switchboards()?
         .into_iter()
-        .filter(|(_, text)| Target::parse(text).is_ok_and(|t| matches(&t)))
+        .filter(|(_, text)| Cluster::parse(text).is_ok_and(|t| matches(&t)))
         .map(|(host, _)| host)
         .collect();
     let mut links = Vec::new();
     for view in peers.map(|p| p.relays.views()).unwrap_or_default() {
-        let Ok(mut target) = Target::parse(&view.target) else {
+        let Ok(mut target) = Cluster::parse(&view.target) else {
             continue;
         };
-        target.id = target
-            .id
-            .or(view.id.as_deref().and_then(|t| t.parse().ok()));
-        if matches(&target) {
-            if !hosts.contains(&target.host) {
-                hosts.push(target.host.clone());
+        // The key the link proved counts too (learned on first use, or a cluster member's).
+        if let Some(key) = view.id.as_deref().and_then(|t| t.parse().ok()) {
+            if !target.known_keys().contains(&key) {
+                target.keys.push(key);
             }
-            links.push(view.target);
+        }
+        if matches(&target) {
+            if !hosts.contains(&target.key()) {
+                hosts.push(target.key());
+            }
+            links.push((view.target, child_id(&target)));
         }
     }
     if hosts.is_empty() {
@@ -119,9 +138,13 @@ pub(crate) async fn forget(
         outcome?;
     }
     if let Some(peers) = peers {
-        for target in &links {
-            if let Some(link) = peers.relays.link(target) {
-                let _ = link.cast(SbLinkMsg::Forget);
+        for (target, child) in &links {
+            // Stopped and removed from the supervisor (not restarted); a link the supervisor
+            // does not hold is told to stop dialling.
+            if peers.links.terminate_child(child).await.is_err() {
+                if let Some(link) = peers.relays.link(target) {
+                    let _ = link.cast(SbLinkMsg::Forget);
+                }
             }
             peers.relays.forget(target);
         }

@@ -152,6 +152,22 @@ impl Connections {
         }
     }
 
+    /// Close the connection with `peer` if it rides a switchboard relay (its switchboard link is
+    /// gone: the peer rejoined, so the path it rode is dead though its idle timer still runs);
+    /// true if one was closed. A direct connection is left alone.
+    pub fn close_relayed(&self, peer: &FeedId) -> bool {
+        let Some(info) = self
+            .map
+            .get(peer)
+            .filter(|c| c.via(peer).relayed)
+            .map(|c| c.conn.clone())
+        else {
+            return false;
+        };
+        info.close(crate::net::CloseCode::Normal);
+        true
+    }
+
     /// Forget the connection with `peer` if it is the one with this stable id; false if another
     /// connection (one that superseded it) is the peer's now.
     pub fn remove(&self, peer: &FeedId, stable_id: usize) -> bool {

@@ -74,8 +74,11 @@ pub enum OutcomeKind {
 pub struct LinkView {
     /// The target as configured (`[@ID@]HOST:PORT`).
     pub target: String,
-    /// The switchboard's key once pinned (given, or learned on first use).
+    /// The switchboard's key once pinned (given, or learned on first use); for a cluster, the
+    /// key of the member the link is on (or the first key known while it is on none).
     pub id: Option<String>,
+    /// The address of the member the link is on (a cluster has several), while connected.
+    pub member: Option<String>,
     /// Where the link is.
     pub state: LinkState,
     /// Since when (ms since the epoch).
@@ -141,9 +144,9 @@ impl<M: Message> Relays<M> {
         self.views.remove(target);
     }
 
-    /// How many switchboards this node is configured to use.
+    /// How many switchboards this node is configured to use (given at start, or linked since).
     pub fn configured(&self) -> usize {
-        self.configured
+        self.configured.max(self.links.len())
     }
 
     /// A link (re)started.

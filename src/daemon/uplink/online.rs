@@ -32,6 +32,13 @@ impl Online {
         }
     }
 
+    /// What switchboard `via` last said of `id`, if it said it is online.
+    pub fn reported_by(&self, via: &str, id: &FeedId) -> Option<PeerMeta> {
+        self.map
+            .get(id)
+            .and_then(|v| v.iter().find(|(sb, _)| sb == via).map(|(_, m)| m.clone()))
+    }
+
     /// Forget everything switchboard `via` said (its connection ended).
     pub fn forget(&self, via: &str) {
         self.map.retain(|_, v| {

@@ -172,14 +172,11 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
             );
         }
         NodeMsg::Introduce { from, to, observed } => match home_of(ctx, &from, &node) {
-            Home::Elsewhere => refuse(
-                ctx,
-                &node,
-                "an introduction for a client that is not its own",
-            ),
-            // The caller's join has not reached this node yet: refuse, so that it asks again
-            // soon, rather than ask the callee on the word of a node about an id never seen.
-            Home::Unknown => answer_refused(
+            // The caller's join has not reached this node yet (or only its old one has: it
+            // failed over from a node that died, and presence here still places it there):
+            // refuse, so that it asks again soon, rather than ask the callee on the word of a
+            // node about an id not seen there. Nothing is asked or opened on its word.
+            Home::Unknown | Home::Elsewhere => answer_refused(
                 ctx,
                 node,
                 from,

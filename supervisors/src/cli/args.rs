@@ -79,6 +79,9 @@ pub enum Command {
         /// How many entries.
         #[arg(long)]
         limit: Option<usize>,
+        /// Start below this message: the next page (a listing prints the id to give).
+        #[arg(long, value_name = "MSGID")]
+        before: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -87,6 +90,9 @@ pub enum Command {
         /// How many posts.
         #[arg(long)]
         limit: Option<usize>,
+        /// Start below this post: the next page (a listing prints the id to give).
+        #[arg(long, value_name = "MSGID")]
+        before: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -264,7 +270,10 @@ pub struct DaemonArgs {
     /// Address to accept peer connections on (also KITH_LISTEN or `listen` in config.toml).
     #[arg(long, env = "KITH_LISTEN")]
     pub listen: Option<String>,
-    /// A switchboard to keep a connection to (repeatable; also `switchboards` in config.toml).
+    /// A switchboard to keep a connection to (repeatable; also `switchboards` in config.toml):
+    /// `[@ID@]HOST:PORT[#CODE]`, or a cluster the daemon fails over within, one link at a time:
+    /// `@ID@HOST:PORT,@ID@HOST:PORT,…` or a name resolving to every node with the nodes' keys,
+    /// `sb.example.org:7878,@ID,@ID,…`.
     #[arg(long = "switchboard")]
     pub switchboards: Vec<String>,
     /// Whom to serve feeds to: `everyone` (not blocked) or `follows` (also `serve` in config.toml).

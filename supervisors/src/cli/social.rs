@@ -43,6 +43,9 @@ pub enum SocialCommand {
         /// How many posts (1 to 10000; default 50).
         #[arg(long)]
         limit: Option<usize>,
+        /// Start below this post: the next page (a listing prints the id to give).
+        #[arg(long, value_name = "MSGID")]
+        before: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -149,9 +152,16 @@ pub fn run(dir: &Path, command: SocialCommand) -> Result<()> {
         SocialCommand::Thread { id, json } => {
             ask(dir, json.json, Request::Thread { id }, thread_text)
         }
-        SocialCommand::Mentions { limit, json } => {
-            ask(dir, json.json, Request::Mentions { limit }, entries_text)
-        }
+        SocialCommand::Mentions {
+            limit,
+            before,
+            json,
+        } => ask(
+            dir,
+            json.json,
+            Request::Mentions { limit, before },
+            entries_text,
+        ),
         SocialCommand::React { id, text, json } => {
             ask(dir, json.json, Request::React { id, text }, |d| {
                 format!("{} {}", s(d, "reaction"), s(d, "id"))
@@ -302,7 +312,11 @@ pub fn entries_text(data: &Value) -> String {
     if list.is_empty() {
         return "(nothing yet)".into();
     }
-    list.iter().map(entry_text).collect::<Vec<_>>().join("\n")
+    let mut out = list.iter().map(entry_text).collect::<Vec<_>>().join("\n");
+    if let Some(next) = data.get("next_before").and_then(Value::as_str) {
+        out.push_str(&format!("\n(more: --before {next})"));
+    }
+    out
 }
 
 fn thread_text(data: &Value) -> String {

@@ -8,7 +8,8 @@
 //! ├── entries        dynamic supervisor  one transient dialer per active rolodex entry
 //! ├── rolodex        permanent worker    serialises rolodex changes; starts replicators, dialers
 //! ├── listener       permanent worker    accepts peer connections
-//! ├── switchboards   supervisor          one permanent link per --switchboard (one_for_one)
+//! ├── switchboards   dynamic supervisor  one permanent link per switchboard or cluster
+//! ├── link_starter   permanent worker    starts the links given (--switchboard) or remembered
 //! ├── control        permanent worker    the control socket that client commands talk to
 //! ├── blobs          permanent worker    fetches the blobs followed feeds attach; drops unfollowed
 //! ├── metrics        permanent worker    `--metrics ADDR`: Prometheus text and readiness (if given)
@@ -17,7 +18,9 @@
 //!
 //! rest_for_one because each child depends on those started before it: if the store writer
 //! restarts, everything after it (which holds its slot and may have requests in flight)
-//! restarts too, while a crash of the control server touches nothing else. The store (with its
+//! restarts too, while a crash of the control server touches nothing else. Switchboard links sit
+//! under a dynamic supervisor so that `kith follow CARD` adds one while the daemon runs; the
+//! link starter after it (re)starts the given and remembered ones whenever it restarts. The store (with its
 //! directory lock) and the QUIC endpoint are opened before the tree and outlive it, so a restart
 //! never reopens LMDB or rebinds the port.
 
@@ -31,6 +34,7 @@ use kith::daemon::blob::Blobs;
 use kith::daemon::context::PeerContext;
 use kith::daemon::control::dispatch::node_handler;
 use kith::daemon::dialer::{Dialer, DialerArgs};
+use kith::daemon::link_starter::{LinkStarter, LinkStarterArgs};
 use kith::daemon::listener::listener_args;
 use kith::daemon::messages::ReplicatorMsg;
 use kith::daemon::node::Node;
@@ -39,11 +43,10 @@ use kith::daemon::peer::{Connections, IntroPolicy, Replicators, ServePolicy};
 use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
 use kith::daemon::store_writer::{StoreWriter, StoreWriterArgs};
-use kith::daemon::switchboard_link::{SbLink, SbLinkArgs};
 use kith::daemon::uplink::status_file::StatusFile;
 use kith::daemon::uplink::Relays;
 use kith::identity::Identity;
-use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX};
+use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX, SB_LINKS_MAX};
 use kith::metrics::{MetricsArgs, MetricsServer};
 use kith::net::listener::Listener;
 use kith::net::PeerEndpoint;
@@ -96,7 +99,8 @@ pub struct DaemonParts {
     pub endpoint: Arc<PeerEndpoint>,
     /// Whom to serve.
     pub serve: ServePolicy,
-    /// Switchboards to stay connected to (`HOST:PORT` or `@ID@HOST:PORT`).
+    /// Switchboards (or clusters, `ITEM[,ITEM…]`) to stay connected to (`HOST:PORT` or
+    /// `@ID@HOST:PORT` each); the remembered ones are added to them.
     pub switchboards: Vec<String>,
     /// How to answer introductions from ids this node does not follow.
     pub introductions: IntroPolicy,
@@ -159,6 +163,7 @@ pub async fn start_web(
         events: kith::daemon::events::channel(),
         online: kith::daemon::uplink::Online::default(),
         status_file: StatusFile::in_dir(&parts.data_dir),
+        own: own.clone(),
         blobs: Blobs::new(BlobStore::open(&parts.data_dir, parts.blobs)?),
     };
     // The status line set before a restart is announced again; a damaged file is said, not fatal.
@@ -177,6 +182,7 @@ pub async fn start_web(
         introductions: parts.introductions,
         replicators: Replicators::default(),
         relays: Relays::new(parts.switchboards.len()),
+        links: DynamicSupervisorHandle::for_children("switchboards", Restart::Permanent),
     };
     let root_slot: Slot<SupervisorMsg> = Slot::new();
     let mut spec = tree(&parts, &node, &peers, own, reporter(root_slot.clone()));
@@ -261,6 +267,10 @@ fn tree(
         handler,
     };
     let listener_args = listener_args(peers.clone());
+    let starter_args = LinkStarterArgs {
+        ctx: peers.clone(),
+        given: parts.switchboards.clone(),
+    };
     let fetcher_args = BlobFetcherArgs { ctx: peers.clone() };
     SupervisorSpec {
         name: "daemon".into(),
@@ -300,7 +310,17 @@ fn tree(
             ChildSpec::worker("listener", Restart::Permanent, Listener, move || {
                 listener_args.clone()
             }),
-            ChildSpec::supervisor(switchboards_tree(peers, &parts.switchboards)),
+            ChildSpec::dynamic(
+                DynamicSpec {
+                    name: "switchboards".into(),
+                    intensity: SWITCHBOARDS_INTENSITY,
+                    max_children: SB_LINKS_MAX,
+                },
+                peers.links.clone(),
+            ),
+            ChildSpec::worker("link_starter", Restart::Permanent, LinkStarter, move || {
+                starter_args.clone()
+            }),
             ChildSpec::worker("control", Restart::Permanent, ControlServer, move || {
                 control_args.clone()
             }),
@@ -310,31 +330,6 @@ fn tree(
                 fetcher_args.clone()
             }),
         ],
-    }
-}
-
-/// One permanent link per switchboard; they share nothing, hence one_for_one.
-fn switchboards_tree(peers: &PeerContext, targets: &[String]) -> SupervisorSpec {
-    let children = targets
-        .iter()
-        .map(|target| {
-            let args = SbLinkArgs {
-                ctx: peers.clone(),
-                target: target.clone(),
-            };
-            ChildSpec::worker(
-                format!("switchboard:{target}"),
-                Restart::Permanent,
-                SbLink,
-                move || args.clone(),
-            )
-        })
-        .collect();
-    SupervisorSpec {
-        name: "switchboards".into(),
-        strategy: Strategy::OneForOne,
-        intensity: SWITCHBOARDS_INTENSITY,
-        children,
     }
 }
 
