@@ -69,7 +69,10 @@ pub fn text(r: &Report) -> String {
         ("connect failures", failures),
         ("connect (dial+TLS+hello+join)", latency(&r.connect_ms)),
         ("relay round trip (inner QUIC)", latency(&r.relay_rtt_ms)),
-        ("  in the steady phase only", latency(&r.relay_rtt_steady_ms)),
+        (
+            "  in the steady phase only",
+            latency(&r.relay_rtt_steady_ms),
+        ),
         (
             "relay throughput",
             match (r.relay_round_trips_per_s, r.relay_bytes_per_s) {
