@@ -724,3 +724,33 @@ pub const SB_LINKS_MAX: usize = 32;
 
 const _: () = assert!(SB_CLUSTER_ITEMS_MAX <= SB_CLUSTER_ADDRS_MAX);
 const _: () = assert!(CARD_SWITCHBOARDS_MAX <= SB_LINKS_MAX);
+
+// --- presence for the people you chose (issue 19) ---
+
+/// Most ids a peer may allow to see its presence (`presence_visible_to`). The list travels in
+/// the presence CRDT to every node of the cluster (32 bytes an id, so at most 16 KiB per
+/// presence); a daemon allowing more ids than this sends the first ones and says so in its log.
+/// Generous beside the ~150 stable relationships a person keeps.
+pub const PRESENCE_VISIBLE_IDS_MAX: usize = 512;
+/// Bytes a status line is padded to before it is sealed (a length byte, then the text), so the
+/// ciphertext's length tells nothing of the text's.
+pub const STATUS_PADDED_BYTES: usize = STATUS_BYTES_MAX + 1;
+/// Largest sealed status line a switchboard accepts: the owner and epoch bound inside (40
+/// bytes), the padded text and the 16-byte tag.
+pub const SEALED_STATUS_BYTES_MAX: usize = 40 + STATUS_PADDED_BYTES + 16;
+/// Status content keys a daemon holds from the peers that gave it one (one each, the newest;
+/// the peers it connects to are bounded by its follows and connections anyway).
+pub const STATUS_KEYS_HELD_MAX: usize = 10_000;
+/// Peers a daemon remembers as following it (learned from the feeds they ask it for), for
+/// `presence_visible_to = "followers"`.
+pub const FOLLOWERS_KNOWN_MAX: usize = 10_000;
+
+/// Views revoked by clients of other cluster nodes that a node holds until its presence CRDT
+/// catches up (an unfollow hides a peer on every node within a round trip, not at the next
+/// presence broadcast).
+pub const PRESENCE_REVOCATIONS_MAX: usize = 100_000;
+/// How long such a revocation is held at most: far past any presence broadcast period (60 s at
+/// most), after which the CRDT has carried it or the node is cut off.
+pub const PRESENCE_REVOCATION_TTL: std::time::Duration = std::time::Duration::from_secs(120);
+
+const _: () = assert!(PRESENCE_VISIBLE_IDS_MAX <= WATCH_IDS_MAX);

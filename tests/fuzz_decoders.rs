@@ -33,7 +33,8 @@ use kith::presence::shard::Action;
 use kith::presence::{Options, Owner, ReplicaRef, Shard};
 use kith::wire::control::Request;
 use kith::wire::switchboard::{
-    ClientMsg, IntroAnswer, JoinRefusal, NodeMsg, NodePacket, PeerMeta, ServerMsg,
+    ClientMsg, IntroAnswer, JoinRefusal, NodeMsg, NodePacket, PeerMeta, SealedStatus, ServerMsg,
+    TrackedMeta,
 };
 
 // ----- a counting allocator: the largest single allocation on this thread -------------------
@@ -221,8 +222,13 @@ fn client_msgs() -> Vec<ClientMsg> {
         },
         ClientMsg::Join { invite: None },
         ClientMsg::SetStatus {
-            text: Some("writing tests".into()),
+            status: Some(SealedStatus {
+                epoch: 7,
+                nonce: [3; 24],
+                sealed: vec![9; 197],
+            }),
         },
+        ClientMsg::SetStatus { status: None },
         ClientMsg::Watch {
             ids: (0..20).map(id).collect(),
         },
@@ -239,6 +245,10 @@ fn client_msgs() -> Vec<ClientMsg> {
             from: id(4),
             answer: IntroAnswer::Refuse,
         },
+        ClientMsg::VisibleTo {
+            ids: Some((0..20).map(id).collect()),
+        },
+        ClientMsg::VisibleTo { ids: None },
     ]
 }
 
@@ -246,7 +256,11 @@ fn server_msgs() -> Vec<ServerMsg> {
     let meta = PeerMeta {
         since_ms: 1_700_000_000_000,
         node: id(9).to_string(),
-        status: Some("away".into()),
+        status: Some(SealedStatus {
+            epoch: 1,
+            nonce: [0; 24],
+            sealed: b"away".to_vec(),
+        }),
     };
     vec![
         ServerMsg::Welcome { observed: addr() },
@@ -566,7 +580,7 @@ proptest! {
             if let Ok(m) = frame::decode_body::<NodeMsg>(&bytes) {
                 assert!(body(&m).len() <= bytes.len());
             }
-            let _ = PeerMeta::decode(&bytes);
+            let _ = TrackedMeta::decode(&bytes);
         });
         bounded(p)?;
     }

@@ -44,6 +44,8 @@ const PURE: &[&str] = &[
     "switchboard/intro/",
     "switchboard/join_guesses.rs",
     "daemon/uplink/retry.rs",
+    "daemon/uplink/audience.rs",
+    "daemon/uplink/seal.rs",
     "runtime/backoff.rs",
     "loadtest/schedule.rs",
     "loadtest/plan.rs",

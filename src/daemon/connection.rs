@@ -31,6 +31,7 @@ use crate::daemon::events::NodeEvent;
 use crate::daemon::messages::ReplicatorMsg;
 use crate::daemon::node::Node;
 use crate::daemon::peer::{wants, Admitted, ConnInfo, Direction, Job, LocalView, Outbox};
+use crate::daemon::uplink::audience::StatusKey;
 use crate::daemon::writer::{submit, submit_queued, Pending};
 use crate::feed::{now_ms, FeedError};
 use crate::identity::FeedId;
@@ -90,6 +91,8 @@ pub struct PeerState {
     /// Frames waiting for their verdict; aborted with the state.
     ingesting: JoinSet<()>,
     guard: ConnGuard,
+    /// The epoch of the status content key last given to this peer (issue 19).
+    key_sent: Option<u64>,
 }
 
 struct ConnGuard {
@@ -228,8 +231,10 @@ async fn start(
         ingest_slots,
         ingesting: JoinSet::new(),
         guard,
+        key_sent: None,
     };
     perform(&mut state, actions).await;
+    offer_key(&mut state);
     tracing::info!(peer = %peer.short(), addr = %remote(&state), ?direction, "peer connected");
     Ok(state)
 }
@@ -299,6 +304,11 @@ fn remote(state: &PeerState) -> SocketAddr {
 }
 
 async fn on_frame(state: &mut PeerState, frame: Msg) -> bool {
+    if let Msg::StatusKey { epoch, key } = frame {
+        let key = StatusKey { epoch, key };
+        state.ctx.node.online.receive_key(state.peer, key);
+        return true;
+    }
     let local = LocalView {
         store: &state.ctx.node.store,
         rolodex: &state.ctx.node.rolodex,
@@ -341,9 +351,44 @@ async fn on_event(state: &mut PeerState, event: NodeEvent) -> bool {
             close(&state.guard.conn, CloseCode::Goodbye);
             return false;
         }
+        NodeEvent::AudienceChanged => return offer_key(state),
         _ => return true,
     };
     perform(state, actions).await
+}
+
+/// Give this peer the content key this node's status line is sealed with, if it may see this
+/// node's presence and does not have the current key yet (issue 19). The switchboard links keep
+/// the audience current and announce each change ([`NodeEvent::AudienceChanged`]). False if the
+/// connection must end.
+fn offer_key(state: &mut PeerState) -> bool {
+    let online = &state.ctx.node.online;
+    if !online.allows(&state.peer) {
+        return true;
+    }
+    let StatusKey { epoch, key } = online.key();
+    if state.key_sent == Some(epoch) {
+        return true;
+    }
+    state.key_sent = Some(epoch);
+    match state.outbox.send(Msg::StatusKey { epoch, key }) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(peer = %state.peer.short(), error = %e, "closing connection");
+            close(&state.guard.conn, CloseCode::Normal);
+            false
+        }
+    }
+}
+
+/// A peer that asks for this node's own feed follows it (`presence_visible_to = "followers"`):
+/// note it, or that it stopped, and announce a change.
+fn note_follower(state: &PeerState, memory: &crate::replicate::PeerMemory) {
+    let node = &state.ctx.node;
+    let follows = memory.received.contains_key(&node.identity.id());
+    if node.online.note_follower(state.peer, follows) {
+        let _ = node.events.send(NodeEvent::AudienceChanged);
+    }
 }
 
 /// Carry out the session's actions; false if the connection must end.
@@ -363,6 +408,7 @@ async fn perform(state: &mut PeerState, actions: Vec<Action>) -> bool {
                 true
             }
             Action::Remember(memory) => {
+                note_follower(state, &memory);
                 let op = Op::PeerMemory(state.peer, memory);
                 if let Err(e) = submit(&state.ctx.node.writer, vec![op]).await {
                     tracing::warn!(peer = %state.peer.short(), error = %e, "could not save the peer's clock");

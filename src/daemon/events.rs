@@ -31,6 +31,9 @@ pub enum NodeEvent {
     Connected(FeedId),
     /// The connection with this peer ended.
     Disconnected(FeedId),
+    /// Who may see this node's presence may have changed otherwise than by a follow or block
+    /// (a peer started or stopped asking for its feed): links and connections refresh it.
+    AudienceChanged,
 }
 
 /// The sending side of the node's event broadcast.

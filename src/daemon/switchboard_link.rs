@@ -2,8 +2,9 @@
 //! the node's view of who is online.
 //!
 //! States: connecting (dial with backoff and jitter), refused (backing off, or waiting for a new
-//! invite code: [`crate::daemon::uplink::retry`]), joined (sends its status
-//! line and its watch list — the ids it follows — and records the presence notices it gets). The
+//! invite code: [`crate::daemon::uplink::retry`]), joined (says whom this node's
+//! presence is shown to, sends its status line sealed to them, and its watch list — the ids it
+//! follows — and records the presence notices it gets). The
 //! switchboard's key is pinned: given as `@ID@HOST:PORT`, or learned on first use (as SSH does,
 //! [`crate::net::pin`]), kept for the life of the actor and remembered in the store. When the connection ends, everything this switchboard
 //! said is forgotten and the link reconnects by itself.
@@ -164,7 +165,17 @@ pub struct SbLinkState {
     session: Option<Session>,
     /// Forgotten by the user (`kith switchboards forget`): closed, and dials no more.
     forgotten: bool,
+    /// What this session's switchboard was last told of this node's presence.
+    shown: Shown,
     _events: OwnedTask,
+}
+
+/// What a switchboard was last told of whom this node shows its presence to, and under which
+/// key its status line was sealed (issue 19): each is sent again only when it changes.
+#[derive(Default)]
+struct Shown {
+    visible_to: Option<Option<Vec<FeedId>>>,
+    epoch: Option<u64>,
 }
 
 /// One address of a cluster member.
@@ -245,6 +256,7 @@ impl Actor for SbLink {
             logged: None,
             session: None,
             forgotten: false,
+            shown: Shown::default(),
             _events: events,
         };
         let mut state = state;
@@ -289,10 +301,16 @@ impl Actor for SbLink {
             SbLinkMsg::Connect => {}
             SbLinkMsg::Frame(frame) => on_frame(state, frame),
             SbLinkMsg::Introduce(to, reply) => introduce(state, to, reply),
-            SbLinkMsg::Event(NodeEvent::WantsChanged) => send(state, watch_list(state)),
+            SbLinkMsg::Event(NodeEvent::WantsChanged) => {
+                send(state, watch_list(state));
+                show_presence(state);
+            }
+            SbLinkMsg::Event(NodeEvent::Blocked(_) | NodeEvent::AudienceChanged) => {
+                show_presence(state)
+            }
             SbLinkMsg::Event(NodeEvent::StatusChanged) => {
-                let text = state.args.ctx.node.online.status();
-                send(state, ClientMsg::SetStatus { text });
+                state.shown.epoch = None;
+                show_presence(state);
             }
             SbLinkMsg::Event(_) => {}
             SbLinkMsg::Closed(reason) => {
@@ -373,10 +391,11 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
     match opened {
         Ok(session) => {
             state.session = Some(session);
-            let status = state.args.ctx.node.online.status();
             let invite = state.target.invite.clone();
             send(state, ClientMsg::Join { invite });
-            send(state, ClientMsg::SetStatus { text: status });
+            // A new session's switchboard knows nothing of this node's presence yet.
+            state.shown = Shown::default();
+            show_presence(state);
             send(state, watch_list(state));
             tracing::debug!(switchboard = %state.args.target, "connected to switchboard");
         }
@@ -522,6 +541,39 @@ fn introduce(
         let _ = old.send(Err(IntroError::Superseded));
     }
     send(state, ClientMsg::Introduce { to });
+}
+
+/// Tell the switchboard whom this node's presence is shown to, and its status line sealed under
+/// the current key, where either changed (the audience is refreshed first: a follow, unfollow or
+/// block may have changed it, and an unfollow rotates the key). The allow-list goes first, so a
+/// status sealed under a new key never reaches a watcher who lost the view.
+fn show_presence(state: &mut SbLinkState) {
+    let online = state.args.ctx.node.online.clone();
+    let refresh = online.refresh(&state.args.ctx.node.rolodex);
+    if refresh.changed || refresh.rotated {
+        // The peer connections give the (new) key to whoever is allowed now.
+        let _ = state.args.ctx.node.events.send(NodeEvent::AudienceChanged);
+    }
+    let visible_to = online.visible_to();
+    if state.shown.visible_to.as_ref() != Some(&visible_to) {
+        send(
+            state,
+            ClientMsg::VisibleTo {
+                ids: visible_to.clone(),
+            },
+        );
+        state.shown.visible_to = Some(visible_to);
+    }
+    if state.shown.epoch == Some(online.key().epoch) {
+        return;
+    }
+    match online.sealed_status(&state.args.ctx.node.identity.id()) {
+        Ok((status, epoch)) => {
+            send(state, ClientMsg::SetStatus { status });
+            state.shown.epoch = Some(epoch);
+        }
+        Err(e) => tracing::warn!(error = %e, "status line not announced"),
+    }
 }
 
 fn watch_list(state: &SbLinkState) -> ClientMsg {
@@ -731,7 +783,12 @@ async fn read_loop(mut recv: quinn::RecvStream, myself: ActorRef<SbLinkMsg>) {
 async fn forward_events(mut events: broadcast::Receiver<NodeEvent>, myself: ActorRef<SbLinkMsg>) {
     loop {
         let event = match events.recv().await {
-            Ok(e @ (NodeEvent::WantsChanged | NodeEvent::StatusChanged)) => e,
+            Ok(
+                e @ (NodeEvent::WantsChanged
+                | NodeEvent::StatusChanged
+                | NodeEvent::Blocked(_)
+                | NodeEvent::AudienceChanged),
+            ) => e,
             Ok(_) => continue,
             Err(broadcast::error::RecvError::Lagged(_)) => NodeEvent::WantsChanged,
             Err(broadcast::error::RecvError::Closed) => return,

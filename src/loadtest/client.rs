@@ -107,6 +107,9 @@ pub async fn join(
         .await
         .map_err(|_| LoadtestError::Timeout("the hello"))??;
     stream::write_frame(&mut greeted.send, &ClientMsg::Join { invite: None }).await?;
+    // Simulated peers show their presence to every watcher (a daemon's default shows it only to
+    // those it follows): the load is the same, and any watcher may time it.
+    stream::write_frame(&mut greeted.send, &ClientMsg::VisibleTo { ids: None }).await?;
     let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, read(&mut greeted.recv))
         .await
         .map_err(|_| LoadtestError::Timeout("the join"))??;

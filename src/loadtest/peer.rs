@@ -41,7 +41,7 @@ use crate::loadtest::replica::Replica;
 use crate::loadtest::replicate::Feeds;
 use crate::loadtest::schedule::peer_secret;
 use crate::runtime::OwnedTask;
-use crate::wire::switchboard::{ClientMsg, IntroAnswer, PeerMeta, ServerMsg};
+use crate::wire::switchboard::{ClientMsg, IntroAnswer, PeerMeta, SealedStatus, ServerMsg};
 
 /// The first pause before a refused introduction is asked again (times the attempts so far,
 /// up to ten).
@@ -326,10 +326,20 @@ async fn change_status(state: &mut PeerState) {
     write(
         state,
         ClientMsg::SetStatus {
-            text: Some(format!("lt {n}")),
+            status: Some(status(n)),
         },
     )
     .await;
+}
+
+/// Status change `n` as a simulated peer sends it: an opaque "sealed" line, as a daemon's is
+/// to the switchboard (nobody opens it; watchers compare it to time the change).
+fn status(n: u64) -> SealedStatus {
+    SealedStatus {
+        epoch: 0,
+        nonce: [0; 24],
+        sealed: format!("lt {n}").into_bytes(),
+    }
 }
 
 /// Ask for an introduction to `to` (unless it is up, or its attempts are spent), and check
@@ -538,9 +548,7 @@ fn noticed(state: &mut PeerState, id: FeedId, online: Option<&PeerMeta>) {
         return;
     };
     let shows = match change.kind {
-        ChangeKind::Status(n) => {
-            online.and_then(|m| m.status.as_deref()) == Some(format!("lt {n}").as_str())
-        }
+        ChangeKind::Status(n) => online.and_then(|m| m.status.as_ref()) == Some(&status(n)),
         ChangeKind::Leave => online.is_none(),
     };
     if !shows || change.at < live.since || state.seen[slot] >= change.seq {

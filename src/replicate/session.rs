@@ -125,6 +125,8 @@ impl Session {
                 Ok(self.announce(true))
             }
             Msg::Entries { feed, entries } => self.on_entries(feed, entries),
+            // Presence, not replication: taken by the connection before it gets here.
+            Msg::StatusKey { .. } => Ok(Vec::new()),
         }
     }
 

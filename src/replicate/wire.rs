@@ -49,4 +49,14 @@ pub enum Msg {
         /// The entries.
         entries: Vec<WireEntry>,
     },
+    /// The content key the sender's status line is sealed with, given only to the peers it
+    /// lets see its presence, over this end-to-end connection and never through a switchboard
+    /// (`daemon::uplink::seal`). Not replication: the daemon's connection takes it, the session
+    /// ignores it.
+    StatusKey {
+        /// Which key.
+        epoch: u64,
+        /// The key.
+        key: [u8; 32],
+    },
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::FeedId;
-use crate::limits::STATUS_BYTES_MAX;
+use crate::limits::{PRESENCE_VISIBLE_IDS_MAX, SEALED_STATUS_BYTES_MAX, STATUS_BYTES_MAX};
 
 /// The presence topic every connected peer is tracked in.
 pub const PEERS_TOPIC: &str = "peers";
@@ -19,10 +19,11 @@ pub enum ClientMsg {
         /// Invite code, if any.
         invite: Option<String>,
     },
-    /// Set (or clear) the status line shown to those who watch this peer.
+    /// Set (or clear) the status line shown to those this peer lets watch it, sealed end to end
+    /// to them: the switchboard stores and forwards only the ciphertext.
     SetStatus {
-        /// The text, at most [`STATUS_BYTES_MAX`] bytes.
-        text: Option<String>,
+        /// The sealed text, at most [`SEALED_STATUS_BYTES_MAX`] bytes of ciphertext.
+        status: Option<SealedStatus>,
     },
     /// Replace the list of ids this peer wants to hear about.
     Watch {
@@ -41,6 +42,12 @@ pub enum ClientMsg {
         from: FeedId,
         /// What this peer lets the caller have: a direct path, the relay only, or nothing.
         answer: IntroAnswer,
+    },
+    /// Who may see this peer's presence: the watchers its notices go to. Until a peer says, it
+    /// is shown to nobody (everyone else is answered as if it were offline).
+    VisibleTo {
+        /// The allowed watchers (at most [`PRESENCE_VISIBLE_IDS_MAX`]), or `None` for everyone.
+        ids: Option<Vec<FeedId>>,
     },
 }
 
@@ -161,6 +168,19 @@ pub enum NodeMsg {
     },
     /// Relayed frames for clients of the receiving node.
     Packets(Vec<NodePacket>),
+    /// `owner`, a client of the sending node, took `watchers` off its allow-list in version
+    /// `seq` of its presence meta (of its connection since `since_ms`): they must see it offline
+    /// now, before the presence CRDT carries that version here at its next broadcast.
+    Revoke {
+        /// Whose presence.
+        owner: FeedId,
+        /// Its connection's `since_ms`.
+        since_ms: u64,
+        /// The meta version that no longer allows them.
+        seq: u64,
+        /// Who lost the view (at most [`PRESENCE_VISIBLE_IDS_MAX`]).
+        watchers: Vec<FeedId>,
+    },
 }
 
 /// One relayed frame crossing the cluster.
@@ -172,26 +192,63 @@ pub struct NodePacket {
     pub frame: Vec<u8>,
 }
 
-/// What a switchboard tracks about a connected peer (the presence meta).
+/// What a watcher is told about a connected peer (the part of the presence meta a notice
+/// carries).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerMeta {
     /// Connected since (ms since the epoch).
     pub since_ms: u64,
     /// The switchboard node holding the connection.
     pub node: String,
-    /// The peer's status line.
-    pub status: Option<String>,
+    /// The peer's status line, sealed to the people it lets watch it.
+    pub status: Option<SealedStatus>,
 }
 
-impl PeerMeta {
+/// A status line sealed end to end (see `daemon::uplink::seal`): opaque to a switchboard,
+/// opened by a watcher holding the content key of `epoch`, given to it by the peer over their
+/// own end-to-end connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedStatus {
+    /// Which of the peer's content keys sealed it.
+    pub epoch: u64,
+    /// The nonce.
+    pub nonce: [u8; 24],
+    /// The ciphertext (the padded text and its tag).
+    pub sealed: Vec<u8>,
+}
+
+/// What the presence CRDT holds about a connected peer: what watchers are told, and whom to
+/// tell. It travels with the presence to every node of the cluster, so each node enforces it.
+/// Held in memory only, like the rest of the CRDT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedMeta {
+    /// What an allowed watcher is told.
+    pub peer: PeerMeta,
+    /// Who may watch (`None`: everyone).
+    pub visible_to: Option<Vec<FeedId>>,
+    /// The version of this meta within its connection (grows with each change), so that a node
+    /// told of a revocation ([`NodeMsg::Revoke`]) knows when its CRDT has caught up.
+    pub seq: u64,
+}
+
+impl TrackedMeta {
     /// Encode as presence meta bytes.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
     /// Decode presence meta bytes.
-    pub fn decode(bytes: &[u8]) -> Option<PeerMeta> {
+    pub fn decode(bytes: &[u8]) -> Option<TrackedMeta> {
         postcard::from_bytes(bytes).ok()
+    }
+
+    /// Whether `watcher` may see this presence (a peer always sees itself).
+    pub fn shown_to(&self, watcher: &FeedId, owner: &FeedId) -> bool {
+        watcher == owner
+            || self
+                .visible_to
+                .as_ref()
+                .is_none_or(|ids| ids.contains(watcher))
     }
 }
 
@@ -201,6 +258,30 @@ pub fn check_status(text: &Option<String>) -> Result<(), String> {
         Some(t) if t.len() > STATUS_BYTES_MAX => Err(format!(
             "a status line may be at most {STATUS_BYTES_MAX} bytes (this one is {})",
             t.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Check a sealed status line against its bound.
+pub fn check_sealed_status(status: &Option<SealedStatus>) -> Result<(), String> {
+    match status {
+        Some(s) if s.sealed.len() > SEALED_STATUS_BYTES_MAX => Err(format!(
+            "a sealed status line may be at most {SEALED_STATUS_BYTES_MAX} bytes (a {STATUS_BYTES_MAX}-byte \
+             line, padded and sealed; this one is {})",
+            s.sealed.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Check an allow-list against its bound.
+pub fn check_visible_to(ids: &Option<Vec<FeedId>>) -> Result<(), String> {
+    match ids {
+        Some(ids) if ids.len() > PRESENCE_VISIBLE_IDS_MAX => Err(format!(
+            "at most {PRESENCE_VISIBLE_IDS_MAX} ids may be allowed to see a presence (this list \
+             has {})",
+            ids.len()
         )),
         _ => Ok(()),
     }

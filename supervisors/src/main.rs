@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use kith::daemon::peer::{IntroPolicy, ServePolicy};
+use kith::daemon::uplink::PresenceVisibility;
 use kith::identity::Identity;
 use kith::net::PeerEndpoint;
 use kith::relay::RouterConfig;
@@ -328,6 +329,11 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => IntroPolicy::default_for(serve),
     };
+    let presence_visible_to: PresenceVisibility =
+        match args.presence_visible_to.or(file.presence_visible_to) {
+            Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+            None => PresenceVisibility::default(),
+        };
     let given = if args.switchboards.is_empty() {
         file.switchboards
     } else {
@@ -354,7 +360,7 @@ fn run_daemon(dir: &Path, args: DaemonArgs, file: config::FileConfig) -> Result<
             port::keep(dir, endpoint.local_addr()?.port())?;
         }
         let endpoint = Arc::new(endpoint);
-        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards, introductions, blobs };
+        let parts = daemon::DaemonParts { data_dir: dir.to_path_buf(), identity, store, endpoint, serve, switchboards, introductions, blobs, presence_visible_to };
         let mut running = daemon::start_web(parts, resync_own_feed, metrics, web).await?;
         let addr = running.peers.endpoint.local_addr()?;
         tracing::info!(id = %running.node.identity.id(), dir = %dir.display(), %addr, "kith daemon running");

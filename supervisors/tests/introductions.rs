@@ -143,7 +143,8 @@ fn a_follower_not_followed_back_gets_the_posts_through_the_relay_only() {
     let (_sb, target, _) = switchboard(&sb_dir);
     let (a, b) = (Home::init(), Home::init());
     let (a_id, b_id) = (a.id(), b.id());
-    let _da = daemon(&a.dir, &target, &[]);
+    // A shows its presence to its followers: B sees it online once it has asked for A's feed.
+    let _da = daemon(&a.dir, &target, &["--presence-visible-to", "followers"]);
     kith_json(&a.dir, &["post", "public words from a", "--json"]);
     let _db = daemon(&b.dir, &target, &[]);
     eventually_blocking("both joined", SOON, POLL, || online(&sb_dir) == 2);

@@ -197,6 +197,9 @@ fn a_cut_cluster_keeps_serving_both_sides_and_heals_without_ghosts_or_losses() {
     let _pe = daemon("s3", &e, 8009, 2);
     follow(&d.dir, &ida);
     follow(&e.dir, &idc);
+    // A is shown E's presence only because E chose A (`presence_visible_to` is `follows` by
+    // default); A reaches E only after the heal.
+    follow(&e.dir, &ida);
     let a_seq = head_seq(&a.dir, &ida);
     let c_seq = head_seq(&c.dir, &idc);
     eventually_blocking(

@@ -1,13 +1,21 @@
 //! Switchboard presence with real processes: a daemon sees whom it follows come online (with
 //! their status line) and go away, and reconnects by itself when the switchboard restarts; the
-//! operator sets the per-client relay limits.
+//! operator sets the per-client relay limits. Presence is shown only to the people its owner
+//! chose (issue 19): a stranger watching an id, on the same node or another node of the
+//! cluster, hears nothing of it while it is online; unfollowing hides it, following shows it
+//! again; the status line never reaches a switchboard in the clear (checked on every frame a
+//! stand-in switchboard receives from a real daemon), and no watch list or allow-list is left
+//! in a switchboard's data directory or logs.
 
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use kith::identity::FeedId;
 use kith::testing::eventually_blocking;
+use kith::wire::switchboard::{ClientMsg, ServerMsg};
+use support::sb_client::Client;
 use support::{free_port, identity, kith, kith_bin, kith_json, Daemon, Home, Switchboard, POLL};
 
 fn contact(dir: &Path, id: &str) -> serde_json::Value {
@@ -36,10 +44,17 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
         &["--listen", "127.0.0.1:0", "--switchboard", &target],
     );
     kith_json(&a.dir, &["follow", &b_id, "--json"]);
-    let db = Daemon::start(
-        &b.dir,
-        &["--listen", "127.0.0.1:0", "--switchboard", &target],
-    );
+    // B shows its presence to its followers: A, once it has asked B for its feed (remembered
+    // across B's restart below).
+    let b_args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--switchboard",
+        &target,
+        "--presence-visible-to",
+        "followers",
+    ];
+    let db = Daemon::start(&b.dir, &b_args);
     kith_json(&b.dir, &["presence", "set", "writing tests", "--json"]);
 
     let took = eventually_blocking(
@@ -79,10 +94,7 @@ fn followers_see_presence_and_links_survive_a_switchboard_restart() {
 
     // B comes back, with the status line it set before it was killed; then the switchboard
     // restarts: both daemons reconnect by themselves.
-    let _db = Daemon::start(
-        &b.dir,
-        &["--listen", "127.0.0.1:0", "--switchboard", &target],
-    );
+    let _db = Daemon::start(&b.dir, &b_args);
     eventually_blocking(
         "a sees b online again, with its saved status",
         Duration::from_secs(20),
@@ -492,6 +504,26 @@ fn a_cluster_shares_who_is_online() {
             &format!("127.0.0.1:{p2}"),
         ],
     );
+    // B shows its presence to those it follows (the default): A. Strangers on either node,
+    // watching B's id, see nothing of it.
+    kith_json(&b.dir, &["follow", &a.id(), "--json"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let node = |dir: &Path| -> FeedId {
+        kith_json(dir, &["status", "--json"])["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let b_key: FeedId = b_id.parse().unwrap();
+    let (n1, n2) = (node(&s1_dir), node(&s2_dir));
+    let mut strangers = rt.block_on(async {
+        let mut x = Client::join(61, p1, &n1).await;
+        let mut y = Client::join(62, p2, &n2).await;
+        x.write(ClientMsg::Watch { ids: vec![b_key] }).await;
+        y.write(ClientMsg::Watch { ids: vec![b_key] }).await;
+        [x, y]
+    });
     kith_json(&b.dir, &["presence", "set", "on the other node", "--json"]);
     let took = eventually_blocking(
         "a, on s1, sees b, on s2, online",
@@ -503,5 +535,384 @@ fn a_cluster_shares_who_is_online() {
         },
     );
     println!("seen across the cluster after {took:?}");
-    assert_eq!(kith_json(&s1_dir, &["status", "--json"])["online"], 2);
+    // A and B, and the two strangers.
+    assert_eq!(kith_json(&s1_dir, &["status", "--json"])["online"], 4);
+    for (n, stranger) in strangers.iter_mut().enumerate() {
+        let heard: Vec<ServerMsg> = rt
+            .block_on(stranger.drain())
+            .into_iter()
+            .filter(|m| matches!(m, ServerMsg::Presence { id, .. } if *id == b_key))
+            .collect();
+        assert!(
+            heard.is_empty(),
+            "a stranger on node {} heard of b, as if it were online: {heard:?}",
+            n + 1
+        );
+    }
+
+    // B, on s2, unfollows A, on s1: s2 tells s1 over their link at once (not at the next
+    // presence broadcast, 1.5 s), and A sees B offline; following again shows B.
+    let unfollowed_at = std::time::Instant::now();
+    kith_json(&b.dir, &["unfollow", &a.id(), "--json"]);
+    eventually_blocking(
+        "a, on the other node, sees b offline once b unfollows it",
+        Duration::from_secs(20),
+        POLL,
+        || contact(&a.dir, &b_id)["online"] == false,
+    );
+    println!(
+        "a, on the other node, saw b offline {:?} after the unfollow",
+        unfollowed_at.elapsed()
+    );
+    kith_json(&b.dir, &["follow", &a.id(), "--json"]);
+    eventually_blocking(
+        "a sees b online again once b follows it again",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            let c = contact(&a.dir, &b_id);
+            c["online"] == true && c["status"] == "on the other node"
+        },
+    );
+}
+
+/// A switchboard whose log (at `debug`, more than an operator runs) goes to a file.
+struct LoggedSwitchboard(std::process::Child);
+
+impl LoggedSwitchboard {
+    fn start(dir: &Path, port: u16, log: &Path) -> LoggedSwitchboard {
+        let child = std::process::Command::new(kith_bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("spawn switchboard");
+        eventually_blocking(
+            "the switchboard answers",
+            Duration::from_secs(20),
+            POLL,
+            || kith(dir, &["status", "--json"]).status.success(),
+        );
+        LoggedSwitchboard(child)
+    }
+}
+
+impl Drop for LoggedSwitchboard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every regular file under `dir`, with its bytes.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+            if kind.is_dir() {
+                todo.push(path);
+            } else if kind.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Issue 19, on one switchboard: A (presence shown to those it follows, the default) follows B
+/// and B follows A; C shows its presence to everyone; X, a raw client, is a stranger to all of
+/// them and watches A and C. X sees C online (so a stranger could see presence at all) and
+/// hears nothing of A while A is online with a status line, exactly as of an offline id; B
+/// sees A's status soon after `kith presence set`; A unfollowing B hides A from B, following
+/// again shows A. Afterwards the switchboard's data directory and its debug log hold no watch
+/// list or allow-list (no pair of the ids) and no status line.
+#[test]
+fn presence_is_shown_only_to_the_people_chosen() {
+    let home = tempfile::tempdir().unwrap();
+    let (sb_dir, log) = (home.path().join("sb"), home.path().join("sb.log"));
+    let port = free_port();
+    let sb = LoggedSwitchboard::start(&sb_dir, port, &log);
+    let target = format!("127.0.0.1:{port}");
+    let sb_id: FeedId = kith_json(&sb_dir, &["status", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (a, b, c) = (Home::init(), Home::init(), Home::init());
+    let (a_id, b_id, c_id) = (a.id(), b.id(), c.id());
+    let args = ["--listen", "127.0.0.1:0", "--switchboard", &target];
+    let da = Daemon::start(&a.dir, &args);
+    let db = Daemon::start(&b.dir, &args);
+    let c_args = [&args[..], &["--presence-visible-to", "everyone"]].concat();
+    let dc = Daemon::start(&c.dir, &c_args);
+    kith_json(&a.dir, &["follow", &b_id, "--json"]);
+    kith_json(&b.dir, &["follow", &a_id, "--json"]);
+    kith_json(&b.dir, &["follow", &c_id, "--json"]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (a_key, c_key): (FeedId, FeedId) = (a_id.parse().unwrap(), c_id.parse().unwrap());
+    let offline_key = FeedId([7; 32]);
+    let mut x = rt.block_on(async {
+        let mut x = Client::join(71, port, &sb_id).await;
+        x.write(ClientMsg::Watch {
+            ids: vec![a_key, c_key, offline_key],
+        })
+        .await;
+        x
+    });
+
+    const A_STATUS: &str = "canary of a: at the lake until six";
+    const C_STATUS: &str = "canary of c: open to all";
+    kith_json(&c.dir, &["presence", "set", C_STATUS, "--json"]);
+    let set_at = std::time::Instant::now();
+    kith_json(&a.dir, &["presence", "set", A_STATUS, "--json"]);
+    eventually_blocking(
+        "b, whom a follows, sees a online with its status",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            let seen = contact(&b.dir, &a_id);
+            seen["online"] == true && seen["status"] == A_STATUS
+        },
+    );
+    println!(
+        "b saw a's status {:?} after `kith presence set`",
+        set_at.elapsed()
+    );
+    eventually_blocking(
+        "b sees c's status too (c shows it to everyone)",
+        Duration::from_secs(20),
+        POLL,
+        || contact(&b.dir, &c_id)["status"] == C_STATUS,
+    );
+    // A new status, once the key is held: the time a follower waits for a change.
+    let set_at = std::time::Instant::now();
+    kith_json(&a.dir, &["presence", "set", "back home", "--json"]);
+    eventually_blocking(
+        "b sees the new status",
+        Duration::from_secs(20),
+        POLL,
+        || contact(&b.dir, &a_id)["status"] == "back home",
+    );
+    println!(
+        "b saw a's next status {:?} after `kith presence set`",
+        set_at.elapsed()
+    );
+
+    // A unfollows B: B loses the view; following again gives it back.
+    let unfollowed_at = std::time::Instant::now();
+    kith_json(&a.dir, &["unfollow", &b_id, "--json"]);
+    eventually_blocking(
+        "b sees a offline once a unfollows it",
+        Duration::from_secs(20),
+        POLL,
+        || contact(&b.dir, &a_id)["online"] == false,
+    );
+    println!(
+        "b saw a offline {:?} after the unfollow",
+        unfollowed_at.elapsed()
+    );
+    assert_eq!(contact(&b.dir, &a_id)["status"], serde_json::Value::Null);
+    let followed_at = std::time::Instant::now();
+    kith_json(&a.dir, &["follow", &b_id, "--json"]);
+    eventually_blocking(
+        "b sees a online with its status once a follows it again",
+        Duration::from_secs(20),
+        POLL,
+        || {
+            let seen = contact(&b.dir, &a_id);
+            seen["online"] == true && seen["status"] == "back home"
+        },
+    );
+    println!(
+        "b saw a online {:?} after the new follow",
+        followed_at.elapsed()
+    );
+
+    // What the stranger heard: c online, its status sealed; of a, nothing at all, as of the id
+    // that never came online.
+    let heard = rt.block_on(x.drain());
+    let about = |who: FeedId| -> Vec<&ServerMsg> {
+        heard
+            .iter()
+            .filter(|m| matches!(m, ServerMsg::Presence { id, .. } if *id == who))
+            .collect()
+    };
+    let of_c = about(c_key);
+    assert!(
+        of_c.iter().any(
+            |m| matches!(m, ServerMsg::Presence { online: Some(p), .. } if p.status.is_some())
+        ),
+        "the stranger sees c, who shows itself to everyone, online: {heard:?}"
+    );
+    for m in &of_c {
+        if let ServerMsg::Presence {
+            online: Some(p), ..
+        } = m
+        {
+            let sealed = p.status.as_ref().map_or(&[][..], |s| &s.sealed[..]);
+            assert!(
+                !contains(sealed, b"canary"),
+                "c's status went out in the clear"
+            );
+        }
+    }
+    assert!(
+        about(a_key).is_empty(),
+        "the stranger heard of a: {heard:?}"
+    );
+    assert!(about(offline_key).is_empty());
+    drop(x);
+
+    // Nothing about who may watch whom, or any status, is left on the switchboard.
+    drop((da, db, dc));
+    drop(sb);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(!log_text.is_empty(), "the debug log was written");
+    let ids = [&a_id, &b_id, &c_id];
+    let shorts: Vec<String> = ids
+        .iter()
+        .map(|id| id.parse::<FeedId>().unwrap().short())
+        .collect();
+    for line in log_text.lines() {
+        let named = ids
+            .iter()
+            .zip(&shorts)
+            .filter(|(id, short)| line.contains(id.as_str()) || line.contains(short.as_str()))
+            .count();
+        assert!(
+            named < 2,
+            "a log line pairs two ids (who watches whom): {line}"
+        );
+        for text in [A_STATUS, C_STATUS, "back home"] {
+            assert!(!line.contains(text), "a status line in the log: {line}");
+        }
+    }
+    for (path, bytes) in files_under(&sb_dir) {
+        for id in ids {
+            let key: FeedId = id.parse().unwrap();
+            assert!(
+                !contains(&bytes, id.as_bytes()) && !contains(&bytes, &key.0),
+                "{} holds the id {id}",
+                path.display()
+            );
+        }
+        for text in [A_STATUS, C_STATUS, "back home"] {
+            assert!(
+                !contains(&bytes, text.as_bytes()),
+                "{} holds a status",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The status line's plaintext never reaches a switchboard, in the manner of the relay's
+/// plaintext test: a stand-in switchboard, built from the library's own endpoint and hello,
+/// admits a real daemon and keeps every frame the daemon sends it; the daemon's status line is
+/// set twice, and no frame holds any 16-byte window of it, while two sealed statuses of the one
+/// fixed length did arrive. (The real switchboard's log is checked in
+/// `presence_is_shown_only_to_the_people_chosen`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_line_reaches_the_switchboard_only_sealed() {
+    use ed25519_dalek::SigningKey;
+    use kith::net::hello::{accept_hello, Admission, Capabilities, Capability, Hello, NodeRole};
+    use kith::net::{frame, stream, PeerEndpoint};
+
+    const CANARY: &str = "kith status canary: the switchboard must never read this";
+    let key = SigningKey::from_bytes(&[90; 32]);
+    let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &key).unwrap();
+    endpoint.quinn().set_server_config(Some(
+        kith::relay::config::outer_server_config(&key).unwrap(),
+    ));
+    let port = endpoint.local_addr().unwrap().port();
+    let target = format!("{}@127.0.0.1:{port}", FeedId::from(key.verifying_key()));
+
+    let a = Home::init();
+    let dir = a.dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        let daemon = Daemon::start(&dir, &["--listen", "127.0.0.1:0", "--switchboard", &target]);
+        kith_json(&dir, &["presence", "set", CANARY, "--json"]);
+        std::thread::sleep(Duration::from_millis(500));
+        kith_json(
+            &dir,
+            &["presence", "set", &format!("{CANARY}, again"), "--json"],
+        );
+        daemon
+    });
+
+    let incoming = tokio::time::timeout(Duration::from_secs(20), endpoint.incoming())
+        .await
+        .expect("the daemon dials its switchboard")
+        .unwrap();
+    let (conn, _) = kith::net::endpoint::accept(incoming).await.unwrap();
+    let ours = Hello::new(
+        NodeRole::Switchboard,
+        Capabilities::of(&[Capability::Presence, Capability::Relay]),
+    );
+    let mut greeted = accept_hello(&conn, &ours, Admission::Welcome)
+        .await
+        .unwrap();
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let mut sealed_seen = 0;
+    // Everything the daemon says within a bounded while; two sealed statuses are expected (the
+    // one it starts with and the one set while connected).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sealed_seen < 2 {
+        let read = stream::read_frame_raw(&mut greeted.recv, 1 << 20);
+        let body = tokio::time::timeout_at(deadline, read)
+            .await
+            .expect("two sealed statuses within the bound")
+            .unwrap()
+            .expect("a frame");
+        let msg: ClientMsg = frame::decode_body(&body).unwrap();
+        match &msg {
+            ClientMsg::Join { .. } => {
+                let welcome = ServerMsg::Welcome {
+                    observed: conn.remote_address(),
+                };
+                stream::write_frame(&mut greeted.send, &welcome)
+                    .await
+                    .unwrap();
+            }
+            ClientMsg::SetStatus { status: Some(s) } => {
+                assert_eq!(s.sealed.len(), kith::daemon::uplink::seal::SEALED_BYTES);
+                sealed_seen += 1;
+            }
+            _ => {}
+        }
+        frames.push(body);
+    }
+    let _da = daemon.await.unwrap();
+    // Any 16-byte window of the canary would show a readable leak.
+    let needles: Vec<&[u8]> = CANARY.as_bytes().windows(16).step_by(4).collect();
+    for frame in &frames {
+        for needle in &needles {
+            assert!(
+                !contains(frame, needle),
+                "status plaintext visible to the switchboard"
+            );
+        }
+    }
+    // The check itself can fail: the canary is found when it is there.
+    let leaky = frame::encode(
+        &ClientMsg::Join {
+            invite: Some(CANARY.into()),
+        },
+        1 << 20,
+    )
+    .unwrap();
+    assert!(contains(&leaky, needles[0]));
+    conn.close(0u32.into(), b"done");
 }

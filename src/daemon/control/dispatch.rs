@@ -95,7 +95,7 @@ async fn answer(
                     let reach = peers.map(|p| (p.connections.via(&e.id), p.relays.outcome(&e.id)));
                     let (via, outcome) = reach.unwrap_or_default();
                     ContactView::from(e)
-                        .with_presence(node.online.get(&e.id))
+                        .with_presence(node.online.seen(&e.id))
                         .with_reach(via, outcome)
                 })
                 .collect();

@@ -3,11 +3,10 @@
 use serde::Serialize;
 
 use crate::daemon::peer::Via;
-use crate::daemon::uplink::Outcome;
+use crate::daemon::uplink::{Outcome, Seen};
 use crate::feed::Content;
 use crate::rolodex::RolodexEntry;
 use crate::store::StoredEntry;
-use crate::wire::switchboard::PeerMeta;
 
 /// One entry, for `feed` and `timeline`.
 #[derive(Clone, Debug, Serialize)]
@@ -225,10 +224,10 @@ pub struct ContactView {
 
 impl ContactView {
     /// Add what the switchboards say about this contact.
-    pub fn with_presence(mut self, meta: Option<PeerMeta>) -> Self {
-        self.online = meta.is_some();
-        self.online_since_ms = meta.as_ref().map(|m| m.since_ms);
-        self.status = meta.and_then(|m| m.status);
+    pub fn with_presence(mut self, seen: Option<Seen>) -> Self {
+        self.online = seen.is_some();
+        self.online_since_ms = seen.as_ref().map(|m| m.since_ms);
+        self.status = seen.and_then(|m| m.status);
         self
     }
 

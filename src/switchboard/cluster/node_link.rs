@@ -5,20 +5,21 @@
 //! connection (the dialling node's [`link`](super::link), the accepting node's
 //! [`session`](crate::switchboard::session)): a writer that drains the node's queue
 //! ([`NodeLinks`](crate::switchboard::cluster::nodes::NodeLinks)) and writes everything queued meanwhile in
-//! one stream write, and a reader that acts on what the other node sends. Presence travels on
+//! one stream write, and a reader that acts on what the other node sends (introductions,
+//! relayed frames, and revoked views of presence: [`NodeMsg::Revoke`]). Presence travels on
 //! its own stream ([`QuicPresence`](crate::switchboard::cluster::presence_link::QuicPresence)).
 
 use bytes::Bytes;
 
 use crate::identity::FeedId;
-use crate::limits::{NODE_BATCH_BYTES_MAX, SB_FRAME_BYTES_MAX};
+use crate::limits::{NODE_BATCH_BYTES_MAX, PRESENCE_VISIBLE_IDS_MAX, SB_FRAME_BYTES_MAX};
 use crate::net::{frame, stream};
 use crate::runtime::OwnedTask;
 use crate::switchboard::cluster::nodes::NodeOut;
 use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::intro::{IntroError, RelayError};
 use crate::switchboard::messages::{Asker, SbSessionMsg};
-use crate::wire::switchboard::{NodeMsg, NodePacket, PeerMeta, PEERS_TOPIC};
+use crate::wire::switchboard::{NodeMsg, NodePacket, TrackedMeta, PEERS_TOPIC};
 
 /// Items the writer takes from the queue per batch.
 const BATCH_ITEMS: usize = 256;
@@ -141,8 +142,8 @@ fn home_of(ctx: &SbContext, client: &FeedId, node: &FeedId) -> Home {
         .tracker
         .get_by_key(PEERS_TOPIC, &client.to_string())
         .into_iter()
-        .filter_map(|p| PeerMeta::decode(&p.row.meta))
-        .map(|meta| meta.node)
+        .filter_map(|p| TrackedMeta::decode(&p.row.meta))
+        .map(|meta| meta.peer.node)
         .collect();
     match homes {
         _ if homes.contains(&node) => Home::Here,
@@ -214,6 +215,28 @@ fn on_message(ctx: &SbContext, node: FeedId, msg: NodeMsg) {
                 let _ = session.cast(SbSessionMsg::IntroResult { to: callee, result });
             }
         }
+        NodeMsg::Revoke { watchers, .. } if watchers.len() > PRESENCE_VISIBLE_IDS_MAX => {
+            refuse(ctx, &node, "a revocation longer than any allow-list");
+        }
+        NodeMsg::Revoke {
+            owner,
+            since_ms,
+            seq,
+            watchers,
+        } => match home_of(ctx, &owner, &node) {
+            Home::Elsewhere => refuse(ctx, &node, "a revocation for a client that is not its own"),
+            // Not here yet: its presence, with the narrowed list, will come together.
+            Home::Unknown => {}
+            Home::Here => {
+                let now = std::time::Instant::now();
+                for watcher in watchers {
+                    ctx.watchers.revoke(owner, watcher, since_ms, seq, now);
+                    if let Some(session) = ctx.sessions.get(&watcher) {
+                        let _ = session.cast(SbSessionMsg::Notice(owner));
+                    }
+                }
+            }
+        },
         NodeMsg::Packets(packets) => {
             for packet in packets {
                 // Not logged: a packet in flight when its pair closed is refused the same way.

@@ -66,6 +66,14 @@ impl NodeLinks {
             .is_some()
     }
 
+    /// Queue a control message for every linked node; how many took it.
+    pub fn send_all(&self, msg: &NodeMsg) -> usize {
+        self.by_node
+            .iter()
+            .filter(|l| l.out.try_send(NodeOut::Msg(msg.clone())).is_ok())
+            .count()
+    }
+
     /// Queue a control message for `node`; false if it is not linked or its queue is full.
     pub fn send(&self, node: &FeedId, msg: NodeMsg) -> bool {
         self.by_node

@@ -13,7 +13,7 @@ use crate::switchboard::cluster::node_link;
 use crate::switchboard::context::Counters;
 use crate::switchboard::intro::{Decision, IntroError};
 use crate::switchboard::messages::{Asker, SbSessionMsg};
-use crate::wire::switchboard::{NodeMsg, PeerMeta, ServerMsg, PEERS_TOPIC};
+use crate::wire::switchboard::{NodeMsg, ServerMsg, TrackedMeta, PEERS_TOPIC};
 
 use super::io::send;
 use super::SbSessionState;
@@ -117,8 +117,8 @@ fn home_node(state: &SbSessionState, id: &FeedId) -> Option<FeedId> {
         .tracker
         .get_by_key(PEERS_TOPIC, &id.to_string())
         .into_iter()
-        .filter_map(|p| PeerMeta::decode(&p.row.meta))
-        .filter_map(|m| m.node.parse::<FeedId>().ok())
+        .filter_map(|p| TrackedMeta::decode(&p.row.meta))
+        .filter_map(|m| m.peer.node.parse::<FeedId>().ok())
         .find(|node| state.ctx.nodes.is_linked(node))
 }
 

@@ -17,7 +17,7 @@ mod introductions;
 mod io;
 mod presence;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,7 +42,7 @@ use crate::switchboard::cluster::node_link::{self, NodeLink};
 use crate::switchboard::context::{Counters, SbContext};
 use crate::switchboard::intro::Introductions;
 use crate::switchboard::messages::{Asker, SbSessionMsg};
-use crate::wire::switchboard::{ClientMsg, ServerMsg};
+use crate::wire::switchboard::{ClientMsg, PeerMeta, SealedStatus, ServerMsg};
 
 use io::send;
 
@@ -82,9 +82,17 @@ pub struct SbSessionState {
     /// The join was refused: the refusal is on its way and the session ends after a linger;
     /// frames the peer sent behind its `Join` are ignored meanwhile.
     join_refused: bool,
-    status: Option<String>,
+    /// The peer's status line, sealed by it (the switchboard cannot read it).
+    status: Option<SealedStatus>,
+    /// Who may see the peer's presence (`None`: everyone); nobody until it says.
+    visible_to: Option<Vec<FeedId>>,
+    /// The version of the peer's presence meta (one more per change).
+    meta_seq: u64,
     since_ms: u64,
     watch: HashSet<FeedId>,
+    /// What the peer was last told of each watched id it may see online (bounded by the watch
+    /// list): notices go out only when this view changes.
+    shown: HashMap<FeedId, PeerMeta>,
     /// Introductions asked by and of this peer: the rate, the pending requests.
     intros: Introductions<Asker>,
     me: ActorRef<SbSessionMsg>,
@@ -164,8 +172,11 @@ impl Actor for SbSession {
             joined: false,
             join_refused: false,
             status: None,
+            visible_to: Some(Vec::new()),
+            meta_seq: 0,
             since_ms: now_ms(),
             watch: HashSet::new(),
+            shown: HashMap::new(),
             intros: Introductions::new(peer, Instant::now()),
             me: myself,
             relay: None,
@@ -313,7 +324,8 @@ async fn on_frame(state: &mut SbSessionState, frame: ClientMsg) -> bool {
             );
             false
         }
-        ClientMsg::SetStatus { text } => presence::set_status(state, text).await,
+        ClientMsg::SetStatus { status } => presence::set_status(state, status).await,
+        ClientMsg::VisibleTo { ids } => presence::visible_to(state, ids).await,
         ClientMsg::Watch { ids } => presence::watch(state, ids),
         ClientMsg::Introduce { to } => {
             let decision = state.intros.introduce(to, Instant::now());

@@ -149,6 +149,7 @@ async fn node(dir: &std::path::Path, identity: Arc<Identity>, store: Store) -> R
         switchboards: Vec::new(),
         introductions: IntroPolicy::Relay,
         blobs: Default::default(),
+        presence_visible_to: Default::default(),
     };
     daemon::start(parts).await
 }

@@ -286,6 +286,11 @@ pub struct DaemonArgs {
     /// `--serve follows` (also `introductions` in config.toml).
     #[arg(long, env = "KITH_INTRODUCTIONS")]
     pub introductions: Option<String>,
+    /// Who may see that you are online and read your status line: `follows` (the ids you follow;
+    /// the default), `followers` (the ids known to follow you) or `everyone`. Everyone else sees
+    /// you offline (also `presence_visible_to` in config.toml).
+    #[arg(long, env = "KITH_PRESENCE_VISIBLE_TO")]
+    pub presence_visible_to: Option<String>,
     /// Start although the store holds less of your own feed than you have posted (it was emptied
     /// or replaced): fetch the feed back from the peers that follow you, and refuse to post until
     /// it is back (see README).

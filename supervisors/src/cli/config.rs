@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub serve: Option<String>,
     /// Introductions policy: `follows`, `relay` or `everyone`.
     pub introductions: Option<String>,
+    /// Who may see this node's presence: `follows`, `followers` or `everyone`.
+    pub presence_visible_to: Option<String>,
     /// The blob store's limits (`[blobs]`).
     #[serde(default)]
     pub blobs: BlobsConfig,

@@ -44,7 +44,7 @@ use kith::daemon::replicator::{FeedReplicator, ReplicatorArgs};
 use kith::daemon::rolodex::{DialFn, ReplicateFn, RolodexActor, RolodexArgs};
 use kith::daemon::store_writer::{StoreWriter, StoreWriterArgs};
 use kith::daemon::uplink::status_file::StatusFile;
-use kith::daemon::uplink::Relays;
+use kith::daemon::uplink::{PresenceVisibility, Relays};
 use kith::identity::Identity;
 use kith::limits::{ACTIVE_ENTRIES_MAX, PEERS_MAX, ROLODEX_FOLLOWS_MAX, SB_LINKS_MAX};
 use kith::metrics::{MetricsArgs, MetricsServer};
@@ -106,6 +106,8 @@ pub struct DaemonParts {
     pub introductions: IntroPolicy,
     /// The per-blob limit and total budget of the blob store (`[blobs]` in config.toml).
     pub blobs: BlobLimits,
+    /// Who may see this node's presence and status line.
+    pub presence_visible_to: PresenceVisibility,
 }
 
 /// The running daemon's handles.
@@ -161,7 +163,7 @@ pub async fn start_web(
         writer: Slot::new(),
         rolodex_actor: Slot::new(),
         events: kith::daemon::events::channel(),
-        online: kith::daemon::uplink::Online::default(),
+        online: kith::daemon::uplink::Online::new(parts.presence_visible_to),
         status_file: StatusFile::in_dir(&parts.data_dir),
         own: own.clone(),
         blobs: Blobs::new(BlobStore::open(&parts.data_dir, parts.blobs)?),
@@ -173,6 +175,13 @@ pub async fn start_web(
             tracing::warn!(error = %e, "the saved status line could not be read; starting without one")
         }
     }
+    // Whom the presence is shown to, before any switchboard link starts (nobody until then).
+    if parts.presence_visible_to == PresenceVisibility::Followers {
+        let me = node.identity.id();
+        node.online
+            .load_followers(&node.store, &node.rolodex, &me)?;
+    }
+    node.online.refresh(&node.rolodex);
     let peers = PeerContext {
         node: node.clone(),
         endpoint: Arc::clone(&parts.endpoint),

@@ -27,6 +27,7 @@ pub(crate) async fn daemon_tree(dir: &Path) -> Daemon {
         switchboards: Vec::new(),
         introductions: IntroPolicy::Relay,
         blobs: Default::default(),
+        presence_visible_to: Default::default(),
     };
     daemon::start(parts).await.unwrap()
 }
