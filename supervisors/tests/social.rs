@@ -442,7 +442,7 @@ fn a_restored_identity_gets_its_feed_back_and_posts_on_without_a_fork() {
 /// and the follower takes it (no fork). A client keeps trying to post during the catch-up.
 #[test]
 fn a_restored_feed_longer_than_one_batch_is_whole_before_the_next_post() {
-    let held = 2 * kith::limits::REPLICATION_BATCH_MAX + 500;
+    let held = 12 * kith::limits::REPLICATION_BATCH_MAX + 500;
     let home = Home::init();
     support::seed_posts(&home.dir, held);
     let a_id = home.id();
