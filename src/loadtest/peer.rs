@@ -555,7 +555,7 @@ fn noticed(state: &mut PeerState, id: FeedId, online: Option<&PeerMeta>) {
         return;
     }
     state.seen[slot] = change.seq;
-    let measure = match harness.plan.switchboard(target) == harness.plan.switchboard(state.local) {
+    let measure = match harness.node(target) == harness.node(state.local) {
         true => Measure::PresenceSameNode,
         false => Measure::PresenceOtherNode,
     };

@@ -522,11 +522,15 @@ mod tests {
     use crate::store::Store;
 
     fn publish(store: &Store, who: &Identity, content: Content) -> MsgId {
+        // Strictly increasing timestamps: two entries in one millisecond would be ordered by
+        // their random ids, and the expected orders below would hold only by chance.
+        static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let step = STEP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut out = run_batch(
             store,
             who,
             vec![Op::Publish(content)],
-            crate::feed::now_ms(),
+            crate::feed::now_ms() + step,
         )
         .unwrap();
         match out.pop() {
