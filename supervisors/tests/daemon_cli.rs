@@ -132,7 +132,9 @@ fn status_shows_the_live_supervision_tree() {
             "rolodex",
             "listener",
             "switchboards",
-            "control"
+            "link_starter",
+            "control",
+            "blobs"
         ]
     );
     assert!(tree["children"]

@@ -5,6 +5,9 @@
 //!
 //! It learns from the node's events: `Appended` (read the new entries of a wanted feed),
 //! `WantsChanged` and `Blocked` (re-read the wanted set, drop what is no longer referenced),
+//! a `delete` entry read from a wanted feed (that feed's references are rebuilt from the store,
+//! which no longer holds the deleted payload, and a blob only the deleted post attached is
+//! dropped; deletes are rare, so re-reading one feed for each is cheap enough),
 //! `Connected` / `Disconnected` (whom it may ask). A tick every [`BLOB_TICK`] retries what
 //! is due. At start it reads every wanted feed once, [`BLOB_SCAN_BATCH`] entries per read
 //! (the store keeps no index of attachments; a feed's entries are read once per start).
@@ -97,8 +100,8 @@ impl Actor for BlobFetcher {
         while state.fetches.try_join_next().is_some() {}
         match msg {
             FetcherMsg::Event(NodeEvent::Appended { feed, seq }) => {
-                if state.read_upto.contains_key(&feed) {
-                    read_feed(state, feed, seq)?;
+                if state.read_upto.contains_key(&feed) && read_feed(state, feed, seq)? {
+                    reread_after_delete(state, feed, seq)?;
                 }
             }
             FetcherMsg::Event(NodeEvent::WantsChanged | NodeEvent::Blocked(_)) => {
@@ -154,7 +157,30 @@ fn rewant(state: &mut FetcherState) -> Result<(), ActorProcessingErr> {
     for (feed, seq) in fresh {
         read_feed(state, feed, seq)?;
     }
-    // Every wanted feed has been read: what no wanted feed attaches can go.
+    drop_unreferenced(state)
+}
+
+/// `feed` deleted one of its messages: forget its references and read it again from the start
+/// (the deleted payload is gone from the store), then drop what nobody attaches any more.
+fn reread_after_delete(
+    state: &mut FetcherState,
+    feed: FeedId,
+    upto: u64,
+) -> Result<(), ActorProcessingErr> {
+    let others: BTreeSet<FeedId> = state
+        .read_upto
+        .keys()
+        .filter(|f| **f != feed)
+        .copied()
+        .collect();
+    state.planner.retain_feeds(&others);
+    state.read_upto.insert(feed, 0);
+    read_feed(state, feed, upto)?;
+    drop_unreferenced(state)
+}
+
+/// Every wanted feed has been read: what no wanted feed attaches can go (pinned blobs stay).
+fn drop_unreferenced(state: &FetcherState) -> Result<(), ActorProcessingErr> {
     let store = &state.ctx.node.blobs.store;
     for id in to_drop(&store.list()?, &state.planner) {
         match store.remove(&id) {
@@ -166,11 +192,17 @@ fn rewant(state: &mut FetcherState) -> Result<(), ActorProcessingErr> {
     Ok(())
 }
 
-/// Read `feed` from where it was read up to, through `upto`, noting the blobs its posts attach.
-fn read_feed(state: &mut FetcherState, feed: FeedId, upto: u64) -> Result<(), ActorProcessingErr> {
+/// Read `feed` from where it was read up to, through `upto`, noting the blobs its posts attach;
+/// true if a `delete` entry was among those read.
+fn read_feed(
+    state: &mut FetcherState,
+    feed: FeedId,
+    upto: u64,
+) -> Result<bool, ActorProcessingErr> {
     let Some(mut next) = state.read_upto.get(&feed).map(|s| s + 1) else {
-        return Ok(());
+        return Ok(false);
     };
+    let mut deleted = false;
     let store = state.ctx.node.blobs.store.clone();
     while next <= upto {
         // One read transaction per batch, so a long feed does not pin an old snapshot.
@@ -183,8 +215,13 @@ fn read_feed(state: &mut FetcherState, feed: FeedId, upto: u64) -> Result<(), Ac
                 break;
             };
             read_to = seq;
-            if entry.header()?.content_type != ContentType::Post {
-                continue;
+            match entry.header()?.content_type {
+                ContentType::Post => {}
+                ContentType::Delete => {
+                    deleted = true;
+                    continue;
+                }
+                _ => continue,
             }
             let Some(payload) = reader.payload(&feed, seq)? else {
                 continue;
@@ -207,7 +244,7 @@ fn read_feed(state: &mut FetcherState, feed: FeedId, upto: u64) -> Result<(), Ac
         }
     }
     state.read_upto.insert(feed, next.saturating_sub(1));
-    Ok(())
+    Ok(deleted)
 }
 
 fn start_fetches(state: &mut FetcherState, myself: &ActorRef<FetcherMsg>) {

@@ -81,6 +81,10 @@ impl Daemon {
             .arg("daemon")
             .args(extra)
             .env("RUST_LOG", "warn")
+            // No test daemon takes the web page's fixed default port (the first to start would,
+            // and which one that is would change from run to run); a test that wants the page
+            // passes `--web 127.0.0.1:PORT`, which wins over this.
+            .env("KITH_WEB", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
