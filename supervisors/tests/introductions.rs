@@ -280,7 +280,13 @@ fn a_refused_introduction_says_they_do_not_follow_you() {
     let (_sb, target, _) = switchboard(&sb_dir);
     let (a, b) = (Home::init(), Home::init());
     let a_id = a.id();
-    let _da = daemon(&a.dir, &target, &["--serve", "follows"]);
+    // A shows its presence to everyone, so that B's status can say A is online and why it
+    // refused (with the default, `follows`, B would see A as offline).
+    let _da = daemon(
+        &a.dir,
+        &target,
+        &["--serve", "follows", "--presence-visible-to", "everyone"],
+    );
     let _db = daemon(&b.dir, &target, &[]);
     eventually_blocking("both joined", SOON, POLL, || online(&sb_dir) == 2);
     kith_json(&b.dir, &["follow", &a_id, "--json"]);
