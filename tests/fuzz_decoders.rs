@@ -857,3 +857,17 @@ fn blob_corpus_decodes() {
     frame::decode_body::<BlobVerdict>(&corpus[4]).unwrap();
     Content::decode(&corpus[5]).unwrap().validate().unwrap();
 }
+
+/// A found case: a node message claiming 1,171 relayed packets in three bytes made serde
+/// reserve 64 KiB from the length prefix alone (lists from other processes now grow only with
+/// the elements read).
+#[test]
+fn a_list_length_prefix_reserves_nothing_by_itself() {
+    let mut bytes = vec![2, 147, 9];
+    bytes.extend([0u8; 40]);
+    let (_, p) = peak(|| {
+        let _ = frame::decode_body::<NodeMsg>(&bytes);
+        let _ = frame::decode_body::<ClientMsg>(&bytes);
+    });
+    assert!(p <= 4 * 1024, "one allocation of {p} bytes");
+}

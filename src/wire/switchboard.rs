@@ -28,6 +28,7 @@ pub enum ClientMsg {
     /// Replace the list of ids this peer wants to hear about.
     Watch {
         /// The ids.
+        #[serde(deserialize_with = "grown_vec")]
         ids: Vec<FeedId>,
     },
     /// Ask to be introduced to `to`: the switchboard asks them, and if they accept, forwards
@@ -167,7 +168,7 @@ pub enum NodeMsg {
         declined: bool,
     },
     /// Relayed frames for clients of the receiving node.
-    Packets(Vec<NodePacket>),
+    Packets(#[serde(deserialize_with = "grown_vec")] Vec<NodePacket>),
     /// `owner`, a client of the sending node, took `watchers` off its allow-list in version
     /// `seq` of its presence meta (of its connection since `since_ms`): they must see it offline
     /// now, before the presence CRDT carries that version here at its next broadcast.
@@ -179,6 +180,7 @@ pub enum NodeMsg {
         /// The meta version that no longer allows them.
         seq: u64,
         /// Who lost the view (at most [`PRESENCE_VISIBLE_IDS_MAX`]).
+        #[serde(deserialize_with = "grown_vec")]
         watchers: Vec<FeedId>,
     },
 }
@@ -285,4 +287,30 @@ pub fn check_visible_to(ids: &Option<Vec<FeedId>>) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Decodes a list from another process without trusting its declared length: serde's cautious
+/// size hint would reserve up to 1 MiB on a length prefix alone (a 3-byte frame claiming 1,171
+/// relayed packets reserved 64 KiB); this grows only with the elements actually read, each of
+/// which consumed input bytes.
+fn grown_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Grown<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Grown<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Grown(std::marker::PhantomData))
 }
