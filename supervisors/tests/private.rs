@@ -13,74 +13,18 @@
 
 mod support;
 
+use support::node::{Node, SOON};
+
 use std::path::Path;
-use std::time::Duration;
 
 use kith::testing::eventually_blocking;
 use serde_json::Value;
-use support::{head_seq, kith, kith_json, listen_addr, verify_offline, Daemon, Home, POLL};
-
-const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
-/// Deadline for replication between running daemons (debug build, shared 2-core box).
-const SOON: Duration = Duration::from_secs(30);
-
-/// A running node: its home, its daemon, its id and address.
-struct Node {
-    home: Home,
-    daemon: Option<Daemon>,
-    id: String,
-    addr: String,
-}
+use support::{kith, verify_offline, POLL};
 
 impl Node {
-    fn start() -> Node {
-        let home = Home::init();
-        let daemon = Daemon::start(&home.dir, LOOPBACK);
-        let id = home.id();
-        let addr = listen_addr(&home.dir);
-        Node {
-            home,
-            daemon: Some(daemon),
-            id,
-            addr,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(d) = self.daemon.take() {
-            assert!(d.stop(), "the daemon exits cleanly");
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        &self.home.dir
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        kith_json(self.dir(), &all)
-    }
-
-    fn follow(&self, other: &Node) {
-        let out = self.json(&["follow", &other.id, "--addr", &other.addr]);
-        assert_eq!(out["contact"]["following"], true, "{out}");
-    }
-
     fn post(&self, text: &str) -> String {
         let out = self.json(&["post", text]);
         out["id"].as_str().expect("post prints its id").to_string()
-    }
-
-    fn seq(&self) -> u64 {
-        head_seq(self.dir(), &self.id)
-    }
-
-    /// Wait until this node holds `feed` up to `seq`.
-    fn holds(&self, feed: &Node, seq: u64) {
-        eventually_blocking("replicated", SOON, POLL, || {
-            head_seq(self.dir(), &feed.id) >= seq
-        });
     }
 
     /// The raw bytes of the LMDB data file (the daemon must be stopped).

@@ -7,63 +7,17 @@
 
 mod support;
 
+use support::node::{Node, LOOPBACK, SOON};
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use kith::testing::eventually_blocking;
 use serde_json::Value;
 use support::{head_seq, kith, kith_bin, kith_json, listen_addr, Daemon, Home, POLL};
 
-const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
-/// Deadline for replication between running daemons (debug build, shared 2-core box).
-const SOON: Duration = Duration::from_secs(30);
-
-/// A running node: its home, its daemon, its id and address.
-struct Node {
-    home: Home,
-    daemon: Option<Daemon>,
-    id: String,
-    addr: String,
-}
-
 impl Node {
-    fn start() -> Node {
-        let home = Home::init();
-        let daemon = Daemon::start(&home.dir, LOOPBACK);
-        let id = home.id();
-        let addr = listen_addr(&home.dir);
-        Node {
-            home,
-            daemon: Some(daemon),
-            id,
-            addr,
-        }
-    }
-
-    /// Stop the daemon gracefully (its connections close at once).
-    fn stop(&mut self) {
-        if let Some(d) = self.daemon.take() {
-            assert!(d.stop(), "the daemon exits cleanly");
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        &self.home.dir
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        kith_json(self.dir(), &all)
-    }
-
-    fn follow(&self, other: &Node) {
-        let out = self.json(&["follow", &other.id, "--addr", &other.addr]);
-        assert_eq!(out["contact"]["following"], true, "{out}");
-    }
-
     fn post(&self, text: &str, reply_to: Option<&str>) -> String {
         let mut args = vec!["post", text];
         if let Some(parent) = reply_to {
@@ -71,17 +25,6 @@ impl Node {
         }
         let out = self.json(&args);
         out["id"].as_str().expect("post prints its id").to_string()
-    }
-
-    /// Wait until this node holds `feed` up to `seq`.
-    fn holds(&self, feed: &Node, seq: u64) {
-        eventually_blocking("replicated", SOON, POLL, || {
-            head_seq(self.dir(), &feed.id) >= seq
-        });
-    }
-
-    fn seq(&self) -> u64 {
-        head_seq(self.dir(), &self.id)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod in_process;
 pub(crate) mod netns;
+pub(crate) mod node;
 pub(crate) mod sb_client;
 
 use std::path::{Path, PathBuf};
