@@ -428,22 +428,7 @@ impl Reader<'_> {
 
     /// Posts that mention `who`, newest first, at most `limit`.
     pub fn mentions(&self, who: &FeedId, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut out = Vec::new();
-        for item in self
-            .tables
-            .social
-            .mentions
-            .rev_prefix_iter(&self.txn, &who.0)?
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, _) = item?;
-            if let Some((author, seq)) = timed_entry(key) {
-                out.extend(self.stored(&author, seq)?);
-            }
-        }
-        Ok(out)
+        self.mentions_before(who, None, limit)
     }
 
     /// Posts that mention `who`, newest first, at most `limit`, below `before` (a page of

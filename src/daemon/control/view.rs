@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use crate::daemon::peer::Via;
 use crate::daemon::uplink::{Outcome, Seen};
-use crate::feed::Content;
+use crate::feed::{Content, MsgId};
+use crate::identity::FeedId;
 use crate::rolodex::RolodexEntry;
 use crate::store::StoredEntry;
 
@@ -91,6 +92,23 @@ pub struct ReactionCount {
     pub count: u32,
 }
 
+impl EntryView {
+    /// The fields a post shows, with or without attachments.
+    fn post(
+        &mut self,
+        text: &str,
+        root: &Option<MsgId>,
+        branch: &Option<MsgId>,
+        mentions: &[FeedId],
+    ) {
+        self.kind = "post";
+        self.text = Some(text.to_string());
+        self.reply_to = branch.map(|r| r.to_string());
+        self.root = root.map(|r| r.to_string());
+        self.mentions = mentions.iter().map(ToString::to_string).collect();
+    }
+}
+
 impl From<&StoredEntry> for EntryView {
     fn from(e: &StoredEntry) -> Self {
         let mut view = EntryView {
@@ -142,13 +160,7 @@ impl From<&StoredEntry> for EntryView {
                 root,
                 branch,
                 mentions,
-            }) => {
-                view.kind = "post";
-                view.text = Some(text.clone());
-                view.reply_to = branch.map(|r| r.to_string());
-                view.root = root.map(|r| r.to_string());
-                view.mentions = mentions.iter().map(ToString::to_string).collect();
-            }
+            }) => view.post(text, root, branch, mentions),
             Some(Content::React { msg, text }) => {
                 view.kind = "react";
                 view.reacts_to = Some(msg.to_string());
@@ -167,11 +179,7 @@ impl From<&StoredEntry> for EntryView {
                 mentions,
                 blobs,
             }) => {
-                view.kind = "post";
-                view.text = Some(text.clone());
-                view.reply_to = branch.map(|r| r.to_string());
-                view.root = root.map(|r| r.to_string());
-                view.mentions = mentions.iter().map(ToString::to_string).collect();
+                view.post(text, root, branch, mentions);
                 view.attachments = blobs
                     .iter()
                     .map(|b| AttachmentView {
