@@ -18,6 +18,7 @@
 //! wake, and a relayed round trip wakes four sleepers. The headline `rtt_us` is the second when
 //! the request could be made (root), and says which it is.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,8 +70,10 @@ const OFFERED_SHARE_MIN: f64 = 0.95;
 const CLIENTS: usize = 5_000;
 /// Clients connecting at once: enough that the switchboard, not the round trips, sets the pace.
 const CONCURRENCY: usize = 128;
-/// UDP sockets the clients dial from.
-const CLIENT_SOCKETS: usize = 8;
+/// UDP sockets the clients dial from, each on its own loopback address, so that `CONCURRENCY`
+/// stays within the switchboard's per-address handshake cap (half of it per socket).
+const CLIENT_SOCKETS: usize = 32;
+const _: () = assert!(CONCURRENCY <= CLIENT_SOCKETS * kith::limits::HANDSHAKES_PER_ADDRESS_MAX / 2);
 
 /// The figures.
 #[derive(Debug, Clone, Serialize)]
@@ -529,7 +532,11 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
     let mut endpoints = Vec::new();
     for i in 0..CLIENT_SOCKETS {
         let key = SigningKey::from_bytes(&[200 + i as u8; 32]);
-        endpoints.push(Arc::new(PeerEndpoint::bind("127.0.0.1:0".parse()?, &key)?));
+        // Each socket on its own loopback address (127.0.0.1, .2, …): the switchboard admits at
+        // most `HANDSHAKES_PER_ADDRESS_MAX` pending handshakes per source address, as from one
+        // NAT, and refuses a validated one past it.
+        let bind = SocketAddr::from(([127, 0, 0, 1 + i as u8], 0));
+        endpoints.push(Arc::new(PeerEndpoint::bind(bind, &key)?));
     }
     // Each client's identity and TLS config exist before it connects, as a daemon's do.
     let keys: Vec<SigningKey> = (0..CLIENTS)
