@@ -651,6 +651,8 @@ pub const WEB_FORM_BYTES_MAX: usize = 64 * 1024;
 pub const WEB_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// Peers whose announced clocks are read for the replication bars of the status page.
 pub const WEB_PROGRESS_PEERS_MAX: usize = 256;
+/// Connections drawn on the status page's live list (the first in id order).
+pub const WEB_EVENT_CONNECTIONS_MAX: usize = 256;
 
 const _: () = assert!(WEB_FORM_BYTES_MAX > PAYLOAD_BYTES_MAX * 3);
 const _: () = assert!(WEB_TIMELINE_THREADS <= TIMELINE_PAGE_SCAN_MAX);

@@ -303,6 +303,12 @@ async fn status(
         // The listener's handshake admission counts (Retries asked, refusals, deadlines hit).
         "handshakes": peers.map(|p| p.endpoint.handshakes()),
         "rolodex": { "entries": node.rolodex.len(), "following": node.rolodex.following().len() },
+        // The policies in effect (read at start: flags, then config.toml, then defaults).
+        "policy": {
+            "serve": peers.map(|p| format!("{:?}", p.serve).to_lowercase()),
+            "introductions": peers.map(|p| format!("{:?}", p.introductions).to_lowercase()),
+            "presence_visible_to": format!("{:?}", node.online.visibility()).to_lowercase(),
+        },
     }))
 }
 

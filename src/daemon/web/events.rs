@@ -7,6 +7,10 @@
 //! - `presence`: a contact came online, went offline or changed its status line, found by
 //!   comparing `kith contacts`' answer every [`WEB_EVENT_TICK`].
 //! - `progress`: a followed feed's replication bar moved (held, announced), found the same way.
+//! - `dm`: a private message this node opens (sent or received), opened here from the entry
+//!   just appended, as the inbox shows it (a conversation row and a thread item).
+//! - `connections`: the set of live connections changed (a peer, or direct ↔ relayed), found
+//!   by comparing the connections table every tick; the list is sent rendered, whole.
 //!
 //! Bounded: at most [`WEB_EVENT_STREAMS_MAX`](crate::limits::WEB_EVENT_STREAMS_MAX) streams
 //! (past it `/events` answers 503 and the page simply does not update live), at most
@@ -24,14 +28,20 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
 
+use crate::daemon::control::social::Namer;
 use crate::daemon::events::NodeEvent;
 use crate::daemon::web::error::WebError;
 use crate::daemon::web::pages::Authed;
 use crate::daemon::web::state::WebState;
-use crate::daemon::web::templates::{self, dom_id};
+use crate::daemon::web::templates::{self, dom_id, ConnRow, ConversationRow, DmMessage, Person};
 use crate::feed::Content;
 use crate::identity::FeedId;
-use crate::limits::{WEB_EVENT_CONTACTS_MAX, WEB_EVENT_POSTS_MAX, WEB_EVENT_TICK};
+use crate::limits::{
+    WEB_EVENT_CONNECTIONS_MAX, WEB_EVENT_CONTACTS_MAX, WEB_EVENT_POSTS_MAX, WEB_EVENT_TICK,
+};
+
+/// Characters of a private message shown in a conversation row inserted live (as the inbox).
+const DM_PREVIEW_CHARS: usize = 80;
 use crate::store::StoredEntry;
 
 /// `GET /events`.
@@ -65,6 +75,8 @@ struct Live {
     sent: BTreeMap<FeedId, u64>,
     presence: BTreeMap<String, (bool, Option<String>)>,
     progress: BTreeMap<String, (u64, u64)>,
+    /// The connections last seen: (peer, relayed, address).
+    connections: Vec<(String, bool, String)>,
     pending: VecDeque<Event>,
     _permit: OwnedSemaphorePermit,
 }
@@ -84,6 +96,7 @@ impl Live {
             sent,
             presence: BTreeMap::new(),
             progress: BTreeMap::new(),
+            connections: Vec::new(),
             pending: VecDeque::new(),
             _permit: permit,
         };
@@ -146,12 +159,19 @@ impl Live {
     fn posts(&mut self, feed: FeedId, from: u64, to: u64) -> Result<(), WebError> {
         let reader = self.state.node.store.read()?;
         let mut entries: Vec<StoredEntry> = Vec::new();
+        let mut private = Vec::new();
         for seq in from..=to {
             if let Some(e) = reader.stored(&feed, seq)? {
                 if e.content.as_ref().and_then(Content::post_text).is_some() {
                     entries.push(e);
+                } else if let Some(Content::Private { sealed }) = &e.content {
+                    private.push((e.id, e.header.timestamp_ms, sealed.clone()));
                 }
             }
+        }
+        if !private.is_empty() {
+            let events = private_events(&self.state, &reader, feed, private)?;
+            self.pending.extend(events);
         }
         drop(reader);
         if entries.is_empty() {
@@ -180,10 +200,52 @@ impl Live {
         Ok(())
     }
 
+    /// The live connections, when they changed since the last look.
+    async fn poll_connections(&mut self, send: bool, labels: &BTreeMap<String, String>) {
+        let Some(peers) = &self.state.peers else {
+            return;
+        };
+        let mut views = peers.connections.views();
+        views.sort_by(|a, b| a.peer.cmp(&b.peer));
+        views.truncate(WEB_EVENT_CONNECTIONS_MAX);
+        let now: Vec<(String, bool, String)> = views
+            .iter()
+            .map(|c| (c.peer.clone(), c.relayed, c.addr.clone()))
+            .collect();
+        if now == self.connections {
+            return;
+        }
+        self.connections = now;
+        if !send {
+            return;
+        }
+        let rows: Vec<ConnRow> = views
+            .into_iter()
+            .map(|c| ConnRow {
+                label: labels
+                    .get(&c.peer)
+                    .cloned()
+                    .unwrap_or_else(|| c.peer.clone()),
+                peer: c.peer,
+                addr: c.addr,
+                relayed: c.relayed,
+                rtt_us: c.rtt_us,
+            })
+            .collect();
+        let data = json!({ "html": templates::connections(&rows).into_string() });
+        self.pending
+            .push_back(Event::default().event("connections").data(data.to_string()));
+    }
+
     /// Presence and replication compared with the last look; `send`: queue what changed.
     async fn poll_changes(&mut self, send: bool) {
+        let mut labels = BTreeMap::new();
         match self.state.contacts().await {
             Ok(rows) => {
+                labels = rows
+                    .iter()
+                    .map(|r| (r.id.clone(), r.label.clone()))
+                    .collect();
                 for row in rows.into_iter().take(WEB_EVENT_CONTACTS_MAX) {
                     let now = (row.online, row.status.clone());
                     if self.presence.get(&row.id) != Some(&now) {
@@ -218,5 +280,61 @@ impl Live {
             }
             Err(e) => tracing::debug!(error = %e, "live page: progress not read"),
         }
+        self.poll_connections(send, &labels).await;
     }
+}
+
+/// Private messages of `feed` this node opens: one `dm` event each.
+fn private_events(
+    state: &WebState,
+    reader: &crate::store::Reader<'_>,
+    feed: FeedId,
+    sealed: Vec<(crate::feed::MsgId, u64, Vec<u8>)>,
+) -> Result<Vec<Event>, WebError> {
+    let node = &state.node;
+    let mut out = Vec::new();
+    if node.rolodex.is_blocked(&feed) {
+        return Ok(out);
+    }
+    let me = node.identity.id();
+    for (id, timestamp_ms, bytes) in sealed {
+        // A message not for this node does not open: nothing is sent for it.
+        let Ok(Some(body)) = crate::feed::private::open(&node.identity, &feed, &bytes) else {
+            continue;
+        };
+        let everyone = body.participants();
+        let namer = Namer::new(node, reader, everyone.iter().copied())?;
+        let person = |i: &FeedId| Person {
+            id: i.to_string(),
+            label: namer.label(i),
+        };
+        let with: Vec<Person> = everyone.iter().filter(|p| **p != me).map(person).collect();
+        let message = DmMessage {
+            id: id.to_string(),
+            author: body.author.to_string(),
+            author_name: namer.label(&body.author),
+            timestamp_ms,
+            to: body.recipients.iter().map(person).collect(),
+            text: body.text.clone(),
+        };
+        let row = ConversationRow {
+            with,
+            messages: None,
+            last_ms: timestamp_ms,
+            last_from: namer.label(&body.author),
+            last_text: crate::feed::names::clean(&body.text)
+                .chars()
+                .take(DM_PREVIEW_CHARS)
+                .collect(),
+        };
+        let data = json!({
+            "participants": everyone.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "conversation_id": templates::conversation_dom_id(&row.with),
+            "conversation": templates::conversation(&row).into_string(),
+            "message_id": dom_id("m-", &message.id),
+            "message": templates::dm_message(&message).into_string(),
+        });
+        out.push(Event::default().event("dm").data(data.to_string()));
+    }
+    Ok(out)
 }

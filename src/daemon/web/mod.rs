@@ -12,17 +12,24 @@
 //! - [`state`]: what the handlers share, and the reads the command line has no command for
 //!   (the timeline as threads, replication bars);
 //! - [`templates`]: the HTML (maud: checked at compile time, every value escaped);
+//! - [`inbox`]: private messages (the conversations, a thread, the send form);
+//! - [`attach`]: files sent with the compose form, and blobs served back (images sniffed);
+//! - [`policy`]: the settings page's serve, introduction and presence policies, written to
+//!   `config.toml` for the next start;
 //! - [`auth`] (login token, session cookie), [`csrf`] (the forms' token), [`guard`] (the
 //!   Host and Origin checks against DNS rebinding and cross-site requests); [`error`].
 //!
 //! The static script (`static/app.js`) and style sheet (`static/style.css`) are compiled in.
 
+pub mod attach;
 pub mod auth;
 pub mod csrf;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod inbox;
 pub mod pages;
+pub mod policy;
 pub mod server;
 pub mod state;
 pub mod templates;

@@ -5,7 +5,7 @@
 //! same answers as the command line ([`WebState::ask`]) and answered with a redirect (303),
 //! so the pages work with JavaScript off and a reload never posts twice.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -19,6 +19,7 @@ use crate::daemon::web::csrf;
 use crate::daemon::web::error::WebError;
 use crate::daemon::web::state::{cursor_text, parse_cursor, WebState};
 use crate::daemon::web::templates::{self, Frame, Nav, ProfileView, SettingsView, StatusView};
+use crate::daemon::web::{attach, policy};
 use crate::feed::{now_ms, MsgId};
 use crate::identity::FeedId;
 use crate::limits::{WEB_PROFILE_POSTS, WEB_SESSION_TTL};
@@ -53,7 +54,13 @@ fn html(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-fn framed(state: &WebState, session: &Session, title: &str, nav: Nav, body: Markup) -> Response {
+pub(crate) fn framed(
+    state: &WebState,
+    session: &Session,
+    title: &str,
+    nav: Nav,
+    body: Markup,
+) -> Response {
     let token = csrf::token(&state.keys, session);
     let frame = Frame {
         title,
@@ -64,7 +71,12 @@ fn framed(state: &WebState, session: &Session, title: &str, nav: Nav, body: Mark
 }
 
 /// A page that says what went wrong, with the status that fits.
-fn problem(state: &WebState, session: &Session, status: StatusCode, e: &WebError) -> Response {
+pub(crate) fn problem(
+    state: &WebState,
+    session: &Session,
+    status: StatusCode,
+    e: &WebError,
+) -> Response {
     let mut response = framed(
         state,
         session,
@@ -85,7 +97,7 @@ fn forbidden(text: &str) -> Response {
         .into_response()
 }
 
-fn csrf_refused() -> Response {
+pub(crate) fn csrf_refused() -> Response {
     forbidden("refused: this form did not come from this page (its CSRF token is missing or stale); reload the page and try again")
 }
 
@@ -224,33 +236,73 @@ fn compose_with(
     html(status, templates::page(&frame, body))
 }
 
-/// The compose form.
+/// The compose form, sent without files (`application/x-www-form-urlencoded`).
 #[derive(Deserialize)]
 pub struct PostForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     text: String,
     reply_to: Option<String>,
 }
 
-/// `POST /post`: publish, then back to the timeline (or the thread of a reply).
+/// `POST /post`: publish, then back to the timeline (or the thread of a reply). The form
+/// comes as `multipart/form-data` when it may carry files ([`attach::read_compose`]), or
+/// url-encoded (a browser without the file input, a script).
 pub async fn post(
     State(state): State<WebState>,
     Authed(session): Authed,
-    Form(form): Form<PostForm>,
+    request: axum::extract::Request,
 ) -> Response {
-    if !csrf::check(&state.keys, &session, &form.csrf) {
-        return csrf_refused();
-    }
-    let reply_to = form.reply_to.filter(|r| !r.is_empty());
-    let text = form.text.replace("\r\n", "\n");
-    match state
-        .ask(Request::Post {
+    let multipart = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    // Held to the end of the handler: the staged files are removed when it drops.
+    let (text, reply_to, files, _staged) = if multipart {
+        let form = match axum::extract::Multipart::from_request(request, &state).await {
+            Ok(form) => form,
+            Err(rejection) => return rejection.into_response(),
+        };
+        match attach::read_compose(&state, &session, form).await {
+            Ok(mut c) => {
+                let files = std::mem::take(&mut c.files);
+                (c.text.clone(), c.reply_to.clone(), files, Some(c))
+            }
+            Err(attach::UploadError::Csrf) => return csrf_refused(),
+            Err(e) => {
+                tracing::info!(error = %e, "web page: a compose form was refused");
+                return compose_with(&state, &session, None, Some(&e.to_string()), e.status());
+            }
+        }
+    } else {
+        let Form(form) = match Form::<PostForm>::from_request(request, &state).await {
+            Ok(form) => form,
+            Err(rejection) => return rejection.into_response(),
+        };
+        if !csrf::check(&state.keys, &session, &form.csrf) {
+            return csrf_refused();
+        }
+        let reply_to = form.reply_to.filter(|r| !r.is_empty());
+        (form.text, reply_to, Vec::new(), None)
+    };
+    let text = text.replace("\r\n", "\n");
+    let request = if files.is_empty() {
+        Request::Post {
             text,
             reply_to: reply_to.clone(),
-        })
-        .await
-    {
+        }
+    } else {
+        Request::PostAttached {
+            text,
+            reply_to: reply_to.clone(),
+            attach: files.iter().map(|p| p.display().to_string()).collect(),
+        }
+    };
+    let answer = state.ask(request).await;
+    drop(_staged);
+    match answer {
         Ok(_) => match reply_to {
             Some(r) => Redirect::to(&templates::thread_url(&r)).into_response(),
             None => Redirect::to("/").into_response(),
@@ -455,6 +507,11 @@ pub async fn settings(
         Err(e) => return problem(&state, &session, StatusCode::INTERNAL_SERVER_ERROR, &e),
     };
     let policy = |v: Option<String>| v.unwrap_or_else(|| "not serving (no network)".into());
+    let (configured, config_error) = match state.data_dir.as_deref().map(policy::read_config) {
+        Some(Ok(configured)) => (configured, None),
+        Some(Err(e)) => (Default::default(), Some(e.to_string())),
+        None => (Default::default(), None),
+    };
     let view = SettingsView {
         name: profile["name"].as_str().map(String::from),
         description: profile["description"].as_str().map(String::from),
@@ -471,10 +528,14 @@ pub async fn settings(
                 .as_ref()
                 .map(|p| format!("{:?}", p.introductions).to_lowercase()),
         ),
+        presence_visible_to: policy::word(state.node.online.visibility()),
+        configured,
+        config_error,
     };
     let notice = match q.done.as_deref() {
         Some("profile") => Some("Profile published."),
         Some("status") => Some("Status line set."),
+        Some("policy") => Some("Saved to config.toml: the daemon uses these from its next start."),
         _ => None,
     };
     let token = csrf::token(&state.keys, &session);
@@ -539,6 +600,52 @@ pub async fn settings_status(
     match state.ask(Request::PresenceSet { text }).await {
         Ok(_) => Redirect::to("/settings?done=status").into_response(),
         Err(e) => problem(&state, &session, StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+/// The policy form.
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    serve: String,
+    #[serde(default)]
+    introductions: String,
+    #[serde(default)]
+    presence_visible_to: String,
+}
+
+/// `POST /settings/policy`: write the three policies to config.toml (see [`policy`]).
+pub async fn settings_policy(
+    State(state): State<WebState>,
+    Authed(session): Authed,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    if !csrf::check(&state.keys, &session, &form.csrf) {
+        return csrf_refused();
+    }
+    let saved =
+        policy::Policies::parse(&form.serve, &form.introductions, &form.presence_visible_to)
+            .and_then(|p| {
+                let dir = state
+                    .data_dir
+                    .as_deref()
+                    .ok_or(policy::PolicyError::NoDataDir)?;
+                policy::write_config(dir, &p)
+            });
+    match saved {
+        Ok(path) => {
+            tracing::info!(path = %path.display(), serve = %form.serve, introductions = %form.introductions, presence_visible_to = %form.presence_visible_to, "policies saved from the web page; they take effect at the next start");
+            Redirect::to("/settings?done=policy").into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                policy::PolicyError::Invalid(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            problem(&state, &session, status, &WebError::Answer(e.to_string()))
+        }
     }
 }
 

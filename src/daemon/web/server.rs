@@ -35,8 +35,8 @@ use tokio::task::JoinSet;
 use crate::daemon::web::auth::ADDR_FILE;
 use crate::daemon::web::error::WebError;
 use crate::daemon::web::events::events;
-use crate::daemon::web::pages;
 use crate::daemon::web::state::WebState;
+use crate::daemon::web::{attach, inbox, pages};
 use crate::limits::{WEB_CONNECTIONS_MAX, WEB_FORM_BYTES_MAX, WEB_HEADER_TIMEOUT};
 use crate::runtime::OwnedTask;
 
@@ -65,7 +65,17 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(pages::login).post(pages::login_post))
         .route("/logout", post(pages::logout))
         .route("/compose", get(pages::compose))
-        .route("/post", post(pages::post))
+        .route(
+            "/post",
+            post(pages::post).layer(DefaultBodyLimit::max(attach::body_limit(
+                state.node.blobs.store.limits().max_bytes,
+            ))),
+        )
+        .route("/blob/{id}", get(attach::blob))
+        .route("/inbox", get(inbox::inbox))
+        .route("/inbox/{id}", get(inbox::thread))
+        .route("/dm", post(inbox::send))
+        .route("/settings/policy", post(pages::settings_policy))
         .route("/thread/{id}", get(pages::thread))
         .route("/profile/{id}", get(pages::profile))
         .route("/profile/{id}/{action}", post(pages::profile_action))
@@ -214,12 +224,15 @@ impl Actor for WebServer {
         let listener = TcpListener::from_std(args.listener.try_clone()?)?;
         let addr = listener.local_addr()?;
         let addr_file = write_addr(&args.data_dir, addr)?;
+        attach::clear_staging(&args.data_dir);
+        let mut state = args.state;
+        state.data_dir = Some(args.data_dir.as_path().into());
         tracing::info!(%addr, "web page served at http://{addr}/ (`kith web` prints the login link)");
         let failed = move |reason: String| {
             let _ = myself.cast(WebMsg::AcceptFailed(reason));
         };
         Ok(WebServerState {
-            _accept: OwnedTask::spawn(accept_loop(listener, router(args.state), failed)),
+            _accept: OwnedTask::spawn(accept_loop(listener, router(state), failed)),
             addr_file,
         })
     }

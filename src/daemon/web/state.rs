@@ -47,6 +47,9 @@ pub struct WebState {
     pub streams: Arc<Semaphore>,
     /// The session cookie's name (it carries the port: see [`cookie_name`]).
     pub cookie: Arc<str>,
+    /// The data directory (for `config.toml` and staged uploads); set by the web worker,
+    /// absent in the benchmark.
+    pub data_dir: Option<Arc<std::path::Path>>,
 }
 
 impl WebState {
@@ -66,6 +69,7 @@ impl WebState {
             cookie: cookie_name(allowed.port()).into(),
             allowed: Arc::new(allowed),
             streams: Arc::new(Semaphore::new(WEB_EVENT_STREAMS_MAX)),
+            data_dir: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub enum Nav {
     Status,
     /// The settings.
     Settings,
+    /// Private messages.
+    Inbox,
     /// Any other page (a profile, a thread).
     Other,
 }
@@ -117,6 +119,7 @@ pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                             ul {
                                 (item(Nav::Timeline, "/", "Timeline"))
                                 (item(Nav::Compose, "/compose", "Compose"))
+                                (item(Nav::Inbox, "/inbox", "Inbox"))
                                 (item(Nav::Contacts, "/contacts", "Contacts"))
                                 (item(Nav::Status, "/status", "Status"))
                                 (item(Nav::Settings, "/settings", "Settings"))
@@ -156,6 +159,7 @@ pub fn post(e: &EntryView) -> Markup {
                 "deleted" => { p.text.deleted { "(deleted)" } }
                 kind => { p.text.meta { "(" (kind) ")" } }
             }
+            @if !e.attachments.is_empty() { (attachments(&e.attachments)) }
             footer {
                 @for r in &e.reactions {
                     span.reaction { (r.text) " " (r.count) }
@@ -163,6 +167,27 @@ pub fn post(e: &EntryView) -> Markup {
                 }
                 @if e.kind == "post" {
                     a href={ "/compose?reply_to=" (utf8_percent_encode(&e.id, NON_ALPHANUMERIC)) } { "Reply" }
+                }
+            }
+        }
+    }
+}
+
+/// A post's attachments: images (by name; the server serves only real images as images)
+/// shown inline, other files as download links.
+pub fn attachments(list: &[crate::daemon::control::view::AttachmentView]) -> Markup {
+    use crate::daemon::web::attach::{blob_url, named_like_image};
+    html! {
+        ul.attachments {
+            @for a in list {
+                @if let Some(url) = blob_url(&a.id) {
+                    li {
+                        @if named_like_image(a.name.as_deref()) {
+                            a href=(url) { img src=(url) alt=(a.name.as_deref().unwrap_or("attached image")) loading="lazy"; }
+                        } @else {
+                            a href=(url) download { (a.name.as_deref().unwrap_or("attachment")) } " (" (a.size) " bytes)"
+                        }
+                    }
                 }
             }
         }
@@ -228,13 +253,16 @@ pub fn compose(csrf: &str, reply_to: Option<&EntryView>, error: Option<&str>) ->
         @if let Some(parent) = reply_to {
             section aria-label="Replying to" { (post(parent)) }
         }
-        form.compose method="post" action="/post" {
+        // The CSRF token is the first field: the server checks it before it reads any file.
+        form.compose method="post" action="/post" enctype="multipart/form-data" {
             (csrf_field(csrf))
             @if let Some(parent) = reply_to {
                 input type="hidden" name="reply_to" value=(parent.id);
             }
             label for="text" { @if reply_to.is_some() { "Your reply" } @else { "Your post" } }
-            textarea id="text" name="text" rows="5" required maxlength=(crate::limits::POST_TEXT_BYTES_MAX) {}
+            textarea id="text" name="text" rows="5" maxlength=(crate::limits::POST_TEXT_BYTES_MAX) {}
+            label for="file" { "Attach files (images are shown; at most " (crate::limits::ATTACHMENTS_MAX) ")" }
+            input id="file" name="file" type="file" multiple;
             button type="submit" { "Post" }
         }
     }
@@ -524,17 +552,30 @@ fn tree_node(r: &TreeRow) -> Markup {
     }
 }
 
+/// The live connections (replaced whole by the `connections` live event).
+pub fn connections(list: &[ConnRow]) -> Markup {
+    html! {
+        div id="connections" data-live="connections" {
+            @if list.is_empty() { p.empty { "No peer connected." } }
+            ul {
+                @for c in list {
+                    li data-peer=(c.peer) {
+                        a href=(profile_url(&c.peer)) { (c.label) } " · "
+                        @if c.relayed { strong { "relayed" } } @else { "direct" }
+                        " · " code { (c.addr) } " · rtt " (c.rtt_us / 1000) " ms"
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The status page: connections, replication, switchboards, supervision tree.
 pub fn status(s: &StatusView) -> Markup {
     html! {
         p { "This node: " code { (s.id) } @if let Some(l) = &s.listen { " · listening on " code { (l) } } }
         h2 { "Connections" }
-        @if s.connections.is_empty() { p.empty { "No peer connected." } }
-        ul {
-            @for c in &s.connections {
-                li { a href=(profile_url(&c.peer)) { (c.label) } " · " @if c.relayed { "relayed" } @else { "direct" } " · " code { (c.addr) } " · rtt " (c.rtt_us / 1000) " ms" }
-            }
-        }
+        (connections(&s.connections))
         h2 { "Replication" }
         @if s.progress.is_empty() { p.empty { "No followed feed." } }
         ul.progress {
@@ -578,6 +619,23 @@ pub struct SettingsView {
     pub serve: String,
     /// How it answers introductions.
     pub introductions: String,
+    /// Who sees its presence.
+    pub presence_visible_to: String,
+    /// What `config.toml` says of the three (from the next start), where it says anything.
+    pub configured: [Option<String>; 3],
+    /// Why `config.toml` could not be read, if it could not.
+    pub config_error: Option<String>,
+}
+
+fn choice(name: &str, label: &str, options: &[(&str, &str)], current: &str) -> Markup {
+    html! {
+        label for=(name) { (label) }
+        select id=(name) name=(name) {
+            @for (value, text) in options {
+                option value=(value) selected[*value == current] { (text) }
+            }
+        }
+    }
 }
 
 /// The settings: profile, status line, policies.
@@ -606,13 +664,174 @@ pub fn settings(s: &SettingsView, csrf: &str, notice: Option<&str>) -> Markup {
             }
         }
         section aria-labelledby="h-policy" {
-            h2 id="h-policy" { "Serving and introductions" }
+            h2 id="h-policy" { "Serving, introductions and presence" }
             dl {
-                dt { "Serve feeds to" } dd { (s.serve) }
-                dt { "Introductions from strangers" } dd { (s.introductions) }
+                dt { "Serve feeds to" } dd data-policy="serve" { (s.serve) }
+                dt { "Introductions from strangers" } dd data-policy="introductions" { (s.introductions) }
+                dt { "Who sees you online" } dd data-policy="presence_visible_to" { (s.presence_visible_to) }
             }
-            p { "These are chosen when the daemon starts: " code { "kith daemon --serve everyone|follows --introductions follows|relay|everyone" } ", or " code { "serve" } " and " code { "introductions" } " in config.toml." }
+            @let next = |i: usize, now: &str| s.configured[i].clone().unwrap_or_else(|| now.to_string());
+            @let (serve, intro, vis) = (next(0, &s.serve), next(1, &s.introductions), next(2, &s.presence_visible_to));
+            @if serve != s.serve || intro != s.introductions || vis != s.presence_visible_to {
+                p.notice { "config.toml says " strong { "serve " (serve) ", introductions " (intro) ", presence visible to " (vis) } ": the daemon uses them from its next start." }
+            }
+            @if let Some(e) = &s.config_error { p.error role="alert" { (e) } }
+            form method="post" action="/settings/policy" {
+                (csrf_field(csrf))
+                (choice("serve", "Serve feeds to", &[("everyone", "everyone (not blocked)"), ("follows", "only those you follow")], &serve))
+                (choice("introductions", "Introductions from people you do not follow", &[("relay", "relayed only (your address stays hidden)"), ("follows", "refused"), ("everyone", "direct")], &intro))
+                (choice("presence_visible_to", "Who sees you online and your status line", &[("follows", "those you follow"), ("followers", "those who follow you"), ("everyone", "everyone (not blocked)")], &vis))
+                button type="submit" { "Save to config.toml" }
+            }
+            p { "The daemon reads these when it starts, so they take effect when you restart it (" code { "kith daemon" } "); a flag given to it (" code { "--serve" } ", " code { "--introductions" } ", " code { "--presence-visible-to" } ") still wins over config.toml." }
         }
+    }
+}
+
+/// `/inbox/ID`: the private messages exchanged with one id.
+pub fn inbox_url(id: &str) -> String {
+    format!("/inbox/{}", utf8_percent_encode(id, NON_ALPHANUMERIC))
+}
+
+/// Someone a private message names, as `kith inbox` answers it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Person {
+    /// Their id.
+    pub id: String,
+    /// How they are shown.
+    pub label: String,
+}
+
+/// One conversation of the inbox (`kith inbox`'s answer).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ConversationRow {
+    /// The others in it (not this node).
+    pub with: Vec<Person>,
+    /// How many messages (unknown for one inserted live).
+    pub messages: Option<u64>,
+    /// When the latest was written (ms since the epoch).
+    pub last_ms: u64,
+    /// Who wrote the latest.
+    pub last_from: String,
+    /// Its first words.
+    pub last_text: String,
+}
+
+/// The HTML id of the conversation with `with` (ids in the order given).
+pub fn conversation_dom_id(with: &[Person]) -> String {
+    let ids: String = with.iter().map(|p| p.id.as_str()).collect();
+    dom_id("dm-", &ids)
+}
+
+/// One conversation row: with whom, the latest message, a link to the thread.
+pub fn conversation(c: &ConversationRow) -> Markup {
+    let names: Vec<&str> = c.with.iter().map(|p| p.label.as_str()).collect();
+    html! {
+        li.conversation id=(conversation_dom_id(&c.with)) {
+            @match c.with.first() {
+                Some(first) => a.name href=(inbox_url(&first.id)) { (names.join(", ")) },
+                None => a.name href="#" { "yourself" },
+            }
+            " · " time { (when(c.last_ms)) }
+            @if let Some(n) = c.messages { " · " (n) (if n == 1 { " message" } else { " messages" }) }
+            p.text { (c.last_from) ": " (c.last_text) }
+        }
+    }
+}
+
+/// What the send form shows again after an error.
+#[derive(Clone, Debug, Default)]
+pub struct DmDraft {
+    /// The recipients as typed.
+    pub to: String,
+    /// The text as typed.
+    pub text: String,
+}
+
+/// The form that sends a private message to 1–7 ids.
+pub fn dm_form(csrf: &str, draft: &DmDraft, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(error) = error { p.error role="alert" { (error) } }
+        form.dm method="post" action="/dm" {
+            (csrf_field(csrf))
+            label for="to" { "To: up to " (crate::limits::DM_RECIPIENTS_MAX) " ids (" code { "@….ed25519" } "), separated by spaces" }
+            input id="to" name="to" required autocomplete="off" value=(draft.to);
+            label for="dm-text" { "Message (only they and you can read it)" }
+            textarea id="dm-text" name="text" rows="4" required maxlength=(crate::limits::DM_TEXT_BYTES_MAX) { (draft.text) }
+            button type="submit" { "Send privately" }
+        }
+    }
+}
+
+/// The inbox: conversations newest first, and the send form.
+pub fn inbox(
+    rows: &[ConversationRow],
+    partial: bool,
+    csrf: &str,
+    draft: &DmDraft,
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        (dm_form(csrf, draft, error))
+        h2 { "Conversations" }
+        @if rows.is_empty() { p.empty { "No private messages yet." } }
+        @if partial { p.notice { "Only the latest private messages held were read." } }
+        ol.conversations id="conversations" data-live="inbox" {
+            @for c in rows { (conversation(c)) }
+        }
+    }
+}
+
+/// One private message of a thread (`kith dm --thread`'s answer).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct DmMessage {
+    /// Its message id.
+    pub id: String,
+    /// Its author.
+    pub author: String,
+    /// How the author is shown.
+    pub author_name: String,
+    /// When it was written.
+    pub timestamp_ms: u64,
+    /// Whom it is for (besides the author).
+    pub to: Vec<Person>,
+    /// The text.
+    pub text: String,
+}
+
+/// One private message.
+pub fn dm_message(m: &DmMessage) -> Markup {
+    let to: Vec<&str> = m.to.iter().map(|p| p.label.as_str()).collect();
+    html! {
+        li.dm id=(dom_id("m-", &m.id)) {
+            header {
+                a.author href=(profile_url(&m.author)) { (m.author_name) }
+                " → " (to.join(", ")) " · " time { (when(m.timestamp_ms)) }
+            }
+            p.text { (m.text) }
+        }
+    }
+}
+
+/// The thread with one id: its messages oldest first, and the form to answer.
+pub fn dm_thread(
+    with: &Person,
+    messages: &[DmMessage],
+    notices: &[String],
+    csrf: &str,
+    draft: &DmDraft,
+) -> Markup {
+    html! {
+        p { "Private messages exchanged with " a href=(profile_url(&with.id)) { (with.label) } "." }
+        @for n in notices { p.notice role="status" { (n) } }
+        @if messages.is_empty() { p.empty { "None held yet." } }
+        ol.dms id="dms" data-live="dm-thread" data-with=(with.id) {
+            @for m in messages { (dm_message(m)) }
+        }
+        (dm_form(csrf, draft, None))
     }
 }
 

@@ -23,6 +23,8 @@
     source.addEventListener('post', onPost);
     source.addEventListener('presence', onPresence);
     source.addEventListener('progress', onProgress);
+    source.addEventListener('dm', onDm);
+    source.addEventListener('connections', onConnections);
   }
   // A page left (or kept in the back-forward cache) gives its stream back: a browser opens
   // only a few connections to one host, and streams kept by old pages would starve new ones.
@@ -60,6 +62,27 @@
       el.textContent = d.held + ' of ' + d.target;
     });
     each('data-feed-text', d.feed, function (el) { el.textContent = d.held + ' of ' + d.target; });
+  }
+  function onDm(e) {
+    var d = JSON.parse(e.data);
+    var inbox = document.querySelector('[data-live="inbox"]');
+    if (inbox) {
+      var old = document.getElementById(d.conversation_id);
+      if (old) old.parentNode.removeChild(old);
+      inbox.insertBefore(element(d.conversation), inbox.firstChild);
+      say('New private message');
+    }
+    var thread = document.querySelector('[data-live="dm-thread"]');
+    if (thread && d.participants.indexOf(thread.getAttribute('data-with')) >= 0 &&
+        !document.getElementById(d.message_id)) {
+      thread.appendChild(element(d.message));
+      say('New private message');
+    }
+  }
+  function onConnections(e) {
+    var d = JSON.parse(e.data);
+    var list = document.querySelector('[data-live="connections"]');
+    if (list) list.parentNode.replaceChild(element(d.html), list);
   }
   connect();
 })();
