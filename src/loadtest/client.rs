@@ -17,7 +17,7 @@ use crate::net::pin::pin;
 use crate::net::target::Target;
 use crate::net::tls::{peer_key, server_name};
 use crate::net::{stream, PeerEndpoint};
-use crate::relay::config::outer_client_config;
+use crate::relay::config::{outer_client_config, uplink_client_config};
 use crate::wire::switchboard::{ClientMsg, ServerMsg};
 
 /// Where a switchboard listens and the key it must prove.
@@ -73,6 +73,18 @@ pub struct Joined {
     pub observed: SocketAddr,
 }
 
+/// Which client transport a dial uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The relay link's transport with the connection defaults (15 s idle timeout, keep-alives
+    /// every 5 s): what `kith bench relay` measures.
+    Outer,
+    /// What a daemon's switchboard link uses ([`uplink_client_config`]: keep-alives every
+    /// 1.5 s, 5 s idle timeout), so a dead node is noticed within seconds. Simulated peers dial
+    /// this way: their failover and their keep-alive load are a daemon's.
+    Daemon,
+}
+
 /// The QUIC handshake to `sb` as `key`, from the shared `endpoint`, with the relay link's
 /// transport; the switchboard must prove `sb.key`.
 pub async fn dial(
@@ -80,7 +92,20 @@ pub async fn dial(
     key: &SigningKey,
     sb: SbTarget,
 ) -> Result<quinn::Connection, LoadtestError> {
-    let config = outer_client_config(key, sb.key)?;
+    dial_as(endpoint, key, sb, Link::Outer).await
+}
+
+/// [`dial`] with the transport of `link`.
+pub async fn dial_as(
+    endpoint: &PeerEndpoint,
+    key: &SigningKey,
+    sb: SbTarget,
+    link: Link,
+) -> Result<quinn::Connection, LoadtestError> {
+    let config = match link {
+        Link::Outer => outer_client_config(key, sb.key)?,
+        Link::Daemon => uplink_client_config(key, sb.key)?,
+    };
     let connecting = endpoint
         .quinn()
         .connect_with(config, sb.addr, &server_name(&sb.key))?;
@@ -101,7 +126,17 @@ pub async fn join(
     key: &SigningKey,
     sb: SbTarget,
 ) -> Result<Joined, LoadtestError> {
-    let conn = dial(endpoint, key, sb).await?;
+    join_as(endpoint, key, sb, Link::Outer).await
+}
+
+/// [`join`] with the transport of `link`.
+pub async fn join_as(
+    endpoint: &PeerEndpoint,
+    key: &SigningKey,
+    sb: SbTarget,
+    link: Link,
+) -> Result<Joined, LoadtestError> {
+    let conn = dial_as(endpoint, key, sb, link).await?;
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
     let mut greeted = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial_hello(&conn, &ours))
         .await

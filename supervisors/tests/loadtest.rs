@@ -2,8 +2,9 @@
 //! hundred simulated peers for a few seconds of the mixed scenario. Checks that the JSON report
 //! has its fields and that they are sane, that the histograms decode, that every relayed pair and
 //! every replication connection of the follow graph came up, and that no switchboard process the
-//! harness spawned is left behind — also when the harness itself is killed with SIGKILL. Speed is
-//! measured by the command, never asserted here.
+//! harness spawned is left behind — also when the harness itself is killed with SIGKILL; and the
+//! failover scenario on two nodes (every peer of the killed node back through the other, no
+//! ghost). Speed is measured by the command, never asserted here.
 
 use std::process::Command;
 use std::time::Duration;
@@ -133,6 +134,83 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
     assert_eq!(merged.peers_target, 2 * PEERS);
     assert_eq!(merged.relay_rtt_ms.map(|l| l.count), Some(2 * rtt.count));
     // Every switchboard it spawned is gone (killed and reaped before the report was written).
+    assert_eq!(report.spawned_pids.len(), 2);
+    for pid in &report.spawned_pids {
+        let gone = (0..50).any(|_| {
+            let alive = procfs::alive(*pid);
+            if alive {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            !alive
+        });
+        assert!(gone, "switchboard process {pid} is still running");
+    }
+}
+
+/// Peers of the failover run (half of them on the node it kills).
+const FAILOVER_PEERS: u64 = 60;
+
+/// The failover scenario on two spawned nodes with a short presence period (down period 5 s):
+/// the second node is killed outright mid-run, every one of its peers must be back online
+/// through the first (each crash restarted by the peers' supervisor and counted), the report
+/// must say how long that took and when the dead node's presence was gone, no ghost may be
+/// left, and no process. Bounded: the scenario waits at most `LOADTEST_FAILOVER_WAIT`; here the
+/// peers notice the dead node after the daemon link's idle timeout (5 s). No time is asserted.
+#[test]
+fn a_killed_node_s_peers_come_back_through_the_other_and_leave_no_ghost() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("failover.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args(["loadtest", "--spawn", "2", "--peers"])
+        .arg(FAILOVER_PEERS.to_string())
+        .args(["--ramp", "300", "--duration", "1", "--scenario", "failover"])
+        .args(["--seed", "11", "--presence-broadcast-ms", "250"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kith loadtest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in [
+        "failover_ms",
+        "failover_back",
+        "failover_presence_clean_ms",
+        "down_period_ms",
+        "ghosts",
+        "restarts",
+    ] {
+        assert!(value.get(key).is_some(), "the report has no `{key}`");
+    }
+    let report: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(report.scenario, "failover");
+    let orphans = FAILOVER_PEERS / 2;
+    // Every peer of the killed node came back through the other one, each timed once.
+    assert_eq!(report.failover_back, Some([orphans, orphans]));
+    let failover = report.failover_ms.expect("failovers were timed");
+    assert_eq!(failover.count, orphans);
+    assert!(failover.p50 > 0.0 && failover.p50 <= failover.p99 && failover.p99 <= failover.max);
+    assert_eq!(Hist::decode(&failover.hist_us).unwrap().len(), orphans);
+    // Each lost its connection once: a named cause and a supervised restart, not a give-up.
+    assert!(
+        report.connect_failures.get("lost").copied().unwrap_or(0) >= orphans,
+        "{:?}",
+        report.connect_failures
+    );
+    assert!(report.restarts >= orphans);
+    assert_eq!(report.peers_gave_up, 0);
+    assert_eq!(report.peers_connected, FAILOVER_PEERS);
+    // The surviving node lists exactly the live peers, and none once they stopped.
+    assert!(
+        report.failover_presence_clean_ms.is_some(),
+        "the dead node's presence was never gone"
+    );
+    assert_eq!(report.down_period_ms, Some(5_000));
+    assert_eq!(report.ghosts, Some(0));
     assert_eq!(report.spawned_pids.len(), 2);
     for pid in &report.spawned_pids {
         let gone = (0..50).any(|_| {
