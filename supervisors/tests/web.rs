@@ -447,6 +447,542 @@ async fn a_browser_logs_in_posts_follows_and_sees_posts_and_status_live_and_atta
     assert!(!timeline.contains("foreign origin"), "{timeline}");
 }
 
+/// A raw HTTP/1.1 request with a binary-safe answer: status, head, body.
+fn raw_bytes(addr: &str, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect to the page");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&out[..split]).to_string();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head, out[split + 4..].to_vec())
+}
+
+/// A session of `addr`'s page from its login link: the cookie and the forms' CSRF token.
+fn session(addr: &str, login: &str) -> (String, String) {
+    let (code, answer) = raw(
+        addr,
+        &format!(
+            "GET /login?{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+            login.split('?').nth(1).unwrap()
+        ),
+    );
+    assert_eq!(code, 303, "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let (_, page) = raw(
+        addr,
+        &format!(
+            "GET /inbox HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_string();
+    (cookie, csrf)
+}
+
+/// A url-encoded form posted from the page's own origin with the session's cookie.
+fn form_post(addr: &str, cookie: &str, path: &str, body: &str) -> (u16, String) {
+    raw(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// A multipart form (`parts`: name, file name, bytes) posted like the compose form.
+fn multipart_post(
+    addr: &str,
+    cookie: &str,
+    path: &str,
+    parts: &[(&str, Option<&str>, &[u8])],
+) -> (u16, String, Vec<u8>) {
+    let boundary = "----kithtestboundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    raw_bytes(addr, &request)
+}
+
+fn get_bytes(addr: &str, cookie: &str, path: &str) -> (u16, String, Vec<u8>) {
+    raw_bytes(
+        addr,
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend((data.len() as u32).to_be_bytes());
+    let mut c = kind.to_vec();
+    c.extend_from_slice(data);
+    out.extend_from_slice(&c);
+    out.extend(crc32(&c).to_be_bytes());
+}
+
+/// A real `w`×`h` RGB PNG (a gradient; deflate's stored blocks, so no compressor is needed).
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            raw.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, 160]);
+        }
+    }
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        z.extend(len.to_le_bytes());
+        z.extend((!len).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + u32::from(x)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    z.extend(((b << 16) | a).to_be_bytes());
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    png_chunk(&mut out, b"IDAT", &z);
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// The largest attachment A's config.toml allows in the test below.
+const A_MAX_BLOB: usize = 200_000;
+
+/// The parts of the page built after the first test: the status page's connection list
+/// updates live; a private message sent in the browser arrives live on the other daemon's
+/// inbox page, and the send form names its errors; an image attached in the compose form shows
+/// on the timeline with the very bytes of the file, a non-image is only ever a download, and a
+/// file over the limit gets a named error; the policies set on the settings page are written
+/// to config.toml (its comment and other keys kept) and are in effect after a restart; a
+/// forged or missing CSRF token is refused on every new form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sends_private_messages_attaches_an_image_sets_policies_and_sees_connections_live(
+) {
+    let sb_home = tempfile::tempdir().unwrap();
+    let sb_port = free_port();
+    let _sb = Switchboard::start(sb_home.path(), sb_port);
+    let sb = format!("127.0.0.1:{sb_port}");
+    let (a, b) = (Home::init(), Home::init());
+    let (a_id, b_id) = (a.id(), b.id());
+    let config = format!("# kept by the web page\n\n[blobs]\nmax_bytes = {A_MAX_BLOB}\n");
+    std::fs::write(a.dir.join("config.toml"), &config).unwrap();
+    let flags = |port: u16| -> Vec<String> {
+        vec![
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--switchboard".into(),
+            sb.clone(),
+            "--web".into(),
+            format!("127.0.0.1:{port}"),
+        ]
+    };
+    let fa = flags(free_tcp_port());
+    let fb = flags(free_tcp_port());
+    let fa: Vec<&str> = fa.iter().map(String::as_str).collect();
+    let da = Daemon::start(&a.dir, &fa);
+    let _db = Daemon::start(&b.dir, &fb.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(kith(&b.dir, &["profile", "set", "--name", "Bea"])
+        .status
+        .success());
+
+    let driver = Driver::start();
+    let c = driver.browser().await;
+    let (a_login, a_addr) = web(&a.dir);
+    let (b_login, b_addr) = web(&b.dir);
+    c.goto(&a_login).await.unwrap();
+    wait_for_text(&c, "A's timeline", "<h1>Timeline</h1>").await;
+
+    // The connection list: A's status page is open when B starts following A (and so
+    // connects); B's connection appears without a reload.
+    c.goto(&format!("http://{a_addr}/status")).await.unwrap();
+    let source = wait_for_text(&c, "A's status page", "Supervision tree").await;
+    let b_conn = format!("data-peer=\"{b_id}\"");
+    assert!(
+        !source.contains(&b_conn),
+        "B is connected before it follows"
+    );
+    mark(&c).await;
+    assert!(kith(&b.dir, &["follow", &a_id]).status.success());
+    wait_for_text(&c, "B's connection, live", &b_conn).await;
+    assert!(not_reloaded(&c).await, "the status page was reloaded");
+    shot(&c, "status-connections").await;
+    assert!(kith(&a.dir, &["follow", &b_id]).status.success());
+
+    // A private message: B's inbox page is open in a window of its own; A writes to B.
+    let a_window = c.window().await.unwrap();
+    let b_window = c.new_window(false).await.unwrap();
+    c.switch_to_window(b_window.handle.clone()).await.unwrap();
+    c.goto(&b_login).await.unwrap();
+    c.goto(&format!("http://{b_addr}/inbox")).await.unwrap();
+    wait_for_text(&c, "B's inbox", "<h1>Inbox</h1>").await;
+    mark(&c).await;
+    c.switch_to_window(a_window.clone()).await.unwrap();
+    c.goto(&format!("http://{a_addr}/inbox")).await.unwrap();
+    c.find(Locator::Css("#to"))
+        .await
+        .unwrap()
+        .send_keys(&b_id)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#dm-text"))
+        .await
+        .unwrap()
+        .send_keys("a private hello from A <i>not markup</i>")
+        .await
+        .unwrap();
+    submit_form(&c, "/dm").await;
+    wait_for_text(&c, "A's thread with B", "Sent.").await;
+    wait_for_text(
+        &c,
+        "A's message on its thread",
+        "a private hello from A &lt;i&gt;",
+    )
+    .await;
+    shot(&c, "dm-thread").await;
+    c.switch_to_window(b_window.handle).await.unwrap();
+    wait_for_text(
+        &c,
+        "A's message on B's inbox, live",
+        "a private hello from A &lt;i&gt;",
+    )
+    .await;
+    assert!(not_reloaded(&c).await, "B's inbox page was reloaded");
+    shot(&c, "inbox").await;
+    c.close_window().await.unwrap();
+    c.switch_to_window(a_window).await.unwrap();
+
+    // The send form names its errors, keeps what was typed, and sends nothing.
+    let (cookie, csrf) = session(&a_addr, &a_login);
+    let many = vec![b_id.as_str(); kith::limits::DM_RECIPIENTS_MAX + 1].join("+");
+    let (code, page) = form_post(
+        &a_addr,
+        &cookie,
+        "/dm",
+        &format!("csrf={csrf}&to={many}&text=hi"),
+    );
+    assert_eq!(code, 400, "{page}");
+    assert!(page.contains("at most 7 recipients"), "{page}");
+    let (code, page) = form_post(
+        &a_addr,
+        &cookie,
+        "/dm",
+        &format!("csrf={csrf}&to=%40nobody.ed25519&text=kept+text"),
+    );
+    assert_eq!(code, 400, "{page}");
+    assert!(page.contains("is not a kith id"), "{page}");
+    assert!(
+        page.contains("kept text"),
+        "the text typed was lost: {page}"
+    );
+    // A forged or missing CSRF token: refused, nothing sent.
+    for body in [
+        format!("csrf=forged&to={b_id}&text=forged+dm"),
+        format!("to={b_id}&text=forged+dm"),
+    ] {
+        let (code, page) = form_post(&a_addr, &cookie, "/dm", &body.replace('@', "%40"));
+        assert_eq!(code, 403, "{page}");
+    }
+    let inbox = kith_json(&a.dir, &["inbox", "--json"]).to_string();
+    assert!(!inbox.contains("forged dm"), "{inbox}");
+    assert!(inbox.contains("a private hello from A"), "{inbox}");
+
+    // An image attached in the compose form shows on the timeline, with the file's bytes.
+    let files = tempfile::tempdir().unwrap();
+    let picture = png(120, 80);
+    let picture_path = files.path().join("gradient.png");
+    std::fs::write(&picture_path, &picture).unwrap();
+    c.goto(&format!("http://{a_addr}/compose")).await.unwrap();
+    c.find(Locator::Css("#text"))
+        .await
+        .unwrap()
+        .send_keys("a gradient, attached")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(&picture_path.display().to_string())
+        .await
+        .unwrap();
+    shot(&c, "compose-attachment").await;
+    submit_form(&c, "/post").await;
+    wait_for_text(&c, "the attached post", "a gradient, attached").await;
+    let img = c
+        .find(Locator::Css(".attachments img"))
+        .await
+        .expect("an image on the timeline");
+    let src = img.attr("src").await.unwrap().expect("src");
+    assert!(src.starts_with("/blob/"), "{src}");
+    // The browser loaded and decoded it (the CSP allows img-src 'self').
+    let deadline = Instant::now() + LIVE_WAIT;
+    loop {
+        let width = c
+            .execute(
+                "var i = document.querySelector('.attachments img'); return i.complete ? i.naturalWidth : -1;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if width.as_i64() == Some(120) {
+            break;
+        }
+        assert!(
+            width.as_i64() == Some(-1) && Instant::now() < deadline,
+            "the image did not load: {width}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    shot(&c, "timeline-image").await;
+    let (code, head, bytes) = get_bytes(&a_addr, &cookie, &src);
+    assert_eq!(code, 200, "{head}");
+    assert!(bytes == picture, "the served image is not the file");
+    let head = head.to_lowercase();
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(head.contains("img-src 'self'"), "{head}");
+    // Not logged in: no blob. Not held: 404.
+    let (code, head, _) = get_bytes(&a_addr, "x=y", &src);
+    assert_eq!(code, 303, "{head}");
+    let (code, head, _) = get_bytes(&a_addr, &cookie, &format!("/blob/{}", "0".repeat(64)));
+    assert_eq!(code, 404, "{head}");
+
+    // A page (HTML with a script) named like an image is still only a download.
+    let evil = b"<!DOCTYPE html><script>window.pwned = 1</script>";
+    let (code, head, _) = multipart_post(
+        &a_addr,
+        &cookie,
+        "/post",
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("text", None, b"not a picture"),
+            ("file", Some("cat.png"), evil),
+        ],
+    );
+    assert_eq!(code, 303, "{head}");
+    let (_, page) = raw(
+        &a_addr,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: {a_addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let at = page
+        .find("not a picture")
+        .expect("the post on the timeline");
+    let url = page[at..]
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("its attachment")
+        .to_string();
+    let (code, head, bytes) = get_bytes(&a_addr, &cookie, &url);
+    assert_eq!(code, 200, "{head}");
+    assert_eq!(bytes, evil);
+    let head = head.to_lowercase();
+    assert!(
+        head.contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    assert!(head.contains("content-disposition: attachment"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+
+    // Too large: a named error (413), nothing stored; a forged, missing or late CSRF token on
+    // the compose form: refused before any file is read.
+    let big = vec![7u8; A_MAX_BLOB + 1];
+    let (code, head, body) = multipart_post(
+        &a_addr,
+        &cookie,
+        "/post",
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("text", None, b"too big"),
+            ("file", Some("big.bin"), &big),
+        ],
+    );
+    assert_eq!(code, 413, "{head}");
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("larger than the largest attachment"),
+        "{body}"
+    );
+    for parts in [
+        vec![
+            ("csrf", None, &b"forged"[..]),
+            ("text", None, &b"forged post"[..]),
+            ("file", Some("x.png"), &picture[..]),
+        ],
+        vec![
+            ("text", None, &b"forged post"[..]),
+            ("file", Some("x.png"), &picture[..]),
+        ],
+        vec![
+            ("text", None, &b"forged post"[..]),
+            ("csrf", None, csrf.as_bytes()),
+        ],
+    ] {
+        let (code, head, _) = multipart_post(&a_addr, &cookie, "/post", &parts);
+        assert_eq!(code, 403, "{head}");
+    }
+    let timeline = kith_json(&a.dir, &["timeline", "--json"]).to_string();
+    assert!(!timeline.contains("too big"), "{timeline}");
+    assert!(!timeline.contains("forged post"), "{timeline}");
+    let held = kith_json(&a.dir, &["blob", "ls", "--json"]);
+    assert_eq!(held["blobs"].as_array().unwrap().len(), 2, "{held}");
+    let uploads = a.dir.join("web-uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staged uploads were left behind: {left:?}");
+
+    // The policies: set on the settings page, written to config.toml (its comment and
+    // [blobs] kept), in effect from the next start.
+    let policy = |dir: &Path| kith_json(dir, &["status", "--json"])["policy"].clone();
+    assert_eq!(
+        policy(&a.dir),
+        serde_json::json!({"serve": "everyone", "introductions": "relay", "presence_visible_to": "follows"})
+    );
+    c.goto(&format!("http://{a_addr}/settings")).await.unwrap();
+    for (select, value) in [
+        ("#serve", "follows"),
+        ("#introductions", "follows"),
+        ("#presence_visible_to", "everyone"),
+    ] {
+        c.find(Locator::Css(select))
+            .await
+            .unwrap()
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+    submit_form(&c, "/settings/policy").await;
+    wait_for_text(&c, "policies saved", "Saved to config.toml").await;
+    shot(&c, "settings-policy").await;
+    let written = std::fs::read_to_string(a.dir.join("config.toml")).unwrap();
+    assert!(written.starts_with("# kept by the web page\n"), "{written}");
+    assert!(
+        written.contains(&format!("[blobs]\nmax_bytes = {A_MAX_BLOB}")),
+        "{written}"
+    );
+    for line in [
+        "serve = \"follows\"",
+        "introductions = \"follows\"",
+        "presence_visible_to = \"everyone\"",
+    ] {
+        assert!(written.contains(line), "{line}: {written}");
+    }
+    // A forged or missing token changes nothing.
+    for body in [
+        "csrf=forged&serve=everyone&introductions=everyone&presence_visible_to=follows",
+        "serve=everyone&introductions=everyone&presence_visible_to=follows",
+    ] {
+        let (code, page) = form_post(&a_addr, &cookie, "/settings/policy", body);
+        assert_eq!(code, 403, "{page}");
+    }
+    // A value no form offers is refused by name.
+    let (code, page) = form_post(
+        &a_addr,
+        &cookie,
+        "/settings/policy",
+        &format!("csrf={csrf}&serve=all&introductions=relay&presence_visible_to=follows"),
+    );
+    assert_eq!(code, 400, "{page}");
+    assert!(page.contains("`all`"), "{page}");
+    assert_eq!(
+        std::fs::read_to_string(a.dir.join("config.toml")).unwrap(),
+        written
+    );
+    // The daemon read them at start: the same until it restarts, then in effect.
+    assert_eq!(policy(&a.dir)["serve"], "everyone");
+    assert!(da.stop(), "A did not stop cleanly");
+    let _da = Daemon::start(&a.dir, &fa);
+    assert_eq!(
+        policy(&a.dir),
+        serde_json::json!({"serve": "follows", "introductions": "follows", "presence_visible_to": "everyone"})
+    );
+    // The session survives the restart; the page shows them in effect.
+    c.goto(&format!("http://{a_addr}/settings")).await.unwrap();
+    let source = wait_for_text(
+        &c,
+        "settings after restart",
+        "data-policy=\"serve\">follows<",
+    )
+    .await;
+    assert!(
+        source.contains("data-policy=\"presence_visible_to\">everyone<"),
+        "{source}"
+    );
+    c.close().await.unwrap();
+}
+
 /// `kith web` says when no page is running, and `--web` refuses an address off loopback.
 #[test]
 fn kith_web_without_a_page_and_a_public_address_are_refused_by_name() {

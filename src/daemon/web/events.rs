@@ -225,7 +225,7 @@ impl Live {
                 label: labels
                     .get(&c.peer)
                     .cloned()
-                    .unwrap_or_else(|| c.peer.clone()),
+                    .unwrap_or_else(|| templates::short_label(&c.peer)),
                 peer: c.peer,
                 addr: c.addr,
                 relayed: c.relayed,

@@ -478,7 +478,7 @@ async fn status_view(state: &WebState) -> Result<StatusView, WebError> {
         c.label = labels
             .get(&c.peer)
             .cloned()
-            .unwrap_or_else(|| c.peer.clone());
+            .unwrap_or_else(|| templates::short_label(&c.peer));
     }
     Ok(StatusView {
         id: data["id"].as_str().unwrap_or_default().to_string(),
@@ -535,11 +535,12 @@ pub async fn settings(
     let notice = match q.done.as_deref() {
         Some("profile") => Some("Profile published."),
         Some("status") => Some("Status line set."),
-        Some("policy") => Some("Saved to config.toml: the daemon uses these from its next start."),
         _ => None,
     };
+    let policy_notice = (q.done.as_deref() == Some("policy"))
+        .then_some("Saved to config.toml: the daemon uses these from its next start.");
     let token = csrf::token(&state.keys, &session);
-    let body = templates::settings(&view, &token, notice);
+    let body = templates::settings(&view, &token, notice, policy_notice);
     framed(&state, &session, "Settings", Nav::Settings, body)
 }
 
@@ -637,7 +638,7 @@ pub async fn settings_policy(
     match saved {
         Ok(path) => {
             tracing::info!(path = %path.display(), serve = %form.serve, introductions = %form.introductions, presence_visible_to = %form.presence_visible_to, "policies saved from the web page; they take effect at the next start");
-            Redirect::to("/settings?done=policy").into_response()
+            Redirect::to("/settings?done=policy#h-policy").into_response()
         }
         Err(e) => {
             let status = match e {

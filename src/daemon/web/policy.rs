@@ -78,8 +78,27 @@ impl Policies {
     }
 }
 
+/// The file's opening comment block (comment lines up to the last blank line before the first
+/// other line), and the rest. toml_edit would make it the prefix of whatever follows (e.g. a
+/// `[blobs]` table), and keys added at the top level would then land above it.
+fn split_header(text: &str) -> (&str, &str) {
+    let mut cut = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            cut = at + line.len();
+        } else if !trimmed.starts_with('#') {
+            break;
+        }
+        at += line.len();
+    }
+    text.split_at(cut)
+}
+
 /// `text` (a `config.toml`, possibly empty) with the three policies set, everything else kept.
 pub fn set_keys(text: &str, p: &Policies, path: &Path) -> Result<String, PolicyError> {
+    let (header, text) = split_header(text);
     let mut doc: toml_edit::DocumentMut =
         text.parse()
             .map_err(|e: toml_edit::TomlError| PolicyError::Unreadable {
@@ -103,7 +122,18 @@ pub fn set_keys(text: &str, p: &Policies, path: &Path) -> Result<String, PolicyE
             }
         }
     }
-    Ok(doc.to_string())
+    // Keys added above a first table that had none before it: a blank line between them.
+    if let Some((_, toml_edit::Item::Table(table))) = doc.iter_mut().find(|(_, i)| i.is_table()) {
+        let bare = table
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .is_none_or(str::is_empty);
+        if bare {
+            table.decor_mut().set_prefix("\n");
+        }
+    }
+    Ok(format!("{header}{doc}"))
 }
 
 /// What `config.toml` in `dir` says of the three policies now (`None` for a key not set), or
@@ -190,6 +220,26 @@ mod tests {
             set_keys(&out, &policies(), Path::new("config.toml")).unwrap(),
             out
         );
+    }
+
+    #[test]
+    fn an_opening_comment_stays_at_the_top_above_the_new_keys() {
+        let text = "# my node\n# two lines\n\n[blobs]\nmax_bytes = 5\n";
+        let out = set_keys(text, &policies(), Path::new("c.toml")).unwrap();
+        assert_eq!(
+            out,
+            "# my node\n# two lines\n\nserve = \"follows\"\nintroductions = \"everyone\"\npresence_visible_to = \"followers\"\n\n[blobs]\nmax_bytes = 5\n"
+        );
+        // A comment right above a table (no blank line) stays with the table.
+        let text = "# the blob limits\n[blobs]\nmax_bytes = 5\n";
+        let out = set_keys(text, &policies(), Path::new("c.toml")).unwrap();
+        assert!(
+            out.ends_with("# the blob limits\n[blobs]\nmax_bytes = 5\n"),
+            "{out}"
+        );
+        assert!(out.starts_with("serve = "), "{out}");
+        assert_eq!(split_header("a = 1\n"), ("", "a = 1\n"));
+        assert_eq!(split_header("# x\n\n"), ("# x\n\n", ""));
     }
 
     #[test]

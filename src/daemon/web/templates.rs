@@ -552,6 +552,13 @@ fn tree_node(r: &TreeRow) -> Markup {
     }
 }
 
+/// How a peer without a contact row is shown: its short id.
+pub fn short_label(id: &str) -> String {
+    id.parse::<crate::identity::FeedId>()
+        .map(|f| f.short())
+        .unwrap_or_else(|_| id.to_string())
+}
+
 /// The live connections (replaced whole by the `connections` live event).
 pub fn connections(list: &[ConnRow]) -> Markup {
     html! {
@@ -639,7 +646,12 @@ fn choice(name: &str, label: &str, options: &[(&str, &str)], current: &str) -> M
 }
 
 /// The settings: profile, status line, policies.
-pub fn settings(s: &SettingsView, csrf: &str, notice: Option<&str>) -> Markup {
+pub fn settings(
+    s: &SettingsView,
+    csrf: &str,
+    notice: Option<&str>,
+    policy_notice: Option<&str>,
+) -> Markup {
     html! {
         @if let Some(n) = notice { p.notice role="status" { (n) } }
         section aria-labelledby="h-profile" {
@@ -665,6 +677,8 @@ pub fn settings(s: &SettingsView, csrf: &str, notice: Option<&str>) -> Markup {
         }
         section aria-labelledby="h-policy" {
             h2 id="h-policy" { "Serving, introductions and presence" }
+            @if let Some(n) = policy_notice { p.notice role="status" { (n) } }
+            p { "In effect now:" }
             dl {
                 dt { "Serve feeds to" } dd data-policy="serve" { (s.serve) }
                 dt { "Introductions from strangers" } dd data-policy="introductions" { (s.introductions) }
@@ -776,7 +790,7 @@ pub fn inbox(
     html! {
         (dm_form(csrf, draft, error))
         h2 { "Conversations" }
-        @if rows.is_empty() { p.empty { "No private messages yet." } }
+        @if rows.is_empty() { p.empty id="inbox-empty" { "No private messages yet." } }
         @if partial { p.notice { "Only the latest private messages held were read." } }
         ol.conversations id="conversations" data-live="inbox" {
             @for c in rows { (conversation(c)) }

@@ -70,6 +70,8 @@
       var old = document.getElementById(d.conversation_id);
       if (old) old.parentNode.removeChild(old);
       inbox.insertBefore(element(d.conversation), inbox.firstChild);
+      var empty = document.getElementById('inbox-empty');
+      if (empty) empty.parentNode.removeChild(empty);
       say('New private message');
     }
     var thread = document.querySelector('[data-live="dm-thread"]');
