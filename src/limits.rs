@@ -756,3 +756,23 @@ pub const PRESENCE_REVOCATIONS_MAX: usize = 100_000;
 pub const PRESENCE_REVOCATION_TTL: std::time::Duration = std::time::Duration::from_secs(120);
 
 const _: () = assert!(PRESENCE_VISIBLE_IDS_MAX <= WATCH_IDS_MAX);
+
+// --- TLS session resumption (issue 18, item 2) ---
+
+/// How long one session-ticket key serves: a ticket opens in the period it was made in and the
+/// next (so it lives one to two periods), and its advertised lifetime is one period. Keys are
+/// derived from the identity key and the period, so a restarted node with the same key still
+/// opens its tickets.
+pub const TLS_TICKET_KEY_PERIOD: Duration = Duration::from_secs(6 * 60 * 60);
+/// Session tickets a server sends after each handshake (each resumption consumes one and earns
+/// a new one, so one is enough for a client that reconnects one connection at a time).
+pub const TLS_TICKETS_PER_HANDSHAKE: usize = 1;
+/// Client TLS configs a process keeps, one per (own key, peer key) pair it dialled: each holds
+/// that peer's session tickets (a few hundred bytes each) and the parsed identity. The oldest is
+/// dropped past this, with its tickets (the next dial to that peer is then a full handshake).
+/// Sized for a load-test harness or `kith bench relay` holding thousands of simulated clients.
+pub const TLS_CLIENT_CONFIGS_MAX: usize = 16_384;
+
+const _: () = assert!(TLS_TICKET_KEY_PERIOD.as_secs() <= u32::MAX as u64);
+// rustls refuses ticket lifetimes over 7 days (RFC 8446 §4.6.1).
+const _: () = assert!(TLS_TICKET_KEY_PERIOD.as_secs() <= 7 * 24 * 60 * 60);

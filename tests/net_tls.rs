@@ -1,5 +1,7 @@
 //! Identity-bound QUIC on loopback: mutual raw-public-key auth, impersonation refused, clients
-//! in the wrong TLS mode refused, and the endpoint still serving afterwards.
+//! in the wrong TLS mode refused, and the endpoint still serving afterwards; TLS session
+//! resumption on reconnect, across a restart with the same key, never across identities, and
+//! never with a node that restarted under another key.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,6 +93,121 @@ async fn dialing_k_and_reaching_k_prime_fails_as_key_mismatch() {
         matches!(accepted, Err(NetError::Handshake(_))),
         "{accepted:?}"
     );
+}
+
+/// Full handshakes the pair (`from`, `to`) has verified so far: a resumed dial adds none. Dials
+/// from an endpoint share one TLS config per pair with this probe.
+fn full_handshakes(from: u8, to: u8) -> u64 {
+    let (_, probe) = kith::net::endpoint::client_config_probed(&key(from), key(to).verifying_key())
+        .expect("client config");
+    probe.full_handshakes()
+}
+
+/// `client` dials `server` (which must prove key `to`), both ends check the keys, and one
+/// stream round trip runs, so the session ticket the server sent after the handshake has
+/// arrived before the connection is closed.
+async fn dial_and_talk(client: &PeerEndpoint, server: &PeerEndpoint, from: u8, to: u8) {
+    let addr = server.local_addr().expect("addr");
+    let (dialed, accepted) = tokio::join!(
+        client.dial(addr, key(to).verifying_key()),
+        accept_one(server)
+    );
+    let (conn, server_key) = dialed.expect("dial succeeds");
+    let (server_conn, client_key) = accepted.expect("accept succeeds");
+    assert_eq!(server_key, key(to).verifying_key());
+    assert_eq!(client_key, key(from).verifying_key());
+    assert_eq!(
+        kith::net::tls::peer_key(&server_conn).expect("key"),
+        key(from).verifying_key()
+    );
+    let echo = async {
+        let (mut send, mut recv) = server_conn.accept_bi().await.expect("stream");
+        let got = recv.read_to_end(16).await.expect("read");
+        send.write_all(&got).await.expect("write");
+        send.finish().expect("finish");
+    };
+    let ask = async {
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        send.write_all(b"ping").await.expect("write");
+        send.finish().expect("finish");
+        recv.read_to_end(16).await.expect("read")
+    };
+    let (_, answer) = tokio::time::timeout(BOUND, async { tokio::join!(echo, ask) })
+        .await
+        .expect("round trip in time");
+    assert_eq!(answer, b"ping");
+    conn.close(0u32.into(), b"done");
+}
+
+/// Binds `seed`'s endpoint on `addr` again once the previous one let the port go (bounded).
+async fn rebind(addr: SocketAddr, seed: u8) -> PeerEndpoint {
+    for _ in 0..100 {
+        if let Ok(endpoint) = PeerEndpoint::bind(addr, &key(seed)) {
+            return endpoint;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{addr} not free again");
+}
+
+async fn stop(endpoint: PeerEndpoint) {
+    endpoint.close(kith::net::CloseCode::Normal);
+    let _ = tokio::time::timeout(BOUND, endpoint.quinn().wait_idle()).await;
+}
+
+#[tokio::test]
+async fn a_reconnect_resumes_even_after_a_restart_with_the_same_key() {
+    let (server, alice) = (endpoint(40), endpoint(41));
+    dial_and_talk(&alice, &server, 41, 40).await;
+    assert_eq!(full_handshakes(41, 40), 1);
+    // The reconnect resumes: the server proves nothing new and still sees Alice's proven key.
+    dial_and_talk(&alice, &server, 41, 40).await;
+    assert_eq!(full_handshakes(41, 40), 1);
+    // The server restarts with the same key on the same address: its tickets still open.
+    let addr = server.local_addr().expect("addr");
+    stop(server).await;
+    let server = rebind(addr, 40).await;
+    dial_and_talk(&alice, &server, 41, 40).await;
+    assert_eq!(full_handshakes(41, 40), 1);
+}
+
+#[tokio::test]
+async fn another_identity_in_the_same_process_never_resumes_as_the_first() {
+    // Alice and Mallory dial from one process (one socket even: the identity is per dial, as in
+    // the load-test harness). Mallory's first dial is a full handshake that proves her key.
+    let server = endpoint(42);
+    let alice = endpoint(43);
+    dial_and_talk(&alice, &server, 43, 42).await;
+    dial_and_talk(&alice, &server, 43, 42).await;
+    assert_eq!(full_handshakes(43, 42), 1);
+    let mallory = endpoint(44);
+    dial_and_talk(&mallory, &server, 44, 42).await;
+    assert_eq!(full_handshakes(44, 42), 1);
+}
+
+#[tokio::test]
+async fn a_node_restarted_under_another_key_cannot_resume_and_is_refused() {
+    let (server, alice) = (endpoint(45), endpoint(46));
+    dial_and_talk(&alice, &server, 46, 45).await;
+    let addr = server.local_addr().expect("addr");
+    stop(server).await;
+    // Another key at the address: Alice offers her ticket, the node cannot open it, proves its
+    // own key in a full handshake, and Alice refuses it by name.
+    let other = rebind(addr, 47).await;
+    let (dialed, accepted) = tokio::join!(
+        alice.dial(addr, key(45).verifying_key()),
+        accept_one(&other)
+    );
+    match dialed {
+        Err(NetError::PeerKeyMismatch(m)) => {
+            assert_eq!(m.expected, key(45).verifying_key());
+            assert_eq!(m.presented, key(47).verifying_key());
+        }
+        other => panic!("expected PeerKeyMismatch, got {other:?}"),
+    }
+    assert!(accepted.is_err(), "{accepted:?}");
+    // The refusal came from her verifier, which a resumed handshake never reaches: no resumption.
+    assert_eq!(full_handshakes(46, 45), 1);
 }
 
 /// A test-only verifier that accepts any server; `rpk` picks the certificate type it asks for.

@@ -8,8 +8,9 @@
 //! over a custom [`quinn::AsyncUdpSocket`] (the relay's virtual socket) is built the same way:
 //! see [`PeerEndpoint::with_socket`].
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -116,17 +117,26 @@ pub fn server_config(key: &SigningKey) -> Result<quinn::ServerConfig, NetError> 
     server_config_for(&TlsIdentity::new(key)?, Arc::new(transport_config()?))
 }
 
-/// The quinn client config for one dial from `key` to the node that must prove `expected`.
+/// The quinn client config for a dial from `key` to the node that must prove `expected`. Its TLS
+/// part is the one every dial of this pair shares ([`client_crypto`]), so it resumes the last
+/// session with that node when it can.
 pub fn client_config(
     key: &SigningKey,
     expected: VerifyingKey,
 ) -> Result<quinn::ClientConfig, NetError> {
-    let (config, _probe) = client_config_for(
-        &TlsIdentity::new(key)?,
-        expected,
-        Arc::new(transport_config()?),
-    )?;
-    Ok(config)
+    Ok(client_config_probed(key, expected)?.0)
+}
+
+/// [`client_config`] with the pair's [`KeyProbe`]: whether a dial was resumed shows as no new
+/// full handshake on the probe ([`KeyProbe::full_handshakes`]).
+pub fn client_config_probed(
+    key: &SigningKey,
+    expected: VerifyingKey,
+) -> Result<(quinn::ClientConfig, KeyProbe), NetError> {
+    let (crypto, probe) = client_crypto(key.verifying_key(), expected, || TlsIdentity::new(key))?;
+    let mut config = quinn::ClientConfig::new(crypto);
+    config.transport_config(Arc::new(transport_config()?));
+    Ok((config, probe))
 }
 
 fn server_config_for(
@@ -141,15 +151,56 @@ fn server_config_for(
     Ok(config)
 }
 
-fn client_config_for(
-    identity: &TlsIdentity,
+/// A (own key, peer key) pair: what a client TLS config is kept by.
+type Pair = ([u8; 32], [u8; 32]);
+
+/// The client TLS configs of this process, one per pair, the oldest dropped past
+/// [`limits::TLS_CLIENT_CONFIGS_MAX`].
+///
+/// Why shared: rustls resumes a session only with the very config objects (verifier, client
+/// credentials) it was made with, and a config holds the tickets of its peer. Building one per
+/// dial, as before, made every reconnect a full handshake and parsed the identity key again.
+#[derive(Default)]
+struct ClientConfigs {
+    by_pair: HashMap<Pair, (Arc<QuicClientConfig>, KeyProbe)>,
+    /// Insertion order, for dropping the oldest.
+    order: VecDeque<Pair>,
+}
+
+fn client_configs() -> &'static Mutex<ClientConfigs> {
+    static CONFIGS: OnceLock<Mutex<ClientConfigs>> = OnceLock::new();
+    CONFIGS.get_or_init(Mutex::default)
+}
+
+/// The shared TLS config (and its probe) for dials from `public` (built with `identity` on first
+/// use) to the node that must prove `expected`.
+fn client_crypto(
+    public: VerifyingKey,
     expected: VerifyingKey,
-    transport: Arc<TransportConfig>,
-) -> Result<(quinn::ClientConfig, KeyProbe), NetError> {
-    let (rustls_config, probe) = tls::client_config(identity, expected)?;
-    let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(rustls_config)?));
-    config.transport_config(transport);
-    Ok((config, probe))
+    identity: impl FnOnce() -> Result<TlsIdentity, NetError>,
+) -> Result<(Arc<QuicClientConfig>, KeyProbe), NetError> {
+    let pair = (public.to_bytes(), expected.to_bytes());
+    let lock = || client_configs().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = lock().by_pair.get(&pair) {
+        return Ok(found.clone());
+    }
+    // Built outside the lock (it parses the key); a racing dial's config wins if it got in first.
+    let identity = identity()?;
+    let (rustls_config, probe) = tls::client_config(&identity, expected)?;
+    let built = (Arc::new(QuicClientConfig::try_from(rustls_config)?), probe);
+    let mut configs = lock();
+    if let Some(found) = configs.by_pair.get(&pair) {
+        return Ok(found.clone());
+    }
+    while configs.by_pair.len() >= limits::TLS_CLIENT_CONFIGS_MAX {
+        let Some(oldest) = configs.order.pop_front() else {
+            break;
+        };
+        configs.by_pair.remove(&oldest);
+    }
+    configs.order.push_back(pair);
+    configs.by_pair.insert(pair, built.clone());
+    Ok(built)
 }
 
 /// A quinn endpoint that accepts and dials as one ed25519 identity.
@@ -246,7 +297,10 @@ impl PeerEndpoint {
         addr: SocketAddr,
         expected: VerifyingKey,
     ) -> Result<(Connection, VerifyingKey), NetError> {
-        let (config, probe) = client_config_for(&self.identity, expected, self.transport.clone())?;
+        let identity = &self.identity;
+        let (crypto, probe) = client_crypto(identity.public(), expected, || Ok(identity.clone()))?;
+        let mut config = quinn::ClientConfig::new(crypto);
+        config.transport_config(self.transport.clone());
         let connecting = self
             .endpoint
             .connect_with(config, addr, &tls::server_name(&expected))?;
@@ -282,7 +336,7 @@ impl PeerEndpoint {
 }
 
 fn mismatch_or(probe: &KeyProbe, expected: VerifyingKey, err: quinn::ConnectionError) -> NetError {
-    match probe.mismatch() {
+    match probe.take_mismatch() {
         Some(presented) => NetError::PeerKeyMismatch(Box::new(KeyMismatch {
             expected,
             presented,
