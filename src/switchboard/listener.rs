@@ -19,8 +19,10 @@ use crate::switchboard::session::{SbSession, SbSessionArgs};
 /// session actor.
 pub fn listener_args(ctx: SbContext) -> ListenerArgs {
     let endpoint = Arc::clone(&ctx.endpoint);
+    // One context shared by every session (a session's arguments live as long as it does).
+    let ctx = Arc::new(ctx);
     let on_accept: OnAccept = Arc::new(move |conn, peer| {
-        let ctx = ctx.clone();
+        let ctx = Arc::clone(&ctx);
         Box::pin(async move { start_session(&ctx, conn, peer).await })
     });
     ListenerArgs {
@@ -30,10 +32,10 @@ pub fn listener_args(ctx: SbContext) -> ListenerArgs {
     }
 }
 
-async fn start_session(ctx: &SbContext, conn: quinn::Connection, peer: FeedId) {
+async fn start_session(ctx: &Arc<SbContext>, conn: quinn::Connection, peer: FeedId) {
     static SERIAL: AtomicU64 = AtomicU64::new(0);
     let args = SbSessionArgs {
-        ctx: ctx.clone(),
+        ctx: Arc::clone(ctx),
         conn: conn.clone(),
         peer,
     };

@@ -17,14 +17,15 @@ mod introductions;
 mod io;
 mod presence;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_channel::mpsc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::mpsc;
 
 use crate::feed::now_ms;
 use crate::identity::FeedId;
@@ -53,8 +54,9 @@ pub struct SbSession;
 /// What a session starts with.
 #[derive(Clone)]
 pub struct SbSessionArgs {
-    /// The switchboard.
-    pub ctx: SbContext,
+    /// The switchboard, shared: a session's start arguments stay with its supervisor for the
+    /// session's life, so each session holds one pointer rather than a copy of the context.
+    pub ctx: Arc<SbContext>,
     /// The authenticated connection.
     pub conn: quinn::Connection,
     /// The proven peer id.
@@ -75,7 +77,7 @@ enum Role {
 /// A session's state; dropping it untracks the peer and closes the connection.
 pub struct SbSessionState {
     role: Role,
-    ctx: SbContext,
+    ctx: Arc<SbContext>,
     peer: FeedId,
     owner: Owner,
     joined: bool,
@@ -97,10 +99,13 @@ pub struct SbSessionState {
     intros: Introductions<Asker>,
     me: ActorRef<SbSessionMsg>,
     relay: Option<OwnedTask>,
-    /// The control stream to another cluster node, when the peer is one.
-    node_link: Option<NodeLink>,
-    /// Encoded frames for the sender task (small slots: the queue's memory is per peer).
-    out: mpsc::Sender<Bytes>,
+    /// The control stream to another cluster node, when the peer is one (boxed: it holds a
+    /// copy of the node's context, and every client session would carry its room).
+    node_link: Option<Box<NodeLink>>,
+    /// Encoded frames for the sender task (small slots: the queue's memory is per peer). In a
+    /// cell because a bounded `futures-channel` sender sends through `&mut`, and the session's
+    /// steps take `&SbSessionState`; only the actor touches it.
+    out: RefCell<mpsc::Sender<Bytes>>,
     /// The sender task's end of `out`, until the hello is done.
     queued: Option<mpsc::Receiver<Bytes>>,
     conn: quinn::Connection,
@@ -163,6 +168,7 @@ impl Actor for SbSession {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let SbSessionArgs { ctx, conn, peer } = args;
+        // The channel holds `SB_SEND_QUEUE` plus one slot per sender (one here).
         let (out, queued) = mpsc::channel(SB_SEND_QUEUE);
         Ok(SbSessionState {
             role: Role::Greeting,
@@ -181,7 +187,7 @@ impl Actor for SbSession {
             me: myself,
             relay: None,
             node_link: None,
-            out,
+            out: RefCell::new(out),
             queued: Some(queued),
             conn,
             _tasks: Vec::new(),
@@ -230,7 +236,10 @@ impl Actor for SbSession {
     ) -> Result<(), ActorProcessingErr> {
         let keep = match msg {
             SbSessionMsg::Frame(frame, reply) => {
-                let keep = on_frame(state, frame).await;
+                // Boxed: ractor keeps room for this handler's future in the actor's loop for the
+                // session's life, and an inline `on_frame` (the join awaits the tracker) made
+                // every idle session about 2 KiB larger (heaptrack); frames are few per session.
+                let keep = Box::pin(on_frame(state, frame)).await;
                 let _ = reply.send(keep);
                 if !keep {
                     myself.stop(Some("session ended".into()));
@@ -280,13 +289,13 @@ fn greet(state: &mut SbSessionState, greeted: Greeted) {
             state.conn.clone(),
             inbound,
         );
-        state.node_link = Some(node_link::start(
+        state.node_link = Some(Box::new(node_link::start(
             ctx,
             state.peer,
             &state.conn,
             greeted.send,
             greeted.recv,
-        ));
+        )));
         let (conn, me) = (state.conn.clone(), state.me.clone());
         state._tasks.push(OwnedTask::spawn(async move {
             let reason = conn.closed().await;
