@@ -776,3 +776,9 @@ pub const TLS_CLIENT_CONFIGS_MAX: usize = 16_384;
 const _: () = assert!(TLS_TICKET_KEY_PERIOD.as_secs() <= u32::MAX as u64);
 // rustls refuses ticket lifetimes over 7 days (RFC 8446 §4.6.1).
 const _: () = assert!(TLS_TICKET_KEY_PERIOD.as_secs() <= 7 * 24 * 60 * 60);
+
+/// Bidirectional streams a simulated peer's inner connection lets the other peer open (it opens
+/// one: the hello's, then round trips or the replication session; two so that a closing stream
+/// and its successor may overlap). quinn keeps a table entry per allowed stream for the
+/// connection's life (see `loadtest::inner::inner_transport`).
+pub const LOADTEST_INNER_STREAMS_BIDI: u32 = 2;

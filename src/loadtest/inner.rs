@@ -8,23 +8,36 @@
 //! Why: the relay and replicate scenarios must measure what a relayed daemon pays (inner QUIC,
 //! both switchboards, the cluster link), not raw datagrams, which `kith bench relay` already
 //! does.
+//!
+//! Memory: a simulated peer's inner endpoint is a plain quinn endpoint on the virtual socket
+//! with kith's TLS (the same endpoint, server and client configs a daemon's inner endpoint
+//! uses), but a transport that allows the peer only the one bidirectional stream it opens
+//! (hello, then round trips or the replication session) and no datagrams
+//! ([`inner_transport`]). quinn keeps a table entry for every stream the peer may open, for the
+//! connection's life: the default 64 + 16 cost about 5 KiB per inner connection, and a
+//! replicating peer holds several.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use quinn::{TransportConfig, VarInt};
 
 use crate::identity::FeedId;
 use crate::limits::{
-    LOADTEST_RELAY_INTERVAL, LOADTEST_RELAY_MESSAGE_BYTES, LOADTEST_RELAY_TIMEOUT,
+    HANDSHAKE_TIMEOUT, LOADTEST_INNER_STREAMS_BIDI, LOADTEST_RELAY_INTERVAL,
+    LOADTEST_RELAY_MESSAGE_BYTES, LOADTEST_RELAY_TIMEOUT,
 };
 use crate::loadtest::metrics::{Measure, Metrics};
 use crate::loadtest::replicate::{session, Feeds, Side};
 use crate::loadtest::LoadtestError;
-use crate::net::endpoint::accept;
-use crate::net::PeerEndpoint;
+use crate::net::endpoint::{
+    accept, client_config, endpoint_config, server_config, transport_config,
+};
+use crate::net::tls::{peer_key, server_name};
+use crate::net::CloseCode;
 use crate::relay::{pump, VirtualSocket};
 use crate::runtime::OwnedTask;
 
@@ -47,7 +60,7 @@ pub enum Serve {
 /// The inner endpoint over one outer connection, and the tasks that drive it.
 pub struct InnerRelay {
     socket: Arc<VirtualSocket>,
-    endpoint: Arc<PeerEndpoint>,
+    endpoint: Arc<InnerEndpoint>,
     tasks: Vec<OwnedTask>,
 }
 
@@ -55,8 +68,74 @@ impl Drop for InnerRelay {
     fn drop(&mut self) {
         // Inner connections first (their close leaves while the socket still sends), then the
         // socket.
-        self.endpoint.close(crate::net::CloseCode::Normal);
+        self.endpoint.close();
         self.socket.close();
+    }
+}
+
+/// The transport of simulated peers' inner connections: kith's, with room for one
+/// bidirectional stream the peer opens (two, so a stream closing and its successor may
+/// overlap), none unidirectional, and no datagrams (nothing inner sends any).
+pub fn inner_transport() -> Result<TransportConfig, LoadtestError> {
+    let mut transport = transport_config()?;
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(LOADTEST_INNER_STREAMS_BIDI))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .datagram_receive_buffer_size(None);
+    Ok(transport)
+}
+
+/// A simulated peer's inner endpoint: dials and accepts as the peer's identity with kith's TLS
+/// over the virtual socket, with [`inner_transport`].
+struct InnerEndpoint {
+    endpoint: quinn::Endpoint,
+    key: SigningKey,
+    transport: Arc<TransportConfig>,
+}
+
+impl InnerEndpoint {
+    fn new(socket: Arc<VirtualSocket>, key: &SigningKey) -> Result<InnerEndpoint, LoadtestError> {
+        let transport = Arc::new(inner_transport()?);
+        let mut server = server_config(key)?;
+        server.transport_config(Arc::clone(&transport));
+        let endpoint = quinn::Endpoint::new_with_abstract_socket(
+            endpoint_config(key),
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )?;
+        Ok(InnerEndpoint {
+            endpoint,
+            key: key.clone(),
+            transport,
+        })
+    }
+
+    /// Dial `addr`, which must prove `expected`.
+    async fn dial(
+        &self,
+        addr: SocketAddr,
+        expected: VerifyingKey,
+    ) -> Result<quinn::Connection, LoadtestError> {
+        let mut config = client_config(&self.key, expected)?;
+        config.transport_config(Arc::clone(&self.transport));
+        let connecting = self
+            .endpoint
+            .connect_with(config, addr, &server_name(&expected))?;
+        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+            .await
+            .map_err(|_| LoadtestError::Timeout("the inner QUIC handshake"))??;
+        // The verifier already refuses another key; checked again, as `PeerEndpoint` does.
+        if peer_key(&conn)? != expected {
+            conn.close(CloseCode::Normal.varint(), b"wrong key");
+            return Err(LoadtestError::Protocol("the inner peer proved another key"));
+        }
+        Ok(conn)
+    }
+
+    fn close(&self) {
+        let code = CloseCode::Normal;
+        self.endpoint.close(code.varint(), code.reason().as_bytes());
     }
 }
 
@@ -70,7 +149,7 @@ impl InnerRelay {
     ) -> Result<InnerRelay, LoadtestError> {
         let own = FeedId::from(key.verifying_key());
         let socket = VirtualSocket::new(own, Arc::new(outer.clone()));
-        let endpoint = Arc::new(PeerEndpoint::with_socket(socket.clone(), key)?);
+        let endpoint = Arc::new(InnerEndpoint::new(socket.clone(), key)?);
         let (conn, inner) = (outer.clone(), Arc::clone(&socket));
         let pump = OwnedTask::spawn(async move {
             let _ = pump(conn, inner).await;
@@ -130,7 +209,7 @@ impl InnerRelay {
         let endpoint = Arc::clone(&self.endpoint);
         self.tasks.push(OwnedTask::spawn(async move {
             let result = match endpoint.dial(addr, key).await {
-                Ok((conn, _)) => {
+                Ok(conn) => {
                     Metrics::bump(&metrics.replicate_links_up);
                     session(
                         conn,
@@ -141,7 +220,7 @@ impl InnerRelay {
                     )
                     .await
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             };
             replicate_ended(&metrics, &stop, result);
         }));
@@ -160,13 +239,13 @@ fn replicate_ended(metrics: &Metrics, stop: &AtomicBool, result: Result<(), Load
 }
 
 async fn measure(
-    endpoint: &PeerEndpoint,
+    endpoint: &InnerEndpoint,
     addr: SocketAddr,
-    key: ed25519_dalek::VerifyingKey,
+    key: VerifyingKey,
     metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Result<(), LoadtestError> {
-    let (conn, _) = endpoint.dial(addr, key).await?;
+    let conn = endpoint.dial(addr, key).await?;
     let (mut send, mut recv) = conn.open_bi().await?;
     Metrics::bump(&metrics.relay_pairs_up);
     let mut message = vec![0u8; LOADTEST_RELAY_MESSAGE_BYTES];
@@ -210,8 +289,8 @@ async fn measure(
 }
 
 /// Accept inner connections and serve each.
-async fn accept_all(endpoint: Arc<PeerEndpoint>, serve: Serve) {
-    while let Some(incoming) = endpoint.incoming().await {
+async fn accept_all(endpoint: Arc<InnerEndpoint>, serve: Serve) {
+    while let Some(incoming) = endpoint.endpoint.accept().await {
         let serve = serve.clone();
         tokio::spawn(async move {
             let Ok((conn, _)) = accept(incoming).await else {

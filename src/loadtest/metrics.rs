@@ -33,9 +33,17 @@ pub enum Measure {
     Failover,
     /// One inner QUIC round trip through the relay made in the steady phase (after the ramp).
     RelayRttSteady,
+    /// How late the harness's own runtime woke a timer (the lag probe, [`LAG_PROBE`]): what any
+    /// of its tasks waits besides the switchboards, on top of what it measures.
+    HarnessLag,
+    /// The same, in the steady phase only.
+    HarnessLagSteady,
 }
 
-const MEASURES: usize = 7;
+const MEASURES: usize = 9;
+
+/// The lag probe's period: it sleeps this long, again and again, and records how late it woke.
+pub const LAG_PROBE: Duration = Duration::from_millis(10);
 
 impl Measure {
     fn at(self) -> usize {
@@ -105,6 +113,8 @@ impl Metrics {
     pub fn new() -> Result<Metrics, LoadtestError> {
         let hists = || -> Result<[Mutex<Hist>; MEASURES], LoadtestError> {
             Ok([
+                Mutex::new(Hist::new()?),
+                Mutex::new(Hist::new()?),
                 Mutex::new(Hist::new()?),
                 Mutex::new(Hist::new()?),
                 Mutex::new(Hist::new()?),
@@ -185,14 +195,19 @@ impl Metrics {
         let us = took.as_micros() as u64;
         lock(&self.whole[measure.at()]).record(us);
         lock(&self.interval[measure.at()]).record(us);
-        if measure == Measure::RelayRtt && self.steady.load(Ordering::Relaxed) {
-            lock(&self.whole[Measure::RelayRttSteady.at()]).record(us);
+        let twin = match measure {
+            Measure::RelayRtt => Some(Measure::RelayRttSteady),
+            Measure::HarnessLag => Some(Measure::HarnessLagSteady),
+            _ => None,
+        };
+        if let Some(twin) = twin.filter(|_| self.steady.load(Ordering::Relaxed)) {
+            lock(&self.whole[twin.at()]).record(us);
         }
     }
 
-    /// The ramp is over: round trips from now on are counted in the steady phase's own
-    /// histogram too ([`Measure::RelayRttSteady`]), apart from those the ramp's handshakes
-    /// slowed.
+    /// The ramp is over: round trips and the lag probe's wake-ups from now on are counted in
+    /// the steady phase's own histograms too ([`Measure::RelayRttSteady`],
+    /// [`Measure::HarnessLagSteady`]), apart from those the ramp's handshakes slowed.
     pub fn mark_steady(&self) {
         self.steady.store(true, Ordering::Relaxed);
     }
@@ -242,6 +257,7 @@ impl Metrics {
         };
         let _ = take(Measure::Connect);
         let _ = take(Measure::Failover);
+        let _ = take(Measure::HarnessLag);
         let mut timeline = lock(&self.timeline);
         if timeline.len() < LOADTEST_TIMELINE_MAX {
             timeline.push(sample);
@@ -251,5 +267,32 @@ impl Metrics {
     /// The samples so far.
     pub fn timeline(&self) -> Vec<Sample> {
         lock(&self.timeline).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_twins_count_only_after_the_ramp() {
+        let m = Metrics::new().unwrap();
+        m.record(Measure::RelayRtt, Duration::from_millis(300));
+        m.record(Measure::HarnessLag, Duration::from_millis(40));
+        assert!(m.whole(Measure::RelayRttSteady).is_none());
+        assert!(m.whole(Measure::HarnessLagSteady).is_none());
+        m.mark_steady();
+        m.record(Measure::RelayRtt, Duration::from_millis(2));
+        m.record(Measure::HarnessLag, Duration::from_millis(1));
+        m.record(Measure::Connect, Duration::from_millis(5));
+        let count = |x: Measure| m.whole(x).map_or(0, |h| h.len());
+        assert_eq!(count(Measure::RelayRtt), 2);
+        assert_eq!(count(Measure::RelayRttSteady), 1);
+        assert_eq!(count(Measure::HarnessLag), 2);
+        assert_eq!(count(Measure::HarnessLagSteady), 1);
+        assert_eq!(count(Measure::Connect), 1);
+        // The ramp's slow round trip is in the whole run's, not the steady phase's.
+        let steady = m.whole(Measure::RelayRttSteady).unwrap().latency().unwrap();
+        assert!(steady.max < 100.0, "{steady:?}");
     }
 }

@@ -51,6 +51,14 @@ pub struct Report {
     /// pairs came up): the relay's latency without the ramp's handshakes competing for CPU.
     #[serde(default)]
     pub relay_rtt_steady_ms: Option<Latency>,
+    /// The harness's own lag: how late its runtime woke a 10 ms timer, the whole run. A
+    /// relayed round trip waits in the harness at least this (at each end) besides the
+    /// switchboards' time; a high tail here is the harness's, not the switchboards'.
+    #[serde(default)]
+    pub harness_lag_ms: Option<Latency>,
+    /// The same, the steady phase only.
+    #[serde(default)]
+    pub harness_lag_steady_ms: Option<Latency>,
     /// Round trips per second over the steady phase, all pairs together.
     pub relay_round_trips_per_s: Option<f64>,
     /// Relayed payload bytes per second (both ways), all pairs together.
@@ -169,6 +177,8 @@ impl Report {
             connect_ms: lat(&self.connect_ms, &other.connect_ms)?,
             relay_rtt_ms: lat(&self.relay_rtt_ms, &other.relay_rtt_ms)?,
             relay_rtt_steady_ms: lat(&self.relay_rtt_steady_ms, &other.relay_rtt_steady_ms)?,
+            harness_lag_ms: lat(&self.harness_lag_ms, &other.harness_lag_ms)?,
+            harness_lag_steady_ms: lat(&self.harness_lag_steady_ms, &other.harness_lag_steady_ms)?,
             relay_round_trips_per_s: add_opt(
                 self.relay_round_trips_per_s,
                 other.relay_round_trips_per_s,
@@ -313,6 +323,8 @@ mod tests {
             connect_ms: None,
             relay_rtt_ms: Some(h.latency()?),
             relay_rtt_steady_ms: None,
+            harness_lag_ms: None,
+            harness_lag_steady_ms: None,
             relay_round_trips_per_s: Some(10.0),
             relay_bytes_per_s: None,
             intro_refused: BTreeMap::from([("over_rate".to_string(), 3)]),

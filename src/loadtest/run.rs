@@ -23,13 +23,14 @@ use crate::limits::{
 use crate::loadtest::client::SbTarget;
 use crate::loadtest::graph::FollowGraph;
 use crate::loadtest::harness::Harness;
-use crate::loadtest::metrics::{Measure, Metrics};
+use crate::loadtest::metrics::{Measure, Metrics, LAG_PROBE};
 use crate::loadtest::peer::{PeerArgs, PeerMsg, SimPeer};
 use crate::loadtest::plan::Plan;
 use crate::loadtest::report::{Report, REPORT_VERSION};
 use crate::loadtest::schedule::{Ramp, Scenario, Shard};
 use crate::loadtest::{procfs, LoadtestError};
 use crate::net::PeerEndpoint;
+use crate::runtime::OwnedTask;
 use crate::supervisor::DynamicSupervisorHandle;
 
 /// How often the driver wakes during the ramp.
@@ -215,6 +216,11 @@ pub async fn drive(
 ) -> Result<Report, LoadtestError> {
     let metrics = Arc::clone(&harness.metrics);
     let peers = harness.plan.peers;
+    // Ends with the run (dropped at the end of this function, or when `stopping` is set).
+    let _lag = OwnedTask::spawn(lag_probe(
+        Arc::clone(&metrics),
+        Arc::clone(&harness.stopping),
+    ));
     at(Phase::BeforeRamp);
     let rss_before = procfs::rss("self").ok();
     let ramp = Ramp {
@@ -366,6 +372,8 @@ pub async fn drive(
         } else {
             None
         },
+        harness_lag_ms: latency(Measure::HarnessLag)?,
+        harness_lag_steady_ms: latency(Measure::HarnessLagSteady)?,
         relay_round_trips_per_s: relay.then(|| (relay_after.0 - relay_before.0) as f64 / steady_s),
         relay_bytes_per_s: relay.then(|| (relay_after.1 - relay_before.1) as f64 / steady_s),
         intro_refused: metrics.intro_refusals(),
@@ -425,6 +433,21 @@ async fn failover(harness: &Arc<Harness>, at: &mut impl FnMut(Phase), next: &mut
     while Instant::now() < until && harness.failed_over() < orphans {
         sample_if_due(metrics, next);
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The harness's own latency, apart from the switchboards': sleep [`LAG_PROBE`] again and
+/// again on the peers' runtime and record how late each wake-up is. A relayed round trip or a
+/// presence notice waits at least this long in the harness (twice per round trip: the callee's
+/// echo and the caller's read) on top of the switchboards' time.
+async fn lag_probe(metrics: Arc<Metrics>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        let asked = Instant::now();
+        tokio::time::sleep(LAG_PROBE).await;
+        metrics.record(
+            Measure::HarnessLag,
+            asked.elapsed().saturating_sub(LAG_PROBE),
+        );
     }
 }
 

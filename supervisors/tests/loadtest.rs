@@ -68,10 +68,21 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
         "switchboard_bytes_per_client",
         "failover_ms",
         "ghosts",
+        "relay_rtt_steady_ms",
+        "harness_lag_ms",
+        "harness_lag_steady_ms",
     ] {
         assert!(value.get(key).is_some(), "the report has no `{key}`");
     }
     let report: Report = serde_json::from_str(&text).unwrap();
+    // The harness's own lag probe ran the whole run, and in the steady phase.
+    let lag = report.harness_lag_ms.as_ref().expect("the lag probe ran");
+    let lag_steady = report
+        .harness_lag_steady_ms
+        .as_ref()
+        .expect("and after the ramp");
+    assert!(lag.count > 0 && lag_steady.count > 0 && lag_steady.count <= lag.count);
+    assert!(lag.p50 <= lag.p99 && lag.p99 <= lag.max);
     assert_eq!(report.peers_target, PEERS);
     assert!(report.peers_connected <= PEERS);
     assert!(report.peers_connected > 0, "no peer connected");

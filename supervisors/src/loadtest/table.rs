@@ -68,10 +68,18 @@ pub fn text(r: &Report) -> String {
         ),
         ("connect failures", failures),
         ("connect (dial+TLS+hello+join)", latency(&r.connect_ms)),
-        ("relay round trip (inner QUIC)", latency(&r.relay_rtt_ms)),
+        ("relay round trip, whole run", latency(&r.relay_rtt_ms)),
         (
-            "  in the steady phase only",
+            "  steady phase (after the ramp)",
             latency(&r.relay_rtt_steady_ms),
+        ),
+        (
+            "harness lag (10 ms timer), whole",
+            latency(&r.harness_lag_ms),
+        ),
+        (
+            "  steady phase (after the ramp)",
+            latency(&r.harness_lag_steady_ms),
         ),
         (
             "relay throughput",
