@@ -723,7 +723,8 @@ async fn a_browser_sends_private_messages_attaches_an_image_sets_policies_and_se
 
     // The send form names its errors, keeps what was typed, and sends nothing.
     let (cookie, csrf) = session(&a_addr, &a_login);
-    let many = vec![b_id.as_str(); kith::limits::DM_RECIPIENTS_MAX + 1].join("+");
+    let b_enc = urlencode(&b_id);
+    let many = [b_enc.as_str(); kith::limits::DM_RECIPIENTS_MAX + 1].join("+");
     let (code, page) = form_post(
         &a_addr,
         &cookie,
@@ -746,10 +747,10 @@ async fn a_browser_sends_private_messages_attaches_an_image_sets_policies_and_se
     );
     // A forged or missing CSRF token: refused, nothing sent.
     for body in [
-        format!("csrf=forged&to={b_id}&text=forged+dm"),
-        format!("to={b_id}&text=forged+dm"),
+        format!("csrf=forged&to={b_enc}&text=forged+dm"),
+        format!("to={b_enc}&text=forged+dm"),
     ] {
-        let (code, page) = form_post(&a_addr, &cookie, "/dm", &body.replace('@', "%40"));
+        let (code, page) = form_post(&a_addr, &cookie, "/dm", &body);
         assert_eq!(code, 403, "{page}");
     }
     let inbox = kith_json(&a.dir, &["inbox", "--json"]).to_string();

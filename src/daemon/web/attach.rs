@@ -1,4 +1,4 @@
-//! Files on the web page: attachments sent with the compose form, and blobs shown back.
+//! Attachments sent with the compose form: read, checked and staged for the blob store.
 //!
 //! **Sending.** The compose form posts `multipart/form-data`; [`read_compose`] reads it as a
 //! stream. The CSRF token must be the first part (it is the form's first field), so nothing of
@@ -8,14 +8,10 @@
 //! blob store (its limits, its budget, its pins) and publishes the post; the staging folder is
 //! removed when the request ends. A file over the per-blob limit stops being written at the
 //! limit and is refused by name ([`UploadError::TooLarge`], 413), as is a form over the body
-//! limit the route sets ([`body_limit`]).
+//! limit the route sets ([`crate::daemon::web::files::body_limit`]).
 //!
-//! **Showing.** `GET /blob/HEX` serves a blob only if the store holds it, checked against its
-//! hash on the way out. The content type is sniffed conservatively from the first bytes
-//! ([`sniff`]): only PNG, JPEG, GIF and WebP are served as images (what `img-src 'self'` lets
-//! the timeline show); anything else, whatever its name says, is `application/octet-stream`
-//! with `Content-Disposition: attachment`, and every answer carries `nosniff`, so a blob can
-//! never become a page or a script of this origin.
+//! Showing them back (`GET /blob/HEX`) is [`crate::daemon::web::pages::blob`], with the
+//! content type decided by [`crate::daemon::web::files::sniff`].
 //!
 //! [`Request::PostAttached`]: crate::wire::control::Request::PostAttached
 
@@ -23,74 +19,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{Multipart, Path as UrlPath, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::extract::Multipart;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
-use crate::blob::{BlobError, BlobId};
 use crate::daemon::web::auth::Session;
 use crate::daemon::web::csrf;
-use crate::daemon::web::pages::Authed;
+use crate::daemon::web::files::plain_name;
 use crate::daemon::web::state::WebState;
-use crate::limits::{ATTACHMENTS_MAX, BLOB_NAME_BYTES_MAX, WEB_FORM_BYTES_MAX};
+use crate::limits::{ATTACHMENTS_MAX, WEB_FORM_BYTES_MAX};
 use crate::runtime::private_dir::ensure_private_dir;
 
 /// The staging folder in the data directory.
 pub const UPLOADS_DIR: &str = "web-uploads";
-
-/// The content type a blob is served with, from its first bytes: an image type for PNG, JPEG,
-/// GIF and WebP, `None` (a download) for anything else.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        Some("image/gif")
-    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
-}
-
-/// Whether an attachment's name says it is an image the page shows inline (the bytes decide
-/// what it is served as; see [`sniff`]).
-pub fn named_like_image(name: Option<&str>) -> bool {
-    let Some((_, ext)) = name.and_then(|n| n.rsplit_once('.')) else {
-        return false;
-    };
-    ["png", "jpg", "jpeg", "gif", "webp"]
-        .iter()
-        .any(|e| ext.eq_ignore_ascii_case(e))
-}
-
-/// The largest compose form the route reads: every attachment at the per-blob limit, and the
-/// text fields.
-pub fn body_limit(max_blob_bytes: u64) -> usize {
-    let files = max_blob_bytes.saturating_mul(ATTACHMENTS_MAX as u64);
-    usize::try_from(files)
-        .unwrap_or(usize::MAX)
-        .saturating_add(WEB_FORM_BYTES_MAX)
-}
-
-/// A file name a browser sent, made a plain file name (no folders, no control characters,
-/// bounded), or `attachment` if nothing is left.
-pub fn plain_name(sent: &str) -> String {
-    let last = sent.rsplit(['/', '\\']).next().unwrap_or("");
-    let mut name: String = last
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(BLOB_NAME_BYTES_MAX / 4)
-        .collect();
-    name = name.trim().to_string();
-    if name.is_empty() || name == "." || name == ".." {
-        name = "attachment".into();
-    }
-    name
-}
 
 /// Why a compose form with files was refused.
 #[derive(Debug, thiserror::Error)]
@@ -288,104 +229,5 @@ pub fn clear_staging(data_dir: &Path) {
         if let Err(e) = std::fs::remove_dir_all(&root) {
             tracing::warn!(error = %e, path = %root.display(), "old web uploads not removed");
         }
-    }
-}
-
-/// `/blob/HEX`: where the page shows blob `id` from.
-pub fn blob_url(id: &str) -> Option<String> {
-    let id: BlobId = id.parse().ok()?;
-    Some(format!("/blob/{}", id.hex()))
-}
-
-/// `GET /blob/HEX`: a held blob, as an image if its bytes are one, else as a download.
-pub async fn blob(
-    State(state): State<WebState>,
-    Authed(_session): Authed,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    let Some(id) = BlobId::from_hex(&id) else {
-        return (StatusCode::NOT_FOUND, "not a blob id\n").into_response();
-    };
-    let store = state.node.blobs.store.clone();
-    let read = tokio::task::spawn_blocking(move || store.read(&id)).await;
-    let bytes = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(BlobError::NotHeld(_))) => {
-            return (StatusCode::NOT_FOUND, "this blob is not held here\n").into_response()
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "web page: a blob could not be served");
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response();
-        }
-        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "the blob store\n").into_response(),
-    };
-    // A blob's bytes never change under its id.
-    let cache = (CACHE_CONTROL, "private, max-age=3600, immutable");
-    match sniff(&bytes) {
-        Some(image) => ([(CONTENT_TYPE, image), cache], bytes).into_response(),
-        None => (
-            [
-                (CONTENT_TYPE, "application/octet-stream"),
-                (CONTENT_DISPOSITION, "attachment"),
-                cache,
-            ],
-            bytes,
-        )
-            .into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_four_image_types_are_images_whatever_the_rest_is() {
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("image/png"));
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
-        assert_eq!(sniff(b"GIF89a..."), Some("image/gif"));
-        assert_eq!(sniff(b"GIF87a"), Some("image/gif"));
-        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some("image/webp"));
-        for not in [
-            &b""[..],
-            b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
-            b"<!DOCTYPE html><script>alert(1)</script>",
-            b"\x89PNG",
-            b"RIFF\x10\0\0\0WAVEfmt ",
-            b"RIFFWEBP",
-            b"%PDF-1.7",
-            b"GIF90a",
-        ] {
-            assert_eq!(sniff(not), None, "{:?}", String::from_utf8_lossy(not));
-        }
-    }
-
-    #[test]
-    fn names_are_made_plain_and_images_told_by_extension() {
-        assert_eq!(plain_name("cat.png"), "cat.png");
-        assert_eq!(plain_name("C:\\Users\\me\\cat.png"), "cat.png");
-        assert_eq!(plain_name("../../etc/passwd"), "passwd");
-        assert_eq!(plain_name("a\u{0}b\u{7}\nc"), "abc");
-        for empty in ["", "/", "..", ".", "dir/", " "] {
-            assert_eq!(plain_name(empty), "attachment", "{empty:?}");
-        }
-        assert!(plain_name(&"x".repeat(1000)).len() <= BLOB_NAME_BYTES_MAX);
-        assert!(named_like_image(Some("a.PNG")));
-        assert!(named_like_image(Some("a.jpeg")));
-        assert!(!named_like_image(Some("a.svg")));
-        assert!(!named_like_image(Some("png")));
-        assert!(!named_like_image(None));
-    }
-
-    #[test]
-    fn blob_urls_are_hex_of_a_valid_id_only() {
-        let id = BlobId::of(b"x");
-        assert_eq!(
-            blob_url(&id.to_string()),
-            Some(format!("/blob/{}", id.hex()))
-        );
-        assert_eq!(blob_url("&nope.b3"), None);
-        assert!(body_limit(u64::MAX) == usize::MAX);
-        assert_eq!(body_limit(10), 10 * ATTACHMENTS_MAX + WEB_FORM_BYTES_MAX);
     }
 }

@@ -13,7 +13,8 @@
 //!   (the timeline as threads, replication bars);
 //! - [`templates`]: the HTML (maud: checked at compile time, every value escaped);
 //! - [`inbox`]: private messages (the conversations, a thread, the send form);
-//! - [`attach`]: files sent with the compose form, and blobs served back (images sniffed);
+//! - [`attach`]: files sent with the compose form, staged for the blob store; [`files`]: what
+//!   is served as an image (sniffed), names, limits (sans-IO);
 //! - [`policy`]: the settings page's serve, introduction and presence policies, written to
 //!   `config.toml` for the next start;
 //! - [`auth`] (login token, session cookie), [`csrf`] (the forms' token), [`guard`] (the
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod csrf;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod guard;
 pub mod inbox;
 pub mod pages;

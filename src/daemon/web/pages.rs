@@ -6,7 +6,7 @@
 //! so the pages work with JavaScript off and a reload never posts twice.
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
-use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -19,7 +19,7 @@ use crate::daemon::web::csrf;
 use crate::daemon::web::error::WebError;
 use crate::daemon::web::state::{cursor_text, parse_cursor, WebState};
 use crate::daemon::web::templates::{self, Frame, Nav, ProfileView, SettingsView, StatusView};
-use crate::daemon::web::{attach, policy};
+use crate::daemon::web::{attach, files, policy};
 use crate::feed::{now_ms, MsgId};
 use crate::identity::FeedId;
 use crate::limits::{WEB_PROFILE_POSTS, WEB_SESSION_TTL};
@@ -721,4 +721,42 @@ pub async fn logout(
         response.headers_mut().insert(SET_COOKIE, value);
     }
     response
+}
+
+/// `GET /blob/HEX`: a held blob, as an image if its bytes are one, else as a download.
+pub async fn blob(
+    State(state): State<WebState>,
+    Authed(_session): Authed,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = crate::blob::BlobId::from_hex(&id) else {
+        return (StatusCode::NOT_FOUND, "not a blob id\n").into_response();
+    };
+    let store = state.node.blobs.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.read(&id)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(crate::blob::BlobError::NotHeld(_))) => {
+            return (StatusCode::NOT_FOUND, "this blob is not held here\n").into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "web page: a blob could not be served");
+            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response();
+        }
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "the blob store\n").into_response(),
+    };
+    // A blob's bytes never change under its id.
+    let cache = (CACHE_CONTROL, "private, max-age=3600, immutable");
+    match files::sniff(&bytes) {
+        Some(image) => ([(CONTENT_TYPE, image), cache], bytes).into_response(),
+        None => (
+            [
+                (CONTENT_TYPE, "application/octet-stream"),
+                (CONTENT_DISPOSITION, "attachment"),
+                cache,
+            ],
+            bytes,
+        )
+            .into_response(),
+    }
 }

@@ -36,7 +36,7 @@ use crate::daemon::web::auth::ADDR_FILE;
 use crate::daemon::web::error::WebError;
 use crate::daemon::web::events::events;
 use crate::daemon::web::state::WebState;
-use crate::daemon::web::{attach, inbox, pages};
+use crate::daemon::web::{attach, files, inbox, pages};
 use crate::limits::{WEB_CONNECTIONS_MAX, WEB_FORM_BYTES_MAX, WEB_HEADER_TIMEOUT};
 use crate::runtime::OwnedTask;
 
@@ -67,11 +67,11 @@ pub fn router(state: WebState) -> Router {
         .route("/compose", get(pages::compose))
         .route(
             "/post",
-            post(pages::post).layer(DefaultBodyLimit::max(attach::body_limit(
+            post(pages::post).layer(DefaultBodyLimit::max(files::body_limit(
                 state.node.blobs.store.limits().max_bytes,
             ))),
         )
-        .route("/blob/{id}", get(attach::blob))
+        .route("/blob/{id}", get(pages::blob))
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/{id}", get(inbox::thread))
         .route("/dm", post(inbox::send))

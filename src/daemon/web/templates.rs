@@ -176,7 +176,7 @@ pub fn post(e: &EntryView) -> Markup {
 /// A post's attachments: images (by name; the server serves only real images as images)
 /// shown inline, other files as download links.
 pub fn attachments(list: &[crate::daemon::control::view::AttachmentView]) -> Markup {
-    use crate::daemon::web::attach::{blob_url, named_like_image};
+    use crate::daemon::web::files::{blob_url, named_like_image};
     html! {
         ul.attachments {
             @for a in list {
