@@ -745,6 +745,31 @@ async fn a_browser_sends_private_messages_attaches_an_image_sets_policies_and_se
         page.contains("kept text"),
         "the text typed was lost: {page}"
     );
+    // A well-formed id nobody here knows: sent (as `kith dm` does), and the thread page says
+    // that whether they follow A (and so receive it) is not known.
+    let stranger = Home::init().id();
+    let (code, answer) = form_post(
+        &a_addr,
+        &cookie,
+        "/dm",
+        &format!(
+            "csrf={csrf}&to={b_enc}+{}&text=to+two",
+            urlencode(&stranger)
+        ),
+    );
+    assert_eq!(code, 303, "{answer}");
+    let location = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .expect("a redirect to the thread")
+        .trim()
+        .to_string();
+    let (code, page) = raw(
+        &a_addr,
+        &format!("GET {location} HTTP/1.1\r\nHost: {a_addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("is not known here"), "{page}");
     // A forged or missing CSRF token: refused, nothing sent.
     for body in [
         format!("csrf=forged&to={b_enc}&text=forged+dm"),
