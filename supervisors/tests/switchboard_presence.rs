@@ -5,7 +5,9 @@
 //! cluster, hears nothing of it while it is online; unfollowing hides it, following shows it
 //! again; the status line never reaches a switchboard in the clear (checked on every frame a
 //! stand-in switchboard receives from a real daemon), and no watch list or allow-list is left
-//! in a switchboard's data directory or logs.
+//! in a switchboard's data directory or logs. And what an idle client costs: the switchboard's
+//! heap per joined client, counted in-process on the switchboard's own thread, within a budget
+//! (issue 18), and given back when clients leave.
 
 mod support;
 
@@ -915,4 +917,140 @@ async fn the_status_line_reaches_the_switchboard_only_sealed() {
     .unwrap();
     assert!(contains(&leaky, needles[0]));
     conn.close(0u32.into(), b"done");
+}
+
+// The switchboard's heap per client (below) is counted by this allocator, per thread, as `kith
+// bench presence` counts its figure.
+#[global_allocator]
+static ALLOC: kith::bench::alloc::CountingAlloc = kith::bench::alloc::CountingAlloc;
+
+/// Clients joined before the first count, so that the tables' first sizes are paid for.
+const WARM_CLIENTS: usize = 40;
+/// Clients joined between the two counts.
+const MEASURED_CLIENTS: usize = 300;
+/// The heap one idle joined client may hold in the switchboard, in the test (debug) build of
+/// kith on optimised dependencies. Measured by this test on 2026-11-29 (±50 B run to run):
+/// 43.7 KB with the session as it was before issue 18 (ractor's message span slot already
+/// gone), 39.5 KB after (boxed frame handler, shared context, futures-channel queue). In the
+/// release build heaptrack counts 46.2 KB -> 40.8 KB. The rest is quinn's, rustls's and
+/// ractor's per-connection and per-actor state (README, "Memory per switchboard client").
+const CLIENT_HEAP_BUDGET: isize = 42 * 1024;
+/// Heap a departed client may leave behind: grown table capacity (a session that outlived its
+/// client would leave tens of kilobytes).
+const LEFT_PER_CLIENT_MAX: isize = 4 * 1024;
+
+/// What an idle client costs a switchboard's heap: the tree runs on a thread and runtime of its
+/// own, where the counting allocator sees everything it allocates for a client (connection,
+/// TLS, session actor and tasks, presence, relay registration); the clients run on the test's
+/// runtime and reach it over loopback UDP only, so none of their memory is counted there.
+#[test]
+fn an_idle_client_holds_no_more_switchboard_heap_than_its_budget() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use kith::bench::alloc::{installed, thread_live_bytes};
+    use kith::identity::Identity;
+    use kith::loadtest::client::{join, SbTarget};
+    use kith::net::PeerEndpoint;
+    use kith::relay::config::outer_server_config;
+    use kith::relay::RouterConfig;
+    use kith_supervisors::trees::switchboard::{self, cluster_members, SwitchboardParts};
+
+    assert!(installed(), "the counting allocator is this binary's");
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().to_path_buf();
+    let (target_tx, target_rx) = std::sync::mpsc::channel();
+    // Each request is answered with (live bytes on the switchboard's thread, clients connected).
+    let (ask, mut asked) =
+        tokio::sync::mpsc::unbounded_channel::<std::sync::mpsc::Sender<(isize, u64)>>();
+    let node = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let identity = Arc::new(Identity::create(&dir).unwrap());
+            let key = identity.signing_key();
+            let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), key).unwrap();
+            let server = outer_server_config(key).unwrap();
+            endpoint.quinn().set_server_config(Some(server));
+            let parts = SwitchboardParts {
+                data_dir: dir.clone(),
+                identity: Arc::clone(&identity),
+                endpoint: Arc::new(endpoint),
+                invite_only: false,
+                join: Vec::new(),
+                members: cluster_members(&[], &[], None).unwrap(),
+                relay: RouterConfig::default(),
+                cpus_polled_when_idle: false,
+                metrics: None,
+                presence_broadcast_ms: 1_500,
+            };
+            let mut running = switchboard::start(parts).await.unwrap();
+            let addr = running.ctx.endpoint.local_addr().unwrap();
+            let key = identity.id().verifying_key().unwrap();
+            target_tx.send(SbTarget { addr, key }).unwrap();
+            while let Some(reply) = asked.recv().await {
+                // Acknowledgements and timers of the last handshakes settle first.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let connected = running.ctx.counters.connected.load(Ordering::Relaxed);
+                let _ = reply.send((thread_live_bytes(), connected));
+            }
+            let _ = running.root.shutdown().await;
+        });
+    });
+    let target = target_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let count = |clients: usize| {
+        // Asked until every client is counted as connected (the joins are answered first).
+        for _ in 0..100 {
+            let (reply, answer) = std::sync::mpsc::channel();
+            ask.send(reply).unwrap();
+            let (live, connected) = answer.recv_timeout(Duration::from_secs(10)).unwrap();
+            if connected as usize == clients {
+                return live;
+            }
+        }
+        panic!("the switchboard never counted {clients} clients connected");
+    };
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
+    let endpoint = PeerEndpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        &ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap();
+    let mut clients = Vec::new();
+    let mut connect = |n: usize| {
+        for _ in 0..n {
+            let mut secret = [3u8; 32];
+            secret[..8].copy_from_slice(&(clients.len() as u64).to_le_bytes());
+            let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+            clients.push(runtime.block_on(join(&endpoint, &key, target)).unwrap());
+        }
+        clients.len()
+    };
+    let empty = count(0);
+    let before = count(connect(WARM_CLIENTS));
+    let after = count(connect(MEASURED_CLIENTS));
+    let per_client = (after - before) / MEASURED_CLIENTS as isize;
+    eprintln!("switchboard heap per idle client: {per_client} B (budget {CLIENT_HEAP_BUDGET} B)");
+    assert!(
+        per_client <= CLIENT_HEAP_BUDGET,
+        "an idle client holds {per_client} B of switchboard heap, over its budget of {CLIENT_HEAP_BUDGET} B"
+    );
+    // Clients that leave give it back: what stays is the tables' grown capacity, not sessions.
+    let joined = clients.len() as isize;
+    drop(clients);
+    count(0);
+    // quinn forgets a closed connection after its draining period (three probe timeouts).
+    std::thread::sleep(Duration::from_secs(2));
+    let left = (count(0) - empty) / joined;
+    eprintln!("switchboard heap left per departed client: {left} B");
+    assert!(
+        left <= LEFT_PER_CLIENT_MAX,
+        "{left} B per departed client stayed in the switchboard's heap"
+    );
+    drop(ask);
+    node.join().unwrap();
 }
