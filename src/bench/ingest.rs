@@ -52,6 +52,23 @@ pub struct IngestReport {
     pub ingest_vs_verify_all_cores: f64,
     /// Cores available to the pipeline's verification.
     pub cores: usize,
+    /// CPU time the whole process spent per entry while the pipeline ran (verifiers, committer,
+    /// the actor and the submitting task), in µs: a count that does not depend on the machine's
+    /// load, unlike the rates.
+    pub pipeline_cpu_us_per_entry: f64,
+    /// Of that, the verifier threads' CPU time per entry, in µs.
+    pub verifiers_cpu_us_per_entry: f64,
+    /// Of that, the committer thread's CPU time per entry, in µs.
+    pub committer_cpu_us_per_entry: f64,
+    /// Raw `verify_batch` CPU time per signature on the all-cores run, in µs.
+    pub verify_batch_cpu_us_per_entry: f64,
+    /// `verify_batch_cpu_us_per_entry / pipeline_cpu_us_per_entry`: the share of the pipeline's
+    /// CPU time that is the verification the all-cores ceiling does. On an idle machine whose
+    /// cores the pipeline keeps busy, `ingest_vs_verify_all_cores` approaches it.
+    pub verify_cpu_share: f64,
+    /// Bytes the process wrote (write system calls: LMDB's pages and meta) per entry while the
+    /// pipeline ran.
+    pub written_bytes_per_entry: f64,
 }
 
 /// Why the benchmark could not run.
@@ -104,18 +121,42 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
         events: crate::daemon::events::channel(),
     };
     let (writer, handle) = Actor::spawn(None, StoreWriter, args).await?;
+    let (cpu_before, written_before) = (procfs::process_cpu_ns()?, procfs::written_bytes()?);
+    let threads_before = procfs::threads_cpu_ns()?;
     let started = Instant::now();
     let result = pump(&writer, frames).await;
     let seconds = started.elapsed().as_secs_f64();
+    // Read while the pipeline's threads still run (they end with the writer).
+    let (cpu_after, written_after) = (procfs::process_cpu_ns()?, procfs::written_bytes()?);
+    let threads_after = procfs::threads_cpu_ns()?;
     writer.stop(None);
     let _ = handle.await;
     result?;
+    let per_entry_us = |ns: u64| ns as f64 / 1_000.0 / entries as f64;
+    let spent = |prefix: &str| {
+        let sum = |threads: &[(String, u64)]| -> u64 {
+            threads
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(_, ns)| ns)
+                .sum()
+        };
+        per_entry_us(sum(&threads_after).saturating_sub(sum(&threads_before)))
+    };
+    let pipeline_cpu_us_per_entry = per_entry_us(cpu_after.saturating_sub(cpu_before));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rates = tokio::task::spawn_blocking(move || raw_verify_rates(cores))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let ingest_per_s = entries as f64 / seconds;
     Ok(IngestReport {
+        pipeline_cpu_us_per_entry,
+        verifiers_cpu_us_per_entry: spent("kith-verify"),
+        committer_cpu_us_per_entry: spent("kith-committer"),
+        verify_batch_cpu_us_per_entry: rates.batch_cpu_us,
+        verify_cpu_share: rates.batch_cpu_us / pipeline_cpu_us_per_entry,
+        written_bytes_per_entry: written_after.saturating_sub(written_before) as f64
+            / entries as f64,
         entries,
         seconds,
         ingest_per_s,
@@ -256,6 +297,8 @@ pub struct RawRates {
     pub batch: f64,
     /// The same on `cores` threads at once, each with its own copy of the work.
     pub batch_all_cores: f64,
+    /// CPU time per signature of the all-cores run, in µs (0 if /proc could not be read).
+    pub batch_cpu_us: f64,
 }
 
 /// One signed sample: message, key, signature.
@@ -290,18 +333,29 @@ pub fn raw_verify_rates(cores: usize) -> RawRates {
     let batch = verified as f64 / started.elapsed().as_secs_f64();
     let cores = cores.max(1);
     let started = Instant::now();
-    let verified: usize = std::thread::scope(|scope| {
+    let (verified, cpu_ns): (usize, u64) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..cores)
-            .map(|_| scope.spawn(|| verify_rounds(&samples)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let before = procfs::this_thread_cpu_ns().unwrap_or(0);
+                    let verified = verify_rounds(&samples);
+                    let after = procfs::this_thread_cpu_ns().unwrap_or(0);
+                    (verified, after.saturating_sub(before))
+                })
+            })
             .collect();
         // A thread that panicked verified nothing.
-        threads.into_iter().map(|t| t.join().unwrap_or(0)).sum()
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or((0, 0)))
+            .fold((0, 0), |(v, c), (tv, tc)| (v + tv, c + tc))
     });
     let batch_all_cores = verified as f64 / started.elapsed().as_secs_f64();
     RawRates {
         single,
         batch,
         batch_all_cores,
+        batch_cpu_us: cpu_ns as f64 / 1_000.0 / verified.max(1) as f64,
     }
 }
 
@@ -319,4 +373,96 @@ fn verify_rounds(samples: &[Sample]) -> usize {
         }
     }
     verified
+}
+
+/// CPU time and bytes written, from this process's /proc entries: counts that do not depend on
+/// the machine's load as wall-clock rates do.
+mod procfs {
+    /// Clock ticks per second in /proc/PID/stat (`USER_HZ`, 100 on every mainstream
+    /// architecture whatever the kernel's `CONFIG_HZ`).
+    const TICKS_PER_SEC: u64 = 100;
+
+    /// User plus system CPU time of the whole process (all threads, live and ended), in ns.
+    pub(super) fn process_cpu_ns() -> std::io::Result<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat")?;
+        parse_stat_cpu_ticks(&stat)
+            .map(|ticks| ticks * (1_000_000_000 / TICKS_PER_SEC))
+            .ok_or_else(|| std::io::Error::other("malformed /proc/self/stat"))
+    }
+
+    /// Bytes this process handed to write system calls (`wchar` in /proc/self/io).
+    pub(super) fn written_bytes() -> std::io::Result<u64> {
+        let io = std::fs::read_to_string("/proc/self/io")?;
+        parse_io_field(&io, "wchar")
+            .ok_or_else(|| std::io::Error::other("no wchar in /proc/self/io"))
+    }
+
+    /// Each live thread's name and CPU time in ns (from its `schedstat`).
+    pub(super) fn threads_cpu_ns() -> std::io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        // Bounded by the process's threads; one that ends meanwhile is skipped.
+        for task in std::fs::read_dir("/proc/self/task")? {
+            let path = task?.path();
+            let (Ok(name), Ok(stat)) = (
+                std::fs::read_to_string(path.join("comm")),
+                std::fs::read_to_string(path.join("schedstat")),
+            ) else {
+                continue;
+            };
+            if let Some(ns) = parse_schedstat_ns(&stat) {
+                out.push((name.trim_end().to_string(), ns));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The calling thread's CPU time in ns.
+    pub(super) fn this_thread_cpu_ns() -> Option<u64> {
+        parse_schedstat_ns(&std::fs::read_to_string("/proc/thread-self/schedstat").ok()?)
+    }
+
+    fn parse_schedstat_ns(schedstat: &str) -> Option<u64> {
+        schedstat.split_whitespace().next()?.parse().ok()
+    }
+
+    fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+        // After the command name (in parentheses, may hold spaces): utime and stime are the
+        // 12th and 13th fields.
+        let fields: Vec<&str> = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some(utime + stime)
+    }
+
+    fn parse_io_field(io: &str, name: &str) -> Option<u64> {
+        io.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_what_proc_prints() {
+            let stat = "42 (kith (a b)) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0";
+            assert_eq!(parse_stat_cpu_ticks(stat), Some(200));
+            assert_eq!(
+                parse_schedstat_ns("198777519 228625229 74\n"),
+                Some(198_777_519)
+            );
+            let io = "rchar: 6976\nwchar: 1234\nsyscr: 10\n";
+            assert_eq!(parse_io_field(io, "wchar"), Some(1234));
+            assert_eq!(parse_io_field(io, "write_bytes"), None);
+            assert!(process_cpu_ns().is_ok());
+            assert!(written_bytes().is_ok());
+            assert!(this_thread_cpu_ns().is_some());
+        }
+    }
 }

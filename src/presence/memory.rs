@@ -4,10 +4,9 @@
 //! capacities and glibc malloc chunk sizes, so the bench can report bytes per presence without
 //! a global allocator. The bench example cross-checks it with a counting allocator.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::mem::size_of;
 
-use super::types::{Owner, ReplicaRef, SharedRow};
+use super::types::SharedRow;
 
 /// Bytes glibc malloc uses for a request of `n` bytes (16-byte granularity, 32 minimum, 8 header).
 pub fn malloc_chunk(n: usize) -> usize {
@@ -33,39 +32,15 @@ pub fn btree(len: usize, entry: usize) -> usize {
     nodes * malloc_chunk(11 * entry + 16 + 8 * 12 / 2)
 }
 
-fn string(s: &String) -> usize {
+/// Heap bytes of a string.
+pub fn string(s: &String) -> usize {
     malloc_chunk(s.capacity())
 }
 
-fn row(r: &SharedRow) -> usize {
+/// Heap bytes of a shared row, counted once (every other holder shares it).
+pub fn row(r: &SharedRow) -> usize {
     malloc_chunk(16 + size_of::<super::types::Row>())
         + string(&r.topic)
         + string(&r.key)
         + malloc_chunk(r.meta.capacity())
-}
-
-/// Heap bytes of the state's three row tables (context and clouds are per replica, negligible).
-pub fn state_bytes(
-    values: &HashMap<ReplicaRef, HashMap<u64, SharedRow>>,
-    topics: &HashMap<String, BTreeMap<(String, ReplicaRef, Owner), u64>>,
-    owners: &BTreeSet<(Owner, u64)>,
-) -> usize {
-    let mut total = hash_table(
-        values.capacity(),
-        size_of::<(ReplicaRef, HashMap<u64, SharedRow>)>(),
-    );
-    for rows in values.values() {
-        total += hash_table(rows.capacity(), size_of::<(u64, SharedRow)>());
-        total += rows.values().map(row).sum::<usize>();
-    }
-    total += hash_table(
-        topics.capacity(),
-        size_of::<(String, BTreeMap<(String, ReplicaRef, Owner), u64>)>(),
-    );
-    for (t, rows) in topics {
-        total += string(t) + btree(rows.len(), size_of::<((String, ReplicaRef, Owner), u64)>());
-        total += rows.keys().map(|(k, _, _)| string(k)).sum::<usize>();
-    }
-    total += btree(owners.len(), size_of::<(Owner, u64)>());
-    total
 }

@@ -15,7 +15,11 @@
 //! - **Diffs track the visible set exactly.** Joins of rows whose replica is down are not reported;
 //!   they are reported when it comes back up. So folding the diffs gives the visible set.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use super::delta::{Clouds, Ctx, Delta, FullState, Payload};
 use super::types::{Diff, Dot, Meta, Owner, Presence, ReplicaRef, Row, SharedRow};
@@ -47,8 +51,111 @@ pub enum StateError {
     NoPresence,
 }
 
-/// Identity of a row inside its topic.
-type RowKey = (String, ReplicaRef, Owner);
+/// Identity of a row inside its topic: `(key, replica, owner)`, ordered in that order.
+trait RowId {
+    fn id(&self) -> (&str, &ReplicaRef, Owner);
+}
+
+impl PartialEq for dyn RowId + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for dyn RowId + '_ {}
+
+impl PartialOrd for dyn RowId + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn RowId + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.id().cmp(&other.id())
+    }
+}
+
+/// One entry of a topic's index: the stored row itself (which holds its key and owner) and its
+/// replica, both shared, so an entry is two pointers and no key is copied.
+#[derive(Clone, Debug)]
+struct IndexKey {
+    row: SharedRow,
+    replica: Arc<ReplicaRef>,
+}
+
+impl RowId for IndexKey {
+    fn id(&self) -> (&str, &ReplicaRef, Owner) {
+        (&self.row.key, &self.replica, self.row.owner)
+    }
+}
+
+impl<'a> Borrow<dyn RowId + 'a> for IndexKey {
+    fn borrow(&self) -> &(dyn RowId + 'a) {
+        self
+    }
+}
+
+impl PartialEq for IndexKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for IndexKey {}
+
+impl PartialOrd for IndexKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IndexKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.id().cmp(&other.id())
+    }
+}
+
+/// A row identity to look up, borrowed from the caller.
+struct Probe<'a> {
+    key: &'a str,
+    replica: &'a ReplicaRef,
+    owner: Owner,
+}
+
+impl RowId for Probe<'_> {
+    fn id(&self) -> (&str, &ReplicaRef, Owner) {
+        (self.key, self.replica, self.owner)
+    }
+}
+
+/// The probe for `row` of `replica`.
+fn probe<'a>(replica: &'a ReplicaRef, row: &'a Row) -> Probe<'a> {
+    Probe {
+        key: &row.key,
+        replica,
+        owner: row.owner,
+    }
+}
+
+/// A topic's rows by `(key, replica, owner)`, with the clock of the dot each is stored at.
+type TopicIndex = BTreeMap<IndexKey, u64>;
+
+/// One replica's stored rows by clock, and the replica itself, shared with the topic index.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Rows {
+    replica: Arc<ReplicaRef>,
+    rows: HashMap<u64, SharedRow>,
+}
+
+impl Rows {
+    fn new(replica: &ReplicaRef) -> Self {
+        Self {
+            replica: Arc::new(replica.clone()),
+            rows: HashMap::new(),
+        }
+    }
+}
 
 /// One replica's CRDT state. See the module doc.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -56,8 +163,8 @@ pub struct State {
     me: ReplicaRef,
     context: Ctx,
     clouds: Clouds,
-    values: HashMap<ReplicaRef, HashMap<u64, SharedRow>>,
-    topics: HashMap<String, BTreeMap<RowKey, u64>>,
+    values: HashMap<ReplicaRef, Rows>,
+    topics: HashMap<String, TopicIndex>,
     /// Own rows by owner: `(owner, clock)`; the row itself is found through `values`.
     owners: BTreeSet<(Owner, u64)>,
     status: HashMap<ReplicaRef, Status>,
@@ -135,7 +242,7 @@ impl State {
 
     /// Number of stored rows, visible or not.
     pub fn len(&self) -> usize {
-        self.values.values().map(HashMap::len).sum()
+        self.values.values().map(|r| r.rows.len()).sum()
     }
 
     /// True when no row is stored.
@@ -175,8 +282,8 @@ impl State {
             return Vec::new();
         };
         rows.iter()
-            .filter(|((_, r, _), _)| self.visible(r))
-            .filter_map(|((_, r, _), n)| self.lookup(r, *n).map(|row| Self::presence(r, *n, row)))
+            .filter(|(k, _)| self.visible(&k.replica))
+            .map(|(k, n)| Self::presence(&k.replica, *n, &k.row))
             .collect()
     }
 
@@ -185,11 +292,17 @@ impl State {
         let Some(rows) = self.topics.get(topic) else {
             return Vec::new();
         };
-        let from = (key.to_string(), ReplicaRef::new("", 0), Owner(0));
-        rows.range(from..)
-            .take_while(|((k, _, _), _)| k == key)
-            .filter(|((_, r, _), _)| self.visible(r))
-            .filter_map(|((_, r, _), n)| self.lookup(r, *n).map(|row| Self::presence(r, *n, row)))
+        let least = ReplicaRef::new("", 0);
+        let from = Probe {
+            key,
+            replica: &least,
+            owner: Owner(0),
+        };
+        let from: &dyn RowId = &from;
+        rows.range::<dyn RowId, _>((Bound::Included(from), Bound::Unbounded))
+            .take_while(|(k, _)| k.row.key == key)
+            .filter(|(k, _)| self.visible(&k.replica))
+            .map(|(k, n)| Self::presence(&k.replica, *n, &k.row))
             .collect()
     }
 
@@ -206,10 +319,12 @@ impl State {
 
     /// The presence of a local owner at (topic, key).
     pub fn get(&self, owner: Owner, topic: &str, key: &str) -> Option<Presence> {
-        let n = *self
-            .topics
-            .get(topic)?
-            .get(&(key.to_string(), self.me.clone(), owner))?;
+        let probe = Probe {
+            key,
+            replica: &self.me,
+            owner,
+        };
+        let n = *self.topics.get(topic)?.get(&probe as &dyn RowId)?;
         self.lookup(&self.me, n)
             .map(|row| Self::presence(&self.me, n, row))
     }
@@ -219,7 +334,8 @@ impl State {
         let Some(rows) = self.values.get(replica) else {
             return Vec::new();
         };
-        rows.iter()
+        rows.rows
+            .iter()
             .map(|(n, row)| Self::presence(replica, *n, row))
             .collect()
     }
@@ -229,7 +345,7 @@ impl State {
         let mut out = Vec::new();
         for (r, rows) in &self.values {
             if self.visible(r) {
-                out.extend(rows.iter().map(|(n, row)| Self::presence(r, *n, row)));
+                out.extend(rows.rows.iter().map(|(n, row)| Self::presence(r, *n, row)));
             }
         }
         out
@@ -240,13 +356,13 @@ impl State {
         self.values
             .iter()
             .filter(|(r, _)| self.visible(r))
-            .map(|(_, v)| v.len())
+            .map(|(_, v)| v.rows.len())
             .sum()
     }
 
     /// The stored row at a dot.
     pub fn lookup(&self, replica: &ReplicaRef, clock: u64) -> Option<&SharedRow> {
-        self.values.get(replica)?.get(&clock)
+        self.values.get(replica)?.rows.get(&clock)
     }
 
     // ----- local mutations ---------------------------------------------------------------------
@@ -358,50 +474,55 @@ impl State {
 
     // ----- row bookkeeping ---------------------------------------------------------------------
 
-    fn row_key(replica: &ReplicaRef, row: &SharedRow) -> RowKey {
-        (row.key.clone(), replica.clone(), row.owner)
-    }
-
+    /// Stores `row` at dot `(replica, n)` and indexes it. The caller has removed any older
+    /// version of the same row first: the index keeps the first key it was given for a row.
     fn insert_row(&mut self, replica: &ReplicaRef, n: u64, row: SharedRow) {
-        let rk = Self::row_key(replica, &row);
-        match self.topics.get_mut(&row.topic) {
-            Some(t) => {
-                t.insert(rk, n);
-            }
-            None => {
-                self.topics
-                    .insert(row.topic.clone(), [(rk, n)].into_iter().collect());
-            }
-        }
+        let rows = self
+            .values
+            .entry(replica.clone())
+            .or_insert_with(|| Rows::new(replica));
+        let key = IndexKey {
+            row: row.clone(),
+            replica: Arc::clone(&rows.replica),
+        };
         if *replica == self.me {
             self.owners.insert((row.owner, n));
         }
-        self.values
-            .entry(replica.clone())
-            .or_default()
-            .insert(n, row);
+        match self.topics.get_mut(&row.topic) {
+            Some(t) => {
+                t.insert(key, n);
+            }
+            None => {
+                self.topics
+                    .insert(row.topic.clone(), [(key, n)].into_iter().collect());
+            }
+        }
+        rows.rows.insert(n, row);
     }
 
     /// Overwrites row `m` by row `n` (same identity) without an intermediate absence.
     fn replace_row(&mut self, replica: &ReplicaRef, m: u64, n: u64, row: SharedRow) {
         if let Some(rows) = self.values.get_mut(replica) {
-            rows.remove(&m);
+            rows.rows.remove(&m);
         }
         if *replica == self.me {
             self.owners.remove(&(row.owner, m));
+        }
+        // The index entry holds the old row: take it out, so that the new one is stored.
+        if let Some(t) = self.topics.get_mut(&row.topic) {
+            t.remove(&probe(replica, &row) as &dyn RowId);
         }
         self.insert_row(replica, n, row);
     }
 
     fn remove_row(&mut self, replica: &ReplicaRef, n: u64) -> Option<SharedRow> {
         let rows = self.values.get_mut(replica)?;
-        let row = rows.remove(&n)?;
-        if rows.is_empty() {
+        let row = rows.rows.remove(&n)?;
+        if rows.rows.is_empty() {
             self.values.remove(replica);
         }
-        let rk = Self::row_key(replica, &row);
         if let Some(t) = self.topics.get_mut(&row.topic) {
-            t.remove(&rk);
+            t.remove(&probe(replica, &row) as &dyn RowId);
             if t.is_empty() {
                 self.topics.remove(&row.topic);
             }
@@ -431,7 +552,7 @@ impl State {
             if !self.accepts(&r) {
                 continue;
             }
-            let held = self.values.get(&r).is_some_and(|v| !v.is_empty());
+            let held = self.values.get(&r).is_some_and(|v| !v.rows.is_empty());
             let mut dots = std::collections::BTreeMap::new();
             for (n, row) in vals {
                 if !self.seen(&r, n) {
@@ -465,9 +586,13 @@ impl State {
             if !self.accepts(&r) {
                 continue;
             }
-            let held = self.values.get(&r).is_some_and(|v| !v.is_empty());
+            let held = self.values.get(&r).is_some_and(|v| !v.rows.is_empty());
             let fresh = vals.iter().filter(|(n, _)| !self.seen(&r, *n)).count();
-            self.values.entry(r.clone()).or_default().reserve(fresh);
+            self.values
+                .entry(r.clone())
+                .or_insert_with(|| Rows::new(&r))
+                .rows
+                .reserve(fresh);
             for (n, row) in vals {
                 if !self.seen(&r, n) {
                     self.admit(&r, n, row, &mut diff, held);
@@ -513,7 +638,7 @@ impl State {
             .values
             .iter()
             .filter(|(r, _)| **r != self.me)
-            .flat_map(|(r, rows)| rows.keys().map(move |n| (r.clone(), *n)))
+            .flat_map(|(r, rows)| rows.rows.keys().map(move |n| (r.clone(), *n)))
             .filter(|(r, n)| f.covers(r, *n) && !held.get(r).is_some_and(|h| h.contains(n)))
             .collect();
         for (r, n) in candidates {
@@ -533,7 +658,7 @@ impl State {
         let existing = if may_exist {
             self.topics
                 .get(&row.topic)
-                .and_then(|t| t.get(&(row.key.clone(), r.clone(), row.owner)))
+                .and_then(|t| t.get(&probe(r, &row) as &dyn RowId))
                 .copied()
         } else {
             None
@@ -632,7 +757,7 @@ impl State {
             .map(|(r, rows)| {
                 (
                     r.clone(),
-                    rows.iter().map(|(n, row)| (*n, row.clone())).collect(),
+                    rows.rows.iter().map(|(n, row)| (*n, row.clone())).collect(),
                 )
             })
             .collect();
@@ -681,9 +806,9 @@ impl State {
         self.status.remove(r);
         self.delta.prune(r);
         if let Some(rows) = self.values.remove(r) {
-            for row in rows.into_values() {
+            for row in rows.rows.into_values() {
                 if let Some(t) = self.topics.get_mut(&row.topic) {
-                    t.remove(&Self::row_key(r, &row));
+                    t.remove(&probe(r, &row) as &dyn RowId);
                     if t.is_empty() {
                         self.topics.remove(&row.topic);
                     }
@@ -695,6 +820,62 @@ impl State {
 
     /// Estimated heap bytes held, from capacities and entry sizes (see [`super::memory`]).
     pub fn heap_bytes(&self) -> usize {
-        super::memory::state_bytes(&self.values, &self.topics, &self.owners)
+        use super::memory::{btree, hash_table, malloc_chunk, row, string};
+        use std::mem::size_of;
+        let mut total = hash_table(self.values.capacity(), size_of::<(ReplicaRef, Rows)>());
+        for rows in self.values.values() {
+            total += malloc_chunk(16 + size_of::<ReplicaRef>());
+            total += hash_table(rows.rows.capacity(), size_of::<(u64, SharedRow)>());
+            total += rows.rows.values().map(row).sum::<usize>();
+        }
+        total += hash_table(self.topics.capacity(), size_of::<(String, TopicIndex)>());
+        for (t, rows) in &self.topics {
+            total += string(t) + btree(rows.len(), size_of::<(IndexKey, u64)>());
+        }
+        total += btree(self.owners.len(), size_of::<(Owner, u64)>());
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The topic index holds the row itself, not a copy of its key: after an update (local, or
+    /// merged from the replica that made it) every read shows the new version, the old one is
+    /// released, and a lookup by key still finds the row.
+    #[test]
+    fn the_index_holds_the_newest_version_of_a_row_and_lets_the_old_one_go() {
+        let (a_ref, b_ref) = (ReplicaRef::new("a", 1), ReplicaRef::new("b", 1));
+        let mut a = State::new(a_ref.clone());
+        let mut b = State::new(b_ref.clone());
+        b.replica_up(&a_ref);
+        a.track(Owner(1), "room", "alice", b"v1".to_vec()).unwrap();
+        a.track(Owner(2), "room", "bob", b"b1".to_vec()).unwrap();
+        b.merge_delta(a.reset_delta());
+        let old = a.get(Owner(1), "room", "alice").unwrap().row;
+        a.update(Owner(1), "room", "alice", |_| b"v2".to_vec())
+            .unwrap();
+        let diff = b.merge_delta(a.reset_delta());
+        assert_eq!((diff.joins.len(), diff.leaves.len()), (1, 1));
+        drop(diff);
+        for s in [&a, &b] {
+            let alice = s.get_by_key("room", "alice");
+            assert_eq!(alice.len(), 1);
+            assert_eq!(alice[0].row.meta, b"v2".to_vec());
+            let metas: Vec<_> = s.list("room").iter().map(|p| p.row.meta.clone()).collect();
+            assert_eq!(metas, vec![b"v2".to_vec(), b"b1".to_vec()]);
+            assert_eq!(s.get_by_key("room", "carol"), vec![]);
+        }
+        assert_eq!(a.get(Owner(1), "room", "alice").unwrap().row.meta, b"v2");
+        // Only this test's handle still holds the first version: neither state keeps it.
+        assert_eq!(old.holders(), 1);
+        // Untracking removes it from the index too.
+        a.untrack(Owner(1), "room", "alice");
+        b.merge_delta(a.reset_delta());
+        for s in [&a, &b] {
+            assert!(s.get_by_key("room", "alice").is_empty());
+            assert_eq!(s.list("room").len(), 1);
+        }
     }
 }

@@ -127,6 +127,14 @@ impl std::ops::Deref for SharedRow {
     }
 }
 
+impl SharedRow {
+    /// How many holders share this row (tests check that a replaced version is let go).
+    #[cfg(test)]
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+}
+
 impl From<Row> for SharedRow {
     fn from(row: Row) -> Self {
         Self(Arc::new(row))
