@@ -9,8 +9,8 @@ use kith::limits;
 use kith::net::close::peer_close_code;
 use kith::net::endpoint::accept;
 use kith::net::hello::{
-    accept_hello, dial_hello, Admission, Capabilities, Capability, GoodbyeReason, Greeted, Hello,
-    HelloError, NodeRole,
+    accept_hello, dial_hello, dial_hello_pipelined, Admission, Capabilities, Capability,
+    GoodbyeReason, Greeted, Hello, HelloError, NodeRole,
 };
 use kith::net::stream::{read_frame, write_frame, write_raw};
 use kith::net::{CloseCode, PeerEndpoint};
@@ -176,6 +176,75 @@ async fn refused_peer_gets_a_goodbye() {
         next_outcome(&mut outcomes).await,
         Err(Some(CloseCode::Goodbye))
     );
+}
+
+/// Pings as encoded frames, to send behind a hello.
+fn pings(ns: &[u32]) -> Vec<u8> {
+    ns.iter()
+        .flat_map(|&n| {
+            kith::net::frame::encode(&Echo::Ping(n), limits::FRAME_BYTES_MAX).expect("encode")
+        })
+        .collect()
+}
+
+async fn greet_pipelined(
+    conn: &quinn::Connection,
+    hello: &Hello,
+    then: &[u8],
+) -> Result<Greeted, HelloError> {
+    tokio::time::timeout(BOUND, dial_hello_pipelined(conn, hello, then))
+        .await
+        .expect("bounded")
+}
+
+#[tokio::test]
+async fn frames_sent_behind_the_hello_are_served_after_it_in_order() {
+    let (server, client) = (endpoint(1), endpoint(2));
+    let addr = server.local_addr().expect("addr");
+    let _outcomes = spawn_server(server, Admission::Welcome);
+    let conn = connect(&client, addr).await;
+    let mut greeted = greet_pipelined(&conn, &daemon(), &pings(&[7, 8]))
+        .await
+        .expect("hello succeeds");
+    assert_eq!(greeted.agreed.peer_role, NodeRole::Switchboard);
+    // The hello's answer came first; the pings' answers follow, in order.
+    for n in [7, 8] {
+        let reply = read_frame::<Echo>(&mut greeted.recv, limits::FRAME_BYTES_MAX);
+        let reply = tokio::time::timeout(BOUND, reply).await.expect("bounded");
+        assert_eq!(reply.expect("reply read"), Some(Echo::Pong(n)));
+    }
+    ping(&mut greeted, 9).await;
+}
+
+#[tokio::test]
+async fn a_refused_hello_refuses_what_was_sent_behind_it() {
+    for (admission, hello, code) in [
+        (
+            Admission::Refuse(GoodbyeReason::NotWelcome),
+            daemon(),
+            CloseCode::Goodbye,
+        ),
+        (
+            Admission::Welcome,
+            Hello {
+                version: 2,
+                ..daemon()
+            },
+            CloseCode::VersionMismatch,
+        ),
+    ] {
+        let (server, client) = (endpoint(1), endpoint(2));
+        let addr = server.local_addr().expect("addr");
+        let mut outcomes = spawn_server(server, admission);
+        let conn = connect(&client, addr).await;
+        match greet_pipelined(&conn, &hello, &pings(&[1])).await {
+            Err(HelloError::PeerSaidGoodbye(_) | HelloError::VersionMismatch { .. }) => {}
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // The server ended at the hello: it never read the ping behind it (a served ping would
+        // have ended the connection normally, after a pong).
+        assert_eq!(next_outcome(&mut outcomes).await, Err(Some(code)));
+    }
 }
 
 /// Sends `frame` (raw bytes) on a fresh, greeted connection; returns the server's close code.

@@ -46,11 +46,14 @@ use crate::feed::now_ms;
 use crate::identity::{FeedId, IdentityError};
 use crate::ingest::Op;
 use crate::limits::{
-    HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_CLUSTER_ADDRS_MAX, SB_FRAME_BYTES_MAX,
-    SB_SEND_QUEUE,
+    FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT, INTRODUCTIONS_PENDING_MAX, SB_CLUSTER_ADDRS_MAX,
+    SB_FRAME_BYTES_MAX, SB_SEND_QUEUE,
 };
 use crate::net::endpoint::accept;
-use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, HelloError, NodeRole};
+use crate::net::frame;
+use crate::net::hello::{
+    dial_hello_pipelined, Capabilities, Capability, Hello, HelloError, NodeRole,
+};
 use crate::net::pin::{pin, PinError};
 use crate::net::target::{Cluster, KeyRule, TargetError};
 use crate::net::tls::{peer_key, server_name};
@@ -390,9 +393,8 @@ async fn connect(myself: &ActorRef<SbLinkMsg>, state: &mut SbLinkState) {
     };
     match opened {
         Ok(session) => {
+            // Its join went with the hello ([`open`]).
             state.session = Some(session);
-            let invite = state.target.invite.clone();
-            send(state, ClientMsg::Join { invite });
             // A new session's switchboard knows nothing of this node's presence yet.
             state.shown = Shown::default();
             show_presence(state);
@@ -451,7 +453,12 @@ async fn open(
         NodeRole::Daemon,
         Capabilities::of(&[Capability::Replicate, Capability::Presence]),
     );
-    let greeted = dial_hello(&conn, &ours).await?;
+    // The join rides behind the hello: one round trip for both (a refused hello refuses it).
+    let join = ClientMsg::Join {
+        invite: state.target.invite.clone(),
+    };
+    let join = frame::encode(&join, FRAME_BYTES_MAX).map_err(HelloError::from)?;
+    let greeted = dial_hello_pipelined(&conn, &ours, &join).await?;
     let (out, rx) = mpsc::channel(SB_SEND_QUEUE);
     let tasks = [
         OwnedTask::spawn(write_loop(greeted.send, rx)),

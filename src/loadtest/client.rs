@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::identity::FeedId;
-use crate::limits::{HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
+use crate::limits::{FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
 use crate::loadtest::LoadtestError;
-use crate::net::hello::{dial_hello, Capabilities, Capability, Hello, NodeRole};
+use crate::net::frame;
+use crate::net::hello::{dial_hello_pipelined, Capabilities, Capability, Hello, NodeRole};
 use crate::net::pin::pin;
 use crate::net::target::Target;
 use crate::net::tls::{peer_key, server_name};
@@ -138,13 +139,18 @@ pub async fn join_as(
 ) -> Result<Joined, LoadtestError> {
     let conn = dial_as(endpoint, key, sb, link).await?;
     let ours = Hello::new(NodeRole::Daemon, Capabilities::of(&[Capability::Presence]));
-    let mut greeted = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial_hello(&conn, &ours))
-        .await
-        .map_err(|_| LoadtestError::Timeout("the hello"))??;
-    stream::write_frame(&mut greeted.send, &ClientMsg::Join { invite: None }).await?;
+    // The join rides behind the hello (one round trip for both; a refused hello refuses it).
+    let mut join = frame::encode(&ClientMsg::Join { invite: None }, FRAME_BYTES_MAX)?;
     // Simulated peers show their presence to every watcher (a daemon's default shows it only to
     // those it follows): the load is the same, and any watcher may time it.
-    stream::write_frame(&mut greeted.send, &ClientMsg::VisibleTo { ids: None }).await?;
+    join.extend(frame::encode(
+        &ClientMsg::VisibleTo { ids: None },
+        FRAME_BYTES_MAX,
+    )?);
+    let greeted = dial_hello_pipelined(&conn, &ours, &join);
+    let mut greeted = tokio::time::timeout(HANDSHAKE_TIMEOUT, greeted)
+        .await
+        .map_err(|_| LoadtestError::Timeout("the hello"))??;
     let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, read(&mut greeted.recv))
         .await
         .map_err(|_| LoadtestError::Timeout("the join"))??;

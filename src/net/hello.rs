@@ -5,6 +5,14 @@
 //! differ or it will not serve this peer. Both sides then know the [`Agreed`] terms, and the
 //! stream stays open as the connection's control stream.
 //!
+//! **Pipelining.** The dialer may send its first frames behind the hello without waiting for the
+//! answer ([`dial_hello_pipelined`]: a daemon's join then costs one round trip with the hello,
+//! not two). This is safe because the acceptor reads exactly one frame, the hello, before it
+//! decides ([`accept_hello`] never reads past it), and hands the rest of the stream on only with
+//! an agreed hello: after a refusal or a version mismatch it says goodbye and closes, and the
+//! frames behind the hello are never read. Whatever they ask (a join) is therefore refused with
+//! the hello, and frames after a hello are processed in the order sent, as without pipelining.
+//!
 //! On the wire a hello frame body is the sender's version (postcard `u16`) followed by the
 //! message, so a peer of another version is recognised (and told so) before we try to decode
 //! anything whose layout may have changed. The decisions are pure functions ([`parse`],
@@ -350,15 +358,29 @@ pub struct Greeted {
 ///
 /// On failure the connection is closed with the error's [`CloseCode`].
 pub async fn dial_hello(conn: &Connection, ours: &Hello) -> Result<Greeted, HelloError> {
-    let result = tokio::time::timeout(limits::HELLO_TIMEOUT, dial_steps(conn, ours))
+    dial_hello_pipelined(conn, ours, &[]).await
+}
+
+/// [`dial_hello`] that sends `then` (encoded frames of the protocol that follows the hello, such
+/// as a switchboard join) right behind the hello, in the same write, without waiting for the
+/// answer. The acceptor reads them only if it agrees to the hello (see the module doc); their
+/// answers follow the hello's answer on `recv`.
+pub async fn dial_hello_pipelined(
+    conn: &Connection,
+    ours: &Hello,
+    then: &[u8],
+) -> Result<Greeted, HelloError> {
+    let result = tokio::time::timeout(limits::HELLO_TIMEOUT, dial_steps(conn, ours, then))
         .await
         .unwrap_or(Err(HelloError::Timeout(limits::HELLO_TIMEOUT)));
     close_on_error(conn, result)
 }
 
-async fn dial_steps(conn: &Connection, ours: &Hello) -> Result<Greeted, HelloError> {
+async fn dial_steps(conn: &Connection, ours: &Hello, then: &[u8]) -> Result<Greeted, HelloError> {
     let (mut send, mut recv) = conn.open_bi().await?;
-    stream::write_raw(&mut send, &hello_frame(ours)?).await?;
+    let mut opening = hello_frame(ours)?;
+    opening.extend_from_slice(then);
+    stream::write_raw(&mut send, &opening).await?;
     let body = stream::read_frame_raw(&mut recv, limits::HELLO_FRAME_BYTES_MAX)
         .await?
         .ok_or(HelloError::StreamEnded)?;

@@ -92,8 +92,24 @@ pub struct RelayReport {
     pub relay_pps: u64,
     /// Per rate tried: sent and received packets.
     pub sweep: Vec<RateStep>,
-    /// Clients that connected, joined and were admitted per second.
+    /// Clients that connected, joined and were admitted per second (first joins: full TLS
+    /// handshakes, hello and join pipelined in one round trip).
     pub connects_per_s: f64,
+    /// The same clients coming back at once after the switchboard was killed and started again
+    /// on the same address with the same key (SIGKILL, as a crash): per second.
+    pub reconnects_per_s: f64,
+    /// Of those reconnects, how many resumed their TLS session (no signature either way).
+    pub reconnects_resumed: usize,
+    /// Retries (address validation) the switchboard asked for during the first joins, and
+    /// during the reconnects: each costs the client a round trip.
+    pub connect_retries: u64,
+    /// See `connect_retries`.
+    pub reconnect_retries: u64,
+    /// CPU time per first join, in µs: the switchboard process's and this harness's (all
+    /// threads, from /proc): a count the machine's load does not change, unlike the rates.
+    pub connect_cpu_us: CpuPerClient,
+    /// The same per reconnect.
+    pub reconnect_cpu_us: CpuPerClient,
     /// The switchboard process's resident memory per connected client.
     pub bytes_per_client: u64,
     /// Clients used for the two figures above.
@@ -114,6 +130,15 @@ pub struct Latency {
     pub udp_us: Percentiles,
     /// A and B over a direct QUIC connection: two QUIC stacks and the harness, no switchboard.
     pub direct_us: Percentiles,
+}
+
+/// CPU time per client of one phase, in µs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CpuPerClient {
+    /// The switchboard process.
+    pub switchboard: u64,
+    /// The bench's own process (the clients' side).
+    pub harness: u64,
 }
 
 /// p50 / p99 / max of the round trips that came back, and how many did not.
@@ -168,7 +193,7 @@ type Target = SbTarget;
 
 /// Run the benchmark.
 pub async fn run() -> Result<RelayReport> {
-    let cluster = start_switchboard()?;
+    let mut cluster = start_switchboard()?;
     let sb = cluster
         .nodes
         .first()
@@ -192,13 +217,16 @@ pub async fn run() -> Result<RelayReport> {
         .map(|s| s.rate)
         .max()
         .unwrap_or(0);
-    let (connects_per_s, bytes_per_client) = connects(sb).await?;
     let relay = &client::call(sb.dir.path(), &Request::Status)?["relay"];
     let limit = |key: &str| {
         relay[key]
             .as_u64()
             .ok_or_else(|| anyhow!("no {key} in the switchboard's status"))
     };
+    let client_packets_per_sec = limit("client_packets_per_sec")?;
+    let client_bytes_per_sec = limit("client_bytes_per_sec")?;
+    drop(pairs);
+    let c = connects(&mut cluster).await?;
     Ok(RelayReport {
         rtt_us,
         cpus_polled_when_idle,
@@ -206,25 +234,33 @@ pub async fn run() -> Result<RelayReport> {
         polling,
         relay_pps,
         sweep,
-        connects_per_s,
-        bytes_per_client,
+        connects_per_s: c.connects_per_s,
+        reconnects_per_s: c.reconnects_per_s,
+        reconnects_resumed: c.reconnects_resumed,
+        connect_retries: c.connect_retries,
+        reconnect_retries: c.reconnect_retries,
+        connect_cpu_us: c.connect_cpu_us,
+        reconnect_cpu_us: c.reconnect_cpu_us,
+        bytes_per_client: c.bytes_per_client,
         clients: CLIENTS,
-        client_packets_per_sec: limit("client_packets_per_sec")?,
-        client_bytes_per_sec: limit("client_bytes_per_sec")?,
+        client_packets_per_sec,
+        client_bytes_per_sec,
     })
 }
 
 /// One local switchboard, with the operator's flags raising the per-client relay limits.
 fn start_switchboard() -> Result<LocalCluster> {
-    LocalCluster::start(
-        1,
-        &[
-            "--client-packets-per-sec".to_string(),
-            CLIENT_PACKETS_PER_SEC.to_string(),
-            "--client-bytes-per-sec".to_string(),
-            CLIENT_BYTES_PER_SEC.to_string(),
-        ],
-    )
+    LocalCluster::start(1, &switchboard_flags())
+}
+
+/// The bench switchboard's flags (the per-client relay limits).
+fn switchboard_flags() -> Vec<String> {
+    vec![
+        "--client-packets-per-sec".to_string(),
+        CLIENT_PACKETS_PER_SEC.to_string(),
+        "--client-bytes-per-sec".to_string(),
+        CLIENT_BYTES_PER_SEC.to_string(),
+    ]
 }
 
 struct Peer {
@@ -525,9 +561,47 @@ fn udp_rcvbuf_errors() -> u64 {
         .unwrap_or(0)
 }
 
-/// Connect `CLIENTS` clients (handshake, hello, join) with `CONCURRENCY` at once; the
-/// switchboard's resident memory before and after, per client.
-async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
+/// What [`connects`] measured.
+struct Connects {
+    connects_per_s: f64,
+    bytes_per_client: u64,
+    reconnects_per_s: f64,
+    reconnects_resumed: usize,
+    connect_retries: u64,
+    reconnect_retries: u64,
+    connect_cpu_us: CpuPerClient,
+    reconnect_cpu_us: CpuPerClient,
+}
+
+/// CPU times (switchboard, harness) of processes now.
+fn cpu_now(sb: &Switchboard) -> Result<(Duration, Duration)> {
+    let own = procfs::cpu("self").context("reading this process's CPU time")?;
+    let theirs =
+        procfs::cpu(&sb.child.id().to_string()).context("reading the switchboard's CPU time")?;
+    Ok((theirs, own))
+}
+
+/// CPU per client between two [`cpu_now`] readings.
+fn per_client(before: (Duration, Duration), after: (Duration, Duration)) -> CpuPerClient {
+    let us = |a: Duration, b: Duration| (a.saturating_sub(b).as_micros() / CLIENTS as u128) as u64;
+    CpuPerClient {
+        switchboard: us(after.0, before.0),
+        harness: us(after.1, before.1),
+    }
+}
+
+/// Connect `CLIENTS` clients (handshake, hello and join) with `CONCURRENCY` at once; the
+/// switchboard's resident memory before and after, per client. Then kill the switchboard and
+/// start it again on the same address with the same key, and bring every client back at once:
+/// a restart is when a switchboard sees all its clients reconnect together (closing the
+/// clients' connections instead would measure the old sessions' teardown too). Each client
+/// dials with the TLS config it used before, so it offers its session ticket.
+async fn connects(cluster: &mut LocalCluster) -> Result<Connects> {
+    let sb = cluster
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("no switchboard started"))?;
+    let at = sb.at;
     // A few client sockets; each dial carries its own identity in its client config.
     let mut endpoints = Vec::new();
     for i in 0..CLIENT_SOCKETS {
@@ -538,7 +612,7 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
         let bind = SocketAddr::from(([127, 0, 0, 1 + i as u8], 0));
         endpoints.push(Arc::new(PeerEndpoint::bind(bind, &key)?));
     }
-    // Each client's identity and TLS config exist before it connects, as a daemon's do.
+    // Each client's identity exists before it connects, as a daemon's does.
     let keys: Vec<SigningKey> = (0..CLIENTS)
         .map(|i| {
             let mut secret = [7u8; 32];
@@ -547,14 +621,56 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
         })
         .collect();
     let before = rss(sb.child.id())?;
+    let retried = retries(sb)?;
+    let cpu = cpu_now(sb)?;
+    let (clients, seconds) = join_all(&endpoints, &keys, at).await?;
+    let connect_cpu_us = per_client(cpu, cpu_now(sb)?);
+    let connect_retries = retries(sb)? - retried;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss(sb.child.id())?;
+    let bytes_per_client = after.saturating_sub(before) / CLIENTS as u64;
+
+    cluster.restart(0, &switchboard_flags())?;
+    let sb = cluster
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("no switchboard restarted"))?;
+    let full_before = full_handshakes(&keys, at)?;
+    let retried = retries(sb)?;
+    let cpu = cpu_now(sb)?;
+    // The old connections stay open (dead) until the clients are back, as a crash leaves them.
+    let (back, reconnect_seconds) = join_all(&endpoints, &keys, at).await?;
+    let reconnect_cpu_us = per_client(cpu, cpu_now(sb)?);
+    let reconnect_retries = retries(sb)? - retried;
+    let full = full_handshakes(&keys, at)? - full_before;
+    drop((clients, back));
+    Ok(Connects {
+        connects_per_s: CLIENTS as f64 / seconds,
+        bytes_per_client,
+        reconnects_per_s: CLIENTS as f64 / reconnect_seconds,
+        reconnects_resumed: CLIENTS.saturating_sub(full as usize),
+        connect_retries,
+        reconnect_retries,
+        connect_cpu_us,
+        reconnect_cpu_us,
+    })
+}
+
+/// Every key joins `at` (spread over `endpoints`, `CONCURRENCY` at once); the clients and the
+/// seconds it took.
+async fn join_all(
+    endpoints: &[Arc<PeerEndpoint>],
+    keys: &[SigningKey],
+    at: Target,
+) -> Result<(Vec<Joined>, f64)> {
     let started = Instant::now();
-    let mut clients = Vec::with_capacity(CLIENTS);
+    let mut clients = Vec::with_capacity(keys.len());
     let mut batch = tokio::task::JoinSet::new();
-    for (i, key) in keys.into_iter().enumerate() {
+    for (i, key) in keys.iter().enumerate() {
         batch.spawn(connect_client(
-            Arc::clone(&endpoints[i % CLIENT_SOCKETS]),
-            key,
-            sb.at,
+            Arc::clone(&endpoints[i % endpoints.len()]),
+            key.clone(),
+            at,
         ));
         if batch.len() >= CONCURRENCY {
             if let Some(done) = batch.join_next().await {
@@ -565,12 +681,24 @@ async fn connects(sb: &Switchboard) -> Result<(f64, u64)> {
     while let Some(done) = batch.join_next().await {
         clients.push(done??);
     }
-    let seconds = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss(sb.child.id())?;
-    let per_client = after.saturating_sub(before) / CLIENTS as u64;
-    drop(clients);
-    Ok((CLIENTS as f64 / seconds, per_client))
+    Ok((clients, started.elapsed().as_secs_f64()))
+}
+
+/// Full TLS handshakes (the switchboard proved its key by signature) the clients' configs have
+/// verified so far; a resumed handshake adds none.
+fn full_handshakes(keys: &[SigningKey], at: Target) -> Result<u64> {
+    keys.iter().try_fold(0, |sum, key| {
+        let (_, probe) = kith::net::endpoint::client_config_probed(key, at.key)?;
+        Ok(sum + probe.full_handshakes())
+    })
+}
+
+/// The Retries the switchboard's accept loop has asked for since it started.
+fn retries(sb: &Switchboard) -> Result<u64> {
+    let status = client::call(sb.dir.path(), &Request::Status)?;
+    status["counters"]["handshakes"]["retried"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("no handshake counts in the switchboard's status"))
 }
 
 async fn connect_client(
@@ -621,7 +749,8 @@ pub fn text(r: &RelayReport) -> String {
     out += &format!(
         "rtt_us (the {} figure): p50 {} µs, p99 {} µs\n\
          highest rate with no loss ({PAIRS} pairs): {} packets/s\n  sweep: {}\n\
-         {} clients: {:.0} connects/s (TLS + hello + join), {} B of switchboard memory per client\n\
+         {} clients: {:.0} connects/s (TLS + hello + join; {} Retries asked; CPU per client: switchboard {} µs, harness {} µs), {} B of switchboard memory per client\n\
+         after a switchboard restart: {:.0} reconnects/s, {} of {} resumed TLS sessions ({} Retries asked; CPU per client: switchboard {} µs, harness {} µs)\n\
          per-client limits the switchboard reported: {} packets/s, {} bytes/s",
         if r.cpus_polled_when_idle {
             "polling"
@@ -634,7 +763,16 @@ pub fn text(r: &RelayReport) -> String {
         sweep.join(", "),
         r.clients,
         r.connects_per_s,
+        r.connect_retries,
+        r.connect_cpu_us.switchboard,
+        r.connect_cpu_us.harness,
         r.bytes_per_client,
+        r.reconnects_per_s,
+        r.reconnects_resumed,
+        r.clients,
+        r.reconnect_retries,
+        r.reconnect_cpu_us.switchboard,
+        r.reconnect_cpu_us.harness,
         r.client_packets_per_sec,
         r.client_bytes_per_sec,
     );
