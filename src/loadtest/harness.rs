@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use ractor::ActorRef;
 
 use crate::identity::FeedId;
-use crate::loadtest::client::SbTarget;
+use crate::loadtest::client::{Link, SbTarget};
 use crate::loadtest::graph::FollowGraph;
 use crate::loadtest::messages::PeerMsg;
 use crate::loadtest::metrics::Metrics;
@@ -61,6 +61,8 @@ pub struct Harness {
     /// Admissions (handshake, hello, join) in flight, at most `--in-flight` (by default
     /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)).
     pub dial_slots: tokio::sync::Semaphore,
+    /// The transport the peers dial their switchboard with (a daemon's by default).
+    pub link: Link,
     ids: Vec<FeedId>,
     index: HashMap<FeedId, u64>,
     live: DashMap<u64, ActorRef<PeerMsg>>,
@@ -108,6 +110,7 @@ impl Harness {
             metrics,
             stopping: Arc::new(AtomicBool::new(false)),
             dial_slots: tokio::sync::Semaphore::new(crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT),
+            link: Link::Daemon,
             ids,
             index,
             live: DashMap::new(),
@@ -123,6 +126,12 @@ impl Harness {
     /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)).
     pub fn with_in_flight(mut self, n: usize) -> Harness {
         self.dial_slots = tokio::sync::Semaphore::new(n);
+        self
+    }
+
+    /// The peers dial with the transport of `link` (instead of a daemon's).
+    pub fn with_link(mut self, link: Link) -> Harness {
+        self.link = link;
         self
     }
 

@@ -221,7 +221,7 @@ async fn connect(myself: &ActorRef<PeerMsg>, state: &mut PeerState) {
         return;
     };
     let started = Instant::now();
-    match client::join_as(endpoint, &key, *target, client::Link::Daemon).await {
+    match client::join_as(endpoint, &key, *target, harness.link).await {
         Ok(joined) => {
             harness.metrics.record(Measure::Connect, started.elapsed());
             if let Some(after_kill) = harness.rejoined(state.local, node) {

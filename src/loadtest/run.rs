@@ -20,7 +20,7 @@ use crate::limits::{
     LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX, LOADTEST_RAMP_MAX,
     LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
 };
-use crate::loadtest::client::SbTarget;
+use crate::loadtest::client::{Link, SbTarget};
 use crate::loadtest::graph::FollowGraph;
 use crate::loadtest::harness::Harness;
 use crate::loadtest::metrics::{Measure, Metrics, LAG_PROBE};
@@ -136,6 +136,15 @@ pub enum Phase {
 /// one address: its ramp is bounded by that cap, and `--shard` over several machines is the way
 /// past it.
 pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness>, LoadtestError> {
+    setup_as(config, targets, Link::Daemon).await
+}
+
+/// [`setup`], the peers dialling with the transport of `link` (a daemon's by default).
+pub async fn setup_as(
+    config: &RunConfig,
+    targets: &[String],
+    link: Link,
+) -> Result<Arc<Harness>, LoadtestError> {
     config.check()?;
     if targets.is_empty() {
         return Err(LoadtestError::Invalid(
@@ -201,7 +210,8 @@ pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness
             graph,
             metrics,
         )
-        .with_in_flight(config.in_flight),
+        .with_in_flight(config.in_flight)
+        .with_link(link),
     ))
 }
 

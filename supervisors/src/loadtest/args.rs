@@ -57,6 +57,12 @@ pub struct LoadtestArgs {
     /// lengthens each admission.
     #[arg(long, default_value_t = kith::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)]
     pub in_flight: usize,
+    /// The transport simulated peers dial their switchboard with: `daemon` (a daemon's
+    /// switchboard link: keep-alives every 1.5 s, idle timeout 5 s, so a dead node is noticed in
+    /// seconds and the switchboards carry daemons' keep-alive load) or `lean` (keep-alives every
+    /// 5 s, idle timeout 15 s: a third of the keep-alives, a dead node noticed in 15-20 s).
+    #[arg(long, default_value = "daemon", value_parser = ["daemon", "lean"])]
+    pub peer_link: String,
     /// This process's part of the population, I/N (N harnesses together make one population).
     #[arg(long, default_value = "0/1")]
     pub shard: String,

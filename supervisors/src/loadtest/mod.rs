@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use kith::limits::{LOADTEST_MERGE_FILES_MAX, LOADTEST_SPAWN_BROADCAST_MS};
+use kith::loadtest::client::Link;
 use kith::loadtest::run::{self, Phase, RunConfig};
 use kith::loadtest::{ghosts, Report, Scenario, Shard};
 use kith::net::CloseCode;
@@ -53,6 +54,10 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
         in_flight: args.in_flight,
     };
     config.check()?;
+    let link = match args.peer_link.as_str() {
+        "lean" => Link::Outer,
+        _ => Link::Daemon,
+    };
     if config.scenario == Scenario::Failover && args.spawn.is_none() {
         bail!("--scenario failover kills a node: it runs only on a cluster it spawns (--spawn N, N >= 2)");
     }
@@ -75,7 +80,7 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
         .build()?;
     let report = runtime.block_on(async {
         tokio::select! {
-            report = load(&config, &targets, cluster.as_ref()) => report,
+            report = load(&config, &targets, cluster.as_ref(), link) => report,
             signal = shutdown_signal() => bail!("stopped by {}; the spawned switchboards are killed", signal?),
         }
     });
@@ -104,8 +109,9 @@ async fn load(
     config: &RunConfig,
     targets: &[String],
     cluster: Option<&LocalCluster>,
+    link: Link,
 ) -> Result<Report> {
-    let harness = run::setup(config, targets).await?;
+    let harness = run::setup_as(config, targets, link).await?;
     let mut tree = trees::loadtest::start(harness.plan.peers).await?;
     let shown = progress::start(Arc::clone(&harness.metrics), harness.plan.peers);
     let mut sb_rss = [None; 2];
