@@ -70,13 +70,14 @@ pub(super) async fn send_loop(mut send: quinn::SendStream, mut rx: mpsc::Receive
 pub(super) async fn read_loop(mut recv: quinn::RecvStream, myself: ActorRef<SbSessionMsg>) {
     let reason = loop {
         match stream::read_frame::<ClientMsg>(&mut recv, SB_FRAME_BYTES_MAX).await {
-            Ok(Some(msg)) => match myself
-                .call(|reply| SbSessionMsg::Frame(msg, reply), None)
-                .await
-            {
-                Ok(ractor::rpc::CallResult::Success(true)) => continue,
-                _ => return,
-            },
+            // The call is boxed: this loop waits in the read for the session's life, and an
+            // inline call future would make every idle session's task larger.
+            Ok(Some(msg)) => {
+                match Box::pin(myself.call(|reply| SbSessionMsg::Frame(msg, reply), None)).await {
+                    Ok(ractor::rpc::CallResult::Success(true)) => continue,
+                    _ => return,
+                }
+            }
             Ok(None) => break "peer finished".to_string(),
             Err(e) => break e.to_string(),
         }
