@@ -39,6 +39,9 @@ pub struct Checked {
     pub signature: Signature,
     /// The payload, if it travelled with the entry.
     pub payload: Option<Vec<u8>>,
+    /// The payload decoded, as checking found it valid: kept so that the store does not decode
+    /// it again (`None` without a payload).
+    pub decoded: Option<Content>,
 }
 
 /// Where an entry falls relative to its feed's head.
@@ -100,7 +103,7 @@ pub fn check_entry_with(
         }
     }
     let key = keys.get(&header.author)?;
-    check_payload(&header, payload.as_deref())?;
+    let decoded = check_payload(&header, payload.as_deref())?;
     check_timestamp(header.timestamp_ms, now_ms)?;
     if header.seq == 0 || (header.seq == 1) != header.prev.is_none() {
         return Err(FeedError::WrongBacklink {
@@ -116,6 +119,7 @@ pub fn check_entry_with(
         key,
         signature,
         payload,
+        decoded,
     })
 }
 
@@ -162,7 +166,10 @@ impl Checked {
 
     /// The decoded content, if the payload is present.
     pub fn content(&self) -> Option<Result<Content, FeedError>> {
-        self.payload.as_deref().map(Content::decode)
+        match (&self.decoded, &self.payload) {
+            (Some(content), _) => Some(Ok(content.clone())),
+            (None, payload) => payload.as_deref().map(Content::decode),
+        }
     }
 }
 
@@ -172,7 +179,8 @@ fn author_key(author: &FeedId) -> Result<VerifyingKey, FeedError> {
         .map_err(|_| FeedError::BadAuthorKey(author.to_string()))
 }
 
-fn check_payload(header: &Header, payload: Option<&[u8]>) -> Result<(), FeedError> {
+/// Check the payload against the header; the decoded content, if the payload is present.
+fn check_payload(header: &Header, payload: Option<&[u8]>) -> Result<Option<Content>, FeedError> {
     let claimed = header.payload_len as usize;
     if claimed > PAYLOAD_BYTES_MAX {
         return Err(FeedError::PayloadTooLarge {
@@ -181,7 +189,7 @@ fn check_payload(header: &Header, payload: Option<&[u8]>) -> Result<(), FeedErro
         });
     }
     let Some(payload) = payload else {
-        return Ok(());
+        return Ok(None);
     };
     if payload.len() > PAYLOAD_BYTES_MAX {
         return Err(FeedError::PayloadTooLarge {
@@ -206,7 +214,8 @@ fn check_payload(header: &Header, payload: Option<&[u8]>) -> Result<(), FeedErro
             content.content_type()
         )));
     }
-    content.validate()
+    content.validate()?;
+    Ok(Some(content))
 }
 
 fn check_timestamp(timestamp_ms: u64, now_ms: u64) -> Result<(), FeedError> {

@@ -291,6 +291,7 @@ fn publish(
         key,
         signature,
         payload: Some(payload),
+        decoded: Some(content),
     };
     let opened = match before_append(writer, identity, &checked) {
         Ok(opened) => opened,
@@ -303,7 +304,7 @@ fn publish(
         id,
         author,
         seq,
-        content: Some(content),
+        content: checked.decoded,
     }))
 }
 
@@ -333,12 +334,12 @@ fn append_remote(
             };
             writer.append(&checked)?;
             after_append(writer, &checked, tombstone, opened)?;
-            let content = checked.content().and_then(Result::ok);
+            // Decoded once, when the entry was checked; moved into the outcome, not copied.
             Ok(Ok(OpOutcome::Appended {
                 id: checked.id,
                 author,
                 seq,
-                content,
+                content: checked.decoded,
             }))
         }
     }
@@ -356,11 +357,12 @@ fn before_append(
     checked: &Checked,
 ) -> Result<bool, FeedError> {
     let store = |e: crate::store::StoreError| FeedError::PayloadMalformed(e.to_string());
-    match checked.content() {
-        Some(Ok(Content::Private { sealed })) => {
-            Ok(crate::feed::private::open(identity, &checked.header.author, &sealed)?.is_some())
+    match &checked.decoded {
+        Some(Content::Private { sealed }) => {
+            Ok(crate::feed::private::open(identity, &checked.header.author, sealed)?.is_some())
         }
-        Some(Ok(Content::Delete { msg })) => {
+        Some(Content::Delete { msg }) => {
+            let msg = *msg;
             let Some((author, seq)) = writer.locate(&msg).map_err(store)? else {
                 check_delete(&checked.header, msg, None, true)?;
                 return Ok(false);
@@ -401,10 +403,8 @@ fn after_append(
     if opened {
         writer.index_private(&checked.header)?;
     }
-    if let (Some(payload), Some(Ok(Content::Delete { msg }))) =
-        (&checked.payload, checked.content())
-    {
-        if let Some((a, s)) = writer.locate(&msg)? {
+    if let (Some(payload), Some(Content::Delete { msg })) = (&checked.payload, &checked.decoded) {
+        if let Some((a, s)) = writer.locate(msg)? {
             let t = Tombstone {
                 entry: checked.entry.clone(),
                 payload: payload.clone(),

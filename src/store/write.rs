@@ -81,9 +81,18 @@ impl<'e> Writer<'e> {
         self.tables.msgs.put(&mut self.txn, &checked.id.0, &key)?;
         if let Some(payload) = &checked.payload {
             self.tables.payloads.put(&mut self.txn, &key, payload)?;
-            // Names, threads, mentions and reactions are indexed in the same transaction.
-            if let Ok(content) = crate::feed::Content::decode(payload) {
-                crate::store::social::index(&mut self.txn, &self.tables, header, &content)?;
+            // Names, threads, mentions and reactions are indexed in the same transaction, from
+            // the content decoded when the entry was checked (decoded here only if it was not).
+            let decoded;
+            let content = match &checked.decoded {
+                Some(content) => Some(content),
+                None => {
+                    decoded = crate::feed::Content::decode(payload).ok();
+                    decoded.as_ref()
+                }
+            };
+            if let Some(content) = content {
+                crate::store::social::index(&mut self.txn, &self.tables, header, content)?;
             }
         }
         if header.content_type == ContentType::Post {
