@@ -74,7 +74,14 @@ impl ShardView {
         let Some(rows) = self.topics.get(topic) else {
             return Vec::new();
         };
-        rows.values().filter(|p| p.key() == key).cloned().collect()
+        // Rows are ordered by key first, and ("", 0) and 0 are the least replica and owner: a
+        // range from there reads only this key's rows (a scan of the topic made every watch and
+        // join cost as much as the number of clients online).
+        let from = (key.to_string(), ReplicaRef::new("", 0), Owner(0));
+        rows.range(from..)
+            .take_while(|((k, _, _), _)| k == key)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     /// Number of visible presences.
@@ -85,5 +92,58 @@ impl ShardView {
     /// True when nothing is visible.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presence::types::{Dot, Row};
+
+    fn presence(key: &str, replica: &str, owner: u64) -> Presence {
+        let row = Row {
+            topic: "peers".into(),
+            key: key.into(),
+            owner: Owner(owner),
+            meta: Vec::new(),
+        };
+        Presence {
+            row: row.into(),
+            dot: Dot {
+                replica: ReplicaRef::new(replica, 1),
+                clock: owner,
+            },
+        }
+    }
+
+    #[test]
+    fn get_by_key_reads_every_row_of_that_key_and_no_other() {
+        let view = ShardView::new();
+        let joins = vec![
+            presence("a", "n2", 1),
+            presence("a", "", 2),
+            presence("ab", "n1", 3),
+            presence("b", "n1", 4),
+            presence("a", "n1", 5),
+            presence("", "n1", 6),
+        ];
+        view.apply(&Diff {
+            joins,
+            leaves: Vec::new(),
+        });
+        let owners = |key: &str| {
+            let mut o: Vec<u64> = view
+                .get_by_key("peers", key)
+                .iter()
+                .map(|p| p.row.owner.0)
+                .collect();
+            o.sort_unstable();
+            o
+        };
+        assert_eq!(owners("a"), vec![1, 2, 5]);
+        assert_eq!(owners("ab"), vec![3]);
+        assert_eq!(owners(""), vec![6]);
+        assert_eq!(owners("c"), Vec::<u64>::new());
+        assert!(view.get_by_key("other", "a").is_empty());
     }
 }
