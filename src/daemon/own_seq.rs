@@ -17,14 +17,13 @@
 //! this feed ([`OwnFeed::peer_holds`], reported by the connection before any of that peer's
 //! entries are read), and the gate stays shut until the store holds that much.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::identity::FeedId;
 use crate::ingest::IngestError;
+use crate::runtime::private_dir::write_private_file;
 use crate::store::{Store, StoreError};
 
 /// File name of the marker inside the data directory (beside `secret.key`).
@@ -279,24 +278,7 @@ fn save(path: &Path, seq: u64) -> Result<(), OwnSeqError> {
         path: path.display().to_string(),
         source,
     };
-    let tmp = path.with_extension("seq.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    writeln!(file, "{MAGIC} {seq}").map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-    }
-    Ok(())
+    write_private_file(path, format!("{MAGIC} {seq}\n").as_bytes()).map_err(io)
 }
 
 #[cfg(test)]

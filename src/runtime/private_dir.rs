@@ -65,6 +65,38 @@ pub fn ensure_private_dir(path: &Path) -> Result<(), PrivateDirError> {
     Ok(())
 }
 
+/// The mode of every file kith writes into its data directory.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Replaces `path` with `bytes` durably, readable by its owner only: a temporary file beside it
+/// (`<name>.tmp`, created anew at 0600, so a file or link left at that name is never written
+/// through), fsync'd, renamed over `path`, then the directory fsync'd so that the rename itself
+/// survives a crash. A reader sees the old contents or the new, never a part.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +138,21 @@ mod tests {
             ensure_private_dir(&file),
             Err(PrivateDirError::Io { .. } | PrivateDirError::NotADirectory(_))
         ));
+    }
+
+    #[test]
+    fn a_private_file_replaces_the_old_one_whole_at_0600_and_writes_through_no_leftover() {
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join("state.json");
+        std::fs::write(&path, b"old").unwrap();
+        // A stale temporary file, and one that is a link elsewhere: neither is written through.
+        let target = home.path().join("elsewhere");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, home.path().join("state.json.tmp")).unwrap();
+        write_private_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(!home.path().join("state.json.tmp").exists());
     }
 }

@@ -5,11 +5,11 @@
 //! renamed over the old one, so a crash leaves either the old line or the new one. A missing
 //! file means no status line; a damaged one is a named error, never a panic.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::private_dir::write_private_file;
 use crate::wire::switchboard::check_status;
 
 /// The file's name in the data directory.
@@ -83,21 +83,8 @@ impl StatusFile {
             source,
         };
         let bytes = serde_json::to_vec(&Stored { text: text.clone() }).map_err(|e| io(e.into()))?;
-        let tmp = self.path.with_extension("json.tmp");
         // Owner-only: what the user last told their switchboards is theirs.
-        let mut file = std::os::unix::fs::OpenOptionsExt::mode(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true),
-            0o600,
-        )
-        .open(&tmp)
-        .map_err(io)?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        write_private_file(&self.path, &bytes).map_err(io)
     }
 }
 

@@ -10,12 +10,11 @@
 //! `toml_edit`, so the user's comments, layout and other keys (`[blobs]`, `switchboards`, …)
 //! stay as they were; [`write_config`] replaces the file atomically (0600).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::daemon::peer::{IntroPolicy, ServePolicy};
 use crate::daemon::uplink::audience::PresenceVisibility;
+use crate::runtime::private_dir::write_private_file;
 
 /// The settings file in the data directory (as the command line names it).
 pub const CONFIG_FILE: &str = "config.toml";
@@ -172,19 +171,7 @@ pub fn write_config(dir: &Path, p: &Policies) -> Result<PathBuf, PolicyError> {
         Err(e) => return Err(file_error(&path)(e)),
     };
     let new = set_keys(&text, p, &path)?;
-    let tmp = dir.join(format!("{CONFIG_FILE}.web.tmp"));
-    {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(file_error(&tmp))?;
-        file.write_all(new.as_bytes()).map_err(file_error(&tmp))?;
-        file.sync_all().map_err(file_error(&tmp))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(file_error(&path))?;
+    write_private_file(&path, new.as_bytes()).map_err(file_error(&path))?;
     Ok(path)
 }
 

@@ -10,7 +10,6 @@
 //! it runs, its address is in `web.addr` in the data directory, for `kith web`.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,6 +37,7 @@ use crate::daemon::web::events::events;
 use crate::daemon::web::state::WebState;
 use crate::daemon::web::{attach, files, inbox, pages};
 use crate::limits::{WEB_CONNECTIONS_MAX, WEB_FORM_BYTES_MAX, WEB_HEADER_TIMEOUT};
+use crate::runtime::private_dir::write_private_file;
 use crate::runtime::OwnedTask;
 
 /// The content security policy of every answer.
@@ -190,24 +190,10 @@ pub struct WebServerState {
 /// Write `web.addr` (0600): where `kith web` finds the page.
 fn write_addr(dir: &Path, addr: SocketAddr) -> Result<PathBuf, WebError> {
     let path = dir.join(ADDR_FILE);
-    let tmp = dir.join(format!("{ADDR_FILE}.tmp"));
-    let file_error = |source| WebError::File {
+    write_private_file(&path, format!("{addr}\n").as_bytes()).map_err(|source| WebError::File {
         path: path.clone(),
         source,
-    };
-    {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(file_error)?;
-        file.write_all(format!("{addr}\n").as_bytes())
-            .map_err(file_error)?;
-    }
-    std::fs::rename(&tmp, &path).map_err(file_error)?;
+    })?;
     Ok(path)
 }
 

@@ -13,8 +13,7 @@
 //! this process, and only a later restart with the clock stepped back would be refused. A
 //! floor file that cannot be read or does not hold a number is refused at open with its path.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use crate::runtime::private_dir::write_private_file;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -121,7 +120,7 @@ impl Incarnations {
         let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
         let vsn = next_vsn((self.clock)(), *floor);
         if let Some(path) = &self.file {
-            if let Err(source) = write_atomic(path, format!("{vsn}\n").as_bytes()) {
+            if let Err(source) = write_private_file(path, format!("{vsn}\n").as_bytes()) {
                 let e = IncarnationError::Io {
                     path: path.clone(),
                     source,
@@ -132,24 +131,6 @@ impl Incarnations {
         *floor = vsn;
         vsn
     }
-}
-
-/// Writes `bytes` to a 0600 temporary file beside `path`, syncs it and renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("vsn.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,13 +5,12 @@
 //! [`DEFAULT_PEER_PORT`]; if that port is taken it takes a free one. Whichever port it got is
 //! written back to `listen.port` (0600), so the next start listens on the same port.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use kith::limits::DEFAULT_PEER_PORT;
+use kith::runtime::private_dir::write_private_file;
 
 /// File name of the kept port inside the data directory.
 pub const PORT_FILE: &str = "listen.port";
@@ -33,18 +32,8 @@ pub fn any_port(addr: SocketAddr) -> SocketAddr {
 /// Keep `port` for the next start.
 pub fn keep(dir: &Path, port: u16) -> Result<()> {
     let path = dir.join(PORT_FILE);
-    let tmp = dir.join(format!("{PORT_FILE}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    writeln!(file, "{port}")?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    write_private_file(&path, format!("{port}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
