@@ -28,7 +28,7 @@ use crate::daemon::web::csrf;
 use crate::daemon::web::files::plain_name;
 use crate::daemon::web::state::WebState;
 use crate::limits::{ATTACHMENTS_MAX, WEB_FORM_BYTES_MAX};
-use crate::runtime::private_dir::ensure_private_dir;
+use crate::runtime::private_dir::{ensure_private_dir, PrivateDirError};
 
 /// The staging folder in the data directory.
 pub const UPLOADS_DIR: &str = "web-uploads";
@@ -58,7 +58,10 @@ pub enum UploadError {
     Multipart(#[from] MultipartError),
     /// The staging folder could not be written.
     #[error("keeping the attachment for a moment failed: {0}")]
-    Staging(String),
+    Staging(#[source] std::io::Error),
+    /// The staging folder could not be made private.
+    #[error("the attachments' staging folder: {0}")]
+    StagingDir(#[from] PrivateDirError),
     /// The page runs without a data directory (the benchmark's).
     #[error("this page has no data directory to keep attachments in")]
     NoDataDir,
@@ -71,7 +74,9 @@ impl UploadError {
             UploadError::Csrf => StatusCode::FORBIDDEN,
             UploadError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UploadError::Multipart(e) => e.status(),
-            UploadError::Staging(_) | UploadError::NoDataDir => StatusCode::INTERNAL_SERVER_ERROR,
+            UploadError::Staging(_) | UploadError::StagingDir(_) | UploadError::NoDataDir => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             UploadError::TooMany | UploadError::FieldTooLong(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -155,9 +160,9 @@ pub async fn read_compose(
                 };
                 // Each file in a folder of its own, so two of one name do not collide.
                 let sub = dir.join(out.files.len().to_string());
-                std::fs::create_dir(&sub).map_err(|e| UploadError::Staging(e.to_string()))?;
+                std::fs::create_dir(&sub).map_err(UploadError::Staging)?;
                 std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700))
-                    .map_err(|e| UploadError::Staging(e.to_string()))?;
+                    .map_err(UploadError::Staging)?;
                 let name = plain_name(&sent);
                 let path = sub.join(&name);
                 stage_file(&mut field, &path, &name, max_bytes).await?;
@@ -176,12 +181,12 @@ pub async fn read_compose(
 fn staging(state: &WebState) -> Result<tempfile::TempDir, UploadError> {
     let data_dir = state.data_dir.as_deref().ok_or(UploadError::NoDataDir)?;
     let root = data_dir.join(UPLOADS_DIR);
-    ensure_private_dir(&root).map_err(|e| UploadError::Staging(e.to_string()))?;
+    ensure_private_dir(&root)?;
     // tempfile makes the folder 0700.
     tempfile::Builder::new()
         .prefix("up-")
         .tempdir_in(&root)
-        .map_err(|e| UploadError::Staging(e.to_string()))
+        .map_err(UploadError::Staging)
 }
 
 async fn stage_file(
@@ -196,7 +201,7 @@ async fn stage_file(
         .mode(0o600)
         .open(path)
         .await
-        .map_err(|e| UploadError::Staging(e.to_string()))?;
+        .map_err(UploadError::Staging)?;
     let mut written: u64 = 0;
     let mut over = false;
     while let Some(chunk) = field.chunk().await? {
@@ -207,9 +212,7 @@ async fn stage_file(
             over = true;
             continue;
         }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| UploadError::Staging(e.to_string()))?;
+        file.write_all(&chunk).await.map_err(UploadError::Staging)?;
     }
     if over {
         return Err(UploadError::TooLarge {
@@ -217,9 +220,7 @@ async fn stage_file(
             max: max_bytes,
         });
     }
-    file.flush()
-        .await
-        .map_err(|e| UploadError::Staging(e.to_string()))
+    file.flush().await.map_err(UploadError::Staging)
 }
 
 /// Remove what a stopped web worker may have left in the staging folder.
