@@ -48,32 +48,27 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
         .arg(&plot)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "kith loadtest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (text, value) = report_text(
+        &out,
+        &json,
+        &[
+            "peers_target",
+            "peers_connected",
+            "connect_failures",
+            "ramp_per_s",
+            "relay_rtt_ms",
+            "presence_visible_ms",
+            "post_arrival_ms",
+            "restarts",
+            "harness_bytes_per_peer",
+            "switchboard_bytes_per_client",
+            "failover_ms",
+            "ghosts",
+            "relay_rtt_steady_ms",
+            "harness_lag_ms",
+            "harness_lag_steady_ms",
+        ],
     );
-    let text = std::fs::read_to_string(&json).unwrap();
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for key in [
-        "peers_target",
-        "peers_connected",
-        "connect_failures",
-        "ramp_per_s",
-        "relay_rtt_ms",
-        "presence_visible_ms",
-        "post_arrival_ms",
-        "restarts",
-        "harness_bytes_per_peer",
-        "switchboard_bytes_per_client",
-        "failover_ms",
-        "ghosts",
-        "relay_rtt_steady_ms",
-        "harness_lag_ms",
-        "harness_lag_steady_ms",
-    ] {
-        assert!(value.get(key).is_some(), "the report has no `{key}`");
-    }
     let report: Report = serde_json::from_str(&text).unwrap();
     // The harness's own lag probe ran the whole run, and in the steady phase.
     let lag = report.harness_lag_ms.as_ref().expect("the lag probe ran");
@@ -145,17 +140,7 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
     assert_eq!(merged.peers_target, 2 * PEERS);
     assert_eq!(merged.relay_rtt_ms.map(|l| l.count), Some(2 * rtt.count));
     // Every switchboard it spawned is gone (killed and reaped before the report was written).
-    assert_eq!(report.spawned_pids.len(), 2);
-    for pid in &report.spawned_pids {
-        let gone = (0..50).any(|_| {
-            let alive = procfs::alive(*pid);
-            if alive {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            !alive
-        });
-        assert!(gone, "switchboard process {pid} is still running");
-    }
+    assert_spawned_gone(&report.spawned_pids, 2);
 }
 
 /// Peers of the failover run (half of them on the node it kills).
@@ -180,23 +165,18 @@ fn a_killed_node_s_peers_come_back_through_the_other_and_leave_no_ghost() {
         .arg(&json)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "kith loadtest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (text, _) = report_text(
+        &out,
+        &json,
+        &[
+            "failover_ms",
+            "failover_back",
+            "failover_presence_clean_ms",
+            "down_period_ms",
+            "ghosts",
+            "restarts",
+        ],
     );
-    let text = std::fs::read_to_string(&json).unwrap();
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for key in [
-        "failover_ms",
-        "failover_back",
-        "failover_presence_clean_ms",
-        "down_period_ms",
-        "ghosts",
-        "restarts",
-    ] {
-        assert!(value.get(key).is_some(), "the report has no `{key}`");
-    }
     let report: Report = serde_json::from_str(&text).unwrap();
     assert_eq!(report.scenario, "failover");
     let orphans = FAILOVER_PEERS / 2;
@@ -222,8 +202,34 @@ fn a_killed_node_s_peers_come_back_through_the_other_and_leave_no_ghost() {
     );
     assert_eq!(report.down_period_ms, Some(5_000));
     assert_eq!(report.ghosts, Some(0));
-    assert_eq!(report.spawned_pids.len(), 2);
-    for pid in &report.spawned_pids {
+    assert_spawned_gone(&report.spawned_pids, 2);
+}
+
+/// Asserts that a `kith loadtest` run succeeded and that its JSON report at `json` has every key
+/// in `keys`; returns the report's text and its JSON value.
+fn report_text(
+    out: &std::process::Output,
+    json: &std::path::Path,
+    keys: &[&str],
+) -> (String, serde_json::Value) {
+    assert!(
+        out.status.success(),
+        "kith loadtest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in keys {
+        assert!(value.get(key).is_some(), "the report has no `{key}`");
+    }
+    (text, value)
+}
+
+/// Asserts that the run spawned `n` switchboards (`pids`) and that each is gone (killed and reaped before
+/// the report was written; waits at most 5 s for each).
+fn assert_spawned_gone(pids: &[u32], n: usize) {
+    assert_eq!(pids.len(), n);
+    for pid in pids {
         let gone = (0..50).any(|_| {
             let alive = procfs::alive(*pid);
             if alive {

@@ -578,37 +578,6 @@ fn a_cluster_shares_who_is_online() {
     );
 }
 
-/// A switchboard whose log (at `debug`, more than an operator runs) goes to a file.
-struct LoggedSwitchboard(std::process::Child);
-
-impl LoggedSwitchboard {
-    fn start(dir: &Path, port: u16, log: &Path) -> LoggedSwitchboard {
-        let child = std::process::Command::new(kith_bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "debug")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("spawn switchboard");
-        eventually_blocking(
-            "the switchboard answers",
-            Duration::from_secs(20),
-            POLL,
-            || kith(dir, &["status", "--json"]).status.success(),
-        );
-        LoggedSwitchboard(child)
-    }
-}
-
-impl Drop for LoggedSwitchboard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Every regular file under `dir`, with its bytes.
 fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -644,7 +613,7 @@ fn presence_is_shown_only_to_the_people_chosen() {
     let home = tempfile::tempdir().unwrap();
     let (sb_dir, log) = (home.path().join("sb"), home.path().join("sb.log"));
     let port = free_port();
-    let sb = LoggedSwitchboard::start(&sb_dir, port, &log);
+    let sb = Switchboard::start_logged(&sb_dir, port, &log);
     let target = format!("127.0.0.1:{port}");
     let sb_id: FeedId = kith_json(&sb_dir, &["status", "--json"])["id"]
         .as_str()

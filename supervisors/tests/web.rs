@@ -107,6 +107,23 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A daemon's flags: any UDP port, the switchboard at `sb`, and its page on a free loopback port.
+fn web_daemon_flags(sb: &str) -> Vec<String> {
+    vec![
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--switchboard".into(),
+        sb.into(),
+        "--web".into(),
+        format!("127.0.0.1:{}", free_tcp_port()),
+    ]
+}
+
+/// Starts a daemon in `dir` with `flags`.
+fn start_daemon(dir: &Path, flags: &[String]) -> Daemon {
+    Daemon::start(dir, &flags.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// The login link `kith web` prints, and the page's address.
 fn web(dir: &Path) -> (String, String) {
     let data = kith_json(dir, &["web", "--json"]);
@@ -218,20 +235,9 @@ async fn a_browser_logs_in_posts_follows_and_sees_posts_and_status_live_and_atta
     let sb = format!("127.0.0.1:{sb_port}");
     let (a, b) = (Home::init(), Home::init());
     let (a_id, b_id) = (a.id(), b.id());
-    let flags = |port: u16| -> Vec<String> {
-        vec![
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--switchboard".into(),
-            sb.clone(),
-            "--web".into(),
-            format!("127.0.0.1:{port}"),
-        ]
-    };
-    let fa = flags(free_tcp_port());
-    let fb = flags(free_tcp_port());
-    let _da = Daemon::start(&a.dir, &fa.iter().map(String::as_str).collect::<Vec<_>>());
-    let _db = Daemon::start(&b.dir, &fb.iter().map(String::as_str).collect::<Vec<_>>());
+    let (fa, fb) = (web_daemon_flags(&sb), web_daemon_flags(&sb));
+    let _da = start_daemon(&a.dir, &fa);
+    let _db = start_daemon(&b.dir, &fb);
     // B shows its presence to those it follows (the default), so it follows A.
     assert!(kith(&b.dir, &["follow", &a_id]).status.success());
     assert!(kith(&b.dir, &["post", "hello from B, before the follow"])
@@ -636,21 +642,9 @@ async fn a_browser_sends_private_messages_attaches_an_image_sets_policies_and_se
     let (a_id, b_id) = (a.id(), b.id());
     let config = format!("# kept by the web page\n\n[blobs]\nmax_bytes = {A_MAX_BLOB}\n");
     std::fs::write(a.dir.join("config.toml"), &config).unwrap();
-    let flags = |port: u16| -> Vec<String> {
-        vec![
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--switchboard".into(),
-            sb.clone(),
-            "--web".into(),
-            format!("127.0.0.1:{port}"),
-        ]
-    };
-    let fa = flags(free_tcp_port());
-    let fb = flags(free_tcp_port());
-    let fa: Vec<&str> = fa.iter().map(String::as_str).collect();
-    let da = Daemon::start(&a.dir, &fa);
-    let _db = Daemon::start(&b.dir, &fb.iter().map(String::as_str).collect::<Vec<_>>());
+    let (fa, fb) = (web_daemon_flags(&sb), web_daemon_flags(&sb));
+    let da = start_daemon(&a.dir, &fa);
+    let _db = start_daemon(&b.dir, &fb);
     assert!(kith(&b.dir, &["profile", "set", "--name", "Bea"])
         .status
         .success());
@@ -989,7 +983,7 @@ async fn a_browser_sends_private_messages_attaches_an_image_sets_policies_and_se
     // The daemon read them at start: the same until it restarts, then in effect.
     assert_eq!(policy(&a.dir)["serve"], "everyone");
     assert!(da.stop(), "A did not stop cleanly");
-    let _da = Daemon::start(&a.dir, &fa);
+    let _da = start_daemon(&a.dir, &fa);
     assert_eq!(
         policy(&a.dir),
         serde_json::json!({"serve": "follows", "introductions": "follows", "presence_visible_to": "everyone"})

@@ -262,14 +262,24 @@ impl Switchboard {
     }
 
     pub(crate) fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Switchboard {
+        Self::spawn(dir, port, extra, "warn", Stdio::null())
+    }
+
+    /// A switchboard whose log, at `debug` (more than an operator runs), goes to the file `log`.
+    pub(crate) fn start_logged(dir: &Path, port: u16, log: &Path) -> Switchboard {
+        let log = std::fs::File::create(log).expect("switchboard log file");
+        Self::spawn(dir, port, &[], "debug", Stdio::from(log))
+    }
+
+    fn spawn(dir: &Path, port: u16, extra: &[&str], level: &str, stderr: Stdio) -> Switchboard {
         let child = Command::new(kith_bin())
             .arg("--data-dir")
             .arg(dir)
             .args(["switchboard", "--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn switchboard");
         eventually_blocking(
