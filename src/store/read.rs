@@ -8,7 +8,7 @@ use crate::feed::{
 use crate::identity::FeedId;
 use crate::replicate::{PeerMemory, WireEntry};
 use crate::rolodex::RolodexEntry;
-use crate::store::keys::{entry_key, split_entry_key, timeline_entry};
+use crate::store::keys::{entry_key, split_entry_key};
 use crate::store::{StoreError, Tables};
 
 /// An entry as read back from the store, with its header and (if still held) its content.
@@ -158,20 +158,7 @@ impl<'e> Reader<'e> {
         limit: usize,
         include: impl Fn(&FeedId) -> bool,
     ) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tables.timeline.rev_iter(&self.txn)? {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, _) = item?;
-            let Some((author, seq)) = timeline_entry(key) else {
-                continue;
-            };
-            if include(&author) {
-                out.extend(self.stored(&author, seq)?);
-            }
-        }
-        Ok(out)
+        self.timeline_before(None, limit, include)
     }
 
     /// Entries of `author` from `from` on, in order: at most `count` entries and about
