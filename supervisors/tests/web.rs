@@ -395,20 +395,7 @@ async fn a_browser_logs_in_posts_follows_and_sees_posts_and_status_live_and_atta
 
     // A foreign Origin is refused even with a valid session cookie and CSRF token, and the
     // same request from this page's origin goes through.
-    let (login_code, login) = raw(
-        &a_addr,
-        &format!(
-            "GET /login?{} HTTP/1.1\r\nHost: {a_addr}\r\nConnection: close\r\n\r\n",
-            a_login.split('?').nth(1).unwrap()
-        ),
-    );
-    assert_eq!(login_code, 303, "{login}");
-    let cookie = login
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let (login, cookie) = log_in(&a_addr, &a_login);
     assert!(
         login.to_lowercase().contains("httponly; samesite=strict"),
         "{login}"
@@ -473,8 +460,9 @@ fn raw_bytes(addr: &str, request: &[u8]) -> (u16, String, Vec<u8>) {
     (code, head, out[split + 4..].to_vec())
 }
 
-/// A session of `addr`'s page from its login link: the cookie and the forms' CSRF token.
-fn session(addr: &str, login: &str) -> (String, String) {
+/// Follows `addr`'s login link `login` (a redirect is expected): the answer, and its session
+/// cookie.
+fn log_in(addr: &str, login: &str) -> (String, String) {
     let (code, answer) = raw(
         addr,
         &format!(
@@ -489,6 +477,12 @@ fn session(addr: &str, login: &str) -> (String, String) {
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_string();
+    (answer, cookie)
+}
+
+/// A session of `addr`'s page from its login link: the cookie and the forms' CSRF token.
+fn session(addr: &str, login: &str) -> (String, String) {
+    let (_, cookie) = log_in(addr, login);
     let (_, page) = raw(
         addr,
         &format!(
