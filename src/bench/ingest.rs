@@ -2,12 +2,13 @@
 //! store writer actor, batched verification, grouped LMDB commits into a temporary store), and in
 //! the same run the raw ed25519 verification rates: strict and batched on one core, and batched
 //! on every core at once, which is the ceiling ingest is read against
-//! (`ingest_vs_verify_all_cores`).
+//! (`ingest_vs_verify_all_cores`). The raw rates verify the very signatures the pipeline
+//! ingests (the first [`RAW_SAMPLES`] entries, in the order they are submitted) with
+//! `ed25519_dalek::verify_batch` in batches of [`VERIFY_CHUNK_MAX`], without I/O.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use ed25519_dalek::{Signer, SigningKey};
 use ractor::Actor;
 use serde::Serialize;
 
@@ -25,7 +26,7 @@ use crate::store::{Store, StoreError};
 
 /// Authors the generated entries are spread over.
 const AUTHORS: usize = 16;
-/// Signatures used to measure the raw verification rates.
+/// Signatures (the first entries submitted) used to measure the raw verification rates.
 const RAW_SAMPLES: usize = 8_192;
 /// Times each verifying thread goes through the samples (a longer measurement is steadier).
 const RAW_ROUNDS: usize = 4;
@@ -66,6 +67,10 @@ pub struct IngestReport {
     /// CPU time that is the verification the all-cores ceiling does. On an idle machine whose
     /// cores the pipeline keeps busy, `ingest_vs_verify_all_cores` approaches it.
     pub verify_cpu_share: f64,
+    /// The pipeline's own batch check ([`crate::ingest::batch_valid`]: one term per author in
+    /// each batch) on one core, over the same signatures in the same batches: its CPU time per
+    /// signature, in µs, beside `verify_batch_cpu_us_per_entry`.
+    pub verify_coalesced_cpu_us_per_entry: f64,
     /// Bytes the process wrote (write system calls: LMDB's pages and meta) per entry while the
     /// pipeline ran.
     pub written_bytes_per_entry: f64,
@@ -106,6 +111,7 @@ pub enum BenchError {
 /// Run the benchmark with `entries` entries.
 pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     let frames = generate(entries.max(1)).map_err(BenchError::Generate)?;
+    let samples = samples_of(&frames).map_err(BenchError::Generate)?;
     let dir = tempfile::Builder::new()
         .prefix("kith-bench-ingest")
         .tempdir()?;
@@ -145,7 +151,7 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
     };
     let pipeline_cpu_us_per_entry = per_entry_us(cpu_after.saturating_sub(cpu_before));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rates = tokio::task::spawn_blocking(move || raw_verify_rates(cores))
+    let rates = tokio::task::spawn_blocking(move || raw_verify_rates(&samples, cores))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let ingest_per_s = entries as f64 / seconds;
@@ -155,6 +161,7 @@ pub async fn run(entries: usize) -> Result<IngestReport, BenchError> {
         committer_cpu_us_per_entry: spent("kith-committer"),
         verify_batch_cpu_us_per_entry: rates.batch_cpu_us,
         verify_cpu_share: rates.batch_cpu_us / pipeline_cpu_us_per_entry,
+        verify_coalesced_cpu_us_per_entry: rates.coalesced_cpu_us,
         written_bytes_per_entry: written_after.saturating_sub(written_before) as f64
             / entries as f64,
         entries,
@@ -299,29 +306,52 @@ pub struct RawRates {
     pub batch_all_cores: f64,
     /// CPU time per signature of the all-cores run, in µs (0 if /proc could not be read).
     pub batch_cpu_us: f64,
+    /// CPU time per signature of the pipeline's batch check ([`crate::ingest::batch_valid`]) on
+    /// one core, in µs (0 if /proc could not be read).
+    pub coalesced_cpu_us: f64,
 }
 
 /// One signed sample: message, key, signature.
-type Sample = (
+pub type Sample = (
     Vec<u8>,
     ed25519_dalek::VerifyingKey,
     ed25519_dalek::Signature,
 );
 
-/// Raw verification rates: strict single and batches of [`VERIFY_CHUNK_MAX`] on one core, then
-/// batches on `cores` threads at once.
-pub fn raw_verify_rates(cores: usize) -> RawRates {
-    let keys: Vec<SigningKey> = (0..64u8)
-        .map(|i| SigningKey::from_bytes(&[i.wrapping_add(100); 32]))
-        .collect();
-    let samples: Vec<Sample> = (0..RAW_SAMPLES)
-        .map(|i| {
-            let message = format!("{i:0>150}").into_bytes();
-            let key = &keys[i % keys.len()];
-            let signature = key.sign(&message);
-            (message, key.verifying_key(), signature)
+/// The signed bytes, author key and signature of the first [`RAW_SAMPLES`] entries of `frames`,
+/// in the order the pipeline is handed them: the raw rates verify what ingest verifies.
+fn samples_of(frames: &[Vec<Op>]) -> Result<Vec<Sample>, FeedError> {
+    let mut keys = std::collections::HashMap::new();
+    let mut samples = Vec::with_capacity(RAW_SAMPLES);
+    for entry in frames
+        .iter()
+        .flatten()
+        .take(RAW_SAMPLES)
+        .filter_map(|op| match op {
+            Op::Remote { entry, .. } => Some(entry),
+            _ => None,
         })
-        .collect();
+    {
+        let (signature, signed) = entry.parts()?;
+        let author = entry.header()?.author;
+        let key = match keys.get(&author) {
+            Some(key) => *key,
+            None => {
+                let key = author
+                    .strong_key()
+                    .map_err(|_| FeedError::BadAuthorKey(author.to_string()))?;
+                keys.insert(author, key);
+                key
+            }
+        };
+        samples.push((signed.to_vec(), key, signature));
+    }
+    Ok(samples)
+}
+
+/// Raw verification rates of `samples`: strict single and batches of [`VERIFY_CHUNK_MAX`] on one
+/// core, then batches on `cores` threads at once.
+pub fn raw_verify_rates(samples: &[Sample], cores: usize) -> RawRates {
     let started = Instant::now();
     let valid = samples
         .iter()
@@ -329,8 +359,13 @@ pub fn raw_verify_rates(cores: usize) -> RawRates {
         .count();
     let single = valid as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let verified = verify_rounds(&samples);
+    let verified = verify_rounds(samples);
     let batch = verified as f64 / started.elapsed().as_secs_f64();
+    let before = procfs::this_thread_cpu_ns().unwrap_or(0);
+    let coalesced = coalesced_rounds(samples);
+    let coalesced_ns = procfs::this_thread_cpu_ns()
+        .unwrap_or(0)
+        .saturating_sub(before);
     let cores = cores.max(1);
     let started = Instant::now();
     let (verified, cpu_ns): (usize, u64) = std::thread::scope(|scope| {
@@ -338,7 +373,7 @@ pub fn raw_verify_rates(cores: usize) -> RawRates {
             .map(|_| {
                 scope.spawn(|| {
                     let before = procfs::this_thread_cpu_ns().unwrap_or(0);
-                    let verified = verify_rounds(&samples);
+                    let verified = verify_rounds(samples);
                     let after = procfs::this_thread_cpu_ns().unwrap_or(0);
                     (verified, after.saturating_sub(before))
                 })
@@ -356,6 +391,7 @@ pub fn raw_verify_rates(cores: usize) -> RawRates {
         batch,
         batch_all_cores,
         batch_cpu_us: cpu_ns as f64 / 1_000.0 / verified.max(1) as f64,
+        coalesced_cpu_us: coalesced_ns as f64 / 1_000.0 / coalesced.max(1) as f64,
     }
 }
 
@@ -368,6 +404,19 @@ fn verify_rounds(samples: &[Sample]) -> usize {
             let keys: Vec<_> = chunk.iter().map(|(_, k, _)| *k).collect();
             let signatures: Vec<_> = chunk.iter().map(|(_, _, s)| *s).collect();
             if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+                verified += chunk.len();
+            }
+        }
+    }
+    verified
+}
+
+/// [`verify_rounds`] with the pipeline's batch check instead of `verify_batch`.
+fn coalesced_rounds(samples: &[Sample]) -> usize {
+    let mut verified = 0;
+    for _ in 0..RAW_ROUNDS {
+        for chunk in samples.chunks(VERIFY_CHUNK_MAX) {
+            if crate::ingest::batch_valid(chunk.iter().map(|(m, k, s)| (k, s, m.as_slice()))) {
                 verified += chunk.len();
             }
         }

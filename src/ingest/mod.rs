@@ -17,7 +17,9 @@ pub use batch::{
     commit, commit_parts, prepare, prepare_here, run_batch, Op, OpOutcome, PreparedBatch,
 };
 pub use pool::{Verifiers, Verifying};
-pub use verify::{check_and_verify, check_and_verify_here, verify_signatures, Unchecked};
+pub use verify::{
+    batch_valid, check_and_verify, check_and_verify_here, verify_signatures, Unchecked,
+};
 
 /// Why a whole batch failed (as opposed to one entry in it).
 #[derive(Debug, thiserror::Error)]
