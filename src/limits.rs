@@ -498,9 +498,10 @@ pub const STORE_CHECK_PAGES_MAX: u64 = 1 << 20;
 
 // --- handshake admission (hardening issue, item 2) ---
 
-/// Pending handshakes (in total) from which an Initial from an address not yet validated is
-/// answered with a QUIC Retry instead of a slot: under a flood, only clients that can receive our
-/// packets hold slots. Low enough that stalled Initials cannot fill [`HANDSHAKES_MAX`].
+/// On guard (after a sign of attack, see [`HANDSHAKE_GUARD_FOR`]): pending handshakes (in total)
+/// from which an Initial from an address not yet validated is answered with a QUIC Retry instead
+/// of a slot: under a flood, only clients that can receive our packets hold slots. Low enough
+/// that stalled Initials cannot fill [`HANDSHAKES_MAX`].
 pub const HANDSHAKES_RETRY_FROM: usize = 16;
 /// Pending handshakes at most from one source address (an IPv4 address, an IPv6 /64), counted
 /// apart for validated and unvalidated ones. Past it an unvalidated Initial gets a Retry and a
@@ -526,6 +527,27 @@ pub const HANDSHAKES_QUEUED_MAX: usize = 512;
 pub const HANDSHAKE_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 const _: () = assert!(HANDSHAKE_QUEUE_WAIT.as_millis() < HANDSHAKE_TIMEOUT.as_millis());
+/// While calm (no sign of attack), unvalidated handshakes pending at most; past it an Initial from
+/// an address not yet validated gets a Retry. Three quarters of [`HANDSHAKES_MAX`]: a burst of new
+/// clients (a switchboard's clients all coming back after a restart) gets in without the Retry's
+/// round trip, and a spoofed flood that takes all of these before it is noticed still leaves the
+/// rest to validated clients (see `net::admission` for the worst case).
+pub const HANDSHAKES_UNVALIDATED_MAX: usize = 48;
+/// An unvalidated handshake still pending this long is a sign of attack. An honest client answers
+/// our first flight within a round trip; one whose flight was lost waits for QUIC's probe timeout
+/// (about 1 s) and may raise a false alarm, which costs new clients a Retry's round trip for
+/// [`HANDSHAKE_GUARD_FOR`], as every busy moment did before.
+pub const HANDSHAKE_STALE_AFTER: Duration = Duration::from_secs(1);
+/// How long the door stays on guard (a Retry for new addresses once [`HANDSHAKES_RETRY_FROM`]
+/// handshakes are pending) after the last sign of attack: a stale or abandoned unvalidated
+/// handshake. A flood that wants the larger calm share of slots again must first stop this long,
+/// so it holds that share at most [`HANDSHAKE_UNVALIDATED_TIMEOUT`] out of every this long.
+pub const HANDSHAKE_GUARD_FOR: Duration = Duration::from_secs(30);
+
+const _: () = assert!(HANDSHAKES_RETRY_FROM <= HANDSHAKES_UNVALIDATED_MAX);
+const _: () = assert!(HANDSHAKES_UNVALIDATED_MAX < HANDSHAKES_MAX);
+const _: () =
+    assert!(HANDSHAKE_STALE_AFTER.as_millis() < HANDSHAKE_UNVALIDATED_TIMEOUT.as_millis());
 
 // --- wrong invite codes (hardening issue, item 6) ---
 

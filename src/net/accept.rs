@@ -45,7 +45,7 @@ where
                     validated: incoming.remote_address_validated(),
                     may_retry: incoming.may_retry(),
                 };
-                let action = lock(&admission).admit(attempt);
+                let action = lock(&admission).admit(attempt, std::time::Instant::now());
                 match action {
                     Action::Accept { ticket, deadline } => {
                         handshake(incoming, ticket, deadline, &admission, &freed, &on_accept)
@@ -73,7 +73,7 @@ where
                 incoming.refuse();
                 continue;
             }
-            let action = lock(&admission).admit_queued(ip);
+            let action = lock(&admission).admit_queued(ip, std::time::Instant::now());
             match action {
                 Action::Accept { ticket, deadline } => {
                     handshake(incoming, ticket, deadline, &admission, &freed, &on_accept)
@@ -143,7 +143,7 @@ struct Slot {
 impl Slot {
     fn end(mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
-            lock(&self.admission).finish(ticket, outcome);
+            lock(&self.admission).finish(ticket, outcome, std::time::Instant::now());
             self.freed.notify_one();
         }
     }
@@ -152,7 +152,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            lock(&self.admission).finish(ticket, Outcome::Failed);
+            lock(&self.admission).finish(ticket, Outcome::Failed, std::time::Instant::now());
             self.freed.notify_one();
         }
     }

@@ -3,14 +3,33 @@
 //!
 //! Why: a handshake holds a slot until it completes or times out, so a client that sends only
 //! its Initial packet and never answers holds one for the whole handshake timeout. About 14 such
-//! packets a second used to fill every slot and lock out every new connection. Three rules stop
+//! packets a second used to fill every slot and lock out every new connection. These rules stop
 //! that, each with a named bound in [`crate::limits`]:
 //!
-//! - **Address validation under load.** Once [`Limits::retry_from`] handshakes are pending, an
-//!   Initial from an address that has not proved it can receive our packets gets a QUIC Retry
-//!   (RFC 9000 §8.1) instead of a slot. A Retry costs the server no state; an honest client
-//!   answers it with a new Initial bearing the token (one extra round trip) and comes back
-//!   *validated*. A spoofed or stalled one never does.
+//! - **Address validation when the door is under attack, or full.** An Initial from an address
+//!   that has not proved it can receive our packets may get a QUIC Retry (RFC 9000 §8.1) instead
+//!   of a slot. A Retry costs the server no state; an honest client answers it with a new Initial
+//!   bearing the token and comes back *validated*; a spoofed or stalled one never does. But it
+//!   costs every honest client a round trip, a token sealed and opened, and a second Initial on
+//!   both sides, so it is asked for only when it buys something:
+//!   - *calm*: an unvalidated attempt takes a slot while fewer than [`Limits::unvalidated_max`]
+//!     unvalidated handshakes are pending (and a slot is free); past that, a Retry. A burst of
+//!     honest clients (a switchboard's clients coming back after a restart) gets in without one.
+//!   - *on guard*: once there is a sign of attack, an unvalidated attempt gets a Retry as soon
+//!     as [`Limits::retry_from`] handshakes are pending in total (the old rule). The signs: an
+//!     unvalidated handshake still pending after [`Limits::stale_after`] (an honest one finishes
+//!     in a round trip), or one that ended without completing (timed out, or failed: an attacker
+//!     that abandons each stalled handshake before it is stale shows itself that way). The door
+//!     stays on guard for [`Limits::guard_for`] after the last sign, counted in
+//!     [`AdmissionCounts::guarded`].
+//!
+//!   The worst case, from calm: a spoofing flood takes at most [`Limits::unvalidated_max`] slots
+//!   (never all: [`Limits::total_max`] minus that stays for validated clients, and the queue),
+//!   holds them until the first sign (at most [`Limits::stale_after`] later, or at its first
+//!   abandoned handshake) and keeps them for at most [`Limits::unvalidated_timeout`]; then, on
+//!   guard, no more than [`Limits::retry_from`] in total. To take the larger share again it must
+//!   stay silent for [`Limits::guard_for`]. Honest clients are never locked out meanwhile: they
+//!   get a Retry and a validated slot, as before.
 //! - **A cap per source address.** At most [`Limits::per_source_max`] pending handshakes from
 //!   one source (an IPv4 address, an IPv6 /64) in each class: past it an unvalidated Initial gets
 //!   a Retry (so a forged source address cannot lock its real owner out), and a validated one is
@@ -31,9 +50,9 @@
 //! [`Attempt`], and takes back the [`Ticket`] of a handshake that ended. The driver turns actions
 //! into `quinn::Incoming` calls and enforces the deadline it is given.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -44,8 +63,16 @@ use crate::limits;
 pub struct Limits {
     /// Pending handshakes at most, in total.
     pub total_max: usize,
-    /// Pending handshakes (in total) from which an unvalidated Initial is answered with a Retry.
+    /// On guard: pending handshakes (in total) from which an unvalidated Initial is answered
+    /// with a Retry.
     pub retry_from: usize,
+    /// Calm: unvalidated handshakes pending at most; past it an unvalidated Initial is answered
+    /// with a Retry.
+    pub unvalidated_max: usize,
+    /// An unvalidated handshake pending this long is a sign of attack.
+    pub stale_after: Duration,
+    /// How long the door stays on guard after the last sign of attack.
+    pub guard_for: Duration,
     /// Pending handshakes at most from one source, counted apart for validated and unvalidated.
     pub per_source_max: usize,
     /// How long a handshake from a validated address may take.
@@ -63,6 +90,9 @@ impl Default for Limits {
         Self {
             total_max: limits::HANDSHAKES_MAX,
             retry_from: limits::HANDSHAKES_RETRY_FROM,
+            unvalidated_max: limits::HANDSHAKES_UNVALIDATED_MAX,
+            stale_after: limits::HANDSHAKE_STALE_AFTER,
+            guard_for: limits::HANDSHAKE_GUARD_FOR,
             per_source_max: limits::HANDSHAKES_PER_ADDRESS_MAX,
             validated_timeout: limits::HANDSHAKE_TIMEOUT,
             unvalidated_timeout: limits::HANDSHAKE_UNVALIDATED_TIMEOUT,
@@ -124,6 +154,8 @@ pub enum Outcome {
 pub struct Ticket {
     source: Source,
     validated: bool,
+    /// Which slot, to find an unvalidated one's start time again.
+    serial: u64,
 }
 
 impl Ticket {
@@ -202,6 +234,11 @@ pub struct AdmissionCounts {
     pub ignored: u64,
     /// Handshakes cut at their deadline.
     pub timed_out: u64,
+    /// Times the door went on guard (a Retry for every new address once
+    /// [`Limits::retry_from`] handshakes are pending) after a sign of attack.
+    pub guarded: u64,
+    /// Whether the door is on guard now (as of the last decision).
+    pub on_guard: bool,
 }
 
 /// The admission state of one listener.
@@ -213,6 +250,12 @@ pub struct Admission {
     sources: HashMap<Source, Pending>,
     total: usize,
     queued: usize,
+    /// Pending unvalidated handshakes by start time, oldest first (at most `limits.total_max`).
+    unvalidated: VecDeque<(u64, Instant)>,
+    /// The serial of the next slot.
+    serial: u64,
+    /// The last sign of attack: on guard until `limits.guard_for` after it.
+    alarm: Option<Instant>,
     counts: AdmissionCounts,
 }
 
@@ -230,12 +273,17 @@ impl Admission {
             sources: HashMap::new(),
             total: 0,
             queued: 0,
+            unvalidated: VecDeque::new(),
+            serial: 0,
+            alarm: None,
             counts: AdmissionCounts::default(),
         }
     }
 
-    /// Decide what to do with `attempt`; an accepted one holds a slot until [`Self::finish`].
-    pub fn admit(&mut self, attempt: Attempt) -> Action {
+    /// Decide what to do with `attempt`, arrived at `now`; an accepted one holds a slot until
+    /// [`Self::finish`].
+    pub fn admit(&mut self, attempt: Attempt, now: Instant) -> Action {
+        let on_guard = self.on_guard(now);
         let source = Source::of(attempt.ip);
         let pending = self.sources.get(&source).copied().unwrap_or_default();
         let limits = self.limits;
@@ -256,8 +304,13 @@ impl Admission {
             }
             limits.validated_timeout
         } else {
-            let busy = self.total >= limits.retry_from.min(limits.total_max)
-                || pending.unvalidated >= limits.per_source_max;
+            let full = if on_guard {
+                self.total >= limits.retry_from.min(limits.total_max)
+            } else {
+                self.total >= limits.total_max
+                    || self.unvalidated.len() >= limits.unvalidated_max.min(limits.total_max)
+            };
+            let busy = full || pending.unvalidated >= limits.per_source_max;
             if busy {
                 if attempt.may_retry {
                     self.counts.retried += 1;
@@ -268,28 +321,70 @@ impl Admission {
             }
             limits.unvalidated_timeout
         };
-        self.take_slot(source, attempt.validated, deadline)
+        self.take_slot(source, attempt.validated, deadline, now)
     }
 
-    fn take_slot(&mut self, source: Source, validated: bool, deadline: Duration) -> Action {
+    /// Whether the door is on guard at `now`: a sign of attack within [`Limits::guard_for`]. An
+    /// unvalidated handshake pending for [`Limits::stale_after`] is such a sign, seen here.
+    fn on_guard(&mut self, now: Instant) -> bool {
+        if let Some(&(_, since)) = self.unvalidated.front() {
+            if now.saturating_duration_since(since) >= self.limits.stale_after {
+                self.alarm(now);
+            }
+        }
+        let on_guard = self.guarding(now);
+        self.counts.on_guard = on_guard;
+        on_guard
+    }
+
+    fn guarding(&self, now: Instant) -> bool {
+        self.alarm
+            .is_some_and(|at| now.saturating_duration_since(at) < self.limits.guard_for)
+    }
+
+    /// A sign of attack at `now`: on guard (again, or for longer).
+    fn alarm(&mut self, now: Instant) {
+        if !self.guarding(now) {
+            self.counts.guarded += 1;
+        }
+        self.alarm = Some(self.alarm.map_or(now, |at| at.max(now)));
+        self.counts.on_guard = true;
+    }
+
+    fn take_slot(
+        &mut self,
+        source: Source,
+        validated: bool,
+        deadline: Duration,
+        now: Instant,
+    ) -> Action {
         *self.sources.entry(source).or_default().class(validated) += 1;
         self.total += 1;
         self.counts.accepted += 1;
+        let serial = self.serial;
+        self.serial = self.serial.wrapping_add(1);
+        if !validated {
+            self.unvalidated.push_back((serial, now));
+        }
         Action::Accept {
-            ticket: Ticket { source, validated },
+            ticket: Ticket {
+                source,
+                validated,
+                serial,
+            },
             deadline,
         }
     }
 
-    /// A queued attempt from `ip` (the oldest one the driver holds) asks again: `Accept` if a
-    /// slot is free now (it leaves the queue), else `Queue` (it keeps its place).
-    pub fn admit_queued(&mut self, ip: IpAddr) -> Action {
+    /// A queued attempt from `ip` (the oldest one the driver holds) asks again at `now`:
+    /// `Accept` if a slot is free now (it leaves the queue), else `Queue` (it keeps its place).
+    pub fn admit_queued(&mut self, ip: IpAddr, now: Instant) -> Action {
         if self.total >= self.limits.total_max {
             return Action::Queue;
         }
         let source = Source::of(ip);
         self.leave_queue(source);
-        self.take_slot(source, true, self.limits.validated_timeout)
+        self.take_slot(source, true, self.limits.validated_timeout, now)
     }
 
     /// A queued attempt from `ip` waited [`Limits::queue_wait`] without a slot: it leaves the
@@ -320,12 +415,25 @@ impl Admission {
         self.queued = self.queued.saturating_sub(1);
     }
 
-    /// Give back the slot of a handshake that ended with `outcome`.
-    pub fn finish(&mut self, ticket: Ticket, outcome: Outcome) {
+    /// Give back the slot of a handshake that ended with `outcome` at `now`. An unvalidated one
+    /// that did not complete is a sign of attack.
+    pub fn finish(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
         match outcome {
             Outcome::Completed => self.counts.completed += 1,
             Outcome::TimedOut => self.counts.timed_out += 1,
             Outcome::Failed => {}
+        }
+        if !ticket.validated {
+            if let Some(at) = self
+                .unvalidated
+                .iter()
+                .position(|(s, _)| *s == ticket.serial)
+            {
+                self.unvalidated.remove(at);
+            }
+            if outcome != Outcome::Completed {
+                self.alarm(now);
+            }
         }
         if let Some(pending) = self.sources.get_mut(&ticket.source) {
             let class = pending.class(ticket.validated);
@@ -360,6 +468,9 @@ mod tests {
     const LIMITS: Limits = Limits {
         total_max: 10,
         retry_from: 4,
+        unvalidated_max: 7,
+        stale_after: Duration::from_secs(1),
+        guard_for: Duration::from_secs(30),
         per_source_max: 2,
         validated_timeout: Duration::from_secs(10),
         unvalidated_timeout: Duration::from_secs(3),
@@ -394,13 +505,17 @@ mod tests {
         }
     }
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
     fn unvalidated_get_the_short_deadline_and_validated_the_long_one() {
-        let mut a = Admission::new(LIMITS);
-        let (t, d) = ticket(a.admit(fresh("192.0.2.1")));
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let (t, d) = ticket(a.admit(fresh("192.0.2.1"), t0));
         assert_eq!(d, LIMITS.unvalidated_timeout);
         assert!(!t.validated());
-        let (t, d) = ticket(a.admit(proven("192.0.2.1")));
+        let (t, d) = ticket(a.admit(proven("192.0.2.1"), t0));
         assert_eq!(d, LIMITS.validated_timeout);
         assert!(t.validated());
         assert_eq!(a.counts().pending, 2);
@@ -408,87 +523,267 @@ mod tests {
     }
 
     #[test]
+    fn a_calm_burst_of_new_clients_gets_slots_without_a_retry_up_to_the_unvalidated_cap() {
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let mut held = Vec::new();
+        // Past `retry_from` (the old threshold): still slots, no Retry, while calm.
+        for n in 0..LIMITS.unvalidated_max {
+            held.push(ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0)).0);
+        }
+        assert_eq!(a.counts().retried, 0);
+        assert!(!a.counts().on_guard);
+        // The cap: the next new address proves itself first.
+        assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Retry);
+        // What the cap leaves is for validated clients.
+        for n in 0..LIMITS.total_max - LIMITS.unvalidated_max {
+            ticket(a.admit(proven(&format!("198.51.100.{n}")), t0));
+        }
+        assert_eq!(a.admit(proven("192.0.2.99"), t0), Action::Queue);
+        // Honest handshakes finish within a round trip: the slots come back, nothing is stale.
+        for t in held {
+            a.finish(t, Outcome::Completed, t0 + ms(50));
+        }
+        ticket(a.admit(fresh("192.0.2.100"), t0 + ms(60)));
+        assert_eq!(a.counts().guarded, 0);
+    }
+
+    #[test]
+    fn an_unvalidated_handshake_pending_past_stale_after_puts_the_door_on_guard() {
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let (stalled, _) = ticket(a.admit(fresh("198.51.100.7"), t0));
+        // Just under the threshold: calm, new addresses take slots past `retry_from`.
+        let just_under = t0 + LIMITS.stale_after - ms(1);
+        let mut honest = Vec::new();
+        for n in 0..LIMITS.retry_from {
+            honest.push(ticket(a.admit(fresh(&format!("203.0.113.{n}")), just_under)).0);
+        }
+        assert_eq!(a.counts().guarded, 0);
+        // At the threshold: on guard, `retry_from` are pending, so a new address gets a Retry.
+        let stale = t0 + LIMITS.stale_after;
+        assert_eq!(a.admit(fresh("192.0.2.1"), stale), Action::Retry);
+        let counts = a.counts();
+        assert_eq!((counts.guarded, counts.on_guard), (1, true));
+        // Once it comes back validated it takes a slot.
+        ticket(a.admit(proven("192.0.2.1"), stale));
+        for t in honest {
+            a.finish(t, Outcome::Completed, stale);
+        }
+        // Below `retry_from` in total a new address still gets a slot on guard.
+        let (second, _) = ticket(a.admit(fresh("192.0.2.2"), stale));
+        a.finish(second, Outcome::Completed, stale + ms(20));
+        // The stalled one is cut at its deadline: on guard for `guard_for` after that.
+        let cut = t0 + LIMITS.unvalidated_timeout;
+        a.finish(stalled, Outcome::TimedOut, cut);
+        for n in 0..LIMITS.retry_from {
+            let _ = a.admit(proven(&format!("198.51.100.{n}")), cut);
+        }
+        let late = cut + LIMITS.guard_for - ms(1);
+        assert_eq!(a.admit(fresh("192.0.2.3"), late), Action::Retry);
+        assert_eq!(a.counts().guarded, 1, "one episode, not one per sign");
+        // Calm again after `guard_for` without a sign.
+        let (_, d) = ticket(a.admit(fresh("192.0.2.3"), cut + LIMITS.guard_for));
+        assert_eq!(d, LIMITS.unvalidated_timeout);
+        assert!(!a.counts().on_guard);
+    }
+
+    #[test]
+    fn only_an_unvalidated_handshake_that_does_not_complete_is_a_sign_of_attack() {
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let (t, _) = ticket(a.admit(fresh("192.0.2.1"), t0));
+        a.finish(t, Outcome::Completed, t0);
+        let (t, _) = ticket(a.admit(proven("192.0.2.1"), t0));
+        a.finish(t, Outcome::Failed, t0);
+        let (t, _) = ticket(a.admit(proven("192.0.2.1"), t0));
+        a.finish(t, Outcome::TimedOut, t0);
+        assert_eq!(a.counts().guarded, 0);
+        // An unvalidated one abandoned (failed) before it is stale: a sign.
+        let (t, _) = ticket(a.admit(fresh("192.0.2.2"), t0));
+        a.finish(t, Outcome::Failed, t0 + ms(10));
+        assert_eq!((a.counts().guarded, a.counts().on_guard), (1, true));
+    }
+
+    #[test]
     fn a_stalled_flood_from_one_address_holds_only_its_cap_and_then_is_asked_to_validate() {
-        let mut a = Admission::new(LIMITS);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         let mut held = Vec::new();
         for _ in 0..LIMITS.per_source_max {
-            held.push(ticket(a.admit(fresh("198.51.100.7"))).0);
+            held.push(ticket(a.admit(fresh("198.51.100.7"), t0)).0);
         }
         for _ in 0..100 {
-            assert_eq!(a.admit(fresh("198.51.100.7")), Action::Retry);
+            assert_eq!(a.admit(fresh("198.51.100.7"), t0), Action::Retry);
         }
         assert_eq!(a.counts().pending, LIMITS.per_source_max as u64);
         assert_eq!(a.counts().retried, 100);
         // Another address is taken on at once, without a Retry.
-        let (_, d) = ticket(a.admit(fresh("192.0.2.1")));
+        let (_, d) = ticket(a.admit(fresh("192.0.2.1"), t0));
         assert_eq!(d, LIMITS.unvalidated_timeout);
         // The flooder's own address, once validated, is counted apart: an honest client behind
         // the same address still gets in (the stalled Initials cannot lock it out).
-        let (_, d) = ticket(a.admit(proven("198.51.100.7")));
+        let (_, d) = ticket(a.admit(proven("198.51.100.7"), t0));
         assert_eq!(d, LIMITS.validated_timeout);
     }
 
-    #[test]
-    fn past_the_threshold_every_unvalidated_attempt_gets_a_retry_and_a_validated_one_a_slot() {
-        let mut a = Admission::new(LIMITS);
-        for n in 0..LIMITS.retry_from {
-            ticket(a.admit(fresh(&format!("203.0.113.{n}"))));
+    /// One attacker strategy against the door: spoofed addresses (each new), `per_tick` stalled
+    /// Initials every tick while `active(now)`, each abandoned after `hold` (a forged close, seen
+    /// as a failed handshake) unless the deadline cuts it first. Meanwhile an honest client
+    /// from a proven address arrives every tick and finishes within the tick, and a new one
+    /// (unvalidated) does too, answering a Retry by coming back validated. Returns the most
+    /// slots the attacker held at once, and the ticks during which it held more than
+    /// `retry_from`. Panics if an honest client is ever refused or left waiting.
+    fn siege(hold: Duration, per_tick: usize, active: impl Fn(Duration) -> bool) -> (usize, u64) {
+        let tick = ms(10);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let mut attacker: VecDeque<(Instant, Duration, Ticket)> = VecDeque::new();
+        let (mut most, mut over, mut spoofed) = (0, 0, 0u32);
+        for step in 0..30_000u32 {
+            let elapsed = tick * step;
+            let now = t0 + elapsed;
+            // The attacker's handshakes end: abandoned after `hold`, or cut at the deadline.
+            let mut still = VecDeque::new();
+            for (since, deadline, t) in attacker.drain(..) {
+                if now >= since + deadline {
+                    a.finish(t, Outcome::TimedOut, now);
+                } else if since.checked_add(hold).is_some_and(|end| now >= end) {
+                    a.finish(t, Outcome::Failed, now);
+                } else {
+                    still.push_back((since, deadline, t));
+                }
+            }
+            attacker = still;
+            if active(elapsed) {
+                for _ in 0..per_tick {
+                    spoofed += 1;
+                    let source = IpAddr::from((0x0a00_0000 + spoofed).to_be_bytes());
+                    let attempt = Attempt {
+                        ip: source,
+                        validated: false,
+                        may_retry: true,
+                    };
+                    if let Action::Accept { ticket, deadline } = a.admit(attempt, now) {
+                        attacker.push_back((now, deadline, ticket));
+                    }
+                }
+            }
+            most = most.max(attacker.len());
+            over += u64::from(attacker.len() > LIMITS.retry_from);
+            // Honest clients: one proven, one new; both done within the tick.
+            let proven_action = a.admit(proven("192.0.2.1"), now);
+            let (t, _) = match proven_action {
+                Action::Accept { ticket, deadline } => (ticket, deadline),
+                other => panic!("a proven client got {other:?} at {elapsed:?}"),
+            };
+            a.finish(t, Outcome::Completed, now);
+            let new_client = match a.admit(fresh("192.0.2.2"), now) {
+                Action::Retry => a.admit(proven("192.0.2.2"), now),
+                other => other,
+            };
+            let (t, _) = match new_client {
+                Action::Accept { ticket, deadline } => (ticket, deadline),
+                other => panic!("a new client got {other:?} at {elapsed:?}"),
+            };
+            a.finish(t, Outcome::Completed, now);
         }
-        assert_eq!(a.admit(fresh("192.0.2.99")), Action::Retry);
+        (most, over)
+    }
+
+    #[test]
+    fn an_attacker_spacing_stalled_handshakes_under_the_thresholds_never_locks_the_door() {
+        let ticks = |d: Duration| (d.as_millis() / 10) as u64;
+        // Each stalled handshake abandoned just before it is stale, a steady trickle: the
+        // first abandoned one is a sign, so the door is on guard at once and stays so.
+        let (most, over) = siege(LIMITS.stale_after - ms(10), 1, |_| true);
+        assert!(most <= LIMITS.unvalidated_max, "{most}");
+        assert!(
+            over <= ticks(LIMITS.stale_after),
+            "{over} ticks over retry_from"
+        );
+        // Held to the deadline, a burst each tick: stale after `stale_after`, cut at
+        // `unvalidated_timeout`; the door stays on guard while the flood goes on.
+        let (most, over) = siege(Duration::MAX, 5, |_| true);
+        assert!(most <= LIMITS.unvalidated_max, "{most}");
+        assert!(
+            over <= ticks(LIMITS.unvalidated_timeout),
+            "{over} ticks over retry_from"
+        );
+        // The worst case: a burst, then silence for `guard_for` so that the door calms down,
+        // then another. Each burst holds at most `unvalidated_max` slots for at most
+        // `unvalidated_timeout`: at most that share of the time.
+        let period = LIMITS.unvalidated_timeout + LIMITS.guard_for + ms(100);
+        let (most, over) = siege(Duration::MAX, 10, |t| {
+            (t.as_millis() % period.as_millis()) < 20
+        });
+        assert!(most <= LIMITS.unvalidated_max, "{most}");
+        let rounds = ticks(ms(300_000)) / ticks(period) + 1;
+        assert!(
+            over <= rounds * ticks(LIMITS.unvalidated_timeout),
+            "{over} ticks over retry_from in {rounds} rounds"
+        );
+    }
+
+    #[test]
+    fn on_guard_past_the_threshold_every_unvalidated_attempt_gets_a_retry_and_a_validated_one_a_slot(
+    ) {
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let (t, _) = ticket(a.admit(fresh("198.51.100.1"), t0));
+        a.finish(t, Outcome::TimedOut, t0);
+        for n in 0..LIMITS.retry_from {
+            ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0));
+        }
+        assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Retry);
         // The same client comes back with the token: admitted, with the long deadline.
-        let (_, d) = ticket(a.admit(proven("192.0.2.99")));
+        let (_, d) = ticket(a.admit(proven("192.0.2.99"), t0));
         assert_eq!(d, LIMITS.validated_timeout);
     }
 
     #[test]
     fn a_validated_source_over_its_cap_is_refused_and_counted() {
-        let mut a = Admission::new(LIMITS);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         for _ in 0..LIMITS.per_source_max {
-            ticket(a.admit(proven("192.0.2.5")));
+            ticket(a.admit(proven("192.0.2.5"), t0));
         }
-        assert_eq!(a.admit(proven("192.0.2.5")), Action::Refuse);
+        assert_eq!(a.admit(proven("192.0.2.5"), t0), Action::Refuse);
         assert_eq!(a.counts().refused_per_address, 1);
         assert_eq!(a.counts().refused_busy, 0);
         // Another proven address is not affected.
-        ticket(a.admit(proven("192.0.2.6")));
+        ticket(a.admit(proven("192.0.2.6"), t0));
     }
 
     #[test]
     fn every_slot_taken_queues_validated_then_refuses_and_retries_unvalidated() {
-        let mut a = Admission::new(LIMITS);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         let mut held = Vec::new();
         for n in 0..LIMITS.total_max {
-            held.push(ticket(a.admit(proven(&format!("203.0.113.{n}")))).0);
+            held.push(ticket(a.admit(proven(&format!("203.0.113.{n}")), t0)).0);
         }
         for n in 0..LIMITS.queue_max {
-            assert_eq!(a.admit(proven(&format!("192.0.2.{n}"))), Action::Queue);
+            assert_eq!(a.admit(proven(&format!("192.0.2.{n}")), t0), Action::Queue);
         }
         // The queue is full: the next proven attempt is refused, an unvalidated one retried.
-        assert_eq!(a.admit(proven("192.0.2.99")), Action::Refuse);
+        assert_eq!(a.admit(proven("192.0.2.99"), t0), Action::Refuse);
         assert_eq!(a.counts().refused_busy, 1);
-        assert_eq!(a.admit(fresh("192.0.2.98")), Action::Retry);
+        assert_eq!(a.admit(fresh("192.0.2.98"), t0), Action::Retry);
         assert_eq!(a.counts().pending, LIMITS.total_max as u64);
         assert_eq!(a.counts().queued, LIMITS.queue_max as u64);
         // No slot yet: the oldest keeps its place.
-        assert_eq!(a.admit_queued(ip("192.0.2.0")), Action::Queue);
+        assert_eq!(a.admit_queued(ip("192.0.2.0"), t0), Action::Queue);
         // A slot frees: the oldest queued attempt takes it, with the validated deadline.
-        a.finish(held.remove(0), Outcome::Completed);
-        let (t, d) = ticket(a.admit_queued(ip("192.0.2.0")));
+        a.finish(held.remove(0), Outcome::Completed, t0);
+        let (t, d) = ticket(a.admit_queued(ip("192.0.2.0"), t0));
         assert!(t.validated());
         assert_eq!(d, LIMITS.validated_timeout);
         assert_eq!(a.counts().queued, LIMITS.queue_max as u64 - 1);
         // The queue has room again for a newcomer.
-        assert_eq!(a.admit(proven("192.0.2.50")), Action::Queue);
+        assert_eq!(a.admit(proven("192.0.2.50"), t0), Action::Queue);
         assert_eq!(a.counts().queued_total, LIMITS.queue_max as u64 + 1);
     }
 
     #[test]
     fn a_queued_attempt_that_outwaits_its_bound_is_refused_and_counted() {
-        let mut a = Admission::new(LIMITS);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         for n in 0..LIMITS.total_max {
-            ticket(a.admit(proven(&format!("203.0.113.{n}"))));
+            ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
         }
-        assert_eq!(a.admit(proven("192.0.2.1")), Action::Queue);
+        assert_eq!(a.admit(proven("192.0.2.1"), t0), Action::Queue);
         assert_eq!(a.expire_queued(ip("192.0.2.1")), Action::Refuse);
         let counts = a.counts();
         assert_eq!((counts.queued, counts.queue_expired), (0, 1));
@@ -501,94 +796,97 @@ mod tests {
             queue_max: 100,
             ..LIMITS
         });
+        let t0 = Instant::now();
         for n in 0..LIMITS.total_max {
-            ticket(a.admit(proven(&format!("203.0.113.{n}"))));
+            ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
         }
         for _ in 0..LIMITS.per_source_max {
-            assert_eq!(a.admit(proven("198.51.100.7")), Action::Queue);
+            assert_eq!(a.admit(proven("198.51.100.7"), t0), Action::Queue);
         }
-        assert_eq!(a.admit(proven("198.51.100.7")), Action::Refuse);
+        assert_eq!(a.admit(proven("198.51.100.7"), t0), Action::Refuse);
         // Another proven source still gets a place.
-        assert_eq!(a.admit(proven("192.0.2.1")), Action::Queue);
+        assert_eq!(a.admit(proven("192.0.2.1"), t0), Action::Queue);
         a.forget_queued(ip("198.51.100.7"));
-        assert_eq!(a.admit(proven("198.51.100.7")), Action::Queue);
+        assert_eq!(a.admit(proven("198.51.100.7"), t0), Action::Queue);
     }
 
     #[test]
     fn a_stalled_flood_never_reaches_the_queue() {
         // Unvalidated attempts are retried or ignored when busy, never queued: only a client
         // that proved its address can wait for a slot.
-        let mut a = Admission::new(LIMITS);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         for n in 0..LIMITS.total_max {
-            ticket(a.admit(proven(&format!("203.0.113.{n}"))));
+            ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
         }
         for n in 0..1_000u32 {
             let ip = IpAddr::from(n.to_be_bytes()).to_string();
-            assert_eq!(a.admit(fresh(&ip)), Action::Retry);
+            assert_eq!(a.admit(fresh(&ip), t0), Action::Retry);
             let no_retry = Attempt {
                 may_retry: false,
                 ..fresh(&ip)
             };
-            assert_eq!(a.admit(no_retry), Action::Ignore);
+            assert_eq!(a.admit(no_retry, t0), Action::Ignore);
         }
         assert_eq!(a.counts().queued, 0);
     }
 
     #[test]
     fn an_attempt_that_may_not_retry_is_ignored_not_answered() {
-        let mut a = Admission::new(LIMITS);
-        for n in 0..LIMITS.retry_from {
-            ticket(a.admit(fresh(&format!("203.0.113.{n}"))));
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        for n in 0..LIMITS.unvalidated_max {
+            ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0));
         }
         let attempt = Attempt {
             may_retry: false,
             ..fresh("192.0.2.1")
         };
-        assert_eq!(a.admit(attempt), Action::Ignore);
+        assert_eq!(a.admit(attempt, t0), Action::Ignore);
         assert_eq!(a.counts().ignored, 1);
     }
 
     #[test]
     fn finishing_frees_the_slot_and_the_table_entry_and_counts_the_outcome() {
-        let mut a = Admission::new(LIMITS);
-        let (t1, _) = ticket(a.admit(fresh("192.0.2.1")));
-        let (t2, _) = ticket(a.admit(fresh("192.0.2.1")));
-        assert_eq!(a.admit(fresh("192.0.2.1")), Action::Retry);
-        a.finish(t1, Outcome::TimedOut);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let (t1, _) = ticket(a.admit(fresh("192.0.2.1"), t0));
+        let (t2, _) = ticket(a.admit(fresh("192.0.2.1"), t0));
+        assert_eq!(a.admit(fresh("192.0.2.1"), t0), Action::Retry);
+        a.finish(t1, Outcome::TimedOut, t0);
         assert_eq!(a.sources(), 1);
-        let (t3, _) = ticket(a.admit(fresh("192.0.2.1")));
-        a.finish(t2, Outcome::Completed);
-        a.finish(t3, Outcome::Failed);
+        let (t3, _) = ticket(a.admit(fresh("192.0.2.1"), t0));
+        a.finish(t2, Outcome::Completed, t0);
+        a.finish(t3, Outcome::Failed, t0);
         let counts = a.counts();
         assert_eq!(counts.pending, 0);
         assert_eq!(counts.timed_out, 1);
         assert_eq!(counts.completed, 1);
         assert_eq!(counts.accepted, 3);
         assert_eq!(a.sources(), 0);
+        assert!(a.unvalidated.is_empty());
     }
 
     #[test]
     fn ipv6_sources_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
-        let mut a = Admission::new(LIMITS);
-        ticket(a.admit(proven("2001:db8:1:2::1")));
-        ticket(a.admit(proven("2001:db8:1:2:ffff::9")));
-        assert_eq!(a.admit(proven("2001:db8:1:2::77")), Action::Refuse);
-        ticket(a.admit(proven("2001:db8:1:3::1")));
-        ticket(a.admit(proven("192.0.2.8")));
-        ticket(a.admit(proven("::ffff:192.0.2.8")));
-        assert_eq!(a.admit(proven("192.0.2.8")), Action::Refuse);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        ticket(a.admit(proven("2001:db8:1:2::1"), t0));
+        ticket(a.admit(proven("2001:db8:1:2:ffff::9"), t0));
+        assert_eq!(a.admit(proven("2001:db8:1:2::77"), t0), Action::Refuse);
+        ticket(a.admit(proven("2001:db8:1:3::1"), t0));
+        ticket(a.admit(proven("192.0.2.8"), t0));
+        ticket(a.admit(proven("::ffff:192.0.2.8"), t0));
+        assert_eq!(a.admit(proven("192.0.2.8"), t0), Action::Refuse);
     }
 
     #[test]
     fn the_source_table_stays_bounded_under_many_addresses() {
-        let mut a = Admission::new(LIMITS);
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         for n in 0..10_000u32 {
             let ip = IpAddr::from(n.to_be_bytes());
-            let _ = a.admit(fresh(&ip.to_string()));
-            let _ = a.admit(proven(&ip.to_string()));
+            let _ = a.admit(fresh(&ip.to_string()), t0);
+            let _ = a.admit(proven(&ip.to_string()), t0);
         }
         assert!(a.sources() <= LIMITS.total_max + LIMITS.queue_max);
         assert_eq!(a.counts().pending, LIMITS.total_max as u64);
         assert_eq!(a.counts().queued, LIMITS.queue_max as u64);
+        assert!(a.unvalidated.len() <= LIMITS.unvalidated_max);
     }
 }
