@@ -5,12 +5,21 @@
 //! events); a simulated peer needs only the connection and its control stream, and thousands of
 //! them share a few UDP endpoints, each dial carrying its own identity in its client config.
 
+use std::fmt;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use quinn::udp::{RecvMeta, Transmit};
+use quinn::{AsyncUdpSocket, Runtime, UdpPoller};
 
 use crate::identity::FeedId;
-use crate::limits::{FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX};
+use crate::limits::{
+    FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX, UDP_SOCKET_BUFFER_BYTES,
+};
 use crate::loadtest::LoadtestError;
 use crate::net::frame;
 use crate::net::hello::{dial_hello_pipelined, Capabilities, Capability, Hello, NodeRole};
@@ -20,6 +29,80 @@ use crate::net::tls::{peer_key, server_name};
 use crate::net::{stream, PeerEndpoint};
 use crate::relay::config::{outer_client_config, uplink_client_config};
 use crate::wire::switchboard::{ClientMsg, ServerMsg};
+
+/// One of the UDP endpoints the simulated peers share: a [`PeerEndpoint`] on a socket bound to
+/// `addr` that sends one datagram per transmit ([`OneDatagram`]).
+///
+/// Why not [`PeerEndpoint::bind`]: with segmentation offload (GSO) a quinn connection builds up
+/// to ten datagrams into its own transmit buffer and keeps that buffer's capacity for its life
+/// (about 2.6-5 KB once a handshake flight or a burst of relayed datagrams grew it). A daemon
+/// pays that once per connection it holds, a few; the harness pays it for each of thousands of
+/// simulated peers, which is more than any other single part of a peer's outer connection
+/// after quinn's own state. A simulated peer's sends are single keep-alives, control frames and
+/// relayed datagrams, so batching them saves it little; without it each connection's buffer
+/// stays one datagram. The protocol, and what the switchboard receives, are the same.
+pub fn shared_endpoint(addr: SocketAddr, key: &SigningKey) -> Result<PeerEndpoint, LoadtestError> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    // As `PeerEndpoint::bind` does: a burst is queued by the kernel rather than dropped (a
+    // refusal leaves the default, which only makes drops likelier).
+    let sock = socket2::SockRef::from(&socket);
+    if let Err(e) = sock
+        .set_recv_buffer_size(UDP_SOCKET_BUFFER_BYTES)
+        .and_then(|()| sock.set_send_buffer_size(UDP_SOCKET_BUFFER_BYTES))
+    {
+        tracing::debug!(error = %e, "could not enlarge a shared endpoint's UDP buffers");
+    }
+    let inner = quinn::TokioRuntime.wrap_udp_socket(socket)?;
+    Ok(PeerEndpoint::with_socket(
+        Arc::new(OneDatagram(inner)),
+        key,
+    )?)
+}
+
+/// A UDP socket that tells quinn it sends one datagram per transmit (no GSO); everything else
+/// is the wrapped socket's. See [`shared_endpoint`].
+pub struct OneDatagram(Arc<dyn AsyncUdpSocket>);
+
+impl fmt::Debug for OneDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OneDatagram").field(&self.0).finish()
+    }
+}
+
+impl AsyncUdpSocket for OneDatagram {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Arc::clone(&self.0).create_io_poller()
+    }
+
+    fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
+        self.0.try_send(transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_recv(cx, bufs, meta)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        1
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.0.max_receive_segments()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.0.may_fragment()
+    }
+}
 
 /// Where a switchboard listens and the key it must prove.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -143,12 +143,16 @@ impl Actor for SimPeer {
         state: &mut PeerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            // Boxed, as the other arms that await the network: ractor keeps this handler's
+            // future inside every actor's boxed processing loop for the actor's life, sized for
+            // its largest arm, and the dial (TLS, hello, join) is kilobytes of state that a
+            // joined peer never needs again.
             PeerMsg::Connect if state.live.is_none() && !state.harness.is_stopping() => {
-                connect(&myself, state).await
+                Box::pin(connect(&myself, state)).await
             }
             PeerMsg::Connect => {}
             PeerMsg::Frame(generation, frame) if generation == state.generation => {
-                on_frame(&myself, state, frame).await
+                Box::pin(on_frame(&myself, state, frame)).await
             }
             PeerMsg::Frame(..) => {}
             PeerMsg::Closed(generation, reason)
@@ -163,7 +167,7 @@ impl Actor for SimPeer {
                 }
             }
             PeerMsg::Closed(..) => {}
-            PeerMsg::ChangeStatus => change_status(state).await,
+            PeerMsg::ChangeStatus => Box::pin(change_status(state)).await,
             PeerMsg::Leave if state.live.is_some() => {
                 state.harness.change(state.local, ChangeKind::Leave);
                 Metrics::bump(&state.harness.metrics.churn_events);
@@ -172,7 +176,7 @@ impl Actor for SimPeer {
                 myself.send_after(LOADTEST_AWAY, || PeerMsg::Connect);
             }
             PeerMsg::Leave => {}
-            PeerMsg::Introduce(to) => introduce(&myself, state, to).await,
+            PeerMsg::Introduce(to) => Box::pin(introduce(&myself, state, to)).await,
             PeerMsg::IntroTimeout(to, attempt) => {
                 let pending = state
                     .targets
@@ -180,7 +184,7 @@ impl Actor for SimPeer {
                     .is_some_and(|t| t.asked && t.attempts == attempt);
                 if pending {
                     state.harness.metrics.refuse_intro("unanswered");
-                    introduce(&myself, state, to).await;
+                    Box::pin(introduce(&myself, state, to)).await;
                 }
             }
             PeerMsg::Post => post(state),

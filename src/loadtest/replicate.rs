@@ -85,13 +85,15 @@ pub async fn session(
     };
     let mut appended = feeds.appended.subscribe();
     let mut session = Session::new(feeds.lock().clock(), PeerMemory::default());
-    let (frames_tx, mut frames) = mpsc::channel(LOADTEST_REPLICATE_FRAMES_QUEUE);
+    // Boxed: a tokio channel allocates its slots 32 at a time, up front, for its life, and a
+    // simulated peer holds one per session (a replicator several): 32 pointers, not 32 frames.
+    let (frames_tx, mut frames) = mpsc::channel::<Box<Msg>>(LOADTEST_REPLICATE_FRAMES_QUEUE);
     // The reader feeds a bounded queue, so the loop below can wait on frames and announcements
     // at once (reading a frame is not cancel-safe); a full queue stops the reading.
     let _reader = OwnedTask::spawn(async move {
         let mut recv = recv;
         while let Ok(Some(msg)) = stream::read_frame::<Msg>(&mut recv, FRAME_BYTES_MAX).await {
-            if frames_tx.send(msg).await.is_err() {
+            if frames_tx.send(Box::new(msg)).await.is_err() {
                 return;
             }
         }
@@ -108,7 +110,7 @@ pub async fn session(
             frame = frames.recv() => match frame {
                 Some(msg) => {
                     let replica = feeds.lock();
-                    session.handle(msg, &*replica)?
+                    session.handle(*msg, &*replica)?
                 }
                 None => break,
             },

@@ -20,7 +20,7 @@ use crate::limits::{
     LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX, LOADTEST_RAMP_MAX,
     LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
 };
-use crate::loadtest::client::{Link, SbTarget};
+use crate::loadtest::client::{shared_endpoint, Link, SbTarget};
 use crate::loadtest::graph::FollowGraph;
 use crate::loadtest::harness::Harness;
 use crate::loadtest::metrics::{Measure, Metrics, LAG_PROBE};
@@ -178,7 +178,7 @@ pub async fn setup_as(
             false => any,
         };
         // The endpoint's own key is never used for a peer's dial (each carries its own config).
-        endpoints.push(Arc::new(PeerEndpoint::bind(bind, &endpoint_key(i as u64))?));
+        endpoints.push(Arc::new(shared_endpoint(bind, &endpoint_key(i as u64))?));
     }
     let local = config.shard.local_count(config.peers);
     let share = |n: u64| {
