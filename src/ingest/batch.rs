@@ -524,6 +524,65 @@ mod tests {
         }
     }
 
+    /// Sign `content` as the next entry of `who`'s feed after `head` (moved on), as replication
+    /// would deliver it; with its id.
+    fn sign_next(who: &Identity, head: &mut Option<FeedHead>, content: Content) -> (Op, MsgId) {
+        let (entry, payload, header) = next_entry(who, head.as_ref(), &content, now_ms()).unwrap();
+        let id = entry.id();
+        *head = Some(FeedHead {
+            seq: header.seq,
+            id,
+            timestamp_ms: header.timestamp_ms,
+        });
+        let op = Op::Remote {
+            entry,
+            payload: Some(payload),
+            feed: Some(who.id()),
+        };
+        (op, id)
+    }
+
+    #[test]
+    fn entries_that_name_each_other_in_one_batch_see_each_other() {
+        // The message-id index of a batch's appends is written at its commit: what a later entry
+        // of the same batch looks up by id (a reply's thread, a delete's target) must find them.
+        let node = Node::new();
+        let author = Identity::generate();
+        let aid = author.id();
+        let mut head = None;
+        let (op1, root) = sign_next(&author, &mut head, text("root", vec![]));
+        let reply = Content::Text {
+            text: "reply".into(),
+            root: Some(root),
+            branch: Some(root),
+            mentions: vec![],
+        };
+        let (op2, reply) = sign_next(&author, &mut head, reply);
+        // Seq 3 answers the reply in the first form (naming the parent only): its thread is the
+        // parent's root, found by looking the parent up. Seq 4 deletes seq 1's payload.
+        let answer = Content::Post {
+            text: "answer".into(),
+            reply_to: Some(reply),
+        };
+        let (op3, _) = sign_next(&author, &mut head, answer);
+        let (op4, _) = sign_next(&author, &mut head, Content::Delete { msg: root });
+        let outcomes =
+            run_batch(&node.store, &node.me, vec![op1, op2, op3, op4], now_ms()).unwrap();
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        let thread = node.store.read().unwrap().thread(&reply).unwrap();
+        assert_eq!(thread.root_id, root);
+        assert_eq!(thread.replies.len(), 2, "{:?}", thread.replies);
+        assert_eq!(node.payload(&aid, 1), None);
+        assert!(node.payload(&aid, 2).is_some());
+        assert_eq!(node.verify(&aid), 4);
+        // Every id is in the index once committed.
+        for seq in 1..=4 {
+            let reader = node.store.read().unwrap();
+            let id = reader.entry(&aid, seq).unwrap().unwrap().id();
+            assert_eq!(reader.locate(&id).unwrap(), Some((aid, seq)));
+        }
+    }
+
     #[test]
     fn a_delete_drops_the_payload_everywhere_and_the_feed_still_validates() {
         let (a, b, c) = (Node::new(), Node::new(), Node::new());

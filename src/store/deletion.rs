@@ -67,7 +67,13 @@ impl Writer<'_> {
             .map(<[u8]>::to_vec);
         if let (Some(old), Some(entry)) = (old, self.entry(author, seq)?) {
             if let (Ok(content), Ok(header)) = (Content::decode(&old), entry.header()) {
-                crate::store::social::unindex(&mut self.txn, &self.tables, &header, &content)?;
+                crate::store::social::unindex(
+                    &mut self.txn,
+                    &self.tables,
+                    &self.msgs,
+                    &header,
+                    &content,
+                )?;
             }
             self.tables.payloads.delete(&mut self.txn, &key)?;
         }

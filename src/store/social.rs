@@ -26,6 +26,7 @@ use crate::limits::{
 };
 use crate::store::keys::{entry_key, split_entry_key};
 use crate::store::read::{decode, Reader};
+use crate::store::write::PendingMsgs;
 use crate::store::{StoreError, StoredEntry, Table, Tables};
 
 const INDEXED_KEY: &[u8] = b"indexed-v1";
@@ -131,9 +132,19 @@ fn corrupt(table: &'static str, reason: impl ToString) -> StoreError {
     }
 }
 
-/// The content of the entry with id `id`, read in `txn`.
-fn content_of(txn: &RoTxn<'_>, tables: &Tables, id: &MsgId) -> Result<Option<Content>, StoreError> {
-    let Some((author, seq)) = tables.msgs.get(txn, &id.0)?.and_then(split_entry_key) else {
+/// The content of the entry with id `id`, read in `txn` (whose `msgs` rows not yet written are
+/// `pending`).
+fn content_of(
+    txn: &RoTxn<'_>,
+    tables: &Tables,
+    pending: &PendingMsgs,
+    id: &MsgId,
+) -> Result<Option<Content>, StoreError> {
+    let row = match pending.get(id) {
+        Some(key) => Some(&key[..]),
+        None => tables.msgs.get(txn, &id.0)?,
+    };
+    let Some((author, seq)) = row.and_then(split_entry_key) else {
         return Ok(None);
     };
     let Some(bytes) = tables.payloads.get(txn, &entry_key(&author, seq))? else {
@@ -146,6 +157,7 @@ fn content_of(txn: &RoTxn<'_>, tables: &Tables, id: &MsgId) -> Result<Option<Con
 pub(crate) fn index(
     txn: &mut RwTxn<'_>,
     tables: &Tables,
+    pending: &PendingMsgs,
     header: &Header,
     content: &Content,
 ) -> Result<(), StoreError> {
@@ -201,7 +213,7 @@ pub(crate) fn index(
             ..
         } => {
             // The first form named only the parent: its thread is the parent's thread.
-            let root = match content_of(txn, tables, parent)? {
+            let root = match content_of(txn, tables, pending, parent)? {
                 Some(Content::Text { root: Some(r), .. }) => r,
                 Some(Content::Post {
                     reply_to: Some(r), ..
@@ -225,6 +237,7 @@ pub(crate) fn index(
 pub(crate) fn unindex(
     txn: &mut RwTxn<'_>,
     tables: &Tables,
+    pending: &PendingMsgs,
     header: &Header,
     content: &Content,
 ) -> Result<(), StoreError> {
@@ -247,7 +260,7 @@ pub(crate) fn unindex(
             ..
         } => {
             // The first form's row is under the root found as `index` found it.
-            let root = match content_of(txn, tables, parent)? {
+            let root = match content_of(txn, tables, pending, parent)? {
                 Some(Content::Text { root: Some(r), .. }) => r,
                 Some(Content::Post {
                     reply_to: Some(r), ..
@@ -292,7 +305,7 @@ pub(crate) fn backfill(env: &Env<WithoutTls>, tables: &Tables) -> Result<u64, St
         let Ok(header) = entry.header() else {
             continue;
         };
-        index(&mut wtxn, tables, &header, &content)?;
+        index(&mut wtxn, tables, &PendingMsgs::new(), &header, &content)?;
         done += 1;
     }
     tables.social.meta.put(&mut wtxn, INDEXED_KEY, b"1")?;

@@ -1,10 +1,10 @@
 //! The write transaction: appends of validated entries and rolodex updates, committed together.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use heed::RwTxn;
 
-use crate::feed::{Checked, ContentType, Entry, FeedHead};
+use crate::feed::{Checked, ContentType, Entry, FeedHead, MsgId};
 use crate::identity::FeedId;
 use crate::replicate::PeerMemory;
 use crate::rolodex::RolodexEntry;
@@ -17,13 +17,24 @@ use crate::store::{StoreError, Tables};
 /// The heads of the feeds it appended to are kept here and written once each at commit (in key
 /// order), not once per entry: a batch of a feed's entries costs one `heads` put, not one per
 /// entry. [`Writer::head`] reads them first, so the transaction sees its own appends.
+///
+/// Likewise the message-id index rows (`msgs`) of its appends are kept here and written at
+/// commit, sorted by id: ids are hashes, so rows put in append order land on random pages of the
+/// table, while sorted they walk it once, page after page. [`Writer::locate`] (and the social
+/// index's lookups of a parent) read them first.
 pub struct Writer<'e> {
     pub(super) txn: RwTxn<'e>,
     pub(super) tables: Tables,
     /// Heads of the feeds appended to in this transaction, not yet in the `heads` table: at most
     /// one per feed appended to, so bounded by the batch.
     heads: BTreeMap<FeedId, FeedHead>,
+    /// `msgs` rows of this transaction's appends, not yet in the table: one per append, so
+    /// bounded by the batch.
+    pub(super) msgs: PendingMsgs,
 }
+
+/// Message-id index rows not yet written: id → `author ‖ seq`.
+pub(crate) type PendingMsgs = HashMap<MsgId, [u8; 40]>;
 
 impl<'e> Writer<'e> {
     pub(crate) fn new(txn: RwTxn<'e>, tables: Tables) -> Self {
@@ -31,10 +42,16 @@ impl<'e> Writer<'e> {
             txn,
             tables,
             heads: BTreeMap::new(),
+            msgs: PendingMsgs::new(),
         }
     }
 
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        let mut msgs: Vec<(MsgId, [u8; 40])> = std::mem::take(&mut self.msgs).into_iter().collect();
+        msgs.sort_unstable_by_key(|(id, _)| *id);
+        for (id, key) in msgs {
+            self.tables.msgs.put(&mut self.txn, &id.0, &key)?;
+        }
         for (author, head) in std::mem::take(&mut self.heads) {
             let bytes = postcard::to_stdvec(&head).map_err(|e| StoreError::Corrupt {
                 table: "heads",
@@ -59,7 +76,10 @@ impl<'e> Writer<'e> {
     }
 
     /// Where a message id sits, as this transaction sees it: its author and sequence.
-    pub fn locate(&self, id: &crate::feed::MsgId) -> Result<Option<(FeedId, u64)>, StoreError> {
+    pub fn locate(&self, id: &MsgId) -> Result<Option<(FeedId, u64)>, StoreError> {
+        if let Some(key) = self.msgs.get(id) {
+            return Ok(crate::store::keys::split_entry_key(key));
+        }
         Ok(self
             .tables
             .msgs
@@ -78,7 +98,7 @@ impl<'e> Writer<'e> {
         self.tables
             .entries
             .put(&mut self.txn, &key, &checked.entry.0)?;
-        self.tables.msgs.put(&mut self.txn, &checked.id.0, &key)?;
+        self.msgs.insert(checked.id, key);
         if let Some(payload) = &checked.payload {
             self.tables.payloads.put(&mut self.txn, &key, payload)?;
             // Names, threads, mentions and reactions are indexed in the same transaction, from
@@ -92,7 +112,13 @@ impl<'e> Writer<'e> {
                 }
             };
             if let Some(content) = content {
-                crate::store::social::index(&mut self.txn, &self.tables, header, content)?;
+                crate::store::social::index(
+                    &mut self.txn,
+                    &self.tables,
+                    &self.msgs,
+                    header,
+                    content,
+                )?;
             }
         }
         if header.content_type == ContentType::Post {
@@ -215,6 +241,29 @@ mod tests {
         });
         assert!(matches!(aborted, Err(StoreError::DiskFull)));
         assert_eq!(reader_head(&store, &a).map(|h| h.seq), Some(3));
+        // Message ids: seen inside the transaction, in the index once committed, and not at all
+        // after an abort.
+        let reader = store.read().unwrap();
+        for c in a_entries.iter().chain(&b_entries) {
+            assert_eq!(
+                reader.locate(&c.id).unwrap(),
+                Some((c.header.author, c.header.seq))
+            );
+        }
+        assert_eq!(reader.locate(&next[0].id).unwrap(), None);
+        drop(reader);
+        store
+            .write(|w| {
+                w.append(&next[0])?;
+                assert_eq!(w.locate(&next[0].id)?, Some((a.id(), 4)));
+                assert_eq!(w.locate(&a_entries[0].id)?, Some((a.id(), 1)));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(
+            store.read().unwrap().locate(&next[0].id).unwrap(),
+            Some((a.id(), 4))
+        );
     }
 
     fn reader_head(store: &Store, who: &Identity) -> Option<FeedHead> {
