@@ -2,7 +2,7 @@
 //! of a batch ([`prepare_here`]), so that verification runs on every core while the committer
 //! writes the parts already verified.
 //!
-//! A batch is cut into parts of at most [`VERIFY_CHUNK_MAX`] ops (one `verify_batch` call each)
+//! A batch is cut into parts of at most [`VERIFY_CHUNK_MAX`] ops (one batch verification each)
 //! and the parts are queued at once; an idle verifier takes the next part, so no core waits on
 //! another (a part is the unit of work, not a fixed share of the batch per core). The
 //! [`Verifying`] handle gives the parts back **in batch order**, each waited for, which is what
