@@ -5,9 +5,10 @@
 //!
 //! The loop never waits for a slot: a decision is taken for every attempt as it arrives, so a
 //! flood of stalled handshakes is answered with Retries (which cost no state) instead of
-//! queueing honest clients behind it. Only an attempt from a proven address may wait, in the
-//! core's bounded queue, when every slot is taken: the loop holds it in arrival order, gives it
-//! the next slot that frees, and refuses it once it has waited the core's bound.
+//! queueing honest clients behind it. An attempt the core cannot take now (every slot taken, or
+//! while calm the share of new clients) may wait in the core's bounded queue: the loop holds it
+//! in arrival order, offers it the next slot that frees (the core may ask a new client to
+//! validate instead, once on guard), and gives up on it once it has waited the core's bound.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -40,48 +41,24 @@ where
         tokio::select! {
             incoming = endpoint.incoming() => {
                 let Some(incoming) = incoming else { break };
-                let attempt = Attempt {
-                    ip: incoming.remote_address().ip(),
-                    validated: incoming.remote_address_validated(),
-                    may_retry: incoming.may_retry(),
-                };
-                let action = lock(&admission).admit(attempt, std::time::Instant::now());
-                match action {
-                    Action::Accept { ticket, deadline } => {
-                        handshake(incoming, ticket, deadline, &admission, &freed, &on_accept)
-                    }
-                    Action::Queue => queue.push_back((Instant::now(), incoming)),
-                    Action::Retry => {
-                        // The core asks for a Retry only when `may_retry`; should quinn still
-                        // refuse, the attempt is refused rather than admitted.
-                        if let Err(e) = incoming.retry() {
-                            e.into_incoming().refuse();
-                        }
-                    }
-                    Action::Refuse => incoming.refuse(),
-                    Action::Ignore => incoming.ignore(),
+                let action = lock(&admission).admit(attempt(&incoming), std::time::Instant::now());
+                if let Some(incoming) = act(action, incoming, &admission, &freed, &on_accept) {
+                    queue.push_back((Instant::now(), incoming));
                 }
             }
             _ = freed.notified(), if !queue.is_empty() => {}
             _ = tokio::time::sleep_until(oldest.unwrap_or_else(Instant::now)), if oldest.is_some() => {}
         }
-        // Slots freed or waits ran out: the queue's head, in order.
+        // Slots freed, waits ran out, or the door went on guard: the queue's head, in order.
         while let Some((since, incoming)) = queue.pop_front() {
-            let ip = incoming.remote_address().ip();
-            if since.elapsed() >= wait {
-                lock(&admission).expire_queued(ip);
-                incoming.refuse();
-                continue;
-            }
-            let action = lock(&admission).admit_queued(ip, std::time::Instant::now());
-            match action {
-                Action::Accept { ticket, deadline } => {
-                    handshake(incoming, ticket, deadline, &admission, &freed, &on_accept)
-                }
-                _ => {
-                    queue.push_front((since, incoming));
-                    break;
-                }
+            let action = if since.elapsed() >= wait {
+                lock(&admission).expire_queued(attempt(&incoming))
+            } else {
+                lock(&admission).admit_queued(attempt(&incoming), std::time::Instant::now())
+            };
+            if let Some(incoming) = act(action, incoming, &admission, &freed, &on_accept) {
+                queue.push_front((since, incoming));
+                break;
             }
         }
     }
@@ -89,6 +66,46 @@ where
         lock(&admission).forget_queued(incoming.remote_address().ip());
         incoming.refuse();
     }
+}
+
+/// What the core needs to know of an incoming attempt.
+fn attempt(incoming: &quinn::Incoming) -> Attempt {
+    Attempt {
+        ip: incoming.remote_address().ip(),
+        validated: incoming.remote_address_validated(),
+        may_retry: incoming.may_retry(),
+    }
+}
+
+/// Carry out the core's `action` on `incoming`; gives the attempt back when it is to wait in the
+/// queue.
+fn act<F, Fut>(
+    action: Action,
+    incoming: quinn::Incoming,
+    admission: &Arc<Mutex<Admission>>,
+    freed: &Arc<Notify>,
+    on_accept: &Arc<F>,
+) -> Option<quinn::Incoming>
+where
+    F: Fn(quinn::Connection, FeedId) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    match action {
+        Action::Accept { ticket, deadline } => {
+            handshake(incoming, ticket, deadline, admission, freed, on_accept)
+        }
+        Action::Queue => return Some(incoming),
+        Action::Retry => {
+            // The core asks for a Retry only when `may_retry`; should quinn still refuse, the
+            // attempt is refused rather than admitted.
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
+        }
+        Action::Refuse => incoming.refuse(),
+        Action::Ignore => incoming.ignore(),
+    }
+    None
 }
 
 /// Run one admitted handshake in its own task; its slot is given back (and the loop told) when

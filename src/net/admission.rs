@@ -13,7 +13,8 @@
 //!   costs every honest client a round trip, a token sealed and opened, and a second Initial on
 //!   both sides, so it is asked for only when it buys something:
 //!   - *calm*: an unvalidated attempt takes a slot while fewer than [`Limits::unvalidated_max`]
-//!     unvalidated handshakes are pending (and a slot is free); past that, a Retry. A burst of
+//!     unvalidated handshakes are pending (and a slot is free); past that it waits in the queue
+//!     below, as a proven client does, and only when the queue is full too, a Retry. A burst of
 //!     honest clients (a switchboard's clients coming back after a restart) gets in without one.
 //!   - *on guard*: once there is a sign of attack, an unvalidated attempt gets a Retry as soon
 //!     as [`Limits::retry_from`] handshakes are pending in total (the old rule). The signs: an
@@ -37,14 +38,17 @@
 //! - **A short deadline before validation.** A handshake from an unvalidated address must finish
 //!   within [`Limits::unvalidated_timeout`] (one round trip suffices for an honest client, with
 //!   room for a lost flight); a validated one keeps [`Limits::validated_timeout`].
-//! - **A short queue for proven clients.** When every slot is taken, a validated attempt (its
-//!   address is proven) waits in a bounded queue ([`Limits::queue_max`], at most
-//!   [`Limits::per_source_max`] per source) for at most [`Limits::queue_wait`] instead of being
-//!   refused at once: a burst of honest clients (a ramp, a cluster node's clients failing over)
-//!   is admitted as slots free up rather than sent away to retry. Unvalidated attempts never
-//!   queue (they get a Retry, which costs no state), and a queued attempt that outwaits its bound
-//!   is refused, so stalled handshakes still cannot lock the door: at worst they make proven
-//!   clients wait [`Limits::queue_wait`] before the refusal they got before.
+//! - **A short queue.** When every slot is taken, a validated attempt (its address is proven)
+//!   waits in a bounded queue ([`Limits::queue_max`], at most [`Limits::per_source_max`] per
+//!   source) for at most [`Limits::queue_wait`] instead of being refused at once: a burst of
+//!   honest clients (a ramp, a cluster node's clients failing over) is admitted as slots free up
+//!   rather than sent away to retry. While calm, an unvalidated attempt past the calm share waits
+//!   there too; on guard none joins, and one already waiting is asked to validate (a Retry) when
+//!   its turn comes, so a flood queued before the alarm drains at once. A queued attempt that
+//!   outwaits its bound is refused (a proven one) or asked to validate (a new one), so stalled
+//!   handshakes still cannot lock the door: at worst they make clients wait
+//!   [`Limits::queue_wait`] before the answer they got before. The queue is served in order: a
+//!   new client at its head waits while the calm share is taken even if a slot is free.
 //!
 //! The core counts pending handshakes by source and in total, decides an [`Action`] for each
 //! [`Attempt`], and takes back the [`Ticket`] of a handshake that ended. The driver turns actions
@@ -126,9 +130,10 @@ pub enum Action {
     },
     /// Answer with a Retry: the client must prove its address first.
     Retry,
-    /// Hold the attempt: every slot is taken, its address is proven and the queue has room. The
-    /// driver keeps it in arrival order and asks [`Admission::admit_queued`] when a slot frees
-    /// (or [`Admission::expire_queued`] once it has waited [`Limits::queue_wait`]).
+    /// Hold the attempt: no slot for it now (every slot taken, or while calm the share of new
+    /// clients) and the queue has room. The driver keeps it in arrival order and asks
+    /// [`Admission::admit_queued`] when a slot frees (or [`Admission::expire_queued`] once it has
+    /// waited [`Limits::queue_wait`]).
     Queue,
     /// Answer with a refusal (CONNECTION_REFUSED): the address is proven and over its cap, or
     /// every slot is taken and the queue is full.
@@ -293,35 +298,60 @@ impl Admission {
                 return Action::Refuse;
             }
             if self.total >= limits.total_max {
-                if self.queued < limits.queue_max && pending.queued < limits.per_source_max {
-                    self.sources.entry(source).or_default().queued += 1;
-                    self.queued += 1;
-                    self.counts.queued_total += 1;
-                    return Action::Queue;
+                if let Some(queued) = self.enqueue(source, pending) {
+                    return queued;
                 }
                 self.counts.refused_busy += 1;
                 return Action::Refuse;
             }
             limits.validated_timeout
         } else {
-            let full = if on_guard {
-                self.total >= limits.retry_from.min(limits.total_max)
-            } else {
-                self.total >= limits.total_max
-                    || self.unvalidated.len() >= limits.unvalidated_max.min(limits.total_max)
-            };
-            let busy = full || pending.unvalidated >= limits.per_source_max;
-            if busy {
-                if attempt.may_retry {
-                    self.counts.retried += 1;
-                    return Action::Retry;
+            if pending.unvalidated >= limits.per_source_max {
+                return self.ask_to_validate(attempt);
+            }
+            if on_guard {
+                if self.total >= limits.retry_from.min(limits.total_max) {
+                    return self.ask_to_validate(attempt);
                 }
-                self.counts.ignored += 1;
-                return Action::Ignore;
+            } else if self.calm_share_taken() {
+                // Calm: a new client waits for a slot as a proven one does.
+                return match self.enqueue(source, pending) {
+                    Some(queued) => queued,
+                    None => self.ask_to_validate(attempt),
+                };
             }
             limits.unvalidated_timeout
         };
         self.take_slot(source, attempt.validated, deadline, now)
+    }
+
+    /// While calm: whether an unvalidated attempt finds no slot now.
+    fn calm_share_taken(&self) -> bool {
+        self.total >= self.limits.total_max
+            || self.unvalidated.len() >= self.limits.unvalidated_max.min(self.limits.total_max)
+    }
+
+    /// A place in the queue for an attempt from `source` (which has `pending`), if there is room.
+    fn enqueue(&mut self, source: Source, pending: Pending) -> Option<Action> {
+        if self.queued >= self.limits.queue_max || pending.queued >= self.limits.per_source_max {
+            return None;
+        }
+        self.sources.entry(source).or_default().queued += 1;
+        self.queued += 1;
+        self.counts.queued_total += 1;
+        Some(Action::Queue)
+    }
+
+    /// An unvalidated attempt must prove its address: a Retry, or silence when we may not send
+    /// one (it already had one, so an answer could be reflected at a forged source).
+    fn ask_to_validate(&mut self, attempt: Attempt) -> Action {
+        if attempt.may_retry {
+            self.counts.retried += 1;
+            Action::Retry
+        } else {
+            self.counts.ignored += 1;
+            Action::Ignore
+        }
     }
 
     /// Whether the door is on guard at `now`: a sign of attack within [`Limits::guard_for`]. An
@@ -376,23 +406,46 @@ impl Admission {
         }
     }
 
-    /// A queued attempt from `ip` (the oldest one the driver holds) asks again at `now`:
-    /// `Accept` if a slot is free now (it leaves the queue), else `Queue` (it keeps its place).
-    pub fn admit_queued(&mut self, ip: IpAddr, now: Instant) -> Action {
-        if self.total >= self.limits.total_max {
-            return Action::Queue;
+    /// A queued `attempt` (the oldest one the driver holds) asks again at `now`: `Accept` if a
+    /// slot is free for it now (it leaves the queue), `Queue` if not (it keeps its place); a new
+    /// client's attempt is asked to validate instead (`Retry` or `Ignore`, it leaves the queue)
+    /// once the door is on guard and [`Limits::retry_from`] handshakes are pending.
+    pub fn admit_queued(&mut self, attempt: Attempt, now: Instant) -> Action {
+        let on_guard = self.on_guard(now);
+        let limits = self.limits;
+        let source = Source::of(attempt.ip);
+        if attempt.validated {
+            if self.total >= limits.total_max {
+                return Action::Queue;
+            }
+            self.leave_queue(source);
+            return self.take_slot(source, true, limits.validated_timeout, now);
         }
-        let source = Source::of(ip);
+        let pending = self.sources.get(&source).copied().unwrap_or_default();
+        let validate = if on_guard {
+            self.total >= limits.retry_from.min(limits.total_max)
+        } else if self.calm_share_taken() {
+            return Action::Queue;
+        } else {
+            false
+        };
         self.leave_queue(source);
-        self.take_slot(source, true, self.limits.validated_timeout, now)
+        if validate || pending.unvalidated >= limits.per_source_max {
+            return self.ask_to_validate(attempt);
+        }
+        self.take_slot(source, false, limits.unvalidated_timeout, now)
     }
 
-    /// A queued attempt from `ip` waited [`Limits::queue_wait`] without a slot: it leaves the
-    /// queue and is refused (counted).
-    pub fn expire_queued(&mut self, ip: IpAddr) -> Action {
-        self.leave_queue(Source::of(ip));
+    /// A queued `attempt` waited [`Limits::queue_wait`] without a slot: it leaves the queue
+    /// (counted) and is refused, or asked to validate if its address is not proven.
+    pub fn expire_queued(&mut self, attempt: Attempt) -> Action {
+        self.leave_queue(Source::of(attempt.ip));
         self.counts.queue_expired += 1;
-        Action::Refuse
+        if attempt.validated {
+            Action::Refuse
+        } else {
+            self.ask_to_validate(attempt)
+        }
     }
 
     /// A queued attempt from `ip` went away without a decision (the endpoint closing).
@@ -532,19 +585,24 @@ mod tests {
         }
         assert_eq!(a.counts().retried, 0);
         assert!(!a.counts().on_guard);
-        // The cap: the next new address proves itself first.
-        assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Retry);
-        // What the cap leaves is for validated clients.
+        // Past the share: the next new client waits for a slot, still without a Retry.
+        assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Queue);
+        // What the share leaves is for validated clients, who do not wait.
         for n in 0..LIMITS.total_max - LIMITS.unvalidated_max {
             ticket(a.admit(proven(&format!("198.51.100.{n}")), t0));
         }
-        assert_eq!(a.admit(proven("192.0.2.99"), t0), Action::Queue);
+        // A slot is free but the share is still taken: the new client keeps its place.
+        assert_eq!(a.admit_queued(fresh("192.0.2.99"), t0), Action::Queue);
         // Honest handshakes finish within a round trip: the slots come back, nothing is stale.
         for t in held {
             a.finish(t, Outcome::Completed, t0 + ms(50));
         }
+        let (t, d) = ticket(a.admit_queued(fresh("192.0.2.99"), t0 + ms(50)));
+        assert!(!t.validated());
+        assert_eq!(d, LIMITS.unvalidated_timeout);
         ticket(a.admit(fresh("192.0.2.100"), t0 + ms(60)));
-        assert_eq!(a.counts().guarded, 0);
+        let counts = a.counts();
+        assert_eq!((counts.guarded, counts.retried, counts.queued), (0, 0, 0));
     }
 
     #[test]
@@ -623,65 +681,135 @@ mod tests {
         assert_eq!(d, LIMITS.validated_timeout);
     }
 
+    /// `attempt` again after a Retry, with its token.
+    fn validated(attempt: Attempt) -> Attempt {
+        Attempt {
+            validated: true,
+            may_retry: false,
+            ..attempt
+        }
+    }
+
+    /// Who made a queued attempt in [`siege`].
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Who {
+        Attacker,
+        Honest,
+    }
+
     /// One attacker strategy against the door: spoofed addresses (each new), `per_tick` stalled
     /// Initials every tick while `active(now)`, each abandoned after `hold` (a forged close, seen
     /// as a failed handshake) unless the deadline cuts it first. Meanwhile an honest client
-    /// from a proven address arrives every tick and finishes within the tick, and a new one
-    /// (unvalidated) does too, answering a Retry by coming back validated. Returns the most
-    /// slots the attacker held at once, and the ticks during which it held more than
-    /// `retry_from`. Panics if an honest client is ever refused or left waiting.
+    /// from a proven address arrives every tick, and a new one (unvalidated) does too, answering
+    /// a Retry by coming back validated; each finishes in the tick it gets its slot. The driver's
+    /// queue is modelled as the accept loop keeps it. Returns the most slots the attacker held at
+    /// once, and the ticks during which it held more than `retry_from`. Panics if an honest
+    /// client is ever refused or waits in the queue for as long as its bound.
     fn siege(hold: Duration, per_tick: usize, active: impl Fn(Duration) -> bool) -> (usize, u64) {
         let tick = ms(10);
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
-        let mut attacker: VecDeque<(Instant, Duration, Ticket)> = VecDeque::new();
+        let mut attacker: Vec<(Instant, Duration, Ticket)> = Vec::new();
+        let mut queue: VecDeque<(Instant, Attempt, Who)> = VecDeque::new();
         let (mut most, mut over, mut spoofed) = (0, 0, 0u32);
         for step in 0..30_000u32 {
             let elapsed = tick * step;
             let now = t0 + elapsed;
             // The attacker's handshakes end: abandoned after `hold`, or cut at the deadline.
-            let mut still = VecDeque::new();
+            let mut still = Vec::new();
             for (since, deadline, t) in attacker.drain(..) {
                 if now >= since + deadline {
                     a.finish(t, Outcome::TimedOut, now);
                 } else if since.checked_add(hold).is_some_and(|end| now >= end) {
                     a.finish(t, Outcome::Failed, now);
                 } else {
-                    still.push_back((since, deadline, t));
+                    still.push((since, deadline, t));
                 }
             }
             attacker = still;
+            let mut arrivals = Vec::new();
             if active(elapsed) {
                 for _ in 0..per_tick {
                     spoofed += 1;
-                    let source = IpAddr::from((0x0a00_0000 + spoofed).to_be_bytes());
+                    let ip = IpAddr::from((0x0a00_0000 + spoofed).to_be_bytes());
                     let attempt = Attempt {
-                        ip: source,
+                        ip,
                         validated: false,
                         may_retry: true,
                     };
-                    if let Action::Accept { ticket, deadline } = a.admit(attempt, now) {
-                        attacker.push_back((now, deadline, ticket));
+                    arrivals.push((attempt, Who::Attacker));
+                }
+            }
+            // Honest clients from addresses of their own (one NAT's cap is another test's).
+            let honest = |n: u32| IpAddr::from((0xac10_0000 + n).to_be_bytes());
+            arrivals.push((
+                Attempt {
+                    ip: honest(2 * step),
+                    ..proven("192.0.2.1")
+                },
+                Who::Honest,
+            ));
+            arrivals.push((
+                Attempt {
+                    ip: honest(2 * step + 1),
+                    ..fresh("192.0.2.2")
+                },
+                Who::Honest,
+            ));
+            let mut honest_done = Vec::new();
+            // Each arrival, then the queue's head, as the accept loop does after each event.
+            for (attempt, who) in arrivals {
+                let mut action = a.admit(attempt, now);
+                if who == Who::Honest && action == Action::Retry {
+                    action = a.admit(validated(attempt), now);
+                }
+                match action {
+                    Action::Accept { ticket, deadline } if who == Who::Attacker => {
+                        attacker.push((now, deadline, ticket))
+                    }
+                    Action::Accept { ticket, .. } => honest_done.push(ticket),
+                    Action::Queue => queue.push_back((now, attempt, who)),
+                    other => assert!(
+                        who == Who::Attacker,
+                        "an honest client {attempt:?} got {other:?} at {elapsed:?}: {:?}",
+                        a.counts()
+                    ),
+                }
+                while let Some((since, attempt, who)) = queue.pop_front() {
+                    let action = if now >= since + LIMITS.queue_wait {
+                        assert!(who == Who::Attacker, "an honest client waited too long");
+                        a.expire_queued(attempt)
+                    } else {
+                        a.admit_queued(attempt, now)
+                    };
+                    match action {
+                        Action::Queue => {
+                            queue.push_front((since, attempt, who));
+                            break;
+                        }
+                        Action::Accept { ticket, deadline } if who == Who::Attacker => {
+                            attacker.push((now, deadline, ticket))
+                        }
+                        Action::Accept { ticket, .. } => honest_done.push(ticket),
+                        Action::Retry if who == Who::Honest => {
+                            match a.admit(validated(attempt), now) {
+                                Action::Accept { ticket, .. } => honest_done.push(ticket),
+                                Action::Queue => queue.push_back((since, validated(attempt), who)),
+                                other => panic!("an honest client got {other:?}"),
+                            }
+                        }
+                        other => assert!(
+                            who == Who::Attacker,
+                            "an honest client {attempt:?} got {other:?} at {elapsed:?}: {:?}",
+                            a.counts()
+                        ),
                     }
                 }
             }
             most = most.max(attacker.len());
             over += u64::from(attacker.len() > LIMITS.retry_from);
-            // Honest clients: one proven, one new; both done within the tick.
-            let proven_action = a.admit(proven("192.0.2.1"), now);
-            let (t, _) = match proven_action {
-                Action::Accept { ticket, deadline } => (ticket, deadline),
-                other => panic!("a proven client got {other:?} at {elapsed:?}"),
-            };
-            a.finish(t, Outcome::Completed, now);
-            let new_client = match a.admit(fresh("192.0.2.2"), now) {
-                Action::Retry => a.admit(proven("192.0.2.2"), now),
-                other => other,
-            };
-            let (t, _) = match new_client {
-                Action::Accept { ticket, deadline } => (ticket, deadline),
-                other => panic!("a new client got {other:?} at {elapsed:?}"),
-            };
-            a.finish(t, Outcome::Completed, now);
+            for t in honest_done {
+                a.finish(t, Outcome::Completed, now);
+            }
         }
         (most, over)
     }
@@ -765,10 +893,10 @@ mod tests {
         assert_eq!(a.counts().pending, LIMITS.total_max as u64);
         assert_eq!(a.counts().queued, LIMITS.queue_max as u64);
         // No slot yet: the oldest keeps its place.
-        assert_eq!(a.admit_queued(ip("192.0.2.0"), t0), Action::Queue);
+        assert_eq!(a.admit_queued(proven("192.0.2.0"), t0), Action::Queue);
         // A slot frees: the oldest queued attempt takes it, with the validated deadline.
         a.finish(held.remove(0), Outcome::Completed, t0);
-        let (t, d) = ticket(a.admit_queued(ip("192.0.2.0"), t0));
+        let (t, d) = ticket(a.admit_queued(proven("192.0.2.0"), t0));
         assert!(t.validated());
         assert_eq!(d, LIMITS.validated_timeout);
         assert_eq!(a.counts().queued, LIMITS.queue_max as u64 - 1);
@@ -784,7 +912,7 @@ mod tests {
             ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
         }
         assert_eq!(a.admit(proven("192.0.2.1"), t0), Action::Queue);
-        assert_eq!(a.expire_queued(ip("192.0.2.1")), Action::Refuse);
+        assert_eq!(a.expire_queued(proven("192.0.2.1")), Action::Refuse);
         let counts = a.counts();
         assert_eq!((counts.queued, counts.queue_expired), (0, 1));
         assert_eq!(a.sources(), LIMITS.total_max);
@@ -810,11 +938,47 @@ mod tests {
         assert_eq!(a.admit(proven("198.51.100.7"), t0), Action::Queue);
     }
 
+    /// Puts `a` on guard at `now`: an unvalidated handshake abandoned.
+    fn alarm(a: &mut Admission, now: Instant) {
+        let (t, _) = ticket(a.admit(fresh("198.51.100.250"), now));
+        a.finish(t, Outcome::Failed, now);
+        assert!(a.counts().on_guard);
+    }
+
     #[test]
-    fn a_stalled_flood_never_reaches_the_queue() {
-        // Unvalidated attempts are retried or ignored when busy, never queued: only a client
-        // that proved its address can wait for a slot.
+    fn new_clients_queued_while_calm_are_asked_to_validate_once_on_guard() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        let mut held = Vec::new();
+        for n in 0..LIMITS.unvalidated_max {
+            held.push(ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0)).0);
+        }
+        for n in 0..LIMITS.queue_max {
+            assert_eq!(a.admit(fresh(&format!("192.0.2.{n}")), t0), Action::Queue);
+        }
+        // The queue is full too: a Retry.
+        assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Retry);
+        // The ones held go stale: on guard, the queued ones are asked to validate in turn.
+        let later = t0 + LIMITS.stale_after;
+        assert_eq!(a.admit_queued(fresh("192.0.2.0"), later), Action::Retry);
+        assert!(a.counts().on_guard);
+        let no_retry = Attempt {
+            may_retry: false,
+            ..fresh("192.0.2.1")
+        };
+        assert_eq!(a.admit_queued(no_retry, later), Action::Ignore);
+        // One that outwaited its bound is asked to validate too (a proven one is refused).
+        assert_eq!(a.expire_queued(fresh("192.0.2.2")), Action::Retry);
+        let counts = a.counts();
+        assert_eq!((counts.queued, counts.queue_expired), (0, 1));
+        assert_eq!((counts.retried, counts.ignored), (3, 1));
+    }
+
+    #[test]
+    fn on_guard_a_stalled_flood_never_reaches_the_queue() {
+        // On guard, unvalidated attempts are retried or ignored when busy, never queued: only a
+        // client that proved its address can wait for a slot.
+        let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
+        alarm(&mut a, t0);
         for n in 0..LIMITS.total_max {
             ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
         }
@@ -833,7 +997,8 @@ mod tests {
     #[test]
     fn an_attempt_that_may_not_retry_is_ignored_not_answered() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
-        for n in 0..LIMITS.unvalidated_max {
+        alarm(&mut a, t0);
+        for n in 0..LIMITS.retry_from {
             ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0));
         }
         let attempt = Attempt {
