@@ -253,6 +253,7 @@ async fn measure(
     let mut tick = tokio::time::interval(LOADTEST_RELAY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq: u64 = 0;
+    let mut lost_seen = conn.stats().path.lost_packets;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
         seq += 1;
@@ -270,6 +271,11 @@ async fn measure(
         match tokio::time::timeout(LOADTEST_RELAY_TIMEOUT, trip).await {
             Ok(Ok(())) if back == message => {
                 metrics.record(Measure::RelayRtt, started.elapsed());
+                let lost = conn.stats().path.lost_packets;
+                metrics
+                    .relay_inner_lost
+                    .fetch_add(lost.saturating_sub(lost_seen), Ordering::Relaxed);
+                lost_seen = lost;
                 Metrics::bump(&metrics.relay_round_trips);
                 metrics
                     .relay_bytes

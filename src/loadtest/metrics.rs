@@ -85,6 +85,9 @@ pub struct Metrics {
     pub relay_bytes: AtomicU64,
     /// Inner round trips not back in time.
     pub relay_lost: AtomicU64,
+    /// Inner QUIC packets the relay callers' connections declared lost (each one resent after
+    /// a probe timeout, which a round trip waiting on it pays).
+    pub relay_inner_lost: AtomicU64,
     /// Introduced pairs whose inner connection is up.
     pub relay_pairs_up: AtomicU64,
     /// Presence changes made (status, leave, rejoin).
@@ -134,6 +137,7 @@ impl Metrics {
             relay_round_trips: AtomicU64::new(0),
             relay_bytes: AtomicU64::new(0),
             relay_lost: AtomicU64::new(0),
+            relay_inner_lost: AtomicU64::new(0),
             relay_pairs_up: AtomicU64::new(0),
             churn_events: AtomicU64::new(0),
             replicate_links_up: AtomicU64::new(0),

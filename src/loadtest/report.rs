@@ -72,6 +72,11 @@ pub struct Report {
     pub relay_pairs: Option<[u64; 2]>,
     /// Round trips not back in time.
     pub relay_lost: Option<u64>,
+    /// Inner QUIC packets the callers' connections declared lost and sent again: a round
+    /// trip that lost one waits a probe timeout (tens of ms) on top of its path, so these show
+    /// how much of the relay's tail is loss recovery rather than waiting for CPU.
+    #[serde(default)]
+    pub relay_inner_lost_packets: Option<u64>,
     /// Presence changes (status, leave) until a watcher sees them, any node.
     pub presence_visible_ms: Option<Latency>,
     /// The same, watcher on the changed peer's node.
@@ -190,6 +195,10 @@ impl Report {
                 (a, b) => a.or(b),
             },
             relay_lost: add_opt(self.relay_lost, other.relay_lost),
+            relay_inner_lost_packets: add_opt(
+                self.relay_inner_lost_packets,
+                other.relay_inner_lost_packets,
+            ),
             presence_visible_ms: lat(&self.presence_visible_ms, &other.presence_visible_ms)?,
             presence_visible_same_node_ms: lat(
                 &self.presence_visible_same_node_ms,
@@ -330,6 +339,7 @@ mod tests {
             intro_refused: BTreeMap::from([("over_rate".to_string(), 3)]),
             relay_pairs: Some([1, 1]),
             relay_lost: Some(0),
+            relay_inner_lost_packets: Some(2),
             presence_visible_ms: None,
             presence_visible_same_node_ms: None,
             presence_visible_other_node_ms: None,
@@ -374,6 +384,7 @@ mod tests {
         assert!(rtt.p99 >= 1.0 && rtt.max >= 499.0);
         assert_eq!(m.harness_bytes_per_peer, Some(1_000));
         assert_eq!(m.relay_round_trips_per_s, Some(20.0));
+        assert_eq!(m.relay_inner_lost_packets, Some(4));
         assert_eq!(m.timeline.len(), 1);
         assert_eq!(m.timeline[0].connected, 400);
         assert_eq!(m.presence_visible_ms, None);

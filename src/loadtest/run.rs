@@ -389,6 +389,7 @@ pub async fn drive(
         intro_refused: metrics.intro_refusals(),
         relay_pairs: relay.then(|| [Metrics::get(&metrics.relay_pairs_up), plan.relay_pairs]),
         relay_lost: relay.then(|| Metrics::get(&metrics.relay_lost)),
+        relay_inner_lost_packets: relay.then(|| Metrics::get(&metrics.relay_inner_lost)),
         presence_visible_ms: if presence_run {
             metrics.presence()?.map(|h| h.latency()).transpose()?
         } else {

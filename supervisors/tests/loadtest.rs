@@ -67,6 +67,7 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
             "relay_rtt_steady_ms",
             "harness_lag_ms",
             "harness_lag_steady_ms",
+            "relay_inner_lost_packets",
         ],
     );
     let report: Report = serde_json::from_str(&text).unwrap();
@@ -113,6 +114,8 @@ fn a_small_mixed_run_reports_every_field_and_leaves_no_process() {
         .expect("relay round trips were measured");
     assert!(rtt.count > 0 && rtt.p50 > 0.0 && rtt.p50 <= rtt.p99 && rtt.p99 <= rtt.max);
     assert_eq!(Hist::decode(&rtt.hist_us).unwrap().len(), rtt.count);
+    // Counted (0 on a quiet loopback is fine), and only where pairs ran.
+    assert!(report.relay_inner_lost_packets.is_some());
     let presence = report
         .presence_visible_ms
         .expect("presence changes were timed");

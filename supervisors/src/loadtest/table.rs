@@ -101,8 +101,9 @@ pub fn text(r: &Report) -> String {
                 || "-".into(),
                 |[up, of]| {
                     format!(
-                        "{up} of {of} ({} round trips lost)",
-                        r.relay_lost.unwrap_or(0)
+                        "{up} of {of} ({} round trips lost, {} inner packets lost and resent)",
+                        r.relay_lost.unwrap_or(0),
+                        r.relay_inner_lost_packets.unwrap_or(0)
                     )
                 },
             ),
