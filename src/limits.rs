@@ -809,3 +809,18 @@ const _: () = assert!(TLS_TICKET_KEY_PERIOD.as_secs() <= 7 * 24 * 60 * 60);
 /// and its successor may overlap). quinn keeps a table entry per allowed stream for the
 /// connection's life (see `loadtest::inner::inner_transport`).
 pub const LOADTEST_INNER_STREAMS_BIDI: u32 = 2;
+
+// --- Switchboard idle polling (issue 18, item 3) ---
+
+/// The longest a switchboard worker polls its socket before sleeping (`relay::idle_poll`; the
+/// operator's `--idle-poll-us` sets it, 0 turns polling off). As Linux's guest halt polling
+/// default (200 µs): a relayed round trip's next packet comes within it when the peers are
+/// close, and traffic sparser than that closes the window within a few parks.
+pub const SB_IDLE_POLL_MAX: Duration = Duration::from_micros(200);
+/// The first window once wake-ups come within [`SB_IDLE_POLL_MAX`] (then doubling).
+pub const SB_IDLE_POLL_GROW_START: Duration = Duration::from_micros(50);
+/// A yield between two peeks that took this long ran another thread (a yield to nobody takes a
+/// microsecond or two): the CPU is wanted, and the polling worker sleeps instead.
+pub const SB_IDLE_POLL_CONTENDED: Duration = Duration::from_micros(20);
+
+const _: () = assert!(SB_IDLE_POLL_GROW_START.as_micros() <= SB_IDLE_POLL_MAX.as_micros());

@@ -212,6 +212,10 @@ pub struct PeerEndpoint {
     /// Which inbound handshakes the accept loop takes on (see [`super::accept`]); kept here so
     /// that its counts outlive a restarted loop and every role's status can read them.
     admission: Arc<Mutex<Admission>>,
+    /// A duplicate of the UDP socket [`Self::bind`] made (sharing its receive queue), for a
+    /// runtime that watches it before sleeping ([`crate::relay::idle_poll`]); `None` over a
+    /// custom socket.
+    probe: Option<std::net::UdpSocket>,
 }
 
 impl PeerEndpoint {
@@ -219,6 +223,7 @@ impl PeerEndpoint {
     pub fn bind(addr: SocketAddr, key: &SigningKey) -> Result<Self, NetError> {
         let socket = std::net::UdpSocket::bind(addr)?;
         enlarge_buffers(&socket);
+        let probe = Some(socket.try_clone()?);
         let runtime = Arc::new(quinn::TokioRuntime);
         let (identity, transport, server) = Self::configs(key)?;
         let endpoint = quinn::Endpoint::new(endpoint_config(key), Some(server), socket, runtime)?;
@@ -227,6 +232,7 @@ impl PeerEndpoint {
             identity,
             transport,
             admission: Arc::default(),
+            probe,
         })
     }
 
@@ -248,6 +254,7 @@ impl PeerEndpoint {
             identity,
             transport,
             admission: Arc::default(),
+            probe: None,
         })
     }
 
@@ -258,6 +265,13 @@ impl PeerEndpoint {
         let transport = Arc::new(transport_config()?);
         let server = server_config_for(&identity, transport.clone())?;
         Ok((identity, transport, server))
+    }
+
+    /// Another duplicate of the UDP socket [`Self::bind`] made, to watch for queued datagrams
+    /// without reading them ([`crate::relay::idle_poll::IdlePoller::watch`]); `None` over a
+    /// custom socket.
+    pub fn socket_probe(&self) -> Option<std::io::Result<std::net::UdpSocket>> {
+        self.probe.as_ref().map(std::net::UdpSocket::try_clone)
     }
 
     /// The local address of the socket.

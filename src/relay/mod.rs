@@ -10,12 +10,15 @@
 //!   per-client limits, named refusal counters.
 //! - [`bucket`]: the packet-and-byte token bucket the router applies per client.
 //! - [`config`]: the outer transport a relay link needs (a larger initial MTU).
+//! - [`idle_poll`]: the switchboard runtime's adaptive poll of its socket before a worker
+//!   sleeps (a relayed packet then finds it awake instead of waking a halted CPU).
 //!
 //! See `ARCHITECTURE.md` and the research note `relay-virtual-socket.md` for the design.
 
 pub mod addr;
 pub mod bucket;
 pub mod config;
+pub mod idle_poll;
 pub mod link;
 pub mod router;
 pub mod vsock;

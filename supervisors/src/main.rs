@@ -14,6 +14,7 @@ use kith::daemon::peer::{IntroPolicy, ServePolicy};
 use kith::daemon::uplink::PresenceVisibility;
 use kith::identity::Identity;
 use kith::net::PeerEndpoint;
+use kith::relay::idle_poll::{IdlePollConfig, IdlePoller};
 use kith::relay::RouterConfig;
 use kith::runtime::private_dir::ensure_private_dir;
 use kith::store::Store;
@@ -396,12 +397,22 @@ fn run_switchboard(dir: &Path, args: SwitchboardArgs) -> Result<()> {
         )
     })?;
     let metrics = bind_metrics(args.metrics.as_deref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    // Workers watch the socket a while before sleeping (kith::relay::idle_poll).
+    let idle_poll = (args.idle_poll_us > 0).then(|| {
+        let config = IdlePollConfig::with_max(std::time::Duration::from_micros(args.idle_poll_us));
+        let poller = Arc::new(IdlePoller::new(config));
+        kith::relay::idle_poll::install(&mut builder, Arc::clone(&poller));
+        poller
+    });
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         let endpoint = PeerEndpoint::bind(listen, identity.signing_key())
             .with_context(|| format!("binding the switchboard on {listen}"))?;
+        if let (Some(poller), Some(probe)) = (&idle_poll, endpoint.socket_probe()) {
+            poller.watch(probe?)?;
+        }
         // Relay links need datagrams big enough for an inner QUIC packet and its header.
         endpoint
             .quinn()
@@ -567,7 +578,17 @@ fn bench(which: BenchCommand) -> Result<()> {
             output::print(json.json, &data, |_| bench_presence_text(&report));
             Ok(())
         }
-        BenchCommand::Relay { json } => {
+        BenchCommand::Relay {
+            latency_only: true,
+            json,
+            ..
+        } => {
+            let report = runtime.block_on(bench_relay::run_latency())?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| bench_relay::latency_text(&report));
+            Ok(())
+        }
+        BenchCommand::Relay { json, .. } => {
             let report = runtime.block_on(bench_relay::run())?;
             let data = serde_json::to_value(&report)?;
             output::print(json.json, &data, |_| bench_relay::text(&report));

@@ -130,6 +130,102 @@ pub struct Latency {
     pub udp_us: Percentiles,
     /// A and B over a direct QUIC connection: two QUIC stacks and the harness, no switchboard.
     pub direct_us: Percentiles,
+    /// What the relayed round trips cost the switchboard process, per round trip (two relayed
+    /// packets, warm-up included): counts the machine's load does not change, unlike the times.
+    pub switchboard_per_round_trip: Cost,
+    /// The same for the harness's thread that runs A and B (four QUIC stacks' ends).
+    pub harness_per_round_trip: Cost,
+    /// Times a CPU of the machine entered a halting idle state per relayed round trip (any
+    /// process's; from the cpuidle counters, `None` where there are none): the condition the
+    /// times were taken in, near 0 when CPUs were kept polling or busy.
+    pub cpu_halts_per_round_trip: Option<f64>,
+}
+
+/// Entries into idle states other than polling, summed over the machine's CPUs (cpuidle's
+/// `usage` counters); `None` without cpuidle.
+fn cpu_halts() -> Option<u64> {
+    let cpus = std::fs::read_dir("/sys/devices/system/cpu").ok()?;
+    let mut halts = None;
+    for cpu in cpus.flatten() {
+        let Ok(states) = std::fs::read_dir(cpu.path().join("cpuidle")) else {
+            continue;
+        };
+        for state in states.flatten() {
+            let read = |name: &str| std::fs::read_to_string(state.path().join(name));
+            if read("name").is_ok_and(|n| n.trim() == "POLL") {
+                continue;
+            }
+            if let Some(usage) = read("usage")
+                .ok()
+                .and_then(|u| u.trim().parse::<u64>().ok())
+            {
+                *halts.get_or_insert(0) += usage;
+            }
+        }
+    }
+    halts
+}
+
+/// CPU time and wake-ups per round trip, from the kernel's scheduler statistics
+/// (`/proc/PID/task/*/schedstat`: time on a CPU, and times a thread was switched in).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Cost {
+    /// CPU time in µs, all threads.
+    pub cpu_us: f64,
+    /// Times a thread was switched in: each is a wake-up (or a preemption), and with idle CPUs
+    /// halting a wake-up on another CPU pays the hypervisor's wake latency.
+    pub switched_in: f64,
+}
+
+/// Scheduler totals of a set of threads at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct SchedTotals {
+    on_cpu_ns: u64,
+    switched_in: u64,
+}
+
+impl SchedTotals {
+    /// Summed over every thread of process `pid`.
+    fn process(pid: u32) -> Result<Self> {
+        let mut totals = SchedTotals::default();
+        let dir = format!("/proc/{pid}/task");
+        for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+            // A thread that ended since the listing has no file any more: it is not counted.
+            if let Ok(text) = std::fs::read_to_string(task?.path().join("schedstat")) {
+                totals.add(&text)?;
+            }
+        }
+        Ok(totals)
+    }
+
+    /// The calling thread's.
+    fn this_thread() -> Result<Self> {
+        let mut totals = SchedTotals::default();
+        totals.add(&std::fs::read_to_string("/proc/thread-self/schedstat")?)?;
+        Ok(totals)
+    }
+
+    /// Adds one `schedstat` line: ns on a CPU, ns waiting to run, times switched in.
+    fn add(&mut self, schedstat: &str) -> Result<()> {
+        let mut fields = schedstat.split_whitespace().map(str::parse::<u64>);
+        let (Some(Ok(on_cpu_ns)), Some(Ok(_)), Some(Ok(switched_in))) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            bail!("malformed schedstat: {schedstat:?}");
+        };
+        self.on_cpu_ns += on_cpu_ns;
+        self.switched_in += switched_in;
+        Ok(())
+    }
+
+    /// Per round trip, from `self` to `later`, over `round_trips`.
+    fn per(self, later: SchedTotals, round_trips: usize) -> Cost {
+        let n = round_trips.max(1) as f64;
+        Cost {
+            cpu_us: later.on_cpu_ns.saturating_sub(self.on_cpu_ns) as f64 / 1_000.0 / n,
+            switched_in: later.switched_in.saturating_sub(self.switched_in) as f64 / n,
+        }
+    }
 }
 
 /// CPU time per client of one phase, in µs.
@@ -198,7 +294,7 @@ pub async fn run() -> Result<RelayReport> {
         .nodes
         .first()
         .ok_or_else(|| anyhow!("no switchboard started"))?;
-    let (halting, polling) = latencies(sb.at).await?;
+    let (halting, polling) = latencies(sb.at, sb.child.id()).await?;
     let rtt_us = polling.as_ref().unwrap_or(&halting).relayed_us.clone();
     let cpus_polled_when_idle = polling.is_some();
     let mut pairs = Vec::new();
@@ -324,7 +420,7 @@ fn packet(to: &FeedId, seq: u64) -> Bytes {
 /// A and B live on a runtime of their own on one thread: the measurement is the switchboard's,
 /// so the harness keeps its own scheduling (work stealing between two busy processes on two
 /// cores) out of it.
-async fn latencies(sb: Target) -> Result<(Latency, Option<Latency>)> {
+async fn latencies(sb: Target, sb_pid: u32) -> Result<(Latency, Option<Latency>)> {
     let measure = move || -> Result<(Latency, Option<Latency>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -334,10 +430,21 @@ async fn latencies(sb: Target) -> Result<(Latency, Option<Latency>)> {
             introduce(&a, &b).await?;
             let (a_direct, b_direct) = direct_connection(&a, &b).await?;
             let measure = || async {
+                let before = (SchedTotals::process(sb_pid)?, SchedTotals::this_thread()?);
+                let halts_before = cpu_halts();
+                let relayed_us = echo_round_trips(&a.conn, &b.conn, &b.id).await?;
+                let halts = cpu_halts()
+                    .zip(halts_before)
+                    .map(|(a, b)| a.saturating_sub(b));
+                let after = (SchedTotals::process(sb_pid)?, SchedTotals::this_thread()?);
                 Ok::<_, anyhow::Error>(Latency {
-                    relayed_us: echo_round_trips(&a.conn, &b.conn, &b.id).await?,
+                    relayed_us,
                     udp_us: udp_round_trips().await?,
                     direct_us: echo_round_trips(&a_direct, &b_direct, &b.id).await?,
+                    switchboard_per_round_trip: before.0.per(after.0, WARM_UP + ROUND_TRIPS),
+                    harness_per_round_trip: before.1.per(after.1, WARM_UP + ROUND_TRIPS),
+                    cpu_halts_per_round_trip: halts
+                        .map(|h| h as f64 / (WARM_UP + ROUND_TRIPS) as f64),
                 })
             };
             let halting = measure().await?;
@@ -727,25 +834,7 @@ pub fn text(r: &RelayReport) -> String {
             format!("{}/s: {} of {} ({refused} refused by the switchboard, {kernel} dropped by full socket buffers{late})", s.rate, s.received, s.sent)
         })
         .collect();
-    let mut out = format!(
-        "round trips of {PACKET_BYTES} B, {ROUND_TRIPS} sequential (µs, p50 / p99 / max)\n"
-    );
-    let mut conditions = vec![("idle CPUs halting", &r.halting)];
-    if let Some(polling) = &r.polling {
-        conditions.push(("idle CPUs polling (PM QoS 0 µs, as cyclictest)", polling));
-    }
-    for (name, l) in conditions {
-        let p = |p: &Percentiles| match p.lost {
-            0 => format!("{} / {} / {}", p.p50, p.p99, p.max),
-            lost => format!("{} / {} / {} ({lost} lost)", p.p50, p.p99, p.max),
-        };
-        out += &format!(
-            "  {name}: relayed {}   floor: plain UDP {}, direct QUIC A ↔ B {}\n",
-            p(&l.relayed_us),
-            p(&l.udp_us),
-            p(&l.direct_us)
-        );
-    }
+    let mut out = latency_lines(&r.halting, r.polling.as_ref());
     out += &format!(
         "rtt_us (the {} figure): p50 {} µs, p99 {} µs\n\
          highest rate with no loss ({PAIRS} pairs): {} packets/s\n  sweep: {}\n\
@@ -777,4 +866,61 @@ pub fn text(r: &RelayReport) -> String {
         r.client_bytes_per_sec,
     );
     out
+}
+
+/// The round trips, per CPU state: the lines `kith bench relay` and `--latency-only` print.
+fn latency_lines(halting: &Latency, polling: Option<&Latency>) -> String {
+    let mut out = format!(
+        "round trips of {PACKET_BYTES} B, {ROUND_TRIPS} sequential after {WARM_UP} warm-up (µs, p50 / p99 / max)\n"
+    );
+    let mut conditions = vec![("idle CPUs halting", halting)];
+    if let Some(polling) = polling {
+        conditions.push(("idle CPUs polling (PM QoS 0 µs, as cyclictest)", polling));
+    }
+    for (name, l) in conditions {
+        let p = |p: &Percentiles| match p.lost {
+            0 => format!("{} / {} / {}", p.p50, p.p99, p.max),
+            lost => format!("{} / {} / {} ({lost} lost)", p.p50, p.p99, p.max),
+        };
+        let (sb, harness) = (&l.switchboard_per_round_trip, &l.harness_per_round_trip);
+        out += &format!(
+            "  {name}: relayed {}   floor: plain UDP {}, direct QUIC A ↔ B {}\n\
+             \x20   per relayed round trip: switchboard {:.1} µs CPU, {:.2} thread wake-ups; harness {:.1} µs CPU, {:.2} wake-ups; CPU halts {}\n",
+            p(&l.relayed_us),
+            p(&l.udp_us),
+            p(&l.direct_us),
+            sb.cpu_us,
+            sb.switched_in,
+            harness.cpu_us,
+            harness.switched_in,
+            l.cpu_halts_per_round_trip
+                .map_or("unknown".to_string(), |h| format!("{h:.2}")),
+        );
+    }
+    out
+}
+
+/// Only the round trips: `kith bench relay --latency-only`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    /// With idle CPUs halting.
+    pub halting: Latency,
+    /// With idle CPUs polling; `None` when the PM QoS request could not be made.
+    pub polling: Option<Latency>,
+}
+
+/// Only the round trips, on a switchboard of their own: `kith bench relay --latency-only`.
+pub async fn run_latency() -> Result<LatencyReport> {
+    let cluster = start_switchboard()?;
+    let sb = cluster
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("no switchboard started"))?;
+    let (halting, polling) = latencies(sb.at, sb.child.id()).await?;
+    Ok(LatencyReport { halting, polling })
+}
+
+/// The round trips alone as text.
+pub fn latency_text(r: &LatencyReport) -> String {
+    latency_lines(&r.halting, r.polling.as_ref())
 }

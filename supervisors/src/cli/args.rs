@@ -221,6 +221,12 @@ pub struct SwitchboardArgs {
     /// relayed round trip several-fold, at the price of CPUs that never rest.
     #[arg(long)]
     pub poll_idle: bool,
+    /// Before a worker thread sleeps, watch the socket for up to this many µs (the window
+    /// adapts to how soon packets come, as Linux's guest halt polling does; 0: never). A relayed
+    /// packet that comes within it finds the worker awake instead of waking a halted CPU.
+    #[arg(long, default_value_t = kith::limits::SB_IDLE_POLL_MAX.as_micros() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub idle_poll_us: u64,
     /// Serve Prometheus metrics and readiness over HTTP on this address (`127.0.0.1:9464`:
     /// `GET /metrics`, `GET /ready`). Off by default.
     #[arg(long, env = "KITH_METRICS", value_name = "ADDR")]
@@ -346,6 +352,10 @@ pub enum BenchCommand {
     /// A switchboard process and peers on loopback: relayed round trips, packet rate without
     /// loss, connects per second, switchboard memory per client.
     Relay {
+        /// Only the relayed round trips and their floors, with idle CPUs halting and then
+        /// polling: the latency figures in seconds instead of a minute.
+        #[arg(long)]
+        latency_only: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
