@@ -579,6 +579,16 @@ fn bench(which: BenchCommand) -> Result<()> {
             Ok(())
         }
         BenchCommand::Relay {
+            connects_only: true,
+            json,
+            ..
+        } => {
+            let report = runtime.block_on(bench_relay::run_connects())?;
+            let data = serde_json::to_value(&report)?;
+            output::print(json.json, &data, |_| bench_relay::connects_text(&report));
+            Ok(())
+        }
+        BenchCommand::Relay {
             latency_only: true,
             json,
             ..

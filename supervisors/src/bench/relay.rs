@@ -110,6 +110,11 @@ pub struct RelayReport {
     pub connect_cpu_us: CpuPerClient,
     /// The same per reconnect.
     pub reconnect_cpu_us: CpuPerClient,
+    /// What the switchboard's accept loop did during the first joins, and the datagrams each
+    /// client exchanged: counts the machine's load does not change.
+    pub connect_counts: PhaseCounts,
+    /// The same during the reconnects.
+    pub reconnect_counts: PhaseCounts,
     /// The switchboard process's resident memory per connected client.
     pub bytes_per_client: u64,
     /// Clients used for the two figures above.
@@ -337,6 +342,8 @@ pub async fn run() -> Result<RelayReport> {
         reconnect_retries: c.reconnect_retries,
         connect_cpu_us: c.connect_cpu_us,
         reconnect_cpu_us: c.reconnect_cpu_us,
+        connect_counts: c.connect_counts,
+        reconnect_counts: c.reconnect_counts,
         bytes_per_client: c.bytes_per_client,
         clients: CLIENTS,
         client_packets_per_sec,
@@ -668,16 +675,118 @@ fn udp_rcvbuf_errors() -> u64 {
         .unwrap_or(0)
 }
 
-/// What [`connects`] measured.
-struct Connects {
-    connects_per_s: f64,
-    bytes_per_client: u64,
-    reconnects_per_s: f64,
-    reconnects_resumed: usize,
-    connect_retries: u64,
-    reconnect_retries: u64,
-    connect_cpu_us: CpuPerClient,
-    reconnect_cpu_us: CpuPerClient,
+/// What [`connects`] measured (the fields of the same names in [`RelayReport`]); alone, what
+/// `kith bench relay --connects-only` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectsReport {
+    /// See [`RelayReport::connects_per_s`].
+    pub connects_per_s: f64,
+    /// See [`RelayReport::bytes_per_client`].
+    pub bytes_per_client: u64,
+    /// See [`RelayReport::reconnects_per_s`].
+    pub reconnects_per_s: f64,
+    /// See [`RelayReport::reconnects_resumed`].
+    pub reconnects_resumed: usize,
+    /// See [`RelayReport::connect_retries`].
+    pub connect_retries: u64,
+    /// See [`RelayReport::connect_retries`].
+    pub reconnect_retries: u64,
+    /// See [`RelayReport::connect_cpu_us`].
+    pub connect_cpu_us: CpuPerClient,
+    /// See [`RelayReport::reconnect_cpu_us`].
+    pub reconnect_cpu_us: CpuPerClient,
+    /// See [`RelayReport::connect_counts`].
+    pub connect_counts: PhaseCounts,
+    /// See [`RelayReport::connect_counts`].
+    pub reconnect_counts: PhaseCounts,
+    /// Clients connected in each phase.
+    pub clients: usize,
+}
+
+/// What the switchboard's accept loop did during one connect phase (the differences of its
+/// handshake counts in `kith status`), and the UDP datagrams each client's connection exchanged
+/// by the end of the phase (quinn's connection stats: handshake, Retry, hello, join, acks).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PhaseCounts {
+    /// Attempts answered with a Retry (address validation): a round trip more for the client.
+    pub retried: u64,
+    /// Attempts from validated addresses that waited for a free handshake slot.
+    pub queued: u64,
+    /// Attempts refused (every slot and the queue taken, the per-address cap, a queue wait run
+    /// out): the client tries again.
+    pub refused: u64,
+    /// Times the switchboard's door went on guard (Retries for new addresses) after a sign of
+    /// attack: a handshake from a new address pending past `HANDSHAKE_STALE_AFTER`, or ending
+    /// without completing. Honest clients should raise none.
+    pub guarded: u64,
+    /// Datagrams a client sent, per client.
+    pub datagrams_sent: f64,
+    /// Datagrams a client received, per client.
+    pub datagrams_received: f64,
+}
+
+/// The switchboard's handshake counts now: (retried, queued, refused, guarded).
+fn handshake_counts(sb: &Switchboard) -> Result<(u64, u64, u64, u64)> {
+    let status = client::call(sb.dir.path(), &Request::Status)?;
+    let counts = &status["counters"]["handshakes"];
+    let count = |key: &str| {
+        counts[key]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no {key} in the switchboard's handshake counts"))
+    };
+    Ok((
+        count("retried")?,
+        count("queued_total")?,
+        count("refused_busy")? + count("refused_per_address")? + count("queue_expired")?,
+        count("guarded")?,
+    ))
+}
+
+/// The phase's counts from the switchboard's counts before and after it, and its clients.
+fn phase_counts(
+    before: (u64, u64, u64, u64),
+    after: (u64, u64, u64, u64),
+    clients: &[Joined],
+) -> PhaseCounts {
+    let n = clients.len().max(1) as f64;
+    let (sent, received) = clients.iter().fold((0, 0), |(s, r), c| {
+        let stats = c.conn.stats();
+        (s + stats.udp_tx.datagrams, r + stats.udp_rx.datagrams)
+    });
+    PhaseCounts {
+        retried: after.0.saturating_sub(before.0),
+        queued: after.1.saturating_sub(before.1),
+        refused: after.2.saturating_sub(before.2),
+        guarded: after.3.saturating_sub(before.3),
+        datagrams_sent: sent as f64 / n,
+        datagrams_received: received as f64 / n,
+    }
+}
+
+/// Only the connect phases, on a switchboard of their own: `kith bench relay --connects-only`.
+pub async fn run_connects() -> Result<ConnectsReport> {
+    let mut cluster = start_switchboard()?;
+    connects(&mut cluster).await
+}
+
+/// The connect phases' figures as text.
+pub fn connects_text(r: &ConnectsReport) -> String {
+    format!(
+        "{} clients: {:.0} connects/s (TLS + hello + join; {} Retries asked; CPU per client: switchboard {} µs, harness {} µs), {} B of switchboard memory per client\n\
+         after a switchboard restart: {:.0} reconnects/s, {} of {} resumed TLS sessions ({} Retries asked; CPU per client: switchboard {} µs, harness {} µs)",
+        r.clients,
+        r.connects_per_s,
+        r.connect_retries,
+        r.connect_cpu_us.switchboard,
+        r.connect_cpu_us.harness,
+        r.bytes_per_client,
+        r.reconnects_per_s,
+        r.reconnects_resumed,
+        r.clients,
+        r.reconnect_retries,
+        r.reconnect_cpu_us.switchboard,
+        r.reconnect_cpu_us.harness,
+    )
 }
 
 /// CPU times (switchboard, harness) of processes now.
@@ -703,7 +812,7 @@ fn per_client(before: (Duration, Duration), after: (Duration, Duration)) -> CpuP
 /// a restart is when a switchboard sees all its clients reconnect together (closing the
 /// clients' connections instead would measure the old sessions' teardown too). Each client
 /// dials with the TLS config it used before, so it offers its session ticket.
-async fn connects(cluster: &mut LocalCluster) -> Result<Connects> {
+async fn connects(cluster: &mut LocalCluster) -> Result<ConnectsReport> {
     let sb = cluster
         .nodes
         .first()
@@ -728,11 +837,11 @@ async fn connects(cluster: &mut LocalCluster) -> Result<Connects> {
         })
         .collect();
     let before = rss(sb.child.id())?;
-    let retried = retries(sb)?;
+    let counts = handshake_counts(sb)?;
     let cpu = cpu_now(sb)?;
     let (clients, seconds) = join_all(&endpoints, &keys, at).await?;
     let connect_cpu_us = per_client(cpu, cpu_now(sb)?);
-    let connect_retries = retries(sb)? - retried;
+    let connect_counts = phase_counts(counts, handshake_counts(sb)?, &clients);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss(sb.child.id())?;
     let bytes_per_client = after.saturating_sub(before) / CLIENTS as u64;
@@ -743,23 +852,26 @@ async fn connects(cluster: &mut LocalCluster) -> Result<Connects> {
         .first()
         .ok_or_else(|| anyhow!("no switchboard restarted"))?;
     let full_before = full_handshakes(&keys, at)?;
-    let retried = retries(sb)?;
+    let counts = handshake_counts(sb)?;
     let cpu = cpu_now(sb)?;
     // The old connections stay open (dead) until the clients are back, as a crash leaves them.
     let (back, reconnect_seconds) = join_all(&endpoints, &keys, at).await?;
     let reconnect_cpu_us = per_client(cpu, cpu_now(sb)?);
-    let reconnect_retries = retries(sb)? - retried;
+    let reconnect_counts = phase_counts(counts, handshake_counts(sb)?, &back);
     let full = full_handshakes(&keys, at)? - full_before;
     drop((clients, back));
-    Ok(Connects {
+    Ok(ConnectsReport {
         connects_per_s: CLIENTS as f64 / seconds,
         bytes_per_client,
         reconnects_per_s: CLIENTS as f64 / reconnect_seconds,
         reconnects_resumed: CLIENTS.saturating_sub(full as usize),
-        connect_retries,
-        reconnect_retries,
+        connect_retries: connect_counts.retried,
+        reconnect_retries: reconnect_counts.retried,
         connect_cpu_us,
         reconnect_cpu_us,
+        connect_counts,
+        reconnect_counts,
+        clients: CLIENTS,
     })
 }
 
@@ -798,14 +910,6 @@ fn full_handshakes(keys: &[SigningKey], at: Target) -> Result<u64> {
         let (_, probe) = kith::net::endpoint::client_config_probed(key, at.key)?;
         Ok(sum + probe.full_handshakes())
     })
-}
-
-/// The Retries the switchboard's accept loop has asked for since it started.
-fn retries(sb: &Switchboard) -> Result<u64> {
-    let status = client::call(sb.dir.path(), &Request::Status)?;
-    status["counters"]["handshakes"]["retried"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("no handshake counts in the switchboard's status"))
 }
 
 async fn connect_client(

@@ -352,6 +352,10 @@ pub enum BenchCommand {
     /// A switchboard process and peers on loopback: relayed round trips, packet rate without
     /// loss, connects per second, switchboard memory per client.
     Relay {
+        /// Only the connect phases (5,000 first joins, then every client back after a
+        /// switchboard restart): the connect figures in seconds instead of a minute.
+        #[arg(long, conflicts_with = "latency_only")]
+        connects_only: bool,
         /// Only the relayed round trips and their floors, with idle CPUs halting and then
         /// polling: the latency figures in seconds instead of a minute.
         #[arg(long)]
