@@ -215,6 +215,12 @@ fn check_counts(dir: &Path, started: u64, forwarded: u64) {
         count(dir, "retried") >= (FLOOD_PER_ROUND / 2) as u64,
         "the flood was asked to validate its addresses"
     );
+    // Its stalled handshakes were seen for what they are: the door went on guard (new addresses
+    // are asked to validate once a few handshakes are pending, not only past the calm share).
+    assert!(
+        count(dir, "guarded") >= 1,
+        "the flood put the door on guard"
+    );
     eventually_blocking(
         "the stalled handshakes are cut at their deadline",
         Duration::from_secs(20),
