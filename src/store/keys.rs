@@ -1,7 +1,12 @@
 //! Key layouts. Big-endian integers so that LMDB's byte order is numeric order, which makes
 //! "a feed's entries in sequence" and "posts in time order" plain range scans.
 
+use crate::feed::MsgId;
 use crate::identity::FeedId;
+
+/// Message-id index rows a write transaction has not written yet (`crate::store::Writer` writes
+/// them at commit, sorted): id → [`entry_key`].
+pub(crate) type PendingMsgs = std::collections::HashMap<MsgId, [u8; 40]>;
 
 /// `author ‖ seq`: 40 bytes.
 pub(super) fn entry_key(author: &FeedId, seq: u64) -> [u8; 40] {

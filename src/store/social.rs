@@ -24,9 +24,8 @@ use crate::identity::FeedId;
 use crate::limits::{
     PROFILE_SCAN_MAX, REACTIONS_SCAN_MAX, REACTION_KINDS_SHOWN_MAX, THREAD_REPLIES_MAX,
 };
-use crate::store::keys::{entry_key, split_entry_key};
+use crate::store::keys::{entry_key, split_entry_key, PendingMsgs};
 use crate::store::read::{decode, Reader};
-use crate::store::write::PendingMsgs;
 use crate::store::{StoreError, StoredEntry, Table, Tables};
 
 const INDEXED_KEY: &[u8] = b"indexed-v1";

@@ -1,6 +1,6 @@
 //! The write transaction: appends of validated entries and rolodex updates, committed together.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use heed::RwTxn;
 
@@ -8,7 +8,7 @@ use crate::feed::{Checked, ContentType, Entry, FeedHead, MsgId};
 use crate::identity::FeedId;
 use crate::replicate::PeerMemory;
 use crate::rolodex::RolodexEntry;
-use crate::store::keys::{entry_key, timeline_key};
+use crate::store::keys::{entry_key, timeline_key, PendingMsgs};
 use crate::store::read::{entry_in, head_in};
 use crate::store::{StoreError, Tables};
 
@@ -32,9 +32,6 @@ pub struct Writer<'e> {
     /// bounded by the batch.
     pub(super) msgs: PendingMsgs,
 }
-
-/// Message-id index rows not yet written: id → `author ‖ seq`.
-pub(crate) type PendingMsgs = HashMap<MsgId, [u8; 40]>;
 
 impl<'e> Writer<'e> {
     pub(crate) fn new(txn: RwTxn<'e>, tables: Tables) -> Self {
