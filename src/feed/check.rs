@@ -154,14 +154,22 @@ impl Checked {
         self.entry.parts().map(|(_, h)| h).unwrap_or(&[])
     }
 
-    /// Strict ed25519 verification of this one entry.
+    /// ed25519 verification of this one entry under the ZIP-215 rules (`ed25519-zebra`): the
+    /// same cofactored equation as the batch check ([`crate::ingest::batch_valid`]), so an entry
+    /// is accepted or refused the same way whether it is checked in a batch or alone (a batch
+    /// that fails is re-checked entry by entry with this). With a strict, cofactorless check here
+    /// an author could sign so that the entry passed in some batches and failed in others, and
+    /// nodes would hold different prefixes of one feed. Weak (small-order) author keys are
+    /// refused before this, when the key is read ([`FeedId::strong_key`]).
     pub fn verify_signature(&self) -> Result<(), FeedError> {
-        self.key
-            .verify_strict(self.signed_bytes(), &self.signature)
-            .map_err(|_| FeedError::BadSignature {
-                author: self.header.author,
-                seq: self.header.seq,
-            })
+        let bad = || FeedError::BadSignature {
+            author: self.header.author,
+            seq: self.header.seq,
+        };
+        let key =
+            ed25519_zebra::VerificationKey::try_from(self.key.to_bytes()).map_err(|_| bad())?;
+        key.verify(&self.signature, self.signed_bytes())
+            .map_err(|_| bad())
     }
 
     /// The decoded content, if the payload is present.

@@ -4,7 +4,8 @@
 //! checks its share structurally (decompressing each author's key once, [`KeyCache`]) and then
 //! verifies the signatures in batches ([`verify_signatures`]: one term per author in each batch).
 //! A batch answers only "all valid" or "some invalid", so a failed one is re-verified entry by
-//! entry with `verify_strict` to name the bad one. Verification, not LMDB, bounds ingest, so it gets every core: here with scoped
+//! entry ([`Checked::verify_signature`], the same ZIP-215 rules as the batch) to name the bad
+//! one. Verification, not LMDB, bounds ingest, so it gets every core: here with scoped
 //! threads for one batch ([`check_and_verify`]), or in the store writer with one verifier thread
 //! per core, each running [`check_and_verify_here`] on its part ([`crate::ingest::Verifiers`]).
 
@@ -87,7 +88,8 @@ pub fn check_and_verify_here(
 /// key into one term of the multiscalar multiplication: a batch of n signatures by m authors costs
 /// a multiplication of n + m + 1 points instead of `ed25519_dalek::verify_batch`'s 2n + 1, and a
 /// replicated frame is one feed (m = 1). A failed batch is re-verified entry by entry with
-/// [`Checked::verify_signature`] (strict) to name the bad one.
+/// [`Checked::verify_signature`], which applies the same (ZIP-215, cofactored) rules, to name
+/// the bad one: an entry's verdict does not depend on the batch it arrived in.
 pub fn verify_signatures(items: &[&Checked]) -> Vec<Result<(), FeedError>> {
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(VERIFY_CHUNK_MAX) {
@@ -183,6 +185,74 @@ mod tests {
         Signature::from_bytes(&bytes)
     }
 
+    /// An entry by a key with a torsion part (`aB + T`, `T` of order 8), signed as `aB` would
+    /// sign it: the cofactored equation holds and the cofactorless one does not. Only its author
+    /// can make one; with a cofactored batch and a strict lone check, it would pass in a batch of
+    /// valid entries and fail in a batch that another entry sinks.
+    fn torsion_signed() -> Checked {
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT as B, constants::EIGHT_TORSION};
+        use sha2::{Digest, Sha512};
+        let a = Scalar::from_bytes_mod_order([7; 32]);
+        let key = (B * a + EIGHT_TORSION[1]).compress();
+        let content = Content::Post {
+            text: "signed on a key with a torsion part".into(),
+            reply_to: None,
+        };
+        let (_, payload, mut header) =
+            next_entry(&Identity::from_seed([9; 32]), None, &content, now_ms()).unwrap();
+        header.author = FeedId(key.to_bytes());
+        // k·T vanishes for one k in 8: try a few timestamps for one where it does not.
+        (0..64u8)
+            .find_map(|n| {
+                header.timestamp_ms += 1;
+                let bytes = postcard::to_stdvec(&header).unwrap();
+                let r = Scalar::from_bytes_mod_order([n.wrapping_add(1); 32]);
+                let big_r = (B * r).compress();
+                let hash = Sha512::new()
+                    .chain_update(big_r.as_bytes())
+                    .chain_update(key.as_bytes())
+                    .chain_update(&bytes)
+                    .finalize();
+                let k = Scalar::from_bytes_mod_order_wide(&hash.into());
+                let mut entry = big_r.to_bytes().to_vec();
+                entry.extend_from_slice((r + k * a).as_bytes());
+                entry.extend_from_slice(&bytes);
+                let checked = check_entry(
+                    crate::feed::Entry(entry),
+                    Some(payload.clone()),
+                    None,
+                    now_ms(),
+                )
+                .unwrap();
+                let strict = checked
+                    .key
+                    .verify_strict(checked.signed_bytes(), &checked.signature);
+                strict.is_err().then_some(checked)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn an_entry_gets_the_same_verdict_in_any_batch_and_alone() {
+        let crafted = torsion_signed();
+        let alone = crafted.verify_signature().is_ok();
+        // ZIP-215 accepts it; what matters is that every path agrees.
+        assert!(alone, "the lone check refused a cofactored-valid signature");
+        let mut items = interleaved(4);
+        items.push(crafted);
+        assert!(batch(&items), "a batch of valid entries with it failed");
+        assert!(verdicts(&items).iter().all(|ok| *ok));
+        // A batch another entry sinks is re-checked entry by entry: the crafted one keeps its
+        // verdict and only the spoiled one is named.
+        let mut bytes = items[0].signature.to_bytes();
+        bytes[40] ^= 1;
+        items[0].signature = Signature::from_bytes(&bytes);
+        let verdicts = verdicts(&items);
+        assert!(!verdicts[0]);
+        assert!(verdicts[1..].iter().all(|ok| *ok), "{verdicts:?}");
+    }
+
     #[test]
     fn valid_batches_of_several_authors_pass_across_chunks() {
         let items = interleaved(VERIFY_CHUNK_MAX / 2);
@@ -236,7 +306,7 @@ mod tests {
                 _ => &[7],
             };
             assert_eq!(refused, named, "{what}");
-            // Each verdict is the strict one, entry by entry.
+            // Each verdict is the lone check's, entry by entry.
             for (i, c) in items.iter().enumerate().take(n) {
                 assert_eq!(
                     c.verify_signature().is_ok(),
