@@ -531,12 +531,16 @@ fn bench(which: BenchCommand) -> Result<()> {
                     "ingest: {:.0} entries/s ({} entries in {:.2} s, {} cores)\n\
                      raw ed25519, same run: verify_strict {:.0}/s and verify_batch {:.0}/s on one core, verify_batch {:.0}/s on all {} cores\n\
                      ingest / verify_batch: {:.0}% of one core, {:.0}% of all cores\n\
+                     the pipeline's own batch check (one term per author): {:.0}/s on all {} cores, {:.1} µs per signature on one; ingest / it: {:.0}%\n\
                      CPU per entry: {:.1} µs in all (verifiers {:.1}, committer {:.1}); raw verify_batch {:.1} µs per signature, {:.0}% of the pipeline's CPU\n\
                      written: {:.0} bytes per entry",
                     report.ingest_per_s, report.entries, report.seconds, report.cores,
                     report.verify_single_per_s, report.verify_batch_per_s,
                     report.verify_batch_all_cores_per_s, report.cores,
                     report.ingest_vs_verify_one_core * 100.0, report.ingest_vs_verify_all_cores * 100.0,
+                    report.verify_coalesced_all_cores_per_s, report.cores,
+                    report.verify_coalesced_cpu_us_per_entry,
+                    report.ingest_vs_coalesced_verify_all_cores * 100.0,
                     report.pipeline_cpu_us_per_entry, report.verifiers_cpu_us_per_entry,
                     report.committer_cpu_us_per_entry, report.verify_batch_cpu_us_per_entry,
                     report.verify_cpu_share * 100.0, report.written_bytes_per_entry
