@@ -92,33 +92,10 @@ pub struct RelayReport {
     pub relay_pps: u64,
     /// Per rate tried: sent and received packets.
     pub sweep: Vec<RateStep>,
-    /// Clients that connected, joined and were admitted per second (first joins: full TLS
-    /// handshakes, hello and join pipelined in one round trip).
-    pub connects_per_s: f64,
-    /// The same clients coming back at once after the switchboard was killed and started again
-    /// on the same address with the same key (SIGKILL, as a crash): per second.
-    pub reconnects_per_s: f64,
-    /// Of those reconnects, how many resumed their TLS session (no signature either way).
-    pub reconnects_resumed: usize,
-    /// Retries (address validation) the switchboard asked for during the first joins, and
-    /// during the reconnects: each costs the client a round trip.
-    pub connect_retries: u64,
-    /// See `connect_retries`.
-    pub reconnect_retries: u64,
-    /// CPU time per first join, in µs: the switchboard process's and this harness's (all
-    /// threads, from /proc): a count the machine's load does not change, unlike the rates.
-    pub connect_cpu_us: CpuPerClient,
-    /// The same per reconnect.
-    pub reconnect_cpu_us: CpuPerClient,
-    /// What the switchboard's accept loop did during the first joins, and the datagrams each
-    /// client exchanged: counts the machine's load does not change.
-    pub connect_counts: PhaseCounts,
-    /// The same during the reconnects.
-    pub reconnect_counts: PhaseCounts,
-    /// The switchboard process's resident memory per connected client.
-    pub bytes_per_client: u64,
-    /// Clients used for the two figures above.
-    pub clients: usize,
+    /// The connect phases (first joins, then reconnects after a switchboard restart), their
+    /// fields at the top level of the JSON as `--connects-only` prints them.
+    #[serde(flatten)]
+    pub connects: ConnectsReport,
     /// Per-client relay limits the switchboard ran with, as its status reports them.
     pub client_packets_per_sec: u64,
     /// See `client_packets_per_sec`.
@@ -327,7 +304,6 @@ pub async fn run() -> Result<RelayReport> {
     let client_packets_per_sec = limit("client_packets_per_sec")?;
     let client_bytes_per_sec = limit("client_bytes_per_sec")?;
     drop(pairs);
-    let c = connects(&mut cluster).await?;
     Ok(RelayReport {
         rtt_us,
         cpus_polled_when_idle,
@@ -335,17 +311,7 @@ pub async fn run() -> Result<RelayReport> {
         polling,
         relay_pps,
         sweep,
-        connects_per_s: c.connects_per_s,
-        reconnects_per_s: c.reconnects_per_s,
-        reconnects_resumed: c.reconnects_resumed,
-        connect_retries: c.connect_retries,
-        reconnect_retries: c.reconnect_retries,
-        connect_cpu_us: c.connect_cpu_us,
-        reconnect_cpu_us: c.reconnect_cpu_us,
-        connect_counts: c.connect_counts,
-        reconnect_counts: c.reconnect_counts,
-        bytes_per_client: c.bytes_per_client,
-        clients: CLIENTS,
+        connects: connects(&mut cluster).await?,
         client_packets_per_sec,
         client_bytes_per_sec,
     })
@@ -675,31 +641,36 @@ fn udp_rcvbuf_errors() -> u64 {
         .unwrap_or(0)
 }
 
-/// What [`connects`] measured (the fields of the same names in [`RelayReport`]); alone, what
+/// What [`connects`] measured: flattened into [`RelayReport`] (the same JSON keys), and alone what
 /// `kith bench relay --connects-only` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectsReport {
-    /// See [`RelayReport::connects_per_s`].
+    /// Clients that connected, joined and were admitted per second (first joins: full TLS
+    /// handshakes, hello and join pipelined in one round trip).
     pub connects_per_s: f64,
-    /// See [`RelayReport::bytes_per_client`].
-    pub bytes_per_client: u64,
-    /// See [`RelayReport::reconnects_per_s`].
+    /// The same clients coming back at once after the switchboard was killed and started again
+    /// on the same address with the same key (SIGKILL, as a crash): per second.
     pub reconnects_per_s: f64,
-    /// See [`RelayReport::reconnects_resumed`].
+    /// Of those reconnects, how many resumed their TLS session (no signature either way).
     pub reconnects_resumed: usize,
-    /// See [`RelayReport::connect_retries`].
+    /// Retries (address validation) the switchboard asked for during the first joins, and
+    /// during the reconnects: each costs the client a round trip.
     pub connect_retries: u64,
-    /// See [`RelayReport::connect_retries`].
+    /// See `connect_retries`.
     pub reconnect_retries: u64,
-    /// See [`RelayReport::connect_cpu_us`].
+    /// CPU time per first join, in µs: the switchboard process's and this harness's (all
+    /// threads, from /proc): a count the machine's load does not change, unlike the rates.
     pub connect_cpu_us: CpuPerClient,
-    /// See [`RelayReport::reconnect_cpu_us`].
+    /// The same per reconnect.
     pub reconnect_cpu_us: CpuPerClient,
-    /// See [`RelayReport::connect_counts`].
+    /// What the switchboard's accept loop did during the first joins, and the datagrams each
+    /// client exchanged: counts the machine's load does not change.
     pub connect_counts: PhaseCounts,
-    /// See [`RelayReport::connect_counts`].
+    /// The same during the reconnects.
     pub reconnect_counts: PhaseCounts,
-    /// Clients connected in each phase.
+    /// The switchboard process's resident memory per connected client.
+    pub bytes_per_client: u64,
+    /// Clients used for the two figures above.
     pub clients: usize,
 }
 
@@ -942,8 +913,7 @@ pub fn text(r: &RelayReport) -> String {
     out += &format!(
         "rtt_us (the {} figure): p50 {} µs, p99 {} µs\n\
          highest rate with no loss ({PAIRS} pairs): {} packets/s\n  sweep: {}\n\
-         {} clients: {:.0} connects/s (TLS + hello + join; {} Retries asked; CPU per client: switchboard {} µs, harness {} µs), {} B of switchboard memory per client\n\
-         after a switchboard restart: {:.0} reconnects/s, {} of {} resumed TLS sessions ({} Retries asked; CPU per client: switchboard {} µs, harness {} µs)\n\
+         {}\n\
          per-client limits the switchboard reported: {} packets/s, {} bytes/s",
         if r.cpus_polled_when_idle {
             "polling"
@@ -954,18 +924,7 @@ pub fn text(r: &RelayReport) -> String {
         r.rtt_us.p99,
         r.relay_pps,
         sweep.join(", "),
-        r.clients,
-        r.connects_per_s,
-        r.connect_retries,
-        r.connect_cpu_us.switchboard,
-        r.connect_cpu_us.harness,
-        r.bytes_per_client,
-        r.reconnects_per_s,
-        r.reconnects_resumed,
-        r.clients,
-        r.reconnect_retries,
-        r.reconnect_cpu_us.switchboard,
-        r.reconnect_cpu_us.harness,
+        connects_text(&r.connects),
         r.client_packets_per_sec,
         r.client_bytes_per_sec,
     );
