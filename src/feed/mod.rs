@@ -23,6 +23,33 @@ pub use content::{check_reaction, Content, ContentType};
 pub use entry::{hash_payload, Entry, Header, MsgId, PayloadHash, FORMAT_VERSION};
 pub use error::FeedError;
 
+/// `count` chained posts ("post 0", "post 1", …) by `author` after `head`: the signed entry,
+/// its payload and its header each, as the unit tests of the modules that take entries in need
+/// them.
+#[cfg(test)]
+pub(crate) fn signed_posts(
+    author: &crate::identity::Identity,
+    mut head: Option<FeedHead>,
+    count: usize,
+) -> Vec<(Entry, Vec<u8>, Header)> {
+    (0..count)
+        .map(|i| {
+            let content = Content::Post {
+                text: format!("post {i}"),
+                reply_to: None,
+            };
+            let (entry, payload, header) =
+                next_entry(author, head.as_ref(), &content, now_ms()).unwrap();
+            head = Some(FeedHead {
+                seq: header.seq,
+                id: entry.id(),
+                timestamp_ms: header.timestamp_ms,
+            });
+            (entry, payload, header)
+        })
+        .collect()
+}
+
 /// Milliseconds since the Unix epoch, from the system clock (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

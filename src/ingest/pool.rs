@@ -128,33 +128,19 @@ fn verifier(parts: &Mutex<Receiver<Part>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::{next_entry, now_ms, Content, FeedError, FeedHead};
+    use crate::feed::{now_ms, signed_posts, FeedError};
     use crate::identity::Identity;
     use crate::ingest::{commit_parts, OpOutcome};
     use crate::store::Store;
 
     /// `count` chained entries of one author, as replication would deliver them.
     fn feed(seed: u8, count: usize) -> Vec<Op> {
-        let author = Identity::from_seed([seed; 32]);
-        let mut head: Option<FeedHead> = None;
-        (0..count)
-            .map(|i| {
-                let content = Content::Post {
-                    text: format!("post {i}"),
-                    reply_to: None,
-                };
-                let (entry, payload, header) =
-                    next_entry(&author, head.as_ref(), &content, now_ms()).unwrap();
-                head = Some(FeedHead {
-                    seq: header.seq,
-                    id: entry.id(),
-                    timestamp_ms: header.timestamp_ms,
-                });
-                Op::Remote {
-                    entry,
-                    payload: Some(payload),
-                    feed: None,
-                }
+        signed_posts(&Identity::from_seed([seed; 32]), None, count)
+            .into_iter()
+            .map(|(entry, payload, _)| Op::Remote {
+                entry,
+                payload: Some(payload),
+                feed: None,
             })
             .collect()
     }

@@ -122,28 +122,14 @@ pub fn batch_valid<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::{check_entry, next_entry, now_ms, Content, FeedHead};
+    use crate::feed::{check_entry, next_entry, now_ms, signed_posts, Content};
     use crate::identity::Identity;
 
     /// `count` chained, checked entries of the `seed`-th author.
     fn chain(seed: u8, count: usize) -> Vec<Checked> {
-        let author = Identity::from_seed([seed; 32]);
-        let mut head: Option<FeedHead> = None;
-        (0..count)
-            .map(|i| {
-                let content = Content::Post {
-                    text: format!("post {i} by {seed}"),
-                    reply_to: None,
-                };
-                let (entry, payload, header) =
-                    next_entry(&author, head.as_ref(), &content, now_ms()).unwrap();
-                head = Some(FeedHead {
-                    seq: header.seq,
-                    id: entry.id(),
-                    timestamp_ms: header.timestamp_ms,
-                });
-                check_entry(entry, Some(payload), None, now_ms()).unwrap()
-            })
+        signed_posts(&Identity::from_seed([seed; 32]), None, count)
+            .into_iter()
+            .map(|(entry, payload, _)| check_entry(entry, Some(payload), None, now_ms()).unwrap())
             .collect()
     }
 

@@ -175,28 +175,15 @@ impl<'e> Writer<'e> {
 
 #[cfg(test)]
 mod tests {
-    use crate::feed::{check_entry, next_entry, now_ms, Checked, Content, FeedHead};
+    use crate::feed::{check_entry, now_ms, signed_posts, Checked, FeedHead};
     use crate::identity::Identity;
     use crate::store::{Store, StoreError};
 
     /// `count` chained, checked entries of `author`, from its head `after`.
     fn chain(author: &Identity, after: Option<FeedHead>, count: usize) -> Vec<Checked> {
-        let mut head = after;
-        (0..count)
-            .map(|i| {
-                let content = Content::Post {
-                    text: format!("post {i}"),
-                    reply_to: None,
-                };
-                let (entry, payload, header) =
-                    next_entry(author, head.as_ref(), &content, now_ms()).unwrap();
-                head = Some(FeedHead {
-                    seq: header.seq,
-                    id: entry.id(),
-                    timestamp_ms: header.timestamp_ms,
-                });
-                check_entry(entry, Some(payload), None, now_ms()).unwrap()
-            })
+        signed_posts(author, after, count)
+            .into_iter()
+            .map(|(entry, payload, _)| check_entry(entry, Some(payload), None, now_ms()).unwrap())
             .collect()
     }
 
