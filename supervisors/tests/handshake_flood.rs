@@ -231,6 +231,8 @@ fn check_counts(dir: &Path, started: u64, forwarded: u64) {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("handshakes: 0 pending"), "{text}");
     assert!(text.contains("address checks (Retry)"), "{text}");
+    assert!(text.contains("went on guard"), "{text}");
+    assert!(!text.contains("went on guard 0 times"), "{text}");
 }
 
 #[test]

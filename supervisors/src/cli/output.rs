@@ -294,10 +294,14 @@ fn handshakes(data: &Value) -> String {
         return String::new();
     };
     let n = |key: &str| h.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let door = match h.get("on_guard").and_then(Value::as_bool) {
+        Some(true) => "on guard",
+        _ => "calm",
+    };
     format!(
-        "handshakes: {} pending, {} completed; address checks (Retry) {}; refused {} per address, {} all slots taken; {} timed out, {} ignored\n",
-        n("pending"), n("completed"), n("retried"), n("refused_per_address"), n("refused_busy"),
-        n("timed_out"), n("ignored"),
+        "handshakes: {} pending, {} completed, {} waited for a slot; address checks (Retry) {}; refused {} per address, {} all slots taken; {} timed out, {} ignored; door {door} now, went on guard {} times\n",
+        n("pending"), n("completed"), n("queued_total"), n("retried"), n("refused_per_address"),
+        n("refused_busy"), n("timed_out"), n("ignored"), n("guarded"),
     )
 }
 
