@@ -94,7 +94,10 @@ fn notify(ctx: &SbContext, diff: &Diff) {
         .iter()
         .chain(&diff.joins)
         .filter(|p| p.topic() == PEERS_TOPIC)
-        .filter_map(|p| p.row.key.as_str().parse().ok())
+        // A key is only looked up among the watched ids, and a notice makes each watcher's
+        // session re-read that id's presence through its own visibility rules: the bytes
+        // suffice, with no curve check per join and leave.
+        .filter_map(|p| FeedId::from_printed(p.row.key.as_str()))
         .collect();
     for id in touched {
         for watcher in ctx.watchers.of(&id) {
