@@ -558,6 +558,20 @@ mod tests {
         }
     }
 
+    /// `count` handshakes admitted at `now` from the distinct addresses `{net}.0`, `{net}.1`, …,
+    /// each as `attempt` makes it (every one must be accepted); their tickets.
+    fn take_slots(
+        a: &mut Admission,
+        count: usize,
+        attempt: fn(&str) -> Attempt,
+        net: &str,
+        now: Instant,
+    ) -> Vec<Ticket> {
+        (0..count)
+            .map(|n| ticket(a.admit(attempt(&format!("{net}.{n}")), now)).0)
+            .collect()
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -578,19 +592,20 @@ mod tests {
     #[test]
     fn a_calm_burst_of_new_clients_gets_slots_without_a_retry_up_to_the_unvalidated_cap() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
-        let mut held = Vec::new();
         // Past `retry_from` (the old threshold): still slots, no Retry, while calm.
-        for n in 0..LIMITS.unvalidated_max {
-            held.push(ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0)).0);
-        }
+        let held = take_slots(&mut a, LIMITS.unvalidated_max, fresh, "203.0.113", t0);
         assert_eq!(a.counts().retried, 0);
         assert!(!a.counts().on_guard);
         // Past the share: the next new client waits for a slot, still without a Retry.
         assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Queue);
         // What the share leaves is for validated clients, who do not wait.
-        for n in 0..LIMITS.total_max - LIMITS.unvalidated_max {
-            ticket(a.admit(proven(&format!("198.51.100.{n}")), t0));
-        }
+        take_slots(
+            &mut a,
+            LIMITS.total_max - LIMITS.unvalidated_max,
+            proven,
+            "198.51.100",
+            t0,
+        );
         // A slot is free but the share is still taken: the new client keeps its place.
         assert_eq!(a.admit_queued(fresh("192.0.2.99"), t0), Action::Queue);
         // Honest handshakes finish within a round trip: the slots come back, nothing is stale.
@@ -854,9 +869,7 @@ mod tests {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         let (t, _) = ticket(a.admit(fresh("198.51.100.1"), t0));
         a.finish(t, Outcome::TimedOut, t0);
-        for n in 0..LIMITS.retry_from {
-            ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0));
-        }
+        take_slots(&mut a, LIMITS.retry_from, fresh, "203.0.113", t0);
         assert_eq!(a.admit(fresh("192.0.2.99"), t0), Action::Retry);
         // The same client comes back with the token: admitted, with the long deadline.
         let (_, d) = ticket(a.admit(proven("192.0.2.99"), t0));
@@ -879,10 +892,7 @@ mod tests {
     #[test]
     fn every_slot_taken_queues_validated_then_refuses_and_retries_unvalidated() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
-        let mut held = Vec::new();
-        for n in 0..LIMITS.total_max {
-            held.push(ticket(a.admit(proven(&format!("203.0.113.{n}")), t0)).0);
-        }
+        let mut held = take_slots(&mut a, LIMITS.total_max, proven, "203.0.113", t0);
         for n in 0..LIMITS.queue_max {
             assert_eq!(a.admit(proven(&format!("192.0.2.{n}")), t0), Action::Queue);
         }
@@ -908,9 +918,7 @@ mod tests {
     #[test]
     fn a_queued_attempt_that_outwaits_its_bound_is_refused_and_counted() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
-        for n in 0..LIMITS.total_max {
-            ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
-        }
+        take_slots(&mut a, LIMITS.total_max, proven, "203.0.113", t0);
         assert_eq!(a.admit(proven("192.0.2.1"), t0), Action::Queue);
         assert_eq!(a.expire_queued(proven("192.0.2.1")), Action::Refuse);
         let counts = a.counts();
@@ -925,9 +933,7 @@ mod tests {
             ..LIMITS
         });
         let t0 = Instant::now();
-        for n in 0..LIMITS.total_max {
-            ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
-        }
+        take_slots(&mut a, LIMITS.total_max, proven, "203.0.113", t0);
         for _ in 0..LIMITS.per_source_max {
             assert_eq!(a.admit(proven("198.51.100.7"), t0), Action::Queue);
         }
@@ -948,10 +954,7 @@ mod tests {
     #[test]
     fn new_clients_queued_while_calm_are_asked_to_validate_once_on_guard() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
-        let mut held = Vec::new();
-        for n in 0..LIMITS.unvalidated_max {
-            held.push(ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0)).0);
-        }
+        take_slots(&mut a, LIMITS.unvalidated_max, fresh, "203.0.113", t0);
         for n in 0..LIMITS.queue_max {
             assert_eq!(a.admit(fresh(&format!("192.0.2.{n}")), t0), Action::Queue);
         }
@@ -979,9 +982,7 @@ mod tests {
         // client that proved its address can wait for a slot.
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         alarm(&mut a, t0);
-        for n in 0..LIMITS.total_max {
-            ticket(a.admit(proven(&format!("203.0.113.{n}")), t0));
-        }
+        take_slots(&mut a, LIMITS.total_max, proven, "203.0.113", t0);
         for n in 0..1_000u32 {
             let ip = IpAddr::from(n.to_be_bytes()).to_string();
             assert_eq!(a.admit(fresh(&ip), t0), Action::Retry);
@@ -998,9 +999,7 @@ mod tests {
     fn an_attempt_that_may_not_retry_is_ignored_not_answered() {
         let (mut a, t0) = (Admission::new(LIMITS), Instant::now());
         alarm(&mut a, t0);
-        for n in 0..LIMITS.retry_from {
-            ticket(a.admit(fresh(&format!("203.0.113.{n}")), t0));
-        }
+        take_slots(&mut a, LIMITS.retry_from, fresh, "203.0.113", t0);
         let attempt = Attempt {
             may_retry: false,
             ..fresh("192.0.2.1")
