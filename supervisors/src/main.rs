@@ -525,8 +525,7 @@ fn bench(which: BenchCommand) -> Result<()> {
     match which {
         BenchCommand::Ingest { entries, json } => {
             let report = runtime.block_on(kith::bench::ingest::run(entries))?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| {
+            output::print_report(json.json, &report, |report| {
                 format!(
                     "ingest: {:.0} entries/s ({} entries in {:.2} s, {} cores)\n\
                      raw ed25519, same run: verify_strict {:.0}/s and verify_batch {:.0}/s on one core, verify_batch {:.0}/s on all {} cores\n\
@@ -545,7 +544,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                     report.committer_cpu_us_per_entry, report.verify_batch_cpu_us_per_entry,
                     report.verify_cpu_share * 100.0, report.written_bytes_per_entry
                 )
-            });
+            })?;
             Ok(())
         }
         BenchCommand::Presence {
@@ -566,8 +565,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                 catchups,
             };
             let report = runtime.block_on(run(options))?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| text(&report));
+            output::print_report(json.json, &report, text)?;
             Ok(())
         }
         BenchCommand::Presence { tiny, json, .. } => {
@@ -578,8 +576,7 @@ fn bench(which: BenchCommand) -> Result<()> {
                 BenchOptions::default()
             };
             let report = run(options);
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| bench_presence_text(&report));
+            output::print_report(json.json, &report, bench_presence_text)?;
             Ok(())
         }
         BenchCommand::Relay {
@@ -588,8 +585,7 @@ fn bench(which: BenchCommand) -> Result<()> {
             ..
         } => {
             let report = runtime.block_on(bench_relay::run_connects())?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| bench_relay::connects_text(&report));
+            output::print_report(json.json, &report, bench_relay::connects_text)?;
             Ok(())
         }
         BenchCommand::Relay {
@@ -598,28 +594,22 @@ fn bench(which: BenchCommand) -> Result<()> {
             ..
         } => {
             let report = runtime.block_on(bench_relay::run_latency())?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| bench_relay::latency_text(&report));
+            output::print_report(json.json, &report, bench_relay::latency_text)?;
             Ok(())
         }
         BenchCommand::Relay { json, .. } => {
             let report = runtime.block_on(bench_relay::run())?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| bench_relay::text(&report));
+            output::print_report(json.json, &report, bench_relay::text)?;
             Ok(())
         }
         BenchCommand::Replicate { entries, json } => {
             let report = runtime.block_on(bench_replicate::run(entries))?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| bench_replicate::text(&report));
+            output::print_report(json.json, &report, bench_replicate::text)?;
             Ok(())
         }
         BenchCommand::Web { posts, json } => {
             let report = runtime.block_on(kith_supervisors::bench::web::run(posts))?;
-            let data = serde_json::to_value(&report)?;
-            output::print(json.json, &data, |_| {
-                kith_supervisors::bench::web::text(&report)
-            });
+            output::print_report(json.json, &report, kith_supervisors::bench::web::text)?;
             Ok(())
         }
     }

@@ -14,6 +14,17 @@ pub fn print(json: bool, data: &Value, text: impl FnOnce(&Value) -> String) {
     }
 }
 
+/// A benchmark's report: one JSON document with `--json`, else what `text` makes of it.
+pub fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<(), serde_json::Error> {
+    let data = serde_json::to_value(report)?;
+    print(json, &data, |_| text(report));
+    Ok(())
+}
+
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
