@@ -410,6 +410,11 @@ pub const LOADTEST_SPAWN_TIMEOUT: Duration = Duration::from_secs(20);
 pub const LOADTEST_SHARDS_MAX: u32 = 1_024;
 /// UDP sockets (QUIC endpoints) the simulated peers share: QUIC needs no socket per connection.
 pub const LOADTEST_ENDPOINTS: usize = 16;
+/// UDP sockets the relayed pairs share, on their own lane (`loadtest::lane`): on loopback each
+/// has its own source address, so that the pairs, which start first, have as many handshakes
+/// in flight as `LOADTEST_HANDSHAKES_IN_FLIGHT` allows without a switchboard's cap per source
+/// address refusing some.
+pub const LOADTEST_PROBE_ENDPOINTS: usize = 8;
 /// Connection attempts of one simulated peer before it gives up (each failure is counted by
 /// cause).
 pub const LOADTEST_CONNECT_ATTEMPTS: u32 = 5;
@@ -481,6 +486,9 @@ const _: () = assert!(LOADTEST_PEERS_MAX <= SB_CLIENTS_MAX);
 const _: () = assert!(LOADTEST_HANDSHAKES_IN_FLIGHT < HANDSHAKES_MAX);
 const _: () =
     assert!(LOADTEST_HANDSHAKES_IN_FLIGHT <= LOADTEST_ENDPOINTS * HANDSHAKES_PER_ADDRESS_MAX / 2);
+const _: () =
+    assert!(LOADTEST_HANDSHAKES_IN_FLIGHT <= LOADTEST_PROBE_ENDPOINTS * HANDSHAKES_PER_ADDRESS_MAX);
+const _: () = assert!(LOADTEST_ENDPOINTS + LOADTEST_PROBE_ENDPOINTS < 254);
 const _: () = assert!(LOADTEST_RELAY_PAIRS_MAX * 2 <= LOADTEST_PEERS_MAX);
 const _: () = assert!(LOADTEST_FOLLOWS_MAX <= WATCH_IDS_MAX);
 const _: () = assert!(LOADTEST_RELAY_MESSAGE_BYTES <= RELAY_INNER_PACKET_BYTES_MIN);

@@ -14,12 +14,13 @@ use std::task::{Context, Poll};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use quinn::udp::{RecvMeta, Transmit};
-use quinn::{AsyncUdpSocket, Runtime, UdpPoller};
+use quinn::{AsyncUdpSocket, UdpPoller};
 
 use crate::identity::FeedId;
 use crate::limits::{
     FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT, SB_FRAME_BYTES_MAX, UDP_SOCKET_BUFFER_BYTES,
 };
+use crate::loadtest::lane::{quinn_runtime, Lane};
 use crate::loadtest::LoadtestError;
 use crate::net::frame;
 use crate::net::hello::{dial_hello_pipelined, Capabilities, Capability, Hello, NodeRole};
@@ -41,7 +42,14 @@ use crate::wire::switchboard::{ClientMsg, ServerMsg};
 /// after quinn's own state. A simulated peer's sends are single keep-alives, control frames and
 /// relayed datagrams, so batching them saves it little; without it each connection's buffer
 /// stays one datagram. The protocol, and what the switchboard receives, are the same.
-pub fn shared_endpoint(addr: SocketAddr, key: &SigningKey) -> Result<PeerEndpoint, LoadtestError> {
+///
+/// On `lane` the endpoint, its connections and their timers are driven by the lane's runtime
+/// (see [`crate::loadtest::lane`]); without one, by the caller's.
+pub fn shared_endpoint(
+    addr: SocketAddr,
+    key: &SigningKey,
+    lane: Option<&Lane>,
+) -> Result<PeerEndpoint, LoadtestError> {
     let socket = std::net::UdpSocket::bind(addr)?;
     // As `PeerEndpoint::bind` does: a burst is queued by the kernel rather than dropped (a
     // refusal leaves the default, which only makes drops likelier).
@@ -52,10 +60,12 @@ pub fn shared_endpoint(addr: SocketAddr, key: &SigningKey) -> Result<PeerEndpoin
     {
         tracing::debug!(error = %e, "could not enlarge a shared endpoint's UDP buffers");
     }
-    let inner = quinn::TokioRuntime.wrap_udp_socket(socket)?;
-    Ok(PeerEndpoint::with_socket(
+    let runtime = quinn_runtime(lane);
+    let inner = runtime.wrap_udp_socket(socket)?;
+    Ok(PeerEndpoint::with_socket_on(
         Arc::new(OneDatagram(inner)),
         key,
+        runtime,
     )?)
 }
 

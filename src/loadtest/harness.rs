@@ -14,6 +14,7 @@ use ractor::ActorRef;
 use crate::identity::FeedId;
 use crate::loadtest::client::{Link, SbTarget};
 use crate::loadtest::graph::FollowGraph;
+use crate::loadtest::lane::Lane;
 use crate::loadtest::messages::PeerMsg;
 use crate::loadtest::metrics::Metrics;
 use crate::loadtest::plan::Plan;
@@ -46,6 +47,9 @@ pub struct Harness {
     pub targets: Vec<SbTarget>,
     /// The UDP endpoints the peers dial from, shared round-robin.
     pub endpoints: Vec<Arc<PeerEndpoint>>,
+    /// The relayed pairs' own endpoints and the lane they (and the pairs' tasks) run on, if the
+    /// caller gave one (see [`crate::loadtest::lane`]); without, the pairs share `endpoints`.
+    probes: Option<(Lane, Vec<Arc<PeerEndpoint>>)>,
     /// Who does what.
     pub plan: Plan,
     /// This process's part of the population.
@@ -103,6 +107,7 @@ impl Harness {
         Harness {
             targets,
             endpoints,
+            probes: None,
             plan,
             shard,
             seed,
@@ -126,6 +131,15 @@ impl Harness {
     /// [`LOADTEST_HANDSHAKES_IN_FLIGHT`](crate::limits::LOADTEST_HANDSHAKES_IN_FLIGHT)).
     pub fn with_in_flight(mut self, n: usize) -> Harness {
         self.dial_slots = tokio::sync::Semaphore::new(n);
+        self
+    }
+
+    /// The relayed pairs dial from `endpoints` (driven on `lane`) and run their round trips on
+    /// `lane`, instead of sharing the other peers' endpoints and runtime.
+    pub fn with_probes(mut self, lane: Lane, endpoints: Vec<Arc<PeerEndpoint>>) -> Harness {
+        if !endpoints.is_empty() {
+            self.probes = Some((lane, endpoints));
+        }
         self
     }
 
@@ -157,7 +171,30 @@ impl Harness {
 
     /// The endpoint local peer `l` dials from.
     pub fn endpoint(&self, l: u64) -> Option<&Arc<PeerEndpoint>> {
-        self.endpoints.get(l as usize % self.endpoints.len().max(1))
+        let endpoints = match (&self.probes, self.is_probe(l)) {
+            (Some((_, probes)), true) => probes,
+            _ => &self.endpoints,
+        };
+        endpoints.get(l as usize % endpoints.len().max(1))
+    }
+
+    /// The lane local peer `l`'s relay tasks run on: the probes' for a relayed pair's peer,
+    /// none (the current runtime) for the others.
+    pub fn lane(&self, l: u64) -> Option<&Lane> {
+        match (&self.probes, self.is_probe(l)) {
+            (Some((lane, _)), true) => Some(lane),
+            _ => None,
+        }
+    }
+
+    /// Every endpoint the peers dial from, the probes' included.
+    pub fn all_endpoints(&self) -> impl Iterator<Item = &Arc<PeerEndpoint>> {
+        let probes = self.probes.iter().flat_map(|(_, e)| e.iter());
+        self.endpoints.iter().chain(probes)
+    }
+
+    fn is_probe(&self, l: u64) -> bool {
+        l < 2 * self.plan.relay_pairs
     }
 
     /// The switchboard (an index into `targets`) local peer `l` dials now: its planned one, or

@@ -30,6 +30,7 @@ use crate::limits::{
     HANDSHAKE_TIMEOUT, LOADTEST_INNER_STREAMS_BIDI, LOADTEST_RELAY_INTERVAL,
     LOADTEST_RELAY_MESSAGE_BYTES, LOADTEST_RELAY_TIMEOUT,
 };
+use crate::loadtest::lane::{quinn_runtime, spawn_on, Lane};
 use crate::loadtest::metrics::{Measure, Metrics};
 use crate::loadtest::replicate::{session, Feeds, Side};
 use crate::loadtest::LoadtestError;
@@ -62,6 +63,8 @@ pub struct InnerRelay {
     socket: Arc<VirtualSocket>,
     endpoint: Arc<InnerEndpoint>,
     tasks: Vec<OwnedTask>,
+    /// Where the tasks and the inner endpoint run (the probes' lane for a relayed pair).
+    lane: Option<Lane>,
 }
 
 impl Drop for InnerRelay {
@@ -94,7 +97,11 @@ struct InnerEndpoint {
 }
 
 impl InnerEndpoint {
-    fn new(socket: Arc<VirtualSocket>, key: &SigningKey) -> Result<InnerEndpoint, LoadtestError> {
+    fn new(
+        socket: Arc<VirtualSocket>,
+        key: &SigningKey,
+        lane: Option<&Lane>,
+    ) -> Result<InnerEndpoint, LoadtestError> {
         let transport = Arc::new(inner_transport()?);
         let mut server = server_config(key)?;
         server.transport_config(Arc::clone(&transport));
@@ -102,7 +109,7 @@ impl InnerEndpoint {
             endpoint_config(key),
             Some(server),
             socket,
-            Arc::new(quinn::TokioRuntime),
+            quinn_runtime(lane),
         )?;
         Ok(InnerEndpoint {
             endpoint,
@@ -141,24 +148,26 @@ impl InnerEndpoint {
 
 impl InnerRelay {
     /// The virtual socket on `outer`, its receive pump, and an inner endpoint proving `key` that
-    /// serves the connections it accepts as `serve` says.
+    /// serves the connections it accepts as `serve` says; all of it on `lane` if given.
     pub fn start(
         key: &SigningKey,
         outer: &quinn::Connection,
         serve: Serve,
+        lane: Option<&Lane>,
     ) -> Result<InnerRelay, LoadtestError> {
         let own = FeedId::from(key.verifying_key());
         let socket = VirtualSocket::new(own, Arc::new(outer.clone()));
-        let endpoint = Arc::new(InnerEndpoint::new(socket.clone(), key)?);
+        let endpoint = Arc::new(InnerEndpoint::new(socket.clone(), key, lane)?);
         let (conn, inner) = (outer.clone(), Arc::clone(&socket));
-        let pump = OwnedTask::spawn(async move {
+        let pump = spawn_on(lane, async move {
             let _ = pump(conn, inner).await;
         });
-        let accepting = OwnedTask::spawn(accept_all(Arc::clone(&endpoint), serve));
+        let accepting = spawn_on(lane, accept_all(Arc::clone(&endpoint), serve));
         Ok(InnerRelay {
             socket,
             endpoint,
             tasks: vec![pump, accepting],
+            lane: lane.cloned(),
         })
     }
 
@@ -182,7 +191,7 @@ impl InnerRelay {
             .verifying_key()
             .map_err(|_| LoadtestError::Protocol("the callee's key is not a valid key"))?;
         let endpoint = Arc::clone(&self.endpoint);
-        self.tasks.push(OwnedTask::spawn(async move {
+        self.tasks.push(spawn_on(self.lane.as_ref(), async move {
             let result = measure(&endpoint, addr, key, &metrics, &stop).await;
             if let Err(e) = result {
                 if !stop.load(Ordering::Relaxed) {
@@ -207,7 +216,7 @@ impl InnerRelay {
             .verifying_key()
             .map_err(|_| LoadtestError::Protocol("the followed peer's key is not a valid key"))?;
         let endpoint = Arc::clone(&self.endpoint);
-        self.tasks.push(OwnedTask::spawn(async move {
+        self.tasks.push(spawn_on(self.lane.as_ref(), async move {
             let result = match endpoint.dial(addr, key).await {
                 Ok(conn) => {
                     Metrics::bump(&metrics.replicate_links_up);

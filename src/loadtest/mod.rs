@@ -14,8 +14,8 @@
 //! - the harness's IO: [`client`] (dial a switchboard, hello, join: shared with
 //!   `kith bench relay`), [`metrics`] (what the peers record while they run), [`peer`] (the
 //!   simulated peer actor, its messages in [`messages`]), [`inner`] (its inner QUIC over the
-//!   relay), [`replicate`] (replication sessions over it, on the in-memory feeds of
-//!   [`replica`]), [`ghosts`] (the presence check at the end), [`run`] (the scenarios' driver).
+//!   relay; the relayed pairs' run on their own [`lane`]), [`replicate`] (replication sessions
+//!   over it, on the in-memory feeds of [`replica`]), [`ghosts`] (the presence check at the end), [`run`] (the scenarios' driver).
 
 pub mod client;
 pub mod error;
@@ -24,6 +24,7 @@ pub mod graph;
 pub mod harness;
 pub mod histogram;
 pub mod inner;
+pub mod lane;
 pub mod messages;
 pub mod metrics;
 pub mod peer;

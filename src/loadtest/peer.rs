@@ -530,7 +530,8 @@ fn relay(state: &mut PeerState) -> Option<&mut InnerRelay> {
     };
     let live = state.live.as_mut()?;
     if live.relay.is_none() {
-        live.relay = InnerRelay::start(&key, &live.conn, serve).ok();
+        let lane = state.harness.lane(state.local);
+        live.relay = InnerRelay::start(&key, &live.conn, serve, lane).ok();
     }
     live.relay.as_mut()
 }

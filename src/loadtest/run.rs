@@ -17,12 +17,13 @@ use rand::{Rng, SeedableRng};
 use crate::limits::{
     LOADTEST_CHURN_MAX, LOADTEST_DURATION_MAX_SECS, LOADTEST_ENDPOINTS, LOADTEST_FAILOVER_AFTER,
     LOADTEST_FAILOVER_WAIT, LOADTEST_HANDSHAKES_IN_FLIGHT_MAX, LOADTEST_INTRO_ANSWER_TIMEOUT,
-    LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX, LOADTEST_RAMP_MAX,
-    LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
+    LOADTEST_JOIN_GRACE, LOADTEST_PEERS_MAX, LOADTEST_POSTS_MAX, LOADTEST_PROBE_ENDPOINTS,
+    LOADTEST_RAMP_MAX, LOADTEST_RELAY_PAIRS_MAX, LOADTEST_REPLICATE_PEERS_MAX,
 };
 use crate::loadtest::client::{shared_endpoint, Link, SbTarget};
 use crate::loadtest::graph::FollowGraph;
 use crate::loadtest::harness::Harness;
+use crate::loadtest::lane::Lane;
 use crate::loadtest::metrics::{Measure, Metrics, LAG_PROBE};
 use crate::loadtest::peer::{PeerArgs, PeerMsg, SimPeer};
 use crate::loadtest::plan::Plan;
@@ -136,14 +137,17 @@ pub enum Phase {
 /// one address: its ramp is bounded by that cap, and `--shard` over several machines is the way
 /// past it.
 pub async fn setup(config: &RunConfig, targets: &[String]) -> Result<Arc<Harness>, LoadtestError> {
-    setup_as(config, targets, Link::Daemon).await
+    setup_as(config, targets, Link::Daemon, None).await
 }
 
-/// [`setup`], the peers dialling with the transport of `link` (a daemon's by default).
+/// [`setup`], the peers dialling with the transport of `link` (a daemon's by default), and the
+/// relayed pairs on `probes` if given (their own endpoints and runtime: see
+/// [`crate::loadtest::lane`]).
 pub async fn setup_as(
     config: &RunConfig,
     targets: &[String],
     link: Link,
+    probes: Option<Lane>,
 ) -> Result<Arc<Harness>, LoadtestError> {
     config.check()?;
     if targets.is_empty() {
@@ -167,18 +171,29 @@ pub async fn setup_as(
     let loopback = resolved
         .iter()
         .all(|t| t.addr.is_ipv4() && t.addr.ip().is_loopback());
+    // On loopback each endpoint takes its own source address (127.0.0.1, .2, …), as that many
+    // hosts would: a switchboard admits at most HANDSHAKES_PER_ADDRESS_MAX pending handshakes
+    // per source address (its flood defence), which one address would hit at once. Elsewhere
+    // the machine's own address is the only one there is. The endpoint's own key is never used
+    // for a peer's dial (each carries its own config).
+    let bind = |i: usize| match loopback {
+        true => SocketAddr::from(([127, 0, 0, 1 + (i % 254) as u8], 0)),
+        false => any,
+    };
     let mut endpoints = Vec::with_capacity(LOADTEST_ENDPOINTS);
     for i in 0..LOADTEST_ENDPOINTS {
-        // On loopback each endpoint takes its own source address (127.0.0.1, .2, …), as that
-        // many hosts would: a switchboard admits at most HANDSHAKES_PER_ADDRESS_MAX pending
-        // handshakes per source address (its flood defence), which one address would hit at
-        // once. Elsewhere the machine's own address is the only one there is.
-        let bind = match loopback {
-            true => SocketAddr::from(([127, 0, 0, 1 + (i % 254) as u8], 0)),
-            false => any,
-        };
-        // The endpoint's own key is never used for a peer's dial (each carries its own config).
-        endpoints.push(Arc::new(shared_endpoint(bind, &endpoint_key(i as u64))?));
+        endpoints.push(Arc::new(shared_endpoint(
+            bind(i),
+            &endpoint_key(i as u64),
+            None,
+        )?));
+    }
+    let mut probe_endpoints = Vec::new();
+    if let Some(lane) = &probes {
+        for i in LOADTEST_ENDPOINTS..LOADTEST_ENDPOINTS + LOADTEST_PROBE_ENDPOINTS {
+            let key = endpoint_key(i as u64);
+            probe_endpoints.push(Arc::new(shared_endpoint(bind(i), &key, Some(lane))?));
+        }
     }
     let local = config.shard.local_count(config.peers);
     let share = |n: u64| {
@@ -200,19 +215,21 @@ pub async fn setup_as(
         )
     });
     let metrics = Arc::new(Metrics::new()?);
-    Ok(Arc::new(
-        Harness::new(
-            resolved,
-            endpoints,
-            plan,
-            config.shard,
-            config.seed,
-            graph,
-            metrics,
-        )
-        .with_in_flight(config.in_flight)
-        .with_link(link),
-    ))
+    let mut harness = Harness::new(
+        resolved,
+        endpoints,
+        plan,
+        config.shard,
+        config.seed,
+        graph,
+        metrics,
+    )
+    .with_in_flight(config.in_flight)
+    .with_link(link);
+    if let Some(lane) = probes {
+        harness = harness.with_probes(lane, probe_endpoints);
+    }
+    Ok(Arc::new(harness))
 }
 
 /// Ramp, steady phase, report (without the ghost check and the switchboards' figures, which

@@ -241,7 +241,16 @@ impl PeerEndpoint {
         socket: Arc<dyn AsyncUdpSocket>,
         key: &SigningKey,
     ) -> Result<Self, NetError> {
-        let runtime = Arc::new(quinn::TokioRuntime);
+        Self::with_socket_on(socket, key, Arc::new(quinn::TokioRuntime))
+    }
+
+    /// [`Self::with_socket`], driven by `runtime` (its endpoint and connection drivers, their
+    /// timers) instead of the runtime the caller is in.
+    pub fn with_socket_on(
+        socket: Arc<dyn AsyncUdpSocket>,
+        key: &SigningKey,
+        runtime: Arc<dyn quinn::Runtime>,
+    ) -> Result<Self, NetError> {
         let (identity, transport, server) = Self::configs(key)?;
         let endpoint = quinn::Endpoint::new_with_abstract_socket(
             endpoint_config(key),

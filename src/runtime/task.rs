@@ -15,6 +15,14 @@ impl OwnedTask {
     pub fn spawn(future: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
         OwnedTask(tokio::spawn(future))
     }
+
+    /// Spawn `future` on the runtime `handle` belongs to, owned by the returned value.
+    pub fn spawn_on(
+        handle: &tokio::runtime::Handle,
+        future: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        OwnedTask(handle.spawn(future))
+    }
 }
 
 impl Drop for OwnedTask {

@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use kith::limits::{LOADTEST_MERGE_FILES_MAX, LOADTEST_SPAWN_BROADCAST_MS};
 use kith::loadtest::client::Link;
+use kith::loadtest::lane::Lane;
 use kith::loadtest::run::{self, Phase, RunConfig};
 use kith::loadtest::{ghosts, Report, Scenario, Shard};
 use kith::net::CloseCode;
@@ -78,14 +79,23 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // The relayed pairs' own runtime, one thread (kith::loadtest::lane: their round trips do
+    // not queue behind the other peers' work in this process).
+    let probes = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kith-probes")
+        .enable_all()
+        .build()?;
+    let lane = Lane::new(probes.handle().clone());
     let report = runtime.block_on(async {
         tokio::select! {
-            report = load(&config, &targets, cluster.as_ref(), link) => report,
+            report = load(&config, &targets, cluster.as_ref(), link, lane) => report,
             signal = shutdown_signal() => bail!("stopped by {}; the spawned switchboards are killed", signal?),
         }
     });
     // Peers, tasks and endpoints end with the runtime; then the switchboards are killed.
     runtime.shutdown_timeout(Duration::from_secs(2));
+    probes.shutdown_timeout(Duration::from_secs(2));
     let pids = cluster.as_ref().map(LocalCluster::pids).unwrap_or_default();
     drop(cluster);
     let mut report = report?;
@@ -110,8 +120,9 @@ async fn load(
     targets: &[String],
     cluster: Option<&LocalCluster>,
     link: Link,
+    lane: Lane,
 ) -> Result<Report> {
-    let harness = run::setup_as(config, targets, link).await?;
+    let harness = run::setup_as(config, targets, link, Some(lane)).await?;
     let mut tree = trees::loadtest::start(harness.plan.peers).await?;
     let shown = progress::start(Arc::clone(&harness.metrics), harness.plan.peers);
     let mut sb_rss = [None; 2];
@@ -142,7 +153,7 @@ async fn load(
         tracing::warn!(error = %e, "the harness's tree did not stop cleanly");
     }
     // Every peer connection closes with its endpoint, whatever the tree managed.
-    for endpoint in &harness.endpoints {
+    for endpoint in harness.all_endpoints() {
         endpoint.close(CloseCode::Normal);
     }
     let mut report = driven?;
