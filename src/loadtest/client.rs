@@ -43,6 +43,12 @@ use crate::wire::switchboard::{ClientMsg, ServerMsg};
 /// relayed datagrams, so batching them saves it little; without it each connection's buffer
 /// stays one datagram. The protocol, and what the switchboard receives, are the same.
 ///
+/// Nor does it receive with generic receive offload (GRO) where the socket lets it be turned
+/// off: quinn sizes an endpoint's receive buffer for 32 batches of as many datagrams as one GRO
+/// receive may coalesce (64 on Linux: about 3 MB), and the pages a batch writes stay resident.
+/// Peers that each receive a datagram now and then gain nothing from coalescing; the harness's
+/// endpoints then hold one datagram per batch slot (46 KB each).
+///
 /// On `lane` the endpoint, its connections and their timers are driven by the lane's runtime
 /// (see [`crate::loadtest::lane`]); without one, by the caller's.
 pub fn shared_endpoint(
@@ -61,31 +67,75 @@ pub fn shared_endpoint(
         tracing::debug!(error = %e, "could not enlarge a shared endpoint's UDP buffers");
     }
     let runtime = quinn_runtime(lane);
+    // quinn-udp turns GRO on as it wraps the socket; it is turned off after, on a duplicate of
+    // the descriptor (the option belongs to the socket both share).
+    let same_socket = socket.try_clone()?;
     let inner = runtime.wrap_udp_socket(socket)?;
+    let receive_segments = match gro_off(&same_socket) {
+        Ok(()) => 1,
+        Err(e) => {
+            tracing::debug!(error = %e, "GRO stays on for a shared endpoint");
+            inner.max_receive_segments()
+        }
+    };
+    let socket = OneDatagram {
+        inner,
+        receive_segments,
+    };
     Ok(PeerEndpoint::with_socket_on(
-        Arc::new(OneDatagram(inner)),
+        Arc::new(socket),
         key,
         runtime,
     )?)
 }
 
-/// A UDP socket that tells quinn it sends one datagram per transmit (no GSO); everything else
-/// is the wrapped socket's. See [`shared_endpoint`].
-pub struct OneDatagram(Arc<dyn AsyncUdpSocket>);
+/// Turn UDP generic receive offload off on `socket`: the kernel then hands it one datagram per
+/// receive, whatever it coalesced on the way.
+fn gro_off(socket: &std::net::UdpSocket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let off: libc::c_int = 0;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the descriptor is open for the call (`socket` is borrowed), and the option value
+    // points at a live c_int whose size is passed as its length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            std::ptr::from_ref(&off).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// A UDP socket that tells quinn it sends one datagram per transmit (no GSO), and receives as
+/// many per receive as `receive_segments` (1 once GRO is off); everything else is the wrapped
+/// socket's. See [`shared_endpoint`].
+pub struct OneDatagram {
+    inner: Arc<dyn AsyncUdpSocket>,
+    receive_segments: usize,
+}
 
 impl fmt::Debug for OneDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OneDatagram").field(&self.0).finish()
+        f.debug_struct("OneDatagram")
+            .field("inner", &self.inner)
+            .field("receive_segments", &self.receive_segments)
+            .finish()
     }
 }
 
 impl AsyncUdpSocket for OneDatagram {
     fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
-        Arc::clone(&self.0).create_io_poller()
+        Arc::clone(&self.inner).create_io_poller()
     }
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
-        self.0.try_send(transmit)
+        self.inner.try_send(transmit)
     }
 
     fn poll_recv(
@@ -94,11 +144,11 @@ impl AsyncUdpSocket for OneDatagram {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        self.0.poll_recv(cx, bufs, meta)
+        self.inner.poll_recv(cx, bufs, meta)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.inner.local_addr()
     }
 
     fn max_transmit_segments(&self) -> usize {
@@ -106,11 +156,11 @@ impl AsyncUdpSocket for OneDatagram {
     }
 
     fn max_receive_segments(&self) -> usize {
-        self.0.max_receive_segments()
+        self.receive_segments
     }
 
     fn may_fragment(&self) -> bool {
-        self.0.may_fragment()
+        self.inner.may_fragment()
     }
 }
 
@@ -329,7 +379,27 @@ fn connection_cause(e: &quinn::ConnectionError) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::intro_cause;
+    use super::{gro_off, intro_cause, shared_endpoint, OneDatagram};
+
+    /// quinn-udp turns GRO on as it wraps a socket; the shared endpoints turn it off after, and
+    /// tell quinn one datagram per receive.
+    #[tokio::test]
+    async fn shared_endpoints_receive_without_gro() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let same = socket.try_clone().unwrap();
+        let wrapped = quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket).unwrap();
+        assert!(wrapped.max_receive_segments() > 1, "GRO was on");
+        gro_off(&same).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let endpoint = shared_endpoint("127.0.0.1:0".parse().unwrap(), &key, None).unwrap();
+        assert!(endpoint.local_addr().unwrap().ip().is_loopback());
+        let one = OneDatagram {
+            inner: wrapped,
+            receive_segments: 1,
+        };
+        assert_eq!(quinn::AsyncUdpSocket::max_receive_segments(&one), 1);
+        assert_eq!(quinn::AsyncUdpSocket::max_transmit_segments(&one), 1);
+    }
 
     #[test]
     fn refusals_are_named_by_their_words() {
