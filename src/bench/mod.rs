@@ -4,5 +4,6 @@
 //! date and source, never printed as if measured here.
 
 pub mod alloc;
+pub mod handshake;
 pub mod ingest;
 pub mod presence;

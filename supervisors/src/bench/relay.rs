@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
+use kith::bench::handshake::HandshakeCrypto;
 use kith::identity::FeedId;
 use kith::loadtest::client::{self as lt_client, Joined, SbTarget};
 use kith::loadtest::histogram::Hist;
@@ -68,6 +69,8 @@ const RATE_MAX: u64 = 500_000;
 const OFFERED_SHARE_MIN: f64 = 0.95;
 /// Clients connected for the connect rate and the memory per client (as iroh-relay was measured).
 const CLIENTS: usize = 5_000;
+/// Rounds of each public-key operation timed for the handshake ceiling (about 0.3 s here).
+const HANDSHAKE_CRYPTO_ROUNDS: u32 = 2_000;
 /// Clients connecting at once: enough that the switchboard, not the round trips, sets the pace.
 const CONCURRENCY: usize = 128;
 /// UDP sockets the clients dial from, each on its own loopback address, so that `CONCURRENCY`
@@ -672,6 +675,17 @@ pub struct ConnectsReport {
     pub bytes_per_client: u64,
     /// Clients used for the two figures above.
     pub clients: usize,
+    /// The machine's raw limit, measured in this run: the public-key work of one side of a
+    /// handshake (`kith::bench::handshake`), full and resumed, in µs of one core.
+    pub handshake_crypto_us: HandshakeCrypto,
+    /// Connects per second this machine's cores could reach if they did nothing but that work
+    /// for both sides (clients and switchboard share the machine here): no faster
+    /// implementation of this protocol can pass it on this machine.
+    pub connects_crypto_ceiling_per_s: f64,
+    /// The same for resumed reconnects (one X25519 exchange per side).
+    pub reconnects_crypto_ceiling_per_s: f64,
+    /// The cores those ceilings count.
+    pub cores: usize,
 }
 
 /// What the switchboard's accept loop did during one connect phase (the differences of its
@@ -757,6 +771,13 @@ pub fn connects_text(r: &ConnectsReport) -> String {
         r.reconnect_retries,
         r.reconnect_cpu_us.switchboard,
         r.reconnect_cpu_us.harness,
+    ) + &format!(
+        "\nthis machine's ceiling, handshake public-key work alone for both sides on its {} cores: {:.0} connects/s, {:.0} resumed reconnects/s (per side: {:.1} µs full, {:.1} µs resumed)",
+        r.cores,
+        r.connects_crypto_ceiling_per_s,
+        r.reconnects_crypto_ceiling_per_s,
+        r.handshake_crypto_us.full_us,
+        r.handshake_crypto_us.resumed_us,
     )
 }
 
@@ -789,6 +810,11 @@ async fn connects(cluster: &mut LocalCluster) -> Result<ConnectsReport> {
         .first()
         .ok_or_else(|| anyhow!("no switchboard started"))?;
     let at = sb.at;
+    // The raw limit first, on an idle switchboard: the handshake's public-key work alone.
+    let handshake_crypto_us = kith::bench::handshake::measure(HANDSHAKE_CRYPTO_ROUNDS)?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let (connects_crypto_ceiling_per_s, reconnects_crypto_ceiling_per_s) =
+        handshake_crypto_us.ceilings_per_s(cores);
     // A few client sockets; each dial carries its own identity in its client config.
     let mut endpoints = Vec::new();
     for i in 0..CLIENT_SOCKETS {
@@ -843,6 +869,10 @@ async fn connects(cluster: &mut LocalCluster) -> Result<ConnectsReport> {
         connect_counts,
         reconnect_counts,
         clients: CLIENTS,
+        handshake_crypto_us,
+        connects_crypto_ceiling_per_s,
+        reconnects_crypto_ceiling_per_s,
+        cores,
     })
 }
 
