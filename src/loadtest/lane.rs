@@ -113,11 +113,12 @@ mod tests {
             });
             let spawned = rx.await.unwrap();
             let (tx, rx) = tokio::sync::oneshot::channel();
+            // What quinn spawns (its endpoint and connection drivers) runs on the lane too.
             lane.quinn().spawn(Box::pin(async move {
-                // A timer made by the lane's quinn runtime fires on the lane's clock.
                 let _ = tx.send(std::thread::current().name().map(str::to_owned));
             }));
             let driven = rx.await.unwrap();
+            // A timer quinn makes is the lane's: it fires although this runtime made none.
             let mut timer = lane.quinn().new_timer(Instant::now());
             std::future::poll_fn(|cx| timer.as_mut().poll(cx)).await;
             (spawned, driven)
