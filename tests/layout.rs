@@ -80,6 +80,8 @@ const QUINN: &[&str] = &[
     "loadtest/error.rs",
     "loadtest/inner.rs",
     "loadtest/peer.rs",
+    // The relayed pairs' lane: the quinn runtime their endpoints and connections run on.
+    "loadtest/lane.rs",
     // Its replication sessions drive inner connections, as daemon/connection.rs does.
     "loadtest/replicate.rs",
     // Blob streams beside a peer connection's replication stream (serve and fetch).

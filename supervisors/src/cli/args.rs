@@ -250,8 +250,8 @@ pub enum SwitchboardAction {
         /// List the outstanding codes instead.
         #[arg(long, conflicts_with = "revoke")]
         list: bool,
-        /// Withdraw this outstanding code instead.
-        #[arg(long, value_name = "CODE")]
+        /// Withdraw this outstanding code instead (a code may begin with `-`).
+        #[arg(long, value_name = "CODE", allow_hyphen_values = true)]
         revoke: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
@@ -417,4 +417,33 @@ pub enum ContactsAction {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An invite code is URL-safe base64: one in 64 begins with `-`, and must still be taken
+    /// as the code to revoke, not as a flag.
+    #[test]
+    fn a_code_beginning_with_a_dash_can_be_revoked() {
+        let cli = Cli::try_parse_from([
+            "kith",
+            "switchboard",
+            "invite",
+            "--revoke",
+            "-JDtt4iu0VPWJJwFbrH9bw",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Switchboard(SwitchboardArgs {
+            action: Some(SwitchboardAction::Invite { revoke, json, .. }),
+            ..
+        }) = cli.command
+        else {
+            panic!("not an invite command: {:?}", cli.command);
+        };
+        assert_eq!(revoke.as_deref(), Some("-JDtt4iu0VPWJJwFbrH9bw"));
+        assert!(json.json);
+    }
 }
