@@ -7,7 +7,7 @@
 //! ramp's handshakes (dozens in flight, each a few hundred µs of crypto) and as the replication
 //! work a post sets off (a follow-graph hub's post wakes a hundred followers, each verifying
 //! the entry at once), so part of what the report called the switchboards' relay latency was
-//! the harness's own queue. On their own lane (their own worker thread, task queue, timers and
+//! the harness's own queue. On their own lane (their own worker threads, task queue, timers and
 //! socket readiness) the measuring peers wait only for the machine's CPUs and the switchboards,
 //! which is what the figure is for. They run the same code as every other peer; only where
 //! their tasks run differs.

@@ -39,7 +39,7 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 50.0)]
     pub churn: f64,
     /// Introduced pairs making relayed round trips (whole population). They run on a runtime
-    /// thread and 8 UDP sockets of their own, so their round trips do not wait behind the other
+    /// (two threads) and 8 UDP sockets of their own, so their round trips do not wait behind the other
     /// peers' work in the harness.
     #[arg(long, default_value_t = 100)]
     pub relay_pairs: u64,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kith::limits::{LOADTEST_MERGE_FILES_MAX, LOADTEST_SPAWN_BROADCAST_MS};
+use kith::limits::{LOADTEST_MERGE_FILES_MAX, LOADTEST_PROBE_THREADS, LOADTEST_SPAWN_BROADCAST_MS};
 use kith::loadtest::client::Link;
 use kith::loadtest::lane::Lane;
 use kith::loadtest::run::{self, Phase, RunConfig};
@@ -79,10 +79,10 @@ pub fn main(args: LoadtestArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // The relayed pairs' own runtime, one thread (kith::loadtest::lane: their round trips do
-    // not queue behind the other peers' work in this process).
+    // The relayed pairs' own runtime (kith::loadtest::lane: their round trips do not queue
+    // behind the other peers' work in this process).
     let probes = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(LOADTEST_PROBE_THREADS)
         .thread_name("kith-probes")
         .enable_all()
         .build()?;
