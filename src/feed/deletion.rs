@@ -98,22 +98,8 @@ pub fn check_tombstone(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::{check_entry, next_entry, FeedHead};
+    use crate::feed::{check_entry, signed_next as append};
     use crate::identity::Identity;
-
-    fn append(
-        who: &Identity,
-        head: &mut Option<FeedHead>,
-        content: Content,
-    ) -> (Entry, Vec<u8>, Header) {
-        let made = next_entry(who, head.as_ref(), &content, crate::feed::now_ms()).unwrap();
-        *head = Some(FeedHead {
-            seq: made.2.seq,
-            id: made.0.id(),
-            timestamp_ms: made.2.timestamp_ms,
-        });
-        made
-    }
 
     fn post(text: &str) -> Content {
         Content::Text {

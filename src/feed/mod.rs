@@ -23,9 +23,25 @@ pub use content::{check_reaction, Content, ContentType};
 pub use entry::{hash_payload, Entry, Header, MsgId, PayloadHash, FORMAT_VERSION};
 pub use error::FeedError;
 
-/// `count` chained posts ("post 0", "post 1", …) by `author` after `head`: the signed entry,
-/// its payload and its header each, as the unit tests of the modules that take entries in need
+/// `content` signed as the next entry of `author`'s feed after `head`, which moves on to it: the
+/// entry, its payload and its header, as the unit tests of the modules that take entries in need
 /// them.
+#[cfg(test)]
+pub(crate) fn signed_next(
+    author: &crate::identity::Identity,
+    head: &mut Option<FeedHead>,
+    content: Content,
+) -> (Entry, Vec<u8>, Header) {
+    let (entry, payload, header) = next_entry(author, head.as_ref(), &content, now_ms()).unwrap();
+    *head = Some(FeedHead {
+        seq: header.seq,
+        id: entry.id(),
+        timestamp_ms: header.timestamp_ms,
+    });
+    (entry, payload, header)
+}
+
+/// `count` chained posts ("post 0", "post 1", …) by `author` after `head` ([`signed_next`]).
 #[cfg(test)]
 pub(crate) fn signed_posts(
     author: &crate::identity::Identity,
@@ -38,14 +54,7 @@ pub(crate) fn signed_posts(
                 text: format!("post {i}"),
                 reply_to: None,
             };
-            let (entry, payload, header) =
-                next_entry(author, head.as_ref(), &content, now_ms()).unwrap();
-            head = Some(FeedHead {
-                seq: header.seq,
-                id: entry.id(),
-                timestamp_ms: header.timestamp_ms,
-            });
-            (entry, payload, header)
+            signed_next(author, &mut head, content)
         })
         .collect()
 }

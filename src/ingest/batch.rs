@@ -527,13 +527,8 @@ mod tests {
     /// Sign `content` as the next entry of `who`'s feed after `head` (moved on), as replication
     /// would deliver it; with its id.
     fn sign_next(who: &Identity, head: &mut Option<FeedHead>, content: Content) -> (Op, MsgId) {
-        let (entry, payload, header) = next_entry(who, head.as_ref(), &content, now_ms()).unwrap();
+        let (entry, payload, _) = crate::feed::signed_next(who, head, content);
         let id = entry.id();
-        *head = Some(FeedHead {
-            seq: header.seq,
-            id,
-            timestamp_ms: header.timestamp_ms,
-        });
         let op = Op::Remote {
             entry,
             payload: Some(payload),
