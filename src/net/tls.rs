@@ -376,7 +376,7 @@ impl fmt::Display for KeyHex<'_> {
     }
 }
 
-fn spki_of(key: &VerifyingKey) -> Vec<u8> {
+pub(crate) fn spki_of(key: &VerifyingKey) -> Vec<u8> {
     let mut spki = Vec::with_capacity(SPKI_ED25519_PREFIX.len() + 32);
     spki.extend_from_slice(&SPKI_ED25519_PREFIX);
     spki.extend_from_slice(key.as_bytes());
@@ -384,7 +384,7 @@ fn spki_of(key: &VerifyingKey) -> Vec<u8> {
 }
 
 /// Parses an ed25519 SPKI; refuses other algorithms, bad points and small-order (weak) keys.
-fn key_of_spki(spki: &[u8]) -> Option<VerifyingKey> {
+pub(crate) fn key_of_spki(spki: &[u8]) -> Option<VerifyingKey> {
     let raw: [u8; 32] = spki.strip_prefix(&SPKI_ED25519_PREFIX)?.try_into().ok()?;
     let key = VerifyingKey::from_bytes(&raw).ok()?;
     (!key.is_weak()).then_some(key)
