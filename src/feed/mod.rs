@@ -59,6 +59,19 @@ pub(crate) fn signed_posts(
         .collect()
 }
 
+/// [`signed_posts`], each checked as it arrives from a peer (signature still to verify).
+#[cfg(test)]
+pub(crate) fn checked_posts(
+    author: &crate::identity::Identity,
+    head: Option<FeedHead>,
+    count: usize,
+) -> Vec<Checked> {
+    signed_posts(author, head, count)
+        .into_iter()
+        .map(|(entry, payload, _)| check_entry(entry, Some(payload), None, now_ms()).unwrap())
+        .collect()
+}
+
 /// Milliseconds since the Unix epoch, from the system clock (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -122,15 +122,12 @@ pub fn batch_valid<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::{check_entry, next_entry, now_ms, signed_posts, Content};
+    use crate::feed::{check_entry, checked_posts, next_entry, now_ms, Content};
     use crate::identity::Identity;
 
     /// `count` chained, checked entries of the `seed`-th author.
     fn chain(seed: u8, count: usize) -> Vec<Checked> {
-        signed_posts(&Identity::from_seed([seed; 32]), None, count)
-            .into_iter()
-            .map(|(entry, payload, _)| check_entry(entry, Some(payload), None, now_ms()).unwrap())
-            .collect()
+        checked_posts(&Identity::from_seed([seed; 32]), None, count)
     }
 
     /// Three authors' entries interleaved, so each batch coalesces several keys.

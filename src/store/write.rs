@@ -175,17 +175,9 @@ impl<'e> Writer<'e> {
 
 #[cfg(test)]
 mod tests {
-    use crate::feed::{check_entry, now_ms, signed_posts, Checked, FeedHead};
+    use crate::feed::{checked_posts as chain, FeedHead};
     use crate::identity::Identity;
     use crate::store::{Store, StoreError};
-
-    /// `count` chained, checked entries of `author`, from its head `after`.
-    fn chain(author: &Identity, after: Option<FeedHead>, count: usize) -> Vec<Checked> {
-        signed_posts(author, after, count)
-            .into_iter()
-            .map(|(entry, payload, _)| check_entry(entry, Some(payload), None, now_ms()).unwrap())
-            .collect()
-    }
 
     #[test]
     fn heads_are_seen_inside_the_transaction_and_written_at_commit_only() {
