@@ -20,7 +20,9 @@ use serde::Serialize;
 
 use crate::daemon::messages::{IngestReply, StoreWriterMsg};
 use crate::daemon::store_writer::{StoreWriter, StoreWriterArgs};
-use crate::feed::{next_entry, now_ms, Content, Entry, FeedError, FeedHead};
+use crate::feed::{
+    check_entry_with, next_entry, now_ms, Content, Entry, FeedError, FeedHead, KeyCache,
+};
 use crate::identity::Identity;
 use crate::ingest::{IngestError, Op, OpOutcome};
 use crate::limits::{
@@ -337,30 +339,18 @@ pub type Sample = (
 /// The signed bytes, author key and signature of the first [`RAW_SAMPLES`] entries of `frames`,
 /// in the order the pipeline is handed them: the raw rates verify what ingest verifies.
 fn samples_of(frames: &[Vec<Op>]) -> Result<Vec<Sample>, FeedError> {
-    let mut keys = std::collections::HashMap::new();
+    // Checked as the pipeline checks them (each author's key read once), outside the timing.
+    let (mut keys, now) = (KeyCache::default(), now_ms());
     let mut samples = Vec::with_capacity(RAW_SAMPLES);
-    for entry in frames
-        .iter()
-        .flatten()
-        .take(RAW_SAMPLES)
-        .filter_map(|op| match op {
-            Op::Remote { entry, .. } => Some(entry),
-            _ => None,
-        })
-    {
-        let (signature, signed) = entry.parts()?;
-        let author = entry.header()?.author;
-        let key = match keys.get(&author) {
-            Some(key) => *key,
-            None => {
-                let key = author
-                    .strong_key()
-                    .map_err(|_| FeedError::BadAuthorKey(author.to_string()))?;
-                keys.insert(author, key);
-                key
-            }
-        };
-        samples.push((signed.to_vec(), key, signature));
+    for op in frames.iter().flatten().take(RAW_SAMPLES) {
+        if let Op::Remote { entry, payload, .. } = op {
+            let checked = check_entry_with(entry.clone(), payload.clone(), None, now, &mut keys)?;
+            samples.push((
+                checked.signed_bytes().to_vec(),
+                checked.key,
+                checked.signature,
+            ));
+        }
     }
     Ok(samples)
 }
