@@ -758,7 +758,8 @@ pub async fn run_connects() -> Result<ConnectsReport> {
 pub fn connects_text(r: &ConnectsReport) -> String {
     format!(
         "{} clients: {:.0} connects/s (TLS + hello + join; {} Retries asked; CPU per client: switchboard {} µs, harness {} µs), {} B of switchboard memory per client\n\
-         after a switchboard restart: {:.0} reconnects/s, {} of {} resumed TLS sessions ({} Retries asked; CPU per client: switchboard {} µs, harness {} µs)",
+         after a switchboard restart: {:.0} reconnects/s, {} of {} resumed TLS sessions ({} Retries asked; CPU per client: switchboard {} µs, harness {} µs)\n\
+         this machine's ceiling, handshake public-key work alone for both sides on its {} cores: {:.0} connects/s, {:.0} resumed reconnects/s (per side: {:.1} µs full, {:.1} µs resumed)",
         r.clients,
         r.connects_per_s,
         r.connect_retries,
@@ -771,8 +772,6 @@ pub fn connects_text(r: &ConnectsReport) -> String {
         r.reconnect_retries,
         r.reconnect_cpu_us.switchboard,
         r.reconnect_cpu_us.harness,
-    ) + &format!(
-        "\nthis machine's ceiling, handshake public-key work alone for both sides on its {} cores: {:.0} connects/s, {:.0} resumed reconnects/s (per side: {:.1} µs full, {:.1} µs resumed)",
         r.cores,
         r.connects_crypto_ceiling_per_s,
         r.reconnects_crypto_ceiling_per_s,
