@@ -275,10 +275,7 @@ type Target = SbTarget;
 /// Run the benchmark.
 pub async fn run() -> Result<RelayReport> {
     let mut cluster = start_switchboard()?;
-    let sb = cluster
-        .nodes
-        .first()
-        .ok_or_else(|| anyhow!("no switchboard started"))?;
+    let sb = the_switchboard(&cluster)?;
     let (halting, polling) = latencies(sb.at, sb.child.id()).await?;
     let rtt_us = polling.as_ref().unwrap_or(&halting).relayed_us.clone();
     let cpus_polled_when_idle = polling.is_some();
@@ -804,10 +801,7 @@ fn per_client(before: (Duration, Duration), after: (Duration, Duration)) -> CpuP
 /// clients' connections instead would measure the old sessions' teardown too). Each client
 /// dials with the TLS config it used before, so it offers its session ticket.
 async fn connects(cluster: &mut LocalCluster) -> Result<ConnectsReport> {
-    let sb = cluster
-        .nodes
-        .first()
-        .ok_or_else(|| anyhow!("no switchboard started"))?;
+    let sb = the_switchboard(cluster)?;
     let at = sb.at;
     // The raw limit first, on an idle switchboard: the handshake's public-key work alone.
     let handshake_crypto_us = kith::bench::handshake::measure(HANDSHAKE_CRYPTO_ROUNDS)?;
@@ -843,10 +837,7 @@ async fn connects(cluster: &mut LocalCluster) -> Result<ConnectsReport> {
     let bytes_per_client = after.saturating_sub(before) / CLIENTS as u64;
 
     cluster.restart(0, &switchboard_flags())?;
-    let sb = cluster
-        .nodes
-        .first()
-        .ok_or_else(|| anyhow!("no switchboard restarted"))?;
+    let sb = the_switchboard(cluster)?;
     let full_before = full_handshakes(&keys, at)?;
     let counts = handshake_counts(sb)?;
     let cpu = cpu_now(sb)?;
@@ -1001,13 +992,18 @@ pub struct LatencyReport {
     pub polling: Option<Latency>,
 }
 
+/// The one switchboard the bench started (or restarted).
+fn the_switchboard(cluster: &LocalCluster) -> Result<&Switchboard> {
+    cluster
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("the bench's switchboard is not running"))
+}
+
 /// Only the round trips, on a switchboard of their own: `kith bench relay --latency-only`.
 pub async fn run_latency() -> Result<LatencyReport> {
     let cluster = start_switchboard()?;
-    let sb = cluster
-        .nodes
-        .first()
-        .ok_or_else(|| anyhow!("no switchboard started"))?;
+    let sb = the_switchboard(&cluster)?;
     let (halting, polling) = latencies(sb.at, sb.child.id()).await?;
     Ok(LatencyReport { halting, polling })
 }
