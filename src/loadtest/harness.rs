@@ -171,20 +171,14 @@ impl Harness {
 
     /// The endpoint local peer `l` dials from.
     pub fn endpoint(&self, l: u64) -> Option<&Arc<PeerEndpoint>> {
-        let endpoints = match (&self.probes, self.is_probe(l)) {
-            (Some((_, probes)), true) => probes,
-            _ => &self.endpoints,
-        };
+        let endpoints = self.probes_for(l).map_or(&self.endpoints, |(_, e)| e);
         endpoints.get(l as usize % endpoints.len().max(1))
     }
 
     /// The lane local peer `l`'s relay tasks run on: the probes' for a relayed pair's peer,
     /// none (the current runtime) for the others.
     pub fn lane(&self, l: u64) -> Option<&Lane> {
-        match (&self.probes, self.is_probe(l)) {
-            (Some((lane, _)), true) => Some(lane),
-            _ => None,
-        }
+        self.probes_for(l).map(|(lane, _)| lane)
     }
 
     /// Every endpoint the peers dial from, the probes' included.
@@ -193,8 +187,11 @@ impl Harness {
         self.endpoints.iter().chain(probes)
     }
 
-    fn is_probe(&self, l: u64) -> bool {
-        l < 2 * self.plan.relay_pairs
+    /// The probes' lane and endpoints, if local peer `l` is a relayed pair's and there are any.
+    fn probes_for(&self, l: u64) -> Option<&(Lane, Vec<Arc<PeerEndpoint>>)> {
+        self.probes
+            .as_ref()
+            .filter(|_| l < 2 * self.plan.relay_pairs)
     }
 
     /// The switchboard (an index into `targets`) local peer `l` dials now: its planned one, or
